@@ -1,0 +1,29 @@
+//! Wire formats: the OpenAI chat-completions shapes and the vendor dialects around them.
+//!
+//! This crate is pure — no I/O, no clocks, no async. It owns:
+//! - [`chat`]: typed views of requests, responses and stream chunks that keep every
+//!   unknown field (a proxy must pass through what it does not understand);
+//! - [`usage`]: one normalised usage shape, whatever the vendor put where;
+//! - [`sse`]: an incremental Server-Sent-Events parser;
+//! - [`error`]: the OpenAI error body and the upstream error classification;
+//! - [`dialect`]: per-vendor request/response normalisation and error mapping;
+//! - [`tokens`]: a small offline token estimator.
+
+pub mod chat;
+pub mod dialect;
+pub mod error;
+pub mod sse;
+pub mod tokens;
+pub mod usage;
+
+pub use chat::{
+    ChatChunk, ChatCompletion, ChatRequest, Choice, ChunkChoice, Content, ContentPart, Delta,
+    FunctionCall, Message, Role, Stop, StreamOptions, Tool, ToolCall,
+};
+pub use dialect::{Adjustment, Dialect, StreamNormalizer};
+pub use error::{ApiError, ErrorBody, ErrorKind, UpstreamError};
+pub use sse::{SseEvent, SseParser};
+pub use usage::{TokenUsage, Usage};
+
+/// A JSON object that carries fields this crate does not model, passed through unchanged.
+pub type JsonMap = serde_json::Map<String, serde_json::Value>;

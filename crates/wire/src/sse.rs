@@ -1,0 +1,195 @@
+//! Incremental Server-Sent-Events parser.
+//!
+//! Feed it bytes as they arrive ([`SseParser::push`]) and pull complete events
+//! ([`SseParser::next_event`]). Handles `\n`, `\r\n` and `\r` line endings, multi-line
+//! `data:`, comments (`: keep-alive`) and events split across reads at any byte.
+
+/// One parsed SSE item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SseEvent {
+    /// An event with its `data` (lines joined by `\n`) and optional `event` name.
+    Data {
+        /// `event:` field, if any.
+        event: Option<String>,
+        /// `data:` payload.
+        data: String,
+    },
+    /// A comment line (`: keep-alive`), text after the colon.
+    Comment(String),
+}
+
+/// Streaming SSE parser; see the module docs.
+#[derive(Debug, Default)]
+pub struct SseParser {
+    buf: Vec<u8>,
+    pos: usize,
+    data: Option<String>,
+    event: Option<String>,
+    /// A `\r` ended the previous line; swallow a following `\n`.
+    after_cr: bool,
+}
+
+impl SseParser {
+    /// A new, empty parser.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Append bytes received from the network.
+    pub fn push(&mut self, bytes: &[u8]) {
+        if self.pos > 0 && self.pos == self.buf.len() {
+            self.buf.clear();
+            self.pos = 0;
+        } else if self.pos > 4096 {
+            self.buf.drain(..self.pos);
+            self.pos = 0;
+        }
+        self.buf.extend_from_slice(bytes);
+    }
+
+    /// Bytes received but not yet part of a complete line.
+    pub fn pending(&self) -> usize {
+        self.buf.len() - self.pos
+    }
+
+    /// The next complete event, if the buffer holds one.
+    pub fn next_event(&mut self) -> Option<SseEvent> {
+        loop {
+            let line = self.next_line()?;
+            if line.is_empty() {
+                if let Some(data) = self.data.take() {
+                    return Some(SseEvent::Data {
+                        event: self.event.take(),
+                        data,
+                    });
+                }
+                self.event = None;
+                continue;
+            }
+            let line = String::from_utf8_lossy(&line);
+            if let Some(comment) = line.strip_prefix(':') {
+                return Some(SseEvent::Comment(comment.trim_start().to_string()));
+            }
+            let (field, value) = match line.find(':') {
+                Some(i) => {
+                    let v = &line[i + 1..];
+                    (&line[..i], v.strip_prefix(' ').unwrap_or(v))
+                }
+                None => (line.as_ref(), ""),
+            };
+            match field {
+                "data" => match &mut self.data {
+                    Some(d) => {
+                        d.push('\n');
+                        d.push_str(value);
+                    }
+                    None => self.data = Some(value.to_string()),
+                },
+                "event" => self.event = Some(value.to_string()),
+                _ => {} // id, retry and unknown fields carry nothing we use
+            }
+        }
+    }
+
+    /// At end of stream: the event left without its terminating blank line, if any.
+    pub fn finish(&mut self) -> Option<SseEvent> {
+        if self.pending() > 0 {
+            self.buf.extend_from_slice(b"\n");
+        }
+        if let Some(e) = self.next_event() {
+            return Some(e);
+        }
+        self.data.take().map(|data| SseEvent::Data {
+            event: self.event.take(),
+            data,
+        })
+    }
+
+    fn next_line(&mut self) -> Option<Vec<u8>> {
+        if self.after_cr && self.buf.get(self.pos) == Some(&b'\n') {
+            self.pos += 1;
+        }
+        if self.pos < self.buf.len() {
+            self.after_cr = false;
+        }
+        let rest = &self.buf[self.pos..];
+        let end = rest.iter().position(|&b| b == b'\n' || b == b'\r')?;
+        let line = rest[..end].to_vec();
+        self.after_cr = rest[end] == b'\r';
+        self.pos += end + 1;
+        Some(line)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn all(p: &mut SseParser) -> Vec<SseEvent> {
+        std::iter::from_fn(|| p.next_event()).collect()
+    }
+
+    fn data(s: &str) -> SseEvent {
+        SseEvent::Data {
+            event: None,
+            data: s.into(),
+        }
+    }
+
+    #[test]
+    fn parses_events_and_keepalive_comments() {
+        let mut p = SseParser::new();
+        p.push(b": keep-alive\n\ndata: {\"a\":1}\n\ndata: [DONE]\n\n");
+        assert_eq!(
+            all(&mut p),
+            vec![
+                SseEvent::Comment("keep-alive".into()),
+                data("{\"a\":1}"),
+                data("[DONE]")
+            ]
+        );
+    }
+
+    #[test]
+    fn event_split_at_every_byte_is_reassembled() {
+        let input = b"data: hello\r\n\r\nevent: error\ndata: x\ndata: y\n\n";
+        let mut p = SseParser::new();
+        let mut out = Vec::new();
+        for b in input {
+            p.push(&[*b]);
+            out.extend(all(&mut p));
+        }
+        assert_eq!(
+            out,
+            vec![
+                data("hello"),
+                SseEvent::Data {
+                    event: Some("error".into()),
+                    data: "x\ny".into()
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn bare_cr_line_endings_work() {
+        let mut p = SseParser::new();
+        p.push(b"data: a\r\rdata: b\r\r");
+        assert_eq!(all(&mut p), vec![data("a"), data("b")]);
+    }
+
+    #[test]
+    fn unterminated_last_event_is_returned_by_finish() {
+        let mut p = SseParser::new();
+        p.push(b"data: tail");
+        assert_eq!(all(&mut p), vec![]);
+        assert_eq!(p.finish(), Some(data("tail")));
+    }
+
+    #[test]
+    fn data_without_space_after_colon() {
+        let mut p = SseParser::new();
+        p.push(b"data:{}\n\n");
+        assert_eq!(all(&mut p), vec![data("{}")]);
+    }
+}
