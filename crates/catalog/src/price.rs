@@ -1,0 +1,95 @@
+//! List prices and the cost of one request.
+
+use serde::{Deserialize, Serialize};
+
+/// A model's list price, in US dollars per 1 million tokens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Price {
+    /// USD per 1M prompt tokens that miss the provider's prompt cache.
+    pub input: f64,
+    /// USD per 1M prompt tokens served from the provider's prompt cache.
+    pub cached_input: f64,
+    /// USD per 1M completion tokens (reasoning tokens are billed as completion tokens).
+    pub output: f64,
+    /// The date the figure applies from or was observed, `YYYY-MM-DD` (empty if unknown).
+    #[serde(default)]
+    pub as_of: String,
+    /// Where the figure comes from: a URL, a document, or a note such as "estimate; …".
+    #[serde(default)]
+    pub source: String,
+}
+
+impl Price {
+    /// Cost in USD of one request.
+    ///
+    /// `prompt` is the total prompt tokens; `cached_prompt` is the part of `prompt` served from
+    /// the cache (clamped to `prompt`), so `prompt - cached_prompt` tokens bill at
+    /// [`input`](Self::input) and `cached_prompt` at [`cached_input`](Self::cached_input).
+    /// `completion` includes any reasoning tokens, all billed at [`output`](Self::output).
+    pub fn cost_usd(&self, prompt: u64, cached_prompt: u64, completion: u64) -> f64 {
+        let cached = cached_prompt.min(prompt);
+        let uncached = prompt - cached;
+        (uncached as f64 * self.input
+            + cached as f64 * self.cached_input
+            + completion as f64 * self.output)
+            / 1_000_000.0
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    fn price() -> Price {
+        Price {
+            input: 0.28,
+            cached_input: 0.028,
+            output: 0.42,
+            as_of: "2025-09-29".into(),
+            source: "test".into(),
+        }
+    }
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-12
+    }
+
+    #[test]
+    fn price_cost_counts_cached_and_reasoning_tokens_correctly() {
+        let p = price();
+        // 1M prompt tokens of which 400k cached; 200k completion of which (say) 150k reasoning:
+        // reasoning is part of completion, so it is not added again.
+        let cost = p.cost_usd(1_000_000, 400_000, 200_000);
+        let expected = 0.6 * 0.28 + 0.4 * 0.028 + 0.2 * 0.42;
+        assert!(close(cost, expected), "{cost} != {expected}");
+    }
+
+    #[test]
+    fn price_cost_with_no_cache_bills_everything_at_input_rate() {
+        let p = price();
+        assert!(close(p.cost_usd(2_000_000, 0, 0), 0.56));
+        assert!(close(p.cost_usd(0, 0, 1_000_000), 0.42));
+        assert!(close(p.cost_usd(0, 0, 0), 0.0));
+    }
+
+    #[test]
+    fn price_cost_clamps_cached_tokens_to_prompt_tokens() {
+        let p = price();
+        // A vendor reporting more cached than prompt tokens must not yield a negative count.
+        assert!(close(p.cost_usd(100, 500, 0), p.cost_usd(100, 100, 0)));
+        assert!(close(p.cost_usd(1_000_000, 2_000_000, 0), 0.028));
+    }
+
+    #[test]
+    fn price_date_and_source_default_to_empty_when_omitted() {
+        let p: Price = toml::from_str("input = 1.0\ncached_input = 0.5\noutput = 2.0").unwrap();
+        assert_eq!(p.as_of, "");
+        assert_eq!(p.source, "");
+        assert!(
+            toml::from_str::<Price>("input = 1.0\ncached_input = 0.5\noutput = 2.0\nbogus = 1")
+                .is_err()
+        );
+    }
+}
