@@ -1,0 +1,210 @@
+//! `switchyard`: the command-line entry point.
+//!
+//! - `serve`  — the gateway (embedded default when there is no config and no keys);
+//! - `sim`    — the simulated providers, standalone;
+//! - `models` — the model catalog as a table or JSON.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+use switchyard_catalog::Catalog;
+use switchyard_gateway::config::VENDOR_KEY_VARS;
+use switchyard_gateway::{AppState, Config};
+
+#[derive(Parser)]
+#[command(name = "switchyard", version, about = "One OpenAI-compatible endpoint in front of DeepSeek, Qwen, Kimi, GLM and any OpenAI-compatible server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gateway.
+    Serve {
+        /// Config file (TOML). Without one, and without provider keys in the
+        /// environment, the embedded default runs every provider simulated.
+        #[arg(long, short, env = "SWITCHYARD_CONFIG")]
+        config: Option<PathBuf>,
+        /// Listen address, overriding the config (e.g. 127.0.0.1:0 for any free port).
+        #[arg(long, short)]
+        listen: Option<SocketAddr>,
+        /// Time scale of simulated providers, overriding the config (1 = realistic).
+        #[arg(long)]
+        sim_time_scale: Option<f64>,
+    },
+    /// Run the simulated providers standalone.
+    Sim {
+        /// Listen address.
+        #[arg(long, short, default_value = "127.0.0.1:9900")]
+        listen: SocketAddr,
+        /// Seed of latency and text draws.
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Multiplies every delay (1 = realistic, 0 = none).
+        #[arg(long, default_value_t = 1.0)]
+        time_scale: f64,
+        /// Require this API key (default: any non-empty bearer token).
+        #[arg(long)]
+        api_key: Option<String>,
+    },
+    /// Print the model catalog.
+    Models {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Apply this config's model and provider overlays first.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
+    },
+}
+
+fn main() -> Result<()> {
+    let cli = Cli::parse();
+    init_tracing();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    rt.block_on(async move {
+        match cli.command {
+            Command::Serve { config, listen, sim_time_scale } => serve(config, listen, sim_time_scale).await,
+            Command::Sim { listen, seed, time_scale, api_key } => sim(listen, seed, time_scale, api_key).await,
+            Command::Models { json, config } => models(json, config).await,
+        }
+    })
+}
+
+fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,switchyard=info"));
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+}
+
+/// Which configuration to run, and why (for the banner).
+fn load_config(path: Option<&PathBuf>) -> Result<(Config, String)> {
+    if let Some(path) = path {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        let config = Config::parse(&text, &path.display().to_string())?;
+        return Ok((config, format!("config file {}", path.display())));
+    }
+    let keys: Vec<&str> = VENDOR_KEY_VARS
+        .iter()
+        .copied()
+        .filter(|v| std::env::var(v).is_ok_and(|k| !k.trim().is_empty()))
+        .collect();
+    if keys.is_empty() {
+        let why = "embedded default: no config file and no provider keys, so every provider is simulated \
+                   in-process (set DEEPSEEK_API_KEY, DASHSCOPE_API_KEY, MOONSHOT_API_KEY, ZHIPUAI_API_KEY \
+                   or pass --config to reach the real vendors)";
+        return Ok((Config::embedded_default()?, why.to_string()));
+    }
+    let config = Config::parse("", "environment")?;
+    Ok((config, format!("live vendors: keys found in {}", keys.join(", "))))
+}
+
+async fn serve(path: Option<PathBuf>, listen: Option<SocketAddr>, time_scale: Option<f64>) -> Result<()> {
+    let (mut config, why) = load_config(path.as_ref())?;
+    if let Some(addr) = listen {
+        config.server.listen = addr;
+    }
+    if let Some(t) = time_scale {
+        anyhow::ensure!(t.is_finite() && t >= 0.0, "--sim-time-scale must be a number >= 0");
+        config.simulator.time_scale = t;
+    }
+    let grace = Duration::from_secs(config.server.shutdown_grace_secs);
+    let listen = config.server.listen;
+    let state = AppState::build(config, &|var| std::env::var(var).ok()).await?;
+    let listener = switchyard_gateway::bind(listen).await?;
+    let addr = listener.local_addr().context("listener has no address")?;
+
+    println!("switchyard {} — {why}", env!("CARGO_PKG_VERSION"));
+    if let Some(sim) = &state.sim {
+        println!(
+            "  simulator: http://{} (time scale {}, seed {})",
+            sim.addr, state.config.simulator.time_scale, state.config.simulator.seed
+        );
+    }
+    println!("  {} models in the catalog; providers:", state.catalog.models().len());
+    for line in state.banner() {
+        println!("{line}");
+    }
+    println!("switchyard listening on http://{addr}");
+    println!("  try: curl http://{addr}/v1/chat/completions -H 'content-type: application/json' \\");
+    println!("         -d '{{\"model\":\"deepseek-v4-flash\",\"messages\":[{{\"role\":\"user\",\"content\":\"hello\"}}]}}'");
+
+    let state = Arc::new(state);
+    let server = tokio::spawn(switchyard_gateway::serve(state.clone(), listener, shutdown_signal()));
+    let mut server = server;
+    tokio::select! {
+        res = &mut server => { res.context("server task failed")?.context("server failed")?; }
+        () = async { shutdown_signal().await; tokio::time::sleep(grace).await } => {
+            tracing::warn!("in-flight requests did not finish within {}s; exiting", grace.as_secs());
+        }
+    }
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+async fn sim(listen: SocketAddr, seed: u64, time_scale: f64, api_key: Option<String>) -> Result<()> {
+    anyhow::ensure!(time_scale.is_finite() && time_scale >= 0.0, "--time-scale must be a number >= 0");
+    let catalog = Arc::new(Catalog::builtin()?);
+    let mut config = switchyard_sim::SimConfig::for_catalog(&catalog, seed, time_scale);
+    config.api_key = api_key;
+    let providers = config.providers.clone();
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    println!("switchyard sim {} (time scale {time_scale}, seed {seed})", env!("CARGO_PKG_VERSION"));
+    for p in &providers {
+        let prefix = switchyard_sim::path_prefix(p.dialect);
+        println!("  {:<10} http://{addr}/{}/<region>{prefix}/chat/completions", p.id, p.id);
+    }
+    println!("switchyard sim listening on http://{addr}");
+    let router = switchyard_sim::router(config, catalog);
+    switchyard_sim::serve(listener, router, shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn models(json: bool, path: Option<PathBuf>) -> Result<()> {
+    let catalog = match path {
+        None => Catalog::builtin()?,
+        Some(p) => {
+            let (config, _) = load_config(Some(&p))?;
+            let state = AppState::build(config, &|_| None).await?;
+            state.catalog.clone()
+        }
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&catalog.to_json())?);
+    } else {
+        print!("{}", catalog.render_table());
+    }
+    Ok(())
+}

@@ -1,0 +1,361 @@
+//! The gateway's one TOML config file: parsed, then validated, with errors that name the
+//! line and the fix. Every option is documented in `docs/CONFIG.md`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::ops::Range;
+use std::str::FromStr;
+
+use serde::Deserialize;
+use switchyard_catalog::ModelOverride;
+use switchyard_wire::Dialect;
+use toml::Spanned;
+
+use crate::error::ConfigError;
+
+/// Environment variables that hold the built-in providers' keys; any of them set means
+/// "talk to the real vendors".
+pub const VENDOR_KEY_VARS: [&str; 4] =
+    ["DEEPSEEK_API_KEY", "DASHSCOPE_API_KEY", "MOONSHOT_API_KEY", "ZHIPUAI_API_KEY"];
+
+/// The embedded default: every built-in provider simulated in two regions.
+pub const EMBEDDED_DEFAULT: &str = include_str!("default.toml");
+
+/// Validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `[server]`.
+    pub server: ServerConfig,
+    /// `[simulator]`.
+    pub simulator: SimulatorConfig,
+    /// `[providers.<id>]`, by id.
+    pub providers: BTreeMap<String, ProviderConfig>,
+    /// `[[models]]`: catalog additions and overrides.
+    pub models: Vec<ModelOverride>,
+    /// Where the config came from (a path, or "embedded default").
+    pub source: String,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Longest a whole request may take, in seconds.
+    pub request_timeout_secs: u64,
+    /// Longest an upstream stream may stay silent (no bytes at all), in seconds.
+    pub stream_idle_timeout_secs: u64,
+    /// Connect timeout to upstreams, in seconds.
+    pub connect_timeout_secs: u64,
+    /// On shutdown, how long in-flight requests get to finish, in seconds.
+    pub shutdown_grace_secs: u64,
+}
+
+/// `[simulator]`: settings of the in-process simulator used by simulated providers.
+#[derive(Debug, Clone)]
+pub struct SimulatorConfig {
+    /// Multiplies every simulated delay (1 = realistic, 0 = none).
+    pub time_scale: f64,
+    /// Seed of the latency and text draws.
+    pub seed: u64,
+}
+
+/// `[providers.<id>]`, validated.
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    /// Dialect; `None` keeps the built-in provider's.
+    pub dialect: Option<Dialect>,
+    /// Literal API key (prefer `api_key_env`).
+    pub api_key: Option<String>,
+    /// Environment variable holding the API key.
+    pub api_key_env: Option<String>,
+    /// Serve this provider from the in-process simulator.
+    pub simulated: bool,
+    /// Regions in preference order; `None` keeps the built-in provider's.
+    pub regions: Option<Vec<RegionConfig>>,
+}
+
+/// One region of a provider.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegionConfig {
+    /// Region label.
+    pub name: String,
+    /// Base URL to which `/chat/completions` is appended (ignored when simulated).
+    #[serde(default)]
+    pub base_url: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    simulator: RawSimulator,
+    #[serde(default)]
+    providers: BTreeMap<String, Spanned<RawProvider>>,
+    #[serde(default)]
+    models: Vec<Spanned<toml::Table>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    listen: Option<Spanned<String>>,
+    max_body_bytes: Option<usize>,
+    request_timeout_secs: Option<u64>,
+    stream_idle_timeout_secs: Option<u64>,
+    connect_timeout_secs: Option<u64>,
+    shutdown_grace_secs: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawSimulator {
+    time_scale: Option<Spanned<f64>>,
+    seed: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawProvider {
+    dialect: Option<Spanned<String>>,
+    api_key: Option<String>,
+    api_key_env: Option<String>,
+    #[serde(default)]
+    simulated: bool,
+    regions: Option<Spanned<Vec<RegionConfig>>>,
+}
+
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default body limit: 10 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+
+impl Config {
+    /// Parse and validate `text`, read from `source` (used in error messages).
+    pub fn parse(text: &str, source: &str) -> Result<Config, ConfigError> {
+        let at = |span: Range<usize>, message: String, fix: String| ConfigError::Invalid {
+            source_name: source.to_string(),
+            line: line_of(text, span.start),
+            message,
+            fix,
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let line = e.span().map_or(0, |s| line_of(text, s.start));
+            ConfigError::Invalid {
+                source_name: source.to_string(),
+                line,
+                message: e.message().trim().to_string(),
+                fix: fix_for_parse_error(e.message()),
+            }
+        })?;
+
+        let listen = match &raw.server.listen {
+            None => DEFAULT_LISTEN.parse().map_err(|_| ConfigError::Internal("default listen"))?,
+            Some(l) => SocketAddr::from_str(l.get_ref()).map_err(|_| {
+                at(
+                    l.span(),
+                    format!("listen address '{}' is not IP:PORT", l.get_ref()),
+                    "write it like \"127.0.0.1:8080\" or \"[::1]:8080\"".into(),
+                )
+            })?,
+        };
+        let server = ServerConfig {
+            listen,
+            max_body_bytes: raw.server.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            request_timeout_secs: raw.server.request_timeout_secs.unwrap_or(600),
+            stream_idle_timeout_secs: raw.server.stream_idle_timeout_secs.unwrap_or(120),
+            connect_timeout_secs: raw.server.connect_timeout_secs.unwrap_or(10),
+            shutdown_grace_secs: raw.server.shutdown_grace_secs.unwrap_or(30),
+        };
+
+        let time_scale = match &raw.simulator.time_scale {
+            None => 1.0,
+            Some(t) if t.get_ref().is_finite() && *t.get_ref() >= 0.0 => *t.get_ref(),
+            Some(t) => {
+                return Err(at(
+                    t.span(),
+                    format!("time_scale {} must be a finite number >= 0", t.get_ref()),
+                    "use 1.0 for realistic delays, 0.01 to run 100x faster, 0 for none".into(),
+                ));
+            }
+        };
+        let simulator = SimulatorConfig { time_scale, seed: raw.simulator.seed.unwrap_or(42) };
+
+        let mut providers = BTreeMap::new();
+        for (id, p) in raw.providers {
+            let span = p.span();
+            let p = p.into_inner();
+            let dialect = match p.dialect {
+                None => None,
+                Some(d) => Some(d.get_ref().parse::<Dialect>().map_err(|e| {
+                    at(d.span(), e.to_string(), "set dialect to the vendor's API style; \"openai\" fits any OpenAI-compatible server".into())
+                })?),
+            };
+            if let Some(regions) = &p.regions {
+                if regions.get_ref().is_empty() {
+                    return Err(at(
+                        regions.span(),
+                        format!("provider '{id}' has an empty region list"),
+                        "list at least one region: regions = [{ name = \"main\", base_url = \"https://…\" }]".into(),
+                    ));
+                }
+                if !p.simulated {
+                    for r in regions.get_ref() {
+                        match &r.base_url {
+                            Some(u) if u.starts_with("http://") || u.starts_with("https://") => {}
+                            Some(u) => {
+                                return Err(at(
+                                    regions.span(),
+                                    format!("region '{}' of provider '{id}' has base_url '{u}', which is not an http(s) URL", r.name),
+                                    "write the full URL, e.g. \"https://api.deepseek.com\"".into(),
+                                ));
+                            }
+                            None => {
+                                return Err(at(
+                                    regions.span(),
+                                    format!("region '{}' of provider '{id}' has no base_url", r.name),
+                                    "add base_url, or set simulated = true to serve it from the simulator".into(),
+                                ));
+                            }
+                        }
+                    }
+                }
+            }
+            if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                return Err(at(
+                    span,
+                    format!("provider id '{id}' must be ASCII letters, digits, '-' or '_'"),
+                    "rename the [providers.<id>] table".into(),
+                ));
+            }
+            providers.insert(
+                id,
+                ProviderConfig {
+                    dialect,
+                    api_key: p.api_key,
+                    api_key_env: p.api_key_env,
+                    simulated: p.simulated,
+                    regions: p.regions.map(Spanned::into_inner),
+                },
+            );
+        }
+
+        let mut models = Vec::new();
+        for m in raw.models {
+            let span = m.span();
+            let table = m.into_inner();
+            let o: ModelOverride = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
+                at(
+                    span.clone(),
+                    format!("[[models]] entry: {}", e.message().trim()),
+                    "see docs/CONFIG.md, section [[models]], for the fields".into(),
+                )
+            })?;
+            models.push(o);
+        }
+
+        Ok(Config { server, simulator, providers, models, source: source.to_string() })
+    }
+
+    /// The embedded default configuration.
+    pub fn embedded_default() -> Result<Config, ConfigError> {
+        Config::parse(EMBEDDED_DEFAULT, "embedded default")
+    }
+
+    /// Line of the first `[[models]]` entry whose `id` is `id`, for validation errors
+    /// raised after parsing (catalog overlay).
+    pub fn model_line(text: &str, id: &str) -> usize {
+        let needle = format!("\"{id}\"");
+        text.lines()
+            .position(|l| l.trim_start().starts_with("id") && l.contains(&needle))
+            .map_or(0, |i| i + 1)
+    }
+}
+
+fn line_of(text: &str, offset: usize) -> usize {
+    text.get(..offset).map_or(0, |t| t.matches('\n').count() + 1)
+}
+
+fn fix_for_parse_error(message: &str) -> String {
+    if message.contains("unknown field") {
+        "remove or rename the field; docs/CONFIG.md lists every option".into()
+    } else if message.contains("invalid type") {
+        "give the value the type docs/CONFIG.md shows (strings in quotes, numbers bare)".into()
+    } else {
+        "check the TOML syntax on that line".into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_default_parses() {
+        let c = Config::embedded_default().unwrap();
+        assert!(c.providers.values().all(|p| p.simulated));
+        assert!(c.providers.len() >= 4);
+        assert!(c.providers.values().all(|p| p.regions.as_ref().is_some_and(|r| r.len() >= 2)));
+    }
+
+    #[test]
+    fn empty_file_gives_defaults() {
+        let c = Config::parse("", "t").unwrap();
+        assert_eq!(c.server.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.server.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+        assert_eq!(c.simulator.time_scale, 1.0);
+    }
+
+    #[test]
+    fn wrong_type_names_the_line() {
+        let err = Config::parse("[server]\nlisten = 42\n", "cfg.toml").unwrap_err().to_string();
+        assert!(err.contains("cfg.toml line 2"), "{err}");
+        assert!(err.contains("fix:"), "{err}");
+    }
+
+    #[test]
+    fn bad_listen_address_names_the_line_and_fix() {
+        let err = Config::parse("\n[server]\nlisten = \"localhost\"\n", "c").unwrap_err().to_string();
+        assert!(err.contains("line 3") && err.contains("127.0.0.1:8080"), "{err}");
+    }
+
+    #[test]
+    fn unknown_dialect_names_the_line_and_choices() {
+        let text = "[providers.x]\ndialect = \"deepsek\"\nregions = [{ name = \"a\", base_url = \"http://h\" }]\n";
+        let err = Config::parse(text, "c").unwrap_err().to_string();
+        assert!(err.contains("line 2") && err.contains("deepseek"), "{err}");
+    }
+
+    #[test]
+    fn unknown_field_is_rejected_with_its_line() {
+        let err = Config::parse("[server]\nlisten = \"127.0.0.1:1\"\nmax_body = 5\n", "c").unwrap_err().to_string();
+        assert!(err.contains("line 3") && err.contains("max_body"), "{err}");
+    }
+
+    #[test]
+    fn region_without_base_url_needs_simulated() {
+        let text = "[providers.x]\ndialect = \"openai\"\nregions = [{ name = \"a\" }]\n";
+        let err = Config::parse(text, "c").unwrap_err().to_string();
+        assert!(err.contains("simulated = true"), "{err}");
+        let ok = "[providers.x]\ndialect = \"openai\"\nsimulated = true\nregions = [{ name = \"a\" }]\n";
+        assert!(Config::parse(ok, "c").is_ok());
+    }
+
+    #[test]
+    fn model_entry_errors_point_at_the_entry() {
+        let text = "[[models]]\nid = \"m\"\ncontext_window = \"big\"\n";
+        let err = Config::parse(text, "c").unwrap_err().to_string();
+        assert!(err.contains("line 1") || err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn negative_time_scale_is_rejected() {
+        let err = Config::parse("[simulator]\ntime_scale = -1.0\n", "c").unwrap_err().to_string();
+        assert!(err.contains("line 2"), "{err}");
+    }
+}

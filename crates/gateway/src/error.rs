@@ -1,0 +1,188 @@
+//! The gateway's errors: each maps to an HTTP status, an OpenAI-shaped body and a
+//! low-cardinality label for metrics.
+
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use switchyard_wire::{ApiError, UpstreamError};
+
+/// Configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// Path given.
+        path: String,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The file is not valid; names the line and the fix.
+    #[error("config error in {source_name} line {line}: {message}\n  fix: {fix}")]
+    Invalid {
+        /// File name or "embedded default".
+        source_name: String,
+        /// 1-based line (0 when unknown).
+        line: usize,
+        /// What is wrong.
+        message: String,
+        /// How to fix it.
+        fix: String,
+    },
+    /// A bug: a built-in value failed to parse.
+    #[error("internal error: {0}")]
+    Internal(&'static str),
+}
+
+/// Everything a request can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum GatewayError {
+    /// The body is not JSON.
+    #[error("request body is not valid JSON: {0}")]
+    InvalidJson(String),
+    /// Content-Type is not `application/json`.
+    #[error("Content-Type must be application/json, got '{0}'")]
+    UnsupportedMediaType(String),
+    /// A required field is missing.
+    #[error("missing required parameter: '{0}'")]
+    MissingParameter(String),
+    /// A field has the wrong JSON type.
+    #[error("{path}: {message}")]
+    InvalidType {
+        /// Field path, e.g. `messages[0].content`.
+        path: String,
+        /// What serde said.
+        message: String,
+    },
+    /// A field has an unacceptable value.
+    #[error("{message}")]
+    InvalidValue {
+        /// The field.
+        param: String,
+        /// Why.
+        message: String,
+    },
+    /// Body over the configured limit.
+    #[error("request body exceeds the limit of {limit} bytes")]
+    TooLarge {
+        /// The limit.
+        limit: usize,
+    },
+    /// Model not in the catalog.
+    #[error("{0}")]
+    ModelNotFound(String),
+    /// The model cannot take this input (image to a text model, …).
+    #[error("model '{model}' does not support {capability}; {hint}")]
+    UnsupportedCapability {
+        /// Canonical model id.
+        model: String,
+        /// The missing capability.
+        capability: &'static str,
+        /// Which models would.
+        hint: String,
+    },
+    /// The model's provider has no key or no regions.
+    #[error("provider '{provider}' is not configured: {hint}")]
+    ProviderNotConfigured {
+        /// Provider id.
+        provider: String,
+        /// What to set.
+        hint: String,
+    },
+    /// The upstream failed.
+    #[error("{provider}: {}", .error.message)]
+    Upstream {
+        /// Provider id.
+        provider: String,
+        /// The classified vendor error.
+        error: UpstreamError,
+    },
+    /// No such route.
+    #[error("unknown route: {method} {path}")]
+    UnknownRoute {
+        /// HTTP method.
+        method: String,
+        /// Path.
+        path: String,
+    },
+    /// Route exists, method does not.
+    #[error("method {0} is not allowed here")]
+    MethodNotAllowed(String),
+}
+
+impl GatewayError {
+    /// HTTP status.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            GatewayError::InvalidJson(_)
+            | GatewayError::MissingParameter(_)
+            | GatewayError::InvalidType { .. }
+            | GatewayError::InvalidValue { .. }
+            | GatewayError::UnsupportedCapability { .. } => StatusCode::BAD_REQUEST,
+            GatewayError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            GatewayError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            GatewayError::ModelNotFound(_) | GatewayError::UnknownRoute { .. } => StatusCode::NOT_FOUND,
+            GatewayError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
+            GatewayError::ProviderNotConfigured { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            GatewayError::Upstream { error, .. } => {
+                StatusCode::from_u16(error.kind.status()).unwrap_or(StatusCode::BAD_GATEWAY)
+            }
+        }
+    }
+
+    /// Low-cardinality label for metrics and logs.
+    pub fn label(&self) -> &'static str {
+        match self {
+            GatewayError::InvalidJson(_) => "invalid_json",
+            GatewayError::UnsupportedMediaType(_) => "unsupported_media_type",
+            GatewayError::MissingParameter(_) => "missing_required_parameter",
+            GatewayError::InvalidType { .. } => "invalid_type",
+            GatewayError::InvalidValue { .. } => "invalid_value",
+            GatewayError::TooLarge { .. } => "request_too_large",
+            GatewayError::ModelNotFound(_) => "model_not_found",
+            GatewayError::UnsupportedCapability { .. } => "unsupported_capability",
+            GatewayError::ProviderNotConfigured { .. } => "provider_not_configured",
+            GatewayError::Upstream { error, .. } => error.kind.default_code(),
+            GatewayError::UnknownRoute { .. } => "unknown_route",
+            GatewayError::MethodNotAllowed(_) => "method_not_allowed",
+        }
+    }
+
+    /// The OpenAI error object.
+    pub fn to_api_error(&self) -> ApiError {
+        match self {
+            GatewayError::Upstream { provider, error } => error.to_api_error(provider),
+            other => {
+                let kind = match other {
+                    GatewayError::ModelNotFound(_) | GatewayError::UnknownRoute { .. } => "not_found_error",
+                    GatewayError::ProviderNotConfigured { .. } => "service_unavailable_error",
+                    _ => "invalid_request_error",
+                };
+                let err = ApiError::new(kind, other.label(), other.to_string());
+                match other {
+                    GatewayError::MissingParameter(p) => err.with_param(p.clone()),
+                    GatewayError::InvalidType { path, .. } => err.with_param(path.clone()),
+                    GatewayError::InvalidValue { param, .. } => err.with_param(param.clone()),
+                    GatewayError::ModelNotFound(_) | GatewayError::UnsupportedCapability { .. } => {
+                        err.with_param("model")
+                    }
+                    _ => err,
+                }
+            }
+        }
+    }
+}
+
+impl IntoResponse for GatewayError {
+    fn into_response(self) -> Response {
+        error_response(self.status(), &self.to_api_error())
+    }
+}
+
+/// A JSON error response.
+pub fn error_response(status: StatusCode, err: &ApiError) -> Response {
+    let body = serde_json::to_vec(&serde_json::json!({ "error": err })).unwrap_or_default();
+    let mut resp = (status, body).into_response();
+    resp.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp
+}

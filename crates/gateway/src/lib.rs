@@ -1,0 +1,42 @@
+//! The Switchyard gateway: one OpenAI-compatible endpoint in front of many providers.
+//!
+//! It owns the request path — config ([`config`]), start-up and provider runtimes
+//! ([`state`]), the HTTP surface ([`routes`]), the streaming relay ([`relay`]), usage
+//! recording ([`usage`]) and metrics ([`telemetry`]). Wire formats live in
+//! `switchyard-wire`, the model catalog in `switchyard-catalog`, and the simulated
+//! providers of the embedded default in `switchyard-sim`.
+
+pub mod config;
+pub mod error;
+pub mod reasoning;
+pub mod relay;
+pub mod routes;
+pub mod state;
+pub mod telemetry;
+pub mod usage;
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+pub use config::Config;
+pub use error::{ConfigError, GatewayError};
+pub use state::{AppState, StartError};
+use tokio::net::TcpListener;
+
+/// Bind the listen address.
+pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })
+}
+
+/// Serve the gateway on `listener` until `shutdown` resolves, then stop accepting and let
+/// in-flight requests finish.
+pub async fn serve(
+    state: Arc<AppState>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    telemetry::handle();
+    let app = routes::router(state);
+    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+}

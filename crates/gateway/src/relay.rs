@@ -1,0 +1,290 @@
+//! Streaming relay: upstream SSE bytes in, normalised OpenAI chunks out, as they arrive.
+//!
+//! Each network read is parsed, every complete event normalised ([`StreamNormalizer`]),
+//! and the results written in one frame — nothing is buffered beyond one read. Usage is
+//! captured from wherever the vendor put it and shown to the client only if it asked
+//! (`stream_options.include_usage`), always as the OpenAI trailing `choices:[]` chunk.
+//! If the upstream breaks off or stalls, the client gets an SSE error event (never a clean
+//! end that looks like success). If the client leaves, dropping the relay drops the
+//! upstream connection (cancelling it) and records the usage produced so far.
+
+use std::convert::Infallible;
+use std::pin::Pin;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use metrics::{counter, histogram};
+use serde_json::json;
+use switchyard_wire::{ChatChunk, Dialect, SseEvent, SseParser, StreamNormalizer, TokenUsage, tokens};
+use tokio::time::Instant;
+
+use crate::routes::RequestCtx;
+use crate::usage::Outcome;
+
+type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
+
+/// Reasoning kept per stream for the reasoning cache is capped at this many bytes.
+const MAX_KEPT_REASONING: usize = 256 * 1024;
+
+/// State of one relayed stream.
+pub struct Relay {
+    ctx: RequestCtx,
+    dialect: Dialect,
+    upstream: ByteStream,
+    parser: SseParser,
+    norm: StreamNormalizer,
+    wants_usage: bool,
+    idle: Duration,
+    deadline: Instant,
+    out: Vec<u8>,
+    done: bool,
+    recorded: bool,
+    saw_first_token: bool,
+    completion_estimate: u64,
+    reasoning: String,
+    tool_call_ids: Vec<String>,
+    last_id: String,
+    last_created: u64,
+    _inflight: Box<dyn Send + Sync>,
+}
+
+impl Relay {
+    /// Wrap an upstream response that answered 2xx.
+    pub fn new(
+        ctx: RequestCtx,
+        dialect: Dialect,
+        upstream: reqwest::Response,
+        wants_usage: bool,
+        idle: Duration,
+        total: Duration,
+        inflight: impl Send + Sync + 'static,
+    ) -> Self {
+        let deadline = Instant::from_std(ctx.started) + total;
+        Relay {
+            ctx,
+            dialect,
+            upstream: Box::pin(upstream.bytes_stream()),
+            parser: SseParser::new(),
+            norm: StreamNormalizer::new(),
+            wants_usage,
+            idle,
+            deadline,
+            out: Vec::with_capacity(1024),
+            done: false,
+            recorded: false,
+            saw_first_token: false,
+            completion_estimate: 0,
+            reasoning: String::new(),
+            tool_call_ids: Vec::new(),
+            last_id: String::new(),
+            last_created: 0,
+            _inflight: Box::new(inflight),
+        }
+    }
+
+    /// The response body stream.
+    pub fn into_stream(self) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
+        futures_util::stream::unfold(self, |mut relay| async move {
+            relay.next_frame().await.map(|b| (Ok(b), relay))
+        })
+    }
+
+    async fn next_frame(&mut self) -> Option<Bytes> {
+        while !self.done {
+            let wait_until = (Instant::now() + self.idle).min(self.deadline);
+            match tokio::time::timeout_at(wait_until, self.upstream.next()).await {
+                Err(_) if Instant::now() >= self.deadline => {
+                    self.fail("upstream_timeout", "the request took longer than request_timeout_secs");
+                }
+                Err(_) => self.fail(
+                    "upstream_stall",
+                    &format!("the upstream sent nothing for {}s", self.idle.as_secs()),
+                ),
+                Ok(None) => self.on_eof(),
+                Ok(Some(Err(e))) => self.fail("upstream_stream_interrupted", &format!("upstream connection failed: {e}")),
+                Ok(Some(Ok(bytes))) => {
+                    self.parser.push(&bytes);
+                    while let Some(ev) = self.parser.next_event() {
+                        self.on_event(ev);
+                        if self.done {
+                            break;
+                        }
+                    }
+                }
+            }
+            if !self.out.is_empty() {
+                return Some(Bytes::from(std::mem::take(&mut self.out)));
+            }
+        }
+        None
+    }
+
+    fn on_event(&mut self, ev: SseEvent) {
+        match ev {
+            SseEvent::Comment(text) => {
+                self.out.extend_from_slice(b": ");
+                self.out.extend_from_slice(text.as_bytes());
+                self.out.extend_from_slice(b"\n\n");
+            }
+            SseEvent::Data { data, .. } if data.trim() == "[DONE]" => self.finish_ok(),
+            SseEvent::Data { data, event } => {
+                if event.as_deref() == Some("error") {
+                    self.upstream_error(&data);
+                    return;
+                }
+                match serde_json::from_str::<ChatChunk>(&data) {
+                    Ok(chunk) if chunk.choices.is_empty() && chunk.extra.contains_key("error") => {
+                        self.upstream_error(&data);
+                    }
+                    Ok(chunk) => self.on_chunk(chunk),
+                    Err(e) => {
+                        counter!("switchyard_upstream_garbage_total", "provider" => self.ctx.provider.clone())
+                            .increment(1);
+                        tracing::warn!(request_id = %self.ctx.request_id, error = %e, "skipped an upstream event that is not a chunk");
+                    }
+                }
+            }
+        }
+    }
+
+    fn on_chunk(&mut self, mut chunk: ChatChunk) {
+        let keep = self.norm.apply(&mut chunk);
+        for choice in &chunk.choices {
+            let d = &choice.delta;
+            if !self.saw_first_token && d.has_output() {
+                self.saw_first_token = true;
+                histogram!("switchyard_ttft_seconds", "model" => self.ctx.model_id.clone(), "provider" => self.ctx.provider.clone())
+                    .record(self.ctx.started.elapsed().as_secs_f64());
+            }
+            self.completion_estimate += d.content.as_deref().map_or(0, tokens::estimate)
+                + d.reasoning_content.as_deref().map_or(0, tokens::estimate);
+            if let Some(r) = &d.reasoning_content {
+                if choice.index == 0 && self.reasoning.len() + r.len() <= MAX_KEPT_REASONING {
+                    self.reasoning.push_str(r);
+                }
+            }
+            for call in d.tool_calls.iter().flatten() {
+                if let Some(id) = &call.id {
+                    self.tool_call_ids.push(id.clone());
+                }
+                if let Some(f) = &call.function {
+                    self.completion_estimate += f.arguments.as_deref().map_or(0, tokens::estimate)
+                        + f.name.as_deref().map_or(0, tokens::estimate);
+                }
+            }
+        }
+        if !chunk.id.is_empty() && chunk.id != self.last_id {
+            self.last_id.clone_from(&chunk.id);
+        }
+        if chunk.created != 0 {
+            self.last_created = chunk.created;
+        }
+        if keep {
+            chunk.model.clone_from(&self.ctx.model_id);
+            self.write_data(&chunk);
+        }
+    }
+
+    fn write_data<T: serde::Serialize>(&mut self, value: &T) {
+        self.out.extend_from_slice(b"data: ");
+        if serde_json::to_writer(&mut self.out, value).is_err() {
+            self.out.extend_from_slice(b"{}");
+        }
+        self.out.extend_from_slice(b"\n\n");
+    }
+
+    fn usage_now(&self) -> (TokenUsage, bool) {
+        match self.norm.usage() {
+            Some(u) => (u, false),
+            None => (
+                TokenUsage {
+                    prompt: self.ctx.prompt_estimate,
+                    completion: self.completion_estimate,
+                    ..TokenUsage::default()
+                },
+                true,
+            ),
+        }
+    }
+
+    fn finish_ok(&mut self) {
+        let (usage, estimated) = self.usage_now();
+        if self.wants_usage {
+            let chunk = json!({
+                "id": self.last_id,
+                "object": "chat.completion.chunk",
+                "created": self.last_created,
+                "model": self.ctx.model_id,
+                "choices": [],
+                "usage": usage.to_wire(),
+            });
+            self.write_data(&chunk);
+        }
+        self.out.extend_from_slice(b"data: [DONE]\n\n");
+        self.done = true;
+        if !self.tool_call_ids.is_empty() && !self.reasoning.is_empty() {
+            self.ctx.st.reasoning.insert(self.tool_call_ids.iter().map(String::as_str), &self.reasoning);
+        }
+        self.record(usage, estimated, Outcome::Completed);
+    }
+
+    fn on_eof(&mut self) {
+        if let Some(ev) = self.parser.finish() {
+            self.on_event(ev);
+        }
+        if self.done {
+            return;
+        }
+        if self.norm.finished() {
+            // Some vendors end without `[DONE]` after a proper finish: that is success.
+            self.finish_ok();
+        } else {
+            self.fail("upstream_stream_interrupted", "the upstream closed the stream before it finished");
+        }
+    }
+
+    fn upstream_error(&mut self, data: &str) {
+        let err = self.dialect.parse_error(500, data.as_bytes(), None);
+        let api = err.to_api_error(&self.ctx.provider);
+        self.write_data(&json!({ "error": api }));
+        self.done = true;
+        let (usage, estimated) = self.usage_now();
+        self.record(usage, estimated, Outcome::Interrupted);
+    }
+
+    fn fail(&mut self, code: &str, message: &str) {
+        counter!("switchyard_stream_failures_total", "provider" => self.ctx.provider.clone(), "code" => code.to_string())
+            .increment(1);
+        let body = json!({"error": {
+            "message": format!("{}: {message}", self.ctx.provider),
+            "type": "upstream_error",
+            "param": null,
+            "code": code,
+            "provider": self.ctx.provider,
+            "retryable": true,
+        }});
+        self.write_data(&body);
+        self.done = true;
+        let (usage, estimated) = self.usage_now();
+        self.record(usage, estimated, Outcome::Interrupted);
+    }
+
+    fn record(&mut self, usage: TokenUsage, estimated: bool, outcome: Outcome) {
+        if !self.recorded {
+            self.recorded = true;
+            self.ctx.record(usage, estimated, outcome);
+        }
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        if !self.recorded {
+            counter!("switchyard_client_disconnects_total", "model" => self.ctx.model_id.clone(), "provider" => self.ctx.provider.clone())
+                .increment(1);
+            let (usage, estimated) = self.usage_now();
+            self.record(usage, estimated, Outcome::ClientDisconnected);
+        }
+    }
+}

@@ -1,0 +1,269 @@
+//! Start-up: config + built-in catalog → the shared [`AppState`] every request reads.
+//!
+//! Decides, per provider, whether it is real (key from the environment or config),
+//! simulated (served by an in-process `switchyard-sim`), or unusable (no key: requests to
+//! its models get a 503 that says which variable to set).
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::HeaderValue;
+use switchyard_catalog::{Catalog, Provider, Region};
+use switchyard_sim::{SimConfig, SimHandle};
+use switchyard_wire::Dialect;
+
+use crate::config::{Config, ProviderConfig};
+use crate::reasoning::ReasoningCache;
+
+/// Why start-up failed.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// Config and catalog disagree (unknown provider, bad model override, …).
+    #[error("{0}")]
+    Catalog(String),
+    /// The in-process simulator could not start.
+    #[error("cannot start the simulator: {0}")]
+    Simulator(String),
+    /// The HTTP client could not be built.
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// Address.
+        addr: SocketAddr,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+/// One region of a provider, ready to call.
+#[derive(Debug)]
+pub struct RegionRuntime {
+    /// Region label.
+    pub name: String,
+    /// Full chat-completions URL.
+    pub chat_url: String,
+}
+
+/// A provider as the request path sees it.
+#[derive(Debug)]
+pub struct ProviderRuntime {
+    /// Provider id.
+    pub id: String,
+    /// Dialect spoken.
+    pub dialect: Dialect,
+    /// Regions in preference order.
+    pub regions: Vec<RegionRuntime>,
+    /// `Bearer <key>`, or `None` when the provider is unusable.
+    pub auth: Option<HeaderValue>,
+    /// Served by the in-process simulator.
+    pub simulated: bool,
+    /// Why it is unusable, when `auth` is `None`.
+    pub unusable_hint: String,
+}
+
+impl ProviderRuntime {
+    /// Whether requests can be sent to it.
+    pub fn usable(&self) -> bool {
+        self.auth.is_some() && !self.regions.is_empty()
+    }
+}
+
+/// Everything a request handler needs; built once, shared by `Arc`.
+#[derive(Debug)]
+pub struct AppState {
+    /// The catalog, with config overlays applied.
+    pub catalog: Catalog,
+    /// Providers by id.
+    pub providers: HashMap<String, ProviderRuntime>,
+    /// Pooled HTTP client for upstream calls.
+    pub client: reqwest::Client,
+    /// Validated config.
+    pub config: Config,
+    /// Tool-call id → reasoning, for vendors that need it passed back.
+    pub reasoning: ReasoningCache,
+    /// `GET /v1/models` body, rendered once.
+    pub models_json: bytes::Bytes,
+    /// The in-process simulator, when any provider is simulated.
+    pub sim: Option<SimHandle>,
+}
+
+impl AppState {
+    /// Apply `config` to the built-in catalog, start the simulator if needed, and build
+    /// the providers. `env` looks up environment variables (tests pass their own).
+    pub async fn build(
+        config: Config,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<AppState, StartError> {
+        let mut catalog = Catalog::builtin().map_err(|e| StartError::Catalog(e.to_string()))?;
+        for (id, p) in &config.providers {
+            let merged = merge_provider(catalog.provider(id), id, p)?;
+            catalog
+                .upsert_provider(merged)
+                .map_err(|e| StartError::Catalog(format!("provider '{id}': {e}")))?;
+        }
+        for m in &config.models {
+            let id = m.id.clone();
+            catalog
+                .upsert_model(m.clone())
+                .map_err(|e| StartError::Catalog(format!("[[models]] '{id}': {e}")))?;
+        }
+
+        let any_simulated = config.providers.values().any(|p| p.simulated);
+        let sim = if any_simulated {
+            let sim_config =
+                SimConfig::for_catalog(&catalog, config.simulator.seed, config.simulator.time_scale);
+            let addr = SocketAddr::from(([127, 0, 0, 1], 0));
+            Some(
+                switchyard_sim::spawn(sim_config, Arc::new(catalog.clone()), addr)
+                    .await
+                    .map_err(|e| StartError::Simulator(e.to_string()))?,
+            )
+        } else {
+            None
+        };
+
+        let mut providers = HashMap::new();
+        for p in catalog.providers() {
+            let cfg = config.providers.get(&p.id);
+            let runtime = provider_runtime(p, cfg, sim.as_ref(), env)?;
+            providers.insert(p.id.clone(), runtime);
+        }
+
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(config.server.connect_timeout_secs))
+            .pool_max_idle_per_host(1024)
+            .pool_idle_timeout(Duration::from_secs(90))
+            .tcp_nodelay(true)
+            .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| StartError::Client(e.to_string()))?;
+
+        let models_json = crate::routes::render_models(&catalog, &providers);
+        Ok(AppState {
+            catalog,
+            providers,
+            client,
+            config,
+            reasoning: ReasoningCache::new(100_000),
+            models_json,
+            sim,
+        })
+    }
+
+    /// Human-readable start-up banner lines (providers, regions, mode).
+    pub fn banner(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        let mut ids: Vec<_> = self.providers.keys().collect();
+        ids.sort();
+        for id in ids {
+            let p = &self.providers[id];
+            let regions: Vec<&str> = p.regions.iter().map(|r| r.name.as_str()).collect();
+            let how = if p.simulated {
+                "simulated".to_string()
+            } else if p.usable() {
+                "live".to_string()
+            } else {
+                format!("unavailable: {}", p.unusable_hint)
+            };
+            lines.push(format!("  {id:<10} {:<9} [{}] {how}", p.dialect.as_str(), regions.join(", ")));
+        }
+        lines
+    }
+}
+
+fn merge_provider(builtin: Option<&Provider>, id: &str, cfg: &ProviderConfig) -> Result<Provider, StartError> {
+    let dialect = match (cfg.dialect, builtin) {
+        (Some(d), _) => d.as_str().to_string(),
+        (None, Some(b)) => b.dialect.clone(),
+        (None, None) => {
+            return Err(StartError::Catalog(format!(
+                "provider '{id}' is not built in, so it needs `dialect` (e.g. dialect = \"openai\") and `regions`"
+            )));
+        }
+    };
+    let regions = match (&cfg.regions, builtin) {
+        (Some(rs), _) => rs
+            .iter()
+            .map(|r| Region {
+                name: r.name.clone(),
+                base_url: r
+                    .base_url
+                    .clone()
+                    .unwrap_or_else(|| format!("simulated://{id}/{}", r.name))
+                    .trim_end_matches('/')
+                    .to_string(),
+            })
+            .collect(),
+        (None, Some(b)) => b.regions.clone(),
+        (None, None) => {
+            return Err(StartError::Catalog(format!("provider '{id}' needs `regions`")));
+        }
+    };
+    Ok(Provider {
+        id: id.to_string(),
+        name: builtin.map_or_else(|| id.to_string(), |b| b.name.clone()),
+        dialect,
+        api_key_env: cfg
+            .api_key_env
+            .clone()
+            .or_else(|| builtin.and_then(|b| b.api_key_env.clone())),
+        regions,
+        docs: builtin.and_then(|b| b.docs.clone()),
+    })
+}
+
+fn provider_runtime(
+    p: &Provider,
+    cfg: Option<&ProviderConfig>,
+    sim: Option<&SimHandle>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<ProviderRuntime, StartError> {
+    let dialect: Dialect = p
+        .dialect
+        .parse()
+        .map_err(|e| StartError::Catalog(format!("provider '{}': {e}", p.id)))?;
+    let simulated = cfg.is_some_and(|c| c.simulated);
+    if let (true, Some(sim)) = (simulated, sim) {
+        return Ok(ProviderRuntime {
+            id: p.id.clone(),
+            dialect,
+            regions: p
+                .regions
+                .iter()
+                .map(|r| RegionRuntime {
+                    name: r.name.clone(),
+                    chat_url: format!("{}/chat/completions", sim.base_url(&p.id, &r.name, dialect)),
+                })
+                .collect(),
+            auth: Some(HeaderValue::from_static("Bearer switchyard-sim")),
+            simulated: true,
+            unusable_hint: String::new(),
+        });
+    }
+    let key = cfg
+        .and_then(|c| c.api_key.clone())
+        .or_else(|| p.api_key_env.as_deref().and_then(env))
+        .filter(|k| !k.trim().is_empty());
+    let hint = match &p.api_key_env {
+        Some(var) => format!("set {var} (or api_key_env/api_key under [providers.{}])", p.id),
+        None => format!("set api_key or api_key_env under [providers.{}]", p.id),
+    };
+    let auth = key.and_then(|k| HeaderValue::from_str(&format!("Bearer {}", k.trim())).ok());
+    Ok(ProviderRuntime {
+        id: p.id.clone(),
+        dialect,
+        regions: p
+            .regions
+            .iter()
+            .map(|r| RegionRuntime { name: r.name.clone(), chat_url: r.chat_completions_url() })
+            .collect(),
+        auth,
+        simulated: false,
+        unusable_hint: hint,
+    })
+}

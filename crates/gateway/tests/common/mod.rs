@@ -1,0 +1,157 @@
+//! Shared fixtures for the gateway's integration tests: a real gateway on a loopback port
+//! in front of the real in-process simulator, and small HTTP/SSE helpers.
+
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+use switchyard_gateway::{AppState, Config};
+use switchyard_wire::{SseEvent, SseParser};
+
+/// A running gateway (embedded default: every provider simulated).
+pub struct TestGateway {
+    /// `http://127.0.0.1:PORT`
+    pub base: String,
+    /// `http://127.0.0.1:PORT` of the in-process simulator (for fault injection).
+    pub sim: String,
+    /// HTTP client.
+    pub http: reqwest::Client,
+    _shutdown: tokio::sync::oneshot::Sender<()>,
+}
+
+/// Start the embedded default with `time_scale`, after applying `tweak` to its config.
+pub async fn start_with(time_scale: f64, tweak: impl FnOnce(&mut Config)) -> TestGateway {
+    let mut config = Config::embedded_default().unwrap();
+    config.simulator.time_scale = time_scale;
+    config.server.listen = "127.0.0.1:0".parse().unwrap();
+    tweak(&mut config);
+    let state = AppState::build(config, &|_| None).await.unwrap();
+    let sim = format!("http://{}", state.sim.as_ref().unwrap().addr);
+    let listener = switchyard_gateway::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(switchyard_gateway::serve(Arc::new(state), listener, async {
+        let _ = rx.await;
+    }));
+    TestGateway { base, sim, http: reqwest::Client::new(), _shutdown: tx }
+}
+
+/// Start the embedded default with no simulated delays.
+pub async fn start() -> TestGateway {
+    start_with(0.0, |_| {}).await
+}
+
+/// A response, read whole.
+pub struct Reply {
+    pub status: u16,
+    pub headers: reqwest::header::HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
+            panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body))
+        })
+    }
+
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// SSE events of a streamed body.
+    pub fn events(&self) -> Vec<SseEvent> {
+        let mut p = SseParser::new();
+        p.push(&self.body);
+        let mut out: Vec<SseEvent> = std::iter::from_fn(|| p.next_event()).collect();
+        out.extend(p.finish());
+        out
+    }
+
+    /// JSON payloads of the data events, `[DONE]` excluded.
+    pub fn chunks(&self) -> Vec<Value> {
+        self.events()
+            .into_iter()
+            .filter_map(|e| match e {
+                SseEvent::Data { data, .. } if data != "[DONE]" => Some(serde_json::from_str(&data).unwrap()),
+                _ => None,
+            })
+            .collect()
+    }
+
+    pub fn ends_with_done(&self) -> bool {
+        matches!(self.events().last(), Some(SseEvent::Data { data, .. }) if data == "[DONE]")
+    }
+}
+
+impl TestGateway {
+    pub async fn post(&self, path: &str, body: &Value) -> Reply {
+        let resp = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await.unwrap().to_vec();
+        Reply { status, headers, body }
+    }
+
+    pub async fn chat(&self, body: Value) -> Reply {
+        self.post("/v1/chat/completions", &body).await
+    }
+
+    pub async fn get(&self, path: &str) -> Reply {
+        let resp = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
+        let status = resp.status().as_u16();
+        let headers = resp.headers().clone();
+        let body = resp.bytes().await.unwrap().to_vec();
+        Reply { status, headers, body }
+    }
+
+    /// Inject a fault into the simulator for one provider region.
+    pub async fn fault(&self, provider: &str, region: &str, fault: Value) {
+        let resp = self
+            .http
+            .put(format!("{}/_sim/faults/{provider}/{region}", self.sim))
+            .header("content-type", "application/json")
+            .body(fault.to_string())
+            .send()
+            .await
+            .unwrap();
+        assert!(resp.status().is_success(), "fault injection failed: {}", resp.status());
+    }
+
+    pub async fn clear_faults(&self) {
+        let resp = self.http.delete(format!("{}/_sim/faults", self.sim)).send().await.unwrap();
+        assert!(resp.status().is_success());
+    }
+
+    pub async fn metrics(&self) -> String {
+        String::from_utf8(self.get("/metrics").await.body).unwrap()
+    }
+}
+
+/// A one-message user request.
+pub fn ask(model: &str, text: &str) -> Value {
+    json!({"model": model, "messages": [{"role": "user", "content": text}], "max_tokens": 8})
+}
+
+/// A weather tool declaration.
+pub fn weather_tool() -> Value {
+    json!({"type": "function", "function": {"name": "get_weather", "description": "Weather in a city",
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}})
+}
+
+/// Concatenate the content deltas of a stream.
+pub fn streamed_text(chunks: &[Value], field: &str) -> String {
+    chunks
+        .iter()
+        .filter_map(|c| c["choices"].get(0))
+        .filter_map(|c| c["delta"][field].as_str())
+        .collect()
+}
