@@ -16,7 +16,11 @@ use switchyard_gateway::config::VENDOR_KEY_VARS;
 use switchyard_gateway::{AppState, Config};
 
 #[derive(Parser)]
-#[command(name = "switchyard", version, about = "One OpenAI-compatible endpoint in front of DeepSeek, Qwen, Kimi, GLM and any OpenAI-compatible server")]
+#[command(
+    name = "switchyard",
+    version,
+    about = "One OpenAI-compatible endpoint in front of DeepSeek, Qwen, Kimi, GLM and any OpenAI-compatible server"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -63,8 +67,18 @@ enum Command {
     },
 }
 
-fn main() -> Result<()> {
+fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
     init_tracing();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -72,8 +86,17 @@ fn main() -> Result<()> {
         .context("cannot start the async runtime")?;
     rt.block_on(async move {
         match cli.command {
-            Command::Serve { config, listen, sim_time_scale } => serve(config, listen, sim_time_scale).await,
-            Command::Sim { listen, seed, time_scale, api_key } => sim(listen, seed, time_scale, api_key).await,
+            Command::Serve {
+                config,
+                listen,
+                sim_time_scale,
+            } => serve(config, listen, sim_time_scale).await,
+            Command::Sim {
+                listen,
+                seed,
+                time_scale,
+                api_key,
+            } => sim(listen, seed, time_scale, api_key).await,
             Command::Models { json, config } => models(json, config).await,
         }
     })
@@ -82,7 +105,10 @@ fn main() -> Result<()> {
 fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,switchyard=info"));
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
 }
 
 /// Which configuration to run, and why (for the banner).
@@ -105,16 +131,26 @@ fn load_config(path: Option<&PathBuf>) -> Result<(Config, String)> {
         return Ok((Config::embedded_default()?, why.to_string()));
     }
     let config = Config::parse("", "environment")?;
-    Ok((config, format!("live vendors: keys found in {}", keys.join(", "))))
+    Ok((
+        config,
+        format!("live vendors: keys found in {}", keys.join(", ")),
+    ))
 }
 
-async fn serve(path: Option<PathBuf>, listen: Option<SocketAddr>, time_scale: Option<f64>) -> Result<()> {
+async fn serve(
+    path: Option<PathBuf>,
+    listen: Option<SocketAddr>,
+    time_scale: Option<f64>,
+) -> Result<()> {
     let (mut config, why) = load_config(path.as_ref())?;
     if let Some(addr) = listen {
         config.server.listen = addr;
     }
     if let Some(t) = time_scale {
-        anyhow::ensure!(t.is_finite() && t >= 0.0, "--sim-time-scale must be a number >= 0");
+        anyhow::ensure!(
+            t.is_finite() && t >= 0.0,
+            "--sim-time-scale must be a number >= 0"
+        );
         config.simulator.time_scale = t;
     }
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
@@ -130,16 +166,27 @@ async fn serve(path: Option<PathBuf>, listen: Option<SocketAddr>, time_scale: Op
             sim.addr, state.config.simulator.time_scale, state.config.simulator.seed
         );
     }
-    println!("  {} models in the catalog; providers:", state.catalog.models().len());
+    println!(
+        "  {} models in the catalog; providers:",
+        state.catalog.models().len()
+    );
     for line in state.banner() {
         println!("{line}");
     }
     println!("switchyard listening on http://{addr}");
-    println!("  try: curl http://{addr}/v1/chat/completions -H 'content-type: application/json' \\");
-    println!("         -d '{{\"model\":\"deepseek-v4-flash\",\"messages\":[{{\"role\":\"user\",\"content\":\"hello\"}}]}}'");
+    println!(
+        "  try: curl http://{addr}/v1/chat/completions -H 'content-type: application/json' \\"
+    );
+    println!(
+        "         -d '{{\"model\":\"deepseek-v4-flash\",\"messages\":[{{\"role\":\"user\",\"content\":\"hello\"}}]}}'"
+    );
 
     let state = Arc::new(state);
-    let server = tokio::spawn(switchyard_gateway::serve(state.clone(), listener, shutdown_signal()));
+    let server = tokio::spawn(switchyard_gateway::serve(
+        state.clone(),
+        listener,
+        shutdown_signal(),
+    ));
     let mut server = server;
     tokio::select! {
         res = &mut server => { res.context("server task failed")?.context("server failed")?; }
@@ -171,8 +218,16 @@ async fn shutdown_signal() {
     }
 }
 
-async fn sim(listen: SocketAddr, seed: u64, time_scale: f64, api_key: Option<String>) -> Result<()> {
-    anyhow::ensure!(time_scale.is_finite() && time_scale >= 0.0, "--time-scale must be a number >= 0");
+async fn sim(
+    listen: SocketAddr,
+    seed: u64,
+    time_scale: f64,
+    api_key: Option<String>,
+) -> Result<()> {
+    anyhow::ensure!(
+        time_scale.is_finite() && time_scale >= 0.0,
+        "--time-scale must be a number >= 0"
+    );
     let catalog = Arc::new(Catalog::builtin()?);
     let mut config = switchyard_sim::SimConfig::for_catalog(&catalog, seed, time_scale);
     config.api_key = api_key;
@@ -181,10 +236,16 @@ async fn sim(listen: SocketAddr, seed: u64, time_scale: f64, api_key: Option<Str
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
-    println!("switchyard sim {} (time scale {time_scale}, seed {seed})", env!("CARGO_PKG_VERSION"));
+    println!(
+        "switchyard sim {} (time scale {time_scale}, seed {seed})",
+        env!("CARGO_PKG_VERSION")
+    );
     for p in &providers {
         let prefix = switchyard_sim::path_prefix(p.dialect);
-        println!("  {:<10} http://{addr}/{}/<region>{prefix}/chat/completions", p.id, p.id);
+        println!(
+            "  {:<10} http://{addr}/{}/<region>{prefix}/chat/completions",
+            p.id, p.id
+        );
     }
     println!("switchyard sim listening on http://{addr}");
     let router = switchyard_sim::router(config, catalog);

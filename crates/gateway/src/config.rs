@@ -15,8 +15,12 @@ use crate::error::ConfigError;
 
 /// Environment variables that hold the built-in providers' keys; any of them set means
 /// "talk to the real vendors".
-pub const VENDOR_KEY_VARS: [&str; 4] =
-    ["DEEPSEEK_API_KEY", "DASHSCOPE_API_KEY", "MOONSHOT_API_KEY", "ZHIPUAI_API_KEY"];
+pub const VENDOR_KEY_VARS: [&str; 4] = [
+    "DEEPSEEK_API_KEY",
+    "DASHSCOPE_API_KEY",
+    "MOONSHOT_API_KEY",
+    "ZHIPUAI_API_KEY",
+];
 
 /// The embedded default: every built-in provider simulated in two regions.
 pub const EMBEDDED_DEFAULT: &str = include_str!("default.toml");
@@ -155,7 +159,9 @@ impl Config {
         })?;
 
         let listen = match &raw.server.listen {
-            None => DEFAULT_LISTEN.parse().map_err(|_| ConfigError::Internal("default listen"))?,
+            None => DEFAULT_LISTEN
+                .parse()
+                .map_err(|_| ConfigError::Internal("default listen"))?,
             Some(l) => SocketAddr::from_str(l.get_ref()).map_err(|_| {
                 at(
                     l.span(),
@@ -184,7 +190,10 @@ impl Config {
                 ));
             }
         };
-        let simulator = SimulatorConfig { time_scale, seed: raw.simulator.seed.unwrap_or(42) };
+        let simulator = SimulatorConfig {
+            time_scale,
+            seed: raw.simulator.seed.unwrap_or(42),
+        };
 
         let mut providers = BTreeMap::new();
         for (id, p) in raw.providers {
@@ -211,7 +220,10 @@ impl Config {
                             Some(u) => {
                                 return Err(at(
                                     regions.span(),
-                                    format!("region '{}' of provider '{id}' has base_url '{u}', which is not an http(s) URL", r.name),
+                                    format!(
+                                        "region '{}' of provider '{id}' has base_url '{u}', which is not an http(s) URL",
+                                        r.name
+                                    ),
                                     "write the full URL, e.g. \"https://api.deepseek.com\"".into(),
                                 ));
                             }
@@ -226,7 +238,11 @@ impl Config {
                     }
                 }
             }
-            if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            if id.is_empty()
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
                 return Err(at(
                     span,
                     format!("provider id '{id}' must be ASCII letters, digits, '-' or '_'"),
@@ -249,17 +265,26 @@ impl Config {
         for m in raw.models {
             let span = m.span();
             let table = m.into_inner();
-            let o: ModelOverride = toml::Value::Table(table).try_into().map_err(|e: toml::de::Error| {
-                at(
-                    span.clone(),
-                    format!("[[models]] entry: {}", e.message().trim()),
-                    "see docs/CONFIG.md, section [[models]], for the fields".into(),
-                )
-            })?;
+            let o: ModelOverride =
+                toml::Value::Table(table)
+                    .try_into()
+                    .map_err(|e: toml::de::Error| {
+                        at(
+                            span.clone(),
+                            format!("[[models]] entry: {}", e.message().trim()),
+                            "see docs/CONFIG.md, section [[models]], for the fields".into(),
+                        )
+                    })?;
             models.push(o);
         }
 
-        Ok(Config { server, simulator, providers, models, source: source.to_string() })
+        Ok(Config {
+            server,
+            simulator,
+            providers,
+            models,
+            source: source.to_string(),
+        })
     }
 
     /// The embedded default configuration.
@@ -278,7 +303,8 @@ impl Config {
 }
 
 fn line_of(text: &str, offset: usize) -> usize {
-    text.get(..offset).map_or(0, |t| t.matches('\n').count() + 1)
+    text.get(..offset)
+        .map_or(0, |t| t.matches('\n').count() + 1)
 }
 
 fn fix_for_parse_error(message: &str) -> String {
@@ -300,7 +326,11 @@ mod tests {
         let c = Config::embedded_default().unwrap();
         assert!(c.providers.values().all(|p| p.simulated));
         assert!(c.providers.len() >= 4);
-        assert!(c.providers.values().all(|p| p.regions.as_ref().is_some_and(|r| r.len() >= 2)));
+        assert!(
+            c.providers
+                .values()
+                .all(|p| p.regions.as_ref().is_some_and(|r| r.len() >= 2))
+        );
     }
 
     #[test]
@@ -313,15 +343,22 @@ mod tests {
 
     #[test]
     fn wrong_type_names_the_line() {
-        let err = Config::parse("[server]\nlisten = 42\n", "cfg.toml").unwrap_err().to_string();
+        let err = Config::parse("[server]\nlisten = 42\n", "cfg.toml")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("cfg.toml line 2"), "{err}");
         assert!(err.contains("fix:"), "{err}");
     }
 
     #[test]
     fn bad_listen_address_names_the_line_and_fix() {
-        let err = Config::parse("\n[server]\nlisten = \"localhost\"\n", "c").unwrap_err().to_string();
-        assert!(err.contains("line 3") && err.contains("127.0.0.1:8080"), "{err}");
+        let err = Config::parse("\n[server]\nlisten = \"localhost\"\n", "c")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 3") && err.contains("127.0.0.1:8080"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -333,7 +370,9 @@ mod tests {
 
     #[test]
     fn unknown_field_is_rejected_with_its_line() {
-        let err = Config::parse("[server]\nlisten = \"127.0.0.1:1\"\nmax_body = 5\n", "c").unwrap_err().to_string();
+        let err = Config::parse("[server]\nlisten = \"127.0.0.1:1\"\nmax_body = 5\n", "c")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 3") && err.contains("max_body"), "{err}");
     }
 
@@ -342,7 +381,8 @@ mod tests {
         let text = "[providers.x]\ndialect = \"openai\"\nregions = [{ name = \"a\" }]\n";
         let err = Config::parse(text, "c").unwrap_err().to_string();
         assert!(err.contains("simulated = true"), "{err}");
-        let ok = "[providers.x]\ndialect = \"openai\"\nsimulated = true\nregions = [{ name = \"a\" }]\n";
+        let ok =
+            "[providers.x]\ndialect = \"openai\"\nsimulated = true\nregions = [{ name = \"a\" }]\n";
         assert!(Config::parse(ok, "c").is_ok());
     }
 
@@ -355,7 +395,9 @@ mod tests {
 
     #[test]
     fn negative_time_scale_is_rejected() {
-        let err = Config::parse("[simulator]\ntime_scale = -1.0\n", "c").unwrap_err().to_string();
+        let err = Config::parse("[simulator]\ntime_scale = -1.0\n", "c")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("line 2"), "{err}");
     }
 }

@@ -120,7 +120,9 @@ impl GatewayError {
             | GatewayError::UnsupportedCapability { .. } => StatusCode::BAD_REQUEST,
             GatewayError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             GatewayError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            GatewayError::ModelNotFound(_) | GatewayError::UnknownRoute { .. } => StatusCode::NOT_FOUND,
+            GatewayError::ModelNotFound(_) | GatewayError::UnknownRoute { .. } => {
+                StatusCode::NOT_FOUND
+            }
             GatewayError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             GatewayError::ProviderNotConfigured { .. } => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::Upstream { error, .. } => {
@@ -153,7 +155,9 @@ impl GatewayError {
             GatewayError::Upstream { provider, error } => error.to_api_error(provider),
             other => {
                 let kind = match other {
-                    GatewayError::ModelNotFound(_) | GatewayError::UnknownRoute { .. } => "not_found_error",
+                    GatewayError::ModelNotFound(_) | GatewayError::UnknownRoute { .. } => {
+                        "not_found_error"
+                    }
                     GatewayError::ProviderNotConfigured { .. } => "service_unavailable_error",
                     _ => "invalid_request_error",
                 };
@@ -182,7 +186,9 @@ impl IntoResponse for GatewayError {
 pub fn error_response(status: StatusCode, err: &ApiError) -> Response {
     let body = serde_json::to_vec(&serde_json::json!({ "error": err })).unwrap_or_default();
     let mut resp = (status, body).into_response();
-    resp.headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }

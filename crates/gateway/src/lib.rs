@@ -26,7 +26,9 @@ use tokio::net::TcpListener;
 
 /// Bind the listen address.
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { addr, source })
 }
 
 /// Serve the gateway on `listener` until `shutdown` resolves, then stop accepting and let
@@ -38,5 +40,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     telemetry::handle();
     let app = routes::router(state);
-    axum::serve(listener, app).with_graceful_shutdown(shutdown).await
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
 }

@@ -21,7 +21,10 @@ struct Inner {
 impl ReasoningCache {
     /// A cache holding at most `capacity` entries (oldest evicted first).
     pub fn new(capacity: usize) -> Self {
-        ReasoningCache { inner: Mutex::new(Inner::default()), capacity }
+        ReasoningCache {
+            inner: Mutex::new(Inner::default()),
+            capacity,
+        }
     }
 
     /// Remember `reasoning` for every id in `call_ids`.
@@ -30,7 +33,9 @@ impl ReasoningCache {
             return;
         }
         let text: Arc<str> = Arc::from(reasoning);
-        let Ok(mut inner) = self.inner.lock() else { return };
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
         for id in call_ids {
             if inner.map.insert(id.to_string(), text.clone()).is_none() {
                 inner.order.push_back(id.to_string());

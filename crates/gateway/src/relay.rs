@@ -16,7 +16,9 @@ use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use metrics::{counter, histogram};
 use serde_json::json;
-use switchyard_wire::{ChatChunk, Dialect, SseEvent, SseParser, StreamNormalizer, TokenUsage, tokens};
+use switchyard_wire::{
+    ChatChunk, Dialect, SseEvent, SseParser, StreamNormalizer, TokenUsage, tokens,
+};
 use tokio::time::Instant;
 
 use crate::routes::RequestCtx;
@@ -95,14 +97,20 @@ impl Relay {
             let wait_until = (Instant::now() + self.idle).min(self.deadline);
             match tokio::time::timeout_at(wait_until, self.upstream.next()).await {
                 Err(_) if Instant::now() >= self.deadline => {
-                    self.fail("upstream_timeout", "the request took longer than request_timeout_secs");
+                    self.fail(
+                        "upstream_timeout",
+                        "the request took longer than request_timeout_secs",
+                    );
                 }
                 Err(_) => self.fail(
                     "upstream_stall",
                     &format!("the upstream sent nothing for {}s", self.idle.as_secs()),
                 ),
                 Ok(None) => self.on_eof(),
-                Ok(Some(Err(e))) => self.fail("upstream_stream_interrupted", &format!("upstream connection failed: {e}")),
+                Ok(Some(Err(e))) => self.fail(
+                    "upstream_stream_interrupted",
+                    &format!("upstream connection failed: {e}"),
+                ),
                 Ok(Some(Ok(bytes))) => {
                     self.parser.push(&bytes);
                     while let Some(ev) = self.parser.next_event() {
@@ -159,10 +167,11 @@ impl Relay {
             }
             self.completion_estimate += d.content.as_deref().map_or(0, tokens::estimate)
                 + d.reasoning_content.as_deref().map_or(0, tokens::estimate);
-            if let Some(r) = &d.reasoning_content {
-                if choice.index == 0 && self.reasoning.len() + r.len() <= MAX_KEPT_REASONING {
-                    self.reasoning.push_str(r);
-                }
+            if let Some(r) = &d.reasoning_content
+                && choice.index == 0
+                && self.reasoning.len() + r.len() <= MAX_KEPT_REASONING
+            {
+                self.reasoning.push_str(r);
             }
             for call in d.tool_calls.iter().flatten() {
                 if let Some(id) = &call.id {
@@ -224,7 +233,10 @@ impl Relay {
         self.out.extend_from_slice(b"data: [DONE]\n\n");
         self.done = true;
         if !self.tool_call_ids.is_empty() && !self.reasoning.is_empty() {
-            self.ctx.st.reasoning.insert(self.tool_call_ids.iter().map(String::as_str), &self.reasoning);
+            self.ctx.st.reasoning.insert(
+                self.tool_call_ids.iter().map(String::as_str),
+                &self.reasoning,
+            );
         }
         self.record(usage, estimated, Outcome::Completed);
     }
@@ -240,7 +252,10 @@ impl Relay {
             // Some vendors end without `[DONE]` after a proper finish: that is success.
             self.finish_ok();
         } else {
-            self.fail("upstream_stream_interrupted", "the upstream closed the stream before it finished");
+            self.fail(
+                "upstream_stream_interrupted",
+                "the upstream closed the stream before it finished",
+            );
         }
     }
 

@@ -22,7 +22,9 @@ use serde_json::{Value, json};
 use switchyard_catalog::{Capability, Catalog, Model};
 use switchyard_wire::chat::json_kind;
 use switchyard_wire::dialect::normalize_completion;
-use switchyard_wire::{ChatCompletion, ChatRequest, Content, ErrorKind, Role, TokenUsage, UpstreamError, tokens};
+use switchyard_wire::{
+    ChatCompletion, ChatRequest, Content, ErrorKind, Role, TokenUsage, UpstreamError, tokens,
+};
 
 use crate::error::GatewayError;
 use crate::relay::Relay;
@@ -46,7 +48,11 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 async fn unknown_route(method: Method, uri: Uri) -> Response {
     count_error("unknown_route");
-    GatewayError::UnknownRoute { method: method.to_string(), path: uri.path().to_string() }.into_response()
+    GatewayError::UnknownRoute {
+        method: method.to_string(),
+        path: uri.path().to_string(),
+    }
+    .into_response()
 }
 
 async fn method_not_allowed(method: Method) -> Response {
@@ -59,8 +65,17 @@ async fn healthz() -> Response {
 }
 
 async fn readyz(State(st): State<Arc<AppState>>) -> Response {
-    let usable: Vec<&str> = st.providers.values().filter(|p| p.usable()).map(|p| p.id.as_str()).collect();
-    let status = if usable.is_empty() { StatusCode::SERVICE_UNAVAILABLE } else { StatusCode::OK };
+    let usable: Vec<&str> = st
+        .providers
+        .values()
+        .filter(|p| p.usable())
+        .map(|p| p.id.as_str())
+        .collect();
+    let status = if usable.is_empty() {
+        StatusCode::SERVICE_UNAVAILABLE
+    } else {
+        StatusCode::OK
+    };
     let body = json!({
         "status": if usable.is_empty() { "no usable provider" } else { "ready" },
         "providers": st.providers.values().map(|p| (p.id.clone(), json!({
@@ -96,8 +111,15 @@ async fn get_model(State(st): State<Arc<AppState>>, Path(id): Path<String>) -> R
 }
 
 /// `GET /v1/models` body: OpenAI list shape plus price, context and capability fields.
-pub fn render_models(catalog: &Catalog, providers: &std::collections::HashMap<String, ProviderRuntime>) -> Bytes {
-    let data: Vec<Value> = catalog.models().iter().map(|m| model_entry(m, providers.get(&m.provider))).collect();
+pub fn render_models(
+    catalog: &Catalog,
+    providers: &std::collections::HashMap<String, ProviderRuntime>,
+) -> Bytes {
+    let data: Vec<Value> = catalog
+        .models()
+        .iter()
+        .map(|m| model_entry(m, providers.get(&m.provider)))
+        .collect();
     Bytes::from(json!({"object": "list", "data": data}).to_string())
 }
 
@@ -129,7 +151,10 @@ fn model_entry(m: &Model, p: Option<&ProviderRuntime>) -> Value {
 
 fn json_response(status: StatusCode, body: Bytes) -> Response {
     let mut resp = (status, body).into_response();
-    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     resp
 }
 
@@ -140,10 +165,11 @@ fn count_error(code: &'static str) {
 static REQUEST_SEQ: AtomicU64 = AtomicU64::new(0);
 
 fn request_id(headers: &HeaderMap) -> String {
-    if let Some(id) = headers.get("x-request-id").and_then(|v| v.to_str().ok()) {
-        if !id.is_empty() && id.len() <= 128 {
-            return id.to_string();
-        }
+    if let Some(id) = headers.get("x-request-id").and_then(|v| v.to_str().ok())
+        && !id.is_empty()
+        && id.len() <= 128
+    {
+        return id.to_string();
     }
     let n = REQUEST_SEQ.fetch_add(1, Ordering::Relaxed);
     format!("sy-{:08x}-{n:x}", boot_nonce())
@@ -180,7 +206,9 @@ pub struct RequestCtx {
 impl RequestCtx {
     /// Record usage for this request.
     pub fn record(&self, usage: TokenUsage, estimated: bool, outcome: Outcome) {
-        let Some(model) = self.st.catalog.get(&self.model_id) else { return };
+        let Some(model) = self.st.catalog.get(&self.model_id) else {
+            return;
+        };
         usage::record(&UsageRecord {
             request_id: &self.request_id,
             model: &self.model_id,
@@ -245,30 +273,36 @@ async fn chat_inner(
         .resolve(&req.model)
         .map_err(|e| GatewayError::ModelNotFound(e.to_string()))?;
     check_capabilities(&st.catalog, model, &req)?;
-    let provider = st.providers.get(&model.provider).ok_or_else(|| GatewayError::ProviderNotConfigured {
-        provider: model.provider.clone(),
-        hint: "it has no runtime entry".into(),
-    })?;
+    let provider =
+        st.providers
+            .get(&model.provider)
+            .ok_or_else(|| GatewayError::ProviderNotConfigured {
+                provider: model.provider.clone(),
+                hint: "it has no runtime entry".into(),
+            })?;
     if !provider.usable() {
         return Err(GatewayError::ProviderNotConfigured {
             provider: provider.id.clone(),
             hint: provider.unusable_hint.clone(),
         });
     }
-    let region = provider.regions.first().ok_or_else(|| GatewayError::ProviderNotConfigured {
-        provider: provider.id.clone(),
-        hint: "it has no regions".into(),
-    })?;
-    if let Some(cap) = req.completion_cap() {
-        if cap > model.max_output {
-            return Err(GatewayError::InvalidValue {
-                param: "max_tokens".into(),
-                message: format!(
-                    "max_tokens {cap} exceeds the maximum output of '{}' ({} tokens)",
-                    model.id, model.max_output
-                ),
-            });
-        }
+    let region = provider
+        .regions
+        .first()
+        .ok_or_else(|| GatewayError::ProviderNotConfigured {
+            provider: provider.id.clone(),
+            hint: "it has no regions".into(),
+        })?;
+    if let Some(cap) = req.completion_cap()
+        && cap > model.max_output
+    {
+        return Err(GatewayError::InvalidValue {
+            param: "max_tokens".into(),
+            message: format!(
+                "max_tokens {cap} exceeds the maximum output of '{}' ({} tokens)",
+                model.id, model.max_output
+            ),
+        });
     }
 
     restore_reasoning(&st, &mut req);
@@ -294,11 +328,17 @@ async fn chat_inner(
     let mut guard = AbandonGuard { ctx: Some(ctx) };
     let timeout = Duration::from_secs(st.config.server.request_timeout_secs);
     let upstream = send_upstream(&st, provider, region, body, stream, timeout).await;
-    let ctx = guard.ctx.as_ref().ok_or(GatewayError::InvalidJson("internal".into()))?;
+    let ctx = guard
+        .ctx
+        .as_ref()
+        .ok_or(GatewayError::InvalidJson("internal".into()))?;
     let upstream = match upstream {
         Ok(r) => r,
         Err(error) => {
-            let err = GatewayError::Upstream { provider: provider.id.clone(), error };
+            let err = GatewayError::Upstream {
+                provider: provider.id.clone(),
+                error,
+            };
             ctx.count(err.status());
             guard.disarm();
             return Err(err);
@@ -309,33 +349,66 @@ async fn chat_inner(
         .get(provider.dialect.request_id_header())
         .cloned();
     let mut extra_headers = vec![
-        (HeaderName::from_static("x-request-id"), header_value(&ctx.request_id)),
-        (HeaderName::from_static("x-switchyard-model"), header_value(&ctx.model_id)),
-        (HeaderName::from_static("x-switchyard-provider"), header_value(&ctx.provider)),
-        (HeaderName::from_static("x-switchyard-region"), header_value(&ctx.region)),
+        (
+            HeaderName::from_static("x-request-id"),
+            header_value(&ctx.request_id),
+        ),
+        (
+            HeaderName::from_static("x-switchyard-model"),
+            header_value(&ctx.model_id),
+        ),
+        (
+            HeaderName::from_static("x-switchyard-provider"),
+            header_value(&ctx.provider),
+        ),
+        (
+            HeaderName::from_static("x-switchyard-region"),
+            header_value(&ctx.region),
+        ),
     ];
     if let Some(v) = upstream_request_id {
         extra_headers.push((HeaderName::from_static("x-upstream-request-id"), v));
     }
     if !adjustments.is_empty() {
-        let text: Vec<String> = adjustments.iter().map(|a| format!("{}: {}", a.field, a.note)).collect();
-        extra_headers.push((HeaderName::from_static("x-switchyard-adjusted"), header_value(&text.join("; "))));
+        let text: Vec<String> = adjustments
+            .iter()
+            .map(|a| format!("{}: {}", a.field, a.note))
+            .collect();
+        extra_headers.push((
+            HeaderName::from_static("x-switchyard-adjusted"),
+            header_value(&text.join("; ")),
+        ));
     }
 
     let mut resp = if stream {
         ctx.count(StatusCode::OK);
-        let ctx = guard.take().ok_or(GatewayError::InvalidJson("internal".into()))?;
+        let ctx = guard
+            .take()
+            .ok_or(GatewayError::InvalidJson("internal".into()))?;
         let idle = Duration::from_secs(st.config.server.stream_idle_timeout_secs);
-        let relay = Relay::new(ctx, provider.dialect, upstream, wants_usage, idle, timeout, inflight);
+        let relay = Relay::new(
+            ctx,
+            provider.dialect,
+            upstream,
+            wants_usage,
+            idle,
+            timeout,
+            inflight,
+        );
         let mut resp = Response::new(Body::from_stream(relay.into_stream()));
         let h = resp.headers_mut();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
         h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
         h.insert("x-accel-buffering", HeaderValue::from_static("no"));
         resp
     } else {
         let out = complete(ctx, provider, upstream, timeout).await;
-        let ctx = guard.take().ok_or(GatewayError::InvalidJson("internal".into()))?;
+        let ctx = guard
+            .take()
+            .ok_or(GatewayError::InvalidJson("internal".into()))?;
         match out {
             Ok((body, usage, estimated)) => {
                 ctx.count(StatusCode::OK);
@@ -343,7 +416,10 @@ async fn chat_inner(
                 json_response(StatusCode::OK, body)
             }
             Err(error) => {
-                let err = GatewayError::Upstream { provider: provider.id.clone(), error };
+                let err = GatewayError::Upstream {
+                    provider: provider.id.clone(),
+                    error,
+                };
                 ctx.count(err.status());
                 return Err(err);
             }
@@ -375,7 +451,10 @@ impl Drop for AbandonGuard {
             counter!("switchyard_client_disconnects_total", "model" => ctx.model_id.clone(), "provider" => ctx.provider.clone())
                 .increment(1);
             ctx.count(StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST));
-            let usage = TokenUsage { prompt: ctx.prompt_estimate, ..TokenUsage::default() };
+            let usage = TokenUsage {
+                prompt: ctx.prompt_estimate,
+                ..TokenUsage::default()
+            };
             ctx.record(usage, true, Outcome::ClientDisconnected);
         }
     }
@@ -383,18 +462,35 @@ impl Drop for AbandonGuard {
 
 fn header_value(s: &str) -> HeaderValue {
     HeaderValue::from_str(s).unwrap_or_else(|_| {
-        let ascii: String = s.chars().map(|c| if c.is_ascii_graphic() || c == ' ' { c } else { '?' }).collect();
+        let ascii: String = s
+            .chars()
+            .map(|c| {
+                if c.is_ascii_graphic() || c == ' ' {
+                    c
+                } else {
+                    '?'
+                }
+            })
+            .collect();
         HeaderValue::from_str(&ascii).unwrap_or(HeaderValue::from_static("-"))
     })
 }
 
 fn check_content_type(headers: &HeaderMap) -> Result<(), GatewayError> {
-    let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let mime = ct.split(';').next().unwrap_or("").trim();
-    if mime.eq_ignore_ascii_case("application/json") || mime.to_ascii_lowercase().ends_with("+json") {
+    if mime.eq_ignore_ascii_case("application/json") || mime.to_ascii_lowercase().ends_with("+json")
+    {
         Ok(())
     } else {
-        Err(GatewayError::UnsupportedMediaType(if ct.is_empty() { "(none)".into() } else { ct.into() }))
+        Err(GatewayError::UnsupportedMediaType(if ct.is_empty() {
+            "(none)".into()
+        } else {
+            ct.into()
+        }))
     }
 }
 
@@ -419,6 +515,10 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
 
 /// Parse the body into a typed request; errors say which field is wrong and why.
 pub fn parse_request(bytes: &[u8]) -> Result<ChatRequest, GatewayError> {
+    // Syntax first (cheap, allocation-free), so a truncated body is never mistaken for a
+    // body with a missing field.
+    serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+        .map_err(|e| GatewayError::InvalidJson(e.to_string()))?;
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     let req: ChatRequest = match serde_path_to_error::deserialize(&mut *de) {
         Ok(r) => r,
@@ -431,64 +531,104 @@ pub fn parse_request(bytes: &[u8]) -> Result<ChatRequest, GatewayError> {
             });
         }
     };
-    de.end().map_err(|e| GatewayError::InvalidJson(e.to_string()))?;
+    de.end()
+        .map_err(|e| GatewayError::InvalidJson(e.to_string()))?;
     Ok(req)
 }
 
 fn data_error(path: &str, message: &str, bytes: &[u8]) -> GatewayError {
-    let message = message.split(" at line ").next().unwrap_or(message).to_string();
-    let prefix = if path == "." { String::new() } else { format!("{path}.") };
-    if let Some(field) = message.strip_prefix("missing field `").and_then(|m| m.split('`').next()) {
+    let message = message
+        .split(" at line ")
+        .next()
+        .unwrap_or(message)
+        .to_string();
+    let prefix = if path == "." {
+        String::new()
+    } else {
+        format!("{path}.")
+    };
+    if let Some(field) = message
+        .strip_prefix("missing field `")
+        .and_then(|m| m.split('`').next())
+    {
         return GatewayError::MissingParameter(format!("{prefix}{field}"));
     }
     if path == "." {
-        let kind = serde_json::from_slice::<Value>(bytes).map(|v| json_kind(&v)).unwrap_or("value");
+        let kind = serde_json::from_slice::<Value>(bytes)
+            .map(|v| json_kind(&v))
+            .unwrap_or("value");
         return GatewayError::InvalidType {
             path: "body".into(),
             message: format!("the request body must be a JSON object, got {kind}"),
         };
     }
-    GatewayError::InvalidType { path: path.to_string(), message }
+    GatewayError::InvalidType {
+        path: path.to_string(),
+        message,
+    }
 }
 
 fn validate(req: &ChatRequest) -> Result<(), GatewayError> {
-    let invalid = |param: &str, message: String| GatewayError::InvalidValue { param: param.into(), message };
+    let invalid = |param: &str, message: String| GatewayError::InvalidValue {
+        param: param.into(),
+        message,
+    };
     if req.model.trim().is_empty() {
         return Err(GatewayError::MissingParameter("model".into()));
     }
     if req.messages.is_empty() {
-        return Err(invalid("messages", "messages must contain at least one message".into()));
+        return Err(invalid(
+            "messages",
+            "messages must contain at least one message".into(),
+        ));
     }
-    if let Some(n) = req.n {
-        if !(1..=16).contains(&n) {
-            return Err(invalid("n", format!("n must be between 1 and 16, got {n}")));
-        }
+    if let Some(n) = req.n
+        && !(1..=16).contains(&n)
+    {
+        return Err(invalid("n", format!("n must be between 1 and 16, got {n}")));
     }
     if req.completion_cap() == Some(0) {
-        return Err(invalid("max_tokens", "max_tokens must be at least 1".into()));
+        return Err(invalid(
+            "max_tokens",
+            "max_tokens must be at least 1".into(),
+        ));
     }
-    if let Some(t) = req.temperature {
-        if !(0.0..=2.0).contains(&t) {
-            return Err(invalid("temperature", format!("temperature must be between 0 and 2, got {t}")));
-        }
+    if let Some(t) = req.temperature
+        && !(0.0..=2.0).contains(&t)
+    {
+        return Err(invalid(
+            "temperature",
+            format!("temperature must be between 0 and 2, got {t}"),
+        ));
     }
-    if let Some(p) = req.top_p {
-        if !(0.0..=1.0).contains(&p) {
-            return Err(invalid("top_p", format!("top_p must be between 0 and 1, got {p}")));
-        }
+    if let Some(p) = req.top_p
+        && !(0.0..=1.0).contains(&p)
+    {
+        return Err(invalid(
+            "top_p",
+            format!("top_p must be between 0 and 1, got {p}"),
+        ));
     }
     for (i, m) in req.messages.iter().enumerate() {
         if m.role == Role::Tool && m.tool_call_id.is_none() {
-            return Err(GatewayError::MissingParameter(format!("messages[{i}].tool_call_id")));
+            return Err(GatewayError::MissingParameter(format!(
+                "messages[{i}].tool_call_id"
+            )));
         }
         if matches!(m.role, Role::User | Role::System | Role::Developer) && m.content.is_none() {
-            return Err(GatewayError::MissingParameter(format!("messages[{i}].content")));
+            return Err(GatewayError::MissingParameter(format!(
+                "messages[{i}].content"
+            )));
         }
     }
     Ok(())
 }
 
-fn check_capabilities(catalog: &Catalog, model: &Model, req: &ChatRequest) -> Result<(), GatewayError> {
+fn check_capabilities(
+    catalog: &Catalog,
+    model: &Model,
+    req: &ChatRequest,
+) -> Result<(), GatewayError> {
     let need = [
         (req.has_images(), Capability::Vision, "image input"),
         (req.has_audio(), Capability::Audio, "audio input"),
@@ -519,7 +659,11 @@ fn restore_reasoning(st: &AppState, req: &mut ChatRequest) {
         if m.role != Role::Assistant || m.reasoning_content.is_some() {
             continue;
         }
-        let first_id = m.tool_calls.as_ref().and_then(|c| c.first()).and_then(|c| c.id.as_deref());
+        let first_id = m
+            .tool_calls
+            .as_ref()
+            .and_then(|c| c.first())
+            .and_then(|c| c.id.as_deref());
         if let Some(r) = first_id.and_then(|id| st.reasoning.get(id)) {
             m.reasoning_content = Some(r.to_string());
         }
@@ -549,7 +693,11 @@ async fn send_upstream(
         Err(_) => {
             return Err(UpstreamError::transport(
                 ErrorKind::Timeout,
-                format!("no response from {} within {}s", region.name, timeout.as_secs()),
+                format!(
+                    "no response from {} within {}s",
+                    region.name,
+                    timeout.as_secs()
+                ),
             ));
         }
         Ok(Err(e)) => return Err(transport_error(&e, region)),
@@ -569,7 +717,9 @@ async fn send_upstream(
         _ => Bytes::new(),
     };
     let body = &body[..body.len().min(64 * 1024)];
-    Err(provider.dialect.parse_error(status.as_u16(), body, req_id.as_deref()))
+    Err(provider
+        .dialect
+        .parse_error(status.as_u16(), body, req_id.as_deref()))
 }
 
 fn transport_error(e: &reqwest::Error, region: &RegionRuntime) -> UpstreamError {
@@ -586,9 +736,15 @@ fn transport_error(e: &reqwest::Error, region: &RegionRuntime) -> UpstreamError 
             format!("cannot connect to region '{}': {detail}", region.name),
         )
     } else if e.is_timeout() {
-        UpstreamError::transport(ErrorKind::Timeout, format!("region '{}' timed out: {detail}", region.name))
+        UpstreamError::transport(
+            ErrorKind::Timeout,
+            format!("region '{}' timed out: {detail}", region.name),
+        )
     } else {
-        UpstreamError::transport(ErrorKind::Unreachable, format!("region '{}' failed: {detail}", region.name))
+        UpstreamError::transport(
+            ErrorKind::Unreachable,
+            format!("region '{}' failed: {detail}", region.name),
+        )
     }
 }
 
@@ -601,14 +757,23 @@ async fn complete(
 ) -> Result<(Bytes, TokenUsage, bool), UpstreamError> {
     let remaining = timeout.saturating_sub(ctx.started.elapsed());
     let bytes = match tokio::time::timeout(remaining, upstream.bytes()).await {
-        Err(_) => return Err(UpstreamError::transport(ErrorKind::Timeout, "upstream did not finish in time")),
+        Err(_) => {
+            return Err(UpstreamError::transport(
+                ErrorKind::Timeout,
+                "upstream did not finish in time",
+            ));
+        }
         Ok(Err(e)) => {
-            return Err(UpstreamError::transport(ErrorKind::BadResponse, format!("reading the response failed: {e}")));
+            return Err(UpstreamError::transport(
+                ErrorKind::BadResponse,
+                format!("reading the response failed: {e}"),
+            ));
         }
         Ok(Ok(b)) => b,
     };
     let mut completion: ChatCompletion = serde_json::from_slice(&bytes).map_err(|e| {
-        counter!("switchyard_upstream_garbage_total", "provider" => provider.id.clone()).increment(1);
+        counter!("switchyard_upstream_garbage_total", "provider" => provider.id.clone())
+            .increment(1);
         UpstreamError::transport(
             ErrorKind::BadResponse,
             format!("the vendor's answer is not a chat completion ({e})"),
@@ -619,7 +784,9 @@ async fn complete(
     for choice in &completion.choices {
         let msg = &choice.message;
         if let (Some(calls), Some(r)) = (&msg.tool_calls, &msg.reasoning_content) {
-            ctx.st.reasoning.insert(calls.iter().filter_map(|c| c.id.as_deref()), r);
+            ctx.st
+                .reasoning
+                .insert(calls.iter().filter_map(|c| c.id.as_deref()), r);
         }
     }
     let (usage, estimated) = match usage {
@@ -628,9 +795,16 @@ async fn complete(
             let completion_tokens = completion
                 .choices
                 .iter()
-                .map(|c| tokens::estimate_message(&c.message).saturating_sub(tokens::PER_MESSAGE_OVERHEAD))
+                .map(|c| {
+                    tokens::estimate_message(&c.message)
+                        .saturating_sub(tokens::PER_MESSAGE_OVERHEAD)
+                })
                 .sum();
-            let u = TokenUsage { prompt: ctx.prompt_estimate, completion: completion_tokens, ..TokenUsage::default() };
+            let u = TokenUsage {
+                prompt: ctx.prompt_estimate,
+                completion: completion_tokens,
+                ..TokenUsage::default()
+            };
             completion.usage = Some(u.to_wire());
             (u, true)
         }
@@ -642,7 +816,9 @@ async fn complete(
 
 /// Whether a message has any content parts (used by tests of the parser).
 pub fn has_parts(req: &ChatRequest) -> bool {
-    req.messages.iter().any(|m| matches!(m.content, Some(Content::Parts(_))))
+    req.messages
+        .iter()
+        .any(|m| matches!(m.content, Some(Content::Parts(_))))
 }
 
 #[cfg(test)]
@@ -690,15 +866,26 @@ mod tests {
     #[test]
     fn tool_message_needs_its_call_id() {
         let r = parse(r#"{"model": "m", "messages": [{"role": "tool", "content": "x"}]}"#).unwrap();
-        assert!(validate(&r).unwrap_err().to_string().contains("tool_call_id"));
+        assert!(
+            validate(&r)
+                .unwrap_err()
+                .to_string()
+                .contains("tool_call_id")
+        );
     }
 
     #[test]
     fn content_type_with_charset_is_accepted() {
         let mut h = HeaderMap::new();
-        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json; charset=utf-8"));
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json; charset=utf-8"),
+        );
         assert!(check_content_type(&h).is_ok());
         h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain"));
-        assert_eq!(check_content_type(&h).unwrap_err().label(), "unsupported_media_type");
+        assert_eq!(
+            check_content_type(&h).unwrap_err().label(),
+            "unsupported_media_type"
+        );
     }
 }

@@ -114,8 +114,11 @@ impl AppState {
 
         let any_simulated = config.providers.values().any(|p| p.simulated);
         let sim = if any_simulated {
-            let sim_config =
-                SimConfig::for_catalog(&catalog, config.simulator.seed, config.simulator.time_scale);
+            let sim_config = SimConfig::for_catalog(
+                &catalog,
+                config.simulator.seed,
+                config.simulator.time_scale,
+            );
             let addr = SocketAddr::from(([127, 0, 0, 1], 0));
             Some(
                 switchyard_sim::spawn(sim_config, Arc::new(catalog.clone()), addr)
@@ -170,13 +173,21 @@ impl AppState {
             } else {
                 format!("unavailable: {}", p.unusable_hint)
             };
-            lines.push(format!("  {id:<10} {:<9} [{}] {how}", p.dialect.as_str(), regions.join(", ")));
+            lines.push(format!(
+                "  {id:<10} {:<9} [{}] {how}",
+                p.dialect.as_str(),
+                regions.join(", ")
+            ));
         }
         lines
     }
 }
 
-fn merge_provider(builtin: Option<&Provider>, id: &str, cfg: &ProviderConfig) -> Result<Provider, StartError> {
+fn merge_provider(
+    builtin: Option<&Provider>,
+    id: &str,
+    cfg: &ProviderConfig,
+) -> Result<Provider, StartError> {
     let dialect = match (cfg.dialect, builtin) {
         (Some(d), _) => d.as_str().to_string(),
         (None, Some(b)) => b.dialect.clone(),
@@ -194,14 +205,16 @@ fn merge_provider(builtin: Option<&Provider>, id: &str, cfg: &ProviderConfig) ->
                 base_url: r
                     .base_url
                     .clone()
-                    .unwrap_or_else(|| format!("simulated://{id}/{}", r.name))
+                    .unwrap_or_else(|| format!("http://simulated.invalid/{id}/{}", r.name))
                     .trim_end_matches('/')
                     .to_string(),
             })
             .collect(),
         (None, Some(b)) => b.regions.clone(),
         (None, None) => {
-            return Err(StartError::Catalog(format!("provider '{id}' needs `regions`")));
+            return Err(StartError::Catalog(format!(
+                "provider '{id}' needs `regions`"
+            )));
         }
     };
     Ok(Provider {
@@ -250,7 +263,10 @@ fn provider_runtime(
         .or_else(|| p.api_key_env.as_deref().and_then(env))
         .filter(|k| !k.trim().is_empty());
     let hint = match &p.api_key_env {
-        Some(var) => format!("set {var} (or api_key_env/api_key under [providers.{}])", p.id),
+        Some(var) => format!(
+            "set {var} (or api_key_env/api_key under [providers.{}])",
+            p.id
+        ),
         None => format!("set api_key or api_key_env under [providers.{}]", p.id),
     };
     let auth = key.and_then(|k| HeaderValue::from_str(&format!("Bearer {}", k.trim())).ok());
@@ -260,7 +276,10 @@ fn provider_runtime(
         regions: p
             .regions
             .iter()
-            .map(|r| RegionRuntime { name: r.name.clone(), chat_url: r.chat_completions_url() })
+            .map(|r| RegionRuntime {
+                name: r.name.clone(),
+                chat_url: r.chat_completions_url(),
+            })
             .collect(),
         auth,
         simulated: false,

@@ -57,7 +57,10 @@ pub struct UsageRecord<'a> {
 
 /// Record one request's usage (metrics, and a `switchyard::usage` debug log line).
 pub fn record(r: &UsageRecord<'_>) {
-    let labels = [("model", r.model.to_string()), ("provider", r.provider.to_string())];
+    let labels = [
+        ("model", r.model.to_string()),
+        ("provider", r.provider.to_string()),
+    ];
     let u = r.usage;
     for (kind, n) in [
         ("prompt", u.prompt),

@@ -2,6 +2,8 @@
 //! documented restrictions and places usage where each vendor does, so these tests fail
 //! if the gateway's normalisation is missing or wrong.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate
+
 mod common;
 
 use common::{ask, start, streamed_text, weather_tool};
@@ -26,25 +28,48 @@ fn assert_usage_placement(chunks: &[Value], asked: bool, completion: u64) {
         assert_eq!(last["choices"], json!([]));
         let u = &last["usage"];
         assert_eq!(u["completion_tokens"], completion);
-        assert_eq!(u["total_tokens"].as_u64().unwrap(), u["prompt_tokens"].as_u64().unwrap() + completion);
+        assert_eq!(
+            u["total_tokens"].as_u64().unwrap(),
+            u["prompt_tokens"].as_u64().unwrap() + completion
+        );
         assert!(u["prompt_tokens_details"]["cached_tokens"].is_u64());
         assert!(u["completion_tokens_details"]["reasoning_tokens"].is_u64());
     } else {
-        assert!(with_usage.is_empty(), "usage leaked to a client that did not ask: {with_usage:?}");
-        assert!(chunks.iter().all(|c| !c["choices"].as_array().unwrap().is_empty()));
+        assert!(
+            with_usage.is_empty(),
+            "usage leaked to a client that did not ask: {with_usage:?}"
+        );
+        assert!(
+            chunks
+                .iter()
+                .all(|c| !c["choices"].as_array().unwrap().is_empty())
+        );
     }
 }
 
 #[tokio::test]
 async fn every_family_streams_usage_only_when_asked() {
     let gw = start().await;
-    for model in ["deepseek-v4-flash", "qwen3-32b", "kimi-k2.6", "glm-4.5-flash"] {
+    for model in [
+        "deepseek-v4-flash",
+        "qwen3-32b",
+        "kimi-k2.6",
+        "glm-4.5-flash",
+    ] {
         for asked in [true, false] {
             let r = gw.chat(stream_req(model, Some(asked))).await;
-            assert_eq!(r.status, 200, "{model}: {}", String::from_utf8_lossy(&r.body));
+            assert_eq!(
+                r.status,
+                200,
+                "{model}: {}",
+                String::from_utf8_lossy(&r.body)
+            );
             assert!(r.ends_with_done(), "{model} stream must end with [DONE]");
             let chunks = r.chunks();
-            assert!(chunks.iter().all(|c| c["model"] == model), "{model}: model renamed canonically");
+            assert!(
+                chunks.iter().all(|c| c["model"] == model),
+                "{model}: model renamed canonically"
+            );
             assert_usage_placement(&chunks, asked, 12);
         }
     }
@@ -55,12 +80,20 @@ async fn non_streaming_usage_is_normalised_for_every_family() {
     let gw = start().await;
     for model in ["deepseek-v3.2", "qwen3-8b", "kimi-k2.5", "glm-4.6"] {
         let r = gw.chat(ask(model, "hello there")).await;
-        assert_eq!(r.status, 200, "{model}: {}", String::from_utf8_lossy(&r.body));
+        assert_eq!(
+            r.status,
+            200,
+            "{model}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
         let v = r.json();
         assert_eq!(v["model"], model);
         assert_eq!(v["usage"]["completion_tokens"], 8);
-        assert!(v["usage"].get("prompt_cache_hit_tokens").is_none(), "vendor fields are folded in");
-        assert_eq!(r.header("x-switchyard-provider").is_some(), true);
+        assert!(
+            v["usage"].get("prompt_cache_hit_tokens").is_none(),
+            "vendor fields are folded in"
+        );
+        assert!(r.header("x-switchyard-provider").is_some());
     }
 }
 
@@ -73,16 +106,23 @@ async fn deepseek_cache_hits_reach_cached_tokens() {
     let first = gw.chat(body.clone()).await.json();
     let second = gw.chat(body).await.json();
     assert_eq!(first["usage"]["prompt_tokens_details"]["cached_tokens"], 0);
-    let cached = second["usage"]["prompt_tokens_details"]["cached_tokens"].as_u64().unwrap();
-    assert!(cached > 0 && cached % 64 == 0, "DeepSeek caches in 64-token units: {cached}");
+    let cached = second["usage"]["prompt_tokens_details"]["cached_tokens"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        cached > 0 && cached % 64 == 0,
+        "DeepSeek caches in 64-token units: {cached}"
+    );
 }
 
 #[tokio::test]
 async fn deepseek_accepts_developer_role_through_the_gateway() {
     let gw = start().await;
     let r = gw
-        .chat(json!({"model": "deepseek-v4-flash", "max_tokens": 4, "messages": [
-            {"role": "developer", "content": "be brief"}, {"role": "user", "content": "hi"}]}))
+        .chat(
+            json!({"model": "deepseek-v4-flash", "max_tokens": 4, "messages": [
+            {"role": "developer", "content": "be brief"}, {"role": "user", "content": "hi"}]}),
+        )
         .await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
 }
@@ -91,12 +131,23 @@ async fn deepseek_accepts_developer_role_through_the_gateway() {
 async fn deepseek_reasoner_tool_turn_without_reasoning_is_repaired() {
     let gw = start().await;
     let first = gw
-        .chat(json!({"model": "deepseek-r1", "max_tokens": 64, "tools": [weather_tool()],
-            "messages": [{"role": "user", "content": "weather in Paris?"}]}))
+        .chat(
+            json!({"model": "deepseek-r1", "max_tokens": 64, "tools": [weather_tool()],
+            "messages": [{"role": "user", "content": "weather in Paris?"}]}),
+        )
         .await;
-    assert_eq!(first.status, 200, "{}", String::from_utf8_lossy(&first.body));
+    assert_eq!(
+        first.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&first.body)
+    );
     let msg = first.json()["choices"][0]["message"].clone();
-    assert!(msg["reasoning_content"].as_str().is_some_and(|r| !r.is_empty()));
+    assert!(
+        msg["reasoning_content"]
+            .as_str()
+            .is_some_and(|r| !r.is_empty())
+    );
     let call = msg["tool_calls"][0].clone();
     // The client sends the assistant turn back WITHOUT reasoning_content, as most SDK users do.
     let second = gw
@@ -105,7 +156,12 @@ async fn deepseek_reasoner_tool_turn_without_reasoning_is_repaired() {
             {"role": "assistant", "content": null, "tool_calls": [call.clone()]},
             {"role": "tool", "tool_call_id": call["id"], "content": "sunny, 21C"}]}))
         .await;
-    assert_eq!(second.status, 200, "{}", String::from_utf8_lossy(&second.body));
+    assert_eq!(
+        second.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&second.body)
+    );
     assert_eq!(second.json()["choices"][0]["finish_reason"], "length");
 }
 
@@ -118,15 +174,20 @@ async fn kimi_fixed_sampling_is_adjusted_and_reported() {
     let r = gw.chat(body).await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let adjusted = r.header("x-switchyard-adjusted").unwrap_or_default();
-    assert!(adjusted.contains("temperature") && adjusted.contains("top_p"), "{adjusted}");
+    assert!(
+        adjusted.contains("temperature") && adjusted.contains("top_p"),
+        "{adjusted}"
+    );
 }
 
 #[tokio::test]
 async fn kimi_streamed_tool_calls_get_their_missing_index() {
     let gw = start().await;
     let r = gw
-        .chat(json!({"model": "kimi-k2.6", "stream": true, "tools": [weather_tool()],
-            "messages": [{"role": "user", "content": "weather in Oslo?"}]}))
+        .chat(
+            json!({"model": "kimi-k2.6", "stream": true, "tools": [weather_tool()],
+            "messages": [{"role": "user", "content": "weather in Oslo?"}]}),
+        )
         .await;
     assert_eq!(r.status, 200);
     let deltas: Vec<Value> = r
@@ -137,7 +198,10 @@ async fn kimi_streamed_tool_calls_get_their_missing_index() {
         .collect();
     assert!(!deltas.is_empty());
     assert!(deltas.iter().all(|d| d["index"] == 0), "{deltas:?}");
-    let args: String = deltas.iter().filter_map(|d| d["function"]["arguments"].as_str()).collect();
+    let args: String = deltas
+        .iter()
+        .filter_map(|d| d["function"]["arguments"].as_str())
+        .collect();
     let parsed: Value = serde_json::from_str(&args).unwrap();
     assert_eq!(parsed["city"], "sim");
 }
@@ -155,7 +219,10 @@ async fn glm_stop_words_tool_choice_and_data_uri_images_are_adapted() {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     let adjusted = r.header("x-switchyard-adjusted").unwrap_or_default();
     for field in ["stop", "tool_choice", "temperature", "messages"] {
-        assert!(adjusted.contains(field), "{field} not reported in {adjusted}");
+        assert!(
+            adjusted.contains(field),
+            "{field} not reported in {adjusted}"
+        );
     }
 }
 
@@ -164,10 +231,24 @@ async fn glm_stream_sends_role_once() {
     let gw = start().await;
     let r = gw.chat(stream_req("glm-4.5-air", None)).await;
     let chunks = r.chunks();
-    let roles = chunks.iter().filter(|c| !c["choices"][0]["delta"]["role"].is_null()).count();
+    let roles = chunks
+        .iter()
+        .filter(|c| !c["choices"][0]["delta"]["role"].is_null())
+        .count();
     assert_eq!(roles, 1);
-    assert!(chunks.iter().all(|c| c["object"] == "chat.completion.chunk"));
-    assert_eq!(streamed_text(&chunks, "content").split_whitespace().count(), 12);
+    assert!(
+        chunks
+            .iter()
+            .all(|c| c["object"] == "chat.completion.chunk")
+    );
+    let words = streamed_text(&chunks, "content").split_whitespace().count()
+        + streamed_text(&chunks, "reasoning_content")
+            .split_whitespace()
+            .count();
+    assert_eq!(
+        words, 12,
+        "every completion token arrives, reasoning included"
+    );
 }
 
 #[tokio::test]
@@ -175,9 +256,22 @@ async fn reasoning_content_streams_before_content() {
     let gw = start().await;
     let r = gw.chat(stream_req("deepseek-r1", Some(true))).await;
     let chunks = r.chunks();
-    let first_content = chunks.iter().position(|c| c["choices"][0]["delta"]["content"].as_str().is_some_and(|s| !s.is_empty()));
-    let last_reasoning = chunks.iter().rposition(|c| c["choices"][0]["delta"]["reasoning_content"].as_str().is_some_and(|s| !s.is_empty()));
+    let first_content = chunks.iter().position(|c| {
+        c["choices"][0]["delta"]["content"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty())
+    });
+    let last_reasoning = chunks.iter().rposition(|c| {
+        c["choices"][0]["delta"]["reasoning_content"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty())
+    });
     assert!(last_reasoning.unwrap() < first_content.unwrap());
     let usage = &chunks.last().unwrap()["usage"];
-    assert!(usage["completion_tokens_details"]["reasoning_tokens"].as_u64().unwrap() > 0);
+    assert!(
+        usage["completion_tokens_details"]["reasoning_tokens"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
 }

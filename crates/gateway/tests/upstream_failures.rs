@@ -2,6 +2,8 @@
 //! fault API: every one must reach the client as an OpenAI-shaped error with the right
 //! status and class, and every one must still record usage.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate
+
 mod common;
 
 use std::time::Duration;
@@ -14,15 +16,96 @@ async fn vendor_error_codes_map_to_status_class_and_keep_vendor_facts() {
     let gw = start().await;
     // (provider, region, fault, model, status, type, vendor_code, retryable)
     let cases = [
-        ("zhipu", "global", "overloaded", "glm-4.5-flash", 503, "overloaded_error", Some("1305"), true),
-        ("zhipu", "global", "rate_limit", "glm-4.5-flash", 429, "rate_limit_error", Some("1302"), true),
-        ("zhipu", "global", "insufficient_balance", "glm-4.5-flash", 402, "insufficient_quota", Some("1113"), false),
-        ("deepseek", "global", "insufficient_balance", "deepseek-v4-flash", 402, "insufficient_quota", None, false),
-        ("deepseek", "global", "overloaded", "deepseek-v4-flash", 503, "overloaded_error", None, true),
-        ("moonshot", "global", "overloaded", "kimi-k2.5", 503, "overloaded_error", Some("engine_overloaded_error"), true),
-        ("moonshot", "global", "rate_limit", "kimi-k2.5", 429, "rate_limit_error", Some("rate_limit_reached_error"), true),
-        ("dashscope", "singapore", "rate_limit", "qwen3-32b", 429, "rate_limit_error", None, true),
-        ("dashscope", "singapore", "auth", "qwen3-32b", 401, "authentication_error", None, false),
+        (
+            "zhipu",
+            "global",
+            "overloaded",
+            "glm-4.5-flash",
+            503,
+            "overloaded_error",
+            Some("1305"),
+            true,
+        ),
+        (
+            "zhipu",
+            "global",
+            "rate_limit",
+            "glm-4.5-flash",
+            429,
+            "rate_limit_error",
+            Some("1302"),
+            true,
+        ),
+        (
+            "zhipu",
+            "global",
+            "insufficient_balance",
+            "glm-4.5-flash",
+            402,
+            "insufficient_quota",
+            Some("1113"),
+            false,
+        ),
+        (
+            "deepseek",
+            "global",
+            "insufficient_balance",
+            "deepseek-v4-flash",
+            402,
+            "insufficient_quota",
+            None,
+            false,
+        ),
+        (
+            "deepseek",
+            "global",
+            "overloaded",
+            "deepseek-v4-flash",
+            503,
+            "overloaded_error",
+            None,
+            true,
+        ),
+        (
+            "moonshot",
+            "global",
+            "overloaded",
+            "kimi-k2.5",
+            503,
+            "overloaded_error",
+            Some("engine_overloaded_error"),
+            true,
+        ),
+        (
+            "moonshot",
+            "global",
+            "rate_limit",
+            "kimi-k2.5",
+            429,
+            "rate_limit_error",
+            Some("rate_limit_reached_error"),
+            true,
+        ),
+        (
+            "dashscope",
+            "singapore",
+            "rate_limit",
+            "qwen3-32b",
+            429,
+            "rate_limit_error",
+            None,
+            true,
+        ),
+        (
+            "dashscope",
+            "singapore",
+            "auth",
+            "qwen3-32b",
+            401,
+            "authentication_error",
+            None,
+            false,
+        ),
     ];
     for (provider, region, fault, model, status, kind, code, retryable) in cases {
         gw.fault(provider, region, json!({"kind": fault})).await;
@@ -31,12 +114,20 @@ async fn vendor_error_codes_map_to_status_class_and_keep_vendor_facts() {
             body["stream"] = json!(stream);
             let r = gw.chat(body).await;
             let what = format!("{provider}/{fault} stream={stream}");
-            assert_eq!(r.status, status, "{what}: {}", String::from_utf8_lossy(&r.body));
+            assert_eq!(
+                r.status,
+                status,
+                "{what}: {}",
+                String::from_utf8_lossy(&r.body)
+            );
             let e = &r.json()["error"];
             assert_eq!(e["type"], kind, "{what}");
             assert_eq!(e["retryable"], retryable, "{what}");
             assert_eq!(e["provider"], provider, "{what}");
-            assert!(e["message"].as_str().unwrap().starts_with(provider), "{what}");
+            assert!(
+                e["message"].as_str().unwrap().starts_with(provider),
+                "{what}"
+            );
             if let Some(code) = code {
                 assert_eq!(e["vendor_code"], code, "{what}");
             }
@@ -47,8 +138,13 @@ async fn vendor_error_codes_map_to_status_class_and_keep_vendor_facts() {
 
 #[tokio::test]
 async fn dropped_upstream_stream_ends_with_an_error_event_not_done() {
-    let gw = start().await;
-    gw.fault("deepseek", "global", json!({"kind": "drop_after", "tokens": 3})).await;
+    let gw = start_with(0.01, |_| {}).await;
+    gw.fault(
+        "deepseek",
+        "global",
+        json!({"kind": "drop_after", "tokens": 3}),
+    )
+    .await;
     let mut body = ask("deepseek-v4-flash", "hi");
     body["max_tokens"] = json!(50);
     body["stream"] = json!(true);
@@ -59,9 +155,11 @@ async fn dropped_upstream_stream_ends_with_an_error_event_not_done() {
     assert_eq!(last["error"]["code"], "upstream_stream_interrupted");
     let metrics = gw.metrics().await;
     assert!(
-        metrics.lines().any(|l| l.starts_with("switchyard_usage_records_total")
-            && l.contains("deepseek-v4-flash")
-            && l.contains("outcome=\"interrupted\"")),
+        metrics
+            .lines()
+            .any(|l| l.starts_with("switchyard_usage_records_total")
+                && l.contains("deepseek-v4-flash")
+                && l.contains("outcome=\"interrupted\"")),
         "usage of the interrupted stream is recorded"
     );
 }
@@ -69,10 +167,17 @@ async fn dropped_upstream_stream_ends_with_an_error_event_not_done() {
 #[tokio::test]
 async fn stalled_upstream_stream_times_out_with_an_error_event() {
     let gw = start_with(0.0, |c| c.server.stream_idle_timeout_secs = 1).await;
-    gw.fault("moonshot", "global", json!({"kind": "stall_after", "tokens": 2})).await;
+    gw.fault(
+        "moonshot",
+        "global",
+        json!({"kind": "stall_after", "tokens": 2}),
+    )
+    .await;
     let mut body = ask("kimi-k2.6", "hi");
     body["stream"] = json!(true);
-    let r = tokio::time::timeout(Duration::from_secs(10), gw.chat(body)).await.unwrap();
+    let r = tokio::time::timeout(Duration::from_secs(10), gw.chat(body))
+        .await
+        .unwrap();
     let last = r.chunks().pop().unwrap();
     assert_eq!(last["error"]["code"], "upstream_stall");
 }
@@ -120,10 +225,11 @@ async fn client_disconnect_mid_stream_records_estimated_usage() {
     let mut recorded = false;
     for _ in 0..50 {
         let m = gw.metrics().await;
-        if m.lines().any(|l| l.starts_with("switchyard_usage_records_total")
-            && l.contains("glm-4.5-flash")
-            && l.contains("outcome=\"client_disconnected\""))
-        {
+        if m.lines().any(|l| {
+            l.starts_with("switchyard_usage_records_total")
+                && l.contains("glm-4.5-flash")
+                && l.contains("outcome=\"client_disconnected\"")
+        }) {
             recorded = true;
             break;
         }

@@ -1,7 +1,7 @@
 //! Shared fixtures for the gateway's integration tests: a real gateway on a loopback port
 //! in front of the real in-process simulator, and small HTTP/SSE helpers.
 
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::sync::Arc;
 
@@ -28,13 +28,24 @@ pub async fn start_with(time_scale: f64, tweak: impl FnOnce(&mut Config)) -> Tes
     tweak(&mut config);
     let state = AppState::build(config, &|_| None).await.unwrap();
     let sim = format!("http://{}", state.sim.as_ref().unwrap().addr);
-    let listener = switchyard_gateway::bind("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let listener = switchyard_gateway::bind("127.0.0.1:0".parse().unwrap())
+        .await
+        .unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(switchyard_gateway::serve(Arc::new(state), listener, async {
-        let _ = rx.await;
-    }));
-    TestGateway { base, sim, http: reqwest::Client::new(), _shutdown: tx }
+    tokio::spawn(switchyard_gateway::serve(
+        Arc::new(state),
+        listener,
+        async {
+            let _ = rx.await;
+        },
+    ));
+    TestGateway {
+        base,
+        sim,
+        http: reqwest::Client::new(),
+        _shutdown: tx,
+    }
 }
 
 /// Start the embedded default with no simulated delays.
@@ -51,9 +62,8 @@ pub struct Reply {
 
 impl Reply {
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| {
-            panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body))
-        })
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
@@ -74,7 +84,9 @@ impl Reply {
         self.events()
             .into_iter()
             .filter_map(|e| match e {
-                SseEvent::Data { data, .. } if data != "[DONE]" => Some(serde_json::from_str(&data).unwrap()),
+                SseEvent::Data { data, .. } if data != "[DONE]" => {
+                    Some(serde_json::from_str(&data).unwrap())
+                }
                 _ => None,
             })
             .collect()
@@ -98,7 +110,11 @@ impl TestGateway {
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let body = resp.bytes().await.unwrap().to_vec();
-        Reply { status, headers, body }
+        Reply {
+            status,
+            headers,
+            body,
+        }
     }
 
     pub async fn chat(&self, body: Value) -> Reply {
@@ -106,11 +122,20 @@ impl TestGateway {
     }
 
     pub async fn get(&self, path: &str) -> Reply {
-        let resp = self.http.get(format!("{}{path}", self.base)).send().await.unwrap();
+        let resp = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap();
         let status = resp.status().as_u16();
         let headers = resp.headers().clone();
         let body = resp.bytes().await.unwrap().to_vec();
-        Reply { status, headers, body }
+        Reply {
+            status,
+            headers,
+            body,
+        }
     }
 
     /// Inject a fault into the simulator for one provider region.
@@ -123,11 +148,20 @@ impl TestGateway {
             .send()
             .await
             .unwrap();
-        assert!(resp.status().is_success(), "fault injection failed: {}", resp.status());
+        assert!(
+            resp.status().is_success(),
+            "fault injection failed: {}",
+            resp.status()
+        );
     }
 
     pub async fn clear_faults(&self) {
-        let resp = self.http.delete(format!("{}/_sim/faults", self.sim)).send().await.unwrap();
+        let resp = self
+            .http
+            .delete(format!("{}/_sim/faults", self.sim))
+            .send()
+            .await
+            .unwrap();
         assert!(resp.status().is_success());
     }
 

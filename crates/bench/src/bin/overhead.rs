@@ -1,0 +1,270 @@
+//! Gateway overhead benchmark: the simulator straight vs through the gateway, at fixed
+//! request rates, side by side in one run. Prints a Markdown table for docs/BENCHMARKS.md.
+//!
+//! Usage: `overhead --bin target/release/switchyard [--rates 500,1000,2000] [--duration 10]`
+//! (`bench/overhead.sh` builds and runs it). Loopback only; stops by itself.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use bytes::Bytes;
+use serde_json::json;
+use switchyard_bench::{OpenLoop, Sample, Summary, run_open_loop};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+struct Args {
+    bin: PathBuf,
+    rates: Vec<f64>,
+    duration: Duration,
+    stream: bool,
+}
+
+fn parse_args() -> Result<Args> {
+    let mut args = Args {
+        bin: PathBuf::from("target/release/switchyard"),
+        rates: vec![500.0, 1000.0, 2000.0],
+        duration: Duration::from_secs(10),
+        stream: false,
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let mut val = || it.next().with_context(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "--bin" => args.bin = PathBuf::from(val()?),
+            "--rates" => {
+                args.rates = val()?
+                    .split(',')
+                    .map(|r| {
+                        r.trim()
+                            .parse::<f64>()
+                            .with_context(|| format!("bad rate '{r}'"))
+                    })
+                    .collect::<Result<_>>()?;
+            }
+            "--duration" => {
+                args.duration = Duration::from_secs_f64(val()?.parse().context("bad --duration")?)
+            }
+            "--stream" => args.stream = true,
+            "--bench" => {} // passed by `cargo bench`
+            other => bail!("unknown argument {other}; see the module docs"),
+        }
+    }
+    Ok(args)
+}
+
+/// Spawn `bin args…` and wait for the stdout line that starts with `marker`; return the
+/// child and the URL that follows the marker.
+async fn spawn_until(bin: &PathBuf, args: &[&str], marker: &str) -> Result<(Child, String)> {
+    let mut child = Command::new(bin)
+        .args(args)
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .kill_on_drop(true)
+        .spawn()
+        .with_context(|| format!("cannot start {}", bin.display()))?;
+    let stdout = child.stdout.take().context("no stdout")?;
+    let mut lines = BufReader::new(stdout).lines();
+    let url = tokio::time::timeout(Duration::from_secs(30), async {
+        while let Some(line) = lines.next_line().await? {
+            if let Some(rest) = line.strip_prefix(marker) {
+                return Ok::<_, anyhow::Error>(rest.trim().to_string());
+            }
+        }
+        bail!("{} exited before printing '{marker}'", bin.display())
+    })
+    .await
+    .context("timed out waiting for start-up")??;
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Ok((child, url))
+}
+
+fn rss_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+struct Row {
+    rate: f64,
+    target: &'static str,
+    ok: usize,
+    errors: usize,
+    service: Option<Summary>,
+    scheduled: Option<Summary>,
+    dispatch_p99_ms: f64,
+    ttft: Option<Summary>,
+}
+
+fn row(rate: f64, target: &'static str, samples: &[Sample]) -> Row {
+    let ok: Vec<&Sample> = samples.iter().filter(|s| s.ok()).collect();
+    if let Some(e) = samples.iter().find(|s| !s.ok()) {
+        eprintln!(
+            "  example failure ({target} @ {rate}/s): status {} {:?}",
+            e.status, e.error
+        );
+    }
+    Row {
+        rate,
+        target,
+        ok: ok.len(),
+        errors: samples.len() - ok.len(),
+        service: Summary::of(ok.iter().map(|s| s.service())),
+        scheduled: Summary::of(ok.iter().map(|s| s.from_schedule())),
+        dispatch_p99_ms: Summary::of(samples.iter().map(Sample::dispatch_delay))
+            .map_or(0.0, |s| s.p99_ms),
+        ttft: Summary::of(ok.iter().filter_map(|s| s.ttft())),
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = parse_args()?;
+    let (sim, sim_url) = spawn_until(
+        &args.bin,
+        &["sim", "--listen", "127.0.0.1:0", "--time-scale", "0"],
+        "switchyard sim listening on ",
+    )
+    .await?;
+    let config = format!(
+        "[providers.deepseek]\napi_key = \"bench\"\nregions = [{{ name = \"global\", base_url = \"{sim_url}/deepseek/global\" }}]\n"
+    );
+    let config_path =
+        std::env::temp_dir().join(format!("switchyard-overhead-{}.toml", std::process::id()));
+    std::fs::write(&config_path, config)?;
+    let config_arg = config_path.display().to_string();
+    let (gw, gw_url) = spawn_until(
+        &args.bin,
+        &["serve", "--config", &config_arg, "--listen", "127.0.0.1:0"],
+        "switchyard listening on ",
+    )
+    .await?;
+    let gw_pid = gw.id().context("gateway has no pid")?;
+
+    let body = Bytes::from(
+        json!({"model": "deepseek-v4-flash", "max_tokens": 16, "stream": args.stream,
+            "messages": [{"role": "user", "content": "Say hello in one short sentence."}]})
+        .to_string(),
+    );
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(4096)
+        .tcp_nodelay(true)
+        .build()?;
+    let targets = [
+        (
+            "direct",
+            format!("{sim_url}/deepseek/global/chat/completions"),
+        ),
+        ("gateway", format!("{gw_url}/v1/chat/completions")),
+    ];
+    let plan = |url: &str, rate: f64, duration: Duration| OpenLoop {
+        url: url.to_string(),
+        body: body.clone(),
+        rate,
+        duration,
+        api_key: Some("bench".into()),
+        stream: args.stream,
+        timeout: Duration::from_secs(10),
+    };
+    for (_, url) in &targets {
+        run_open_loop(&client, &plan(url, 200.0, Duration::from_secs(2))).await;
+    }
+    let (rss0, _) = rss_kib(gw_pid);
+
+    let mut rows = Vec::new();
+    for (i, &rate) in args.rates.iter().enumerate() {
+        // Alternate the order per rate so neither target always runs on a warmer machine.
+        let order: Vec<usize> = if i % 2 == 0 { vec![0, 1] } else { vec![1, 0] };
+        let mut pair: Vec<Option<Row>> = vec![None, None];
+        for t in order {
+            let (name, url) = &targets[t];
+            eprintln!("running {name} at {rate} req/s for {:?}", args.duration);
+            let samples = run_open_loop(&client, &plan(url, rate, args.duration)).await;
+            pair[t] = Some(row(rate, name, &samples));
+        }
+        rows.extend(pair.into_iter().flatten());
+    }
+    let (rss, hwm) = rss_kib(gw_pid);
+
+    println!(
+        "| rate (req/s) | target | ok | errors | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | p99 from schedule ms | dispatch p99 ms |{}",
+        if args.stream {
+            " TTFT p50 ms | TTFT p99 ms |"
+        } else {
+            ""
+        }
+    );
+    println!(
+        "|---|---|---|---|---|---|---|---|---|---|---|{}",
+        if args.stream { "---|---|" } else { "" }
+    );
+    for r in &rows {
+        let s = r.service.unwrap_or(Summary {
+            count: 0,
+            mean_ms: 0.0,
+            p50_ms: 0.0,
+            p90_ms: 0.0,
+            p99_ms: 0.0,
+            p999_ms: 0.0,
+            max_ms: 0.0,
+        });
+        let sched = r.scheduled.map_or(0.0, |s| s.p99_ms);
+        let ttft = if args.stream {
+            r.ttft.map_or(" - | - |".to_string(), |t| {
+                format!(" {:.3} | {:.3} |", t.p50_ms, t.p99_ms)
+            })
+        } else {
+            String::new()
+        };
+        println!(
+            "| {} | {} | {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |{ttft}",
+            r.rate,
+            r.target,
+            r.ok,
+            r.errors,
+            s.p50_ms,
+            s.p90_ms,
+            s.p99_ms,
+            s.p999_ms,
+            s.max_ms,
+            sched,
+            r.dispatch_p99_ms
+        );
+    }
+    println!();
+    println!("| rate (req/s) | added p50 ms | added p99 ms |");
+    println!("|---|---|---|");
+    for pair in rows.chunks(2) {
+        if let [d, g] = pair
+            && let (Some(ds), Some(gs)) = (d.service, g.service)
+        {
+            println!(
+                "| {} | {:.3} | {:.3} |",
+                d.rate,
+                gs.p50_ms - ds.p50_ms,
+                gs.p99_ms - ds.p99_ms
+            );
+        }
+    }
+    println!();
+    println!(
+        "gateway RSS: {:.1} MiB after warm-up, {:.1} MiB at the end, peak {:.1} MiB",
+        rss0 as f64 / 1024.0,
+        rss as f64 / 1024.0,
+        hwm as f64 / 1024.0
+    );
+    drop(gw);
+    drop(sim);
+    let _ = std::fs::remove_file(&config_path);
+    Ok(())
+}
