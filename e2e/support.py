@@ -60,7 +60,7 @@ STRIPPED_ENV = (
 SIM_TIME_SCALE = "0.02"
 STARTUP_TIMEOUT_S = 30.0
 STOP_GRACE_S = 5.0
-LISTEN_RE = re.compile(r"switchyard listening on (http://127\.0\.0\.1:(\d+))")
+LISTEN_RE = re.compile(r"switchyard (?:sim )?listening on (http://127\.0\.0\.1:(\d+))")
 LOCAL_HOSTS = "127.0.0.1,localhost,::1"
 
 

@@ -275,3 +275,26 @@ async fn reasoning_content_streams_before_content() {
             > 0
     );
 }
+
+#[tokio::test]
+async fn deepseek_keepalive_comments_while_queued_reach_the_client() {
+    // Realistic timing: DeepSeek sends `: keep-alive` every 500 ms until the first token
+    // (deepseek-r1's typical TTFT is 1.1 s). The draw is seeded, so this is deterministic.
+    let gw = common::start_with(1.0, |_| {}).await;
+    let mut body = stream_req("deepseek-r1", Some(true));
+    body["max_tokens"] = json!(2);
+    let r = gw.chat(body).await;
+    assert_eq!(r.status, 200);
+    let events = r.events();
+    let first_data = events
+        .iter()
+        .position(|e| matches!(e, switchyard_wire::SseEvent::Data { .. }))
+        .unwrap();
+    assert!(
+        events[..first_data]
+            .iter()
+            .any(|e| matches!(e, switchyard_wire::SseEvent::Comment(c) if c == "keep-alive")),
+        "keep-alive comments are forwarded before the first chunk: {events:?}"
+    );
+    assert!(r.ends_with_done());
+}

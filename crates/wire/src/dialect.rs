@@ -166,12 +166,12 @@ impl Dialect {
             .and_then(Value::as_str)
             .map(str::to_string)
             .unwrap_or_else(|| {
-                let text = String::from_utf8_lossy(body);
-                let text = text.trim();
+                let raw = String::from_utf8_lossy(body);
+                let text = raw.split_whitespace().collect::<Vec<_>>().join(" ");
                 if text.is_empty() {
                     format!("HTTP {status} with an empty body")
                 } else {
-                    format!("HTTP {status}: {}", truncate(text, 200))
+                    format!("HTTP {status}: {}", truncate(&text, 200))
                 }
             });
         let code = field("code");

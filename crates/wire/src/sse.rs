@@ -106,10 +106,12 @@ impl SseParser {
     }
 
     fn next_line(&mut self) -> Option<Vec<u8>> {
-        if self.after_cr && self.buf.get(self.pos) == Some(&b'\n') {
-            self.pos += 1;
-        }
-        if self.pos < self.buf.len() {
+        // A `\r` ended the previous line: a `\n` right after it belongs to that line
+        // ending, whichever read it arrives in. Decide once the next byte is here.
+        if self.after_cr && self.pos < self.buf.len() {
+            if self.buf[self.pos] == b'\n' {
+                self.pos += 1;
+            }
             self.after_cr = false;
         }
         let rest = &self.buf[self.pos..];
@@ -169,6 +171,17 @@ mod tests {
                 }
             ]
         );
+    }
+
+    #[test]
+    fn blank_line_after_crlf_split_across_reads_still_ends_the_event() {
+        let mut p = SseParser::new();
+        let mut out = Vec::new();
+        for piece in [&b"data: a\r"[..], b"\n", b"\n", b"data: b\r\n\n"] {
+            p.push(piece);
+            out.extend(all(&mut p));
+        }
+        assert_eq!(out, vec![data("a"), data("b")]);
     }
 
     #[test]

@@ -156,6 +156,7 @@ async fn main() -> Result<()> {
             "messages": [{"role": "user", "content": "Say hello in one short sentence."}]})
         .to_string(),
     );
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(4096)
         .tcp_nodelay(true)

@@ -1,0 +1,505 @@
+//! What a simulated model says: one-token words, completion plans and tool-call arguments.
+//!
+//! Text is drawn from [`WORDS`], each written as `" word"` with at most four ASCII letters,
+//! so every word is exactly one token under [`switchyard_wire::tokens::estimate`] and the
+//! usage we report always matches the text we sent.
+
+use rand::Rng;
+use rand::rngs::SmallRng;
+use serde_json::{Map, Value};
+use switchyard_wire::tokens;
+use switchyard_wire::{ChatRequest, Role};
+
+use crate::latency::Profile;
+
+/// The vocabulary: short common English words, each one token with its leading space.
+pub(crate) const WORDS: [&str; 64] = [
+    " the", " and", " for", " you", " that", " with", " this", " have", " from", " they", " will",
+    " what", " when", " make", " like", " time", " just", " know", " take", " into", " year",
+    " your", " good", " some", " them", " see", " than", " then", " now", " look", " only",
+    " come", " its", " over", " also", " back", " use", " two", " how", " our", " work", " well",
+    " way", " even", " new", " want", " any", " give", " day", " most", " a", " is", " it", " to",
+    " of", " in", " on", " we", " can", " all", " more", " one", " say", " so",
+];
+
+/// Completion length drawn when the request sets no cap.
+pub(crate) const NATURAL_LENGTH: std::ops::RangeInclusive<u32> = 20..=200;
+/// Reasoning tokens a thinking model spends before a tool call.
+const TOOL_REASONING: std::ops::RangeInclusive<u32> = 8..=16;
+/// Characters of tool-call arguments per streamed fragment.
+const ARG_FRAGMENT_CHARS: usize = 8;
+
+/// One random word.
+pub(crate) fn word(rng: &mut SmallRng) -> &'static str {
+    WORDS[rng.random_range(0..WORDS.len())]
+}
+
+/// Append `n` random words to `out`.
+pub(crate) fn push_words(out: &mut String, n: u32, rng: &mut SmallRng) {
+    out.reserve(n as usize * 5);
+    for _ in 0..n {
+        out.push_str(word(rng));
+    }
+}
+
+/// The model a request is served by, as far as generation and validation care.
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    /// Key for statistics: the canonical id, or the requested name for the generic provider.
+    pub key: String,
+    /// Vendor model name (`model` of the response; Kimi's sampling rules look at it).
+    pub upstream: String,
+    /// Latency profile.
+    pub profile: Profile,
+    /// Largest completion.
+    pub max_output: u32,
+    /// Accepts images.
+    pub vision: bool,
+    /// Accepts audio.
+    pub audio: bool,
+    /// Can call tools.
+    pub tools: bool,
+    /// Thinks unless the request switches thinking off.
+    pub reasoning: bool,
+}
+
+/// A planned tool call.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ToolCallPlan {
+    /// `call_<random>`.
+    pub id: String,
+    /// Function name.
+    pub name: String,
+    /// JSON arguments, compact.
+    pub arguments: String,
+    /// End byte offsets of the streamed argument fragments (~8 characters each).
+    pub fragment_ends: Vec<usize>,
+}
+
+impl ToolCallPlan {
+    /// Completion tokens the call costs.
+    pub fn tokens(&self) -> u64 {
+        tokens::estimate(&self.name) + tokens::estimate(&self.arguments)
+    }
+
+    /// The `i`-th argument fragment.
+    pub fn fragment(&self, i: usize) -> &str {
+        let start = if i == 0 {
+            0
+        } else {
+            self.fragment_ends.get(i - 1).copied().unwrap_or(0)
+        };
+        let end = self.fragment_ends.get(i).copied().unwrap_or(start);
+        self.arguments.get(start..end).unwrap_or("")
+    }
+}
+
+/// What one choice produces after its reasoning.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum Output {
+    /// This many content tokens.
+    Text(u32),
+    /// One tool call.
+    Tool(ToolCallPlan),
+}
+
+/// The plan of one choice.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ChoicePlan {
+    /// Reasoning tokens, emitted first.
+    pub reasoning: u32,
+    /// Content or tool call.
+    pub output: Output,
+    /// `stop`, `length` or `tool_calls`.
+    pub finish_reason: &'static str,
+}
+
+impl ChoicePlan {
+    /// Completion tokens of this choice, reasoning included.
+    pub fn completion_tokens(&self) -> u64 {
+        u64::from(self.reasoning)
+            + match &self.output {
+                Output::Text(n) => u64::from(*n),
+                Output::Tool(call) => call.tokens(),
+            }
+    }
+
+    /// Stream items of this choice: role, reasoning tokens, output items, finish.
+    pub fn items(&self) -> u32 {
+        let output = match &self.output {
+            Output::Text(n) => *n,
+            Output::Tool(call) => 1 + call.fragment_ends.len() as u32,
+        };
+        2 + self.reasoning + output
+    }
+}
+
+/// Whether the request opts into thinking explicitly (used for models we know nothing of).
+pub(crate) fn thinking_requested(req: &ChatRequest) -> bool {
+    let by_type = req
+        .extra
+        .get("thinking")
+        .and_then(|t| t.get("type"))
+        .and_then(Value::as_str)
+        == Some("enabled");
+    let by_flag = req.extra.get("enable_thinking").and_then(Value::as_bool) == Some(true);
+    by_type || by_flag
+}
+
+/// Reasoning share of a text budget: about 40%, at least 1 when the budget is 2 or more,
+/// always leaving at least one content token.
+pub(crate) fn reasoning_split(budget: u32) -> u32 {
+    if budget < 2 {
+        return 0;
+    }
+    let r = (u64::from(budget) * 2 / 5) as u32;
+    r.clamp(1, budget - 1)
+}
+
+/// Plan every choice of the answer to `req`.
+pub(crate) fn plan(req: &ChatRequest, target: &Target, rng: &mut SmallRng) -> Vec<ChoicePlan> {
+    let thinks = target.reasoning && !req.thinking_disabled();
+    let n = req.n.unwrap_or(1).max(1);
+    let tool = chosen_tool(req, target);
+    (0..n)
+        .map(|_| match &tool {
+            Some((name, schema)) => {
+                let reasoning = if thinks {
+                    rng.random_range(TOOL_REASONING)
+                } else {
+                    0
+                };
+                let arguments = tool_arguments(*schema);
+                ChoicePlan {
+                    reasoning,
+                    output: Output::Tool(ToolCallPlan {
+                        id: call_id(rng),
+                        name: (*name).to_string(),
+                        fragment_ends: fragment_ends(&arguments),
+                        arguments,
+                    }),
+                    finish_reason: "tool_calls",
+                }
+            }
+            None => {
+                let (budget, finish_reason) = match req.completion_cap() {
+                    Some(cap) => (cap.min(target.max_output), "length"),
+                    None => (
+                        rng.random_range(NATURAL_LENGTH).min(target.max_output),
+                        "stop",
+                    ),
+                };
+                let reasoning = if thinks { reasoning_split(budget) } else { 0 };
+                ChoicePlan {
+                    reasoning,
+                    output: Output::Text(budget - reasoning),
+                    finish_reason,
+                }
+            }
+        })
+        .collect()
+}
+
+/// The function to call, if this turn should be a tool call: the request has tools, does
+/// not forbid them, and the last message is the user's.
+fn chosen_tool<'r>(req: &'r ChatRequest, target: &Target) -> Option<(&'r str, Option<&'r Value>)> {
+    if !target.tools || !req.has_tools() {
+        return None;
+    }
+    if req.messages.last().map(|m| m.role) != Some(Role::User) {
+        return None;
+    }
+    let functions = req
+        .tools
+        .iter()
+        .flatten()
+        .filter_map(|t| t.function.as_ref());
+    match &req.tool_choice {
+        Some(Value::String(s)) if s == "none" => None,
+        Some(Value::Object(choice)) => {
+            let name = choice
+                .get("function")
+                .and_then(|f| f.get("name"))
+                .and_then(Value::as_str)?;
+            let schema = functions
+                .clone()
+                .find(|f| f.name == name)
+                .and_then(|f| f.parameters.as_ref());
+            Some((name, schema))
+        }
+        _ => functions
+            .clone()
+            .next()
+            .map(|f| (f.name.as_str(), f.parameters.as_ref())),
+    }
+}
+
+/// `call_` and 24 random alphanumerics.
+pub(crate) fn call_id(rng: &mut SmallRng) -> String {
+    const ALNUM: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    let mut id = String::with_capacity(29);
+    id.push_str("call_");
+    for _ in 0..24 {
+        id.push(char::from(ALNUM[rng.random_range(0..ALNUM.len())]));
+    }
+    id
+}
+
+/// End offsets of ~8-character fragments, on character boundaries.
+fn fragment_ends(args: &str) -> Vec<usize> {
+    let mut ends = Vec::with_capacity(args.len() / ARG_FRAGMENT_CHARS + 1);
+    let mut chars = 0;
+    for (i, ch) in args.char_indices() {
+        chars += 1;
+        if chars == ARG_FRAGMENT_CHARS {
+            ends.push(i + ch.len_utf8());
+            chars = 0;
+        }
+    }
+    if chars > 0 {
+        ends.push(args.len());
+    }
+    ends
+}
+
+/// Arguments that satisfy the function's JSON schema, as compact JSON.
+pub(crate) fn tool_arguments(schema: Option<&Value>) -> String {
+    let value = match schema {
+        Some(s) => value_for(s, 0),
+        None => Value::Object(Map::new()),
+    };
+    // An object whose schema says nothing still needs to be an object.
+    let value = if value.is_object() {
+        value
+    } else {
+        Value::Object(Map::new())
+    };
+    value.to_string()
+}
+
+/// A value matching `schema`: enum → first value; string → "sim"; integer/number → 1;
+/// boolean → true; array → []; object → its properties filled in (at the top level) or {}.
+fn value_for(schema: &Value, depth: usize) -> Value {
+    if let Some(first) = schema
+        .get("enum")
+        .and_then(Value::as_array)
+        .and_then(|e| e.first())
+    {
+        return first.clone();
+    }
+    if let Some(c) = schema.get("const") {
+        return c.clone();
+    }
+    let kind = match schema.get("type") {
+        Some(Value::String(t)) => Some(t.as_str()),
+        // `["string", "null"]`: the first non-null type.
+        Some(Value::Array(types)) => types
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|t| *t != "null"),
+        _ => None,
+    };
+    let kind = kind.or_else(|| schema.get("properties").map(|_| "object"));
+    match kind {
+        Some("integer") | Some("number") => Value::from(1),
+        Some("boolean") => Value::Bool(true),
+        Some("array") => Value::Array(Vec::new()),
+        Some("null") => Value::Null,
+        Some("object") => {
+            let mut out = Map::new();
+            if depth == 0
+                && let Some(props) = schema.get("properties").and_then(Value::as_object)
+            {
+                for (name, sub) in props {
+                    out.insert(name.clone(), value_for(sub, depth + 1));
+                }
+            }
+            Value::Object(out)
+        }
+        _ => Value::String("sim".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::latency::{DEFAULT_PROFILE, request_rng};
+    use serde_json::json;
+
+    fn target(reasoning: bool) -> Target {
+        Target {
+            key: "m".into(),
+            upstream: "m".into(),
+            profile: DEFAULT_PROFILE,
+            max_output: 1000,
+            vision: false,
+            audio: false,
+            tools: true,
+            reasoning,
+        }
+    }
+
+    fn req(v: Value) -> ChatRequest {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn every_word_is_one_token_with_a_leading_space_and_at_most_four_letters() {
+        for w in WORDS {
+            assert_eq!(tokens::estimate(w), 1, "{w:?}");
+            let letters = w.strip_prefix(' ').unwrap();
+            assert!(letters.len() <= 4 && letters.bytes().all(|b| b.is_ascii_lowercase()));
+        }
+    }
+
+    #[test]
+    fn generated_text_has_exactly_the_requested_token_count() {
+        let mut rng = request_rng(1, 1);
+        for n in [0, 1, 2, 17, 200, 4096] {
+            let mut s = String::new();
+            push_words(&mut s, n, &mut rng);
+            assert_eq!(tokens::estimate(&s), u64::from(n));
+        }
+    }
+
+    #[test]
+    fn max_tokens_gives_exactly_that_many_completion_tokens_with_length() {
+        let r = req(
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 33}),
+        );
+        let p = plan(&r, &target(false), &mut request_rng(0, 0));
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].completion_tokens(), 33);
+        assert_eq!(p[0].finish_reason, "length");
+        let r = req(
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_completion_tokens": 5000}),
+        );
+        let p = plan(&r, &target(false), &mut request_rng(0, 0));
+        assert_eq!(p[0].completion_tokens(), 1000, "capped by max_output");
+    }
+
+    #[test]
+    fn uncapped_length_is_drawn_in_range_and_stops() {
+        let r = req(json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "n": 3}));
+        let p = plan(&r, &target(false), &mut request_rng(0, 9));
+        assert_eq!(p.len(), 3);
+        for c in &p {
+            assert!(NATURAL_LENGTH.contains(&(c.completion_tokens() as u32)));
+            assert_eq!(c.finish_reason, "stop");
+        }
+    }
+
+    #[test]
+    fn reasoning_takes_about_forty_percent_and_leaves_content() {
+        assert_eq!(reasoning_split(0), 0);
+        assert_eq!(reasoning_split(1), 0);
+        assert_eq!(reasoning_split(2), 1);
+        assert_eq!(reasoning_split(3), 1);
+        assert_eq!(reasoning_split(16), 6);
+        assert_eq!(reasoning_split(100), 40);
+        let r = req(
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 24}),
+        );
+        let p = plan(&r, &target(true), &mut request_rng(0, 0));
+        assert_eq!(p[0].reasoning, 9);
+        assert_eq!(p[0].completion_tokens(), 24);
+        let off = req(
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 24, "thinking": {"type": "disabled"}}),
+        );
+        assert_eq!(
+            plan(&off, &target(true), &mut request_rng(0, 0))[0].reasoning,
+            0
+        );
+    }
+
+    #[test]
+    fn tool_arguments_match_the_schema() {
+        let schema = json!({
+            "type": "object",
+            "properties": {
+                "city": {"type": "string"},
+                "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+                "days": {"type": "integer"},
+                "lat": {"type": "number"},
+                "exact": {"type": "boolean"},
+                "tags": {"type": "array", "items": {"type": "string"}},
+                "opts": {"type": "object", "properties": {"a": {"type": "string"}}},
+                "maybe": {"type": ["null", "string"]}
+            },
+            "required": ["city"]
+        });
+        let args: Value = serde_json::from_str(&tool_arguments(Some(&schema))).unwrap();
+        assert_eq!(
+            args,
+            json!({"city": "sim", "unit": "celsius", "days": 1, "lat": 1, "exact": true,
+                   "tags": [], "opts": {}, "maybe": "sim"})
+        );
+        assert_eq!(tool_arguments(None), "{}");
+        assert_eq!(tool_arguments(Some(&json!({"type": "object"}))), "{}");
+    }
+
+    #[test]
+    fn tool_call_goes_to_the_first_tool_or_the_chosen_one() {
+        let tools = json!([
+            {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}}},
+            {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {"tz": {"type": "string"}}}}}
+        ]);
+        let msgs = json!([{"role": "user", "content": "weather?"}]);
+        let r = req(json!({"model": "m", "messages": msgs, "tools": tools}));
+        let p = plan(&r, &target(false), &mut request_rng(0, 0));
+        let Output::Tool(call) = &p[0].output else {
+            panic!("{p:?}")
+        };
+        assert_eq!(call.name, "get_weather");
+        assert_eq!(call.arguments, r#"{"city":"sim"}"#);
+        assert!(call.id.starts_with("call_") && call.id.len() == 29);
+        assert_eq!(p[0].finish_reason, "tool_calls");
+        assert_eq!(
+            p[0].completion_tokens(),
+            tokens::estimate("get_weather") + tokens::estimate(r#"{"city":"sim"}"#)
+        );
+
+        let r = req(json!({"model": "m", "messages": msgs, "tools": tools,
+            "tool_choice": {"type": "function", "function": {"name": "get_time"}}}));
+        let Output::Tool(call) = &plan(&r, &target(false), &mut request_rng(0, 0))[0].output else {
+            panic!()
+        };
+        assert_eq!(call.name, "get_time");
+
+        let r = req(json!({"model": "m", "messages": msgs, "tools": tools, "tool_choice": "none"}));
+        assert!(matches!(
+            plan(&r, &target(false), &mut request_rng(0, 0))[0].output,
+            Output::Text(_)
+        ));
+    }
+
+    #[test]
+    fn after_a_tool_result_the_answer_is_text() {
+        let r = req(json!({"model": "m", "messages": [
+            {"role": "user", "content": "weather?"},
+            {"role": "assistant", "tool_calls": [{"id": "c", "type": "function", "function": {"name": "w", "arguments": "{}"}}]},
+            {"role": "tool", "tool_call_id": "c", "content": "sunny"}
+        ], "tools": [{"type": "function", "function": {"name": "w"}}]}));
+        assert!(matches!(
+            plan(&r, &target(false), &mut request_rng(0, 0))[0].output,
+            Output::Text(_)
+        ));
+    }
+
+    #[test]
+    fn argument_fragments_cover_the_arguments_on_char_boundaries() {
+        let args = r#"{"city":"杭州市西湖区","n":1}"#;
+        let call = ToolCallPlan {
+            id: "c".into(),
+            name: "f".into(),
+            arguments: args.into(),
+            fragment_ends: fragment_ends(args),
+        };
+        let joined: String = (0..call.fragment_ends.len())
+            .map(|i| call.fragment(i))
+            .collect();
+        assert_eq!(joined, args);
+        assert!(call.fragment_ends.len() >= 3);
+        assert!(fragment_ends("").is_empty());
+    }
+}

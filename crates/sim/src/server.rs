@@ -1,0 +1,616 @@
+//! HTTP surface: vendor routes (`/{provider}/{region}{prefix}/chat/completions` and
+//! `/models`), authentication, model resolution, the request pipeline, and the admin API
+//! under `/_sim`.
+//!
+//! Pipeline of a chat request: route → auth → JSON → model → capability and dialect
+//! checks → injected fault → plan, latency draw, cache lookup → body (built at once when
+//! nothing needs pacing, else a paced [`Driver`] stream).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use axum::Json;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, put};
+use bytes::{Bytes, BytesMut};
+use http::header::{AUTHORIZATION, CACHE_CONTROL, CONTENT_TYPE};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
+use rand::rngs::SmallRng;
+use serde_json::json;
+use switchyard_catalog::{Capability, Catalog, Model};
+use switchyard_wire::{ChatRequest, Dialect, TokenUsage, tokens};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use crate::cache::PromptCache;
+use crate::dialect::{self, Failure, Ids, path_prefix};
+use crate::faults::{FaultSpec, FaultTable, Injected};
+use crate::generate::{self, ChoicePlan, Target};
+use crate::latency::{self, DEFAULT_PROFILE, KEEPALIVE_INTERVAL, Profile};
+use crate::render::{Emitted, Events, Meta};
+use crate::stats::{InFlight, Outcome, Stats};
+use crate::stream::{self, Driver, Pacing, StreamFault};
+use crate::{GENERIC_PROVIDER, SimConfig};
+
+/// Largest request body accepted (prompts can be long).
+const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+/// Largest completion of a model the catalog does not know.
+const GENERIC_MAX_OUTPUT: u32 = 65_536;
+
+/// A provider as the router knows it.
+#[derive(Debug)]
+struct ProviderEntry {
+    id: String,
+    dialect: Dialect,
+    /// Accepts any model name (the generic provider).
+    generic: bool,
+    /// `GET …/models` body.
+    models_body: Bytes,
+}
+
+/// State shared by every request.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    seed: u64,
+    time_scale: f64,
+    api_key: Option<String>,
+    providers: HashMap<String, ProviderEntry>,
+    catalog: Arc<Catalog>,
+    counter: AtomicU64,
+    faults: FaultTable,
+    stats: Arc<Stats>,
+    cache: PromptCache,
+    deepseek_fingerprint: String,
+    openai_fingerprint: String,
+    stop_tx: watch::Sender<bool>,
+}
+
+impl Shared {
+    /// Cut every sleep and stall short (the simulator is shutting down).
+    pub fn stop(&self) {
+        self.stop_tx.send_replace(true);
+    }
+
+    fn route<'p>(&self, path: &'p str) -> Option<(&ProviderEntry, &'p str, &'p str)> {
+        let rest = path.strip_prefix('/')?;
+        let (provider, rest) = rest.split_once('/')?;
+        let entry = self.providers.get(provider)?;
+        // A known provider answers even a malformed path, with its own 404.
+        let (region, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        Some((entry, region, tail))
+    }
+
+    fn authorize(&self, headers: &HeaderMap) -> Result<(), Failure> {
+        let value = headers.get(AUTHORIZATION).ok_or(Failure::MissingKey)?;
+        let token = value
+            .to_str()
+            .ok()
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("bearer "))
+            })
+            .map(str::trim)
+            .unwrap_or("");
+        if token.is_empty() {
+            return Err(Failure::InvalidKey);
+        }
+        match &self.api_key {
+            Some(key) if key != token => Err(Failure::InvalidKey),
+            _ => Ok(()),
+        }
+    }
+
+    fn target(&self, entry: &ProviderEntry, req: &ChatRequest) -> Result<Target, Failure> {
+        if req.model.trim().is_empty() {
+            return Err(Failure::invalid("you must provide a model parameter"));
+        }
+        let found = self
+            .catalog
+            .find(&req.model)
+            .filter(|m| m.provider == entry.id)
+            .or_else(|| {
+                // The index keeps one model per upstream id; two providers may share one.
+                self.catalog.models().iter().find(|m| {
+                    m.provider == entry.id
+                        && (m.upstream_id.eq_ignore_ascii_case(&req.model)
+                            || m.id.eq_ignore_ascii_case(&req.model))
+                })
+            });
+        match found {
+            Some(m) => Ok(catalog_target(m)),
+            None if entry.generic => Ok(Target {
+                key: req.model.clone(),
+                upstream: req.model.clone(),
+                profile: DEFAULT_PROFILE,
+                max_output: GENERIC_MAX_OUTPUT,
+                vision: true,
+                audio: true,
+                tools: true,
+                reasoning: generate::thinking_requested(req),
+            }),
+            None => Err(Failure::ModelNotFound(req.model.clone())),
+        }
+    }
+}
+
+fn catalog_target(m: &Model) -> Target {
+    Target {
+        key: m.id.clone(),
+        upstream: m.upstream_id.clone(),
+        profile: Profile {
+            ttft_ms: m.typical_ttft_ms,
+            tokens_per_sec: m.typical_tokens_per_sec,
+        },
+        max_output: m.max_output,
+        vision: m.supports(Capability::Vision),
+        audio: m.supports(Capability::Audio),
+        tools: m.supports(Capability::Tools),
+        reasoning: m.supports(Capability::Reasoning),
+    }
+}
+
+fn models_body(catalog: &Catalog, provider: &str, created: u64) -> Bytes {
+    let mut seen = std::collections::HashSet::new();
+    let data: Vec<_> = catalog
+        .models()
+        .iter()
+        .filter(|m| m.provider == provider && seen.insert(m.upstream_id.as_str()))
+        .map(|m| json!({"id": m.upstream_id, "object": "model", "created": created, "owned_by": provider}))
+        .collect();
+    Bytes::from(serde_json::to_vec(&json!({"object": "list", "data": data})).unwrap_or_default())
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+/// Build the router and the state behind it.
+pub(crate) fn build(config: SimConfig, catalog: Arc<Catalog>) -> (Router, Arc<Shared>) {
+    let created = unix_now();
+    let mut providers = HashMap::new();
+    for p in &config.providers {
+        providers
+            .entry(p.id.clone())
+            .or_insert_with(|| ProviderEntry {
+                id: p.id.clone(),
+                dialect: p.dialect,
+                generic: p.id == GENERIC_PROVIDER,
+                models_body: models_body(&catalog, &p.id, created),
+            });
+    }
+    let mut rng = latency::request_rng(config.seed, u64::MAX);
+    let (stop_tx, _) = watch::channel(false);
+    let shared = Arc::new(Shared {
+        seed: config.seed,
+        time_scale: latency::sanitize_scale(config.time_scale),
+        api_key: config.api_key.filter(|k| !k.is_empty()),
+        providers,
+        catalog,
+        counter: AtomicU64::new(0),
+        faults: FaultTable::default(),
+        stats: Arc::new(Stats::default()),
+        cache: PromptCache::default(),
+        deepseek_fingerprint: dialect::deepseek_fingerprint(&mut rng),
+        openai_fingerprint: dialect::openai_fingerprint(&mut rng),
+        stop_tx,
+    });
+    let router = Router::new()
+        .route("/_sim/faults", get(list_faults).delete(clear_all_faults))
+        .route(
+            "/_sim/faults/{provider}/{region}",
+            put(set_fault).delete(clear_fault),
+        )
+        .route("/_sim/stats", get(stats))
+        .fallback(vendor)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(Arc::clone(&shared));
+    (router, shared)
+}
+
+/// What a vendor path asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Endpoint {
+    Chat,
+    Models,
+}
+
+fn endpoint(dialect: Dialect, tail: &str, method: &Method) -> Option<Endpoint> {
+    let rest = tail
+        .strip_prefix(path_prefix(dialect))
+        .filter(|r| r.starts_with('/'));
+    // DeepSeek's `/v1` is optional.
+    let rest = match (rest, dialect) {
+        (Some(r), Dialect::DeepSeek) => Some(
+            r.strip_prefix("/v1")
+                .filter(|r| r.starts_with('/'))
+                .unwrap_or(r),
+        ),
+        (r, _) => r,
+    }?;
+    match (rest, method) {
+        ("/chat/completions", &Method::POST) => Some(Endpoint::Chat),
+        ("/models", &Method::GET) => Some(Endpoint::Models),
+        _ => None,
+    }
+}
+
+/// Facts about a request gathered for statistics.
+#[derive(Debug, Default)]
+struct Note {
+    model: Option<String>,
+    fault: bool,
+}
+
+fn with_request_id(mut response: Response, dialect: Dialect, request_id: &str) -> Response {
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static(dialect.request_id_header()), v);
+    }
+    response
+}
+
+fn json_response(status: StatusCode, body: Body) -> Response {
+    let mut r = Response::new(body);
+    *r.status_mut() = status;
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+fn sse_response(body: Body) -> Response {
+    let mut r = Response::new(body);
+    let h = r.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static("text/event-stream"));
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    r
+}
+
+fn error_response(dialect: Dialect, failure: &Failure, request_id: &str) -> Response {
+    let (status, body) = dialect::error_body(dialect, failure, request_id);
+    json_response(
+        status,
+        Body::from(serde_json::to_vec(&body).unwrap_or_default()),
+    )
+}
+
+async fn vendor(
+    State(shared): State<Arc<Shared>>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let path = uri.path();
+    let Some((entry, region, tail)) = shared.route(path) else {
+        let failure = Failure::RouteNotFound(path.to_string());
+        return error_response(Dialect::OpenAi, &failure, "");
+    };
+    let n = shared.counter.fetch_add(1, Ordering::Relaxed);
+    let mut rng = latency::request_rng(shared.seed, n);
+    let created = unix_now();
+    let ids = dialect::ids(entry.dialect, &mut rng, created);
+    let mut note = Note::default();
+    let result = match endpoint(entry.dialect, tail, &method) {
+        Some(Endpoint::Chat) => {
+            let ctx = ChatCtx {
+                shared: &shared,
+                entry,
+                region,
+                ids: &ids,
+                created,
+            };
+            chat(ctx, &headers, &body, rng, &mut note).await
+        }
+        Some(Endpoint::Models) => shared
+            .authorize(&headers)
+            .map(|()| json_response(StatusCode::OK, Body::from(entry.models_body.clone()))),
+        None => Err(Failure::RouteNotFound(path.to_string())),
+    };
+    let response = match result {
+        Ok(r) => r,
+        Err(f) => {
+            tracing::debug!(provider = %entry.id, region, failure = ?f, "simulated error");
+            error_response(entry.dialect, &f, &ids.request)
+        }
+    };
+    let outcome = Outcome {
+        ok: response.status().is_success(),
+        fault: note.fault,
+    };
+    shared
+        .stats
+        .record(&entry.id, region, note.model.as_deref(), outcome);
+    with_request_id(response, entry.dialect, &ids.request)
+}
+
+/// Who and where a chat request is.
+#[derive(Clone, Copy)]
+struct ChatCtx<'a> {
+    shared: &'a Arc<Shared>,
+    entry: &'a ProviderEntry,
+    region: &'a str,
+    ids: &'a Ids,
+    created: u64,
+}
+
+async fn chat(
+    ctx: ChatCtx<'_>,
+    headers: &HeaderMap,
+    body: &Bytes,
+    mut rng: SmallRng,
+    note: &mut Note,
+) -> Result<Response, Failure> {
+    let ChatCtx {
+        shared,
+        entry,
+        region,
+        ids,
+        created,
+    } = ctx;
+    let start = Instant::now();
+    shared.authorize(headers)?;
+    let req: ChatRequest =
+        serde_json::from_slice(body).map_err(|e| Failure::InvalidJson(e.to_string()))?;
+    let target = shared.target(entry, &req)?;
+    note.model = Some(target.key.clone());
+    crate::validate::check(entry.dialect, &req, &target)?;
+
+    let fault = match shared.faults.pick(&entry.id, region, &mut rng) {
+        None => None,
+        Some(Injected::Error(f)) => {
+            note.fault = true;
+            return Err(f);
+        }
+        Some(Injected::DropAfter(n)) => Some(StreamFault::Drop(n)),
+        Some(Injected::StallAfter(n)) => Some(StreamFault::Stall(n)),
+    };
+    note.fault = fault.is_some();
+
+    let prompt = tokens::estimate_prompt(&req);
+    let cached = shared.cache.observe(&entry.id, &req.messages).min(prompt);
+    let choices = generate::plan(&req, &target, &mut rng);
+    let timing = latency::draw(target.profile, shared.time_scale, &mut rng);
+    let completion: u64 = choices.iter().map(ChoicePlan::completion_tokens).sum();
+    let reasoning: u64 = choices.iter().map(|c| u64::from(c.reasoning)).sum();
+    let usage = TokenUsage {
+        prompt,
+        cached_prompt: cached,
+        completion,
+        reasoning,
+    };
+    shared.stats.add_prompt_tokens(prompt);
+
+    let shape = dialect::shape(entry.dialect);
+    let fingerprint = match entry.dialect {
+        Dialect::DeepSeek => shared.deepseek_fingerprint.clone(),
+        Dialect::OpenAi => shared.openai_fingerprint.clone(),
+        _ => String::new(),
+    };
+    let meta = Meta {
+        id: ids.response.clone(),
+        request_id: ids.request.clone(),
+        created,
+        model: target.upstream,
+        fingerprint,
+    };
+    let streaming = req.is_stream();
+    let mut events = Events::new(shape, meta, choices, usage, req.wants_stream_usage(), rng);
+    let paced = shared.time_scale > 0.0;
+
+    // Benchmark mode: nothing to wait for, nothing to break — write it all now.
+    if !paced && fault.is_none() {
+        let mut buf = BytesMut::with_capacity(if streaming { 4096 } else { 1024 });
+        if streaming {
+            while events.write_next(&mut buf) != Emitted::End {}
+        } else {
+            events.write_completion(&mut buf);
+        }
+        shared.stats.add_completion_tokens(completion);
+        let body = Body::from(buf.freeze());
+        return Ok(if streaming {
+            sse_response(body)
+        } else {
+            json_response(StatusCode::OK, body)
+        });
+    }
+
+    let pacing = paced.then_some(Pacing {
+        start,
+        ttft: timing.ttft,
+        per_token: timing.per_token,
+        keepalive: shape
+            .keepalive
+            .then(|| latency::scaled(KEEPALIVE_INTERVAL.as_secs_f64(), shared.time_scale)),
+    });
+
+    // Streams, and DeepSeek's non-streamed answers (blank lines while waiting), send their
+    // headers at once and pace the body.
+    if streaming || shape.keepalive {
+        let driver = Driver::new(
+            events,
+            pacing,
+            fault,
+            streaming,
+            completion,
+            Arc::clone(&shared.stats),
+            shared.stop_tx.subscribe(),
+        );
+        let body = driver.into_body();
+        return Ok(if streaming {
+            sse_response(body)
+        } else {
+            json_response(StatusCode::OK, body)
+        });
+    }
+
+    // Other non-streamed answers: the headers come with the finished body.
+    let hits = fault.filter(|f| {
+        let n = match f {
+            StreamFault::Drop(n) | StreamFault::Stall(n) => *n,
+        };
+        u64::from(n) < u64::from(events.token_events())
+    });
+    let mut stop = shared.stop_tx.subscribe();
+    let _in_flight = InFlight::new(Arc::clone(&shared.stats));
+    if let Some(p) = pacing {
+        let steps = match hits {
+            Some(StreamFault::Drop(n) | StreamFault::Stall(n)) => n.min(events.decode_steps()),
+            None => events.decode_steps(),
+        };
+        let done = stream::at(
+            start,
+            p.ttft.saturating_add(p.per_token.saturating_mul(steps)),
+        );
+        if !stream::sleep_until(done, &mut stop).await {
+            return Err(Failure::ServerError);
+        }
+    }
+    match hits {
+        Some(StreamFault::Stall(_)) => {
+            stream::stopped(&mut stop).await;
+            Err(Failure::ServerError)
+        }
+        Some(StreamFault::Drop(_)) => {
+            let broken = futures_util::stream::once(async {
+                Err::<Bytes, _>(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionAborted,
+                    "simulated connection drop",
+                ))
+            });
+            Ok(json_response(StatusCode::OK, Body::from_stream(broken)))
+        }
+        None => {
+            let mut buf = BytesMut::with_capacity(1024);
+            events.write_completion(&mut buf);
+            shared.stats.add_completion_tokens(completion);
+            Ok(json_response(StatusCode::OK, Body::from(buf.freeze())))
+        }
+    }
+}
+
+fn admin_error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, Json(json!({"error": {"message": message.into()}}))).into_response()
+}
+
+async fn set_fault(
+    State(shared): State<Arc<Shared>>,
+    Path((provider, region)): Path<(String, String)>,
+    body: Bytes,
+) -> Response {
+    if !shared.providers.contains_key(&provider) {
+        let mut known: Vec<&str> = shared.providers.keys().map(String::as_str).collect();
+        known.sort_unstable();
+        return admin_error(
+            StatusCode::NOT_FOUND,
+            format!(
+                "unknown provider '{provider}' (known: {})",
+                known.join(", ")
+            ),
+        );
+    }
+    let spec: FaultSpec = match serde_json::from_slice(&body) {
+        Ok(s) => s,
+        Err(e) => {
+            return admin_error(
+                StatusCode::BAD_REQUEST,
+                format!(
+                    "invalid fault: {e}; expected {{\"kind\": \"rate_limit\"|\"overloaded\"|\
+                     \"insufficient_balance\"|\"server_error\"|\"auth\"|\"drop_after\"|\
+                     \"stall_after\", \"tokens\": N, \"count\": N, \"probability\": P}}"
+                ),
+            );
+        }
+    };
+    if let Err(e) = spec.validate() {
+        return admin_error(StatusCode::BAD_REQUEST, format!("invalid fault: {e}"));
+    }
+    shared.faults.set(&provider, &region, spec);
+    let mut v = serde_json::to_value(spec).unwrap_or_default();
+    if let Some(obj) = v.as_object_mut() {
+        obj.insert("provider".into(), json!(provider));
+        obj.insert("region".into(), json!(region));
+    }
+    Json(v).into_response()
+}
+
+async fn clear_fault(
+    State(shared): State<Arc<Shared>>,
+    Path((provider, region)): Path<(String, String)>,
+) -> Response {
+    let cleared = shared.faults.clear(&provider, &region);
+    Json(json!({"cleared": cleared})).into_response()
+}
+
+async fn clear_all_faults(State(shared): State<Arc<Shared>>) -> Response {
+    Json(json!({"cleared": shared.faults.clear_all()})).into_response()
+}
+
+async fn list_faults(State(shared): State<Arc<Shared>>) -> Response {
+    Json(json!({"faults": shared.faults.list()})).into_response()
+}
+
+async fn stats(State(shared): State<Arc<Shared>>) -> Response {
+    Json(shared.stats.to_json()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_follow_each_vendors_prefix() {
+        let post = Method::POST;
+        assert_eq!(
+            endpoint(Dialect::DeepSeek, "/chat/completions", &post),
+            Some(Endpoint::Chat)
+        );
+        assert_eq!(
+            endpoint(Dialect::DeepSeek, "/v1/chat/completions", &post),
+            Some(Endpoint::Chat)
+        );
+        assert_eq!(
+            endpoint(
+                Dialect::DashScope,
+                "/compatible-mode/v1/chat/completions",
+                &post
+            ),
+            Some(Endpoint::Chat)
+        );
+        assert_eq!(
+            endpoint(Dialect::DashScope, "/chat/completions", &post),
+            None
+        );
+        assert_eq!(
+            endpoint(Dialect::Moonshot, "/v1/chat/completions", &post),
+            Some(Endpoint::Chat)
+        );
+        assert_eq!(
+            endpoint(Dialect::Zhipu, "/api/paas/v4/chat/completions", &post),
+            Some(Endpoint::Chat)
+        );
+        assert_eq!(
+            endpoint(Dialect::Zhipu, "/api/paas/v4/models", &Method::GET),
+            Some(Endpoint::Models)
+        );
+        assert_eq!(
+            endpoint(Dialect::OpenAi, "/v1/chat/completions", &Method::GET),
+            None
+        );
+        assert_eq!(
+            endpoint(Dialect::OpenAi, "/v1x/chat/completions", &post),
+            None
+        );
+        assert_eq!(
+            endpoint(Dialect::Moonshot, "/v1/v1/chat/completions", &post),
+            None
+        );
+    }
+}
