@@ -162,8 +162,15 @@ impl Relay {
             let d = &choice.delta;
             if !self.saw_first_token && d.has_output() {
                 self.saw_first_token = true;
-                histogram!("switchyard_ttft_seconds", "model" => self.ctx.model_id.clone(), "provider" => self.ctx.provider.clone())
-                    .record(self.ctx.started.elapsed().as_secs_f64());
+                let ttft = self.ctx.started.elapsed().as_secs_f64();
+                match self.ctx.st.metrics.get(&self.ctx.model_id) {
+                    Some(m) => m.ttft.record(ttft),
+                    None => {
+                        histogram!("switchyard_ttft_seconds", "model" => self.ctx.model_id.clone(),
+                        "provider" => self.ctx.provider.clone())
+                        .record(ttft)
+                    }
+                }
             }
             self.completion_estimate += d.content.as_deref().map_or(0, tokens::estimate)
                 + d.reasoning_content.as_deref().map_or(0, tokens::estimate);

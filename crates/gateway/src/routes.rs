@@ -17,7 +17,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use metrics::{counter, gauge};
+use metrics::counter;
 use serde_json::{Value, json};
 use switchyard_catalog::{Capability, Catalog, Model};
 use switchyard_wire::chat::json_kind;
@@ -209,44 +209,50 @@ impl RequestCtx {
         let Some(model) = self.st.catalog.get(&self.model_id) else {
             return;
         };
-        usage::record(&UsageRecord {
-            request_id: &self.request_id,
-            model: &self.model_id,
-            provider: &self.provider,
-            region: &self.region,
-            usage,
-            estimated,
-            outcome,
-            price: &model.price,
-            latency: self.started.elapsed(),
-        });
+        usage::record(
+            &UsageRecord {
+                request_id: &self.request_id,
+                model: &self.model_id,
+                provider: &self.provider,
+                region: &self.region,
+                usage,
+                estimated,
+                outcome,
+                price: &model.price,
+                latency: self.started.elapsed(),
+            },
+            self.st.metrics.get(&self.model_id),
+        );
     }
 
     fn count(&self, status: StatusCode) {
-        counter!("switchyard_requests_total", "model" => self.model_id.clone(), "provider" => self.provider.clone(),
-            "status" => status.as_str().to_string())
-        .increment(1);
+        match self.st.metrics.get(&self.model_id) {
+            Some(m) if status == StatusCode::OK => m.requests_ok.increment(1),
+            _ => counter!("switchyard_requests_total", "model" => self.model_id.clone(), "provider" => self.provider.clone(),
+                "status" => status.as_str().to_string())
+            .increment(1),
+        }
     }
 }
 
 /// Keeps `switchyard_inflight_requests` right however the request ends.
-struct Inflight;
+struct Inflight(metrics::Gauge);
 
 impl Inflight {
-    fn enter() -> Self {
-        gauge!("switchyard_inflight_requests").increment(1.0);
-        Inflight
+    fn enter(gauge: &metrics::Gauge) -> Self {
+        gauge.increment(1.0);
+        Inflight(gauge.clone())
     }
 }
 
 impl Drop for Inflight {
     fn drop(&mut self) {
-        gauge!("switchyard_inflight_requests").decrement(1.0);
+        self.0.decrement(1.0);
     }
 }
 
 async fn chat(State(st): State<Arc<AppState>>, headers: HeaderMap, body: Body) -> Response {
-    let inflight = Inflight::enter();
+    let inflight = Inflight::enter(&st.inflight);
     match chat_inner(st, &headers, body, inflight).await {
         Ok(resp) => resp,
         Err(e) => {
@@ -515,14 +521,14 @@ async fn read_body(headers: &HeaderMap, body: Body, limit: usize) -> Result<Byte
 
 /// Parse the body into a typed request; errors say which field is wrong and why.
 pub fn parse_request(bytes: &[u8]) -> Result<ChatRequest, GatewayError> {
-    // Syntax first (cheap, allocation-free), so a truncated body is never mistaken for a
-    // body with a missing field.
-    serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
-        .map_err(|e| GatewayError::InvalidJson(e.to_string()))?;
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     let req: ChatRequest = match serde_path_to_error::deserialize(&mut *de) {
         Ok(r) => r,
         Err(e) => {
+            // Syntax errors first: with flattened fields, a truncated body can surface as
+            // "missing field" before the parser reaches its end.
+            serde_json::from_slice::<serde::de::IgnoredAny>(bytes)
+                .map_err(|e| GatewayError::InvalidJson(e.to_string()))?;
             let path = e.path().to_string();
             let inner = e.into_inner();
             return Err(match inner.classify() {

@@ -16,6 +16,7 @@ use switchyard_wire::Dialect;
 
 use crate::config::{Config, ProviderConfig};
 use crate::reasoning::ReasoningCache;
+use crate::telemetry::ModelMetrics;
 
 /// Why start-up failed.
 #[derive(Debug, thiserror::Error)]
@@ -89,6 +90,10 @@ pub struct AppState {
     pub models_json: bytes::Bytes,
     /// The in-process simulator, when any provider is simulated.
     pub sim: Option<SimHandle>,
+    /// Pre-registered metric handles per canonical model id.
+    pub metrics: HashMap<String, ModelMetrics>,
+    /// `switchyard_inflight_requests`.
+    pub inflight: metrics::Gauge,
 }
 
 impl AppState {
@@ -147,6 +152,12 @@ impl AppState {
             .map_err(|e| StartError::Client(e.to_string()))?;
 
         let models_json = crate::routes::render_models(&catalog, &providers);
+        crate::telemetry::handle();
+        let metrics = catalog
+            .models()
+            .iter()
+            .map(|m| (m.id.clone(), ModelMetrics::register(&m.id, &m.provider)))
+            .collect();
         Ok(AppState {
             catalog,
             providers,
@@ -155,6 +166,8 @@ impl AppState {
             reasoning: ReasoningCache::new(100_000),
             models_json,
             sim,
+            metrics,
+            inflight: metrics::gauge!("switchyard_inflight_requests"),
         })
     }
 

@@ -12,6 +12,7 @@
 
 use std::sync::OnceLock;
 
+use metrics::{Counter, Gauge, Histogram, counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 
 static HANDLE: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
@@ -38,4 +39,49 @@ pub fn handle() -> Option<&'static PrometheusHandle> {
 /// Prometheus text exposition of every series.
 pub fn render() -> String {
     handle().map(PrometheusHandle::render).unwrap_or_default()
+}
+
+/// Pre-registered handles for one model's hot-path series, so a request updates atomics
+/// instead of hashing label sets in the registry.
+#[derive(Clone)]
+pub struct ModelMetrics {
+    /// `switchyard_requests_total{status="200"}`.
+    pub requests_ok: Counter,
+    /// `switchyard_tokens_total` by kind: prompt, cached_prompt, completion, reasoning.
+    pub tokens: [Counter; 4],
+    /// `switchyard_cost_usd_total`.
+    pub cost: Gauge,
+    /// `switchyard_usage_records_total{outcome="completed",estimated="false"}`.
+    pub completed_exact: Counter,
+    /// `switchyard_request_duration_seconds`.
+    pub duration: Histogram,
+    /// `switchyard_ttft_seconds`.
+    pub ttft: Histogram,
+}
+
+impl std::fmt::Debug for ModelMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ModelMetrics")
+    }
+}
+
+/// Kinds of `switchyard_tokens_total`, in the order of [`ModelMetrics::tokens`].
+pub const TOKEN_KINDS: [&str; 4] = ["prompt", "cached_prompt", "completion", "reasoning"];
+
+impl ModelMetrics {
+    /// Register the series of `model` served by `provider`. Call after [`handle`].
+    pub fn register(model: &str, provider: &str) -> Self {
+        let (m, p) = (model.to_string(), provider.to_string());
+        ModelMetrics {
+            requests_ok: counter!("switchyard_requests_total", "model" => m.clone(), "provider" => p.clone(), "status" => "200"),
+            tokens: TOKEN_KINDS.map(|kind| {
+                counter!("switchyard_tokens_total", "model" => m.clone(), "provider" => p.clone(), "kind" => kind)
+            }),
+            cost: gauge!("switchyard_cost_usd_total", "model" => m.clone(), "provider" => p.clone()),
+            completed_exact: counter!("switchyard_usage_records_total", "model" => m.clone(), "provider" => p.clone(),
+                "outcome" => "completed", "estimated" => "false"),
+            duration: histogram!("switchyard_request_duration_seconds", "model" => m.clone(), "provider" => p.clone()),
+            ttft: histogram!("switchyard_ttft_seconds", "model" => m, "provider" => p),
+        }
+    }
 }

@@ -7,6 +7,8 @@
 use std::time::Duration;
 
 use metrics::{counter, gauge, histogram};
+
+use crate::telemetry::{ModelMetrics, TOKEN_KINDS};
 use switchyard_catalog::Price;
 use switchyard_wire::TokenUsage;
 
@@ -56,27 +58,40 @@ pub struct UsageRecord<'a> {
 }
 
 /// Record one request's usage (metrics, and a `switchyard::usage` debug log line).
-pub fn record(r: &UsageRecord<'_>) {
-    let labels = [
-        ("model", r.model.to_string()),
-        ("provider", r.provider.to_string()),
-    ];
+/// `hot` holds the model's pre-registered series, when it has them.
+pub fn record(r: &UsageRecord<'_>, hot: Option<&ModelMetrics>) {
     let u = r.usage;
-    for (kind, n) in [
-        ("prompt", u.prompt),
-        ("cached_prompt", u.cached_prompt),
-        ("completion", u.completion),
-        ("reasoning", u.reasoning),
-    ] {
-        counter!("switchyard_tokens_total", "model" => r.model.to_string(), "provider" => r.provider.to_string(), "kind" => kind)
-            .increment(n);
-    }
     let cost = r.price.cost_usd(u.prompt, u.cached_prompt, u.completion);
-    gauge!("switchyard_cost_usd_total", &labels).increment(cost);
-    counter!("switchyard_usage_records_total", "model" => r.model.to_string(), "provider" => r.provider.to_string(),
-        "outcome" => r.outcome.as_str(), "estimated" => if r.estimated { "true" } else { "false" })
-    .increment(1);
-    histogram!("switchyard_request_duration_seconds", &labels).record(r.latency.as_secs_f64());
+    let counts = [u.prompt, u.cached_prompt, u.completion, u.reasoning];
+    let exact_completion = r.outcome == Outcome::Completed && !r.estimated;
+    match hot {
+        Some(m) => {
+            for (c, n) in m.tokens.iter().zip(counts) {
+                c.increment(n);
+            }
+            m.cost.increment(cost);
+            m.duration.record(r.latency.as_secs_f64());
+        }
+        None => {
+            let labels = [
+                ("model", r.model.to_string()),
+                ("provider", r.provider.to_string()),
+            ];
+            for (kind, n) in TOKEN_KINDS.into_iter().zip(counts) {
+                counter!("switchyard_tokens_total", "model" => r.model.to_string(), "provider" => r.provider.to_string(), "kind" => kind)
+                    .increment(n);
+            }
+            gauge!("switchyard_cost_usd_total", &labels).increment(cost);
+            histogram!("switchyard_request_duration_seconds", &labels)
+                .record(r.latency.as_secs_f64());
+        }
+    }
+    match hot {
+        Some(m) if exact_completion => m.completed_exact.increment(1),
+        _ => counter!("switchyard_usage_records_total", "model" => r.model.to_string(), "provider" => r.provider.to_string(),
+            "outcome" => r.outcome.as_str(), "estimated" => if r.estimated { "true" } else { "false" })
+        .increment(1),
+    }
     tracing::debug!(
         target: "switchyard::usage",
         request_id = r.request_id,

@@ -82,6 +82,22 @@ async fn spawn_until(bin: &PathBuf, args: &[&str], marker: &str) -> Result<(Chil
     Ok((child, url))
 }
 
+/// CPU time (user + system) a process has used so far, in seconds.
+fn cpu_secs(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may contain spaces) start at state, field 3.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15, i.e. indices 11 and 12 after the state field.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 fn rss_kib(pid: u32) -> (u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {
@@ -104,9 +120,11 @@ struct Row {
     scheduled: Option<Summary>,
     dispatch_p99_ms: f64,
     ttft: Option<Summary>,
+    /// CPU microseconds per request of the process that served it (sim or gateway).
+    cpu_us_per_req: f64,
 }
 
-fn row(rate: f64, target: &'static str, samples: &[Sample]) -> Row {
+fn row(rate: f64, target: &'static str, samples: &[Sample], cpu_secs: f64) -> Row {
     let ok: Vec<&Sample> = samples.iter().filter(|s| s.ok()).collect();
     if let Some(e) = samples.iter().find(|s| !s.ok()) {
         eprintln!(
@@ -124,6 +142,7 @@ fn row(rate: f64, target: &'static str, samples: &[Sample]) -> Row {
         dispatch_p99_ms: Summary::of(samples.iter().map(Sample::dispatch_delay))
             .map_or(0.0, |s| s.p99_ms),
         ttft: Summary::of(ok.iter().filter_map(|s| s.ttft())),
+        cpu_us_per_req: cpu_secs * 1e6 / samples.len().max(1) as f64,
     }
 }
 
@@ -150,6 +169,7 @@ async fn main() -> Result<()> {
     )
     .await?;
     let gw_pid = gw.id().context("gateway has no pid")?;
+    let sim_pid = sim.id().context("simulator has no pid")?;
 
     let body = Bytes::from(
         json!({"model": "deepseek-v4-flash", "max_tokens": 16, "stream": args.stream,
@@ -190,15 +210,17 @@ async fn main() -> Result<()> {
         for t in order {
             let (name, url) = &targets[t];
             eprintln!("running {name} at {rate} req/s for {:?}", args.duration);
+            let (sim0, gw0) = (cpu_secs(sim_pid), cpu_secs(gw_pid));
             let samples = run_open_loop(&client, &plan(url, rate, args.duration)).await;
-            pair[t] = Some(row(rate, name, &samples));
+            let cpu = (cpu_secs(sim_pid) - sim0) + (cpu_secs(gw_pid) - gw0);
+            pair[t] = Some(row(rate, name, &samples, cpu));
         }
         rows.extend(pair.into_iter().flatten());
     }
     let (rss, hwm) = rss_kib(gw_pid);
 
     println!(
-        "| rate (req/s) | target | ok | errors | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | p99 from schedule ms | dispatch p99 ms |{}",
+        "| rate (req/s) | target | ok | errors | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | p99 from schedule ms | dispatch p99 ms | server CPU µs/req |{}",
         if args.stream {
             " TTFT p50 ms | TTFT p99 ms |"
         } else {
@@ -206,7 +228,7 @@ async fn main() -> Result<()> {
         }
     );
     println!(
-        "|---|---|---|---|---|---|---|---|---|---|---|{}",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|{}",
         if args.stream { "---|---|" } else { "" }
     );
     for r in &rows {
@@ -228,7 +250,7 @@ async fn main() -> Result<()> {
             String::new()
         };
         println!(
-            "| {} | {} | {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} |{ttft}",
+            "| {} | {} | {} | {} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.3} | {:.0} |{ttft}",
             r.rate,
             r.target,
             r.ok,
@@ -239,21 +261,23 @@ async fn main() -> Result<()> {
             s.p999_ms,
             s.max_ms,
             sched,
-            r.dispatch_p99_ms
+            r.dispatch_p99_ms,
+            r.cpu_us_per_req
         );
     }
     println!();
-    println!("| rate (req/s) | added p50 ms | added p99 ms |");
-    println!("|---|---|---|");
+    println!("| rate (req/s) | added p50 ms | added p99 ms | gateway CPU µs/req |");
+    println!("|---|---|---|---|");
     for pair in rows.chunks(2) {
         if let [d, g] = pair
             && let (Some(ds), Some(gs)) = (d.service, g.service)
         {
             println!(
-                "| {} | {:.3} | {:.3} |",
+                "| {} | {:.3} | {:.3} | {:.0} |",
                 d.rate,
                 gs.p50_ms - ds.p50_ms,
-                gs.p99_ms - ds.p99_ms
+                gs.p99_ms - ds.p99_ms,
+                g.cpu_us_per_req - d.cpu_us_per_req
             );
         }
     }
