@@ -163,6 +163,7 @@ async fn serve(
     let state = AppState::build(config, &|var| std::env::var(var).ok()).await?;
     let listener = switchyard_gateway::bind(listen).await?;
     let addr = listener.local_addr().context("listener has no address")?;
+    let stop = shared_shutdown()?;
 
     println!("switchyard {} — {why}", env!("CARGO_PKG_VERSION"));
     if let Some(sim) = &state.sim {
@@ -187,39 +188,49 @@ async fn serve(
     );
 
     let state = Arc::new(state);
-    let server = tokio::spawn(switchyard_gateway::serve(
-        state.clone(),
+    let mut server = tokio::spawn(switchyard_gateway::serve(
+        state,
         listener,
-        shutdown_signal(),
+        fired(stop.clone()),
     ));
-    let mut server = server;
     tokio::select! {
         res = &mut server => { res.context("server task failed")?.context("server failed")?; }
-        () = async { shutdown_signal().await; tokio::time::sleep(grace).await } => {
+        () = async { fired(stop).await; tokio::time::sleep(grace).await } => {
             tracing::warn!("in-flight requests did not finish within {}s; exiting", grace.as_secs());
         }
     }
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
+/// Resolves on the first SIGTERM or SIGINT (Ctrl-C). The handlers are installed when this
+/// is called, not when it is first polled, so a signal that arrives right after start-up
+/// is never missed.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {},
+            _ = int.recv() => {},
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
+    })
+}
+
+/// A shutdown signal shared by several waiters: the server and the grace timer.
+fn shared_shutdown() -> Result<tokio::sync::watch::Receiver<bool>> {
+    let signal = shutdown_signal()?;
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        signal.await;
+        let _ = tx.send(true);
+    });
+    Ok(rx)
+}
+
+async fn fired(mut rx: tokio::sync::watch::Receiver<bool>) {
+    if rx.wait_for(|s| *s).await.is_err() {
+        std::future::pending::<()>().await;
     }
 }
 
@@ -241,6 +252,7 @@ async fn sim(
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
+    let stop = shutdown_signal()?;
     println!(
         "switchyard sim {} (time scale {time_scale}, seed {seed})",
         env!("CARGO_PKG_VERSION")
@@ -254,7 +266,7 @@ async fn sim(
     }
     println!("switchyard sim listening on http://{addr}");
     let router = switchyard_sim::router(config, catalog);
-    switchyard_sim::serve(listener, router, shutdown_signal()).await?;
+    switchyard_sim::serve(listener, router, stop).await?;
     Ok(())
 }
 

@@ -36,6 +36,10 @@ pub struct Config {
     pub providers: BTreeMap<String, ProviderConfig>,
     /// `[[models]]`: catalog additions and overrides.
     pub models: Vec<ModelOverride>,
+    /// Line of each `[[models]]` entry (same order as `models`; 0 when built in code).
+    pub model_lines: Vec<usize>,
+    /// Line of each `[providers.<id>]` table.
+    pub provider_lines: BTreeMap<String, usize>,
     /// Where the config came from (a path, or "embedded default").
     pub source: String,
 }
@@ -196,8 +200,10 @@ impl Config {
         };
 
         let mut providers = BTreeMap::new();
+        let mut provider_lines = BTreeMap::new();
         for (id, p) in raw.providers {
             let span = p.span();
+            provider_lines.insert(id.clone(), line_of(text, span.start));
             let p = p.into_inner();
             let dialect = match p.dialect {
                 None => None,
@@ -262,8 +268,10 @@ impl Config {
         }
 
         let mut models = Vec::new();
+        let mut model_lines = Vec::new();
         for m in raw.models {
             let span = m.span();
+            model_lines.push(line_of(text, span.start));
             let table = m.into_inner();
             let o: ModelOverride =
                 toml::Value::Table(table)
@@ -283,6 +291,8 @@ impl Config {
             simulator,
             providers,
             models,
+            model_lines,
+            provider_lines,
             source: source.to_string(),
         })
     }
@@ -290,15 +300,6 @@ impl Config {
     /// The embedded default configuration.
     pub fn embedded_default() -> Result<Config, ConfigError> {
         Config::parse(EMBEDDED_DEFAULT, "embedded default")
-    }
-
-    /// Line of the first `[[models]]` entry whose `id` is `id`, for validation errors
-    /// raised after parsing (catalog overlay).
-    pub fn model_line(text: &str, id: &str) -> usize {
-        let needle = format!("\"{id}\"");
-        text.lines()
-            .position(|l| l.trim_start().starts_with("id") && l.contains(&needle))
-            .map_or(0, |i| i + 1)
     }
 }
 
@@ -391,6 +392,14 @@ mod tests {
         let text = "[[models]]\nid = \"m\"\ncontext_window = \"big\"\n";
         let err = Config::parse(text, "c").unwrap_err().to_string();
         assert!(err.contains("line 1") || err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn entries_remember_their_lines_for_later_validation() {
+        let text = "# c\n[providers.x]\ndialect = \"openai\"\nregions = [{ name = \"a\", base_url = \"http://h\" }]\n\n[[models]]\nid = \"m\"\n";
+        let c = Config::parse(text, "c").unwrap();
+        assert_eq!(c.provider_lines["x"], 2);
+        assert_eq!(c.model_lines, vec![6], "the line of the [[models]] header");
     }
 
     #[test]

@@ -104,17 +104,28 @@ impl AppState {
         env: &dyn Fn(&str) -> Option<String>,
     ) -> Result<AppState, StartError> {
         let mut catalog = Catalog::builtin().map_err(|e| StartError::Catalog(e.to_string()))?;
+        let at = |line: Option<&usize>| match line {
+            Some(&l) if l > 0 => format!("config error in {} line {l}", config.source),
+            _ => format!("config error in {}", config.source),
+        };
         for (id, p) in &config.providers {
-            let merged = merge_provider(catalog.provider(id), id, p)?;
-            catalog
-                .upsert_provider(merged)
-                .map_err(|e| StartError::Catalog(format!("provider '{id}': {e}")))?;
+            let place = at(config.provider_lines.get(id));
+            let merged = merge_provider(catalog.provider(id), id, p)
+                .map_err(|e| StartError::Catalog(format!("{place}: {e}")))?;
+            catalog.upsert_provider(merged).map_err(|e| {
+                StartError::Catalog(format!(
+                    "{place}: provider '{id}': {e}\n  fix: see docs/CONFIG.md, [providers.<id>]"
+                ))
+            })?;
         }
-        for m in &config.models {
+        for (i, m) in config.models.iter().enumerate() {
+            let place = at(config.model_lines.get(i));
             let id = m.id.clone();
-            catalog
-                .upsert_model(m.clone())
-                .map_err(|e| StartError::Catalog(format!("[[models]] '{id}': {e}")))?;
+            catalog.upsert_model(m.clone()).map_err(|e| {
+                StartError::Catalog(format!(
+                    "{place}: [[models]] '{id}': {e}\n  fix: see docs/CONFIG.md, [[models]]"
+                ))
+            })?;
         }
 
         let any_simulated = config.providers.values().any(|p| p.simulated);

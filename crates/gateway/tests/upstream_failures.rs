@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{ask, start, start_with};
+use common::{JsonBody, ask, start, start_with};
 use serde_json::json;
 
 #[tokio::test]
@@ -131,6 +131,10 @@ async fn vendor_error_codes_map_to_status_class_and_keep_vendor_facts() {
             if let Some(code) = code {
                 assert_eq!(e["vendor_code"], code, "{what}");
             }
+            assert!(
+                e["request_id"].as_str().is_some_and(|id| !id.is_empty()),
+                "{what}: vendor request id kept"
+            );
         }
         gw.clear_faults().await;
     }
@@ -202,8 +206,9 @@ async fn unreachable_upstream_is_502_with_a_clear_message() {
 }
 
 #[tokio::test]
-async fn client_disconnect_mid_stream_records_estimated_usage() {
-    let gw = start_with(0.05, |_| {}).await;
+async fn client_disconnect_mid_stream_cancels_upstream_and_records_estimated_usage() {
+    // 2,000 tokens at 0.2x time scale would stream for several seconds if not cancelled.
+    let gw = start_with(0.2, |_| {}).await;
     let mut body = ask("glm-4.5-flash", "tell me a long story");
     body["max_tokens"] = json!(2000);
     body["stream"] = json!(true);
@@ -236,6 +241,27 @@ async fn client_disconnect_mid_stream_records_estimated_usage() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(recorded, "usage of the abandoned stream must be recorded");
+    let mut in_flight = None;
+    for _ in 0..50 {
+        let stats: serde_json::Value = gw
+            .http
+            .get(format!("{}/_sim/stats", gw.sim))
+            .send()
+            .await
+            .unwrap()
+            .json_value()
+            .await;
+        in_flight = stats["in_flight"].as_u64();
+        if in_flight == Some(0) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        in_flight,
+        Some(0),
+        "the upstream generation must be cancelled, not left running"
+    );
     let health = gw.get("/healthz").await;
     assert_eq!(health.status, 200);
 }

@@ -170,6 +170,18 @@ impl TestGateway {
     }
 }
 
+/// Read a response body as JSON.
+pub trait JsonBody {
+    /// The body, parsed.
+    fn json_value(self) -> impl std::future::Future<Output = Value>;
+}
+
+impl JsonBody for reqwest::Response {
+    async fn json_value(self) -> Value {
+        serde_json::from_slice(&self.bytes().await.unwrap()).unwrap()
+    }
+}
+
 /// A one-message user request.
 pub fn ask(model: &str, text: &str) -> Value {
     json!({"model": model, "messages": [{"role": "user", "content": text}], "max_tokens": 8})
