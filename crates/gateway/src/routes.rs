@@ -23,7 +23,8 @@ use switchyard_catalog::{Capability, Catalog, Model};
 use switchyard_wire::chat::json_kind;
 use switchyard_wire::dialect::normalize_completion;
 use switchyard_wire::{
-    ChatCompletion, ChatRequest, Content, ErrorKind, Role, TokenUsage, UpstreamError, tokens,
+    ChatChunk, ChatCompletion, ChatRequest, Content, ErrorKind, Role, SseEvent, SseParser,
+    StreamAggregator, TokenUsage, UpstreamError, tokens,
 };
 
 use crate::error::GatewayError;
@@ -323,7 +324,24 @@ async fn chat_inner(
     };
     let stream = req.is_stream();
     let wants_usage = req.wants_stream_usage();
-    let adjustments = provider.dialect.prepare(&mut req, &model.upstream_id);
+    // Stream-only models: stream from the vendor, answer the client in one piece.
+    let assemble = !stream
+        && provider
+            .dialect
+            .requires_stream(&model.upstream_id, req.thinking_disabled());
+    if assemble {
+        req.stream = Some(true);
+    }
+    let mut adjustments = provider.dialect.prepare(&mut req, &model.upstream_id);
+    if assemble {
+        adjustments.push(switchyard_wire::Adjustment {
+            field: "stream",
+            note: format!(
+                "{} answers only as a stream; streamed and assembled",
+                model.upstream_id
+            ),
+        });
+    }
     for a in &adjustments {
         tracing::debug!(request_id = %ctx.request_id, field = a.field, note = %a.note, "request adjusted for vendor");
     }
@@ -333,7 +351,7 @@ async fn chat_inner(
     // From here on, the request is the vendor's: if the client leaves, record what we know.
     let mut guard = AbandonGuard { ctx: Some(ctx) };
     let timeout = Duration::from_secs(st.config.server.request_timeout_secs);
-    let upstream = send_upstream(&st, provider, region, body, stream, timeout).await;
+    let upstream = send_upstream(&st, provider, region, body, stream || assemble, timeout).await;
     let ctx = guard
         .ctx
         .as_ref()
@@ -411,7 +429,7 @@ async fn chat_inner(
         h.insert("x-accel-buffering", HeaderValue::from_static("no"));
         resp
     } else {
-        let out = complete(ctx, provider, upstream, timeout).await;
+        let out = complete(ctx, provider, upstream, timeout, assemble).await;
         let ctx = guard
             .take()
             .ok_or(GatewayError::InvalidJson("internal".into()))?;
@@ -760,6 +778,7 @@ async fn complete(
     provider: &ProviderRuntime,
     upstream: reqwest::Response,
     timeout: Duration,
+    assemble: bool,
 ) -> Result<(Bytes, TokenUsage, bool), UpstreamError> {
     let remaining = timeout.saturating_sub(ctx.started.elapsed());
     let bytes = match tokio::time::timeout(remaining, upstream.bytes()).await {
@@ -777,13 +796,21 @@ async fn complete(
         }
         Ok(Ok(b)) => b,
     };
-    let mut completion: ChatCompletion = serde_json::from_slice(&bytes).map_err(|e| {
-        counter!("switchyard_upstream_garbage_total", "provider" => provider.id.clone())
-            .increment(1);
-        UpstreamError::transport(
-            ErrorKind::BadResponse,
-            format!("the vendor's answer is not a chat completion ({e})"),
-        )
+    let parsed = if assemble {
+        assemble_stream(provider, &bytes)
+    } else {
+        serde_json::from_slice::<ChatCompletion>(&bytes).map_err(|e| {
+            UpstreamError::transport(
+                ErrorKind::BadResponse,
+                format!("the vendor's answer is not a chat completion ({e})"),
+            )
+        })
+    };
+    let mut completion = parsed.inspect_err(|e| {
+        if e.kind == ErrorKind::BadResponse {
+            counter!("switchyard_upstream_garbage_total", "provider" => provider.id.clone())
+                .increment(1);
+        }
     })?;
     let usage = normalize_completion(&mut completion);
     completion.model.clone_from(&ctx.model_id);
@@ -818,6 +845,43 @@ async fn complete(
     let body = serde_json::to_vec(&completion)
         .map_err(|e| UpstreamError::transport(ErrorKind::BadResponse, e.to_string()))?;
     Ok((Bytes::from(body), usage, estimated))
+}
+
+/// Fold a whole SSE body from a stream-only model into one completion.
+fn assemble_stream(
+    provider: &ProviderRuntime,
+    bytes: &[u8],
+) -> Result<ChatCompletion, UpstreamError> {
+    let mut parser = SseParser::new();
+    parser.push(bytes);
+    let mut agg = StreamAggregator::new();
+    let events = std::iter::from_fn(|| parser.next_event()).collect::<Vec<_>>();
+    for ev in events.into_iter().chain(parser.finish()) {
+        let SseEvent::Data { data, event } = ev else {
+            continue;
+        };
+        if data.trim() == "[DONE]" {
+            break;
+        }
+        match serde_json::from_str::<ChatChunk>(&data) {
+            Ok(chunk)
+                if event.as_deref() != Some("error") && !chunk.extra.contains_key("error") =>
+            {
+                agg.push(chunk)
+            }
+            _ if event.as_deref() == Some("error") || data.contains("\"error\"") => {
+                return Err(provider.dialect.parse_error(500, data.as_bytes(), None));
+            }
+            Ok(_) | Err(_) => {}
+        }
+    }
+    if !agg.finished() {
+        return Err(UpstreamError::transport(
+            ErrorKind::BadResponse,
+            "the vendor's stream ended before the answer was finished",
+        ));
+    }
+    Ok(agg.finish())
 }
 
 /// Whether a message has any content parts (used by tests of the parser).

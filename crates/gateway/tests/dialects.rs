@@ -298,3 +298,64 @@ async fn deepseek_keepalive_comments_while_queued_reach_the_client() {
     );
     assert!(r.ends_with_done());
 }
+
+#[tokio::test]
+async fn stream_only_qwen_models_answer_non_streaming_clients_in_one_piece() {
+    let gw = start().await;
+    // qwen3-32b thinks by default, and DashScope then refuses non-streaming calls.
+    let r = gw
+        .chat(json!({"model": "qwen3-32b", "max_tokens": 10, "messages": [{"role": "user", "content": "hi"}]}))
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert!(
+        r.header("x-switchyard-adjusted")
+            .unwrap_or_default()
+            .contains("stream")
+    );
+    let v = r.json();
+    assert_eq!(v["object"], "chat.completion");
+    let msg = &v["choices"][0]["message"];
+    let words = msg["content"]
+        .as_str()
+        .unwrap_or("")
+        .split_whitespace()
+        .count()
+        + msg["reasoning_content"]
+            .as_str()
+            .unwrap_or("")
+            .split_whitespace()
+            .count();
+    assert_eq!(
+        words, 10,
+        "every streamed token is in the assembled reply: {msg}"
+    );
+    assert_eq!(v["usage"]["completion_tokens"], 10);
+    assert!(
+        v["usage"]["completion_tokens_details"]["reasoning_tokens"]
+            .as_u64()
+            .unwrap()
+            > 0
+    );
+
+    // Tool calls are assembled too.
+    let r = gw
+        .chat(json!({"model": "qwen3-32b", "tools": [weather_tool()],
+            "messages": [{"role": "user", "content": "weather in Rome?"}]}))
+        .await;
+    let v = r.json();
+    assert_eq!(v["choices"][0]["finish_reason"], "tool_calls");
+    let args = v["choices"][0]["message"]["tool_calls"][0]["function"]["arguments"]
+        .as_str()
+        .unwrap();
+    assert_eq!(serde_json::from_str::<Value>(args).unwrap()["city"], "sim");
+
+    // With thinking off the model takes a plain call, and the gateway does not stream.
+    let r = gw
+        .chat(
+            json!({"model": "qwen3-32b", "max_tokens": 4, "enable_thinking": false,
+            "messages": [{"role": "user", "content": "hi"}]}),
+        )
+        .await;
+    assert_eq!(r.status, 200);
+    assert!(r.header("x-switchyard-adjusted").is_none());
+}

@@ -7,6 +7,8 @@
 //! - **Moonshot**: fixed sampling on K2.5 and later (temperature 1, or 0.6 with thinking
 //!   off; top_p 0.95); `-code` models cannot switch thinking off; legacy models take
 //!   temperature in [0, 1], and at least 0.3 when `n > 1`;
+//! - **DashScope**: non-streaming calls to stream-only models (QwQ, QVQ, Omni, and the
+//!   Qwen3 open-weight models while thinking);
 //! - **Zhipu**: one stop word, `tool_choice` only `"auto"`, temperature in (0, 1], top_p
 //!   in [0.01, 1], no data-URI images.
 
@@ -26,8 +28,26 @@ pub(crate) fn check(dialect: Dialect, req: &ChatRequest, target: &Target) -> Res
         Dialect::DeepSeek => deepseek(req, target),
         Dialect::Moonshot => moonshot(req, target),
         Dialect::Zhipu => zhipu(req),
-        Dialect::DashScope | Dialect::OpenAi => Ok(()),
+        Dialect::DashScope => dashscope(req, target),
+        Dialect::OpenAi => Ok(()),
     }
+}
+
+/// DashScope's stream-only models refuse non-streaming calls.
+fn dashscope(req: &ChatRequest, target: &Target) -> Result<(), Failure> {
+    let thinking_off = req.thinking_disabled();
+    if req.is_stream() || !Dialect::DashScope.requires_stream(&target.upstream, thinking_off) {
+        return Ok(());
+    }
+    let only_stream = ["qwq", "qvq"]
+        .iter()
+        .any(|p| target.upstream.starts_with(p))
+        || target.upstream.contains("-omni");
+    Err(Failure::invalid(if only_stream {
+        "This model only support stream mode, please enable the stream parameter to access the model."
+    } else {
+        "parameter.enable_thinking must be set to false for non-streaming calls"
+    }))
 }
 
 fn common(dialect: Dialect, req: &ChatRequest, target: &Target) -> Result<(), Failure> {
@@ -344,6 +364,48 @@ mod tests {
             "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x/y.png"}}]}]}),
         );
         assert!(check(Dialect::Zhipu, &ok, &t).is_ok());
+    }
+
+    #[test]
+    fn dashscope_stream_only_models_refuse_non_streaming_calls() {
+        let plain = req(json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}));
+        let msg = message(check(
+            Dialect::DashScope,
+            &plain,
+            &target("qwen3-32b", true, false),
+        ));
+        assert!(
+            msg.contains("enable_thinking must be set to false"),
+            "{msg}"
+        );
+        let msg = message(check(
+            Dialect::DashScope,
+            &plain,
+            &target("qwen3-omni-30b-a3b-instruct", false, true),
+        ));
+        assert!(msg.contains("only support stream mode"), "{msg}");
+        let streamed = req(
+            json!({"model": "m", "stream": true, "messages": [{"role": "user", "content": "hi"}]}),
+        );
+        assert!(
+            check(
+                Dialect::DashScope,
+                &streamed,
+                &target("qwen3-32b", true, false)
+            )
+            .is_ok()
+        );
+        let thinking_off = req(
+            json!({"model": "m", "enable_thinking": false, "messages": [{"role": "user", "content": "hi"}]}),
+        );
+        assert!(
+            check(
+                Dialect::DashScope,
+                &thinking_off,
+                &target("qwen3-32b", true, false)
+            )
+            .is_ok()
+        );
     }
 
     #[test]

@@ -114,6 +114,31 @@ impl Dialect {
         )
     }
 
+    /// Whether `upstream_model` answers only as a stream, so a client's non-streaming
+    /// request must be streamed upstream and assembled ([`crate::StreamAggregator`]).
+    /// DashScope: QwQ, QVQ, Omni, and the Qwen3 open-weight models while thinking.
+    pub fn requires_stream(self, upstream_model: &str, thinking_disabled: bool) -> bool {
+        if self != Dialect::DashScope {
+            return false;
+        }
+        let m = upstream_model.to_ascii_lowercase();
+        if m.starts_with("qwq")
+            || m.starts_with("qvq")
+            || m.contains("-omni")
+            || m.contains("thinking")
+        {
+            return true;
+        }
+        // Open-weight Qwen3 names: `qwen3-32b`, `qwen3-235b-a22b`, `qwen3.5-397b-a17b`.
+        let open_weight = m.starts_with("qwen3")
+            && m.split('-').nth(1).is_some_and(|size| {
+                size.len() > 1
+                    && size.ends_with('b')
+                    && size[..size.len() - 1].bytes().all(|b| b.is_ascii_digit())
+            });
+        open_weight && !m.contains("instruct") && !thinking_disabled
+    }
+
     /// Rewrite a client request, in place, into what this vendor accepts for `upstream_model`.
     /// Returns the changes that alter meaning (renames that keep it are not reported).
     pub fn prepare(self, req: &mut ChatRequest, upstream_model: &str) -> Vec<Adjustment> {
@@ -570,6 +595,23 @@ mod tests {
 
     fn chunk(v: Value) -> ChatChunk {
         serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn dashscope_stream_only_models_are_recognised() {
+        let d = Dialect::DashScope;
+        assert!(d.requires_stream("qwen3-32b", false));
+        assert!(
+            !d.requires_stream("qwen3-32b", true),
+            "thinking off allows non-streaming"
+        );
+        assert!(d.requires_stream("qwen3.5-397b-a17b", false));
+        assert!(d.requires_stream("qwen3-omni-30b-a3b-instruct", true));
+        assert!(d.requires_stream("qwq-plus", false));
+        assert!(!d.requires_stream("qwen3-coder-30b-a3b-instruct", false));
+        assert!(!d.requires_stream("qwen3-vl-32b-instruct", false));
+        assert!(!d.requires_stream("qwen-plus", false));
+        assert!(!Dialect::DeepSeek.requires_stream("qwen3-32b", false));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Wire formats: the OpenAI chat-completions shapes and the vendor dialects around them.
 //!
 //! This crate is pure — no I/O, no clocks, no async. It owns:
+//! - [`aggregate`]: folding a stream into one response, for stream-only models;
 //! - [`chat`]: typed views of requests, responses and stream chunks that keep every
 //!   unknown field (a proxy must pass through what it does not understand);
 //! - [`usage`]: one normalised usage shape, whatever the vendor put where;
@@ -9,6 +10,7 @@
 //! - [`dialect`]: per-vendor request/response normalisation and error mapping;
 //! - [`tokens`]: a small offline token estimator.
 
+pub mod aggregate;
 pub mod chat;
 pub mod dialect;
 pub mod error;
@@ -16,6 +18,7 @@ pub mod sse;
 pub mod tokens;
 pub mod usage;
 
+pub use aggregate::StreamAggregator;
 pub use chat::{
     ChatChunk, ChatCompletion, ChatRequest, Choice, ChunkChoice, Content, ContentPart, Delta,
     FunctionCall, Message, Role, Stop, StreamOptions, Tool, ToolCall,
