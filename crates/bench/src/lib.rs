@@ -7,6 +7,7 @@
 //! (service time) and from the scheduled start (so a slow target cannot hide its queue:
 //! no coordinated omission).
 
+pub mod report;
 pub mod run;
 pub mod summary;
 
