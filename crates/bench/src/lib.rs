@@ -1,15 +1,29 @@
-//! Load generation against OpenAI-compatible endpoints.
+//! `switchyard bench`: a load tester for OpenAI-compatible endpoints.
 //!
-//! This crate owns the timing core of Switchyard's load testing: an open-loop schedule
-//! (requests are sent when the schedule says, whether or not earlier ones have finished),
-//! one [`Sample`] per request with its scheduled, sent, first-token and done instants, and
-//! HDR-histogram [`Summary`] percentiles. Latency is reported both from the actual send
-//! (service time) and from the scheduled start (so a slow target cannot hide its queue:
-//! no coordinated omission).
+//! It owns the timing core and everything reported from it:
+//! - [`engine`]: load models (open loop at a constant or Poisson rate, ramps, closed loop
+//!   with N streams), the schedule, and one timeline per request — latencies are measured
+//!   from the *scheduled* start, so a slow target cannot hide its queue (no coordinated
+//!   omission);
+//! - [`client`]: one request timed exactly (first byte, first token, every chunk);
+//! - [`workload`]: synthetic prompts of controlled length, JSONL files, built-in mixes;
+//! - [`analyze`]: percentiles (HDR histograms), rates, goodput, windows, warnings;
+//! - [`sweep`]: stepping load up until an SLO breaks; the knee;
+//! - [`slo`]: threshold expressions for `--slo` and `--fail-on`;
+//! - [`report`] (the data), [`table`] (terminal, CSV) and `html` (the report page).
 
+pub mod analyze;
+pub mod client;
+pub mod engine;
+pub mod error;
+pub mod html;
 pub mod report;
-pub mod run;
+pub mod slo;
 pub mod summary;
+pub mod sweep;
+pub mod table;
+pub mod workload;
 
-pub use run::{OpenLoop, Sample, run_open_loop};
-pub use summary::Summary;
+pub use engine::{Load, Plan};
+pub use error::BenchError;
+pub use report::Report;

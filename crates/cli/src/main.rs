@@ -2,7 +2,10 @@
 //!
 //! - `serve`  — the gateway (embedded default when there is no config and no keys);
 //! - `sim`    — the simulated providers, standalone;
-//! - `models` — the model catalog as a table or JSON.
+//! - `models` — the model catalog as a table or JSON;
+//! - `bench`  — the load tester, for any OpenAI-compatible endpoint.
+
+mod bench_cmd;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -60,7 +63,20 @@ enum Command {
         /// Require this API key (default: any non-empty bearer token).
         #[arg(long)]
         api_key: Option<String>,
+        /// Requests each provider region generates at once; more wait in a FIFO queue
+        /// (default: unlimited).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        capacity: Option<u32>,
+        /// Requests that may wait per provider region when --capacity is set; beyond that
+        /// the vendor's overload error (default: unbounded).
+        #[arg(long, requires = "capacity")]
+        max_queue: Option<u32>,
+        /// Give every request exactly its model's typical latency (no random draws).
+        #[arg(long)]
+        no_jitter: bool,
     },
+    /// Load-test an OpenAI-compatible endpoint (TTFT, ITL, E2E percentiles, goodput).
+    Bench(Box<bench_cmd::BenchArgs>),
     /// Print the model catalog.
     Models {
         /// Print JSON instead of a table.
@@ -75,7 +91,7 @@ enum Command {
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match run(cli) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
@@ -83,7 +99,7 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn run(cli: Cli) -> Result<()> {
+fn run(cli: Cli) -> Result<std::process::ExitCode> {
     init_tracing();
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -101,9 +117,21 @@ fn run(cli: Cli) -> Result<()> {
                 seed,
                 time_scale,
                 api_key,
-            } => sim(listen, seed, time_scale, api_key).await,
+                capacity,
+                max_queue,
+                no_jitter,
+            } => {
+                let limits = SimLimits {
+                    capacity,
+                    max_queue,
+                    jitter: !no_jitter,
+                };
+                sim(listen, seed, time_scale, api_key, limits).await
+            }
             Command::Models { json, config } => models(json, config).await,
+            Command::Bench(args) => return bench_cmd::run(*args).await,
         }
+        .map(|()| std::process::ExitCode::SUCCESS)
     })
 }
 
@@ -234,11 +262,19 @@ async fn fired(mut rx: tokio::sync::watch::Receiver<bool>) {
     }
 }
 
+/// `switchyard sim`'s capacity and latency options.
+struct SimLimits {
+    capacity: Option<u32>,
+    max_queue: Option<u32>,
+    jitter: bool,
+}
+
 async fn sim(
     listen: SocketAddr,
     seed: u64,
     time_scale: f64,
     api_key: Option<String>,
+    limits: SimLimits,
 ) -> Result<()> {
     anyhow::ensure!(
         time_scale.is_finite() && time_scale >= 0.0,
@@ -247,6 +283,9 @@ async fn sim(
     let catalog = Arc::new(Catalog::builtin()?);
     let mut config = switchyard_sim::SimConfig::for_catalog(&catalog, seed, time_scale);
     config.api_key = api_key;
+    config.capacity = limits.capacity;
+    config.max_queue = limits.max_queue;
+    config.jitter = limits.jitter;
     let providers = config.providers.clone();
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -257,6 +296,15 @@ async fn sim(
         "switchyard sim {} (time scale {time_scale}, seed {seed})",
         env!("CARGO_PKG_VERSION")
     );
+    if let Some(c) = limits.capacity {
+        let queue = limits
+            .max_queue
+            .map_or_else(|| "unbounded".to_string(), |q| q.to_string());
+        println!("  capacity {c} per provider region, queue {queue}");
+    }
+    if !limits.jitter {
+        println!("  no jitter: every request gets its model's typical latency");
+    }
     for p in &providers {
         let prefix = switchyard_sim::path_prefix(p.dialect);
         println!(

@@ -270,7 +270,7 @@ pub(crate) enum Failure {
     RouteNotFound(String),
     /// Injected: rate limit.
     RateLimited,
-    /// Injected: out of capacity.
+    /// Out of capacity: injected, or the region's capacity queue is full.
     Overloaded,
     /// Injected: balance exhausted.
     InsufficientBalance,

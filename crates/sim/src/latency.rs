@@ -6,8 +6,13 @@
 //!   [`TTFT_SIGMA`];
 //! - decode rate: `typical_tokens_per_sec` times a uniform factor in ±[`RATE_JITTER`].
 //!
-//! Delays are multiplied by the time scale; a scale of 0 gives zero delays (the draws
-//! still happen, so the text of a response does not depend on the time scale).
+//! Without jitter (`SimConfig::jitter` false) every request gets exactly
+//! `typical_ttft_ms` and `typical_tokens_per_sec`, so a response with `n` completion
+//! tokens (per choice) takes `ttft + n / rate` seconds, scaled.
+//!
+//! Delays are multiplied by the time scale; a scale of 0 gives zero delays. The draws
+//! always happen, so the text of a response depends neither on the time scale nor on
+//! jitter.
 
 use std::time::Duration;
 
@@ -84,11 +89,12 @@ fn standard_normal(rng: &mut SmallRng) -> f64 {
     (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
 }
 
-/// Draw the delays of one request.
-pub(crate) fn draw(profile: Profile, scale: f64, rng: &mut SmallRng) -> Timing {
+/// Draw the delays of one request; without `jitter`, the profile's typical values.
+pub(crate) fn draw(profile: Profile, scale: f64, jitter: bool, rng: &mut SmallRng) -> Timing {
     let z = standard_normal(rng).clamp(-4.0, 4.0);
-    let ttft_secs = f64::from(profile.ttft_ms) / 1000.0 * (TTFT_SIGMA * z).exp();
     let factor = rng.random_range(1.0 - RATE_JITTER..=1.0 + RATE_JITTER);
+    let (z, factor) = if jitter { (z, factor) } else { (0.0, 1.0) };
+    let ttft_secs = f64::from(profile.ttft_ms) / 1000.0 * (TTFT_SIGMA * z).exp();
     let rate = f64::from(profile.tokens_per_sec.max(1)) * factor;
     Timing {
         ttft: scaled(ttft_secs, scale),
@@ -108,14 +114,14 @@ mod tests {
     #[test]
     fn same_seed_and_counter_give_the_same_draws() {
         let a: Vec<Timing> = (0..20)
-            .map(|n| draw(P, 1.0, &mut request_rng(7, n)))
+            .map(|n| draw(P, 1.0, true, &mut request_rng(7, n)))
             .collect();
         let b: Vec<Timing> = (0..20)
-            .map(|n| draw(P, 1.0, &mut request_rng(7, n)))
+            .map(|n| draw(P, 1.0, true, &mut request_rng(7, n)))
             .collect();
         assert_eq!(a, b);
         let other: Vec<Timing> = (0..20)
-            .map(|n| draw(P, 1.0, &mut request_rng(8, n)))
+            .map(|n| draw(P, 1.0, true, &mut request_rng(8, n)))
             .collect();
         assert_ne!(a, other);
     }
@@ -124,7 +130,7 @@ mod tests {
     fn ttft_median_is_near_the_profile_and_rate_within_jitter() {
         let mut ttfts: Vec<f64> = Vec::new();
         for n in 0..2001 {
-            let t = draw(P, 1.0, &mut request_rng(1, n));
+            let t = draw(P, 1.0, true, &mut request_rng(1, n));
             ttfts.push(t.ttft.as_secs_f64());
             let rate = 1.0 / t.per_token.as_secs_f64();
             assert!((42.0..=58.0).contains(&rate), "rate {rate}");
@@ -139,13 +145,29 @@ mod tests {
 
     #[test]
     fn time_scale_multiplies_delays_and_zero_removes_them() {
-        let full = draw(P, 1.0, &mut request_rng(3, 3));
-        let fast = draw(P, 0.01, &mut request_rng(3, 3));
-        let none = draw(P, 0.0, &mut request_rng(3, 3));
+        let full = draw(P, 1.0, true, &mut request_rng(3, 3));
+        let fast = draw(P, 0.01, true, &mut request_rng(3, 3));
+        let none = draw(P, 0.0, true, &mut request_rng(3, 3));
         let ratio = fast.ttft.as_secs_f64() / full.ttft.as_secs_f64();
         assert!((ratio - 0.01).abs() < 1e-6, "{ratio}");
         assert_eq!(none.ttft, Duration::ZERO);
         assert_eq!(none.per_token, Duration::ZERO);
+    }
+
+    #[test]
+    fn without_jitter_every_request_gets_the_typical_values() {
+        let timings: Vec<Timing> = (0..50)
+            .map(|n| draw(P, 0.5, false, &mut request_rng(9, n)))
+            .collect();
+        assert!(timings.iter().all(|t| *t == timings[0]));
+        assert_eq!(timings[0].ttft, Duration::from_millis(500));
+        assert_eq!(timings[0].per_token, Duration::from_millis(10));
+        // The stream of draws is the same, so the rest of the response is too.
+        let mut a = request_rng(9, 1);
+        let mut b = request_rng(9, 1);
+        draw(P, 0.5, false, &mut a);
+        draw(P, 0.5, true, &mut b);
+        assert_eq!(a.random::<u64>(), b.random::<u64>());
     }
 
     #[test]

@@ -10,11 +10,49 @@
 //!   covers every region), `DELETE` the same path to clear it, `DELETE /_sim/faults` to
 //!   clear all, `GET /_sim/faults` to list;
 //! - `GET /_sim/stats`: requests per provider/region/model, errors, faults, prompt and
-//!   completion tokens served, responses still being generated (`in_flight`).
+//!   completion tokens served, responses still open (`in_flight`, queued ones included),
+//!   and over all regions the requests waiting for capacity now (`queued`), the most
+//!   that ever waited at once (`max_queued`) and those refused because a queue was full
+//!   (`rejected`).
 //!
 //! Everything random (latency, lengths, words, ids) comes from `seed` and a request
 //! counter, so a sequential run is reproducible. `time_scale` multiplies every delay; at 0
 //! responses are written at once (benchmark mode).
+//!
+//! # Latency
+//!
+//! A response of a model with typical time to first token `ttft_ms` and decode rate
+//! `tokens_per_sec` waits `ttft` before its first token, then one `1 / rate` per token;
+//! a request with `max_tokens: M` (and no tools) produces exactly `M` completion tokens
+//! per choice, so it is generated in `S = time_scale × (ttft_ms / 1000 + M / rate)`
+//! seconds, the last event (finish and usage) being due at `S`. With
+//! [`SimConfig::jitter`] (the default) `ttft` is drawn log-normal around `ttft_ms`
+//! (sigma 0.3) and the rate uniformly within ±15% of `tokens_per_sec`; without it every
+//! request gets exactly the typical values, so `S` is the same for every request.
+//!
+//! # Capacity
+//!
+//! With [`SimConfig::capacity`] `Some(C)`, each provider *region* (each
+//! `/{provider}/{region}` pair; region `a` and `b` of one provider are independent)
+//! generates at most `C` responses at once. A request arriving when all `C` slots are
+//! busy waits in a first-in-first-out queue; its generation (time to first token, then
+//! decoding) starts only when a slot frees, so the wait adds to its time to first token.
+//! Streams and DeepSeek's non-streamed answers get their headers at once and wait inside
+//! the body (DeepSeek sending its keep-alives throughout); other non-streamed answers
+//! simply come later. A slot is held from admission until the body is fully handed to
+//! the connection, or until the client goes away (a queued client that goes away leaves
+//! the queue). With [`SimConfig::max_queue`] `Some(Q)`, a request that would be the
+//! `Q + 1`-th waiting in its region is refused at once with the vendor's overload error —
+//! the same status and body as the `overloaded` fault: DeepSeek 503 "Server overloaded",
+//! DashScope 503 `ServiceUnavailable`, Moonshot 429 `engine_overloaded_error`, Zhipu 429
+//! code `1305`, generic 503. Requests refused for other reasons (authentication,
+//! validation, injected faults) never take a slot.
+//!
+//! Without jitter and with `time_scale > 0`, a region therefore has a known capacity of
+//! `C / S` requests per second: offered load below it is served in `S` per request;
+//! above it the queue (and with it the time to first token) grows without bound, or up
+//! to `Q` waiting requests, the rest being refused. At time scale 0 nothing takes time,
+//! so capacity has no visible effect.
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -34,9 +72,11 @@
 //! Modules (private): `server` routes and the request pipeline; `generate` text, plans
 //! and tool arguments; `latency` delays; `dialect` vendor shapes and errors; `validate`
 //! vendor rejections; `render` bytes on the wire; `stream` pacing and stream faults;
-//! `faults` the fault table; `stats` counters; `cache` prompt caching.
+//! `faults` the fault table; `stats` counters; `cache` prompt caching; `capacity` slots
+//! and queues per provider region.
 
 mod cache;
+mod capacity;
 mod dialect;
 mod faults;
 mod generate;
@@ -79,6 +119,17 @@ pub struct SimConfig {
     pub api_key: Option<String>,
     /// The providers served.
     pub providers: Vec<SimProvider>,
+    /// Requests each provider region generates at once; more wait in a FIFO queue.
+    /// `None` (the default) = unlimited. Must be at least 1. See the crate docs.
+    pub capacity: Option<u32>,
+    /// Requests that may wait per provider region when `capacity` is set; beyond that a
+    /// request is refused at once with the vendor's overload error. `None` (the default)
+    /// = unbounded; `Some(0)` = refuse whenever every slot is busy.
+    pub max_queue: Option<u32>,
+    /// Random latency: time to first token drawn log-normal around the model's typical
+    /// value, decode rate within ±15% of it (`true`, the default). `false` gives every
+    /// request exactly the model's typical values (scaled), for a known service time.
+    pub jitter: bool,
 }
 
 /// One simulated provider.
@@ -94,6 +145,7 @@ impl SimConfig {
     /// One provider per catalog provider (dialect parsed from its `dialect`; providers
     /// with an unknown dialect are skipped with a warning), plus the generic
     /// [`GENERIC_PROVIDER`] unless the catalog already has a provider of that id.
+    /// Unlimited capacity, no queue bound, jitter on.
     pub fn for_catalog(catalog: &Catalog, seed: u64, time_scale: f64) -> SimConfig {
         let mut providers: Vec<SimProvider> = catalog
             .providers()
@@ -120,6 +172,9 @@ impl SimConfig {
             time_scale,
             api_key: None,
             providers,
+            capacity: None,
+            max_queue: None,
+            jitter: true,
         }
     }
 
@@ -127,6 +182,9 @@ impl SimConfig {
     fn check(&self) -> Result<(), SimError> {
         if !(self.time_scale.is_finite() && self.time_scale >= 0.0) {
             return Err(SimError::TimeScale(self.time_scale));
+        }
+        if self.capacity == Some(0) {
+            return Err(SimError::Capacity);
         }
         let mut seen = std::collections::HashSet::new();
         for p in &self.providers {
@@ -159,6 +217,9 @@ pub enum SimError {
     /// `time_scale` is negative or not a number.
     #[error("invalid simulator time scale {0}: it must be a finite number >= 0")]
     TimeScale(f64),
+    /// `capacity` is `Some(0)`.
+    #[error("invalid simulator capacity 0: it must be at least 1 (or unlimited)")]
+    Capacity,
     /// Two providers share an id.
     #[error("simulated provider '{0}' is listed twice")]
     DuplicateProvider(String),
@@ -171,8 +232,8 @@ pub enum SimError {
 
 /// The router serving `config`'s providers (no listener; see [`serve`]).
 ///
-/// An invalid `time_scale` is treated as 0, and a repeated provider id keeps its first
-/// entry; [`spawn`] rejects both instead.
+/// An invalid `time_scale` is treated as 0, a `capacity` of 0 as 1, and a repeated
+/// provider id keeps its first entry; [`spawn`] rejects all three instead.
 pub fn router(config: SimConfig, catalog: Arc<Catalog>) -> axum::Router {
     server::build(config, catalog).0
 }

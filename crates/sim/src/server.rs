@@ -3,8 +3,11 @@
 //! under `/_sim`.
 //!
 //! Pipeline of a chat request: route → auth → JSON → model → capability and dialect
-//! checks → injected fault → plan, latency draw, cache lookup → body (built at once when
-//! nothing needs pacing, else a paced [`Driver`] stream).
+//! checks → injected fault → capacity (admitted, queued, or refused as overloaded) →
+//! plan, latency draw, cache lookup → body (built at once when nothing needs pacing, else
+//! a paced [`Driver`] stream). Streams, and DeepSeek's non-streamed answers, send their
+//! headers at once and wait in the queue inside the body (DeepSeek's keep-alives flowing);
+//! other non-streamed answers wait in the handler.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -28,6 +31,7 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use crate::cache::PromptCache;
+use crate::capacity::{Capacity, Ticket};
 use crate::dialect::{self, Failure, Ids, path_prefix};
 use crate::faults::{FaultSpec, FaultTable, Injected};
 use crate::generate::{self, ChoicePlan, Target};
@@ -58,12 +62,14 @@ struct ProviderEntry {
 pub(crate) struct Shared {
     seed: u64,
     time_scale: f64,
+    jitter: bool,
     api_key: Option<String>,
     providers: HashMap<String, ProviderEntry>,
     catalog: Arc<Catalog>,
     counter: AtomicU64,
     faults: FaultTable,
     stats: Arc<Stats>,
+    capacity: Capacity,
     cache: PromptCache,
     deepseek_fingerprint: String,
     openai_fingerprint: String,
@@ -187,15 +193,18 @@ pub(crate) fn build(config: SimConfig, catalog: Arc<Catalog>) -> (Router, Arc<Sh
     }
     let mut rng = latency::request_rng(config.seed, u64::MAX);
     let (stop_tx, _) = watch::channel(false);
+    let counters = Arc::new(Stats::default());
     let shared = Arc::new(Shared {
         seed: config.seed,
         time_scale: latency::sanitize_scale(config.time_scale),
+        jitter: config.jitter,
         api_key: config.api_key.filter(|k| !k.is_empty()),
         providers,
         catalog,
         counter: AtomicU64::new(0),
         faults: FaultTable::default(),
-        stats: Arc::new(Stats::default()),
+        capacity: Capacity::new(config.capacity, config.max_queue, Arc::clone(&counters)),
+        stats: counters,
         cache: PromptCache::default(),
         deepseek_fingerprint: dialect::deepseek_fingerprint(&mut rng),
         openai_fingerprint: dialect::openai_fingerprint(&mut rng),
@@ -373,11 +382,12 @@ async fn chat(
         Some(Injected::StallAfter(n)) => Some(StreamFault::Stall(n)),
     };
     note.fault = fault.is_some();
+    let ticket = shared.capacity.enter(&entry.id, region)?;
 
     let prompt = tokens::estimate_prompt(&req);
     let cached = shared.cache.observe(&entry.id, &req.messages).min(prompt);
     let choices = generate::plan(&req, &target, &mut rng);
-    let timing = latency::draw(target.profile, shared.time_scale, &mut rng);
+    let timing = latency::draw(target.profile, shared.time_scale, shared.jitter, &mut rng);
     let completion: u64 = choices.iter().map(ChoicePlan::completion_tokens).sum();
     let reasoning: u64 = choices.iter().map(|c| u64::from(c.reasoning)).sum();
     let usage = TokenUsage {
@@ -405,8 +415,19 @@ async fn chat(
     let mut events = Events::new(shape, meta, choices, usage, req.wants_stream_usage(), rng);
     let paced = shared.time_scale > 0.0;
 
-    // Benchmark mode: nothing to wait for, nothing to break — write it all now.
+    // Benchmark mode: nothing to wait for, nothing to break — write it all now (after
+    // the queue, if there is one: slots are only held for an instant).
     if !paced && fault.is_none() {
+        let _slot = match ticket {
+            Ticket::Admitted(slot) => slot,
+            Ticket::Queued(waiting) => {
+                let mut stop = shared.stop_tx.subscribe();
+                tokio::select! {
+                    slot = waiting => slot,
+                    () = stream::stopped(&mut stop) => return Err(Failure::ServerError),
+                }
+            }
+        };
         let mut buf = BytesMut::with_capacity(if streaming { 4096 } else { 1024 });
         if streaming {
             while events.write_next(&mut buf) != Emitted::End {}
@@ -442,6 +463,7 @@ async fn chat(
             completion,
             Arc::clone(&shared.stats),
             shared.stop_tx.subscribe(),
+            ticket,
         );
         let body = driver.into_body();
         return Ok(if streaming {
@@ -460,6 +482,14 @@ async fn chat(
     });
     let mut stop = shared.stop_tx.subscribe();
     let _in_flight = InFlight::new(Arc::clone(&shared.stats));
+    // Held until the finished body is handed over (or the client goes away).
+    let (_slot, start) = match ticket {
+        Ticket::Admitted(slot) => (slot, start),
+        Ticket::Queued(waiting) => tokio::select! {
+            slot = waiting => (slot, Instant::now()),
+            () = stream::stopped(&mut stop) => return Err(Failure::ServerError),
+        },
+    };
     if let Some(p) = pacing {
         let steps = match hits {
             Some(StreamFault::Drop(n) | StreamFault::Stall(n)) => n.min(events.decode_steps()),

@@ -1,5 +1,8 @@
 //! Counters behind `GET /_sim/stats`: requests per provider, region and model, errors,
-//! injected faults, tokens served, and responses still being generated (`in_flight`).
+//! injected faults, tokens served, responses still open (`in_flight`, queued ones
+//! included), and the capacity queue: requests waiting now (`queued`), its high-water
+//! mark (`max_queued`) and requests refused because a queue was full (`rejected`), all
+//! over every provider region.
 //!
 //! Totals are atomics; the per-scope table takes one short lock per request, never held
 //! across an `await`.
@@ -37,6 +40,9 @@ pub(crate) struct Stats {
     prompt_tokens: AtomicU64,
     completion_tokens: AtomicU64,
     in_flight: AtomicI64,
+    queued: AtomicI64,
+    max_queued: AtomicU64,
+    rejected: AtomicU64,
     by_scope: Mutex<BTreeMap<String, BTreeMap<String, RegionStats>>>,
 }
 
@@ -103,6 +109,23 @@ impl Stats {
         self.completion_tokens.fetch_add(n, Ordering::Relaxed);
     }
 
+    /// A request joined a capacity queue.
+    pub fn join_queue(&self) {
+        let now = self.queued.fetch_add(1, Ordering::AcqRel) + 1;
+        self.max_queued
+            .fetch_max(u64::try_from(now).unwrap_or(0), Ordering::AcqRel);
+    }
+
+    /// A request left a capacity queue (admitted, or gone).
+    pub fn leave_queue(&self) {
+        self.queued.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    /// A request was refused because its capacity queue was full.
+    pub fn reject_overloaded(&self) {
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// The JSON served by `GET /_sim/stats`.
     pub fn to_json(&self) -> Value {
         let scopes = self
@@ -118,6 +141,9 @@ impl Stats {
             "prompt_tokens": self.prompt_tokens.load(Ordering::Relaxed),
             "completion_tokens": self.completion_tokens.load(Ordering::Relaxed),
             "in_flight": self.in_flight.load(Ordering::Relaxed),
+            "queued": self.queued.load(Ordering::Acquire),
+            "max_queued": self.max_queued.load(Ordering::Acquire),
+            "rejected": self.rejected.load(Ordering::Relaxed),
             "providers": scopes,
         })
     }
@@ -183,6 +209,21 @@ mod tests {
         );
         assert_eq!(v["providers"]["deepseek"]["cn"]["errors"], 1);
         assert_eq!(v["providers"]["deepseek"]["cn"]["faults"], 1);
+    }
+
+    #[test]
+    fn queue_counts_keep_a_high_water_mark() {
+        let s = Stats::default();
+        s.join_queue();
+        s.join_queue();
+        s.leave_queue();
+        s.join_queue();
+        s.leave_queue();
+        s.reject_overloaded();
+        let v = s.to_json();
+        assert_eq!(v["queued"], 1);
+        assert_eq!(v["max_queued"], 2);
+        assert_eq!(v["rejected"], 1);
     }
 
     #[test]

@@ -1,13 +1,16 @@
-//! The paced response body: waits out the time to first token (with DeepSeek's
-//! keep-alives), releases events on the decode schedule, and plays `drop_after` /
-//! `stall_after` faults.
+//! The paced response body: waits for a capacity slot if the request is queued, then for
+//! the time to first token (DeepSeek's keep-alives flowing throughout), releases events
+//! on the decode schedule, and plays `drop_after` / `stall_after` faults. It holds its
+//! capacity slot until the last byte is handed to the connection, or until it is
+//! dropped.
 //!
 //! The body is a lazy stream polled by the HTTP connection itself — no task is spawned
 //! per request. When the client goes away the connection drops the stream, and with it
 //! all generation state; when the simulator shuts down every sleep is cut short.
 //!
 //! Pacing is by schedule, not by per-token sleeps: event `k` is due at
-//! `start + ttft + (k - 1) * per_token`; events already due are written together and only
+//! `start + ttft + (k - 1) * per_token`, where `start` is when the request was admitted
+//! (its arrival, unless it queued); events already due are written together and only
 //! an event in the future causes a flush and a sleep. Timer granularity therefore never
 //! slows a fast time scale down.
 
@@ -20,6 +23,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::capacity::{Slot, Ticket, Waiting};
 use crate::render::{Emitted, Events};
 use crate::stats::{InFlight, Stats};
 
@@ -35,7 +39,7 @@ const DROP_FLUSH_PAUSE: Duration = Duration::from_millis(5);
 /// When things happen.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Pacing {
-    /// When the request arrived.
+    /// When the request was admitted (a slot free for it).
     pub start: Instant,
     /// Delay before the first token.
     pub ttft: Duration,
@@ -84,6 +88,7 @@ impl StreamFault {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stage {
     Start,
+    Queued,
     Waiting,
     Emitting,
     Faulted,
@@ -123,10 +128,16 @@ pub(crate) struct Driver {
     finished: bool,
     in_flight: InFlight,
     stop: watch::Receiver<bool>,
+    /// The capacity slot, once admitted; released when the body ends.
+    slot: Option<Slot>,
+    /// The place in the capacity queue, until admitted.
+    queue: Option<Waiting>,
 }
 
 impl Driver {
-    /// A driver for `events`. `completion_tokens` is what a complete answer reports.
+    /// A driver for `events`. `completion_tokens` is what a complete answer reports;
+    /// `ticket` is the request's capacity slot or place in the queue.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         events: Events,
         pacing: Option<Pacing>,
@@ -135,7 +146,12 @@ impl Driver {
         completion_tokens: u64,
         stats: Arc<Stats>,
         stop: watch::Receiver<bool>,
+        ticket: Ticket,
     ) -> Driver {
+        let (slot, queue) = match ticket {
+            Ticket::Admitted(slot) => (Some(slot), None),
+            Ticket::Queued(waiting) => (None, Some(waiting)),
+        };
         Driver {
             events,
             buf: BytesMut::with_capacity(4096),
@@ -149,6 +165,8 @@ impl Driver {
             finished: false,
             in_flight: InFlight::new(stats),
             stop,
+            slot,
+            queue,
         }
     }
 
@@ -173,6 +191,8 @@ impl Driver {
 
     fn shut_down(&mut self) -> Option<io::Result<Bytes>> {
         self.stage = Stage::Finished;
+        self.queue = None;
+        self.slot = None;
         Some(Err(io::Error::other("simulator shutting down")))
     }
 
@@ -200,13 +220,23 @@ impl Driver {
         loop {
             match self.stage {
                 Stage::Start => {
-                    self.stage = Stage::Waiting;
+                    let queued = self.queue.is_some();
+                    self.stage = if queued {
+                        Stage::Queued
+                    } else {
+                        Stage::Waiting
+                    };
                     if let Some(p) = self.pacing {
-                        let waits = self.wait_target().is_some_and(|t| t > p.start);
+                        let waits = queued || self.wait_target().is_some_and(|t| t > p.start);
                         if let (Some(interval), true) = (p.keepalive, waits) {
                             self.next_keepalive = Some(at(p.start, interval));
                             return Some(Ok(self.keepalive_bytes()));
                         }
+                    }
+                }
+                Stage::Queued => {
+                    if let Some(out) = self.queue_wait().await {
+                        return Some(out);
                     }
                 }
                 Stage::Waiting => {
@@ -259,8 +289,49 @@ impl Driver {
                         }
                     };
                 }
-                Stage::Finished => return None,
+                Stage::Finished => {
+                    self.slot = None;
+                    return None;
+                }
             }
+        }
+    }
+
+    /// Wait in the capacity queue, with keep-alives; returns a piece to send, or `None`
+    /// once admitted (the schedule then starts from now).
+    async fn queue_wait(&mut self) -> Option<io::Result<Bytes>> {
+        let Some(queue) = self.queue.as_mut() else {
+            self.stage = Stage::Waiting;
+            return None;
+        };
+        let keepalive = self
+            .pacing
+            .and_then(|p| p.keepalive)
+            .zip(self.next_keepalive);
+        let tick = async {
+            match keepalive {
+                Some((_, t)) => tokio::time::sleep_until(t).await,
+                None => std::future::pending::<()>().await,
+            }
+        };
+        tokio::select! {
+            biased;
+            slot = queue => {
+                self.slot = Some(slot);
+                self.queue = None;
+                if let Some(p) = &mut self.pacing {
+                    p.start = Instant::now();
+                }
+                self.stage = Stage::Waiting;
+                None
+            }
+            () = tick => {
+                if let Some((interval, t)) = keepalive {
+                    self.next_keepalive = Some(at(t, interval));
+                }
+                Some(Ok(self.keepalive_bytes()))
+            }
+            () = stopped(&mut self.stop) => self.shut_down(),
         }
     }
 

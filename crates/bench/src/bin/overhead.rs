@@ -9,9 +9,10 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use bytes::Bytes;
-use serde_json::json;
-use switchyard_bench::{OpenLoop, Sample, Summary, run_open_loop};
+use switchyard_bench::engine::{Load, Plan, Rec, run};
+use switchyard_bench::report::Stat;
+use switchyard_bench::summary::stat_of;
+use switchyard_bench::workload::{Dist, Source};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
@@ -116,33 +117,30 @@ struct Row {
     target: &'static str,
     ok: usize,
     errors: usize,
-    service: Option<Summary>,
-    scheduled: Option<Summary>,
+    service: Option<Stat>,
+    scheduled: Option<Stat>,
     dispatch_p99_ms: f64,
-    ttft: Option<Summary>,
+    ttft: Option<Stat>,
     /// CPU microseconds per request of the process that served it (sim or gateway).
     cpu_us_per_req: f64,
 }
 
-fn row(rate: f64, target: &'static str, samples: &[Sample], cpu_secs: f64) -> Row {
-    let ok: Vec<&Sample> = samples.iter().filter(|s| s.ok()).collect();
-    if let Some(e) = samples.iter().find(|s| !s.ok()) {
-        eprintln!(
-            "  example failure ({target} @ {rate}/s): status {} {:?}",
-            e.status, e.error
-        );
+fn row(rate: f64, target: &'static str, recs: &[Rec], cpu_secs: f64) -> Row {
+    let ok: Vec<&Rec> = recs.iter().filter(|r| r.error.is_none()).collect();
+    if let Some(e) = recs.iter().find(|r| r.error.is_some()) {
+        eprintln!("  example failure ({target} @ {rate}/s): {:?}", e.error);
     }
     Row {
         rate,
         target,
         ok: ok.len(),
-        errors: samples.len() - ok.len(),
-        service: Summary::of(ok.iter().map(|s| s.service())),
-        scheduled: Summary::of(ok.iter().map(|s| s.from_schedule())),
-        dispatch_p99_ms: Summary::of(samples.iter().map(Sample::dispatch_delay))
-            .map_or(0.0, |s| s.p99_ms),
-        ttft: Summary::of(ok.iter().filter_map(|s| s.ttft())),
-        cpu_us_per_req: cpu_secs * 1e6 / samples.len().max(1) as f64,
+        errors: recs.len() - ok.len(),
+        service: stat_of(ok.iter().map(|r| r.done - r.sent)),
+        scheduled: stat_of(ok.iter().map(|r| r.e2e())),
+        dispatch_p99_ms: stat_of(recs.iter().map(|r| r.sent.saturating_sub(r.scheduled)))
+            .map_or(0.0, |s| s.p99),
+        ttft: stat_of(ok.iter().filter_map(|r| r.ttft)),
+        cpu_us_per_req: cpu_secs * 1e6 / recs.len().max(1) as f64,
     }
 }
 
@@ -171,34 +169,32 @@ async fn main() -> Result<()> {
     let gw_pid = gw.id().context("gateway has no pid")?;
     let sim_pid = sim.id().context("simulator has no pid")?;
 
-    let body = Bytes::from(
-        json!({"model": "deepseek-v4-flash", "max_tokens": 16, "stream": args.stream,
-            "messages": [{"role": "user", "content": "Say hello in one short sentence."}]})
-        .to_string(),
-    );
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let client = reqwest::Client::builder()
-        .pool_max_idle_per_host(4096)
-        .tcp_nodelay(true)
-        .build()?;
+    let client = switchyard_bench::engine::http_client()?;
     let targets = [
-        (
-            "direct",
-            format!("{sim_url}/deepseek/global/chat/completions"),
-        ),
-        ("gateway", format!("{gw_url}/v1/chat/completions")),
+        ("direct", format!("{sim_url}/deepseek/global")),
+        ("gateway", format!("{gw_url}/v1")),
     ];
-    let plan = |url: &str, rate: f64, duration: Duration| OpenLoop {
-        url: url.to_string(),
-        body: body.clone(),
-        rate,
-        duration,
-        api_key: Some("bench".into()),
+    let plan = |target: &str, rate: f64, duration: Duration| Plan {
+        target: target.to_string(),
+        models: vec!["deepseek-v4-flash".into()],
+        load: Load::Open {
+            rate,
+            poisson: false,
+        },
+        duration: Some(duration),
+        max_requests: None,
         stream: args.stream,
         timeout: Duration::from_secs(10),
+        api_key: Some("bench".into()),
+        source: Source::Synthetic {
+            input: Dist::Fixed(8),
+            output: Dist::Fixed(16),
+        },
+        seed: 1,
+        progress: false,
     };
     for (_, url) in &targets {
-        run_open_loop(&client, &plan(url, 200.0, Duration::from_secs(2))).await;
+        run(&plan(url, 200.0, Duration::from_secs(2)), &client).await?;
     }
     let (rss0, _) = rss_kib(gw_pid);
 
@@ -211,7 +207,8 @@ async fn main() -> Result<()> {
             let (name, url) = &targets[t];
             eprintln!("running {name} at {rate} req/s for {:?}", args.duration);
             let (sim0, gw0) = (cpu_secs(sim_pid), cpu_secs(gw_pid));
-            let samples = run_open_loop(&client, &plan(url, rate, args.duration)).await;
+            let data = run(&plan(url, rate, args.duration), &client).await?;
+            let samples: Vec<Rec> = data.groups.into_iter().flat_map(|g| g.recs).collect();
             let cpu = (cpu_secs(sim_pid) - sim0) + (cpu_secs(gw_pid) - gw0);
             pair[t] = Some(row(rate, name, &samples, cpu));
         }
@@ -232,19 +229,11 @@ async fn main() -> Result<()> {
         if args.stream { "---|---|" } else { "" }
     );
     for r in &rows {
-        let s = r.service.unwrap_or(Summary {
-            count: 0,
-            mean_ms: 0.0,
-            p50_ms: 0.0,
-            p90_ms: 0.0,
-            p99_ms: 0.0,
-            p999_ms: 0.0,
-            max_ms: 0.0,
-        });
-        let sched = r.scheduled.map_or(0.0, |s| s.p99_ms);
+        let s = r.service.unwrap_or_default();
+        let sched = r.scheduled.map_or(0.0, |s| s.p99);
         let ttft = if args.stream {
             r.ttft.map_or(" - | - |".to_string(), |t| {
-                format!(" {:.3} | {:.3} |", t.p50_ms, t.p99_ms)
+                format!(" {:.3} | {:.3} |", t.p50, t.p99)
             })
         } else {
             String::new()
@@ -255,11 +244,11 @@ async fn main() -> Result<()> {
             r.target,
             r.ok,
             r.errors,
-            s.p50_ms,
-            s.p90_ms,
-            s.p99_ms,
-            s.p999_ms,
-            s.max_ms,
+            s.p50,
+            s.p90,
+            s.p99,
+            s.p999,
+            s.max,
             sched,
             r.dispatch_p99_ms,
             r.cpu_us_per_req
@@ -275,8 +264,8 @@ async fn main() -> Result<()> {
             println!(
                 "| {} | {:.3} | {:.3} | {:.0} |",
                 d.rate,
-                gs.p50_ms - ds.p50_ms,
-                gs.p99_ms - ds.p99_ms,
+                gs.p50 - ds.p50,
+                gs.p99 - ds.p99,
                 g.cpu_us_per_req - d.cpu_us_per_req
             );
         }

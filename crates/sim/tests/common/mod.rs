@@ -21,9 +21,14 @@ pub async fn start(time_scale: f64) -> Sim {
 }
 
 pub async fn start_with(time_scale: f64, api_key: Option<&str>) -> Sim {
+    start_configured(time_scale, |c| c.api_key = api_key.map(str::to_string)).await
+}
+
+/// A simulator of the builtin catalog, its configuration adjusted by `adjust`.
+pub async fn start_configured(time_scale: f64, adjust: impl FnOnce(&mut SimConfig)) -> Sim {
     let catalog = Arc::new(Catalog::builtin().unwrap());
     let mut config = SimConfig::for_catalog(&catalog, SEED, time_scale);
-    config.api_key = api_key.map(str::to_string);
+    adjust(&mut config);
     let handle = switchyard_sim::spawn(config, catalog, ([127, 0, 0, 1], 0).into())
         .await
         .unwrap();

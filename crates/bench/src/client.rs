@@ -1,0 +1,292 @@
+//! One request, timed exactly: send, first byte, first token, every content chunk, end.
+//!
+//! Chunks are read with a borrowing, allocation-light view (`LiteChunk`) instead of the
+//! full wire types: the tester must stay cheap at thousands of streams per second.
+
+use std::borrow::Cow;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use futures_util::StreamExt;
+use serde::Deserialize;
+use switchyard_wire::{SseEvent, SseParser, tokens};
+
+/// What happened to one request. Instants are absolute; the caller relates them to its
+/// schedule.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// When the request left.
+    pub sent: Instant,
+    /// Response headers arrived.
+    pub first_byte: Option<Instant>,
+    /// First non-empty content, reasoning or tool-call delta (streams only).
+    pub first_token: Option<Instant>,
+    /// Last content-bearing chunk (streams only).
+    pub last_token: Option<Instant>,
+    /// Done (success or failure).
+    pub done: Instant,
+    /// HTTP status (0 without a response).
+    pub status: u16,
+    /// Failure kind (`http_429`, `connect`, `timeout`, `stream_error`, …), if failed.
+    pub error: Option<String>,
+    /// Output tokens (from `usage`, else estimated).
+    pub output_tokens: u32,
+    /// Prompt tokens from `usage`, if the server sent it.
+    pub input_tokens: Option<u32>,
+    /// Whether `output_tokens` is our estimate.
+    pub estimated: bool,
+    /// Gaps between consecutive content-bearing chunks, with the tokens each carried.
+    pub gaps: Vec<(Duration, u32)>,
+}
+
+impl Outcome {
+    /// Whether the request succeeded.
+    pub fn ok(&self) -> bool {
+        self.error.is_none()
+    }
+}
+
+#[derive(Deserialize)]
+struct LiteChunk<'a> {
+    #[serde(borrow, default)]
+    choices: Vec<LiteChoice<'a>>,
+    #[serde(default)]
+    usage: Option<LiteUsage>,
+    #[serde(default)]
+    error: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+struct LiteChoice<'a> {
+    #[serde(borrow, default)]
+    delta: Option<LiteDelta<'a>>,
+    #[serde(borrow, default)]
+    message: Option<LiteDelta<'a>>,
+    #[serde(default)]
+    usage: Option<LiteUsage>,
+}
+
+#[derive(Deserialize)]
+struct LiteDelta<'a> {
+    #[serde(borrow, default)]
+    content: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    reasoning_content: Option<Cow<'a, str>>,
+    #[serde(borrow, default)]
+    tool_calls: Option<Vec<LiteToolCall<'a>>>,
+}
+
+#[derive(Deserialize)]
+struct LiteToolCall<'a> {
+    #[serde(borrow, default)]
+    function: Option<LiteFunction<'a>>,
+}
+
+#[derive(Deserialize)]
+struct LiteFunction<'a> {
+    #[serde(borrow, default)]
+    arguments: Option<Cow<'a, str>>,
+}
+
+#[derive(Deserialize, Clone, Copy)]
+struct LiteUsage {
+    #[serde(default)]
+    prompt_tokens: u64,
+    #[serde(default)]
+    completion_tokens: u64,
+}
+
+impl LiteDelta<'_> {
+    /// Tokens of output this delta carries (by our estimator).
+    fn tokens(&self) -> u32 {
+        let text = self.content.as_deref().map_or(0, tokens::estimate)
+            + self
+                .reasoning_content
+                .as_deref()
+                .map_or(0, tokens::estimate);
+        let calls: u64 = self
+            .tool_calls
+            .iter()
+            .flatten()
+            .filter_map(|c| c.function.as_ref())
+            .map(|f| f.arguments.as_deref().map_or(0, tokens::estimate))
+            .sum();
+        let n = text + calls;
+        if n == 0 && self.tool_calls.as_ref().is_some_and(|c| !c.is_empty()) {
+            return 1;
+        }
+        u32::try_from(n).unwrap_or(u32::MAX)
+    }
+}
+
+/// Send one request and time it.
+pub async fn execute(
+    client: &reqwest::Client,
+    url: &str,
+    api_key: Option<&str>,
+    body: Bytes,
+    stream: bool,
+    timeout: Duration,
+) -> Outcome {
+    let sent = Instant::now();
+    let mut out = Outcome {
+        sent,
+        first_byte: None,
+        first_token: None,
+        last_token: None,
+        done: sent,
+        status: 0,
+        error: None,
+        output_tokens: 0,
+        input_tokens: None,
+        estimated: false,
+        gaps: Vec::new(),
+    };
+    let fut = run(client, url, api_key, body, stream, &mut out);
+    if tokio::time::timeout(timeout, fut).await.is_err() {
+        out.error = Some("timeout".into());
+    }
+    out.done = Instant::now();
+    out
+}
+
+async fn run(
+    client: &reqwest::Client,
+    url: &str,
+    api_key: Option<&str>,
+    body: Bytes,
+    stream: bool,
+    out: &mut Outcome,
+) {
+    let mut rb = client
+        .post(url)
+        .header("content-type", "application/json")
+        .body(body);
+    // Like the openai SDK, always send a bearer token: servers without auth ignore it.
+    rb = rb.bearer_auth(api_key.unwrap_or("no-key"));
+    let resp = match rb.send().await {
+        Ok(r) => r,
+        Err(e) => {
+            out.error = Some(
+                if e.is_connect() {
+                    "connect"
+                } else if e.is_timeout() {
+                    "timeout"
+                } else {
+                    "send"
+                }
+                .into(),
+            );
+            return;
+        }
+    };
+    out.first_byte = Some(Instant::now());
+    out.status = resp.status().as_u16();
+    if !resp.status().is_success() {
+        let _ = resp.bytes().await;
+        out.error = Some(format!("http_{}", out.status));
+        return;
+    }
+    if stream {
+        read_stream(resp, out).await;
+    } else {
+        read_whole(resp, out).await;
+    }
+}
+
+async fn read_whole(resp: reqwest::Response, out: &mut Outcome) {
+    let bytes = match resp.bytes().await {
+        Ok(b) => b,
+        Err(_) => {
+            out.error = Some("read_error".into());
+            return;
+        }
+    };
+    match serde_json::from_slice::<LiteChunk<'_>>(&bytes) {
+        Ok(c) if c.error.is_none() => {
+            let usage = c.usage.or_else(|| c.choices.iter().find_map(|ch| ch.usage));
+            apply_usage(out, usage, || {
+                c.choices
+                    .iter()
+                    .filter_map(|ch| ch.message.as_ref())
+                    .map(LiteDelta::tokens)
+                    .sum()
+            });
+        }
+        _ => out.error = Some("bad_response".into()),
+    }
+}
+
+fn apply_usage(out: &mut Outcome, usage: Option<LiteUsage>, estimate: impl FnOnce() -> u32) {
+    match usage {
+        Some(u) if u.completion_tokens > 0 || u.prompt_tokens > 0 => {
+            out.output_tokens = u32::try_from(u.completion_tokens).unwrap_or(u32::MAX);
+            out.input_tokens = u32::try_from(u.prompt_tokens).ok();
+        }
+        _ => {
+            out.output_tokens = estimate();
+            out.estimated = true;
+        }
+    }
+}
+
+async fn read_stream(resp: reqwest::Response, out: &mut Outcome) {
+    let mut body = resp.bytes_stream();
+    let mut parser = SseParser::new();
+    let mut usage = None;
+    let mut streamed_tokens: u32 = 0;
+    let mut done = false;
+    while let Some(next) = body.next().await {
+        let bytes = match next {
+            Ok(b) => b,
+            Err(_) => {
+                out.error = Some("stream_error".into());
+                return;
+            }
+        };
+        let now = Instant::now();
+        parser.push(&bytes);
+        while let Some(ev) = parser.next_event() {
+            let SseEvent::Data { data, .. } = ev else {
+                continue;
+            };
+            if data.trim() == "[DONE]" {
+                done = true;
+                continue;
+            }
+            let Ok(chunk) = serde_json::from_str::<LiteChunk<'_>>(&data) else {
+                out.error = Some("bad_response".into());
+                return;
+            };
+            if chunk.error.is_some() {
+                out.error = Some("stream_error".into());
+                return;
+            }
+            if let Some(u) = chunk
+                .usage
+                .or_else(|| chunk.choices.iter().find_map(|c| c.usage))
+            {
+                usage = Some(u);
+            }
+            let n: u32 = chunk
+                .choices
+                .iter()
+                .filter_map(|c| c.delta.as_ref())
+                .map(LiteDelta::tokens)
+                .sum();
+            if n > 0 {
+                match out.last_token {
+                    None => out.first_token = Some(now),
+                    Some(prev) => out.gaps.push((now - prev, n)),
+                }
+                out.last_token = Some(now);
+                streamed_tokens = streamed_tokens.saturating_add(n);
+            }
+        }
+    }
+    if !done {
+        out.error = Some("stream_truncated".into());
+        return;
+    }
+    apply_usage(out, usage, || streamed_tokens);
+}
