@@ -240,7 +240,8 @@ async fn read_stream(resp: reqwest::Response, out: &mut Outcome) {
         let bytes = match next {
             Ok(b) => b,
             Err(_) => {
-                out.error = Some("stream_error".into());
+                // The connection broke mid-stream: the answer was cut off.
+                out.error = Some("stream_truncated".into());
                 return;
             }
         };

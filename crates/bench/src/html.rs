@@ -115,7 +115,7 @@ fn comparison_table(h: &mut String, r: &Report) {
         h.push_str("<p class=\"empty\">No requests were recorded.</p></section>\n");
         return;
     }
-    h.push_str("<div class=\"scroll\"><table><thead><tr><th>metric</th>");
+    h.push_str("<div class=\"scroll\"><table class=\"cmp\"><thead><tr><th>metric</th>");
     for (i, g) in gs.iter().enumerate() {
         let dot = format!(
             "<span class=\"dot\" style=\"background:{}\"></span>",
@@ -234,6 +234,8 @@ fn latency_over_time(r: &Report) -> Chart {
     }
     for (i, g) in r.groups.iter().enumerate() {
         let half = window_width(&g.timeline) / 2.0;
+        c.x_extent
+            .extend(g.timeline.last().map(|p| p.t_s + 2.0 * half));
         for (_, dash, f) in &metrics {
             let done = g.timeline.iter().filter(|p| p.completed > 0);
             c.series.push((
@@ -260,6 +262,7 @@ fn throughput_over_time(r: &Report) -> Chart {
     );
     for (i, g) in r.groups.iter().enumerate() {
         let w = window_width(&g.timeline);
+        c.x_extent.extend(g.timeline.last().map(|p| p.t_s + w));
         let rate = |f: fn(&WindowPoint) -> u64| {
             g.timeline
                 .iter()
@@ -362,10 +365,12 @@ fn sweep(h: &mut String, sw: &SweepReport, stream: bool) {
         .map(|s| s.offered_rps)
         .filter(|v| v.is_finite())
         .fold(0.0, f64::max);
+    if top > 0.0 {
+        thr.series
+            .push((Style::line(GREY, DASHED), vec![(0.0, 0.0), (top, top)]));
+    }
     thr.series
         .push((Style::line(colour(0), SOLID), pts(|s| s.achieved_rps)));
-    thr.series
-        .push((Style::line(GREY, DASHED), vec![(0.0, 0.0), (top, top)]));
     thr.legend
         .push(("achieved".into(), Style::line(colour(0), SOLID)));
     thr.legend
@@ -494,9 +499,8 @@ impl Axis {
             let (lo, hi) = (10f64.powf(a - pad), 10f64.powf(b.max(a) + pad));
             return Axis { lo, hi, log };
         }
-        // A little headroom, so a line at the maximum does not run along the frame.
-        let max = vals.iter().copied().fold(0.0, f64::max) * 1.04;
-        let min = vals.iter().copied().fold(0.0, f64::min) * 1.04;
+        let max = vals.iter().copied().fold(0.0, f64::max);
+        let min = vals.iter().copied().fold(0.0, f64::min);
         let step = nice_step((max - min) / 5.0);
         let (lo, hi) = ((min / step).floor() * step, (max / step).ceil() * step);
         let hi = if hi > lo { hi } else { lo + step };
@@ -570,6 +574,8 @@ struct Chart {
     marks: Vec<(f64, &'static str, Style)>,
     /// Appended to "no data".
     note: &'static str,
+    /// More x values the x axis must span (the end of the last window, markers).
+    x_extent: Vec<f64>,
     axes: (Axis, Axis),
 }
 
@@ -580,7 +586,7 @@ impl Chart {
             hi: 1.0,
             log: false,
         };
-        let (series, legend, marks) = (vec![], vec![], vec![]);
+        let (series, legend, marks, x_extent) = (vec![], vec![], vec![], vec![]);
         let title = title.to_string();
         Chart {
             id,
@@ -590,17 +596,28 @@ impl Chart {
             legend,
             marks,
             note: "",
+            x_extent,
             axes: (unit, unit),
         }
     }
 
     fn fit(mut self, x_log: Option<bool>, y_log: Option<bool>) -> Chart {
         let pts = || self.series.iter().flat_map(|s| s.1.iter());
-        let xs: Vec<f64> = pts()
+        let marks = self.marks.iter().map(|m| m.0);
+        let xs = pts()
             .map(|p| p.0)
-            .chain(self.marks.iter().map(|m| m.0))
-            .collect();
-        let ys: Vec<f64> = pts().map(|p| p.1).collect();
+            .chain(marks)
+            .chain(self.x_extent.iter().copied());
+        let xs: Vec<f64> = xs.collect();
+        let mut ys: Vec<f64> = pts().map(|p| p.1).collect();
+        // Headroom, so that a line at the maximum does not run along the frame.
+        ys.push(
+            ys.iter()
+                .copied()
+                .filter(|y| y.is_finite())
+                .fold(0.0, f64::max)
+                * 1.04,
+        );
         self.axes = (Axis::fit(&xs, x_log), Axis::fit(&ys, y_log));
         if self.axes.1.log {
             self.title.push_str(" (log scale)");
@@ -723,7 +740,8 @@ impl Chart {
                  stroke-linejoin=\"round\" stroke-dasharray=\"{}\"/>",
                 st.colour, st.dash
             );
-            for (x, y) in dots.iter().filter(|_| !st.fill && dots.len() <= 40) {
+            let marked = !st.fill && (st.dash == SOLID && dots.len() <= 40 || dots.len() == 1);
+            for (x, y) in dots.iter().filter(|_| marked) {
                 let _ = write!(
                     s,
                     "<circle cx=\"{}\" cy=\"{}\" r=\"3\" fill=\"{}\"/>",
@@ -792,7 +810,7 @@ code{font:12.5px/1.4 ui-monospace,'SFMono-Regular',Menlo,Consolas,monospace;back
 .scroll{overflow-x:auto}
 table{border-collapse:collapse;font-variant-numeric:tabular-nums}
 th,td{padding:4px 14px;text-align:right;border-bottom:1px solid var(--line);white-space:nowrap}
-tbody th,thead th:first-child{text-align:left;font-weight:500;color:#475569}
+table.cmp tbody th,table.cmp thead th:first-child{text-align:left;font-weight:500;color:#475569}
 thead th{border-bottom:2px solid #cbd5e1}
 tr.sep>*{border-top:2px solid #cbd5e1}
 td.best{background:#dcfce7;color:#14532d;font-weight:700}
@@ -1030,6 +1048,11 @@ mod tests {
         let html = render_html(&r);
         assert_eq!(html.matches("<svg").count(), 6);
         assert_clean(&html);
+        std::fs::write(
+            std::env::temp_dir().join("switchyard-bench-report-edge.html"),
+            &html,
+        )
+        .unwrap();
         r.sweep.as_mut().unwrap().steps.clear();
         r.meta.duration_s = f64::NAN;
         assert_clean(&render_html(&r));
