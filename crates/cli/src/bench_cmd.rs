@@ -31,7 +31,7 @@ pub struct BenchArgs {
     #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
     api_key: Option<String>,
     /// Open loop: offer this many requests per second.
-    #[arg(long, group = "load")]
+    #[arg(long, group = "load", allow_negative_numbers = true)]
     rate: Option<f64>,
     /// Closed loop: keep this many requests in flight.
     #[arg(long, group = "load")]
