@@ -1,7 +1,8 @@
 //! One request, timed exactly: send, first byte, first token, every content chunk, end.
 //!
-//! Chunks are read with a borrowing, allocation-light view (`LiteChunk`) instead of the
-//! full wire types: the tester must stay cheap at thousands of streams per second.
+//! Chunks are read with borrowing, allocation-light views instead of the full wire
+//! types, and only their `delta` and `usage` objects are parsed: the tester must stay
+//! cheap at thousands of streams per second (see `scan_chunk`).
 
 use std::borrow::Cow;
 use std::time::{Duration, Instant};
@@ -58,8 +59,6 @@ struct LiteChunk<'a> {
 
 #[derive(Deserialize)]
 struct LiteChoice<'a> {
-    #[serde(borrow, default)]
-    delta: Option<LiteDelta<'a>>,
     #[serde(borrow, default)]
     message: Option<LiteDelta<'a>>,
     #[serde(default)]
@@ -119,10 +118,65 @@ impl LiteDelta<'_> {
     }
 }
 
+/// What a streamed chunk carries, found without parsing the whole chunk.
+struct Scan {
+    /// Output tokens in its deltas (by our estimator).
+    tokens: u32,
+    /// Usage, top level or inside a choice (Kimi).
+    usage: Option<LiteUsage>,
+    /// An error object instead of a chunk.
+    error: bool,
+}
+
+/// Read the parts of a chunk the tester needs: every `"delta"` object and any `"usage"`
+/// object are parsed with serde; the rest (ids, fingerprints, logprobs) is skipped
+/// unread. Keys cannot occur inside JSON strings (their quotes would be escaped), so
+/// finding them by bytes is exact. `None` when the event is not a chunk at all.
+fn scan_chunk(data: &str) -> Option<Scan> {
+    let t = data.trim();
+    if !(t.starts_with('{') && t.ends_with('}')) {
+        return None;
+    }
+    let b = t.as_bytes();
+    let value_after = |pos: usize, key_len: usize| -> Option<&str> {
+        let rest = t.get(pos + key_len..)?.trim_start();
+        Some(rest.strip_prefix(':')?.trim_start())
+    };
+    let has_choices = memchr::memmem::find(b, b"\"choices\"").is_some();
+    if !has_choices && memchr::memmem::find(b, b"\"error\"").is_some() {
+        return Some(Scan {
+            tokens: 0,
+            usage: None,
+            error: true,
+        });
+    }
+    let mut tokens = 0u32;
+    for pos in memchr::memmem::find_iter(b, b"\"delta\"") {
+        let rest = value_after(pos, 7)?;
+        let mut de = serde_json::Deserializer::from_str(rest);
+        let delta = LiteDelta::deserialize(&mut de).ok()?;
+        tokens = tokens.saturating_add(delta.tokens());
+    }
+    let mut usage = None;
+    for pos in memchr::memmem::find_iter(b, b"\"usage\"") {
+        let rest = value_after(pos, 7)?;
+        if rest.starts_with('{') {
+            let mut de = serde_json::Deserializer::from_str(rest);
+            usage = Some(LiteUsage::deserialize(&mut de).ok()?);
+            break;
+        }
+    }
+    (has_choices || usage.is_some()).then_some(Scan {
+        tokens,
+        usage,
+        error: false,
+    })
+}
+
 /// Send one request and time it.
 pub async fn execute(
     client: &reqwest::Client,
-    url: &str,
+    url: &reqwest::Url,
     api_key: Option<&str>,
     body: Bytes,
     stream: bool,
@@ -152,14 +206,14 @@ pub async fn execute(
 
 async fn run(
     client: &reqwest::Client,
-    url: &str,
+    url: &reqwest::Url,
     api_key: Option<&str>,
     body: Bytes,
     stream: bool,
     out: &mut Outcome,
 ) {
     let mut rb = client
-        .post(url)
+        .post(url.clone())
         .header("content-type", "application/json")
         .body(body);
     // Like the openai SDK, always send a bearer token: servers without auth ignore it.
@@ -255,26 +309,18 @@ async fn read_stream(resp: reqwest::Response, out: &mut Outcome) {
                 done = true;
                 continue;
             }
-            let Ok(chunk) = serde_json::from_str::<LiteChunk<'_>>(&data) else {
+            let Some(scan) = scan_chunk(&data) else {
                 out.error = Some("bad_response".into());
                 return;
             };
-            if chunk.error.is_some() {
+            if scan.error {
                 out.error = Some("stream_error".into());
                 return;
             }
-            if let Some(u) = chunk
-                .usage
-                .or_else(|| chunk.choices.iter().find_map(|c| c.usage))
-            {
-                usage = Some(u);
+            if scan.usage.is_some() {
+                usage = scan.usage;
             }
-            let n: u32 = chunk
-                .choices
-                .iter()
-                .filter_map(|c| c.delta.as_ref())
-                .map(LiteDelta::tokens)
-                .sum();
+            let n = scan.tokens;
             if n > 0 {
                 match out.last_token {
                     None => out.first_token = Some(now),

@@ -139,6 +139,8 @@ pub struct GroupData {
     pub itl_chunk: Histogram<u64>,
     /// Per-token ITL, microseconds (each token of a chunk counted once).
     pub itl_token: Histogram<u64>,
+    /// E2E of requests finished since the progress line last looked, microseconds.
+    pub recent_e2e: Histogram<u64>,
 }
 
 /// What a run produced, before analysis.
@@ -154,7 +156,7 @@ pub struct RunData {
 
 struct Shared {
     start: Instant,
-    url: String,
+    url: reqwest::Url,
     api_key: Option<String>,
     stream: bool,
     timeout: Duration,
@@ -162,7 +164,6 @@ struct Shared {
     sent: AtomicU64,
     done: AtomicU64,
     errors: AtomicU64,
-    recent_e2e: Mutex<Histogram<u64>>,
 }
 
 /// A histogram of microseconds, 1 µs to 1 h at 3 significant digits.
@@ -232,7 +233,9 @@ pub async fn run(plan: &Plan, client: &reqwest::Client) -> Result<RunData, Bench
         .collect();
     let shared = Arc::new(Shared {
         start: Instant::now(),
-        url: plan.url(),
+        url: reqwest::Url::parse(&plan.url()).map_err(|e| {
+            BenchError::Arg(format!("--target '{}' is not a URL ({e})", plan.target))
+        })?,
         api_key: plan.api_key.clone(),
         stream: plan.stream,
         timeout: plan.timeout,
@@ -245,13 +248,13 @@ pub async fn run(plan: &Plan, client: &reqwest::Client) -> Result<RunData, Bench
                     recs: Vec::new(),
                     itl_chunk: histogram()?,
                     itl_token: histogram()?,
+                    recent_e2e: histogram()?,
                 })))
             })
             .collect::<Result<_, BenchError>>()?,
         sent: AtomicU64::new(0),
         done: AtomicU64::new(0),
         errors: AtomicU64::new(0),
-        recent_e2e: Mutex::new(histogram()?),
     });
     let progress = plan
         .progress
@@ -399,8 +402,6 @@ fn record(shared: &Shared, group: usize, scheduled: Duration, est_input: u32, o:
     shared.done.fetch_add(1, Ordering::Relaxed);
     if rec.error.is_some() {
         shared.errors.fetch_add(1, Ordering::Relaxed);
-    } else if let Ok(mut h) = shared.recent_e2e.lock() {
-        let _ = h.record(micros(rec.e2e()).max(1));
     }
     let Some(slot) = shared.groups.get(group) else {
         return;
@@ -408,6 +409,7 @@ fn record(shared: &Shared, group: usize, scheduled: Duration, est_input: u32, o:
     let Ok(mut guard) = slot.lock() else { return };
     let Some(g) = guard.as_mut() else { return };
     if rec.error.is_none() {
+        let _ = g.recent_e2e.record(micros(rec.e2e()).max(1));
         for (gap, tokens) in &o.gaps {
             let us = micros(*gap).max(1);
             let _ = g.itl_chunk.record(us);
@@ -433,19 +435,18 @@ async fn progress_line(shared: Arc<Shared>, plan: Plan) {
         let sent = shared.sent.load(Ordering::Relaxed);
         let done = shared.done.load(Ordering::Relaxed);
         let errors = shared.errors.load(Ordering::Relaxed);
-        let p99 = shared
-            .recent_e2e
-            .lock()
-            .map(|mut h| {
-                let v = if h.is_empty() {
-                    0.0
-                } else {
-                    h.value_at_quantile(0.99) as f64 / 1000.0
-                };
-                h.reset();
-                v
-            })
-            .unwrap_or(0.0);
+        let mut recent = histogram().ok();
+        for slot in &shared.groups {
+            if let (Ok(mut guard), Some(r)) = (slot.lock(), recent.as_mut())
+                && let Some(g) = guard.as_mut()
+            {
+                let _ = r.add(&g.recent_e2e);
+                g.recent_e2e.reset();
+            }
+        }
+        let p99 = recent
+            .filter(|h| !h.is_empty())
+            .map_or(0.0, |h| h.value_at_quantile(0.99) as f64 / 1000.0);
         let goal = plan
             .duration
             .map_or(String::new(), |d| format!("/{:.0}s", d.as_secs_f64()));

@@ -146,6 +146,7 @@ fn merged(plan: &Plan, data: &RunData) -> Result<GroupReport, BenchError> {
         recs: Vec::new(),
         itl_chunk: histogram()?,
         itl_token: histogram()?,
+        recent_e2e: histogram()?,
     };
     for src in &data.groups {
         g.recs.extend(src.recs.iter().cloned());

@@ -100,6 +100,16 @@ pub struct BenchArgs {
     /// No live progress line.
     #[arg(long)]
     quiet: bool,
+    /// Worker threads of the load generator (one drives tens of thousands of req/s).
+    #[arg(long, default_value_t = 1)]
+    threads: usize,
+}
+
+impl BenchArgs {
+    /// Runtime worker threads to start (at least one).
+    pub fn threads(&self) -> usize {
+        self.threads.max(1)
+    }
 }
 
 /// `30s`, `2m`, `500ms`, `1.5s`, or bare seconds.

@@ -101,7 +101,13 @@ fn main() -> std::process::ExitCode {
 
 fn run(cli: Cli) -> Result<std::process::ExitCode> {
     init_tracing();
-    let rt = tokio::runtime::Builder::new_multi_thread()
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Command::Bench(args) = &cli.command {
+        // The load generator needs few threads: one drives tens of thousands of requests
+        // per second, and leaves the other cores to the target when it runs alongside.
+        builder.worker_threads(args.threads());
+    }
+    let rt = builder
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;

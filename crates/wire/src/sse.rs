@@ -55,7 +55,11 @@ impl SseParser {
     /// The next complete event, if the buffer holds one.
     pub fn next_event(&mut self) -> Option<SseEvent> {
         loop {
-            let line = self.next_line()?;
+            let (start, end) = self.next_line()?;
+            // The line is read in place, fields matched as bytes, and only the value
+            // decoded: this runs for every chunk of every stream the gateway relays and
+            // the load tester reads.
+            let line = &self.buf[start..end];
             if line.is_empty() {
                 if let Some(data) = self.data.take() {
                     return Some(SseEvent::Data {
@@ -66,26 +70,25 @@ impl SseParser {
                 self.event = None;
                 continue;
             }
-            let line = String::from_utf8_lossy(&line);
-            if let Some(comment) = line.strip_prefix(':') {
-                return Some(SseEvent::Comment(comment.trim_start().to_string()));
+            if let Some(comment) = line.strip_prefix(b":") {
+                return Some(SseEvent::Comment(text(comment).trim_start().to_string()));
             }
-            let (field, value) = match line.find(':') {
+            let (field, value) = match memchr::memchr(b':', line) {
                 Some(i) => {
                     let v = &line[i + 1..];
-                    (&line[..i], v.strip_prefix(' ').unwrap_or(v))
+                    (&line[..i], v.strip_prefix(b" ").unwrap_or(v))
                 }
-                None => (line.as_ref(), ""),
+                None => (line, &b""[..]),
             };
             match field {
-                "data" => match &mut self.data {
+                b"data" => match &mut self.data {
                     Some(d) => {
                         d.push('\n');
-                        d.push_str(value);
+                        d.push_str(&text(value));
                     }
-                    None => self.data = Some(value.to_string()),
+                    None => self.data = Some(text(value).into_owned()),
                 },
-                "event" => self.event = Some(value.to_string()),
+                b"event" => self.event = Some(text(value).into_owned()),
                 _ => {} // id, retry and unknown fields carry nothing we use
             }
         }
@@ -105,7 +108,8 @@ impl SseParser {
         })
     }
 
-    fn next_line(&mut self) -> Option<Vec<u8>> {
+    /// The byte range of the next complete line (without its ending), if any.
+    fn next_line(&mut self) -> Option<(usize, usize)> {
         // A `\r` ended the previous line: a `\n` right after it belongs to that line
         // ending, whichever read it arrives in. Decide once the next byte is here.
         if self.after_cr && self.pos < self.buf.len() {
@@ -114,12 +118,20 @@ impl SseParser {
             }
             self.after_cr = false;
         }
-        let rest = &self.buf[self.pos..];
-        let end = rest.iter().position(|&b| b == b'\n' || b == b'\r')?;
-        let line = rest[..end].to_vec();
-        self.after_cr = rest[end] == b'\r';
-        self.pos += end + 1;
-        Some(line)
+        let start = self.pos;
+        let end = start + memchr::memchr2(b'\n', b'\r', &self.buf[start..])?;
+        self.after_cr = self.buf[end] == b'\r';
+        self.pos = end + 1;
+        Some((start, end))
+    }
+}
+
+/// UTF-8 text of `bytes`: borrowed when valid (the fast, usual case), else with
+/// replacement characters.
+fn text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => std::borrow::Cow::Borrowed(s),
+        Err(_) => String::from_utf8_lossy(bytes),
     }
 }
 
@@ -197,6 +209,13 @@ mod tests {
         p.push(b"data: tail");
         assert_eq!(all(&mut p), vec![]);
         assert_eq!(p.finish(), Some(data("tail")));
+    }
+
+    #[test]
+    fn invalid_utf8_is_replaced_not_fatal() {
+        let mut p = SseParser::new();
+        p.push(b"data: a\xffb\n\n");
+        assert_eq!(all(&mut p), vec![data("a\u{fffd}b")]);
     }
 
     #[test]
