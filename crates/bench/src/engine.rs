@@ -172,9 +172,8 @@ pub fn histogram() -> Result<Histogram<u64>, BenchError> {
         .map_err(|e| BenchError::Client(format!("histogram: {e}")))
 }
 
-/// Check the target answers TCP before offering load, so a wrong URL fails in seconds
-/// with the reason instead of producing a run of errors.
-pub async fn preflight(target: &str) -> Result<(), BenchError> {
+/// Parse and check `--target`: an http(s) URL with a host.
+pub fn parse_target(target: &str) -> Result<reqwest::Url, BenchError> {
     let url = reqwest::Url::parse(target).map_err(|e| {
         BenchError::Arg(format!(
             "--target '{target}' is not a URL ({e}); write e.g. http://127.0.0.1:8080/v1"
@@ -185,9 +184,22 @@ pub async fn preflight(target: &str) -> Result<(), BenchError> {
             "--target '{target}' must be http:// or https://"
         )));
     }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(BenchError::Arg(format!("--target '{target}' has no host")));
+    }
+    Ok(url)
+}
+
+/// Check the target answers TCP before offering load, so a wrong URL fails in seconds
+/// with the reason instead of producing a run of errors.
+pub async fn preflight(target: &str) -> Result<(), BenchError> {
+    let url = parse_target(target)?;
+    // IPv6 hosts come bracketed (`[::1]`); the resolver wants them bare.
     let host = url
         .host_str()
-        .ok_or_else(|| BenchError::Arg(format!("--target '{target}' has no host")))?;
+        .unwrap_or_default()
+        .trim_start_matches('[')
+        .trim_end_matches(']');
     let port = url.port_or_known_default().unwrap_or(80);
     let unreachable = |reason: String| BenchError::Unreachable {
         target: target.to_string(),

@@ -240,3 +240,48 @@ async fn sweep_finds_the_known_capacity() {
         "latency bends at or before the SLO breaks"
     );
 }
+
+#[tokio::test]
+async fn poisson_and_ramp_schedules_offer_the_asked_load() {
+    let t = sim(0.0, None).await;
+    // Poisson at 400 req/s for 1 s: ~400 requests (a Poisson count has sd 20).
+    let mut p = plan(
+        &t,
+        Load::Open {
+            rate: 400.0,
+            poisson: true,
+        },
+        0,
+        2,
+    );
+    p.max_requests = None;
+    p.duration = Some(Duration::from_secs(1));
+    let g = measure(&p).await;
+    assert!(
+        (320..=480).contains(&g.requests),
+        "poisson sent {}",
+        g.requests
+    );
+    // Ramp 50 → 450 req/s over 1 s: ~250 in all, and the second half busier than the first.
+    p.load = Load::Ramp {
+        from: 50.0,
+        to: 450.0,
+    };
+    let client = engine::http_client().unwrap();
+    let data = engine::run(&p, &client).await.unwrap();
+    let recs = &data.groups[0].recs;
+    assert!(
+        (200..=300).contains(&recs.len()),
+        "ramp sent {}",
+        recs.len()
+    );
+    let first_half = recs
+        .iter()
+        .filter(|r| r.scheduled < Duration::from_millis(505))
+        .count();
+    assert!(
+        first_half * 2 < recs.len(),
+        "first half {first_half} of {}",
+        recs.len()
+    );
+}

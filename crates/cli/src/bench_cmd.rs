@@ -188,10 +188,21 @@ fn source(args: &BenchArgs) -> Result<Source> {
     Ok(Source::Synthetic { input, output })
 }
 
-/// Run `switchyard bench`.
-pub async fn run(args: BenchArgs) -> Result<ExitCode> {
-    let load = load(&args)?;
-    let source = source(&args)?;
+/// Exit code for bad arguments (as clap uses).
+pub const EXIT_USAGE: u8 = 2;
+
+/// Arguments checked and parsed, before anything touches the network.
+struct Checked {
+    load: Load,
+    source: Source,
+    slo: Option<Conditions>,
+    fail_on: Option<Conditions>,
+}
+
+fn check(args: &BenchArgs) -> Result<Checked> {
+    engine::parse_target(args.target.trim_end_matches('/'))?;
+    let load = load(args)?;
+    let source = source(args)?;
     let slo: Option<Conditions> = args
         .slo
         .as_deref()
@@ -207,6 +218,28 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode> {
     if args.model.iter().any(|m| m.trim().is_empty()) {
         bail!("--model has an empty name");
     }
+    Ok(Checked {
+        load,
+        source,
+        slo,
+        fail_on,
+    })
+}
+
+/// Run `switchyard bench`.
+pub async fn run(args: BenchArgs) -> Result<ExitCode> {
+    let Checked {
+        load,
+        source,
+        slo,
+        fail_on,
+    } = match check(&args) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(ExitCode::from(EXIT_USAGE));
+        }
+    };
     let duration = match (args.duration, args.requests) {
         (None, None) => Some(Duration::from_secs(30)),
         (d, _) => d,
