@@ -115,3 +115,36 @@ def test_garbage_from_the_target_is_counted_not_crashed_on(tmp_path):
         assert "every request to 'm' failed" in r.stderr
     finally:
         server.shutdown()
+
+
+def test_missing_usage_is_estimated_and_labelled(tmp_path):
+    import http.server
+    import threading
+
+    class NoUsage(http.server.BaseHTTPRequestHandler):
+        def do_POST(self):  # noqa: N802
+            self.rfile.read(int(self.headers.get("content-length", 0)))
+            body = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "m",
+                               "choices": [{"index": 0, "finish_reason": "stop",
+                                            "message": {"role": "assistant", "content": " one two three"}}]}).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *a):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NoUsage)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        out = tmp_path / "e.json"
+        r = bench("--target", f"http://127.0.0.1:{server.server_port}/v1", "--model", "m",
+                  "--concurrency", "1", "--requests", "3", "--no-stream", "--json", str(out))
+        assert r.returncode == 0, r.stderr
+        g = json.loads(out.read_text())["groups"][0]
+        assert g["ok"] == 3 and g["output_tokens"] == 9 and g["tokens_estimated"] is True
+        assert "(est.)" in r.stdout and "estimates" in r.stderr
+    finally:
+        server.shutdown()

@@ -227,37 +227,26 @@ impl Workload {
                     pool.push(render(model, messages.clone(), out, stream, input));
                 }
             }
-            Source::Synthetic { input, output } => {
-                for i in 0..POOL {
-                    let n = input.sample(&mut rng);
-                    let text = synthetic_text(n, i as u64 ^ seed, false);
-                    let out = output.sample(&mut rng);
-                    pool.push(render(
-                        model,
-                        json!([{"role": "user", "content": text}]),
-                        out,
-                        stream,
-                        n,
-                    ));
-                }
-            }
-            Source::Mix(mix) => {
-                let (input, output, code) = match mix {
-                    Mix::Chat => (Dist::Uniform(64, 256), Dist::Uniform(64, 256), false),
-                    Mix::LongContext => (Dist::Uniform(4000, 8000), Dist::Uniform(128, 256), false),
-                    Mix::Code => (Dist::Uniform(512, 1024), Dist::Uniform(256, 512), true),
+            Source::Synthetic { .. } | Source::Mix(_) => {
+                let (input, output, code) = match source {
+                    Source::Mix(Mix::Chat) => {
+                        (Dist::Uniform(64, 256), Dist::Uniform(64, 256), false)
+                    }
+                    Source::Mix(Mix::LongContext) => {
+                        (Dist::Uniform(4000, 8000), Dist::Uniform(128, 256), false)
+                    }
+                    Source::Mix(Mix::Code) => {
+                        (Dist::Uniform(512, 1024), Dist::Uniform(256, 512), true)
+                    }
+                    Source::Synthetic { input, output } => (*input, *output, false),
+                    Source::File { .. } => return Workload { pool },
                 };
                 for i in 0..POOL {
                     let n = input.sample(&mut rng);
                     let text = synthetic_text(n, i as u64 ^ seed, code);
                     let out = output.sample(&mut rng);
-                    pool.push(render(
-                        model,
-                        json!([{"role": "user", "content": text}]),
-                        out,
-                        stream,
-                        n,
-                    ));
+                    let messages = json!([{"role": "user", "content": text}]);
+                    pool.push(render(model, messages, out, stream, n));
                 }
             }
         }

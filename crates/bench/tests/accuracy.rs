@@ -173,6 +173,45 @@ async fn errors_are_counted_by_kind_and_the_run_goes_on() {
         g.errors_by_kind
     );
     assert_eq!(g.ok, 7);
+    // A stalled stream is cut at --timeout and counted as a time-out.
+    assert!(
+        fault(r#"{"kind": "stall_after", "tokens": 1, "count": 2}"#)
+            .await
+            .unwrap()
+            .status()
+            .is_success()
+    );
+    let mut p = plan(&t, Load::Closed { concurrency: 2 }, 6, 4);
+    p.timeout = Duration::from_millis(300);
+    let g = measure(&p).await;
+    assert_eq!((g.timeouts, g.ok), (2, 4), "{:?}", g.errors_by_kind);
+}
+
+#[tokio::test]
+async fn a_generator_that_cannot_keep_up_says_so() {
+    let t = sim(0.0, None).await;
+    let mut p = plan(
+        &t,
+        Load::Open {
+            rate: 100_000.0,
+            poisson: false,
+        },
+        0,
+        1,
+    );
+    p.max_requests = None;
+    p.duration = Some(Duration::from_millis(200));
+    let client = engine::http_client().unwrap();
+    let data = engine::run(&p, &client).await.unwrap();
+    let report = analyze(&p, &data, None, RunMeta::default());
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("fell behind") || w.contains("could not keep up")),
+        "{:?}",
+        report.warnings
+    );
 }
 
 #[tokio::test]

@@ -107,6 +107,9 @@ pub enum GatewayError {
     /// Route exists, method does not.
     #[error("method {0} is not allowed here")]
     MethodNotAllowed(String),
+    /// A gateway bug; the request fails cleanly instead of crashing the process.
+    #[error("internal error: {0}")]
+    Internal(&'static str),
 }
 
 impl GatewayError {
@@ -125,6 +128,7 @@ impl GatewayError {
             }
             GatewayError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             GatewayError::ProviderNotConfigured { .. } => StatusCode::SERVICE_UNAVAILABLE,
+            GatewayError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             GatewayError::Upstream { error, .. } => {
                 StatusCode::from_u16(error.kind.status()).unwrap_or(StatusCode::BAD_GATEWAY)
             }
@@ -146,6 +150,7 @@ impl GatewayError {
             GatewayError::Upstream { error, .. } => error.kind.default_code(),
             GatewayError::UnknownRoute { .. } => "unknown_route",
             GatewayError::MethodNotAllowed(_) => "method_not_allowed",
+            GatewayError::Internal(_) => "internal_error",
         }
     }
 
@@ -159,6 +164,7 @@ impl GatewayError {
                         "not_found_error"
                     }
                     GatewayError::ProviderNotConfigured { .. } => "service_unavailable_error",
+                    GatewayError::Internal(_) => "server_error",
                     _ => "invalid_request_error",
                 };
                 let err = ApiError::new(kind, other.label(), other.to_string());

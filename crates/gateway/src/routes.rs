@@ -355,7 +355,7 @@ async fn chat_inner(
     let ctx = guard
         .ctx
         .as_ref()
-        .ok_or(GatewayError::InvalidJson("internal".into()))?;
+        .ok_or(GatewayError::Internal("request context already taken"))?;
     let upstream = match upstream {
         Ok(r) => r,
         Err(error) => {
@@ -408,7 +408,7 @@ async fn chat_inner(
         ctx.count(StatusCode::OK);
         let ctx = guard
             .take()
-            .ok_or(GatewayError::InvalidJson("internal".into()))?;
+            .ok_or(GatewayError::Internal("request context already taken"))?;
         let idle = Duration::from_secs(st.config.server.stream_idle_timeout_secs);
         let relay = Relay::new(
             ctx,
@@ -432,7 +432,7 @@ async fn chat_inner(
         let out = complete(ctx, provider, upstream, timeout, assemble).await;
         let ctx = guard
             .take()
-            .ok_or(GatewayError::InvalidJson("internal".into()))?;
+            .ok_or(GatewayError::Internal("request context already taken"))?;
         match out {
             Ok((body, usage, estimated)) => {
                 ctx.count(StatusCode::OK);

@@ -264,19 +264,23 @@ fn provider_runtime(
         .dialect
         .parse()
         .map_err(|e| StartError::Catalog(format!("provider '{}': {e}", p.id)))?;
+    let regions = |url: &dyn Fn(&Region) -> String| -> Vec<RegionRuntime> {
+        p.regions
+            .iter()
+            .map(|r| RegionRuntime {
+                name: r.name.clone(),
+                chat_url: url(r),
+            })
+            .collect()
+    };
     let simulated = cfg.is_some_and(|c| c.simulated);
     if let (true, Some(sim)) = (simulated, sim) {
         return Ok(ProviderRuntime {
             id: p.id.clone(),
             dialect,
-            regions: p
-                .regions
-                .iter()
-                .map(|r| RegionRuntime {
-                    name: r.name.clone(),
-                    chat_url: format!("{}/chat/completions", sim.base_url(&p.id, &r.name, dialect)),
-                })
-                .collect(),
+            regions: regions(&|r| {
+                format!("{}/chat/completions", sim.base_url(&p.id, &r.name, dialect))
+            }),
             auth: Some(HeaderValue::from_static("Bearer switchyard-sim")),
             simulated: true,
             unusable_hint: String::new(),
@@ -297,14 +301,7 @@ fn provider_runtime(
     Ok(ProviderRuntime {
         id: p.id.clone(),
         dialect,
-        regions: p
-            .regions
-            .iter()
-            .map(|r| RegionRuntime {
-                name: r.name.clone(),
-                chat_url: r.chat_completions_url(),
-            })
-            .collect(),
+        regions: regions(&Region::chat_completions_url),
         auth,
         simulated: false,
         unusable_hint: hint,

@@ -99,22 +99,12 @@ impl Reply {
 
 impl TestGateway {
     pub async fn post(&self, path: &str, body: &Value) -> Reply {
-        let resp = self
+        let req = self
             .http
             .post(format!("{}{path}", self.base))
             .header("content-type", "application/json")
-            .body(body.to_string())
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let body = resp.bytes().await.unwrap().to_vec();
-        Reply {
-            status,
-            headers,
-            body,
-        }
+            .body(body.to_string());
+        read(req).await
     }
 
     pub async fn chat(&self, body: Value) -> Reply {
@@ -122,20 +112,7 @@ impl TestGateway {
     }
 
     pub async fn get(&self, path: &str) -> Reply {
-        let resp = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .send()
-            .await
-            .unwrap();
-        let status = resp.status().as_u16();
-        let headers = resp.headers().clone();
-        let body = resp.bytes().await.unwrap().to_vec();
-        Reply {
-            status,
-            headers,
-            body,
-        }
+        read(self.http.get(format!("{}{path}", self.base))).await
     }
 
     /// Inject a fault into the simulator for one provider region.
@@ -179,6 +156,19 @@ pub trait JsonBody {
 impl JsonBody for reqwest::Response {
     async fn json_value(self) -> Value {
         serde_json::from_slice(&self.bytes().await.unwrap()).unwrap()
+    }
+}
+
+/// Send a request and read the whole response.
+async fn read(req: reqwest::RequestBuilder) -> Reply {
+    let resp = req.send().await.unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    let body = resp.bytes().await.unwrap().to_vec();
+    Reply {
+        status,
+        headers,
+        body,
     }
 }
 
