@@ -126,7 +126,7 @@ def test_missing_usage_is_estimated_and_labelled(tmp_path):
             self.rfile.read(int(self.headers.get("content-length", 0)))
             body = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "m",
                                "choices": [{"index": 0, "finish_reason": "stop",
-                                            "message": {"role": "assistant", "content": " one two three"}}]}).encode()
+                                            "message": {"role": "assistant", "content": " one two six"}}]}).encode()
             self.send_response(200)
             self.send_header("content-type", "application/json")
             self.send_header("content-length", str(len(body)))
