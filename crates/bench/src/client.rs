@@ -8,9 +8,14 @@ use std::borrow::Cow;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures_util::StreamExt;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper_util::client::legacy::Client as LegacyClient;
+use hyper_util::rt::TokioExecutor;
 use serde::Deserialize;
 use switchyard_wire::{SseEvent, SseParser, tokens};
+
+use crate::net::{Clock, RxStamp, StampedConnector};
 
 /// What happened to one request. Instants are absolute; the caller relates them to its
 /// schedule.
@@ -173,10 +178,135 @@ fn scan_chunk(data: &str) -> Option<Scan> {
     })
 }
 
+/// The response body type both transports are read through.
+type Body = BoxBody<Bytes, Box<dyn std::error::Error + Send + Sync>>;
+
+/// How requests reach the target: plain HTTP over kernel-stamped connections, or TLS
+/// through reqwest (stamps are then taken when bytes are read).
+#[derive(Clone)]
+pub struct Transport {
+    plain: LegacyClient<StampedConnector, Full<Bytes>>,
+    tls: reqwest::Client,
+    clock: Clock,
+}
+
+impl std::fmt::Debug for Transport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Transport")
+    }
+}
+
+/// A parsed target URL in both crates' forms.
+#[derive(Debug, Clone)]
+pub struct Endpoint {
+    /// For reqwest (TLS).
+    pub url: reqwest::Url,
+    /// For hyper (plain HTTP).
+    pub uri: http::Uri,
+}
+
+impl Endpoint {
+    /// Parse `url`.
+    pub fn parse(url: &str) -> Result<Endpoint, String> {
+        Ok(Endpoint {
+            url: reqwest::Url::parse(url).map_err(|e| e.to_string())?,
+            uri: url.parse::<http::Uri>().map_err(|e| e.to_string())?,
+        })
+    }
+}
+
+impl Transport {
+    /// Build both clients.
+    pub fn new() -> Result<Transport, String> {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let tls = reqwest::Client::builder()
+            .pool_max_idle_per_host(100_000)
+            .tcp_nodelay(true)
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| e.to_string())?;
+        let plain = LegacyClient::builder(TokioExecutor::new())
+            .pool_max_idle_per_host(100_000)
+            .build(StampedConnector);
+        Ok(Transport {
+            plain,
+            tls,
+            clock: Clock::now(),
+        })
+    }
+
+    /// The reqwest client (for plain API calls such as a simulator's fault injection).
+    pub fn reqwest(&self) -> &reqwest::Client {
+        &self.tls
+    }
+
+    async fn post(
+        &self,
+        to: &Endpoint,
+        key: &str,
+        body: Bytes,
+    ) -> Result<(http::Response<Body>, Option<RxStamp>), &'static str> {
+        if to.url.scheme() == "http" {
+            let req = http::Request::post(to.uri.clone())
+                .header(http::header::CONTENT_TYPE, "application/json")
+                .header(http::header::AUTHORIZATION, format!("Bearer {key}"))
+                .body(Full::new(body))
+                .map_err(|_| "send")?;
+            let resp = self
+                .plain
+                .request(req)
+                .await
+                .map_err(|e| if e.is_connect() { "connect" } else { "send" })?;
+            let stamp = resp.extensions().get::<RxStamp>().cloned();
+            Ok((
+                resp.map(|b| {
+                    b.map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
+                        .boxed()
+                }),
+                stamp,
+            ))
+        } else {
+            let resp = self
+                .tls
+                .post(to.url.clone())
+                .header("content-type", "application/json")
+                .bearer_auth(key)
+                .body(body)
+                .send()
+                .await
+                .map_err(|e| {
+                    if e.is_connect() {
+                        "connect"
+                    } else if e.is_timeout() {
+                        "timeout"
+                    } else {
+                        "send"
+                    }
+                })?;
+            let resp: http::Response<reqwest::Body> = resp.into();
+            Ok((
+                resp.map(|b| {
+                    b.map_err(|e| Box::new(e) as Box<dyn std::error::Error + Send + Sync>)
+                        .boxed()
+                }),
+                None,
+            ))
+        }
+    }
+}
+
+/// When bytes arrived: the kernel's stamp of the latest read on the connection when
+/// there is one, else now.
+fn arrival(stamp: Option<&RxStamp>, clock: &Clock) -> Instant {
+    stamp
+        .and_then(|s| s.instant(clock))
+        .unwrap_or_else(Instant::now)
+}
+
 /// Send one request and time it.
 pub async fn execute(
-    client: &reqwest::Client,
-    url: &reqwest::Url,
+    transport: &Transport,
+    to: &Endpoint,
     api_key: Option<&str>,
     body: Bytes,
     stream: bool,
@@ -196,7 +326,15 @@ pub async fn execute(
         estimated: false,
         gaps: Vec::new(),
     };
-    let fut = run(client, url, api_key, body, stream, &mut out);
+    // Like the openai SDK, always send a bearer token: servers without auth ignore it.
+    let fut = run(
+        transport,
+        to,
+        api_key.unwrap_or("no-key"),
+        body,
+        stream,
+        &mut out,
+    );
     if tokio::time::timeout(timeout, fut).await.is_err() {
         out.error = Some("timeout".into());
     }
@@ -205,52 +343,47 @@ pub async fn execute(
 }
 
 async fn run(
-    client: &reqwest::Client,
-    url: &reqwest::Url,
-    api_key: Option<&str>,
+    transport: &Transport,
+    to: &Endpoint,
+    key: &str,
     body: Bytes,
     stream: bool,
     out: &mut Outcome,
 ) {
-    let mut rb = client
-        .post(url.clone())
-        .header("content-type", "application/json")
-        .body(body);
-    // Like the openai SDK, always send a bearer token: servers without auth ignore it.
-    rb = rb.bearer_auth(api_key.unwrap_or("no-key"));
-    let resp = match rb.send().await {
+    let (resp, stamp) = match transport.post(to, key, body).await {
         Ok(r) => r,
-        Err(e) => {
-            out.error = Some(
-                if e.is_connect() {
-                    "connect"
-                } else if e.is_timeout() {
-                    "timeout"
-                } else {
-                    "send"
-                }
-                .into(),
-            );
+        Err(kind) => {
+            out.error = Some(kind.into());
             return;
         }
     };
-    out.first_byte = Some(Instant::now());
+    // The request really left when its bytes reached the kernel (later than `sent` if it
+    // waited behind other requests in this event loop).
+    if let Some(tx) = stamp
+        .as_ref()
+        .and_then(RxStamp::sent)
+        .filter(|t| *t >= out.sent)
+    {
+        out.sent = tx;
+    }
+    out.first_byte = Some(arrival(stamp.as_ref(), &transport.clock).max(out.sent));
     out.status = resp.status().as_u16();
-    if !resp.status().is_success() {
-        let _ = resp.bytes().await;
+    let mut body = resp.into_body();
+    if !(200..300).contains(&out.status) {
+        let _ = (&mut body).collect().await;
         out.error = Some(format!("http_{}", out.status));
         return;
     }
     if stream {
-        read_stream(resp, out).await;
+        read_stream(body, stamp.as_ref(), &transport.clock, out).await;
     } else {
-        read_whole(resp, out).await;
+        read_whole(body, out).await;
     }
 }
 
-async fn read_whole(resp: reqwest::Response, out: &mut Outcome) {
-    let bytes = match resp.bytes().await {
-        Ok(b) => b,
+async fn read_whole(body: Body, out: &mut Outcome) {
+    let bytes = match body.collect().await {
+        Ok(b) => b.to_bytes(),
         Err(_) => {
             out.error = Some("read_error".into());
             return;
@@ -284,22 +417,24 @@ fn apply_usage(out: &mut Outcome, usage: Option<LiteUsage>, estimate: impl FnOnc
     }
 }
 
-async fn read_stream(resp: reqwest::Response, out: &mut Outcome) {
-    let mut body = resp.bytes_stream();
+async fn read_stream(mut body: Body, stamp: Option<&RxStamp>, clock: &Clock, out: &mut Outcome) {
     let mut parser = SseParser::new();
     let mut usage = None;
     let mut streamed_tokens: u32 = 0;
     let mut done = false;
-    while let Some(next) = body.next().await {
+    while let Some(next) = body.frame().await {
         let bytes = match next {
-            Ok(b) => b,
+            Ok(frame) => match frame.into_data() {
+                Ok(b) => b,
+                Err(_) => continue, // trailers
+            },
             Err(_) => {
                 // The connection broke mid-stream: the answer was cut off.
                 out.error = Some("stream_truncated".into());
                 return;
             }
         };
-        let now = Instant::now();
+        let now = arrival(stamp, clock).max(out.sent);
         parser.push(&bytes);
         while let Some(ev) = parser.next_event() {
             let SseEvent::Data { data, .. } = ev else {

@@ -16,7 +16,7 @@ use hdrhistogram::Histogram;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use crate::client::{Outcome, execute};
+use crate::client::{Endpoint, Outcome, Transport, execute};
 use crate::error::BenchError;
 use crate::workload::{Source, Workload};
 
@@ -156,7 +156,7 @@ pub struct RunData {
 
 struct Shared {
     start: Instant,
-    url: reqwest::Url,
+    url: Endpoint,
     api_key: Option<String>,
     stream: bool,
     timeout: Duration,
@@ -218,18 +218,12 @@ pub async fn preflight(target: &str) -> Result<(), BenchError> {
 }
 
 /// Build the HTTP client used for load.
-pub fn http_client() -> Result<reqwest::Client, BenchError> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .pool_max_idle_per_host(100_000)
-        .tcp_nodelay(true)
-        .connect_timeout(Duration::from_secs(5))
-        .build()
-        .map_err(|e| BenchError::Client(e.to_string()))
+pub fn http_client() -> Result<Transport, BenchError> {
+    Transport::new().map_err(BenchError::Client)
 }
 
 /// Offer the plan's load and collect every request's outcome.
-pub async fn run(plan: &Plan, client: &reqwest::Client) -> Result<RunData, BenchError> {
+pub async fn run(plan: &Plan, client: &Transport) -> Result<RunData, BenchError> {
     let workloads: Vec<Arc<Workload>> = plan
         .models
         .iter()
@@ -245,7 +239,7 @@ pub async fn run(plan: &Plan, client: &reqwest::Client) -> Result<RunData, Bench
         .collect();
     let shared = Arc::new(Shared {
         start: Instant::now(),
-        url: reqwest::Url::parse(&plan.url()).map_err(|e| {
+        url: Endpoint::parse(&plan.url()).map_err(|e| {
             BenchError::Arg(format!("--target '{}' is not a URL ({e})", plan.target))
         })?,
         api_key: plan.api_key.clone(),
@@ -301,7 +295,7 @@ pub async fn run(plan: &Plan, client: &reqwest::Client) -> Result<RunData, Bench
 
 async fn open_loop(
     plan: &Plan,
-    client: &reqwest::Client,
+    client: &Transport,
     shared: &Arc<Shared>,
     workloads: &[Arc<Workload>],
 ) -> Duration {
@@ -343,7 +337,7 @@ async fn open_loop(
 
 async fn closed_loop(
     plan: &Plan,
-    client: &reqwest::Client,
+    client: &Transport,
     shared: &Arc<Shared>,
     workloads: &[Arc<Workload>],
     concurrency: u32,
@@ -375,7 +369,7 @@ async fn closed_loop(
 }
 
 async fn one(
-    client: &reqwest::Client,
+    client: &Transport,
     shared: &Shared,
     w: &Workload,
     group: usize,

@@ -6,6 +6,8 @@
 //!   from the *scheduled* start, so a slow target cannot hide its queue (no coordinated
 //!   omission);
 //! - [`client`]: one request timed exactly (first byte, first token, every chunk);
+//! - [`net`]: connections stamped with the kernel's receive time, so a burst of streams
+//!   does not make late readers look like slow servers;
 //! - [`workload`]: synthetic prompts of controlled length, JSONL files, built-in mixes;
 //! - [`analyze`]: percentiles (HDR histograms), rates, goodput, windows, warnings;
 //! - [`sweep`]: stepping load up until an SLO breaks; the knee;
@@ -17,6 +19,7 @@ pub mod client;
 pub mod engine;
 pub mod error;
 pub mod html;
+pub mod net;
 pub mod report;
 pub mod slo;
 pub mod summary;

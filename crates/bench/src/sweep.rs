@@ -36,7 +36,7 @@ const KNEE_RISE: f64 = 1.25;
 /// (or the first step, when none held).
 pub async fn sweep(
     plan: &Plan,
-    client: &reqwest::Client,
+    client: &crate::client::Transport,
     slo: &Conditions,
     sp: SweepPlan,
     meta: RunMeta,
@@ -102,7 +102,7 @@ fn min_opt(acc: Option<f64>, v: f64) -> Option<f64> {
 
 async fn one_step(
     plan: &Plan,
-    client: &reqwest::Client,
+    client: &crate::client::Transport,
     slo: &Conditions,
     sp: SweepPlan,
     rate: f64,

@@ -141,7 +141,8 @@ async fn overloaded_target_shows_its_queue_in_open_loop_figures() {
 #[tokio::test]
 async fn errors_are_counted_by_kind_and_the_run_goes_on() {
     let t = sim(0.0, None).await;
-    let http = engine::http_client().unwrap();
+    let transport = engine::http_client().unwrap();
+    let http = transport.reqwest();
     let fault = |body: &str| {
         http.put(format!("http://{}/_sim/faults/deepseek/global", t.sim.addr))
             .header("content-type", "application/json")
