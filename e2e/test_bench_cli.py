@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import http.server
 import json
 import subprocess
+import threading
 
 import pytest
 
@@ -85,17 +88,15 @@ def test_bad_arguments_get_a_clear_message(args, needle):
     assert needle in r.stderr, r.stderr
 
 
-def test_garbage_from_the_target_is_counted_not_crashed_on(tmp_path):
-    # A plain HTTP server that answers every POST with 200 and a non-JSON body.
-    import http.server
-    import threading
+@contextlib.contextmanager
+def fake_api(body: bytes, content_type: str):
+    """A plain HTTP server answering every POST with 200 and `body`; yields its base URL."""
 
-    class Garbage(http.server.BaseHTTPRequestHandler):
+    class Handler(http.server.BaseHTTPRequestHandler):
         def do_POST(self):  # noqa: N802
             self.rfile.read(int(self.headers.get("content-length", 0)))
-            body = b"<html>not an API</html>"
             self.send_response(200)
-            self.send_header("content-type", "text/html")
+            self.send_header("content-type", content_type)
             self.send_header("content-length", str(len(body)))
             self.end_headers()
             self.wfile.write(body)
@@ -103,48 +104,34 @@ def test_garbage_from_the_target_is_counted_not_crashed_on(tmp_path):
         def log_message(self, *a):
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Garbage)
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        out = tmp_path / "g.json"
-        r = bench("--target", f"http://127.0.0.1:{server.server_port}/v1", "--model", "m",
-                  "--concurrency", "2", "--requests", "6", "--no-stream", "--json", str(out))
-        assert r.returncode == 0, r.stderr
-        g = json.loads(out.read_text())["groups"][0]
-        assert g["errors_by_kind"] == {"bad_response": 6}
-        assert "every request to 'm' failed" in r.stderr
+        yield f"http://127.0.0.1:{server.server_port}/v1"
     finally:
         server.shutdown()
+
+
+def test_garbage_from_the_target_is_counted_not_crashed_on(tmp_path):
+    out = tmp_path / "g.json"
+    with fake_api(b"<html>not an API</html>", "text/html") as url:
+        r = bench("--target", url, "--model", "m", "--concurrency", "2", "--requests", "6",
+                  "--no-stream", "--json", str(out))
+    assert r.returncode == 0, r.stderr
+    g = json.loads(out.read_text())["groups"][0]
+    assert g["errors_by_kind"] == {"bad_response": 6}
+    assert "every request to 'm' failed" in r.stderr
 
 
 def test_missing_usage_is_estimated_and_labelled(tmp_path):
-    import http.server
-    import threading
-
-    class NoUsage(http.server.BaseHTTPRequestHandler):
-        def do_POST(self):  # noqa: N802
-            self.rfile.read(int(self.headers.get("content-length", 0)))
-            body = json.dumps({"id": "x", "object": "chat.completion", "created": 0, "model": "m",
-                               "choices": [{"index": 0, "finish_reason": "stop",
-                                            "message": {"role": "assistant", "content": " one two six"}}]}).encode()
-            self.send_response(200)
-            self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, *a):
-            pass
-
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), NoUsage)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        out = tmp_path / "e.json"
-        r = bench("--target", f"http://127.0.0.1:{server.server_port}/v1", "--model", "m",
-                  "--concurrency", "1", "--requests", "3", "--no-stream", "--json", str(out))
-        assert r.returncode == 0, r.stderr
-        g = json.loads(out.read_text())["groups"][0]
-        assert g["ok"] == 3 and g["output_tokens"] == 9 and g["tokens_estimated"] is True
-        assert "(est.)" in r.stdout and "estimates" in r.stderr
-    finally:
-        server.shutdown()
+    completion = {"id": "x", "object": "chat.completion", "created": 0, "model": "m",
+                  "choices": [{"index": 0, "finish_reason": "stop",
+                               "message": {"role": "assistant", "content": " one two six"}}]}
+    out = tmp_path / "e.json"
+    with fake_api(json.dumps(completion).encode(), "application/json") as url:
+        r = bench("--target", url, "--model", "m", "--concurrency", "1", "--requests", "3",
+                  "--no-stream", "--json", str(out))
+    assert r.returncode == 0, r.stderr
+    g = json.loads(out.read_text())["groups"][0]
+    assert g["ok"] == 3 and g["output_tokens"] == 9 and g["tokens_estimated"] is True
+    assert "(est.)" in r.stdout and "estimates" in r.stderr
