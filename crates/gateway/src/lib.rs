@@ -1,18 +1,22 @@
 //! The Switchyard gateway: one OpenAI-compatible endpoint in front of many providers.
 //!
 //! It owns the request path — config ([`config`]), start-up and provider runtimes
-//! ([`state`]), the HTTP surface ([`routes`]), the streaming relay ([`relay`]), usage
-//! recording ([`usage`]) and metrics ([`telemetry`]). Wire formats live in
+//! ([`state`]), the HTTP surface ([`routes`]), the chat pipeline ([`chat`]) with its
+//! request checks ([`intake`]), vendor calls ([`upstream`]) and streaming relay
+//! ([`relay`]), usage recording ([`usage`]) and metrics ([`telemetry`]). Wire formats live in
 //! `switchyard-wire`, the model catalog in `switchyard-catalog`, and the simulated
 //! providers of the embedded default in `switchyard-sim`.
 
+pub mod chat;
 pub mod config;
 pub mod error;
+pub mod intake;
 pub mod reasoning;
 pub mod relay;
 pub mod routes;
 pub mod state;
 pub mod telemetry;
+pub mod upstream;
 pub mod usage;
 
 use std::future::Future;

@@ -21,7 +21,7 @@ use switchyard_wire::{
 };
 use tokio::time::Instant;
 
-use crate::routes::RequestCtx;
+use crate::chat::RequestCtx;
 use crate::usage::Outcome;
 
 type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;

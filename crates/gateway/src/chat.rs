@@ -1,0 +1,383 @@
+//! The chat pipeline, `POST /v1/chat/completions`: read body (size-limited) → parse into
+//! a typed [`ChatRequest`] (errors name the field) → validate → resolve the model in the
+//! catalog → check capabilities → pick the provider and region → restore reasoning the
+//! vendor needs → [`switchyard_wire::Dialect::prepare`] → upstream call → normalise the
+//! answer (whole, in [`crate::upstream`], or chunk by chunk in [`crate::relay`]) → usage
+//! recorded, however the request ends.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use metrics::counter;
+use switchyard_wire::{ChatRequest, Role, TokenUsage, tokens};
+
+use crate::error::GatewayError;
+use crate::intake::{check_capabilities, check_content_type, parse_request, read_body, validate};
+use crate::relay::Relay;
+use crate::routes::{count_error, json_response};
+use crate::state::AppState;
+use crate::upstream::{complete, send_upstream};
+use crate::usage::{self, Outcome, UsageRecord};
+
+static REQUEST_SEQ: AtomicU64 = AtomicU64::new(0);
+
+fn request_id(headers: &HeaderMap) -> String {
+    if let Some(id) = headers.get("x-request-id").and_then(|v| v.to_str().ok())
+        && !id.is_empty()
+        && id.len() <= 128
+    {
+        return id.to_string();
+    }
+    let n = REQUEST_SEQ.fetch_add(1, Ordering::Relaxed);
+    format!("sy-{:08x}-{n:x}", boot_nonce())
+}
+
+fn boot_nonce() -> u32 {
+    static NONCE: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *NONCE.get_or_init(|| {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        (t.as_nanos() as u32) ^ std::process::id().rotate_left(16)
+    })
+}
+
+/// Per-request facts used to record usage, whichever way the request ends.
+pub struct RequestCtx {
+    /// Shared state (catalog for prices).
+    pub st: Arc<AppState>,
+    /// Gateway request id.
+    pub request_id: String,
+    /// Canonical model id.
+    pub model_id: String,
+    /// Provider id.
+    pub provider: String,
+    /// Region that serves the request.
+    pub region: String,
+    /// Arrival time.
+    pub started: Instant,
+    /// Prompt tokens by our estimator (used when the vendor's figure never arrives).
+    pub prompt_estimate: u64,
+}
+
+impl RequestCtx {
+    /// Record usage for this request.
+    pub fn record(&self, usage: TokenUsage, estimated: bool, outcome: Outcome) {
+        let Some(model) = self.st.catalog.get(&self.model_id) else {
+            return;
+        };
+        usage::record(
+            &UsageRecord {
+                request_id: &self.request_id,
+                model: &self.model_id,
+                provider: &self.provider,
+                region: &self.region,
+                usage,
+                estimated,
+                outcome,
+                price: &model.price,
+                latency: self.started.elapsed(),
+            },
+            self.st.metrics.get(&self.model_id),
+        );
+    }
+
+    fn count(&self, status: StatusCode) {
+        match self.st.metrics.get(&self.model_id) {
+            Some(m) if status == StatusCode::OK => m.requests_ok.increment(1),
+            _ => counter!("switchyard_requests_total", "model" => self.model_id.clone(), "provider" => self.provider.clone(),
+                "status" => status.as_str().to_string())
+            .increment(1),
+        }
+    }
+}
+
+/// Keeps `switchyard_inflight_requests` right however the request ends.
+struct Inflight(metrics::Gauge);
+
+impl Inflight {
+    fn enter(gauge: &metrics::Gauge) -> Self {
+        gauge.increment(1.0);
+        Inflight(gauge.clone())
+    }
+}
+
+impl Drop for Inflight {
+    fn drop(&mut self) {
+        self.0.decrement(1.0);
+    }
+}
+
+pub(crate) async fn chat(
+    State(st): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let inflight = Inflight::enter(&st.inflight);
+    match chat_inner(st, &headers, body, inflight).await {
+        Ok(resp) => resp,
+        Err(e) => {
+            count_error(e.label());
+            e.into_response()
+        }
+    }
+}
+
+async fn chat_inner(
+    st: Arc<AppState>,
+    headers: &HeaderMap,
+    body: Body,
+    inflight: Inflight,
+) -> Result<Response, GatewayError> {
+    let started = Instant::now();
+    check_content_type(headers)?;
+    let bytes = read_body(headers, body, st.config.server.max_body_bytes).await?;
+    let mut req = parse_request(&bytes)?;
+    drop(bytes);
+    validate(&req)?;
+    let model = st
+        .catalog
+        .resolve(&req.model)
+        .map_err(|e| GatewayError::ModelNotFound(e.to_string()))?;
+    check_capabilities(&st.catalog, model, &req)?;
+    let provider =
+        st.providers
+            .get(&model.provider)
+            .ok_or_else(|| GatewayError::ProviderNotConfigured {
+                provider: model.provider.clone(),
+                hint: "it has no runtime entry".into(),
+            })?;
+    if !provider.usable() {
+        return Err(GatewayError::ProviderNotConfigured {
+            provider: provider.id.clone(),
+            hint: provider.unusable_hint.clone(),
+        });
+    }
+    let region = provider
+        .regions
+        .first()
+        .ok_or_else(|| GatewayError::ProviderNotConfigured {
+            provider: provider.id.clone(),
+            hint: "it has no regions".into(),
+        })?;
+    if let Some(cap) = req.completion_cap()
+        && cap > model.max_output
+    {
+        return Err(GatewayError::InvalidValue {
+            param: "max_tokens".into(),
+            message: format!(
+                "max_tokens {cap} exceeds the maximum output of '{}' ({} tokens)",
+                model.id, model.max_output
+            ),
+        });
+    }
+
+    restore_reasoning(&st, &mut req);
+    let ctx = RequestCtx {
+        st: st.clone(),
+        request_id: request_id(headers),
+        model_id: model.id.clone(),
+        provider: provider.id.clone(),
+        region: region.name.clone(),
+        started,
+        prompt_estimate: tokens::estimate_prompt(&req),
+    };
+    let stream = req.is_stream();
+    let wants_usage = req.wants_stream_usage();
+    // Stream-only models: stream from the vendor, answer the client in one piece.
+    let assemble = !stream
+        && provider
+            .dialect
+            .requires_stream(&model.upstream_id, req.thinking_disabled());
+    if assemble {
+        req.stream = Some(true);
+    }
+    let mut adjustments = provider.dialect.prepare(&mut req, &model.upstream_id);
+    if assemble {
+        adjustments.push(switchyard_wire::Adjustment {
+            field: "stream",
+            note: format!(
+                "{} answers only as a stream; streamed and assembled",
+                model.upstream_id
+            ),
+        });
+    }
+    for a in &adjustments {
+        tracing::debug!(request_id = %ctx.request_id, field = a.field, note = %a.note, "request adjusted for vendor");
+    }
+    let body = serde_json::to_vec(&req).map_err(|e| GatewayError::InvalidJson(e.to_string()))?;
+    drop(req);
+
+    // From here on, the request is the vendor's: if the client leaves, record what we know.
+    let mut guard = AbandonGuard { ctx: Some(ctx) };
+    let timeout = Duration::from_secs(st.config.server.request_timeout_secs);
+    let upstream = send_upstream(&st, provider, region, body, stream || assemble, timeout).await;
+    let ctx = guard
+        .ctx
+        .as_ref()
+        .ok_or(GatewayError::Internal("request context already taken"))?;
+    let upstream = match upstream {
+        Ok(r) => r,
+        Err(error) => {
+            let err = GatewayError::Upstream {
+                provider: provider.id.clone(),
+                error,
+            };
+            ctx.count(err.status());
+            guard.disarm();
+            return Err(err);
+        }
+    };
+    let upstream_request_id = upstream
+        .headers()
+        .get(provider.dialect.request_id_header())
+        .cloned();
+    let mut extra_headers = vec![
+        (
+            HeaderName::from_static("x-request-id"),
+            header_value(&ctx.request_id),
+        ),
+        (
+            HeaderName::from_static("x-switchyard-model"),
+            header_value(&ctx.model_id),
+        ),
+        (
+            HeaderName::from_static("x-switchyard-provider"),
+            header_value(&ctx.provider),
+        ),
+        (
+            HeaderName::from_static("x-switchyard-region"),
+            header_value(&ctx.region),
+        ),
+    ];
+    if let Some(v) = upstream_request_id {
+        extra_headers.push((HeaderName::from_static("x-upstream-request-id"), v));
+    }
+    if !adjustments.is_empty() {
+        let text: Vec<String> = adjustments
+            .iter()
+            .map(|a| format!("{}: {}", a.field, a.note))
+            .collect();
+        extra_headers.push((
+            HeaderName::from_static("x-switchyard-adjusted"),
+            header_value(&text.join("; ")),
+        ));
+    }
+
+    let mut resp = if stream {
+        ctx.count(StatusCode::OK);
+        let ctx = guard
+            .take()
+            .ok_or(GatewayError::Internal("request context already taken"))?;
+        let idle = Duration::from_secs(st.config.server.stream_idle_timeout_secs);
+        let relay = Relay::new(
+            ctx,
+            provider.dialect,
+            upstream,
+            wants_usage,
+            idle,
+            timeout,
+            inflight,
+        );
+        let mut resp = Response::new(Body::from_stream(relay.into_stream()));
+        let h = resp.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/event-stream"),
+        );
+        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+        h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+        resp
+    } else {
+        let out = complete(ctx, provider, upstream, timeout, assemble).await;
+        let ctx = guard
+            .take()
+            .ok_or(GatewayError::Internal("request context already taken"))?;
+        match out {
+            Ok((body, usage, estimated)) => {
+                ctx.count(StatusCode::OK);
+                ctx.record(usage, estimated, Outcome::Completed);
+                json_response(StatusCode::OK, body)
+            }
+            Err(error) => {
+                let err = GatewayError::Upstream {
+                    provider: provider.id.clone(),
+                    error,
+                };
+                ctx.count(err.status());
+                return Err(err);
+            }
+        }
+    };
+    resp.headers_mut().extend(extra_headers);
+    Ok(resp)
+}
+
+/// Records estimated usage if the request future is dropped (client gone) while the
+/// upstream call is in flight.
+struct AbandonGuard {
+    ctx: Option<RequestCtx>,
+}
+
+impl AbandonGuard {
+    fn take(&mut self) -> Option<RequestCtx> {
+        self.ctx.take()
+    }
+
+    fn disarm(&mut self) {
+        self.ctx = None;
+    }
+}
+
+impl Drop for AbandonGuard {
+    fn drop(&mut self) {
+        if let Some(ctx) = self.ctx.take() {
+            counter!("switchyard_client_disconnects_total", "model" => ctx.model_id.clone(), "provider" => ctx.provider.clone())
+                .increment(1);
+            ctx.count(StatusCode::from_u16(499).unwrap_or(StatusCode::BAD_REQUEST));
+            let usage = TokenUsage {
+                prompt: ctx.prompt_estimate,
+                ..TokenUsage::default()
+            };
+            ctx.record(usage, true, Outcome::ClientDisconnected);
+        }
+    }
+}
+
+fn header_value(s: &str) -> HeaderValue {
+    HeaderValue::from_str(s).unwrap_or_else(|_| {
+        let ascii: String = s
+            .chars()
+            .map(|c| {
+                if c.is_ascii_graphic() || c == ' ' {
+                    c
+                } else {
+                    '?'
+                }
+            })
+            .collect();
+        HeaderValue::from_str(&ascii).unwrap_or(HeaderValue::from_static("-"))
+    })
+}
+
+/// Put back reasoning the client dropped from assistant tool-call turns.
+fn restore_reasoning(st: &AppState, req: &mut ChatRequest) {
+    for m in &mut req.messages {
+        if m.role != Role::Assistant || m.reasoning_content.is_some() {
+            continue;
+        }
+        let first_id = m
+            .tool_calls
+            .as_ref()
+            .and_then(|c| c.first())
+            .and_then(|c| c.id.as_deref());
+        if let Some(r) = first_id.and_then(|id| st.reasoning.get(id)) {
+            m.reasoning_content = Some(r.to_string());
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! Calling the vendor: send, classify failures into [`UpstreamError`], and read a whole
+//! answer — or, for models that answer only as a stream, fold the stream into one reply.
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::header;
+use metrics::counter;
+use switchyard_wire::dialect::normalize_completion;
+use switchyard_wire::{
+    ChatChunk, ChatCompletion, ErrorKind, SseEvent, SseParser, StreamAggregator, TokenUsage,
+    UpstreamError, tokens,
+};
+
+use crate::chat::RequestCtx;
+use crate::state::{AppState, ProviderRuntime, RegionRuntime};
+
+pub(crate) async fn send_upstream(
+    st: &AppState,
+    provider: &ProviderRuntime,
+    region: &RegionRuntime,
+    body: Vec<u8>,
+    stream: bool,
+    timeout: Duration,
+) -> Result<reqwest::Response, UpstreamError> {
+    let mut rb = st
+        .client
+        .post(&region.chat_url)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body);
+    if let Some(auth) = &provider.auth {
+        rb = rb.header(header::AUTHORIZATION, auth.clone());
+    }
+    if stream {
+        rb = rb.header(header::ACCEPT, "text/event-stream");
+    }
+    let resp = match tokio::time::timeout(timeout, rb.send()).await {
+        Err(_) => {
+            return Err(UpstreamError::transport(
+                ErrorKind::Timeout,
+                format!(
+                    "no response from {} within {}s",
+                    region.name,
+                    timeout.as_secs()
+                ),
+            ));
+        }
+        Ok(Err(e)) => return Err(transport_error(&e, region)),
+        Ok(Ok(r)) => r,
+    };
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(resp);
+    }
+    let req_id = resp
+        .headers()
+        .get(provider.dialect.request_id_header())
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    let body = match tokio::time::timeout(Duration::from_secs(10), resp.bytes()).await {
+        Ok(Ok(b)) => b,
+        _ => Bytes::new(),
+    };
+    let body = &body[..body.len().min(64 * 1024)];
+    Err(provider
+        .dialect
+        .parse_error(status.as_u16(), body, req_id.as_deref()))
+}
+
+fn transport_error(e: &reqwest::Error, region: &RegionRuntime) -> UpstreamError {
+    let mut detail = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        detail.push_str(": ");
+        detail.push_str(&s.to_string());
+        src = s.source();
+    }
+    if e.is_connect() {
+        UpstreamError::transport(
+            ErrorKind::Unreachable,
+            format!("cannot connect to region '{}': {detail}", region.name),
+        )
+    } else if e.is_timeout() {
+        UpstreamError::transport(
+            ErrorKind::Timeout,
+            format!("region '{}' timed out: {detail}", region.name),
+        )
+    } else {
+        UpstreamError::transport(
+            ErrorKind::Unreachable,
+            format!("region '{}' failed: {detail}", region.name),
+        )
+    }
+}
+
+/// Non-streaming: read the whole answer, normalise usage, name the model canonically.
+pub(crate) async fn complete(
+    ctx: &RequestCtx,
+    provider: &ProviderRuntime,
+    upstream: reqwest::Response,
+    timeout: Duration,
+    assemble: bool,
+) -> Result<(Bytes, TokenUsage, bool), UpstreamError> {
+    let remaining = timeout.saturating_sub(ctx.started.elapsed());
+    let bytes = match tokio::time::timeout(remaining, upstream.bytes()).await {
+        Err(_) => {
+            return Err(UpstreamError::transport(
+                ErrorKind::Timeout,
+                "upstream did not finish in time",
+            ));
+        }
+        Ok(Err(e)) => {
+            return Err(UpstreamError::transport(
+                ErrorKind::BadResponse,
+                format!("reading the response failed: {e}"),
+            ));
+        }
+        Ok(Ok(b)) => b,
+    };
+    let parsed = if assemble {
+        assemble_stream(provider, &bytes)
+    } else {
+        serde_json::from_slice::<ChatCompletion>(&bytes).map_err(|e| {
+            UpstreamError::transport(
+                ErrorKind::BadResponse,
+                format!("the vendor's answer is not a chat completion ({e})"),
+            )
+        })
+    };
+    let mut completion = parsed.inspect_err(|e| {
+        if e.kind == ErrorKind::BadResponse {
+            counter!("switchyard_upstream_garbage_total", "provider" => provider.id.clone())
+                .increment(1);
+        }
+    })?;
+    let usage = normalize_completion(&mut completion);
+    completion.model.clone_from(&ctx.model_id);
+    for choice in &completion.choices {
+        let msg = &choice.message;
+        if let (Some(calls), Some(r)) = (&msg.tool_calls, &msg.reasoning_content) {
+            ctx.st
+                .reasoning
+                .insert(calls.iter().filter_map(|c| c.id.as_deref()), r);
+        }
+    }
+    let (usage, estimated) = match usage {
+        Some(u) => (u, false),
+        None => {
+            let completion_tokens = completion
+                .choices
+                .iter()
+                .map(|c| {
+                    tokens::estimate_message(&c.message)
+                        .saturating_sub(tokens::PER_MESSAGE_OVERHEAD)
+                })
+                .sum();
+            let u = TokenUsage {
+                prompt: ctx.prompt_estimate,
+                completion: completion_tokens,
+                ..TokenUsage::default()
+            };
+            completion.usage = Some(u.to_wire());
+            (u, true)
+        }
+    };
+    let body = serde_json::to_vec(&completion)
+        .map_err(|e| UpstreamError::transport(ErrorKind::BadResponse, e.to_string()))?;
+    Ok((Bytes::from(body), usage, estimated))
+}
+
+/// Fold a whole SSE body from a stream-only model into one completion.
+fn assemble_stream(
+    provider: &ProviderRuntime,
+    bytes: &[u8],
+) -> Result<ChatCompletion, UpstreamError> {
+    let mut parser = SseParser::new();
+    parser.push(bytes);
+    let mut agg = StreamAggregator::new();
+    let events = std::iter::from_fn(|| parser.next_event()).collect::<Vec<_>>();
+    for ev in events.into_iter().chain(parser.finish()) {
+        let SseEvent::Data { data, event } = ev else {
+            continue;
+        };
+        if data.trim() == "[DONE]" {
+            break;
+        }
+        match serde_json::from_str::<ChatChunk>(&data) {
+            Ok(chunk)
+                if event.as_deref() != Some("error") && !chunk.extra.contains_key("error") =>
+            {
+                agg.push(chunk)
+            }
+            _ if event.as_deref() == Some("error") || data.contains("\"error\"") => {
+                return Err(provider.dialect.parse_error(500, data.as_bytes(), None));
+            }
+            Ok(_) | Err(_) => {}
+        }
+    }
+    if !agg.finished() {
+        return Err(UpstreamError::transport(
+            ErrorKind::BadResponse,
+            "the vendor's stream ended before the answer was finished",
+        ));
+    }
+    Ok(agg.finish())
+}
