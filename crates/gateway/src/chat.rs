@@ -10,11 +10,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use metrics::counter;
-use switchyard_wire::{ChatRequest, Role, TokenUsage, tokens};
+use switchyard_wire::{ChatRequest, ErrorKind, Role, TokenUsage, UpstreamError, tokens};
 
 use crate::error::GatewayError;
 use crate::intake::{check_capabilities, check_content_type, parse_request, read_body, validate};
@@ -158,13 +159,14 @@ async fn chat_inner(
             hint: provider.unusable_hint.clone(),
         });
     }
-    let region = provider
-        .regions
-        .first()
-        .ok_or_else(|| GatewayError::ProviderNotConfigured {
-            provider: provider.id.clone(),
-            hint: "it has no regions".into(),
-        })?;
+    let first_region =
+        provider
+            .regions
+            .first()
+            .ok_or_else(|| GatewayError::ProviderNotConfigured {
+                provider: provider.id.clone(),
+                hint: "it has no regions".into(),
+            })?;
     if let Some(cap) = req.completion_cap()
         && cap > model.max_output
     {
@@ -183,7 +185,7 @@ async fn chat_inner(
         request_id: request_id(headers),
         model_id: model.id.clone(),
         provider: provider.id.clone(),
-        region: region.name.clone(),
+        region: first_region.name.clone(),
         started,
         prompt_estimate: tokens::estimate_prompt(&req),
     };
@@ -210,13 +212,46 @@ async fn chat_inner(
     for a in &adjustments {
         tracing::debug!(request_id = %ctx.request_id, field = a.field, note = %a.note, "request adjusted for vendor");
     }
-    let body = serde_json::to_vec(&req).map_err(|e| GatewayError::InvalidJson(e.to_string()))?;
+    let body = Bytes::from(
+        serde_json::to_vec(&req).map_err(|e| GatewayError::InvalidJson(e.to_string()))?,
+    );
     drop(req);
 
     // From here on, the request is the vendor's: if the client leaves, record what we know.
     let mut guard = AbandonGuard { ctx: Some(ctx) };
     let timeout = Duration::from_secs(st.config.server.request_timeout_secs);
-    let upstream = send_upstream(&st, provider, region, body, stream || assemble, timeout).await;
+    // Regions in preference order: a retryable failure before any answer (connect error,
+    // 5xx, overload, rate limit, time-out) moves on to the next region.
+    let mut attempts = 0u32;
+    let mut upstream = Err(UpstreamError::transport(
+        ErrorKind::Unreachable,
+        "no region was tried",
+    ));
+    for region in &provider.regions {
+        attempts += 1;
+        let remaining = timeout.saturating_sub(started.elapsed());
+        upstream = send_upstream(
+            &st,
+            provider,
+            region,
+            body.clone(),
+            stream || assemble,
+            remaining,
+        )
+        .await;
+        if let Some(ctx) = guard.ctx.as_mut() {
+            ctx.region.clone_from(&region.name);
+        }
+        match &upstream {
+            Err(e) if e.kind.retryable() && remaining > Duration::ZERO => {
+                counter!("switchyard_failovers_total", "provider" => provider.id.clone(), "from_region" => region.name.clone(),
+                    "kind" => e.kind.default_code())
+                .increment(1);
+                tracing::warn!(provider = %provider.id, region = %region.name, error = %e.message, "upstream failed; trying the next region");
+            }
+            _ => break,
+        }
+    }
     let ctx = guard
         .ctx
         .as_ref()
@@ -253,6 +288,10 @@ async fn chat_inner(
         (
             HeaderName::from_static("x-switchyard-region"),
             header_value(&ctx.region),
+        ),
+        (
+            HeaderName::from_static("x-switchyard-attempts"),
+            HeaderValue::from(attempts),
         ),
     ];
     if let Some(v) = upstream_request_id {

@@ -19,7 +19,7 @@ pub(crate) async fn send_upstream(
     st: &AppState,
     provider: &ProviderRuntime,
     region: &RegionRuntime,
-    body: Vec<u8>,
+    body: Bytes,
     stream: bool,
     timeout: Duration,
 ) -> Result<reqwest::Response, UpstreamError> {

@@ -1,0 +1,126 @@
+//! Region failover: a retryable failure before any answer moves a request to the
+//! provider's next region; a non-retryable one does not. Faults are injected per region
+//! in the real simulator.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate
+
+mod common;
+
+use common::{JsonBody, ask, start, start_with};
+use serde_json::{Value, json};
+
+async fn sim_stats(gw: &common::TestGateway) -> Value {
+    gw.http
+        .get(format!("{}/_sim/stats", gw.sim))
+        .send()
+        .await
+        .unwrap()
+        .json_value()
+        .await
+}
+
+fn served(stats: &Value, provider: &str, region: &str) -> u64 {
+    stats["providers"][provider][region]["requests"]
+        .as_u64()
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_failing_region_is_skipped_for_the_next_one() {
+    let gw = start().await;
+    gw.fault("deepseek", "global", json!({"kind": "server_error"}))
+        .await;
+    for stream in [false, true] {
+        let mut body = ask("deepseek-v4-flash", "hi");
+        body["stream"] = json!(stream);
+        let r = gw.chat(body).await;
+        assert_eq!(
+            r.status,
+            200,
+            "stream={stream}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        assert_eq!(r.header("x-switchyard-region"), Some("global-b"));
+        assert_eq!(r.header("x-switchyard-attempts"), Some("2"));
+        if stream {
+            assert!(r.ends_with_done());
+        }
+    }
+    let stats = sim_stats(&gw).await;
+    assert_eq!(
+        (
+            served(&stats, "deepseek", "global"),
+            served(&stats, "deepseek", "global-b")
+        ),
+        (2, 2)
+    );
+    let metrics = gw.metrics().await;
+    assert!(metrics.lines().any(
+        |l| l.starts_with("switchyard_failovers_total") && l.contains("from_region=\"global\"")
+    ));
+}
+
+#[tokio::test]
+async fn non_retryable_errors_do_not_fail_over() {
+    let gw = start().await;
+    gw.fault("zhipu", "global", json!({"kind": "insufficient_balance"}))
+        .await;
+    let r = gw.chat(ask("glm-4.5-flash", "hi")).await;
+    assert_eq!(r.status, 402);
+    assert_eq!(r.json()["error"]["vendor_code"], "1113");
+    let stats = sim_stats(&gw).await;
+    assert_eq!(
+        served(&stats, "zhipu", "cn"),
+        0,
+        "a balance error is not retried elsewhere"
+    );
+}
+
+#[tokio::test]
+async fn when_every_region_fails_the_last_error_is_returned() {
+    let gw = start().await;
+    for region in ["global", "cn"] {
+        gw.fault("moonshot", region, json!({"kind": "overloaded"}))
+            .await;
+    }
+    let r = gw.chat(ask("kimi-k2.5", "hi")).await;
+    assert_eq!(r.status, 503);
+    assert_eq!(r.json()["error"]["type"], "overloaded_error");
+    let stats = sim_stats(&gw).await;
+    assert_eq!(
+        (
+            served(&stats, "moonshot", "global"),
+            served(&stats, "moonshot", "cn")
+        ),
+        (1, 1)
+    );
+}
+
+#[tokio::test]
+async fn a_region_that_drops_connections_fails_over_to_a_live_one() {
+    let gw = start_with(0.0, |c| {
+        let p = c.providers.get_mut("dashscope").unwrap();
+        p.regions = Some(vec![
+            switchyard_gateway::config::RegionConfig {
+                name: "dead".into(),
+                base_url: None,
+            },
+            switchyard_gateway::config::RegionConfig {
+                name: "singapore".into(),
+                base_url: None,
+            },
+        ]);
+    })
+    .await;
+    // The "dead" region cuts every connection before answering.
+    gw.fault(
+        "dashscope",
+        "dead",
+        json!({"kind": "drop_after", "tokens": 0}),
+    )
+    .await;
+    let r = gw.chat(ask("qwen-plus", "hi")).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("x-switchyard-region"), Some("singapore"));
+    assert_eq!(r.header("x-switchyard-attempts"), Some("2"));
+}
