@@ -14,11 +14,10 @@ use serde_json::json;
 #[tokio::test]
 async fn vendor_error_codes_map_to_status_class_and_keep_vendor_facts() {
     let gw = start().await;
-    // (provider, region, fault, model, status, type, vendor_code, retryable)
+    // (provider, fault, model, status, type, vendor_code, retryable)
     let cases = [
         (
             "zhipu",
-            "global",
             "overloaded",
             "glm-4.5-flash",
             503,
@@ -28,7 +27,6 @@ async fn vendor_error_codes_map_to_status_class_and_keep_vendor_facts() {
         ),
         (
             "zhipu",
-            "global",
             "rate_limit",
             "glm-4.5-flash",
             429,
@@ -38,7 +36,6 @@ async fn vendor_error_codes_map_to_status_class_and_keep_vendor_facts() {
         ),
         (
             "zhipu",
-            "global",
             "insufficient_balance",
             "glm-4.5-flash",
             402,
@@ -48,7 +45,6 @@ async fn vendor_error_codes_map_to_status_class_and_keep_vendor_facts() {
         ),
         (
             "deepseek",
-            "global",
             "insufficient_balance",
             "deepseek-v4-flash",
             402,
@@ -58,7 +54,6 @@ async fn vendor_error_codes_map_to_status_class_and_keep_vendor_facts() {
         ),
         (
             "deepseek",
-            "global",
             "overloaded",
             "deepseek-v4-flash",
             503,
@@ -68,7 +63,6 @@ async fn vendor_error_codes_map_to_status_class_and_keep_vendor_facts() {
         ),
         (
             "moonshot",
-            "global",
             "overloaded",
             "kimi-k2.5",
             503,
@@ -78,7 +72,6 @@ async fn vendor_error_codes_map_to_status_class_and_keep_vendor_facts() {
         ),
         (
             "moonshot",
-            "global",
             "rate_limit",
             "kimi-k2.5",
             429,
@@ -88,7 +81,6 @@ async fn vendor_error_codes_map_to_status_class_and_keep_vendor_facts() {
         ),
         (
             "dashscope",
-            "singapore",
             "rate_limit",
             "qwen3-32b",
             429,
@@ -98,7 +90,6 @@ async fn vendor_error_codes_map_to_status_class_and_keep_vendor_facts() {
         ),
         (
             "dashscope",
-            "singapore",
             "auth",
             "qwen3-32b",
             401,
@@ -107,8 +98,9 @@ async fn vendor_error_codes_map_to_status_class_and_keep_vendor_facts() {
             false,
         ),
     ];
-    for (provider, region, fault, model, status, kind, code, retryable) in cases {
-        gw.fault(provider, region, json!({"kind": fault})).await;
+    for (provider, fault, model, status, kind, code, retryable) in cases {
+        // Every region of the provider fails alike, so failover cannot hide the error.
+        gw.fault(provider, "*", json!({"kind": fault})).await;
         for stream in [false, true] {
             let mut body = ask(model, "hi");
             body["stream"] = json!(stream);
