@@ -19,7 +19,7 @@ use switchyard_wire::{ChatRequest, ErrorKind, Role, TokenUsage, UpstreamError, t
 
 use crate::error::GatewayError;
 use crate::intake::{check_capabilities, check_content_type, parse_request, read_body, validate};
-use crate::relay::Relay;
+use crate::relay::{Failover, Relay, Timing};
 use crate::routes::{count_error, json_response};
 use crate::state::AppState;
 use crate::upstream::{complete, send_upstream};
@@ -227,8 +227,10 @@ async fn chat_inner(
         ErrorKind::Unreachable,
         "no region was tried",
     ));
-    for region in &provider.regions {
+    let mut served = 0;
+    for (i, region) in provider.regions.iter().enumerate() {
         attempts += 1;
+        served = i;
         let remaining = timeout.saturating_sub(started.elapsed());
         upstream = send_upstream(
             &st,
@@ -314,13 +316,22 @@ async fn chat_inner(
             .take()
             .ok_or(GatewayError::Internal("request context already taken"))?;
         let idle = Duration::from_secs(st.config.server.stream_idle_timeout_secs);
+        let failover = Failover {
+            body,
+            regions: (served + 1..provider.regions.len()).collect(),
+        };
+        let timing = Timing {
+            idle,
+            total: timeout,
+            ttft: Duration::from_secs(st.config.server.ttft_timeout_secs),
+        };
         let relay = Relay::new(
             ctx,
             provider.dialect,
             upstream,
             wants_usage,
-            idle,
-            timeout,
+            timing,
+            failover,
             inflight,
         );
         let mut resp = Response::new(Body::from_stream(relay.into_stream()));

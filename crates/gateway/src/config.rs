@@ -55,6 +55,9 @@ pub struct ServerConfig {
     pub request_timeout_secs: u64,
     /// Longest an upstream stream may stay silent (no bytes at all), in seconds.
     pub stream_idle_timeout_secs: u64,
+    /// Longest a stream may wait for its first token before the next region is tried (or
+    /// the client gets an error event), in seconds. Keep-alive comments do not reset it.
+    pub ttft_timeout_secs: u64,
     /// Connect timeout to upstreams, in seconds.
     pub connect_timeout_secs: u64,
     /// On shutdown, how long in-flight requests get to finish, in seconds.
@@ -116,6 +119,7 @@ struct RawServer {
     max_body_bytes: Option<usize>,
     request_timeout_secs: Option<u64>,
     stream_idle_timeout_secs: Option<u64>,
+    ttft_timeout_secs: Option<u64>,
     connect_timeout_secs: Option<u64>,
     shutdown_grace_secs: Option<u64>,
 }
@@ -179,6 +183,7 @@ impl Config {
             max_body_bytes: raw.server.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
             request_timeout_secs: raw.server.request_timeout_secs.unwrap_or(600),
             stream_idle_timeout_secs: raw.server.stream_idle_timeout_secs.unwrap_or(120),
+            ttft_timeout_secs: raw.server.ttft_timeout_secs.unwrap_or(120),
             connect_timeout_secs: raw.server.connect_timeout_secs.unwrap_or(10),
             shutdown_grace_secs: raw.server.shutdown_grace_secs.unwrap_or(30),
         };

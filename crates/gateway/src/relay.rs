@@ -4,8 +4,11 @@
 //! and the results written in one frame — nothing is buffered beyond one read. Usage is
 //! captured from wherever the vendor put it and shown to the client only if it asked
 //! (`stream_options.include_usage`), always as the OpenAI trailing `choices:[]` chunk.
-//! If the upstream breaks off or stalls, the client gets an SSE error event (never a clean
-//! end that looks like success). If the client leaves, dropping the relay drops the
+//! Until the first token, data events are held back (keep-alive comments still flow), so
+//! an upstream that breaks off, errs or misses the time-to-first-token deadline can be
+//! replaced by the provider's next region without the client seeing anything but a
+//! longer wait. After the first token, a broken or stalled upstream ends the stream with
+//! an SSE error event (never a clean end that looks like success). If the client leaves, dropping the relay drops the
 //! upstream connection (cancelling it) and records the usage produced so far.
 
 use std::convert::Infallible;
@@ -22,12 +25,32 @@ use switchyard_wire::{
 use tokio::time::Instant;
 
 use crate::chat::RequestCtx;
+use crate::upstream::send_upstream;
 use crate::usage::Outcome;
 
 type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
 /// Reasoning kept per stream for the reasoning cache is capped at this many bytes.
 const MAX_KEPT_REASONING: usize = 256 * 1024;
+
+/// What the relay needs to retry a stream elsewhere before its first token.
+pub struct Failover {
+    /// The prepared upstream request body.
+    pub body: Bytes,
+    /// Indices of the provider's regions still to try, in order.
+    pub regions: Vec<usize>,
+}
+
+/// A stream's time limits.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    /// Longest silence (no bytes at all) from the upstream.
+    pub idle: Duration,
+    /// Longest the whole request may take, from its arrival.
+    pub total: Duration,
+    /// Longest an attempt may wait for its first token.
+    pub ttft: Duration,
+}
 
 /// State of one relayed stream.
 pub struct Relay {
@@ -48,6 +71,14 @@ pub struct Relay {
     tool_call_ids: Vec<String>,
     last_id: String,
     last_created: u64,
+    /// Data events held back until the first token (dropped if the attempt is replaced).
+    held: Vec<u8>,
+    failover: Failover,
+    /// Set when the current attempt failed before its first token and another region may
+    /// take over: the reason, for the logs.
+    switch_reason: Option<String>,
+    ttft_deadline: Instant,
+    ttft_timeout: Duration,
     _inflight: Box<dyn Send + Sync>,
 }
 
@@ -58,11 +89,13 @@ impl Relay {
         dialect: Dialect,
         upstream: reqwest::Response,
         wants_usage: bool,
-        idle: Duration,
-        total: Duration,
+        timing: Timing,
+        failover: Failover,
         inflight: impl Send + Sync + 'static,
     ) -> Self {
+        let (idle, total) = (timing.idle, timing.total);
         let deadline = Instant::from_std(ctx.started) + total;
+        let ttft_deadline = (Instant::now() + timing.ttft).min(deadline);
         Relay {
             ctx,
             dialect,
@@ -81,6 +114,11 @@ impl Relay {
             tool_call_ids: Vec::new(),
             last_id: String::new(),
             last_created: 0,
+            held: Vec::new(),
+            failover,
+            switch_reason: None,
+            ttft_deadline,
+            ttft_timeout: timing.ttft,
             _inflight: Box::new(inflight),
         }
     }
@@ -94,8 +132,28 @@ impl Relay {
 
     async fn next_frame(&mut self) -> Option<Bytes> {
         while !self.done {
-            let wait_until = (Instant::now() + self.idle).min(self.deadline);
+            if let Some(reason) = self.switch_reason.take() {
+                self.switch_region(&reason).await;
+                if !self.out.is_empty() {
+                    return Some(Bytes::from(std::mem::take(&mut self.out)));
+                }
+                continue;
+            }
+            let mut wait_until = (Instant::now() + self.idle).min(self.deadline);
+            if !self.saw_first_token {
+                wait_until = wait_until.min(self.ttft_deadline);
+            }
             match tokio::time::timeout_at(wait_until, self.upstream.next()).await {
+                Err(_)
+                    if !self.saw_first_token
+                        && Instant::now() >= self.ttft_deadline
+                        && Instant::now() < self.deadline =>
+                {
+                    self.fail(
+                        "upstream_ttft_timeout",
+                        &format!("no first token within {}s", self.ttft_timeout.as_secs_f64()),
+                    );
+                }
                 Err(_) if Instant::now() >= self.deadline => {
                     self.fail(
                         "upstream_timeout",
@@ -115,7 +173,7 @@ impl Relay {
                     self.parser.push(&bytes);
                     while let Some(ev) = self.parser.next_event() {
                         self.on_event(ev);
-                        if self.done {
+                        if self.done || self.switch_reason.is_some() {
                             break;
                         }
                     }
@@ -198,8 +256,80 @@ impl Relay {
         }
         if keep {
             chunk.model.clone_from(&self.ctx.model_id);
-            self.write_data(&chunk);
+            if self.saw_first_token {
+                self.release_held();
+                self.write_data(&chunk);
+            } else {
+                let out = std::mem::take(&mut self.out);
+                self.write_data(&chunk);
+                self.held.append(&mut self.out);
+                self.out = out;
+            }
         }
+    }
+
+    /// Send the data events held back before the first token.
+    fn release_held(&mut self) {
+        if !self.held.is_empty() {
+            self.out.append(&mut self.held);
+        }
+    }
+
+    /// Whether a failure now may be retried in another region: nothing but comments has
+    /// reached the client and a region is left.
+    fn can_switch(&self) -> bool {
+        !self.saw_first_token && !self.failover.regions.is_empty()
+    }
+
+    /// Replace the current attempt with the next region that answers.
+    async fn switch_region(&mut self, reason: &str) {
+        let st = self.ctx.st.clone();
+        let Some(provider) = st.providers.get(&self.ctx.provider) else {
+            self.fail_now("upstream_stream_interrupted", reason);
+            return;
+        };
+        while !self.failover.regions.is_empty() {
+            let idx = self.failover.regions.remove(0);
+            let Some(region) = provider.regions.get(idx) else {
+                continue;
+            };
+            counter!("switchyard_failovers_total", "provider" => provider.id.clone(), "from_region" => self.ctx.region.clone(),
+                "kind" => "stream_before_first_token")
+            .increment(1);
+            tracing::warn!(provider = %provider.id, from = %self.ctx.region, to = %region.name, %reason, "stream failed before its first token; trying the next region");
+            let remaining = self.deadline.saturating_duration_since(Instant::now());
+            match send_upstream(
+                &st,
+                provider,
+                region,
+                self.failover.body.clone(),
+                true,
+                remaining,
+            )
+            .await
+            {
+                Ok(resp) => {
+                    self.ctx.region.clone_from(&region.name);
+                    self.upstream = Box::pin(resp.bytes_stream());
+                    self.parser = SseParser::new();
+                    self.norm = StreamNormalizer::new();
+                    self.held.clear();
+                    self.completion_estimate = 0;
+                    self.ttft_deadline = (Instant::now() + self.ttft_timeout).min(self.deadline);
+                    return;
+                }
+                Err(e) if e.kind.retryable() => continue,
+                Err(e) => {
+                    self.release_held();
+                    self.write_data(&json!({ "error": e.to_api_error(&provider.id) }));
+                    self.done = true;
+                    let (usage, estimated) = self.usage_now();
+                    self.record(usage, estimated, Outcome::Interrupted);
+                    return;
+                }
+            }
+        }
+        self.fail_now("upstream_stream_interrupted", reason);
     }
 
     fn write_data<T: serde::Serialize>(&mut self, value: &T) {
@@ -225,6 +355,7 @@ impl Relay {
     }
 
     fn finish_ok(&mut self) {
+        self.release_held();
         let (usage, estimated) = self.usage_now();
         if self.wants_usage {
             let chunk = json!({
@@ -252,7 +383,7 @@ impl Relay {
         if let Some(ev) = self.parser.finish() {
             self.on_event(ev);
         }
-        if self.done {
+        if self.done || self.switch_reason.is_some() {
             return;
         }
         if self.norm.finished() {
@@ -268,6 +399,11 @@ impl Relay {
 
     fn upstream_error(&mut self, data: &str) {
         let err = self.dialect.parse_error(500, data.as_bytes(), None);
+        if err.kind.retryable() && self.can_switch() {
+            self.switch_reason = Some(err.message);
+            return;
+        }
+        self.release_held();
         let api = err.to_api_error(&self.ctx.provider);
         self.write_data(&json!({ "error": api }));
         self.done = true;
@@ -276,6 +412,16 @@ impl Relay {
     }
 
     fn fail(&mut self, code: &str, message: &str) {
+        if self.can_switch() {
+            self.switch_reason = Some(format!("{code}: {message}"));
+            return;
+        }
+        self.fail_now(code, message);
+    }
+
+    /// End the stream with an SSE error event.
+    fn fail_now(&mut self, code: &str, message: &str) {
+        self.release_held();
         counter!("switchyard_stream_failures_total", "provider" => self.ctx.provider.clone(), "code" => code.to_string())
             .increment(1);
         let body = json!({"error": {

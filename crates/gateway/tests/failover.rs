@@ -124,3 +124,75 @@ async fn a_region_that_drops_connections_fails_over_to_a_live_one() {
     assert_eq!(r.header("x-switchyard-region"), Some("singapore"));
     assert_eq!(r.header("x-switchyard-attempts"), Some("2"));
 }
+
+/// Output words of a stream, reasoning included (one simulated token each).
+fn content_words(r: &common::Reply) -> usize {
+    let chunks = r.chunks();
+    ["content", "reasoning_content"]
+        .iter()
+        .map(|f| common::streamed_text(&chunks, f).split_whitespace().count())
+        .sum()
+}
+
+#[tokio::test]
+async fn a_stream_cut_before_its_first_token_is_resumed_in_the_next_region() {
+    let gw = start().await;
+    gw.fault(
+        "deepseek",
+        "global",
+        json!({"kind": "drop_after", "tokens": 0}),
+    )
+    .await;
+    let mut body = ask("deepseek-v4-flash", "hi");
+    body["stream"] = json!(true);
+    body["max_tokens"] = json!(10);
+    let r = gw.chat(body).await;
+    assert_eq!(r.status, 200);
+    assert!(r.ends_with_done(), "the client sees one clean stream");
+    assert!(r.chunks().iter().all(|c| c.get("error").is_none()));
+    assert_eq!(content_words(&r), 10, "every token, once");
+    let roles = r
+        .chunks()
+        .iter()
+        .filter(|c| !c["choices"][0]["delta"]["role"].is_null())
+        .count();
+    assert_eq!(roles, 1, "nothing of the failed attempt reached the client");
+    let stats = sim_stats(&gw).await;
+    assert_eq!(
+        (
+            served(&stats, "deepseek", "global"),
+            served(&stats, "deepseek", "global-b")
+        ),
+        (1, 1)
+    );
+}
+
+#[tokio::test]
+async fn a_stream_stalled_before_its_first_token_moves_on_at_the_ttft_timeout() {
+    let gw = start_with(0.0, |c| c.server.ttft_timeout_secs = 1).await;
+    gw.fault(
+        "moonshot",
+        "global",
+        json!({"kind": "stall_after", "tokens": 0}),
+    )
+    .await;
+    let mut body = ask("kimi-k2.6", "hi");
+    body["stream"] = json!(true);
+    let started = std::time::Instant::now();
+    let r = tokio::time::timeout(std::time::Duration::from_secs(10), gw.chat(body))
+        .await
+        .unwrap();
+    assert!(
+        started.elapsed() >= std::time::Duration::from_millis(900),
+        "waited for the TTFT deadline"
+    );
+    assert!(r.ends_with_done(), "{:?}", r.chunks().last());
+    assert_eq!(content_words(&r), 8);
+    let metrics = gw.metrics().await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("switchyard_failovers_total")
+                && l.contains("stream_before_first_token"))
+    );
+}
