@@ -227,11 +227,18 @@ async fn chat_inner(
         ErrorKind::Unreachable,
         "no region was tried",
     ));
+    // Healthy regions first, in configured order; regions whose breaker is open come
+    // last, as a last resort.
+    let (healthy, tripped): (Vec<usize>, Vec<usize>) = (0..provider.regions.len())
+        .partition(|&i| st.health.preferred(&provider.id, &provider.regions[i].name));
+    let order: Vec<usize> = healthy.into_iter().chain(tripped).collect();
     let mut served = 0;
-    for (i, region) in provider.regions.iter().enumerate() {
+    for (n, &i) in order.iter().enumerate() {
+        let region = &provider.regions[i];
         attempts += 1;
-        served = i;
+        served = n;
         let remaining = timeout.saturating_sub(started.elapsed());
+        st.health.attempt(&provider.id, &region.name);
         upstream = send_upstream(
             &st,
             provider,
@@ -245,13 +252,21 @@ async fn chat_inner(
             ctx.region.clone_from(&region.name);
         }
         match &upstream {
-            Err(e) if e.kind.retryable() && remaining > Duration::ZERO => {
+            Ok(_) => {
+                st.health.success(&provider.id, &region.name);
+                break;
+            }
+            Err(e) if e.kind.retryable() => {
+                st.health.failure(&provider.id, &region.name);
+                if remaining == Duration::ZERO {
+                    break;
+                }
                 counter!("switchyard_failovers_total", "provider" => provider.id.clone(), "from_region" => region.name.clone(),
                     "kind" => e.kind.default_code())
                 .increment(1);
                 tracing::warn!(provider = %provider.id, region = %region.name, error = %e.message, "upstream failed; trying the next region");
             }
-            _ => break,
+            Err(_) => break,
         }
     }
     let ctx = guard
@@ -318,7 +333,7 @@ async fn chat_inner(
         let idle = Duration::from_secs(st.config.server.stream_idle_timeout_secs);
         let failover = Failover {
             body,
-            regions: (served + 1..provider.regions.len()).collect(),
+            regions: order[served + 1..].to_vec(),
         };
         let timing = Timing {
             idle,

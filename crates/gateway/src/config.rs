@@ -32,6 +32,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// `[simulator]`.
     pub simulator: SimulatorConfig,
+    /// `[health]`: circuit breakers per provider region.
+    pub health: HealthConfig,
     /// `[providers.<id>]`, by id.
     pub providers: BTreeMap<String, ProviderConfig>,
     /// `[[models]]`: catalog additions and overrides.
@@ -62,6 +64,15 @@ pub struct ServerConfig {
     pub connect_timeout_secs: u64,
     /// On shutdown, how long in-flight requests get to finish, in seconds.
     pub shutdown_grace_secs: u64,
+}
+
+/// `[health]`: when a provider region is taken out of rotation.
+#[derive(Debug, Clone)]
+pub struct HealthConfig {
+    /// Retryable failures in a row that open a region's breaker.
+    pub consecutive_failures: u32,
+    /// Seconds an open breaker keeps the region out before one trial request.
+    pub cooldown_secs: f64,
 }
 
 /// `[simulator]`: settings of the in-process simulator used by simulated providers.
@@ -107,6 +118,8 @@ struct RawConfig {
     #[serde(default)]
     simulator: RawSimulator,
     #[serde(default)]
+    health: RawHealth,
+    #[serde(default)]
     providers: BTreeMap<String, Spanned<RawProvider>>,
     #[serde(default)]
     models: Vec<Spanned<toml::Table>>,
@@ -122,6 +135,13 @@ struct RawServer {
     ttft_timeout_secs: Option<u64>,
     connect_timeout_secs: Option<u64>,
     shutdown_grace_secs: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawHealth {
+    consecutive_failures: Option<Spanned<u32>>,
+    cooldown_secs: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -202,6 +222,33 @@ impl Config {
         let simulator = SimulatorConfig {
             time_scale,
             seed: raw.simulator.seed.unwrap_or(42),
+        };
+
+        let consecutive_failures = match &raw.health.consecutive_failures {
+            None => 5,
+            Some(n) if *n.get_ref() >= 1 => *n.get_ref(),
+            Some(n) => {
+                return Err(at(
+                    n.span(),
+                    "consecutive_failures must be at least 1".into(),
+                    "use e.g. 5: that many retryable failures in a row take a region out".into(),
+                ));
+            }
+        };
+        let cooldown_secs = match &raw.health.cooldown_secs {
+            None => 10.0,
+            Some(c) if c.get_ref().is_finite() && *c.get_ref() >= 0.0 => *c.get_ref(),
+            Some(c) => {
+                return Err(at(
+                    c.span(),
+                    format!("cooldown_secs {} must be a number >= 0", c.get_ref()),
+                    "use e.g. 10: seconds before a failed region gets a trial request".into(),
+                ));
+            }
+        };
+        let health = HealthConfig {
+            consecutive_failures,
+            cooldown_secs,
         };
 
         let mut providers = BTreeMap::new();
@@ -294,6 +341,7 @@ impl Config {
         Ok(Config {
             server,
             simulator,
+            health,
             providers,
             models,
             model_lines,
@@ -405,6 +453,26 @@ mod tests {
         let c = Config::parse(text, "c").unwrap();
         assert_eq!(c.provider_lines["x"], 2);
         assert_eq!(c.model_lines, vec![6], "the line of the [[models]] header");
+    }
+
+    #[test]
+    fn health_settings_are_checked() {
+        let c = Config::parse(
+            "[health]\nconsecutive_failures = 3\ncooldown_secs = 2.5\n",
+            "c",
+        )
+        .unwrap();
+        assert_eq!(
+            (c.health.consecutive_failures, c.health.cooldown_secs),
+            (3, 2.5)
+        );
+        let err = Config::parse("[health]\nconsecutive_failures = 0\n", "c")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 2") && err.contains("at least 1"),
+            "{err}"
+        );
     }
 
     #[test]

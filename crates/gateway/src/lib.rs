@@ -2,14 +2,15 @@
 //!
 //! It owns the request path — config ([`config`]), start-up and provider runtimes
 //! ([`state`]), the HTTP surface ([`routes`]), the chat pipeline ([`chat`]) with its
-//! request checks ([`intake`]), vendor calls ([`upstream`]) and streaming relay
-//! ([`relay`]), usage recording ([`usage`]) and metrics ([`telemetry`]). Wire formats live in
+//! request checks ([`intake`]), vendor calls ([`upstream`]), streaming relay ([`relay`])
+//! and region health ([`health`]), usage recording ([`usage`]) and metrics ([`telemetry`]). Wire formats live in
 //! `switchyard-wire`, the model catalog in `switchyard-catalog`, and the simulated
 //! providers of the embedded default in `switchyard-sim`.
 
 pub mod chat;
 pub mod config;
 pub mod error;
+pub mod health;
 pub mod intake;
 pub mod reasoning;
 pub mod relay;

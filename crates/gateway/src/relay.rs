@@ -288,11 +288,13 @@ impl Relay {
             self.fail_now("upstream_stream_interrupted", reason);
             return;
         };
+        st.health.failure(&provider.id, &self.ctx.region);
         while !self.failover.regions.is_empty() {
             let idx = self.failover.regions.remove(0);
             let Some(region) = provider.regions.get(idx) else {
                 continue;
             };
+            st.health.attempt(&provider.id, &region.name);
             counter!("switchyard_failovers_total", "provider" => provider.id.clone(), "from_region" => self.ctx.region.clone(),
                 "kind" => "stream_before_first_token")
             .increment(1);
@@ -309,6 +311,7 @@ impl Relay {
             .await
             {
                 Ok(resp) => {
+                    st.health.success(&provider.id, &region.name);
                     self.ctx.region.clone_from(&region.name);
                     self.upstream = Box::pin(resp.bytes_stream());
                     self.parser = SseParser::new();
@@ -318,7 +321,10 @@ impl Relay {
                     self.ttft_deadline = (Instant::now() + self.ttft_timeout).min(self.deadline);
                     return;
                 }
-                Err(e) if e.kind.retryable() => continue,
+                Err(e) if e.kind.retryable() => {
+                    st.health.failure(&provider.id, &region.name);
+                    self.ctx.region.clone_from(&region.name);
+                }
                 Err(e) => {
                     self.release_held();
                     self.write_data(&json!({ "error": e.to_api_error(&provider.id) }));

@@ -1,4 +1,5 @@
 //! HTTP surface: the router, `GET /v1/models[/{id}]`, `/healthz`, `/readyz`, `/metrics`,
+//! `/admin/health` (circuit breakers),
 //! and OpenAI-shaped 404/405 for everything else. `POST /v1/chat/completions` is the
 //! pipeline in [`crate::chat`].
 
@@ -28,6 +29,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
+        .route("/admin/health", get(admin_health))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -72,6 +74,13 @@ async fn readyz(State(st): State<Arc<AppState>>) -> Response {
         }))).collect::<serde_json::Map<_, _>>(),
     });
     json_response(status, Bytes::from(body.to_string()))
+}
+
+async fn admin_health(State(st): State<Arc<AppState>>) -> Response {
+    json_response(
+        StatusCode::OK,
+        Bytes::from(st.health.snapshot().to_string()),
+    )
 }
 
 async fn metrics_text() -> Response {

@@ -15,6 +15,7 @@ use switchyard_sim::{SimConfig, SimHandle};
 use switchyard_wire::Dialect;
 
 use crate::config::{Config, ProviderConfig};
+use crate::health::{BreakerConfig, Health};
 use crate::reasoning::ReasoningCache;
 use crate::telemetry::ModelMetrics;
 
@@ -94,6 +95,8 @@ pub struct AppState {
     pub metrics: HashMap<String, ModelMetrics>,
     /// `switchyard_inflight_requests`.
     pub inflight: metrics::Gauge,
+    /// Circuit breakers per provider region.
+    pub health: Health,
 }
 
 impl AppState {
@@ -164,6 +167,15 @@ impl AppState {
 
         let models_json = crate::routes::render_models(&catalog, &providers);
         crate::telemetry::handle();
+        let health = Health::new(
+            BreakerConfig {
+                consecutive_failures: config.health.consecutive_failures,
+                cooldown: Duration::from_secs_f64(config.health.cooldown_secs),
+            },
+            providers
+                .values()
+                .flat_map(|p| p.regions.iter().map(|r| (p.id.clone(), r.name.clone()))),
+        );
         let metrics = catalog
             .models()
             .iter()
@@ -179,6 +191,7 @@ impl AppState {
             sim,
             metrics,
             inflight: metrics::gauge!("switchyard_inflight_requests"),
+            health,
         })
     }
 

@@ -196,3 +196,54 @@ async fn a_stream_stalled_before_its_first_token_moves_on_at_the_ttft_timeout() 
                 && l.contains("stream_before_first_token"))
     );
 }
+
+#[tokio::test]
+async fn a_region_that_keeps_failing_is_taken_out_then_given_a_trial() {
+    let gw = start_with(0.0, |c| {
+        c.health.consecutive_failures = 2;
+        c.health.cooldown_secs = 0.5;
+    })
+    .await;
+    gw.fault("deepseek", "global", json!({"kind": "server_error"}))
+        .await;
+    let attempts: Vec<String> = {
+        let mut v = Vec::new();
+        for _ in 0..4 {
+            let r = gw.chat(ask("deepseek-v4-flash", "hi")).await;
+            assert_eq!(r.status, 200);
+            v.push(
+                r.header("x-switchyard-attempts")
+                    .unwrap_or_default()
+                    .to_string(),
+            );
+        }
+        v
+    };
+    assert_eq!(
+        attempts,
+        ["2", "2", "1", "1"],
+        "after 2 failures the region is skipped"
+    );
+    let stats = sim_stats(&gw).await;
+    assert_eq!(served(&stats, "deepseek", "global"), 2);
+    let health = gw.get("/admin/health").await.json();
+    assert_eq!(health["providers"]["deepseek"]["global"]["state"], "open");
+    assert_eq!(
+        health["providers"]["deepseek"]["global-b"]["state"],
+        "closed"
+    );
+
+    // The region recovers; after the cooldown one trial request closes the breaker.
+    gw.clear_faults().await;
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
+    let r = gw.chat(ask("deepseek-v4-flash", "hi")).await;
+    assert_eq!(r.header("x-switchyard-region"), Some("global"));
+    let health = gw.get("/admin/health").await.json();
+    assert_eq!(health["providers"]["deepseek"]["global"]["state"], "closed");
+    let metrics = gw.metrics().await;
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("switchyard_region_healthy") && l.contains("region=\"global\""))
+    );
+}

@@ -1,0 +1,246 @@
+//! Passive health: a circuit breaker per provider region.
+//!
+//! Closed → after `consecutive_failures` retryable failures in a row → Open: the region is
+//! skipped (tried last, only if nothing else is left) for `cooldown_secs` → Half-open: one
+//! request may try it; success closes the breaker, failure opens it again. Only failures
+//! that say something about the region count (connect errors, 5xx, overload, rate limits,
+//! time-outs, streams cut before their first token); a 400 or a 402 does not.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use metrics::gauge;
+use serde_json::{Value, json};
+
+/// Breaker settings (`[health]` in the config).
+#[derive(Debug, Clone, Copy)]
+pub struct BreakerConfig {
+    /// Retryable failures in a row that open the breaker.
+    pub consecutive_failures: u32,
+    /// How long an open breaker keeps the region out.
+    pub cooldown: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Closed,
+    Open {
+        since: Instant,
+    },
+    /// A trial request is out; if it never reports, another is allowed after the cooldown.
+    HalfOpen {
+        since: Instant,
+    },
+}
+
+#[derive(Debug)]
+struct Breaker {
+    state: State,
+    failures_in_row: u32,
+    successes: u64,
+    failures: u64,
+}
+
+/// Breakers of every provider region.
+#[derive(Debug)]
+pub struct Health {
+    config: BreakerConfig,
+    breakers: HashMap<(String, String), Mutex<Breaker>>,
+}
+
+impl Health {
+    /// One closed breaker per `(provider, region)`.
+    pub fn new(config: BreakerConfig, regions: impl IntoIterator<Item = (String, String)>) -> Self {
+        let breakers = regions
+            .into_iter()
+            .map(|key| {
+                set_gauge(&key, true);
+                (
+                    key,
+                    Mutex::new(Breaker {
+                        state: State::Closed,
+                        failures_in_row: 0,
+                        successes: 0,
+                        failures: 0,
+                    }),
+                )
+            })
+            .collect();
+        Health { config, breakers }
+    }
+
+    /// Whether the region should be tried in its turn (closed, or open with a trial due).
+    /// Regions that are not preferred are tried last, only if nothing else answered.
+    pub fn preferred(&self, provider: &str, region: &str) -> bool {
+        let Some(b) = self.get(provider, region) else {
+            return true;
+        };
+        let Ok(b) = b.lock() else { return true };
+        match b.state {
+            State::Closed => true,
+            State::Open { since } | State::HalfOpen { since } => {
+                since.elapsed() >= self.config.cooldown
+            }
+        }
+    }
+
+    /// A request is about to try the region: an open breaker whose cooldown is over
+    /// becomes half-open (this request is its trial).
+    pub fn attempt(&self, provider: &str, region: &str) {
+        let Some(b) = self.get(provider, region) else {
+            return;
+        };
+        let Ok(mut b) = b.lock() else { return };
+        if let State::Open { since } | State::HalfOpen { since } = b.state
+            && since.elapsed() >= self.config.cooldown
+        {
+            b.state = State::HalfOpen {
+                since: Instant::now(),
+            };
+        }
+    }
+
+    /// The region answered.
+    pub fn success(&self, provider: &str, region: &str) {
+        let Some(m) = self.get(provider, region) else {
+            return;
+        };
+        let Ok(mut b) = m.lock() else { return };
+        b.successes += 1;
+        b.failures_in_row = 0;
+        if b.state != State::Closed {
+            b.state = State::Closed;
+            tracing::info!(provider, region, "region healthy again; breaker closed");
+            set_gauge(&(provider.to_string(), region.to_string()), true);
+        }
+    }
+
+    /// The region failed in a way that says something about its health.
+    pub fn failure(&self, provider: &str, region: &str) {
+        let Some(m) = self.get(provider, region) else {
+            return;
+        };
+        let Ok(mut b) = m.lock() else { return };
+        b.failures += 1;
+        b.failures_in_row += 1;
+        let trip = match b.state {
+            State::HalfOpen { .. } => true,
+            State::Closed => b.failures_in_row >= self.config.consecutive_failures,
+            State::Open { .. } => false,
+        };
+        if trip {
+            b.state = State::Open {
+                since: Instant::now(),
+            };
+            tracing::warn!(
+                provider,
+                region,
+                failures_in_row = b.failures_in_row,
+                "breaker opened; region skipped for {:?}",
+                self.config.cooldown
+            );
+            set_gauge(&(provider.to_string(), region.to_string()), false);
+        }
+    }
+
+    /// `GET /admin/health` body.
+    pub fn snapshot(&self) -> Value {
+        let mut providers = serde_json::Map::new();
+        for ((provider, region), m) in &self.breakers {
+            let Ok(b) = m.lock() else { continue };
+            let (state, open_for) = match b.state {
+                State::Closed => ("closed", None),
+                State::HalfOpen { .. } => ("half_open", None),
+                State::Open { since } => (
+                    "open",
+                    Some(
+                        self.config
+                            .cooldown
+                            .saturating_sub(since.elapsed())
+                            .as_secs_f64(),
+                    ),
+                ),
+            };
+            let entry = providers
+                .entry(provider.clone())
+                .or_insert_with(|| json!({}));
+            entry[region.as_str()] = json!({
+                "state": state,
+                "failures_in_row": b.failures_in_row,
+                "successes": b.successes,
+                "failures": b.failures,
+                "reopens_in_s": open_for,
+            });
+        }
+        json!({ "providers": providers, "consecutive_failures": self.config.consecutive_failures,
+            "cooldown_s": self.config.cooldown.as_secs_f64() })
+    }
+
+    fn get(&self, provider: &str, region: &str) -> Option<&Mutex<Breaker>> {
+        self.breakers
+            .get(&(provider.to_string(), region.to_string()))
+    }
+}
+
+fn set_gauge(key: &(String, String), healthy: bool) {
+    gauge!("switchyard_region_healthy", "provider" => key.0.clone(), "region" => key.1.clone())
+        .set(if healthy { 1.0 } else { 0.0 });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn health(cooldown_ms: u64) -> Health {
+        Health::new(
+            BreakerConfig {
+                consecutive_failures: 3,
+                cooldown: Duration::from_millis(cooldown_ms),
+            },
+            [("p".to_string(), "a".to_string())],
+        )
+    }
+
+    #[test]
+    fn opens_after_consecutive_failures_and_not_before() {
+        let h = health(10_000);
+        h.failure("p", "a");
+        h.failure("p", "a");
+        assert!(h.preferred("p", "a"));
+        h.failure("p", "a");
+        assert!(!h.preferred("p", "a"));
+        assert_eq!(h.snapshot()["providers"]["p"]["a"]["state"], "open");
+    }
+
+    #[test]
+    fn a_success_resets_the_count() {
+        let h = health(10_000);
+        h.failure("p", "a");
+        h.failure("p", "a");
+        h.success("p", "a");
+        h.failure("p", "a");
+        assert!(h.preferred("p", "a"));
+    }
+
+    #[test]
+    fn after_cooldown_one_trial_decides() {
+        let h = health(0);
+        for _ in 0..3 {
+            h.failure("p", "a");
+        }
+        assert!(h.preferred("p", "a"), "cooldown over: a trial is due");
+        h.attempt("p", "a");
+        assert_eq!(h.snapshot()["providers"]["p"]["a"]["state"], "half_open");
+        h.failure("p", "a");
+        assert_eq!(h.snapshot()["providers"]["p"]["a"]["state"], "open");
+        h.attempt("p", "a");
+        h.success("p", "a");
+        assert_eq!(h.snapshot()["providers"]["p"]["a"]["state"], "closed");
+    }
+
+    #[test]
+    fn unknown_regions_are_always_preferred() {
+        assert!(health(0).preferred("x", "y"));
+    }
+}
