@@ -116,7 +116,7 @@ impl BenchArgs {
 }
 
 /// `30s`, `2m`, `500ms`, `1.5s`, or bare seconds.
-fn parse_duration(s: &str) -> Result<Duration, String> {
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let (num, unit) = s
         .find(|c: char| c.is_ascii_alphabetic())

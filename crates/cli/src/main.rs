@@ -3,9 +3,11 @@
 //! - `serve`  — the gateway (embedded default when there is no config and no keys);
 //! - `sim`    — the simulated providers, standalone;
 //! - `models` — the model catalog as a table or JSON;
-//! - `bench`  — the load tester, for any OpenAI-compatible endpoint.
+//! - `bench`  — the load tester, for any OpenAI-compatible endpoint;
+//! - `demo`   — a region outage rehearsed under load, with the gateway's failover.
 
 mod bench_cmd;
+mod demo;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -77,6 +79,8 @@ enum Command {
     },
     /// Load-test an OpenAI-compatible endpoint (TTFT, ITL, E2E percentiles, goodput).
     Bench(Box<bench_cmd::BenchArgs>),
+    /// Rehearse a region outage under load: success rate and latency before, during, after.
+    Demo(demo::DemoArgs),
     /// Print the model catalog.
     Models {
         /// Print JSON instead of a table.
@@ -136,6 +140,7 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             }
             Command::Models { json, config } => models(json, config).await,
             Command::Bench(args) => return bench_cmd::run(*args).await,
+            Command::Demo(args) => demo::run(args).await,
         }
         .map(|()| std::process::ExitCode::SUCCESS)
     })

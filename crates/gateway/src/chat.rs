@@ -223,10 +223,9 @@ async fn chat_inner(
     // Regions in preference order: a retryable failure before any answer (connect error,
     // 5xx, overload, rate limit, time-out) moves on to the next region.
     let mut attempts = 0u32;
-    let mut upstream = Err(UpstreamError::transport(
-        ErrorKind::Unreachable,
-        "no region was tried",
-    ));
+    let mut outcome: Result<(Answer, Option<HeaderValue>), UpstreamError> = Err(
+        UpstreamError::transport(ErrorKind::Unreachable, "no region was tried"),
+    );
     // Healthy regions first, in configured order; regions whose breaker is open come
     // last, as a last resort.
     let (healthy, tripped): (Vec<usize>, Vec<usize>) = (0..provider.regions.len())
@@ -239,7 +238,12 @@ async fn chat_inner(
         served = n;
         let remaining = timeout.saturating_sub(started.elapsed());
         st.health.attempt(&provider.id, &region.name);
-        upstream = send_upstream(
+        if let Some(ctx) = guard.ctx.as_mut() {
+            ctx.region.clone_from(&region.name);
+        }
+        // A whole answer is read inside the attempt: nothing has reached the client yet,
+        // so a body cut off half-way is as retryable as a refused connection.
+        outcome = match send_upstream(
             &st,
             provider,
             region,
@@ -247,13 +251,43 @@ async fn chat_inner(
             stream || assemble,
             remaining,
         )
-        .await;
-        if let Some(ctx) = guard.ctx.as_mut() {
-            ctx.region.clone_from(&region.name);
-        }
-        match &upstream {
+        .await
+        {
+            Ok(resp) => {
+                let request_id = resp
+                    .headers()
+                    .get(provider.dialect.request_id_header())
+                    .cloned();
+                if stream {
+                    Ok((Answer::Stream(resp), request_id))
+                } else {
+                    let ctx = guard
+                        .ctx
+                        .as_ref()
+                        .ok_or(GatewayError::Internal("request context already taken"))?;
+                    complete(ctx, provider, resp, timeout, assemble).await.map(
+                        |(body, usage, estimated)| {
+                            (
+                                Answer::Whole {
+                                    body,
+                                    usage,
+                                    estimated,
+                                },
+                                request_id,
+                            )
+                        },
+                    )
+                }
+            }
+            Err(e) => Err(e),
+        };
+        match &outcome {
             Ok(_) => {
-                st.health.success(&provider.id, &region.name);
+                // A stream proves the region healthy only with its first token (the relay
+                // reports it); a whole answer already has.
+                if !stream {
+                    st.health.success(&provider.id, &region.name);
+                }
                 break;
             }
             Err(e) if e.kind.retryable() => {
@@ -273,8 +307,8 @@ async fn chat_inner(
         .ctx
         .as_ref()
         .ok_or(GatewayError::Internal("request context already taken"))?;
-    let upstream = match upstream {
-        Ok(r) => r,
+    let (answer, upstream_request_id) = match outcome {
+        Ok(a) => a,
         Err(error) => {
             let err = GatewayError::Upstream {
                 provider: provider.id.clone(),
@@ -285,10 +319,6 @@ async fn chat_inner(
             return Err(err);
         }
     };
-    let upstream_request_id = upstream
-        .headers()
-        .get(provider.dialect.request_id_header())
-        .cloned();
     let mut extra_headers = vec![
         (
             HeaderName::from_static("x-request-id"),
@@ -325,62 +355,66 @@ async fn chat_inner(
         ));
     }
 
-    let mut resp = if stream {
-        ctx.count(StatusCode::OK);
-        let ctx = guard
-            .take()
-            .ok_or(GatewayError::Internal("request context already taken"))?;
-        let idle = Duration::from_secs(st.config.server.stream_idle_timeout_secs);
-        let failover = Failover {
+    ctx.count(StatusCode::OK);
+    let ctx = guard
+        .take()
+        .ok_or(GatewayError::Internal("request context already taken"))?;
+    let mut resp = match answer {
+        Answer::Stream(upstream) => {
+            let failover = Failover {
+                body,
+                regions: order[served + 1..].to_vec(),
+            };
+            let timing = Timing {
+                idle: Duration::from_secs(st.config.server.stream_idle_timeout_secs),
+                total: timeout,
+                ttft: Duration::from_secs(st.config.server.ttft_timeout_secs),
+            };
+            let relay = Relay::new(
+                ctx,
+                provider.dialect,
+                upstream,
+                wants_usage,
+                timing,
+                failover,
+                inflight,
+            );
+            let mut resp = Response::new(Body::from_stream(relay.into_stream()));
+            let h = resp.headers_mut();
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/event-stream"),
+            );
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+            h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+            resp
+        }
+        Answer::Whole {
             body,
-            regions: order[served + 1..].to_vec(),
-        };
-        let timing = Timing {
-            idle,
-            total: timeout,
-            ttft: Duration::from_secs(st.config.server.ttft_timeout_secs),
-        };
-        let relay = Relay::new(
-            ctx,
-            provider.dialect,
-            upstream,
-            wants_usage,
-            timing,
-            failover,
-            inflight,
-        );
-        let mut resp = Response::new(Body::from_stream(relay.into_stream()));
-        let h = resp.headers_mut();
-        h.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("text/event-stream"),
-        );
-        h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-        h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-        resp
-    } else {
-        let out = complete(ctx, provider, upstream, timeout, assemble).await;
-        let ctx = guard
-            .take()
-            .ok_or(GatewayError::Internal("request context already taken"))?;
-        match out {
-            Ok((body, usage, estimated)) => {
-                ctx.count(StatusCode::OK);
-                ctx.record(usage, estimated, Outcome::Completed);
-                json_response(StatusCode::OK, body)
-            }
-            Err(error) => {
-                let err = GatewayError::Upstream {
-                    provider: provider.id.clone(),
-                    error,
-                };
-                ctx.count(err.status());
-                return Err(err);
-            }
+            usage,
+            estimated,
+        } => {
+            ctx.record(usage, estimated, Outcome::Completed);
+            json_response(StatusCode::OK, body)
         }
     };
     resp.headers_mut().extend(extra_headers);
     Ok(resp)
+}
+
+/// What a successful attempt produced.
+enum Answer {
+    /// A stream to relay.
+    Stream(reqwest::Response),
+    /// A whole, normalised answer.
+    Whole {
+        /// The JSON body for the client.
+        body: Bytes,
+        /// Its usage.
+        usage: TokenUsage,
+        /// Whether the usage is our estimate.
+        estimated: bool,
+    },
 }
 
 /// Records estimated usage if the request future is dropped (client gone) while the

@@ -220,6 +220,10 @@ impl Relay {
             let d = &choice.delta;
             if !self.saw_first_token && d.has_output() {
                 self.saw_first_token = true;
+                self.ctx
+                    .st
+                    .health
+                    .success(&self.ctx.provider, &self.ctx.region);
                 let ttft = self.ctx.started.elapsed().as_secs_f64();
                 match self.ctx.st.metrics.get(&self.ctx.model_id) {
                     Some(m) => m.ttft.record(ttft),
@@ -311,7 +315,6 @@ impl Relay {
             .await
             {
                 Ok(resp) => {
-                    st.health.success(&provider.id, &region.name);
                     self.ctx.region.clone_from(&region.name);
                     self.upstream = Box::pin(resp.bytes_stream());
                     self.parser = SseParser::new();

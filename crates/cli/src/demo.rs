@@ -1,0 +1,213 @@
+//! `switchyard demo`: a region outage, rehearsed. Starts the gateway on the embedded
+//! default (simulated providers, two regions each), offers steady load with the load
+//! tester's engine, takes DeepSeek's first region down for the middle third of the run
+//! and brings it back, then prints what a person wants to see: success rate and latency
+//! before, during and after, the failovers, and the cost.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use serde_json::json;
+use switchyard_bench::engine::{self, Load, Plan, Rec};
+use switchyard_bench::summary::stat_of;
+use switchyard_bench::workload::{Dist, Source};
+use switchyard_gateway::{AppState, Config};
+
+/// `switchyard demo` arguments.
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// How long to offer load (the outage covers the middle third).
+    #[arg(long, value_parser = crate::bench_cmd::parse_duration, default_value = "30s")]
+    duration: Duration,
+    /// Requests per second (open loop).
+    #[arg(long, default_value_t = 50.0)]
+    rate: f64,
+    /// Simulated latency scale (1 = realistic TTFT of about a second).
+    #[arg(long, default_value_t = 0.1)]
+    time_scale: f64,
+    /// Stream responses.
+    #[arg(long)]
+    stream: bool,
+    /// Write the figures as JSON.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+const MODEL: &str = "deepseek-v4-flash";
+const PROVIDER: &str = "deepseek";
+const DOWN_REGION: &str = "global";
+
+/// Run the demo.
+pub async fn run(args: DemoArgs) -> Result<()> {
+    anyhow::ensure!(
+        args.rate.is_finite() && args.rate > 0.0,
+        "--rate must be positive"
+    );
+    anyhow::ensure!(
+        args.time_scale.is_finite() && args.time_scale >= 0.0,
+        "--time-scale must be >= 0"
+    );
+    let mut config = Config::embedded_default()?;
+    config.simulator.time_scale = args.time_scale;
+    config.health.cooldown_secs = 2.0;
+    let state = Arc::new(AppState::build(config, &|_| None).await?);
+    let sim = state
+        .sim
+        .as_ref()
+        .map(|s| s.addr)
+        .context("the embedded default has no simulator")?;
+    let listener = switchyard_gateway::bind("127.0.0.1:0".parse()?).await?;
+    let gateway = listener.local_addr()?;
+    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(switchyard_gateway::serve(state.clone(), listener, async {
+        let _ = stop_rx.await;
+    }));
+    println!(
+        "switchyard demo: gateway http://{gateway}, simulated providers at http://{sim}; {} req/s for {:?} to {MODEL}",
+        args.rate, args.duration
+    );
+
+    let third = args.duration / 3;
+    let transport = engine::http_client()?;
+    let admin = transport.reqwest().clone();
+    let fault_url = format!("http://{sim}/_sim/faults/{PROVIDER}/{DOWN_REGION}");
+    let outage = tokio::spawn(async move {
+        tokio::time::sleep(third).await;
+        println!(
+            "  t={:>5.1}s  region {PROVIDER}/{DOWN_REGION} goes DOWN (every connection cut)",
+            third.as_secs_f64()
+        );
+        let down = admin
+            .put(&fault_url)
+            .header("content-type", "application/json")
+            .body(r#"{"kind": "drop_after", "tokens": 0}"#)
+            .send()
+            .await;
+        tokio::time::sleep(third).await;
+        println!(
+            "  t={:>5.1}s  region {PROVIDER}/{DOWN_REGION} is back",
+            (third * 2).as_secs_f64()
+        );
+        let up = admin.delete(&fault_url).send().await;
+        down.is_ok() && up.is_ok()
+    });
+
+    let plan = Plan {
+        target: format!("http://{gateway}/v1"),
+        models: vec![MODEL.into()],
+        load: Load::Open {
+            rate: args.rate,
+            poisson: true,
+        },
+        duration: Some(args.duration),
+        max_requests: None,
+        stream: args.stream,
+        timeout: Duration::from_secs(60),
+        api_key: None,
+        source: Source::Synthetic {
+            input: Dist::Fixed(64),
+            output: Dist::Fixed(32),
+        },
+        seed: 7,
+        progress: false,
+    };
+    let data = engine::run(&plan, &transport).await?;
+    let faults_applied = outage.await.unwrap_or(false);
+    let recs: Vec<&Rec> = data.groups.iter().flat_map(|g| g.recs.iter()).collect();
+    let metrics = switchyard_gateway::telemetry::render();
+    let _ = stop_tx.send(());
+    let _ = server.await;
+
+    let phases = [
+        ("before", Duration::ZERO, third),
+        ("during outage", third, third * 2),
+        (
+            "after",
+            third * 2,
+            args.duration + Duration::from_secs(3600),
+        ),
+    ];
+    let mut rows = Vec::new();
+    println!(
+        "\n  {:<14} {:>8} {:>10} {:>10} {:>9} {:>9}",
+        "phase", "requests", "succeeded", "success", "p50 ms", "p99 ms"
+    );
+    for (name, from, to) in phases {
+        let in_phase: Vec<&&Rec> = recs
+            .iter()
+            .filter(|r| r.scheduled >= from && r.scheduled < to)
+            .collect();
+        let ok = in_phase.iter().filter(|r| r.error.is_none()).count();
+        let lat = stat_of(
+            in_phase
+                .iter()
+                .filter(|r| r.error.is_none())
+                .map(|r| r.e2e()),
+        );
+        let rate = if in_phase.is_empty() {
+            1.0
+        } else {
+            ok as f64 / in_phase.len() as f64
+        };
+        println!(
+            "  {name:<14} {:>8} {ok:>10} {:>9.3}% {:>9.1} {:>9.1}",
+            in_phase.len(),
+            rate * 100.0,
+            lat.map_or(0.0, |s| s.p50),
+            lat.map_or(0.0, |s| s.p99)
+        );
+        rows.push(
+            json!({"phase": name, "requests": in_phase.len(), "succeeded": ok, "success_rate": rate,
+            "p50_ms": lat.map(|s| s.p50), "p99_ms": lat.map(|s| s.p99)}),
+        );
+    }
+    let requests = recs.len();
+    let succeeded = recs.iter().filter(|r| r.error.is_none()).count();
+    let failovers = metric_sum(&metrics, "switchyard_failovers_total");
+    let cost = metric_sum(&metrics, "switchyard_cost_usd_total");
+    let success_rate = if requests == 0 {
+        0.0
+    } else {
+        succeeded as f64 / requests as f64
+    };
+    println!(
+        "\n  overall: {succeeded}/{requests} succeeded ({:.3}%), {failovers:.0} failovers, cost ${cost:.6} (list prices, simulated tokens)",
+        success_rate * 100.0
+    );
+    if !faults_applied {
+        println!("  warning: the outage could not be injected; the figures show a run without it");
+    }
+    if let Some(path) = &args.json {
+        let report = json!({
+            "requests": requests, "succeeded": succeeded, "success_rate": success_rate,
+            "failovers": failovers, "cost_usd": cost, "phases": rows, "rate": args.rate,
+            "duration_s": args.duration.as_secs_f64(), "stream": args.stream, "outage_injected": faults_applied,
+        });
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Sum of every sample of a Prometheus metric in `text`.
+fn metric_sum(text: &str, name: &str) -> f64 {
+    text.lines()
+        .filter(|l| l.starts_with(name) && !l.starts_with('#'))
+        .filter(|l| l[name.len()..].starts_with(['{', ' ']))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metric_sum_adds_every_labelled_sample() {
+        let text = "# TYPE x counter\nx{a=\"1\"} 2\nx{a=\"2\"} 3.5\nx_other 9\n";
+        assert_eq!(metric_sum(text, "x"), 5.5);
+    }
+}
