@@ -231,9 +231,14 @@ async fn chat_inner(
     let (healthy, tripped): (Vec<usize>, Vec<usize>) = (0..provider.regions.len())
         .partition(|&i| st.health.preferred(&provider.id, &provider.regions[i].name));
     let order: Vec<usize> = healthy.into_iter().chain(tripped).collect();
+    st.retry_budget.deposit();
     let mut served = 0;
     for (n, &i) in order.iter().enumerate() {
         let region = &provider.regions[i];
+        if n > 0 && !st.retry_budget.withdraw() {
+            tracing::warn!(provider = %provider.id, "retry budget spent; not trying another region");
+            break;
+        }
         attempts += 1;
         served = n;
         let remaining = timeout.saturating_sub(started.elapsed());

@@ -34,6 +34,8 @@ pub struct Config {
     pub simulator: SimulatorConfig,
     /// `[health]`: circuit breakers per provider region.
     pub health: HealthConfig,
+    /// `[retries]`: the retry budget.
+    pub retries: RetriesConfig,
     /// `[providers.<id>]`, by id.
     pub providers: BTreeMap<String, ProviderConfig>,
     /// `[[models]]`: catalog additions and overrides.
@@ -73,6 +75,15 @@ pub struct HealthConfig {
     pub consecutive_failures: u32,
     /// Seconds an open breaker keeps the region out before one trial request.
     pub cooldown_secs: f64,
+}
+
+/// `[retries]`: how much extra traffic retries may add.
+#[derive(Debug, Clone)]
+pub struct RetriesConfig {
+    /// Retries allowed per request, on average (0.2 = retries add at most 20%).
+    pub budget_ratio: f64,
+    /// Retries that may be saved up (and the starting balance).
+    pub budget_reserve: f64,
 }
 
 /// `[simulator]`: settings of the in-process simulator used by simulated providers.
@@ -120,6 +131,8 @@ struct RawConfig {
     #[serde(default)]
     health: RawHealth,
     #[serde(default)]
+    retries: RawRetries,
+    #[serde(default)]
     providers: BTreeMap<String, Spanned<RawProvider>>,
     #[serde(default)]
     models: Vec<Spanned<toml::Table>>,
@@ -135,6 +148,13 @@ struct RawServer {
     ttft_timeout_secs: Option<u64>,
     connect_timeout_secs: Option<u64>,
     shutdown_grace_secs: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawRetries {
+    budget_ratio: Option<Spanned<f64>>,
+    budget_reserve: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -250,6 +270,29 @@ impl Config {
             consecutive_failures,
             cooldown_secs,
         };
+        let non_negative = |v: &Option<Spanned<f64>>, default: f64, what: &str, fix: &str| match v {
+            None => Ok(default),
+            Some(x) if x.get_ref().is_finite() && *x.get_ref() >= 0.0 => Ok(*x.get_ref()),
+            Some(x) => Err(at(
+                x.span(),
+                format!("{what} {} must be a number >= 0", x.get_ref()),
+                fix.to_string(),
+            )),
+        };
+        let retries = RetriesConfig {
+            budget_ratio: non_negative(
+                &raw.retries.budget_ratio,
+                0.2,
+                "budget_ratio",
+                "use e.g. 0.2: retries add at most 20% to the traffic",
+            )?,
+            budget_reserve: non_negative(
+                &raw.retries.budget_reserve,
+                20.0,
+                "budget_reserve",
+                "use e.g. 20: retries that may be saved up",
+            )?,
+        };
 
         let mut providers = BTreeMap::new();
         let mut provider_lines = BTreeMap::new();
@@ -342,6 +385,7 @@ impl Config {
             server,
             simulator,
             health,
+            retries,
             providers,
             models,
             model_lines,

@@ -7,6 +7,7 @@
 //! `switchyard-wire`, the model catalog in `switchyard-catalog`, and the simulated
 //! providers of the embedded default in `switchyard-sim`.
 
+pub mod budget;
 pub mod chat;
 pub mod config;
 pub mod error;

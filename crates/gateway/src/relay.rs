@@ -294,6 +294,9 @@ impl Relay {
         };
         st.health.failure(&provider.id, &self.ctx.region);
         while !self.failover.regions.is_empty() {
+            if !st.retry_budget.withdraw() {
+                break;
+            }
             let idx = self.failover.regions.remove(0);
             let Some(region) = provider.regions.get(idx) else {
                 continue;

@@ -14,6 +14,7 @@ use switchyard_catalog::{Catalog, Provider, Region};
 use switchyard_sim::{SimConfig, SimHandle};
 use switchyard_wire::Dialect;
 
+use crate::budget::RetryBudget;
 use crate::config::{Config, ProviderConfig};
 use crate::health::{BreakerConfig, Health};
 use crate::reasoning::ReasoningCache;
@@ -97,6 +98,8 @@ pub struct AppState {
     pub inflight: metrics::Gauge,
     /// Circuit breakers per provider region.
     pub health: Health,
+    /// How many retries may still be made.
+    pub retry_budget: RetryBudget,
 }
 
 impl AppState {
@@ -166,6 +169,8 @@ impl AppState {
             .map_err(|e| StartError::Client(e.to_string()))?;
 
         let models_json = crate::routes::render_models(&catalog, &providers);
+        let retry_budget =
+            RetryBudget::new(config.retries.budget_ratio, config.retries.budget_reserve);
         crate::telemetry::handle();
         let health = Health::new(
             BreakerConfig {
@@ -192,6 +197,7 @@ impl AppState {
             metrics,
             inflight: metrics::gauge!("switchyard_inflight_requests"),
             health,
+            retry_budget,
         })
     }
 

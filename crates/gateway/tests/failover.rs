@@ -247,3 +247,39 @@ async fn a_region_that_keeps_failing_is_taken_out_then_given_a_trial() {
             .any(|l| l.starts_with("switchyard_region_healthy") && l.contains("region=\"global\""))
     );
 }
+
+#[tokio::test]
+async fn a_spent_retry_budget_stops_failover_instead_of_multiplying_load() {
+    let gw = start_with(0.0, |c| {
+        c.retries.budget_ratio = 0.0;
+        c.retries.budget_reserve = 1.0;
+        c.health.consecutive_failures = 100;
+    })
+    .await;
+    gw.fault("zhipu", "global", json!({"kind": "rate_limit"}))
+        .await;
+    let first = gw.chat(ask("glm-4.5-flash", "hi")).await;
+    assert_eq!(
+        first.status, 200,
+        "the one saved-up retry moves it to the next region"
+    );
+    assert_eq!(first.header("x-switchyard-attempts"), Some("2"));
+    let second = gw.chat(ask("glm-4.5-flash", "hi")).await;
+    assert_eq!(
+        second.status, 429,
+        "budget spent: the 429 is passed on, not retried"
+    );
+    let stats = sim_stats(&gw).await;
+    assert_eq!(
+        (
+            served(&stats, "zhipu", "global"),
+            served(&stats, "zhipu", "cn")
+        ),
+        (2, 1)
+    );
+    assert!(
+        gw.metrics()
+            .await
+            .contains("switchyard_retry_budget_exhausted_total")
+    );
+}
