@@ -15,13 +15,16 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use metrics::counter;
-use switchyard_wire::{ChatRequest, ErrorKind, Role, TokenUsage, UpstreamError, tokens};
+use switchyard_catalog::Model;
+use switchyard_wire::{
+    Adjustment, ChatRequest, ErrorKind, Role, TokenUsage, UpstreamError, tokens,
+};
 
 use crate::error::GatewayError;
 use crate::intake::{check_capabilities, check_content_type, parse_request, read_body, validate};
 use crate::relay::{Failover, Relay, Timing};
 use crate::routes::{count_error, json_response};
-use crate::state::AppState;
+use crate::state::{AppState, ProviderRuntime};
 use crate::upstream::{complete, send_upstream};
 use crate::usage::{self, Outcome, UsageRecord};
 
@@ -129,22 +132,21 @@ pub(crate) async fn chat(
     }
 }
 
-async fn chat_inner(
-    st: Arc<AppState>,
-    headers: &HeaderMap,
-    body: Body,
-    inflight: Inflight,
-) -> Result<Response, GatewayError> {
-    let started = Instant::now();
-    check_content_type(headers)?;
-    let bytes = read_body(headers, body, st.config.server.max_body_bytes).await?;
-    let mut req = parse_request(&bytes)?;
-    drop(bytes);
-    validate(&req)?;
-    let model = st
-        .catalog
-        .resolve(&req.model)
-        .map_err(|e| GatewayError::ModelNotFound(e.to_string()))?;
+/// One model the request may be served by: its provider and the request rewritten for
+/// that provider's dialect.
+struct Target<'a> {
+    provider: &'a ProviderRuntime,
+    body: Bytes,
+    adjustments: Vec<Adjustment>,
+    assemble: bool,
+}
+
+/// Check that `model` can take `req`, and prepare the request for its provider.
+fn plan_target<'a>(
+    st: &'a AppState,
+    model: &'a Model,
+    mut req: ChatRequest,
+) -> Result<Target<'a>, GatewayError> {
     check_capabilities(&st.catalog, model, &req)?;
     let provider =
         st.providers
@@ -159,14 +161,12 @@ async fn chat_inner(
             hint: provider.unusable_hint.clone(),
         });
     }
-    let first_region =
-        provider
-            .regions
-            .first()
-            .ok_or_else(|| GatewayError::ProviderNotConfigured {
-                provider: provider.id.clone(),
-                hint: "it has no regions".into(),
-            })?;
+    if provider.regions.is_empty() {
+        return Err(GatewayError::ProviderNotConfigured {
+            provider: provider.id.clone(),
+            hint: "it has no regions".into(),
+        });
+    }
     if let Some(cap) = req.completion_cap()
         && cap > model.max_output
     {
@@ -178,21 +178,8 @@ async fn chat_inner(
             ),
         });
     }
-
-    restore_reasoning(&st, &mut req);
-    let ctx = RequestCtx {
-        st: st.clone(),
-        request_id: request_id(headers),
-        model_id: model.id.clone(),
-        provider: provider.id.clone(),
-        region: first_region.name.clone(),
-        started,
-        prompt_estimate: tokens::estimate_prompt(&req),
-    };
-    let stream = req.is_stream();
-    let wants_usage = req.wants_stream_usage();
     // Stream-only models: stream from the vendor, answer the client in one piece.
-    let assemble = !stream
+    let assemble = !req.is_stream()
         && provider
             .dialect
             .requires_stream(&model.upstream_id, req.thinking_disabled());
@@ -201,7 +188,7 @@ async fn chat_inner(
     }
     let mut adjustments = provider.dialect.prepare(&mut req, &model.upstream_id);
     if assemble {
-        adjustments.push(switchyard_wire::Adjustment {
+        adjustments.push(Adjustment {
             field: "stream",
             note: format!(
                 "{} answers only as a stream; streamed and assembled",
@@ -209,29 +196,47 @@ async fn chat_inner(
             ),
         });
     }
-    for a in &adjustments {
-        tracing::debug!(request_id = %ctx.request_id, field = a.field, note = %a.note, "request adjusted for vendor");
-    }
     let body = Bytes::from(
         serde_json::to_vec(&req).map_err(|e| GatewayError::InvalidJson(e.to_string()))?,
     );
-    drop(req);
+    Ok(Target {
+        provider,
+        body,
+        adjustments,
+        assemble,
+    })
+}
 
-    // From here on, the request is the vendor's: if the client leaves, record what we know.
-    let mut guard = AbandonGuard { ctx: Some(ctx) };
-    let timeout = Duration::from_secs(st.config.server.request_timeout_secs);
-    // Regions in preference order: a retryable failure before any answer (connect error,
-    // 5xx, overload, rate limit, time-out) moves on to the next region.
-    let mut attempts = 0u32;
-    let mut outcome: Result<(Answer, Option<HeaderValue>), UpstreamError> = Err(
-        UpstreamError::transport(ErrorKind::Unreachable, "no region was tried"),
-    );
+/// What trying a target's regions produced: the outcome, the region order tried and the
+/// position in it of the region that answered (or failed last).
+type Tried = (
+    Result<(Answer, Option<HeaderValue>), UpstreamError>,
+    Vec<usize>,
+    usize,
+);
+
+/// Try `t`'s regions in preference order: a retryable failure before any answer
+/// (connect error, 5xx, overload, rate limit, time-out, a body cut off) moves on to the
+/// next region, while the retry budget lasts.
+async fn try_regions(
+    st: &AppState,
+    guard: &mut AbandonGuard,
+    t: &Target<'_>,
+    stream: bool,
+    timeout: Duration,
+    started: Instant,
+    attempts: &mut u32,
+) -> Result<Tried, GatewayError> {
+    let provider = t.provider;
+    let mut outcome = Err(UpstreamError::transport(
+        ErrorKind::Unreachable,
+        "no region was tried",
+    ));
     // Healthy regions first, in configured order; regions whose breaker is open come
     // last, as a last resort.
     let (healthy, tripped): (Vec<usize>, Vec<usize>) = (0..provider.regions.len())
         .partition(|&i| st.health.preferred(&provider.id, &provider.regions[i].name));
     let order: Vec<usize> = healthy.into_iter().chain(tripped).collect();
-    st.retry_budget.deposit();
     let mut served = 0;
     for (n, &i) in order.iter().enumerate() {
         let region = &provider.regions[i];
@@ -239,7 +244,7 @@ async fn chat_inner(
             tracing::warn!(provider = %provider.id, "retry budget spent; not trying another region");
             break;
         }
-        attempts += 1;
+        *attempts += 1;
         served = n;
         let remaining = timeout.saturating_sub(started.elapsed());
         st.health.attempt(&provider.id, &region.name);
@@ -249,11 +254,11 @@ async fn chat_inner(
         // A whole answer is read inside the attempt: nothing has reached the client yet,
         // so a body cut off half-way is as retryable as a refused connection.
         outcome = match send_upstream(
-            &st,
+            st,
             provider,
             region,
-            body.clone(),
-            stream || assemble,
+            t.body.clone(),
+            stream || t.assemble,
             remaining,
         )
         .await
@@ -270,8 +275,9 @@ async fn chat_inner(
                         .ctx
                         .as_ref()
                         .ok_or(GatewayError::Internal("request context already taken"))?;
-                    complete(ctx, provider, resp, timeout, assemble).await.map(
-                        |(body, usage, estimated)| {
+                    complete(ctx, provider, resp, timeout, t.assemble)
+                        .await
+                        .map(|(body, usage, estimated)| {
                             (
                                 Answer::Whole {
                                     body,
@@ -280,8 +286,7 @@ async fn chat_inner(
                                 },
                                 request_id,
                             )
-                        },
-                    )
+                        })
                 }
             }
             Err(e) => Err(e),
@@ -308,6 +313,89 @@ async fn chat_inner(
             Err(_) => break,
         }
     }
+    Ok((outcome, order, served))
+}
+
+async fn chat_inner(
+    st: Arc<AppState>,
+    headers: &HeaderMap,
+    body: Body,
+    inflight: Inflight,
+) -> Result<Response, GatewayError> {
+    let started = Instant::now();
+    check_content_type(headers)?;
+    let bytes = read_body(headers, body, st.config.server.max_body_bytes).await?;
+    let mut req = parse_request(&bytes)?;
+    drop(bytes);
+    validate(&req)?;
+    let primary = st
+        .catalog
+        .resolve(&req.model)
+        .map_err(|e| GatewayError::ModelNotFound(e.to_string()))?;
+    restore_reasoning(&st, &mut req);
+    let stream = req.is_stream();
+    let wants_usage = req.wants_stream_usage();
+    let prompt_estimate = tokens::estimate_prompt(&req);
+    let fallbacks = st.fallbacks.get(&primary.id).map_or(&[][..], Vec::as_slice);
+    // The client's request, kept only when a fallback model may need it re-prepared.
+    let original = (!fallbacks.is_empty()).then(|| req.clone());
+    let mut target = plan_target(&st, primary, req)?;
+    let ctx = RequestCtx {
+        st: st.clone(),
+        request_id: request_id(headers),
+        model_id: primary.id.clone(),
+        provider: target.provider.id.clone(),
+        region: String::new(),
+        started,
+        prompt_estimate,
+    };
+    for a in &target.adjustments {
+        tracing::debug!(request_id = %ctx.request_id, field = a.field, note = %a.note, "request adjusted for vendor");
+    }
+
+    // From here on, the request is the vendor's: if the client leaves, record what we know.
+    let mut guard = AbandonGuard { ctx: Some(ctx) };
+    let timeout = Duration::from_secs(st.config.server.request_timeout_secs);
+    let mut attempts = 0u32;
+    let (mut outcome, mut order, mut served) = try_regions(
+        &st,
+        &mut guard,
+        &target,
+        stream,
+        timeout,
+        started,
+        &mut attempts,
+    )
+    .await?;
+    // Every region failed in a way another model might not: try the configured fallbacks.
+    let mut fell_back_from = None;
+    for name in fallbacks {
+        let (Err(e), Some(orig)) = (&outcome, &original) else {
+            break;
+        };
+        if !e.kind.retryable() || !st.retry_budget.withdraw() {
+            break;
+        }
+        let Some(model) = st.catalog.get(name) else {
+            continue;
+        };
+        let Ok(t) = plan_target(&st, model, orig.clone()) else {
+            continue;
+        };
+        counter!("switchyard_fallbacks_total", "from" => primary.id.clone(), "to" => model.id.clone()).increment(1);
+        tracing::warn!(from = %primary.id, to = %model.id, "every region failed; trying a fallback model");
+        if let Some(ctx) = guard.ctx.as_mut() {
+            ctx.model_id.clone_from(&model.id);
+            ctx.provider.clone_from(&t.provider.id);
+        }
+        (outcome, order, served) =
+            try_regions(&st, &mut guard, &t, stream, timeout, started, &mut attempts).await?;
+        target = t;
+        fell_back_from = Some(primary.id.clone());
+    }
+    let provider = target.provider;
+    let adjustments = &target.adjustments;
+    let body = target.body.clone();
     let ctx = guard
         .ctx
         .as_ref()
@@ -348,6 +436,12 @@ async fn chat_inner(
     ];
     if let Some(v) = upstream_request_id {
         extra_headers.push((HeaderName::from_static("x-upstream-request-id"), v));
+    }
+    if let Some(from) = &fell_back_from {
+        extra_headers.push((
+            HeaderName::from_static("x-switchyard-fallback-from"),
+            header_value(from),
+        ));
     }
     if !adjustments.is_empty() {
         let text: Vec<String> = adjustments

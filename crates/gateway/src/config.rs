@@ -36,6 +36,10 @@ pub struct Config {
     pub health: HealthConfig,
     /// `[retries]`: the retry budget.
     pub retries: RetriesConfig,
+    /// `[fallbacks]`: model → models to try, in order, when every region failed.
+    pub fallbacks: BTreeMap<String, Vec<String>>,
+    /// Line of each `[fallbacks]` entry.
+    pub fallback_lines: BTreeMap<String, usize>,
     /// `[providers.<id>]`, by id.
     pub providers: BTreeMap<String, ProviderConfig>,
     /// `[[models]]`: catalog additions and overrides.
@@ -132,6 +136,8 @@ struct RawConfig {
     health: RawHealth,
     #[serde(default)]
     retries: RawRetries,
+    #[serde(default)]
+    fallbacks: BTreeMap<String, Spanned<Vec<String>>>,
     #[serde(default)]
     providers: BTreeMap<String, Spanned<RawProvider>>,
     #[serde(default)]
@@ -294,6 +300,13 @@ impl Config {
             )?,
         };
 
+        let mut fallbacks = BTreeMap::new();
+        let mut fallback_lines = BTreeMap::new();
+        for (from, to) in raw.fallbacks {
+            fallback_lines.insert(from.clone(), line_of(text, to.span().start));
+            fallbacks.insert(from, to.into_inner());
+        }
+
         let mut providers = BTreeMap::new();
         let mut provider_lines = BTreeMap::new();
         for (id, p) in raw.providers {
@@ -386,6 +399,8 @@ impl Config {
             simulator,
             health,
             retries,
+            fallbacks,
+            fallback_lines,
             providers,
             models,
             model_lines,
@@ -517,6 +532,20 @@ mod tests {
             err.contains("line 2") && err.contains("at least 1"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn fallbacks_remember_their_lines() {
+        let c = Config::parse(
+            "[fallbacks]\n\"deepseek-v4-flash\" = [\"qwen3-32b\"]\n",
+            "c",
+        )
+        .unwrap();
+        assert_eq!(
+            c.fallbacks["deepseek-v4-flash"],
+            vec!["qwen3-32b".to_string()]
+        );
+        assert_eq!(c.fallback_lines["deepseek-v4-flash"], 2);
     }
 
     #[test]

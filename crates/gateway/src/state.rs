@@ -100,6 +100,8 @@ pub struct AppState {
     pub health: Health,
     /// How many retries may still be made.
     pub retry_budget: RetryBudget,
+    /// Fallback models by canonical model id (`[fallbacks]`), resolved at start-up.
+    pub fallbacks: HashMap<String, Vec<String>>,
 }
 
 impl AppState {
@@ -169,6 +171,23 @@ impl AppState {
             .map_err(|e| StartError::Client(e.to_string()))?;
 
         let models_json = crate::routes::render_models(&catalog, &providers);
+        let mut fallbacks = HashMap::new();
+        for (from, to) in &config.fallbacks {
+            let place = at(config.fallback_lines.get(from));
+            let resolve = |name: &str| {
+                catalog.resolve(name).map(|m| m.id.clone()).map_err(|e| {
+                    StartError::Catalog(format!(
+                        "{place}: [fallbacks] {e}\n  fix: use a model id from `switchyard models`"
+                    ))
+                })
+            };
+            let from_id = resolve(from)?;
+            let chain = to
+                .iter()
+                .map(|n| resolve(n))
+                .collect::<Result<Vec<_>, _>>()?;
+            fallbacks.insert(from_id, chain);
+        }
         let retry_budget =
             RetryBudget::new(config.retries.budget_ratio, config.retries.budget_reserve);
         crate::telemetry::handle();
@@ -198,6 +217,7 @@ impl AppState {
             inflight: metrics::gauge!("switchyard_inflight_requests"),
             health,
             retry_budget,
+            fallbacks,
         })
     }
 

@@ -283,3 +283,57 @@ async fn a_spent_retry_budget_stops_failover_instead_of_multiplying_load() {
             .contains("switchyard_retry_budget_exhausted_total")
     );
 }
+
+fn with_fallback(c: &mut switchyard_gateway::Config) {
+    c.fallbacks
+        .insert("deepseek-v4-flash".into(), vec!["qwen-plus".into()]);
+}
+
+#[tokio::test]
+async fn when_every_region_fails_a_fallback_model_answers() {
+    let gw = start_with(0.0, with_fallback).await;
+    gw.fault("deepseek", "*", json!({"kind": "overloaded"}))
+        .await;
+    for stream in [false, true] {
+        let mut body = ask("deepseek-v4-flash", "hi");
+        body["stream"] = json!(stream);
+        let r = gw.chat(body).await;
+        assert_eq!(
+            r.status,
+            200,
+            "stream={stream}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        assert_eq!(
+            r.header("x-switchyard-fallback-from"),
+            Some("deepseek-v4-flash")
+        );
+        assert_eq!(r.header("x-switchyard-provider"), Some("dashscope"));
+        assert_eq!(
+            r.header("x-switchyard-attempts"),
+            Some("3"),
+            "two deepseek regions, then qwen"
+        );
+        let model = if stream {
+            r.chunks()[0]["model"].clone()
+        } else {
+            r.json()["model"].clone()
+        };
+        assert_eq!(
+            model, "qwen-plus",
+            "the answer names the model that gave it"
+        );
+    }
+    assert!(gw.metrics().await.contains("switchyard_fallbacks_total"));
+}
+
+#[tokio::test]
+async fn a_non_retryable_error_is_not_sent_to_a_fallback_model() {
+    let gw = start_with(0.0, with_fallback).await;
+    gw.fault("deepseek", "*", json!({"kind": "insufficient_balance"}))
+        .await;
+    let r = gw.chat(ask("deepseek-v4-flash", "hi")).await;
+    assert_eq!(r.status, 402);
+    let stats = sim_stats(&gw).await;
+    assert_eq!(served(&stats, "dashscope", "singapore"), 0);
+}
