@@ -61,7 +61,8 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// Longest a whole request may take, in seconds.
     pub request_timeout_secs: u64,
-    /// Longest an upstream stream may stay silent (no bytes at all), in seconds.
+    /// After a stream's first token, the longest gap between data events (keep-alive
+    /// comments do not count), in seconds.
     pub stream_idle_timeout_secs: u64,
     /// Longest a stream may wait for its first token before the next region is tried (or
     /// the client gets an error event), in seconds. Keep-alive comments do not reset it.

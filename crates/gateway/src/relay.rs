@@ -79,6 +79,8 @@ pub struct Relay {
     switch_reason: Option<String>,
     ttft_deadline: Instant,
     ttft_timeout: Duration,
+    /// When the last data event (not a comment) arrived.
+    last_data: Instant,
     _inflight: Box<dyn Send + Sync>,
 }
 
@@ -119,6 +121,7 @@ impl Relay {
             switch_reason: None,
             ttft_deadline,
             ttft_timeout: timing.ttft,
+            last_data: Instant::now(),
             _inflight: Box::new(inflight),
         }
     }
@@ -139,10 +142,14 @@ impl Relay {
                 }
                 continue;
             }
-            let mut wait_until = (Instant::now() + self.idle).min(self.deadline);
-            if !self.saw_first_token {
-                wait_until = wait_until.min(self.ttft_deadline);
-            }
+            // Before the first token the TTFT deadline governs (a vendor may queue a request
+            // for minutes, sending keep-alives); after it, the idle gap counts from the last
+            // data event, so keep-alive comments alone cannot keep a dead stream open.
+            let wait_until = if self.saw_first_token {
+                (self.last_data + self.idle).min(self.deadline)
+            } else {
+                self.ttft_deadline.min(self.deadline)
+            };
             match tokio::time::timeout_at(wait_until, self.upstream.next()).await {
                 Err(_)
                     if !self.saw_first_token
@@ -162,7 +169,7 @@ impl Relay {
                 }
                 Err(_) => self.fail(
                     "upstream_stall",
-                    &format!("the upstream sent nothing for {}s", self.idle.as_secs()),
+                    &format!("the upstream sent no data for {}s", self.idle.as_secs()),
                 ),
                 Ok(None) => self.on_eof(),
                 Ok(Some(Err(e))) => self.fail(
@@ -195,6 +202,7 @@ impl Relay {
             }
             SseEvent::Data { data, .. } if data.trim() == "[DONE]" => self.finish_ok(),
             SseEvent::Data { data, event } => {
+                self.last_data = Instant::now();
                 if event.as_deref() == Some("error") {
                     self.upstream_error(&data);
                     return;
