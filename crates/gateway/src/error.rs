@@ -184,7 +184,15 @@ impl GatewayError {
 
 impl IntoResponse for GatewayError {
     fn into_response(self) -> Response {
-        error_response(self.status(), &self.to_api_error())
+        let mut resp = error_response(self.status(), &self.to_api_error());
+        // Pass on how long the vendor asked callers to wait.
+        if let GatewayError::Upstream { error, .. } = &self
+            && let Some(secs) = error.retry_after_secs
+        {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        resp
     }
 }
 

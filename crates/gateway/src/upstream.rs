@@ -57,14 +57,22 @@ pub(crate) async fn send_upstream(
         .get(provider.dialect.request_id_header())
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
+    // `Retry-After` in seconds (the HTTP-date form is rare from these vendors, and ignored).
+    let retry_after_secs = resp
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
     let body = match tokio::time::timeout(Duration::from_secs(10), resp.bytes()).await {
         Ok(Ok(b)) => b,
         _ => Bytes::new(),
     };
     let body = &body[..body.len().min(64 * 1024)];
-    Err(provider
+    let mut err = provider
         .dialect
-        .parse_error(status.as_u16(), body, req_id.as_deref()))
+        .parse_error(status.as_u16(), body, req_id.as_deref());
+    err.retry_after_secs = retry_after_secs;
+    Err(err)
 }
 
 fn transport_error(e: &reqwest::Error, region: &RegionRuntime) -> UpstreamError {

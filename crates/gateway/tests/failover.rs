@@ -337,3 +337,28 @@ async fn a_non_retryable_error_is_not_sent_to_a_fallback_model() {
     let stats = sim_stats(&gw).await;
     assert_eq!(served(&stats, "dashscope", "singapore"), 0);
 }
+
+#[tokio::test]
+async fn the_vendors_retry_after_reaches_the_client() {
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(|| async {
+            (
+                axum::http::StatusCode::TOO_MANY_REQUESTS,
+                [("retry-after", "7"), ("content-type", "application/json")],
+                r#"{"error":{"message":"slow down","type":"rate_limit_error","code":"rate_limit_exceeded"}}"#,
+            )
+        }),
+    );
+    let base = common::custom_upstream(app).await;
+    let extra = common::custom_provider(&base, &["only"]);
+    let gw = start_with(0.0, move |c| {
+        c.providers.extend(extra.providers);
+        c.models.extend(extra.models);
+    })
+    .await;
+    let r = gw.chat(ask("custom-model", "hi")).await;
+    assert_eq!(r.status, 429);
+    assert_eq!(r.header("retry-after"), Some("7"));
+    assert_eq!(r.json()["error"]["type"], "rate_limit_error");
+}

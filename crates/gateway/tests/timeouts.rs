@@ -10,9 +10,8 @@ use std::time::{Duration, Instant};
 use axum::Router;
 use axum::body::Body;
 use axum::routing::post;
-use common::{ask, start_with};
+use common::{ask, custom_provider, custom_upstream, start_with};
 use serde_json::json;
-use switchyard_gateway::Config;
 
 /// An OpenAI-style upstream that sends one token, then only `: keep-alive` comments.
 async fn keepalive_forever_upstream() -> String {
@@ -34,31 +33,20 @@ async fn keepalive_forever_upstream() -> String {
             ([("content-type", "text/event-stream")], Body::from_stream(stream))
         }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    format!("http://{addr}/v1")
+    custom_upstream(app).await
 }
 
 #[tokio::test]
 async fn keepalive_comments_do_not_defeat_the_idle_timeout_after_the_first_token() {
     let base = keepalive_forever_upstream().await;
-    let extra = Config::parse(
-        &format!(
-            "[providers.keepy]\ndialect = \"openai\"\napi_key = \"x\"\nregions = [{{ name = \"lab\", base_url = \"{base}\" }}]\n\n\
-             [[models]]\nid = \"keepy-model\"\nprovider = \"keepy\"\ncontext_window = 4096\nmax_output = 512\n\
-             capabilities = [\"text\"]\nprice = {{ input = 1.0, cached_input = 0.1, output = 2.0 }}\n"
-        ),
-        "test",
-    )
-    .unwrap();
+    let extra = custom_provider(&base, &["lab"]);
     let gw = start_with(0.0, move |c| {
         c.server.stream_idle_timeout_secs = 1;
         c.providers.extend(extra.providers);
         c.models.extend(extra.models);
     })
     .await;
-    let mut body = ask("keepy-model", "hi");
+    let mut body = ask("custom-model", "hi");
     body["stream"] = json!(true);
     let started = Instant::now();
     let r = tokio::time::timeout(Duration::from_secs(8), gw.chat(body))

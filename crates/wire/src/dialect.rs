@@ -214,6 +214,7 @@ impl Dialect {
             message,
             vendor_code: code.or_else(|| vendor_type.map(str::to_string)),
             request_id,
+            retry_after_secs: None,
         }
     }
 

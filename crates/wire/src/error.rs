@@ -182,6 +182,8 @@ pub struct UpstreamError {
     pub vendor_code: Option<String>,
     /// The vendor's request id (from the body or a header).
     pub request_id: Option<String>,
+    /// Seconds the vendor asked callers to wait (`Retry-After`), if it said.
+    pub retry_after_secs: Option<u64>,
 }
 
 impl UpstreamError {
@@ -193,6 +195,7 @@ impl UpstreamError {
             message: message.into(),
             vendor_code: None,
             request_id: None,
+            retry_after_secs: None,
         }
     }
 
@@ -232,6 +235,7 @@ mod tests {
             message: "busy".into(),
             vendor_code: Some("1305".into()),
             request_id: Some("req-1".into()),
+            retry_after_secs: None,
         };
         let api = e.to_api_error("zhipu");
         assert_eq!(api.vendor_code.as_deref(), Some("1305"));

@@ -172,6 +172,34 @@ async fn read(req: reqwest::RequestBuilder) -> Reply {
     }
 }
 
+/// Serve `app` on a loopback port as a hand-written upstream; returns its base URL
+/// (`http://127.0.0.1:PORT/v1`), to be used as provider `custom` via [`custom_provider`].
+pub async fn custom_upstream(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    format!("http://{addr}/v1")
+}
+
+/// Config additions: provider `custom` (OpenAI dialect) at `base` in regions `regions`,
+/// serving model `custom-model`.
+pub fn custom_provider(base: &str, regions: &[&str]) -> Config {
+    let regions: Vec<String> = regions
+        .iter()
+        .map(|r| format!("{{ name = \"{r}\", base_url = \"{base}\" }}"))
+        .collect();
+    Config::parse(
+        &format!(
+            "[providers.custom]\ndialect = \"openai\"\napi_key = \"x\"\nregions = [{}]\n\n\
+             [[models]]\nid = \"custom-model\"\nprovider = \"custom\"\ncontext_window = 4096\nmax_output = 512\n\
+             capabilities = [\"text\"]\nprice = {{ input = 1.0, cached_input = 0.1, output = 2.0 }}\n",
+            regions.join(", ")
+        ),
+        "test",
+    )
+    .unwrap()
+}
+
 /// A one-message user request.
 pub fn ask(model: &str, text: &str) -> Value {
     json!({"model": model, "messages": [{"role": "user", "content": text}], "max_tokens": 8})
