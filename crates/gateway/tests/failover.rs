@@ -362,3 +362,23 @@ async fn the_vendors_retry_after_reaches_the_client() {
     assert_eq!(r.header("retry-after"), Some("7"));
     assert_eq!(r.json()["error"]["type"], "rate_limit_error");
 }
+
+#[tokio::test]
+async fn a_429_storm_with_retry_after_is_passed_on_once_every_region_refuses() {
+    let gw = start().await;
+    gw.fault(
+        "zhipu",
+        "*",
+        json!({"kind": "rate_limit", "retry_after_secs": 3}),
+    )
+    .await;
+    let r = gw.chat(ask("glm-4.5", "hi")).await;
+    assert_eq!(r.status, 429);
+    assert_eq!(r.header("retry-after"), Some("3"));
+    let stats = sim_stats(&gw).await;
+    assert_eq!(
+        served(&stats, "zhipu", "global") + served(&stats, "zhipu", "cn"),
+        2,
+        "each region tried once, no more"
+    );
+}

@@ -57,6 +57,9 @@ pub struct FaultSpec {
     /// Chance that a request in scope is hit, in `[0, 1]` (default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probability: Option<f64>,
+    /// For error faults: a `Retry-After` header, in seconds, on the error response.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_secs: Option<u32>,
 }
 
 impl FaultSpec {
@@ -79,8 +82,8 @@ impl FaultSpec {
 /// A fault applied to one request.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Injected {
-    /// Answer with this error instead.
-    Error(Failure),
+    /// Answer with this error instead (with a `Retry-After`, in seconds, if set).
+    Error(Failure, Option<u32>),
     /// Cut the connection after this many output tokens.
     DropAfter(u32),
     /// Go silent after this many output tokens.
@@ -202,11 +205,13 @@ impl FaultTable {
             }
         }
         Some(match hit.kind {
-            FaultKind::RateLimit => Injected::Error(Failure::RateLimited),
-            FaultKind::Overloaded => Injected::Error(Failure::Overloaded),
-            FaultKind::InsufficientBalance => Injected::Error(Failure::InsufficientBalance),
-            FaultKind::ServerError => Injected::Error(Failure::ServerError),
-            FaultKind::Auth => Injected::Error(Failure::InvalidKey),
+            FaultKind::RateLimit => Injected::Error(Failure::RateLimited, hit.retry_after_secs),
+            FaultKind::Overloaded => Injected::Error(Failure::Overloaded, hit.retry_after_secs),
+            FaultKind::InsufficientBalance => {
+                Injected::Error(Failure::InsufficientBalance, hit.retry_after_secs)
+            }
+            FaultKind::ServerError => Injected::Error(Failure::ServerError, hit.retry_after_secs),
+            FaultKind::Auth => Injected::Error(Failure::InvalidKey, hit.retry_after_secs),
             FaultKind::DropAfter => Injected::DropAfter(hit.tokens),
             FaultKind::StallAfter => Injected::StallAfter(hit.tokens),
         })
@@ -224,6 +229,7 @@ mod tests {
             tokens: 0,
             count: None,
             probability: None,
+            retry_after_secs: None,
         }
     }
 
@@ -264,12 +270,12 @@ mod tests {
         );
         assert_eq!(
             t.pick("zhipu", "cn", &mut rng),
-            Some(Injected::Error(Failure::Overloaded))
+            Some(Injected::Error(Failure::Overloaded, None))
         );
         assert_eq!(t.list()[0].spec.count, Some(1));
         assert_eq!(
             t.pick("zhipu", "cn", &mut rng),
-            Some(Injected::Error(Failure::Overloaded))
+            Some(Injected::Error(Failure::Overloaded, None))
         );
         assert_eq!(t.pick("zhipu", "cn", &mut rng), None);
         assert!(t.list().is_empty());
@@ -290,7 +296,7 @@ mod tests {
         let mut rng = request_rng(0, 0);
         assert_eq!(
             t.pick("moonshot", "global", &mut rng),
-            Some(Injected::Error(Failure::RateLimited))
+            Some(Injected::Error(Failure::RateLimited, None))
         );
         assert_eq!(
             t.pick("moonshot", "cn", &mut rng),

@@ -255,6 +255,8 @@ fn endpoint(dialect: Dialect, tail: &str, method: &Method) -> Option<Endpoint> {
 struct Note {
     model: Option<String>,
     fault: bool,
+    /// `Retry-After` seconds of an injected error.
+    retry_after: Option<u32>,
 }
 
 fn with_request_id(mut response: Response, dialect: Dialect, request_id: &str) -> Response {
@@ -330,6 +332,12 @@ async fn vendor(
             error_response(entry.dialect, &f, &ids.request)
         }
     };
+    let mut response = response;
+    if let (Some(secs), false) = (note.retry_after, response.status().is_success()) {
+        response
+            .headers_mut()
+            .insert(http::header::RETRY_AFTER, http::HeaderValue::from(secs));
+    }
     let outcome = Outcome {
         ok: response.status().is_success(),
         fault: note.fault,
@@ -374,8 +382,9 @@ async fn chat(
 
     let fault = match shared.faults.pick(&entry.id, region, &mut rng) {
         None => None,
-        Some(Injected::Error(f)) => {
+        Some(Injected::Error(f, retry_after)) => {
             note.fault = true;
+            note.retry_after = retry_after;
             return Err(f);
         }
         Some(Injected::DropAfter(n)) => Some(StreamFault::Drop(n)),
