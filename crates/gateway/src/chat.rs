@@ -355,7 +355,16 @@ async fn chat_inner(
 
     // From here on, the request is the vendor's: if the client leaves, record what we know.
     let mut guard = AbandonGuard { ctx: Some(ctx) };
-    let timeout = Duration::from_secs(st.config.server.request_timeout_secs);
+    let timeout = limit(
+        headers,
+        "x-switchyard-timeout",
+        st.config.server.request_timeout_secs,
+    )?;
+    let ttft_timeout = limit(
+        headers,
+        "x-switchyard-ttft-timeout",
+        st.config.server.ttft_timeout_secs,
+    )?;
     let mut attempts = 0u32;
     let (mut outcome, mut order, mut served) = try_regions(
         &st,
@@ -467,7 +476,7 @@ async fn chat_inner(
             let timing = Timing {
                 idle: Duration::from_secs(st.config.server.stream_idle_timeout_secs),
                 total: timeout,
-                ttft: Duration::from_secs(st.config.server.ttft_timeout_secs),
+                ttft: ttft_timeout,
             };
             let relay = Relay::new(
                 ctx,
@@ -499,6 +508,29 @@ async fn chat_inner(
     };
     resp.headers_mut().extend(extra_headers);
     Ok(resp)
+}
+
+/// A time limit: the configured one, or a shorter one the client asked for in `header`
+/// (seconds, fractions allowed). A client cannot raise the configured limit.
+fn limit(
+    headers: &HeaderMap,
+    header: &'static str,
+    configured_secs: u64,
+) -> Result<Duration, GatewayError> {
+    let configured = Duration::from_secs(configured_secs);
+    let Some(v) = headers.get(header) else {
+        return Ok(configured);
+    };
+    let secs = v
+        .to_str()
+        .ok()
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .ok_or_else(|| GatewayError::InvalidValue {
+            param: header.into(),
+            message: format!("{header} must be a positive number of seconds"),
+        })?;
+    Ok(Duration::from_secs_f64(secs).min(configured))
 }
 
 /// What a successful attempt produced.

@@ -382,3 +382,46 @@ async fn a_429_storm_with_retry_after_is_passed_on_once_every_region_refuses() {
         "each region tried once, no more"
     );
 }
+
+#[tokio::test]
+async fn a_client_may_shorten_the_ttft_limit_per_request_but_not_raise_it() {
+    let gw = start().await;
+    gw.fault(
+        "moonshot",
+        "global",
+        json!({"kind": "stall_after", "tokens": 0}),
+    )
+    .await;
+    let mut body = ask("kimi-k2.6", "hi");
+    body["stream"] = json!(true);
+    let started = std::time::Instant::now();
+    let resp = gw
+        .http
+        .post(format!("{}/v1/chat/completions", gw.base))
+        .header("content-type", "application/json")
+        .header("x-switchyard-ttft-timeout", "0.3")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let text = resp.text().await.unwrap();
+    let took = started.elapsed();
+    assert!(
+        text.ends_with("data: [DONE]\n\n"),
+        "moved to the next region: {text}"
+    );
+    assert!(
+        took < std::time::Duration::from_secs(3),
+        "the 0.3 s limit applied, not the 120 s default: {took:?}"
+    );
+    let bad = gw
+        .http
+        .post(format!("{}/v1/chat/completions", gw.base))
+        .header("content-type", "application/json")
+        .header("x-switchyard-timeout", "soon")
+        .body(ask("kimi-k2.6", "hi").to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(bad.status(), 400);
+}
