@@ -25,6 +25,14 @@ fn served(stats: &Value, provider: &str, region: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Requests two regions of a provider served, in the order named.
+fn served_in(stats: &Value, provider: &str, regions: [&str; 2]) -> (u64, u64) {
+    (
+        served(stats, provider, regions[0]),
+        served(stats, provider, regions[1]),
+    )
+}
+
 #[tokio::test]
 async fn a_failing_region_is_skipped_for_the_next_one() {
     let gw = start().await;
@@ -48,10 +56,7 @@ async fn a_failing_region_is_skipped_for_the_next_one() {
     }
     let stats = sim_stats(&gw).await;
     assert_eq!(
-        (
-            served(&stats, "deepseek", "global"),
-            served(&stats, "deepseek", "global-b")
-        ),
+        served_in(&stats, "deepseek", ["global", "global-b"]),
         (2, 2)
     );
     let metrics = gw.metrics().await;
@@ -87,13 +92,7 @@ async fn when_every_region_fails_the_last_error_is_returned() {
     assert_eq!(r.status, 503);
     assert_eq!(r.json()["error"]["type"], "overloaded_error");
     let stats = sim_stats(&gw).await;
-    assert_eq!(
-        (
-            served(&stats, "moonshot", "global"),
-            served(&stats, "moonshot", "cn")
-        ),
-        (1, 1)
-    );
+    assert_eq!(served_in(&stats, "moonshot", ["global", "cn"]), (1, 1));
 }
 
 #[tokio::test]
@@ -159,10 +158,7 @@ async fn a_stream_cut_before_its_first_token_is_resumed_in_the_next_region() {
     assert_eq!(roles, 1, "nothing of the failed attempt reached the client");
     let stats = sim_stats(&gw).await;
     assert_eq!(
-        (
-            served(&stats, "deepseek", "global"),
-            served(&stats, "deepseek", "global-b")
-        ),
+        served_in(&stats, "deepseek", ["global", "global-b"]),
         (1, 1)
     );
 }
@@ -270,13 +266,7 @@ async fn a_spent_retry_budget_stops_failover_instead_of_multiplying_load() {
         "budget spent: the 429 is passed on, not retried"
     );
     let stats = sim_stats(&gw).await;
-    assert_eq!(
-        (
-            served(&stats, "zhipu", "global"),
-            served(&stats, "zhipu", "cn")
-        ),
-        (2, 1)
-    );
+    assert_eq!(served_in(&stats, "zhipu", ["global", "cn"]), (2, 1));
     assert!(
         gw.metrics()
             .await
