@@ -76,6 +76,10 @@ enum Command {
         /// Give every request exactly its model's typical latency (no random draws).
         #[arg(long)]
         no_jitter: bool,
+        /// A fault in place from the start, as PROVIDER/REGION=JSON (repeatable), e.g.
+        /// 'deepseek/global={"kind":"latency_spike","delay_ms":2000,"probability":0.05}'.
+        #[arg(long = "fault", value_name = "PROVIDER/REGION=JSON")]
+        faults: Vec<switchyard_sim::FaultRule>,
     },
     /// Load-test an OpenAI-compatible endpoint (TTFT, ITL, E2E percentiles, goodput).
     Bench(Box<bench_cmd::BenchArgs>),
@@ -130,11 +134,13 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
                 capacity,
                 max_queue,
                 no_jitter,
+                faults,
             } => {
                 let limits = SimLimits {
                     capacity,
                     max_queue,
                     jitter: !no_jitter,
+                    faults,
                 };
                 sim(listen, seed, time_scale, api_key, limits).await
             }
@@ -278,6 +284,7 @@ struct SimLimits {
     capacity: Option<u32>,
     max_queue: Option<u32>,
     jitter: bool,
+    faults: Vec<switchyard_sim::FaultRule>,
 }
 
 async fn sim(
@@ -297,6 +304,7 @@ async fn sim(
     config.capacity = limits.capacity;
     config.max_queue = limits.max_queue;
     config.jitter = limits.jitter;
+    config.faults = limits.faults;
     let providers = config.providers.clone();
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -315,6 +323,14 @@ async fn sim(
     }
     if !limits.jitter {
         println!("  no jitter: every request gets its model's typical latency");
+    }
+    for f in &config.faults {
+        println!(
+            "  fault on {}/{}: {}",
+            f.provider,
+            f.region,
+            serde_json::to_string(&f.spec).unwrap_or_default()
+        );
     }
     for p in &providers {
         let prefix = switchyard_sim::path_prefix(p.dialect);

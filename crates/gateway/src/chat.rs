@@ -1,9 +1,11 @@
 //! The chat pipeline, `POST /v1/chat/completions`: read body (size-limited) → parse into
 //! a typed [`ChatRequest`] (errors name the field) → validate → resolve the model in the
-//! catalog → check capabilities → pick the provider and region → restore reasoning the
-//! vendor needs → [`switchyard_wire::Dialect::prepare`] → upstream call → normalise the
-//! answer (whole, in [`crate::upstream`], or chunk by chunk in [`crate::relay`]) → usage
-//! recorded, however the request ends.
+//! catalog → check capabilities → restore reasoning the vendor needs →
+//! [`switchyard_wire::Dialect::prepare`] → deployments tried in the route's order, with
+//! retries, hedging and fallback models ([`crate::dispatch`]) → normalise the answer
+//! (whole, in [`crate::upstream`], or chunk by chunk in [`crate::relay`]) → usage
+//! recorded, however the request ends. Past `[server] max_concurrency` a request is shed
+//! at once with a 503.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -16,16 +18,15 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use metrics::counter;
 use switchyard_catalog::Model;
-use switchyard_wire::{
-    Adjustment, ChatRequest, ErrorKind, Role, TokenUsage, UpstreamError, tokens,
-};
+use switchyard_wire::{Adjustment, ChatRequest, Role, TokenUsage, tokens};
 
+use crate::deploy::RouteTimeouts;
+use crate::dispatch::{Answer, Target, try_deployments};
 use crate::error::GatewayError;
 use crate::intake::{check_capabilities, check_content_type, parse_request, read_body, validate};
-use crate::relay::{Failover, Relay, Timing};
+use crate::relay::{Attempt, Failover, Relay, Timing};
 use crate::routes::{count_error, json_response};
-use crate::state::{AppState, ProviderRuntime};
-use crate::upstream::{complete, send_upstream};
+use crate::state::AppState;
 use crate::usage::{self, Outcome, UsageRecord};
 
 static REQUEST_SEQ: AtomicU64 = AtomicU64::new(0);
@@ -63,6 +64,8 @@ pub struct RequestCtx {
     pub provider: String,
     /// Region that serves the request.
     pub region: String,
+    /// Deployment that serves the request.
+    pub deployment: String,
     /// Arrival time.
     pub started: Instant,
     /// Prompt tokens by our estimator (used when the vendor's figure never arrives).
@@ -72,6 +75,16 @@ pub struct RequestCtx {
 impl RequestCtx {
     /// Record usage for this request.
     pub fn record(&self, usage: TokenUsage, estimated: bool, outcome: Outcome) {
+        self.record_in(&self.region, usage, estimated, outcome);
+    }
+
+    /// Record the estimated spend of an extra attempt of this request in `region` (a
+    /// cancelled hedge), apart from the request's own record.
+    pub fn record_attempt(&self, region: &str, usage: TokenUsage, outcome: Outcome) {
+        self.record_in(region, usage, true, outcome);
+    }
+
+    fn record_in(&self, region: &str, usage: TokenUsage, estimated: bool, outcome: Outcome) {
         let Some(model) = self.st.catalog.get(&self.model_id) else {
             return;
         };
@@ -80,7 +93,7 @@ impl RequestCtx {
                 request_id: &self.request_id,
                 model: &self.model_id,
                 provider: &self.provider,
-                region: &self.region,
+                region,
                 usage,
                 estimated,
                 outcome,
@@ -101,19 +114,27 @@ impl RequestCtx {
     }
 }
 
-/// Keeps `switchyard_inflight_requests` right however the request ends.
-struct Inflight(metrics::Gauge);
+/// A request's place under `[server] max_concurrency`; keeps the in-flight gauge right
+/// however the request ends.
+struct Inflight(Arc<AppState>);
 
 impl Inflight {
-    fn enter(gauge: &metrics::Gauge) -> Self {
-        gauge.increment(1.0);
-        Inflight(gauge.clone())
+    /// Admit a request, or `None` when the gateway is full.
+    fn enter(st: &Arc<AppState>) -> Option<Self> {
+        let before = st.admitted.fetch_add(1, Ordering::AcqRel);
+        if before >= st.config.server.max_concurrency {
+            st.admitted.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        st.inflight.increment(1.0);
+        Some(Inflight(Arc::clone(st)))
     }
 }
 
 impl Drop for Inflight {
     fn drop(&mut self) {
-        self.0.decrement(1.0);
+        self.0.inflight.decrement(1.0);
+        self.0.admitted.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -122,7 +143,21 @@ pub(crate) async fn chat(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
-    let inflight = Inflight::enter(&st.inflight);
+    // Shed before reading the body: past the limit the answer is a fast 503, not a queue.
+    let Some(inflight) = Inflight::enter(&st) else {
+        counter!("switchyard_shed_total", "reason" => "gateway_overloaded").increment(1);
+        let e = GatewayError::Overloaded {
+            status: StatusCode::SERVICE_UNAVAILABLE,
+            code: "gateway_overloaded",
+            message: format!(
+                "the gateway is at its limit of {} requests in flight; retry shortly",
+                st.config.server.max_concurrency
+            ),
+            retry_after_secs: 1,
+        };
+        count_error(e.label());
+        return e.into_response();
+    };
     match chat_inner(st, &headers, body, inflight).await {
         Ok(resp) => resp,
         Err(e) => {
@@ -132,16 +167,8 @@ pub(crate) async fn chat(
     }
 }
 
-/// One model the request may be served by: its provider and the request rewritten for
-/// that provider's dialect.
-struct Target<'a> {
-    provider: &'a ProviderRuntime,
-    body: Bytes,
-    adjustments: Vec<Adjustment>,
-    assemble: bool,
-}
-
-/// Check that `model` can take `req`, and prepare the request for its provider.
+/// Check that `model` can take `req`, and prepare the request for its provider (one body
+/// per distinct upstream id among its deployments).
 fn plan_target<'a>(
     st: &'a AppState,
     model: &'a Model,
@@ -161,12 +188,14 @@ fn plan_target<'a>(
             hint: provider.unusable_hint.clone(),
         });
     }
-    if provider.regions.is_empty() {
-        return Err(GatewayError::ProviderNotConfigured {
+    let route = st
+        .routes
+        .get(&model.id)
+        .filter(|r| !r.deployments.is_empty())
+        .ok_or_else(|| GatewayError::ProviderNotConfigured {
             provider: provider.id.clone(),
-            hint: "it has no regions".into(),
-        });
-    }
+            hint: format!("model '{}' has no deployments", model.id),
+        })?;
     if let Some(cap) = req.completion_cap()
         && cap > model.max_output
     {
@@ -186,7 +215,15 @@ fn plan_target<'a>(
     if assemble {
         req.stream = Some(true);
     }
-    let mut adjustments = provider.dialect.prepare(&mut req, &model.upstream_id);
+    let mut ids: Vec<&str> = Vec::with_capacity(1);
+    for d in &route.deployments {
+        if !ids.contains(&d.upstream_id.as_str()) {
+            ids.push(&d.upstream_id);
+        }
+    }
+    let first = ids.first().copied().unwrap_or(&model.upstream_id);
+    let others: Vec<ChatRequest> = ids.iter().skip(1).map(|_| req.clone()).collect();
+    let mut adjustments = provider.dialect.prepare(&mut req, first);
     if assemble {
         adjustments.push(Adjustment {
             field: "stream",
@@ -196,124 +233,36 @@ fn plan_target<'a>(
             ),
         });
     }
-    let body = Bytes::from(
-        serde_json::to_vec(&req).map_err(|e| GatewayError::InvalidJson(e.to_string()))?,
-    );
+    let serialize = |r: &ChatRequest| {
+        serde_json::to_vec(r)
+            .map(Bytes::from)
+            .map_err(|e| GatewayError::InvalidJson(e.to_string()))
+    };
+    let mut bodies = vec![(first.to_string(), serialize(&req)?)];
+    for (id, mut r) in ids.iter().skip(1).zip(others) {
+        provider.dialect.prepare(&mut r, id);
+        bodies.push(((*id).to_string(), serialize(&r)?));
+    }
     Ok(Target {
         provider,
-        body,
+        route,
+        bodies,
         adjustments,
         assemble,
     })
 }
 
-/// What trying a target's regions produced: the outcome, the region order tried and the
-/// position in it of the region that answered (or failed last).
-type Tried = (
-    Result<(Answer, Option<HeaderValue>), UpstreamError>,
-    Vec<usize>,
-    usize,
-);
-
-/// Try `t`'s regions in preference order: a retryable failure before any answer
-/// (connect error, 5xx, overload, rate limit, time-out, a body cut off) moves on to the
-/// next region, while the retry budget lasts.
-async fn try_regions(
-    st: &AppState,
-    guard: &mut AbandonGuard,
-    t: &Target<'_>,
-    stream: bool,
-    timeout: Duration,
-    started: Instant,
-    attempts: &mut u32,
-) -> Result<Tried, GatewayError> {
-    let provider = t.provider;
-    let mut outcome = Err(UpstreamError::transport(
-        ErrorKind::Unreachable,
-        "no region was tried",
-    ));
-    // Healthy regions first, in configured order; regions whose breaker is open come
-    // last, as a last resort.
-    let (healthy, tripped): (Vec<usize>, Vec<usize>) = (0..provider.regions.len())
-        .partition(|&i| st.health.preferred(&provider.id, &provider.regions[i].name));
-    let order: Vec<usize> = healthy.into_iter().chain(tripped).collect();
-    let mut served = 0;
-    for (n, &i) in order.iter().enumerate() {
-        let region = &provider.regions[i];
-        if n > 0 && !st.retry_budget.withdraw() {
-            tracing::warn!(provider = %provider.id, "retry budget spent; not trying another region");
-            break;
-        }
-        *attempts += 1;
-        served = n;
-        let remaining = timeout.saturating_sub(started.elapsed());
-        st.health.attempt(&provider.id, &region.name);
-        if let Some(ctx) = guard.ctx.as_mut() {
-            ctx.region.clone_from(&region.name);
-        }
-        // A whole answer is read inside the attempt: nothing has reached the client yet,
-        // so a body cut off half-way is as retryable as a refused connection.
-        outcome = match send_upstream(
-            st,
-            provider,
-            region,
-            t.body.clone(),
-            stream || t.assemble,
-            remaining,
-        )
-        .await
-        {
-            Ok(resp) => {
-                let request_id = resp
-                    .headers()
-                    .get(provider.dialect.request_id_header())
-                    .cloned();
-                if stream {
-                    Ok((Answer::Stream(resp), request_id))
-                } else {
-                    let ctx = guard
-                        .ctx
-                        .as_ref()
-                        .ok_or(GatewayError::Internal("request context already taken"))?;
-                    complete(ctx, provider, resp, timeout, t.assemble)
-                        .await
-                        .map(|(body, usage, estimated)| {
-                            (
-                                Answer::Whole {
-                                    body,
-                                    usage,
-                                    estimated,
-                                },
-                                request_id,
-                            )
-                        })
-                }
-            }
-            Err(e) => Err(e),
-        };
-        match &outcome {
-            Ok(_) => {
-                // A stream proves the region healthy only with its first token (the relay
-                // reports it); a whole answer already has.
-                if !stream {
-                    st.health.success(&provider.id, &region.name);
-                }
-                break;
-            }
-            Err(e) if e.kind.retryable() => {
-                st.health.failure(&provider.id, &region.name);
-                if remaining == Duration::ZERO {
-                    break;
-                }
-                counter!("switchyard_failovers_total", "provider" => provider.id.clone(), "from_region" => region.name.clone(),
-                    "kind" => e.kind.default_code())
-                .increment(1);
-                tracing::warn!(provider = %provider.id, region = %region.name, error = %e.message, "upstream failed; trying the next region");
-            }
-            Err(_) => break,
-        }
-    }
-    Ok((outcome, order, served))
+/// The model's time limits, shortened where the client asked (`x-switchyard-timeout`,
+/// `x-switchyard-ttft-timeout`); a client cannot raise them.
+fn request_limits(
+    headers: &HeaderMap,
+    route: RouteTimeouts,
+) -> Result<RouteTimeouts, GatewayError> {
+    Ok(RouteTimeouts {
+        request: limit(headers, "x-switchyard-timeout", route.request)?,
+        ttft: limit(headers, "x-switchyard-ttft-timeout", route.ttft)?,
+        idle: route.idle,
+    })
 }
 
 async fn chat_inner(
@@ -340,12 +289,18 @@ async fn chat_inner(
     // The client's request, kept only when a fallback model may need it re-prepared.
     let original = (!fallbacks.is_empty()).then(|| req.clone());
     let mut target = plan_target(&st, primary, req)?;
+    // Every request earns a share of a retry (and, where hedging is on, of a hedge).
+    st.retry_budget.deposit();
+    if let Some(h) = &target.route.hedge {
+        h.deposit();
+    }
     let ctx = RequestCtx {
         st: st.clone(),
         request_id: request_id(headers),
         model_id: primary.id.clone(),
         provider: target.provider.id.clone(),
         region: String::new(),
+        deployment: String::new(),
         started,
         prompt_estimate,
     };
@@ -355,31 +310,16 @@ async fn chat_inner(
 
     // From here on, the request is the vendor's: if the client leaves, record what we know.
     let mut guard = AbandonGuard { ctx: Some(ctx) };
-    let timeout = limit(
-        headers,
-        "x-switchyard-timeout",
-        st.config.server.request_timeout_secs,
-    )?;
-    let ttft_timeout = limit(
-        headers,
-        "x-switchyard-ttft-timeout",
-        st.config.server.ttft_timeout_secs,
-    )?;
+    let mut limits = request_limits(headers, target.route.timeouts)?;
     let mut attempts = 0u32;
-    let (mut outcome, mut order, mut served) = try_regions(
-        &st,
-        &mut guard,
-        &target,
-        stream,
-        timeout,
-        started,
-        &mut attempts,
-    )
-    .await?;
-    // Every region failed in a way another model might not: try the configured fallbacks.
+    let mut tried = {
+        let ctx = guard.ctx_mut()?;
+        try_deployments(&st, ctx, &target, stream, limits, &mut attempts).await
+    };
+    // Every deployment failed in a way another model might not: try the fallbacks.
     let mut fell_back_from = None;
     for name in fallbacks {
-        let (Err(e), Some(orig)) = (&outcome, &original) else {
+        let (Err(e), Some(orig)) = (&tried.outcome, &original) else {
             break;
         };
         if !e.kind.retryable() || !st.retry_budget.withdraw() {
@@ -392,25 +332,22 @@ async fn chat_inner(
             continue;
         };
         counter!("switchyard_fallbacks_total", "from" => primary.id.clone(), "to" => model.id.clone()).increment(1);
-        tracing::warn!(from = %primary.id, to = %model.id, "every region failed; trying a fallback model");
-        if let Some(ctx) = guard.ctx.as_mut() {
-            ctx.model_id.clone_from(&model.id);
-            ctx.provider.clone_from(&t.provider.id);
-        }
-        (outcome, order, served) =
-            try_regions(&st, &mut guard, &t, stream, timeout, started, &mut attempts).await?;
+        tracing::warn!(from = %primary.id, to = %model.id, "every deployment failed; trying a fallback model");
+        limits = request_limits(headers, t.route.timeouts)?;
+        let ctx = guard.ctx_mut()?;
+        ctx.model_id.clone_from(&model.id);
+        ctx.provider.clone_from(&t.provider.id);
+        tried = try_deployments(&st, ctx, &t, stream, limits, &mut attempts).await;
         target = t;
         fell_back_from = Some(primary.id.clone());
     }
     let provider = target.provider;
-    let adjustments = &target.adjustments;
-    let body = target.body.clone();
     let ctx = guard
         .ctx
         .as_ref()
         .ok_or(GatewayError::Internal("request context already taken"))?;
-    let (answer, upstream_request_id) = match outcome {
-        Ok(a) => a,
+    let won = match tried.outcome {
+        Ok(w) => w,
         Err(error) => {
             let err = GatewayError::Upstream {
                 provider: provider.id.clone(),
@@ -439,11 +376,15 @@ async fn chat_inner(
             header_value(&ctx.region),
         ),
         (
+            HeaderName::from_static("x-switchyard-deployment"),
+            header_value(&ctx.deployment),
+        ),
+        (
             HeaderName::from_static("x-switchyard-attempts"),
             HeaderValue::from(attempts),
         ),
     ];
-    if let Some(v) = upstream_request_id {
+    if let Some(v) = won.upstream_request_id {
         extra_headers.push((HeaderName::from_static("x-upstream-request-id"), v));
     }
     if let Some(from) = &fell_back_from {
@@ -452,8 +393,9 @@ async fn chat_inner(
             header_value(from),
         ));
     }
-    if !adjustments.is_empty() {
-        let text: Vec<String> = adjustments
+    if !target.adjustments.is_empty() {
+        let text: Vec<String> = target
+            .adjustments
             .iter()
             .map(|a| format!("{}: {}", a.field, a.note))
             .collect();
@@ -467,21 +409,26 @@ async fn chat_inner(
     let ctx = guard
         .take()
         .ok_or(GatewayError::Internal("request context already taken"))?;
-    let mut resp = match answer {
+    let mut resp = match won.answer {
         Answer::Stream(upstream) => {
             let failover = Failover {
-                body,
-                regions: order[served + 1..].to_vec(),
+                bodies: target.bodies.clone(),
+                deployments: tried.rest,
             };
             let timing = Timing {
-                idle: Duration::from_secs(st.config.server.stream_idle_timeout_secs),
-                total: timeout,
-                ttft: ttft_timeout,
+                idle: limits.idle,
+                total: limits.request,
+                ttft: limits.ttft,
+            };
+            let attempt = Attempt {
+                upstream,
+                permit: won.permit,
+                sent: won.sent,
             };
             let relay = Relay::new(
                 ctx,
                 provider.dialect,
-                upstream,
+                attempt,
                 wants_usage,
                 timing,
                 failover,
@@ -515,9 +462,8 @@ async fn chat_inner(
 fn limit(
     headers: &HeaderMap,
     header: &'static str,
-    configured_secs: u64,
+    configured: Duration,
 ) -> Result<Duration, GatewayError> {
-    let configured = Duration::from_secs(configured_secs);
     let Some(v) = headers.get(header) else {
         return Ok(configured);
     };
@@ -533,21 +479,6 @@ fn limit(
     Ok(Duration::from_secs_f64(secs).min(configured))
 }
 
-/// What a successful attempt produced.
-enum Answer {
-    /// A stream to relay.
-    Stream(reqwest::Response),
-    /// A whole, normalised answer.
-    Whole {
-        /// The JSON body for the client.
-        body: Bytes,
-        /// Its usage.
-        usage: TokenUsage,
-        /// Whether the usage is our estimate.
-        estimated: bool,
-    },
-}
-
 /// Records estimated usage if the request future is dropped (client gone) while the
 /// upstream call is in flight.
 struct AbandonGuard {
@@ -557,6 +488,12 @@ struct AbandonGuard {
 impl AbandonGuard {
     fn take(&mut self) -> Option<RequestCtx> {
         self.ctx.take()
+    }
+
+    fn ctx_mut(&mut self) -> Result<&mut RequestCtx, GatewayError> {
+        self.ctx
+            .as_mut()
+            .ok_or(GatewayError::Internal("request context already taken"))
     }
 
     fn disarm(&mut self) {

@@ -110,6 +110,19 @@ pub enum GatewayError {
     /// A gateway bug; the request fails cleanly instead of crashing the process.
     #[error("internal error: {0}")]
     Internal(&'static str),
+    /// Shed at once, not queued: the gateway is at `max_concurrency` (503), or every
+    /// deployment of the model is at its own limit (429).
+    #[error("{message}")]
+    Overloaded {
+        /// 503 for the gateway, 429 for the model's deployments.
+        status: StatusCode,
+        /// `gateway_overloaded` or `deployments_saturated`.
+        code: &'static str,
+        /// What is full.
+        message: String,
+        /// Seconds the client should wait (sent as `Retry-After`).
+        retry_after_secs: u64,
+    },
 }
 
 impl GatewayError {
@@ -129,6 +142,7 @@ impl GatewayError {
             GatewayError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             GatewayError::ProviderNotConfigured { .. } => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+            GatewayError::Overloaded { status, .. } => *status,
             GatewayError::Upstream { error, .. } => {
                 StatusCode::from_u16(error.kind.status()).unwrap_or(StatusCode::BAD_GATEWAY)
             }
@@ -151,6 +165,7 @@ impl GatewayError {
             GatewayError::UnknownRoute { .. } => "unknown_route",
             GatewayError::MethodNotAllowed(_) => "method_not_allowed",
             GatewayError::Internal(_) => "internal_error",
+            GatewayError::Overloaded { code, .. } => code,
         }
     }
 
@@ -165,6 +180,12 @@ impl GatewayError {
                     }
                     GatewayError::ProviderNotConfigured { .. } => "service_unavailable_error",
                     GatewayError::Internal(_) => "server_error",
+                    GatewayError::Overloaded { status, .. }
+                        if *status == StatusCode::TOO_MANY_REQUESTS =>
+                    {
+                        "rate_limit_error"
+                    }
+                    GatewayError::Overloaded { .. } => "service_unavailable_error",
                     _ => "invalid_request_error",
                 };
                 let err = ApiError::new(kind, other.label(), other.to_string());
@@ -191,6 +212,13 @@ impl IntoResponse for GatewayError {
         {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let GatewayError::Overloaded {
+            retry_after_secs, ..
+        } = &self
+        {
+            resp.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(*retry_after_secs));
         }
         resp
     }

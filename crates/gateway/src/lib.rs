@@ -10,6 +10,8 @@
 pub mod budget;
 pub mod chat;
 pub mod config;
+pub mod deploy;
+pub mod dispatch;
 pub mod error;
 pub mod health;
 pub mod intake;

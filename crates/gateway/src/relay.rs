@@ -12,7 +12,7 @@
 //! upstream connection (cancelling it) and records the usage produced so far.
 
 use std::convert::Infallible;
-use std::pin::Pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -25,20 +25,30 @@ use switchyard_wire::{
 use tokio::time::Instant;
 
 use crate::chat::RequestCtx;
+use crate::deploy::{Deployment, Permit};
+use crate::dispatch::ByteStream;
 use crate::upstream::send_upstream;
 use crate::usage::Outcome;
-
-type ByteStream = Pin<Box<dyn Stream<Item = reqwest::Result<Bytes>> + Send>>;
 
 /// Reasoning kept per stream for the reasoning cache is capped at this many bytes.
 const MAX_KEPT_REASONING: usize = 256 * 1024;
 
 /// What the relay needs to retry a stream elsewhere before its first token.
 pub struct Failover {
-    /// The prepared upstream request body.
-    pub body: Bytes,
-    /// Indices of the provider's regions still to try, in order.
-    pub regions: Vec<usize>,
+    /// Prepared upstream bodies by upstream id.
+    pub bodies: Vec<(String, Bytes)>,
+    /// Deployments still to try, in order.
+    pub deployments: Vec<Arc<Deployment>>,
+}
+
+/// The attempt to relay.
+pub struct Attempt {
+    /// Its body.
+    pub upstream: ByteStream,
+    /// Its slot on the deployment.
+    pub permit: Permit,
+    /// When it was sent.
+    pub sent: std::time::Instant,
 }
 
 /// A stream's time limits.
@@ -81,6 +91,10 @@ pub struct Relay {
     ttft_timeout: Duration,
     /// When the last data event (not a comment) arrived.
     last_data: Instant,
+    /// Slot of the current attempt on its deployment.
+    permit: Permit,
+    /// When the current attempt was sent.
+    sent: std::time::Instant,
     _inflight: Box<dyn Send + Sync>,
 }
 
@@ -89,7 +103,7 @@ impl Relay {
     pub fn new(
         ctx: RequestCtx,
         dialect: Dialect,
-        upstream: reqwest::Response,
+        attempt: Attempt,
         wants_usage: bool,
         timing: Timing,
         failover: Failover,
@@ -101,7 +115,7 @@ impl Relay {
         Relay {
             ctx,
             dialect,
-            upstream: Box::pin(upstream.bytes_stream()),
+            upstream: attempt.upstream,
             parser: SseParser::new(),
             norm: StreamNormalizer::new(),
             wants_usage,
@@ -122,6 +136,8 @@ impl Relay {
             ttft_deadline,
             ttft_timeout: timing.ttft,
             last_data: Instant::now(),
+            permit: attempt.permit,
+            sent: attempt.sent,
             _inflight: Box::new(inflight),
         }
     }
@@ -228,10 +244,19 @@ impl Relay {
             let d = &choice.delta;
             if !self.saw_first_token && d.has_output() {
                 self.saw_first_token = true;
-                self.ctx
+                let dep = self.permit.deployment();
+                self.ctx.st.health.success(&dep.provider, &dep.name);
+                let since_sent = self.sent.elapsed();
+                dep.observe_ttft(since_sent);
+                if let Some(h) = self
+                    .ctx
                     .st
-                    .health
-                    .success(&self.ctx.provider, &self.ctx.region);
+                    .routes
+                    .get(&self.ctx.model_id)
+                    .and_then(|r| r.hedge.as_ref())
+                {
+                    h.observe(true, since_sent);
+                }
                 let ttft = self.ctx.started.elapsed().as_secs_f64();
                 match self.ctx.st.metrics.get(&self.ctx.model_id) {
                     Some(m) => m.ttft.record(ttft),
@@ -287,46 +312,52 @@ impl Relay {
         }
     }
 
-    /// Whether a failure now may be retried in another region: nothing but comments has
-    /// reached the client and a region is left.
+    /// Whether a failure now may be retried elsewhere: nothing but comments has reached
+    /// the client and a deployment is left.
     fn can_switch(&self) -> bool {
-        !self.saw_first_token && !self.failover.regions.is_empty()
+        !self.saw_first_token && !self.failover.deployments.is_empty()
     }
 
-    /// Replace the current attempt with the next region that answers.
+    /// Replace the current attempt with the next deployment that answers.
     async fn switch_region(&mut self, reason: &str) {
         let st = self.ctx.st.clone();
         let Some(provider) = st.providers.get(&self.ctx.provider) else {
             self.fail_now("upstream_stream_interrupted", reason);
             return;
         };
-        st.health.failure(&provider.id, &self.ctx.region);
-        while !self.failover.regions.is_empty() {
+        let failed = Arc::clone(self.permit.deployment());
+        st.health.failure(&failed.provider, &failed.name);
+        while !self.failover.deployments.is_empty() {
+            let dep = self.failover.deployments.remove(0);
+            let (Some(region), Some(permit)) =
+                (provider.regions.get(dep.region), dep.try_acquire())
+            else {
+                continue;
+            };
             if !st.retry_budget.withdraw() {
                 break;
             }
-            let idx = self.failover.regions.remove(0);
-            let Some(region) = provider.regions.get(idx) else {
-                continue;
-            };
-            st.health.attempt(&provider.id, &region.name);
-            counter!("switchyard_failovers_total", "provider" => provider.id.clone(), "from_region" => self.ctx.region.clone(),
+            st.health.attempt(&dep.provider, &dep.name);
+            counter!("switchyard_failovers_total", "provider" => provider.id.clone(), "from_region" => self.ctx.deployment.clone(),
                 "kind" => "stream_before_first_token")
             .increment(1);
-            tracing::warn!(provider = %provider.id, from = %self.ctx.region, to = %region.name, %reason, "stream failed before its first token; trying the next region");
+            tracing::warn!(provider = %provider.id, from = %self.ctx.deployment, to = %dep.name, %reason, "stream failed before its first token; trying the next deployment");
+            let body = self
+                .failover
+                .bodies
+                .iter()
+                .find(|(id, _)| *id == dep.upstream_id)
+                .or(self.failover.bodies.first())
+                .map(|(_, b)| b.clone())
+                .unwrap_or_default();
             let remaining = self.deadline.saturating_duration_since(Instant::now());
-            match send_upstream(
-                &st,
-                provider,
-                region,
-                self.failover.body.clone(),
-                true,
-                remaining,
-            )
-            .await
-            {
+            self.ctx.region.clone_from(&dep.region_name);
+            self.ctx.deployment.clone_from(&dep.name);
+            let sent = std::time::Instant::now();
+            match send_upstream(&st, provider, region, body, true, remaining).await {
                 Ok(resp) => {
-                    self.ctx.region.clone_from(&region.name);
+                    self.permit = permit;
+                    self.sent = sent;
                     self.upstream = Box::pin(resp.bytes_stream());
                     self.parser = SseParser::new();
                     self.norm = StreamNormalizer::new();
@@ -336,8 +367,7 @@ impl Relay {
                     return;
                 }
                 Err(e) if e.kind.retryable() => {
-                    st.health.failure(&provider.id, &region.name);
-                    self.ctx.region.clone_from(&region.name);
+                    st.health.failure(&dep.provider, &dep.name);
                 }
                 Err(e) => {
                     self.release_held();

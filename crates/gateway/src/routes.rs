@@ -77,10 +77,20 @@ async fn readyz(State(st): State<Arc<AppState>>) -> Response {
 }
 
 async fn admin_health(State(st): State<Arc<AppState>>) -> Response {
-    json_response(
-        StatusCode::OK,
-        Bytes::from(st.health.snapshot().to_string()),
-    )
+    let mut body = st.health.snapshot();
+    let mut routes: Vec<(&String, _)> = st.routes.iter().collect();
+    routes.sort_by(|a, b| a.0.cmp(b.0));
+    body["routes"] = routes
+        .into_iter()
+        .map(|(id, r)| (id.clone(), r.snapshot()))
+        .collect::<serde_json::Map<_, _>>()
+        .into();
+    body["in_flight"] = st
+        .admitted
+        .load(std::sync::atomic::Ordering::Acquire)
+        .into();
+    body["max_concurrency"] = st.config.server.max_concurrency.into();
+    json_response(StatusCode::OK, Bytes::from(body.to_string()))
 }
 
 async fn metrics_text() -> Response {

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
 use std::time::Duration;
 
 use axum::http::HeaderValue;
@@ -16,6 +17,7 @@ use switchyard_wire::Dialect;
 
 use crate::budget::RetryBudget;
 use crate::config::{Config, ProviderConfig};
+use crate::deploy::{Deployment, Hedger, Route, RouteTimeouts};
 use crate::health::{BreakerConfig, Health};
 use crate::reasoning::ReasoningCache;
 use crate::telemetry::ModelMetrics;
@@ -47,6 +49,8 @@ pub enum StartError {
 pub struct RegionRuntime {
     /// Region label.
     pub name: String,
+    /// The gateway region it is near (compared with `[server] region`).
+    pub near: String,
     /// Full chat-completions URL.
     pub chat_url: String,
 }
@@ -102,6 +106,10 @@ pub struct AppState {
     pub retry_budget: RetryBudget,
     /// Fallback models by canonical model id (`[fallbacks]`), resolved at start-up.
     pub fallbacks: HashMap<String, Vec<String>>,
+    /// Deployments and routing policy per canonical model id.
+    pub routes: HashMap<String, Route>,
+    /// Requests in flight, for `[server] max_concurrency`.
+    pub admitted: AtomicUsize,
 }
 
 impl AppState {
@@ -138,11 +146,12 @@ impl AppState {
 
         let any_simulated = config.providers.values().any(|p| p.simulated);
         let sim = if any_simulated {
-            let sim_config = SimConfig::for_catalog(
+            let mut sim_config = SimConfig::for_catalog(
                 &catalog,
                 config.simulator.seed,
                 config.simulator.time_scale,
             );
+            sim_config.faults.clone_from(&config.simulator.faults);
             let addr = SocketAddr::from(([127, 0, 0, 1], 0));
             Some(
                 switchyard_sim::spawn(sim_config, Arc::new(catalog.clone()), addr)
@@ -191,14 +200,20 @@ impl AppState {
         let retry_budget =
             RetryBudget::new(config.retries.budget_ratio, config.retries.budget_reserve);
         crate::telemetry::handle();
+        let routes = build_routes(&config, &catalog, &providers)?;
+        let mut breaker_keys: Vec<(String, String)> = routes
+            .values()
+            .flat_map(|r| r.deployments.iter())
+            .map(|d| (d.provider.clone(), d.name.clone()))
+            .collect();
+        breaker_keys.sort_unstable();
+        breaker_keys.dedup();
         let health = Health::new(
             BreakerConfig {
                 consecutive_failures: config.health.consecutive_failures,
                 cooldown: Duration::from_secs_f64(config.health.cooldown_secs),
             },
-            providers
-                .values()
-                .flat_map(|p| p.regions.iter().map(|r| (p.id.clone(), r.name.clone()))),
+            breaker_keys,
         );
         let metrics = catalog
             .models()
@@ -218,6 +233,8 @@ impl AppState {
             health,
             retry_budget,
             fallbacks,
+            routes,
+            admitted: AtomicUsize::new(0),
         })
     }
 
@@ -303,11 +320,18 @@ fn provider_runtime(
         .dialect
         .parse()
         .map_err(|e| StartError::Catalog(format!("provider '{}': {e}", p.id)))?;
+    let near = |r: &Region| {
+        cfg.and_then(|c| c.regions.as_ref())
+            .and_then(|rs| rs.iter().find(|c| c.name == r.name))
+            .and_then(|c| c.near.clone())
+            .unwrap_or_else(|| r.name.clone())
+    };
     let regions = |url: &dyn Fn(&Region) -> String| -> Vec<RegionRuntime> {
         p.regions
             .iter()
             .map(|r| RegionRuntime {
                 name: r.name.clone(),
+                near: near(r),
                 chat_url: url(r),
             })
             .collect()
@@ -345,4 +369,113 @@ fn provider_runtime(
         simulated: false,
         unusable_hint: hint,
     })
+}
+
+/// Every catalog model's route: from `[routes."<model>"]` where configured, otherwise one
+/// deployment per region of the model's provider.
+fn build_routes(
+    config: &Config,
+    catalog: &Catalog,
+    providers: &HashMap<String, ProviderRuntime>,
+) -> Result<HashMap<String, Route>, StartError> {
+    let mut configured = HashMap::new();
+    for (name, rc) in &config.routes {
+        let place = format!("config error in {} line {}", config.source, rc.line);
+        let model = catalog.resolve(name).map_err(|e| {
+            StartError::Catalog(format!(
+                "{place}: [routes.\"{name}\"]: {e}\n  fix: use a model id from `switchyard models`"
+            ))
+        })?;
+        if configured.insert(model.id.clone(), (rc, place)).is_some() {
+            return Err(StartError::Catalog(format!(
+                "config error in {}: [routes] names '{}' twice (through an alias)\n  fix: keep one table per model",
+                config.source, model.id
+            )));
+        }
+    }
+    let home = config.server.region.as_deref();
+    let tier_of = |region: &RegionRuntime, position: usize| match home {
+        Some(h) if region.near == h || region.name == h => 0,
+        Some(_) => 1,
+        None => position as u32,
+    };
+    let mut routes = HashMap::new();
+    for model in catalog.models() {
+        let Some(provider) = providers.get(&model.provider) else {
+            continue;
+        };
+        let rc = configured.get(&model.id);
+        let deployments = match rc
+            .and_then(|(rc, place)| rc.deployments.as_ref().map(|d| (d, place)))
+        {
+            None => provider
+                .regions
+                .iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    Arc::new(Deployment::new(
+                        r.name.clone(),
+                        provider.id.clone(),
+                        (i, r.name.clone()),
+                        model.upstream_id.clone(),
+                        1,
+                        tier_of(r, i),
+                        None,
+                    ))
+                })
+                .collect(),
+            Some((list, place)) => {
+                let mut out = Vec::with_capacity(list.len());
+                for d in list {
+                    let Some(i) = provider.regions.iter().position(|r| r.name == d.region) else {
+                        let known: Vec<&str> =
+                            provider.regions.iter().map(|r| r.name.as_str()).collect();
+                        return Err(StartError::Catalog(format!(
+                            "{place}: [routes.\"{}\"] deployment region '{}' is not a region of provider '{}'\n  fix: use one of: {}",
+                            model.id,
+                            d.region,
+                            provider.id,
+                            known.join(", ")
+                        )));
+                    };
+                    let region = &provider.regions[i];
+                    out.push(Arc::new(Deployment::new(
+                        d.name.clone().unwrap_or_else(|| region.name.clone()),
+                        provider.id.clone(),
+                        (i, region.name.clone()),
+                        d.upstream_id
+                            .clone()
+                            .unwrap_or_else(|| model.upstream_id.clone()),
+                        d.weight,
+                        d.priority.unwrap_or_else(|| tier_of(region, i)),
+                        d.max_concurrency,
+                    )));
+                }
+                out
+            }
+        };
+        let rc = rc.map(|(rc, _)| *rc);
+        let server = &config.server;
+        let timeouts = RouteTimeouts {
+            request: rc
+                .and_then(|r| r.request_timeout)
+                .unwrap_or(Duration::from_secs(server.request_timeout_secs)),
+            ttft: rc
+                .and_then(|r| r.ttft_timeout)
+                .unwrap_or(Duration::from_secs(server.ttft_timeout_secs)),
+            idle: rc
+                .and_then(|r| r.stream_idle_timeout)
+                .unwrap_or(Duration::from_secs(server.stream_idle_timeout_secs)),
+        };
+        routes.insert(
+            model.id.clone(),
+            Route {
+                deployments,
+                balance: rc.map(|r| r.balance).unwrap_or_default(),
+                timeouts,
+                hedge: rc.and_then(|r| r.hedge).map(Hedger::new),
+            },
+        );
+    }
+    Ok(routes)
 }

@@ -21,6 +21,9 @@ pub enum Outcome {
     ClientDisconnected,
     /// The upstream stream broke off or stalled.
     Interrupted,
+    /// An extra attempt (a hedge that lost the race) cancelled once another answered;
+    /// its prompt is counted as spent. Recorded apart from the request's own record.
+    HedgeCancelled,
 }
 
 impl Outcome {
@@ -30,6 +33,7 @@ impl Outcome {
             Outcome::Completed => "completed",
             Outcome::ClientDisconnected => "client_disconnected",
             Outcome::Interrupted => "interrupted",
+            Outcome::HedgeCancelled => "hedge_cancelled",
         }
     }
 }

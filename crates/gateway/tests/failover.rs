@@ -82,7 +82,7 @@ async fn non_retryable_errors_do_not_fail_over() {
 }
 
 #[tokio::test]
-async fn when_every_region_fails_the_last_error_is_returned() {
+async fn when_every_region_fails_the_last_error_is_returned_after_one_backed_off_retry() {
     let gw = start().await;
     for region in ["global", "cn"] {
         gw.fault("moonshot", region, json!({"kind": "overloaded"}))
@@ -91,8 +91,82 @@ async fn when_every_region_fails_the_last_error_is_returned() {
     let r = gw.chat(ask("kimi-k2.5", "hi")).await;
     assert_eq!(r.status, 503);
     assert_eq!(r.json()["error"]["type"], "overloaded_error");
+    assert_eq!(
+        r.header("x-switchyard-attempts"),
+        None,
+        "errors carry no routing headers"
+    );
+    let stats = sim_stats(&gw).await;
+    // Each region once, then `[retries] same_deployment = 1` more on the last one.
+    assert_eq!(served_in(&stats, "moonshot", ["global", "cn"]), (1, 2));
+}
+
+#[tokio::test]
+async fn same_deployment_retries_can_be_turned_off() {
+    let gw = start_with(0.0, |c| c.retries.same_deployment = 0).await;
+    for region in ["global", "cn"] {
+        gw.fault("moonshot", region, json!({"kind": "overloaded"}))
+            .await;
+    }
+    assert_eq!(gw.chat(ask("kimi-k2.5", "hi")).await.status, 503);
     let stats = sim_stats(&gw).await;
     assert_eq!(served_in(&stats, "moonshot", ["global", "cn"]), (1, 1));
+}
+
+#[tokio::test]
+async fn a_single_deployment_is_retried_after_a_transient_error() {
+    let gw = start_with(0.0, |c| {
+        c.routes.insert(
+            "kimi-k2.5".into(),
+            switchyard_gateway::config::Config::parse(
+                "[routes.\"kimi-k2.5\"]\ndeployments = [{ region = \"global\" }]\n",
+                "t",
+            )
+            .unwrap()
+            .routes["kimi-k2.5"]
+                .clone(),
+        );
+    })
+    .await;
+    gw.fault(
+        "moonshot",
+        "global",
+        json!({"kind": "server_error", "count": 1}),
+    )
+    .await;
+    let r = gw.chat(ask("kimi-k2.5", "hi")).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("x-switchyard-attempts"), Some("2"));
+    assert_eq!(r.header("x-switchyard-deployment"), Some("global"));
+    let stats = sim_stats(&gw).await;
+    assert_eq!(served_in(&stats, "moonshot", ["global", "cn"]), (2, 0));
+}
+
+#[tokio::test]
+async fn a_long_retry_after_is_not_waited_for() {
+    let gw = start_with(0.0, |c| {
+        c.retries.backoff_max_ms = 500;
+    })
+    .await;
+    for region in ["global", "cn"] {
+        gw.fault(
+            "moonshot",
+            region,
+            json!({"kind": "rate_limit", "retry_after_secs": 30}),
+        )
+        .await;
+    }
+    let t = std::time::Instant::now();
+    let r = gw.chat(ask("kimi-k2.5", "hi")).await;
+    assert_eq!(r.status, 429);
+    assert_eq!(r.header("retry-after"), Some("30"));
+    assert!(t.elapsed() < std::time::Duration::from_secs(5));
+    let stats = sim_stats(&gw).await;
+    assert_eq!(
+        served_in(&stats, "moonshot", ["global", "cn"]),
+        (1, 1),
+        "Retry-After 30 s is over backoff_max_ms: no same-deployment retry"
+    );
 }
 
 #[tokio::test]
@@ -103,10 +177,12 @@ async fn a_region_that_drops_connections_fails_over_to_a_live_one() {
             switchyard_gateway::config::RegionConfig {
                 name: "dead".into(),
                 base_url: None,
+                near: None,
             },
             switchyard_gateway::config::RegionConfig {
                 name: "singapore".into(),
                 base_url: None,
+                near: None,
             },
         ]);
     })
@@ -301,8 +377,8 @@ async fn when_every_region_fails_a_fallback_model_answers() {
         assert_eq!(r.header("x-switchyard-provider"), Some("dashscope"));
         assert_eq!(
             r.header("x-switchyard-attempts"),
-            Some("3"),
-            "two deepseek regions, then qwen"
+            Some("4"),
+            "two deepseek regions, one backed-off retry of the last, then qwen"
         );
         let model = if stream {
             r.chunks()[0]["model"].clone()

@@ -5,8 +5,9 @@
 //! drawn from the request's seeded RNG) and how many times (`count`, absent = until
 //! cleared). Looking a request up costs one atomic load while the table is empty.
 //!
-//! Room to grow: new effects (latency spikes, whole-region outages) are new
-//! [`FaultKind`] variants mapped in [`FaultTable::pick`]; several rules per scope can
+//! A whole region down is a rule on that region (`server_error`, or `drop_after` with
+//! `tokens: 0`); a heavy tail is a `latency_spike` with a `probability`. New effects are
+//! new [`FaultKind`] variants mapped in [`FaultTable::pick`]; several rules per scope can
 //! replace the single rule kept now.
 
 use std::collections::BTreeMap;
@@ -40,6 +41,9 @@ pub enum FaultKind {
     DropAfter,
     /// Stream `tokens` output tokens, then send nothing more until the client leaves.
     StallAfter,
+    /// Answer normally, but only after an extra `delay_ms` (not scaled by `time_scale`):
+    /// a latency spike, the heavy tail that hedged requests are for.
+    LatencySpike,
 }
 
 /// A fault as set with `PUT /_sim/faults/{provider}/{region}`.
@@ -60,6 +64,9 @@ pub struct FaultSpec {
     /// For error faults: a `Retry-After` header, in seconds, on the error response.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_secs: Option<u32>,
+    /// For `latency_spike`: the extra wait before the answer starts, in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delay_ms: Option<u64>,
 }
 
 impl FaultSpec {
@@ -75,7 +82,16 @@ impl FaultSpec {
         {
             return Err(format!("`probability` must be between 0 and 1, got {p}"));
         }
-        Ok(())
+        match (self.kind, self.delay_ms) {
+            (FaultKind::LatencySpike, None) => {
+                Err("`latency_spike` needs `delay_ms` (e.g. 2000)".into())
+            }
+            (FaultKind::LatencySpike, Some(d)) if d > 600_000 => Err(format!(
+                "`delay_ms` must be at most 600000 (10 minutes), got {d}"
+            )),
+            (FaultKind::LatencySpike, Some(_)) | (_, None) => Ok(()),
+            (_, Some(_)) => Err("`delay_ms` applies only to `latency_spike`".into()),
+        }
     }
 }
 
@@ -88,6 +104,7 @@ pub(crate) enum Injected {
     DropAfter(u32),
     /// Go silent after this many output tokens.
     StallAfter(u32),
+    Delay(std::time::Duration),
 }
 
 /// The rules, by provider then region.
@@ -214,6 +231,9 @@ impl FaultTable {
             FaultKind::Auth => Injected::Error(Failure::InvalidKey, hit.retry_after_secs),
             FaultKind::DropAfter => Injected::DropAfter(hit.tokens),
             FaultKind::StallAfter => Injected::StallAfter(hit.tokens),
+            FaultKind::LatencySpike => {
+                Injected::Delay(std::time::Duration::from_millis(hit.delay_ms.unwrap_or(0)))
+            }
         })
     }
 }
@@ -230,6 +250,7 @@ mod tests {
             count: None,
             probability: None,
             retry_after_secs: None,
+            delay_ms: None,
         }
     }
 
@@ -243,6 +264,14 @@ mod tests {
         assert!(serde_json::from_str::<FaultSpec>(r#"{"kind":"meteor"}"#).is_err());
         let zero: FaultSpec = serde_json::from_str(r#"{"kind":"auth","count":0}"#).unwrap();
         assert!(zero.validate().is_err());
+        let spike: FaultSpec =
+            serde_json::from_str(r#"{"kind":"latency_spike","delay_ms":1500}"#).unwrap();
+        assert!(spike.validate().is_ok());
+        let no_delay: FaultSpec = serde_json::from_str(r#"{"kind":"latency_spike"}"#).unwrap();
+        assert!(no_delay.validate().unwrap_err().contains("delay_ms"));
+        let stray: FaultSpec =
+            serde_json::from_str(r#"{"kind":"rate_limit","delay_ms":5}"#).unwrap();
+        assert!(stray.validate().is_err());
     }
 
     #[test]

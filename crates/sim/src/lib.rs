@@ -130,6 +130,44 @@ pub struct SimConfig {
     /// value, decode rate within ±15% of it (`true`, the default). `false` gives every
     /// request exactly the model's typical values (scaled), for a known service time.
     pub jitter: bool,
+    /// Faults in place from the start, as if set through `PUT /_sim/faults/…`.
+    pub faults: Vec<FaultRule>,
+}
+
+/// A fault for one provider region (`*` = every region of the provider).
+#[derive(Debug, Clone, PartialEq)]
+pub struct FaultRule {
+    /// Provider id.
+    pub provider: String,
+    /// Region label, or [`ANY_REGION`].
+    pub region: String,
+    /// What happens.
+    pub spec: FaultSpec,
+}
+
+impl std::str::FromStr for FaultRule {
+    type Err = String;
+
+    /// `PROVIDER/REGION=JSON`, e.g. `deepseek/global={"kind":"server_error"}`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let usage = "write PROVIDER/REGION=JSON, e.g. deepseek/global={\"kind\":\"server_error\"}";
+        let (scope, json) = s
+            .split_once('=')
+            .ok_or_else(|| format!("no '=' in '{s}': {usage}"))?;
+        let (provider, region) = scope
+            .split_once('/')
+            .filter(|(p, r)| !p.is_empty() && !r.is_empty())
+            .ok_or_else(|| format!("'{scope}' is not PROVIDER/REGION: {usage}"))?;
+        let spec: FaultSpec =
+            serde_json::from_str(json).map_err(|e| format!("invalid fault '{json}': {e}"))?;
+        spec.validate()
+            .map_err(|e| format!("invalid fault '{json}': {e}"))?;
+        Ok(FaultRule {
+            provider: provider.to_string(),
+            region: region.to_string(),
+            spec,
+        })
+    }
 }
 
 /// One simulated provider.
@@ -172,6 +210,7 @@ impl SimConfig {
             time_scale,
             api_key: None,
             providers,
+            faults: Vec::new(),
             capacity: None,
             max_queue: None,
             jitter: true,

@@ -210,6 +210,9 @@ pub(crate) fn build(config: SimConfig, catalog: Arc<Catalog>) -> (Router, Arc<Sh
         openai_fingerprint: dialect::openai_fingerprint(&mut rng),
         stop_tx,
     });
+    for f in &config.faults {
+        shared.faults.set(&f.provider, &f.region, f.spec);
+    }
     let router = Router::new()
         .route("/_sim/faults", get(list_faults).delete(clear_all_faults))
         .route(
@@ -389,8 +392,14 @@ async fn chat(
         }
         Some(Injected::DropAfter(n)) => Some(StreamFault::Drop(n)),
         Some(Injected::StallAfter(n)) => Some(StreamFault::Stall(n)),
+        Some(Injected::Delay(d)) => {
+            // The spike delays the whole answer; dropping the request cancels the wait.
+            note.fault = true;
+            tokio::time::sleep(d).await;
+            None
+        }
     };
-    note.fault = fault.is_some();
+    note.fault |= fault.is_some();
     let ticket = shared.capacity.enter(&entry.id, region)?;
 
     let prompt = tokens::estimate_prompt(&req);
@@ -563,7 +572,8 @@ async fn set_fault(
                 format!(
                     "invalid fault: {e}; expected {{\"kind\": \"rate_limit\"|\"overloaded\"|\
                      \"insufficient_balance\"|\"server_error\"|\"auth\"|\"drop_after\"|\
-                     \"stall_after\", \"tokens\": N, \"count\": N, \"probability\": P}}"
+                     \"stall_after\"|\"latency_spike\", \"tokens\": N, \"delay_ms\": MS, \
+                     \"count\": N, \"probability\": P, \"retry_after_secs\": S}}"
                 ),
             );
         }

@@ -355,3 +355,31 @@ async fn shutdown_ends_stalled_streams_promptly() {
         .unwrap()
         .unwrap();
 }
+
+#[tokio::test]
+async fn latency_spike_delays_the_answer_in_its_region_only() {
+    let sim = start(0.0).await;
+    sim.put_fault(
+        "deepseek",
+        "global",
+        &json!({"kind": "latency_spike", "delay_ms": 400, "count": 1}),
+    )
+    .await;
+    let body = json!({"model": "deepseek-chat", "messages": user("hi"), "max_tokens": 3});
+    let t = std::time::Instant::now();
+    assert_eq!(sim.chat_in("deepseek", "cn", &body).await.status(), 200);
+    let quick = t.elapsed();
+    let t = std::time::Instant::now();
+    let spiked = sim.chat_in("deepseek", "global", &body).await;
+    assert_eq!(spiked.status(), 200, "a spike is slow, not wrong");
+    let slow = t.elapsed();
+    assert!(slow >= Duration::from_millis(400), "{slow:?}");
+    assert!(quick < Duration::from_millis(400), "{quick:?}");
+    let t = std::time::Instant::now();
+    assert_eq!(sim.chat_in("deepseek", "global", &body).await.status(), 200);
+    assert!(
+        t.elapsed() < Duration::from_millis(400),
+        "count 1: one spike"
+    );
+    assert_eq!(sim.stats().await["faults_injected"], 1);
+}

@@ -145,6 +145,42 @@ impl TestGateway {
     pub async fn metrics(&self) -> String {
         String::from_utf8(self.get("/metrics").await.body).unwrap()
     }
+
+    /// The simulator's `/_sim/stats`.
+    pub async fn sim_stats(&self) -> Value {
+        let resp = self
+            .http
+            .get(format!("{}/_sim/stats", self.sim))
+            .send()
+            .await
+            .unwrap();
+        serde_json::from_slice(&resp.bytes().await.unwrap()).unwrap()
+    }
+
+    /// Requests one provider region of the simulator received.
+    pub async fn served(&self, provider: &str, region: &str) -> u64 {
+        self.sim_stats().await["providers"][provider][region]["requests"]
+            .as_u64()
+            .unwrap_or(0)
+    }
+
+    /// Sum of a Prometheus series over the lines that contain every one of `labels`
+    /// (e.g. `outcome="completed"`).
+    pub async fn metric(&self, name: &str, labels: &[&str]) -> f64 {
+        self.metrics()
+            .await
+            .lines()
+            .filter(|l| l.starts_with(name) && labels.iter().all(|f| l.contains(f)))
+            .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+            .sum()
+    }
+}
+
+/// `[routes.*]` tables parsed from TOML, to put into a test's config.
+pub fn routes(
+    toml: &str,
+) -> std::collections::BTreeMap<String, switchyard_gateway::config::RouteConfig> {
+    Config::parse(toml, "test routes").unwrap().routes
 }
 
 /// Read a response body as JSON.

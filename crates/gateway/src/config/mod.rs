@@ -13,6 +13,9 @@ use toml::Spanned;
 
 use crate::error::ConfigError;
 
+mod routes;
+pub use routes::{Balance, DeploymentConfig, HedgeConfig, RouteConfig};
+
 /// Environment variables that hold the built-in providers' keys; any of them set means
 /// "talk to the real vendors".
 pub const VENDOR_KEY_VARS: [&str; 4] = [
@@ -23,7 +26,7 @@ pub const VENDOR_KEY_VARS: [&str; 4] = [
 ];
 
 /// The embedded default: every built-in provider simulated in two regions.
-pub const EMBEDDED_DEFAULT: &str = include_str!("default.toml");
+pub const EMBEDDED_DEFAULT: &str = include_str!("../default.toml");
 
 /// Validated configuration.
 #[derive(Debug, Clone)]
@@ -36,6 +39,8 @@ pub struct Config {
     pub health: HealthConfig,
     /// `[retries]`: the retry budget.
     pub retries: RetriesConfig,
+    /// `[routes."<model>"]`: deployments, balancing, time limits and hedging per model.
+    pub routes: BTreeMap<String, RouteConfig>,
     /// `[fallbacks]`: model → models to try, in order, when every region failed.
     pub fallbacks: BTreeMap<String, Vec<String>>,
     /// Line of each `[fallbacks]` entry.
@@ -71,6 +76,10 @@ pub struct ServerConfig {
     pub connect_timeout_secs: u64,
     /// On shutdown, how long in-flight requests get to finish, in seconds.
     pub shutdown_grace_secs: u64,
+    /// This instance's home region: deployments in regions `near` it are preferred.
+    pub region: Option<String>,
+    /// Requests in flight at most, gateway-wide; past it, a fast 503 with Retry-After.
+    pub max_concurrency: usize,
 }
 
 /// `[health]`: when a provider region is taken out of rotation.
@@ -89,6 +98,12 @@ pub struct RetriesConfig {
     pub budget_ratio: f64,
     /// Retries that may be saved up (and the starting balance).
     pub budget_reserve: f64,
+    /// Extra attempts on a deployment that failed retryably, once no other is left.
+    pub same_deployment: u32,
+    /// First backoff before such a retry (full jitter: a random wait up to it, doubling).
+    pub backoff_base_ms: u64,
+    /// Longest backoff; a `Retry-After` longer than this is not waited for.
+    pub backoff_max_ms: u64,
 }
 
 /// `[simulator]`: settings of the in-process simulator used by simulated providers.
@@ -98,6 +113,8 @@ pub struct SimulatorConfig {
     pub time_scale: f64,
     /// Seed of the latency and text draws.
     pub seed: u64,
+    /// `[[simulator.faults]]`: faults in place from the start.
+    pub faults: Vec<switchyard_sim::FaultRule>,
 }
 
 /// `[providers.<id>]`, validated.
@@ -124,6 +141,10 @@ pub struct RegionConfig {
     /// Base URL to which `/chat/completions` is appended (ignored when simulated).
     #[serde(default)]
     pub base_url: Option<String>,
+    /// The gateway region this region is near (default: its own name); compared with
+    /// `[server] region`.
+    #[serde(default)]
+    pub near: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -137,6 +158,8 @@ struct RawConfig {
     health: RawHealth,
     #[serde(default)]
     retries: RawRetries,
+    #[serde(default)]
+    routes: BTreeMap<String, Spanned<routes::RawRoute>>,
     #[serde(default)]
     fallbacks: BTreeMap<String, Spanned<Vec<String>>>,
     #[serde(default)]
@@ -155,6 +178,8 @@ struct RawServer {
     ttft_timeout_secs: Option<u64>,
     connect_timeout_secs: Option<u64>,
     shutdown_grace_secs: Option<u64>,
+    region: Option<String>,
+    max_concurrency: Option<Spanned<usize>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -162,6 +187,9 @@ struct RawServer {
 struct RawRetries {
     budget_ratio: Option<Spanned<f64>>,
     budget_reserve: Option<Spanned<f64>>,
+    same_deployment: Option<u32>,
+    backoff_base_ms: Option<u64>,
+    backoff_max_ms: Option<u64>,
 }
 
 #[derive(Deserialize, Default)]
@@ -176,6 +204,8 @@ struct RawHealth {
 struct RawSimulator {
     time_scale: Option<Spanned<f64>>,
     seed: Option<u64>,
+    #[serde(default)]
+    faults: Vec<Spanned<toml::Table>>,
 }
 
 #[derive(Deserialize)]
@@ -233,6 +263,18 @@ impl Config {
             ttft_timeout_secs: raw.server.ttft_timeout_secs.unwrap_or(120),
             connect_timeout_secs: raw.server.connect_timeout_secs.unwrap_or(10),
             shutdown_grace_secs: raw.server.shutdown_grace_secs.unwrap_or(30),
+            region: raw.server.region.filter(|r| !r.trim().is_empty()),
+            max_concurrency: match &raw.server.max_concurrency {
+                None => 10_000,
+                Some(n) if *n.get_ref() >= 1 => *n.get_ref(),
+                Some(n) => {
+                    return Err(at(
+                        n.span(),
+                        "max_concurrency must be at least 1".into(),
+                        "use e.g. 10000: requests in flight before new ones get a fast 503".into(),
+                    ));
+                }
+            },
         };
 
         let time_scale = match &raw.simulator.time_scale {
@@ -246,9 +288,47 @@ impl Config {
                 ));
             }
         };
+        let mut faults = Vec::new();
+        for f in raw.simulator.faults {
+            let span = f.span();
+            let mut table = f.into_inner();
+            let mut take = |key: &str| {
+                match table.remove(key) {
+                Some(toml::Value::String(v)) if !v.is_empty() => Ok(v),
+                _ => Err(at(
+                    span.clone(),
+                    format!("[[simulator.faults]] entry needs `{key}` (a string)"),
+                    "write e.g. { provider = \"deepseek\", region = \"global\", kind = \"server_error\" }; region \"*\" covers every region".into(),
+                )),
+            }
+            };
+            let (provider, region) = (take("provider")?, take("region")?);
+            let spec: switchyard_sim::FaultSpec = toml::Value::Table(table)
+                .try_into()
+                .map_err(|e: toml::de::Error| {
+                    at(
+                        span.clone(),
+                        format!("[[simulator.faults]] entry: {}", e.message().trim()),
+                        "kind is one of rate_limit, overloaded, insufficient_balance, server_error, auth, drop_after, stall_after, latency_spike; see docs/SIMULATOR.md".into(),
+                    )
+                })?;
+            spec.validate().map_err(|e| {
+                at(
+                    span.clone(),
+                    format!("[[simulator.faults]] entry: {e}"),
+                    "see docs/SIMULATOR.md for each fault's fields".into(),
+                )
+            })?;
+            faults.push(switchyard_sim::FaultRule {
+                provider,
+                region,
+                spec,
+            });
+        }
         let simulator = SimulatorConfig {
             time_scale,
             seed: raw.simulator.seed.unwrap_or(42),
+            faults,
         };
 
         let consecutive_failures = match &raw.health.consecutive_failures {
@@ -299,7 +379,17 @@ impl Config {
                 "budget_reserve",
                 "use e.g. 20: retries that may be saved up",
             )?,
+            same_deployment: raw.retries.same_deployment.unwrap_or(1),
+            backoff_base_ms: raw.retries.backoff_base_ms.unwrap_or(100),
+            backoff_max_ms: raw.retries.backoff_max_ms.unwrap_or(2_000),
         };
+
+        let mut routes = BTreeMap::new();
+        for (model, r) in raw.routes {
+            let line = line_of(text, r.span().start);
+            let route = r.into_inner().validate(&model, line, &at)?;
+            routes.insert(model, route);
+        }
 
         let mut fallbacks = BTreeMap::new();
         let mut fallback_lines = BTreeMap::new();
@@ -400,6 +490,7 @@ impl Config {
             simulator,
             health,
             retries,
+            routes,
             fallbacks,
             fallback_lines,
             providers,
@@ -422,7 +513,9 @@ fn line_of(text: &str, offset: usize) -> usize {
 }
 
 fn fix_for_parse_error(message: &str) -> String {
-    if message.contains("unknown field") {
+    if message.contains("unknown variant") {
+        "use one of the values the message lists (docs/CONFIG.md explains each)".into()
+    } else if message.contains("unknown field") {
         "remove or rename the field; docs/CONFIG.md lists every option".into()
     } else if message.contains("invalid type") {
         "give the value the type docs/CONFIG.md shows (strings in quotes, numbers bare)".into()
@@ -462,6 +555,97 @@ mod tests {
             .to_string();
         assert!(err.contains("cfg.toml line 2"), "{err}");
         assert!(err.contains("fix:"), "{err}");
+    }
+
+    #[test]
+    fn routes_parse_with_defaults_and_hedging_off() {
+        let c = Config::parse(
+            "[routes.\"deepseek-v4-flash\"]\nttft_timeout_secs = 2.5\n\
+             deployments = [{ region = \"global\", weight = 3, max_concurrency = 8 }]\n",
+            "c",
+        )
+        .unwrap();
+        let r = &c.routes["deepseek-v4-flash"];
+        assert_eq!(r.balance, Balance::LeastOutstanding);
+        assert_eq!(r.ttft_timeout, Some(std::time::Duration::from_millis(2500)));
+        assert!(r.hedge.is_none());
+        let d = &r.deployments.as_ref().unwrap()[0];
+        assert_eq!(
+            (d.weight, d.max_concurrency, d.priority),
+            (3, Some(8), None)
+        );
+        assert_eq!(r.line, 1);
+    }
+
+    #[test]
+    fn bad_route_values_name_the_line_and_fix() {
+        for (text, needle) in [
+            ("\n[routes.m]\nbalance = \"fastest\"\n", "unknown variant"),
+            (
+                "\n[routes.m]\ndeployments = [{ region = \"a\", weight = 0 }]\n",
+                "weight 0",
+            ),
+            ("\n[routes.m]\nhedge = { percentile = 150 }\n", "percentile"),
+            (
+                "\n[routes.m]\nttft_timeout_secs = -1\n",
+                "ttft_timeout_secs",
+            ),
+            (
+                "\n[routes.m]\ndeployments = [{ regoin = \"a\" }]\n",
+                "unknown field",
+            ),
+        ] {
+            let err = Config::parse(text, "c").unwrap_err().to_string();
+            assert!(err.contains(needle), "{text}: {err}");
+            assert!(
+                err.contains("line 3") || err.contains("line 2"),
+                "{text}: {err}"
+            );
+            assert!(err.contains("fix:"), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn simulator_faults_parse_and_bad_ones_name_the_line() {
+        let c = Config::parse(
+            "[[simulator.faults]]\nprovider = \"deepseek\"\nregion = \"*\"\nkind = \"latency_spike\"\ndelay_ms = 900\nprobability = 0.1\n",
+            "c",
+        )
+        .unwrap();
+        let f = &c.simulator.faults[0];
+        assert_eq!((f.provider.as_str(), f.region.as_str()), ("deepseek", "*"));
+        assert_eq!(f.spec.delay_ms, Some(900));
+        for (text, needle) in [
+            (
+                "\n[[simulator.faults]]\nregion = \"a\"\nkind = \"auth\"\n",
+                "`provider`",
+            ),
+            (
+                "\n[[simulator.faults]]\nprovider = \"p\"\nregion = \"a\"\nkind = \"meteor\"\n",
+                "unknown variant",
+            ),
+            (
+                "\n[[simulator.faults]]\nprovider = \"p\"\nregion = \"a\"\nkind = \"latency_spike\"\n",
+                "delay_ms",
+            ),
+        ] {
+            let err = Config::parse(text, "c").unwrap_err().to_string();
+            assert!(err.contains(needle) && err.contains("line 2"), "{err}");
+        }
+    }
+
+    #[test]
+    fn server_limits_and_home_region_parse() {
+        let c = Config::parse("[server]\nregion = \"eu\"\nmax_concurrency = 64\n", "c").unwrap();
+        assert_eq!(c.server.region.as_deref(), Some("eu"));
+        assert_eq!(c.server.max_concurrency, 64);
+        let err = Config::parse("[server]\nmax_concurrency = 0\n", "c")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 2") && err.contains("at least 1"),
+            "{err}"
+        );
     }
 
     #[test]
