@@ -7,6 +7,7 @@
 //! recorded, however the request ends. Past `[server] max_concurrency` a request is shed
 //! at once with a 503.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -24,7 +25,7 @@ use crate::deploy::RouteTimeouts;
 use crate::dispatch::{Answer, Target, try_deployments};
 use crate::error::GatewayError;
 use crate::intake::{check_capabilities, check_content_type, parse_request, read_body, validate};
-use crate::relay::{Attempt, Failover, Relay, Timing};
+use crate::relay::{Attempt, Failover, Leg, Relay, Timing};
 use crate::routes::{count_error, json_response};
 use crate::state::AppState;
 use crate::usage::{self, Outcome, UsageRecord};
@@ -318,6 +319,7 @@ async fn chat_inner(
     };
     // Every deployment failed in a way another model might not: try the fallbacks.
     let mut fell_back_from = None;
+    let mut untried = fallbacks;
     for name in fallbacks {
         let (Err(e), Some(orig)) = (&tried.outcome, &original) else {
             break;
@@ -325,6 +327,7 @@ async fn chat_inner(
         if !e.kind.retryable() || !st.retry_budget.withdraw() {
             break;
         }
+        untried = &untried[1..];
         let Some(model) = st.catalog.get(name) else {
             continue;
         };
@@ -411,10 +414,36 @@ async fn chat_inner(
         .ok_or(GatewayError::Internal("request context already taken"))?;
     let mut resp = match won.answer {
         Answer::Stream(upstream) => {
-            let failover = Failover {
+            // Before its first token the stream may still move: to the model's other
+            // deployments, then to the fallback models not tried yet.
+            let mut legs = VecDeque::with_capacity(1 + untried.len());
+            legs.push_back(Leg {
+                model_id: ctx.model_id.clone(),
+                provider: provider.id.clone(),
+                dialect: provider.dialect,
                 bodies: target.bodies.clone(),
-                deployments: tried.rest,
-            };
+                deployments: tried.rest.into(),
+            });
+            for name in untried {
+                let (Some(model), Some(orig)) = (st.catalog.get(name), &original) else {
+                    continue;
+                };
+                let Ok(t) = plan_target(&st, model, orig.clone()) else {
+                    continue;
+                };
+                let deployments = t
+                    .route
+                    .order(|d| st.health.preferred(&d.provider, &d.name))
+                    .into();
+                legs.push_back(Leg {
+                    model_id: model.id.clone(),
+                    provider: t.provider.id.clone(),
+                    dialect: t.provider.dialect,
+                    bodies: t.bodies,
+                    deployments,
+                });
+            }
+            let failover = Failover { legs };
             let timing = Timing {
                 idle: limits.idle,
                 total: limits.request,

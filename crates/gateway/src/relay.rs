@@ -33,12 +33,25 @@ use crate::usage::Outcome;
 /// Reasoning kept per stream for the reasoning cache is capped at this many bytes.
 const MAX_KEPT_REASONING: usize = 256 * 1024;
 
-/// What the relay needs to retry a stream elsewhere before its first token.
+/// Where a stream may still go before its first token: the rest of its model's
+/// deployments, then each fallback model's.
 pub struct Failover {
+    /// Legs in order; the first is the model being relayed.
+    pub legs: std::collections::VecDeque<Leg>,
+}
+
+/// One model a stream may be moved to.
+pub struct Leg {
+    /// Canonical model id.
+    pub model_id: String,
+    /// Provider id.
+    pub provider: String,
+    /// The provider's dialect.
+    pub dialect: Dialect,
     /// Prepared upstream bodies by upstream id.
     pub bodies: Vec<(String, Bytes)>,
     /// Deployments still to try, in order.
-    pub deployments: Vec<Arc<Deployment>>,
+    pub deployments: std::collections::VecDeque<Arc<Deployment>>,
 }
 
 /// The attempt to relay.
@@ -315,20 +328,23 @@ impl Relay {
     /// Whether a failure now may be retried elsewhere: nothing but comments has reached
     /// the client and a deployment is left.
     fn can_switch(&self) -> bool {
-        !self.saw_first_token && !self.failover.deployments.is_empty()
+        !self.saw_first_token && self.failover.legs.iter().any(|l| !l.deployments.is_empty())
     }
 
-    /// Replace the current attempt with the next deployment that answers.
+    /// Replace the current attempt with the next deployment that answers: the model's
+    /// own first, then its fallback models'.
     async fn switch_region(&mut self, reason: &str) {
         let st = self.ctx.st.clone();
-        let Some(provider) = st.providers.get(&self.ctx.provider) else {
-            self.fail_now("upstream_stream_interrupted", reason);
-            return;
-        };
         let failed = Arc::clone(self.permit.deployment());
         st.health.failure(&failed.provider, &failed.name);
-        while !self.failover.deployments.is_empty() {
-            let dep = self.failover.deployments.remove(0);
+        while let Some(leg) = self.failover.legs.front_mut() {
+            let Some(dep) = leg.deployments.pop_front() else {
+                self.failover.legs.pop_front();
+                continue;
+            };
+            let Some(provider) = st.providers.get(&leg.provider) else {
+                continue;
+            };
             let (Some(region), Some(permit)) =
                 (provider.regions.get(dep.region), dep.try_acquire())
             else {
@@ -337,17 +353,24 @@ impl Relay {
             if !st.retry_budget.withdraw() {
                 break;
             }
+            if leg.model_id != self.ctx.model_id {
+                counter!("switchyard_fallbacks_total", "from" => self.ctx.model_id.clone(), "to" => leg.model_id.clone())
+                    .increment(1);
+                tracing::warn!(from = %self.ctx.model_id, to = %leg.model_id, %reason, "stream failed before its first token everywhere; trying a fallback model");
+                self.ctx.model_id.clone_from(&leg.model_id);
+                self.ctx.provider.clone_from(&leg.provider);
+                self.dialect = leg.dialect;
+            }
             st.health.attempt(&dep.provider, &dep.name);
             counter!("switchyard_failovers_total", "provider" => provider.id.clone(), "from_region" => self.ctx.deployment.clone(),
                 "kind" => "stream_before_first_token")
             .increment(1);
             tracing::warn!(provider = %provider.id, from = %self.ctx.deployment, to = %dep.name, %reason, "stream failed before its first token; trying the next deployment");
-            let body = self
-                .failover
+            let body = leg
                 .bodies
                 .iter()
                 .find(|(id, _)| *id == dep.upstream_id)
-                .or(self.failover.bodies.first())
+                .or(leg.bodies.first())
                 .map(|(_, b)| b.clone())
                 .unwrap_or_default();
             let remaining = self.deadline.saturating_duration_since(Instant::now());

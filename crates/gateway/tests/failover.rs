@@ -394,6 +394,50 @@ async fn when_every_region_fails_a_fallback_model_answers() {
 }
 
 #[tokio::test]
+async fn a_stream_cut_before_its_first_token_everywhere_moves_to_the_fallback_model() {
+    let gw = start_with(0.0, with_fallback).await;
+    gw.fault("deepseek", "*", json!({"kind": "drop_after", "tokens": 0}))
+        .await;
+    let mut body = ask("deepseek-v4-flash", "hi");
+    body["stream"] = json!(true);
+    body["max_tokens"] = json!(10);
+    body["stream_options"] = json!({"include_usage": true});
+    let r = gw.chat(body).await;
+    assert_eq!(r.status, 200);
+    assert!(r.ends_with_done(), "one clean stream");
+    let chunks = r.chunks();
+    assert!(chunks.iter().all(|c| c.get("error").is_none()));
+    assert!(
+        chunks.iter().all(|c| c["model"] == "qwen-plus"),
+        "the chunks name the model that answered"
+    );
+    assert_eq!(content_words(&r), 10, "every token, once");
+    let usage = &chunks.last().unwrap()["usage"];
+    assert_eq!(usage["completion_tokens"], 10);
+    let stats = sim_stats(&gw).await;
+    assert_eq!(
+        served_in(&stats, "deepseek", ["global", "global-b"]),
+        (1, 1)
+    );
+    assert_eq!(served(&stats, "dashscope", "singapore"), 1);
+    // Billed once, to the model that answered.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    assert_eq!(
+        gw.metric("switchyard_usage_records_total", &["outcome=\"completed\""])
+            .await,
+        1.0
+    );
+    assert_eq!(
+        gw.metric(
+            "switchyard_usage_records_total",
+            &["model=\"qwen-plus\"", "outcome=\"completed\""]
+        )
+        .await,
+        1.0
+    );
+}
+
+#[tokio::test]
 async fn a_non_retryable_error_is_not_sent_to_a_fallback_model() {
     let gw = start_with(0.0, with_fallback).await;
     gw.fault("deepseek", "*", json!({"kind": "insufficient_balance"}))
