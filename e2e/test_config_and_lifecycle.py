@@ -1,10 +1,12 @@
-"""Configuration as a user writes it, live-vendor mode with keys from the environment, and
-a clean stop on SIGTERM."""
+"""Configuration as a user writes it, live-vendor mode with keys from the environment, a
+clean stop on SIGTERM, and a reload on SIGHUP that drops nothing in flight."""
 
 from __future__ import annotations
 
 import signal
 import subprocess
+import threading
+import time
 
 import openai
 import pytest
@@ -81,3 +83,65 @@ def test_sigterm_stops_the_gateway_cleanly():
     gw.proc.send_signal(signal.SIGTERM)
     assert gw.proc.wait(timeout=10) == 0
     gw.stop()
+
+
+def _wait_for_output(gw: Gateway, needle: str, timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while needle not in gw.output():
+        assert time.monotonic() < deadline, f"no {needle!r} in the output:\n{gw.tail()}"
+        time.sleep(0.05)
+
+
+def test_sighup_reloads_the_config_without_dropping_a_stream_in_flight(tmp_path):
+    base = (
+        '[server]\nlisten = "127.0.0.1:0"\n\n[simulator]\ntime_scale = 0.3\n\n'
+        '[providers.deepseek]\nsimulated = true\nregions = [{ name = "global" }]\n'
+    )
+    cfg = tmp_path / "reload.toml"
+    cfg.write_text(base)
+    gw = Gateway([str(gateway_bin()), "serve", "--config", str(cfg)], env=child_env()).wait_listening()
+    try:
+        def deployment_header() -> str:
+            raw = gw.client.chat.completions.with_raw_response.create(
+                model="deepseek-v4-flash", max_tokens=2, messages=[{"role": "user", "content": "hi"}])
+            return raw.headers["x-switchyard-deployment"]
+
+        assert deployment_header() == "global"
+        # A long stream starts on the old config...
+        result: dict = {}
+
+        def consume() -> None:
+            stream = gw.client.chat.completions.create(
+                model="deepseek-v4-flash", max_tokens=300, stream=True,
+                stream_options={"include_usage": True},
+                messages=[{"role": "user", "content": "tell me a story"}])
+            chunks = list(stream)
+            result["usage"] = chunks[-1].usage
+            result["text"] = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+
+        t = threading.Thread(target=consume)
+        t.start()
+        time.sleep(0.3)
+        # ...the config changes under it...
+        cfg.write_text(base + '\n[routes."deepseek-v4-flash"]\n'
+                       'deployments = [{ region = "global", name = "renamed" }]\n')
+        gw.proc.send_signal(signal.SIGHUP)
+        _wait_for_output(gw, "config reloaded")
+        assert t.is_alive(), "the stream was still in flight during the reload"
+        # ...new requests get the new routes at once...
+        assert deployment_header() == "renamed"
+        # ...and the stream in flight finishes whole.
+        t.join(timeout=30)
+        assert not t.is_alive()
+        assert result["usage"].completion_tokens == 300
+        assert result["text"]
+
+        # A broken file is reported and the running config kept.
+        cfg.write_text(base + '\n[routes."deepseek-v4-flash"]\nbalance = "fastest"\n')
+        gw.proc.send_signal(signal.SIGHUP)
+        _wait_for_output(gw, "config reload failed")
+        assert "fastest" in gw.output("stderr")
+        assert deployment_header() == "renamed"
+        assert gw.alive()
+    finally:
+        gw.stop()

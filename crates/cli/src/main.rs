@@ -18,7 +18,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use switchyard_catalog::Catalog;
 use switchyard_gateway::config::VENDOR_KEY_VARS;
-use switchyard_gateway::{AppState, Config};
+use switchyard_gateway::{AppState, Config, Live};
 
 /// mimalloc: lower and steadier allocation latency than the system allocator on the
 /// request path (see docs/BENCHMARKS.md).
@@ -192,17 +192,15 @@ async fn serve(
     listen: Option<SocketAddr>,
     time_scale: Option<f64>,
 ) -> Result<()> {
-    let (mut config, why) = load_config(path.as_ref())?;
-    if let Some(addr) = listen {
-        config.server.listen = addr;
-    }
     if let Some(t) = time_scale {
         anyhow::ensure!(
             t.is_finite() && t >= 0.0,
             "--sim-time-scale must be a number >= 0"
         );
-        config.simulator.time_scale = t;
     }
+    let overrides = Overrides { listen, time_scale };
+    let (config, why) = load_config(path.as_ref())?;
+    let config = overrides.apply(config);
     let grace = Duration::from_secs(config.server.shutdown_grace_secs);
     let listen = config.server.listen;
     let state = AppState::build(config, &|var| std::env::var(var).ok()).await?;
@@ -232,9 +230,10 @@ async fn serve(
         "         -d '{{\"model\":\"deepseek-v4-flash\",\"messages\":[{{\"role\":\"user\",\"content\":\"hello\"}}]}}'"
     );
 
-    let state = Arc::new(state);
-    let mut server = tokio::spawn(switchyard_gateway::serve(
-        state,
+    let live = Arc::new(Live::new(Arc::new(state)));
+    reload_on_sighup(Arc::clone(&live), path, overrides)?;
+    let mut server = tokio::spawn(switchyard_gateway::serve_live(
+        live,
         listener,
         fired(stop.clone()),
     ));
@@ -244,6 +243,67 @@ async fn serve(
             tracing::warn!("in-flight requests did not finish within {}s; exiting", grace.as_secs());
         }
     }
+    Ok(())
+}
+
+/// Command-line settings that win over the config file, on start and on every reload.
+#[derive(Clone, Copy)]
+struct Overrides {
+    listen: Option<SocketAddr>,
+    time_scale: Option<f64>,
+}
+
+impl Overrides {
+    fn apply(self, mut config: Config) -> Config {
+        if let Some(addr) = self.listen {
+            config.server.listen = addr;
+        }
+        if let Some(t) = self.time_scale {
+            config.simulator.time_scale = t;
+        }
+        config
+    }
+}
+
+/// On each SIGHUP, read the config again and, if it is valid, put it in force for new
+/// requests; requests in flight finish on the config they started with. An invalid file
+/// is reported and the running config kept. The listen address is not changed by a
+/// reload (that needs a restart).
+fn reload_on_sighup(live: Arc<Live>, path: Option<PathBuf>, overrides: Overrides) -> Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = signal(SignalKind::hangup()).context("cannot install the SIGHUP handler")?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            let loaded = load_config(path.as_ref()).map(|(c, _)| overrides.apply(c));
+            let config = match loaded {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!(
+                        "switchyard: config reload failed, keeping the running config: {e:#}"
+                    );
+                    continue;
+                }
+            };
+            let listen = config.server.listen;
+            match AppState::build(config, &|var| std::env::var(var).ok()).await {
+                Ok(state) => {
+                    let old = live.swap(Arc::new(state));
+                    if old.config.server.listen != listen {
+                        eprintln!(
+                            "switchyard: listen address changed to {listen}; it takes effect at the next restart"
+                        );
+                    }
+                    println!(
+                        "switchyard: config reloaded from {}",
+                        live.get().config.source
+                    );
+                }
+                Err(e) => {
+                    eprintln!("switchyard: config reload failed, keeping the running config: {e}");
+                }
+            }
+        }
+    });
     Ok(())
 }
 

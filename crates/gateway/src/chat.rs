@@ -27,7 +27,7 @@ use crate::error::GatewayError;
 use crate::intake::{check_capabilities, check_content_type, parse_request, read_body, validate};
 use crate::relay::{Attempt, Failover, Leg, Relay, Timing};
 use crate::routes::{count_error, json_response};
-use crate::state::AppState;
+use crate::state::{AppState, Live};
 use crate::usage::{self, Outcome, UsageRecord};
 
 static REQUEST_SEQ: AtomicU64 = AtomicU64::new(0);
@@ -140,10 +140,13 @@ impl Drop for Inflight {
 }
 
 pub(crate) async fn chat(
-    State(st): State<Arc<AppState>>,
+    State(live): State<Arc<Live>>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    // The config in force when the request arrived serves it to the end, even if a
+    // reload swaps in another meanwhile.
+    let st = live.get();
     // Shed before reading the body: past the limit the answer is a fast 503, not a queue.
     let Some(inflight) = Inflight::enter(&st) else {
         counter!("switchyard_shed_total", "reason" => "gateway_overloaded").increment(1);

@@ -2,8 +2,9 @@
 //!
 //! It owns the request path — config ([`config`]), start-up and provider runtimes
 //! ([`state`]), the HTTP surface ([`routes`]), the chat pipeline ([`chat`]) with its
-//! request checks ([`intake`]), vendor calls ([`upstream`]), streaming relay ([`relay`])
-//! and region health ([`health`]), usage recording ([`usage`]) and metrics ([`telemetry`]). Wire formats live in
+//! request checks ([`intake`]), deployments and balancing ([`deploy`]), attempts, retries
+//! and hedges ([`dispatch`]), vendor calls ([`upstream`]), streaming relay ([`relay`]),
+//! health ([`health`]), usage recording ([`usage`]) and metrics ([`telemetry`]). Wire formats live in
 //! `switchyard-wire`, the model catalog in `switchyard-catalog`, and the simulated
 //! providers of the embedded default in `switchyard-sim`.
 
@@ -29,7 +30,7 @@ use std::sync::Arc;
 
 pub use config::Config;
 pub use error::{ConfigError, GatewayError};
-pub use state::{AppState, StartError};
+pub use state::{AppState, Live, StartError};
 use tokio::net::TcpListener;
 
 /// Bind the listen address.
@@ -46,8 +47,17 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    serve_live(Arc::new(Live::new(state)), listener, shutdown).await
+}
+
+/// [`serve`], with state that [`Live::swap`] may replace while it runs (config reload).
+pub async fn serve_live(
+    live: Arc<Live>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     telemetry::handle();
-    let app = routes::router(state);
+    let app = routes::router(live);
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await

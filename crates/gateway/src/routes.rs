@@ -17,10 +17,10 @@ use switchyard_catalog::{Catalog, Model};
 
 use crate::chat::chat;
 use crate::error::GatewayError;
-use crate::state::{AppState, ProviderRuntime};
+use crate::state::{Live, ProviderRuntime};
 
-/// Build the router over a ready [`AppState`].
-pub fn router(state: Arc<AppState>) -> Router {
+/// Build the router over the gateway's [`Live`] state.
+pub fn router(state: Arc<Live>) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat))
         .route("/chat/completions", post(chat))
@@ -53,7 +53,8 @@ async fn healthz() -> Response {
     json_response(StatusCode::OK, Bytes::from_static(b"{\"status\":\"ok\"}"))
 }
 
-async fn readyz(State(st): State<Arc<AppState>>) -> Response {
+async fn readyz(State(live): State<Arc<Live>>) -> Response {
+    let st = live.get();
     let usable: Vec<&str> = st
         .providers
         .values()
@@ -76,7 +77,8 @@ async fn readyz(State(st): State<Arc<AppState>>) -> Response {
     json_response(status, Bytes::from(body.to_string()))
 }
 
-async fn admin_health(State(st): State<Arc<AppState>>) -> Response {
+async fn admin_health(State(live): State<Arc<Live>>) -> Response {
+    let st = live.get();
     let mut body = st.health.snapshot();
     let mut routes: Vec<(&String, _)> = st.routes.iter().collect();
     routes.sort_by(|a, b| a.0.cmp(b.0));
@@ -102,11 +104,13 @@ async fn metrics_text() -> Response {
     resp
 }
 
-async fn list_models(State(st): State<Arc<AppState>>) -> Response {
+async fn list_models(State(live): State<Arc<Live>>) -> Response {
+    let st = live.get();
     json_response(StatusCode::OK, st.models_json.clone())
 }
 
-async fn get_model(State(st): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+async fn get_model(State(live): State<Arc<Live>>, Path(id): Path<String>) -> Response {
+    let st = live.get();
     match st.catalog.resolve(&id) {
         Ok(m) => {
             let p = st.providers.get(&m.provider);

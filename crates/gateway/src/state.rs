@@ -79,7 +79,39 @@ impl ProviderRuntime {
     }
 }
 
-/// Everything a request handler needs; built once, shared by `Arc`.
+/// The state in force, swapped whole by a config reload. A request takes the current
+/// [`AppState`] when it arrives and keeps it to its end, so a reload never changes (or
+/// drops) a request in flight.
+#[derive(Debug)]
+pub struct Live(std::sync::RwLock<Arc<AppState>>);
+
+impl Live {
+    /// Start with `state`.
+    pub fn new(state: Arc<AppState>) -> Self {
+        Live(std::sync::RwLock::new(state))
+    }
+
+    /// The state in force.
+    pub fn get(&self) -> Arc<AppState> {
+        Arc::clone(
+            &self
+                .0
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    /// Put `state` in force for new requests; returns the one it replaces.
+    pub fn swap(&self, state: Arc<AppState>) -> Arc<AppState> {
+        let mut g = self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        std::mem::replace(&mut *g, state)
+    }
+}
+
+/// Everything a request handler needs; built once per config, shared by `Arc`.
 #[derive(Debug)]
 pub struct AppState {
     /// The catalog, with config overlays applied.
@@ -117,7 +149,7 @@ impl AppState {
     /// the providers. `env` looks up environment variables (tests pass their own).
     pub async fn build(
         config: Config,
-        env: &dyn Fn(&str) -> Option<String>,
+        env: &(dyn Fn(&str) -> Option<String> + Sync),
     ) -> Result<AppState, StartError> {
         let mut catalog = Catalog::builtin().map_err(|e| StartError::Catalog(e.to_string()))?;
         let at = |line: Option<&usize>| match line {
@@ -314,7 +346,7 @@ fn provider_runtime(
     p: &Provider,
     cfg: Option<&ProviderConfig>,
     sim: Option<&SimHandle>,
-    env: &dyn Fn(&str) -> Option<String>,
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
 ) -> Result<ProviderRuntime, StartError> {
     let dialect: Dialect = p
         .dialect
