@@ -436,7 +436,7 @@ async fn chat_inner(
                 };
                 let deployments = t
                     .route
-                    .order(|d| st.health.preferred(&d.provider, &d.name))
+                    .order(|d| st.health.standing(&d.provider, &d.name))
                     .into();
                 legs.push_back(Leg {
                     model_id: model.id.clone(),

@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 
 use crate::budget::RetryBudget;
 use crate::config::{Balance, HedgeConfig};
+use crate::health::Standing;
 
 /// Smoothing of the TTFT moving average: the newest sample's weight.
 const EWMA_ALPHA: f64 = 0.2;
@@ -178,11 +179,13 @@ pub struct Route {
 
 impl Route {
     /// The deployments in the order this request should try them: tier by tier, the
-    /// healthy ones ranked by the balancing policy; those `healthy` rejects come last, in
-    /// tier order, as a last resort.
-    pub fn order(&self, healthy: impl Fn(&Deployment) -> bool) -> Vec<Arc<Deployment>> {
+    /// preferred ones ranked by the balancing policy; a deployment still warming up after
+    /// coming back is, for the share of requests it should not take yet, moved behind the
+    /// other preferred ones; those not preferred come last, in tier order, as a last resort.
+    pub fn order(&self, standing: impl Fn(&Deployment) -> Standing) -> Vec<Arc<Deployment>> {
         let mut rng = rand::rng();
         let mut out = Vec::with_capacity(self.deployments.len());
+        let mut warming = Vec::new();
         let mut sick = Vec::new();
         let mut tiers: Vec<u32> = self.deployments.iter().map(|d| d.tier).collect();
         tiers.sort_unstable();
@@ -190,14 +193,18 @@ impl Route {
         for tier in tiers {
             let start = out.len();
             for d in self.deployments.iter().filter(|d| d.tier == tier) {
-                if healthy(d) {
-                    out.push(Arc::clone(d));
-                } else {
+                let s = standing(d);
+                if !s.preferred {
                     sick.push(Arc::clone(d));
+                } else if s.warmth < 1.0 && !rng.random_bool(s.warmth.clamp(0.0, 1.0)) {
+                    warming.push(Arc::clone(d));
+                } else {
+                    out.push(Arc::clone(d));
                 }
             }
             rank(&mut out[start..], self.balance, &mut rng);
         }
+        out.append(&mut warming);
         out.append(&mut sick);
         out
     }
@@ -371,10 +378,15 @@ mod tests {
         }
     }
 
+    const WARM: Standing = Standing {
+        preferred: true,
+        warmth: 1.0,
+    };
+
     fn firsts(r: &Route, n: usize) -> std::collections::HashMap<String, usize> {
         let mut m = std::collections::HashMap::new();
         for _ in 0..n {
-            *m.entry(r.order(|_| true)[0].name.clone()).or_default() += 1;
+            *m.entry(r.order(|_| WARM)[0].name.clone()).or_default() += 1;
         }
         m
     }
@@ -390,11 +402,37 @@ mod tests {
             ],
         );
         let names: Vec<String> = r
-            .order(|d| d.name != "sick")
+            .order(|d| Standing {
+                preferred: d.name != "sick",
+                warmth: 1.0,
+            })
             .iter()
             .map(|d| d.name.clone())
             .collect();
         assert_eq!(names, ["home", "far", "sick"]);
+    }
+
+    #[test]
+    fn a_warming_deployment_takes_only_its_share_first() {
+        let r = route(
+            Balance::Ordered,
+            vec![dep("back", 1, 0, None), dep("other", 1, 1, None)],
+        );
+        let n = 4000;
+        let first = (0..n)
+            .filter(|_| {
+                r.order(|d| Standing {
+                    preferred: true,
+                    warmth: if d.name == "back" { 0.25 } else { 1.0 },
+                })[0]
+                    .name
+                    == "back"
+            })
+            .count();
+        assert!(
+            (800..=1200).contains(&first),
+            "{first} of {n}, expected ~1000"
+        );
     }
 
     #[test]

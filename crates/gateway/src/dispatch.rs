@@ -110,7 +110,7 @@ pub async fn try_deployments(
 ) -> Tried {
     let mut queue: VecDeque<Arc<Deployment>> = t
         .route
-        .order(|d| st.health.preferred(&d.provider, &d.name))
+        .order(|d| st.health.standing(&d.provider, &d.name))
         .into();
     let mut last_err = UpstreamError::transport(ErrorKind::Unreachable, "no deployment was tried");
     let mut saturated = 0usize;

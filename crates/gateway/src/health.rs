@@ -1,10 +1,16 @@
-//! Passive health: a circuit breaker per provider region.
+//! Health: a circuit breaker per provider deployment (by default, per provider region).
 //!
-//! Closed → after `consecutive_failures` retryable failures in a row → Open: the region is
-//! skipped (tried last, only if nothing else is left) for `cooldown_secs` → Half-open: one
-//! request may try it; success closes the breaker, failure opens it again. Only failures
-//! that say something about the region count (connect errors, 5xx, overload, rate limits,
-//! time-outs, streams cut before their first token); a 400 or a 402 does not.
+//! Closed → after `consecutive_failures` retryable failures in a row → Open: the deployment
+//! is skipped (tried last, only if nothing else is left) for `cooldown_secs` → Half-open:
+//! one request may try it; success closes the breaker, failure opens it again. Only
+//! failures that say something about the deployment count (connect errors, 5xx, overload,
+//! rate limits, time-outs, streams cut before their first token); a 400 or a 402 does not.
+//!
+//! Optional active probes (`probe_interval_secs`) check open deployments in the background
+//! (`GET …/models`, which vendors do not bill) and close the breaker as soon as one
+//! answers, without risking a live request. A deployment that comes back is not handed its
+//! whole share at once: for `slow_start_secs` its [`Standing::warmth`] ramps from 10% to
+//! 100%, and the balancer passes it over for that share of requests.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -20,6 +26,18 @@ pub struct BreakerConfig {
     pub consecutive_failures: u32,
     /// How long an open breaker keeps the region out.
     pub cooldown: Duration,
+    /// How long a deployment that came back takes to get its whole share of traffic.
+    pub slow_start: Duration,
+}
+
+/// How a deployment stands, for ranking.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Standing {
+    /// Tried in its turn (closed, or open with a trial due); otherwise only as a last resort.
+    pub preferred: bool,
+    /// Share of its traffic it should take now, in `(0, 1]`: below 1 while it warms up
+    /// after coming back.
+    pub warmth: f64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,6 +55,8 @@ enum State {
 #[derive(Debug)]
 struct Breaker {
     state: State,
+    /// When it last closed after being open (for slow start).
+    recovered: Option<Instant>,
     failures_in_row: u32,
     successes: u64,
     failures: u64,
@@ -60,6 +80,7 @@ impl Health {
                     key,
                     Mutex::new(Breaker {
                         state: State::Closed,
+                        recovered: None,
                         failures_in_row: 0,
                         successes: 0,
                         failures: 0,
@@ -82,6 +103,63 @@ impl Health {
             State::Open { since } | State::HalfOpen { since } => {
                 since.elapsed() >= self.config.cooldown
             }
+        }
+    }
+
+    /// Whether the deployment is preferred, and how warm it is.
+    pub fn standing(&self, provider: &str, name: &str) -> Standing {
+        let warm = Standing {
+            preferred: true,
+            warmth: 1.0,
+        };
+        let Some(b) = self.get(provider, name) else {
+            return warm;
+        };
+        let Ok(b) = b.lock() else { return warm };
+        match b.state {
+            State::Closed => Standing {
+                preferred: true,
+                warmth: match b.recovered {
+                    Some(at) if !self.config.slow_start.is_zero() => {
+                        let ramp =
+                            at.elapsed().as_secs_f64() / self.config.slow_start.as_secs_f64();
+                        (0.1 + 0.9 * ramp).min(1.0)
+                    }
+                    _ => 1.0,
+                },
+            },
+            // A trial, when due, goes in the deployment's turn.
+            State::Open { since } | State::HalfOpen { since } => Standing {
+                preferred: since.elapsed() >= self.config.cooldown,
+                warmth: 1.0,
+            },
+        }
+    }
+
+    /// Deployments whose breaker is not closed: what active probes should check.
+    pub fn not_closed(&self) -> Vec<(String, String)> {
+        self.breakers
+            .iter()
+            .filter(|(_, m)| m.lock().is_ok_and(|b| b.state != State::Closed))
+            .map(|(k, _)| k.clone())
+            .collect()
+    }
+
+    /// An active probe reached the deployment: close its breaker (it then warms up).
+    pub fn probe_ok(&self, provider: &str, name: &str) {
+        self.success(provider, name);
+    }
+
+    /// An active probe failed: keep the deployment out for another cooldown.
+    pub fn probe_failed(&self, provider: &str, name: &str) {
+        let Some(m) = self.get(provider, name) else {
+            return;
+        };
+        let Ok(mut b) = m.lock() else { return };
+        if b.state != State::Closed {
+            b.state = State::Open {
+                since: Instant::now(),
+            };
         }
     }
 
@@ -111,6 +189,7 @@ impl Health {
         b.failures_in_row = 0;
         if b.state != State::Closed {
             b.state = State::Closed;
+            b.recovered = Some(Instant::now());
             tracing::info!(provider, region, "region healthy again; breaker closed");
             set_gauge(&(provider.to_string(), region.to_string()), true);
         }
@@ -165,8 +244,16 @@ impl Health {
             let entry = providers
                 .entry(provider.clone())
                 .or_insert_with(|| json!({}));
+            let warmth = match (b.state, b.recovered) {
+                (State::Closed, Some(at)) if !self.config.slow_start.is_zero() => (0.1
+                    + 0.9 * at.elapsed().as_secs_f64() / self.config.slow_start.as_secs_f64())
+                .min(1.0),
+                (State::Closed, _) => 1.0,
+                _ => 0.1,
+            };
             entry[region.as_str()] = json!({
                 "state": state,
+                "warmth": warmth,
                 "failures_in_row": b.failures_in_row,
                 "successes": b.successes,
                 "failures": b.failures,
@@ -197,6 +284,7 @@ mod tests {
             BreakerConfig {
                 consecutive_failures: 3,
                 cooldown: Duration::from_millis(cooldown_ms),
+                slow_start: Duration::from_secs(100),
             },
             [("p".to_string(), "a".to_string())],
         )
@@ -237,6 +325,23 @@ mod tests {
         h.attempt("p", "a");
         h.success("p", "a");
         assert_eq!(h.snapshot()["providers"]["p"]["a"]["state"], "closed");
+    }
+
+    #[test]
+    fn a_deployment_that_comes_back_warms_up_and_probes_decide_for_open_ones() {
+        let h = health(10_000);
+        assert_eq!(h.standing("p", "a").warmth, 1.0, "never failed: fully warm");
+        for _ in 0..3 {
+            h.failure("p", "a");
+        }
+        assert_eq!(h.not_closed(), [("p".to_string(), "a".to_string())]);
+        assert!(!h.standing("p", "a").preferred);
+        h.probe_failed("p", "a");
+        assert!(!h.standing("p", "a").preferred, "still out");
+        h.probe_ok("p", "a");
+        let s = h.standing("p", "a");
+        assert!(s.preferred && s.warmth < 0.2, "{s:?}");
+        assert!(h.not_closed().is_empty());
     }
 
     #[test]

@@ -86,8 +86,9 @@ impl ProviderRuntime {
 pub struct Live(std::sync::RwLock<Arc<AppState>>);
 
 impl Live {
-    /// Start with `state`.
+    /// Start with `state` (and its active probes, if configured).
     pub fn new(state: Arc<AppState>) -> Self {
+        start_probes(&state);
         Live(std::sync::RwLock::new(state))
     }
 
@@ -103,6 +104,7 @@ impl Live {
 
     /// Put `state` in force for new requests; returns the one it replaces.
     pub fn swap(&self, state: Arc<AppState>) -> Arc<AppState> {
+        start_probes(&state);
         let mut g = self
             .0
             .write()
@@ -244,6 +246,7 @@ impl AppState {
             BreakerConfig {
                 consecutive_failures: config.health.consecutive_failures,
                 cooldown: Duration::from_secs_f64(config.health.cooldown_secs),
+                slow_start: Duration::from_secs_f64(config.health.slow_start_secs),
             },
             breaker_keys,
         );
@@ -510,4 +513,57 @@ fn build_routes(
         );
     }
     Ok(routes)
+}
+
+/// With `[health] probe_interval_secs` > 0, check every deployment whose breaker is not
+/// closed with `GET <base>/models` (not billed by vendors) each interval: a 2xx closes the
+/// breaker, anything else keeps it out for another cooldown. The task ends once the state
+/// is dropped (after a reload, when its last request has finished).
+fn start_probes(state: &Arc<AppState>) {
+    let interval = state.config.health.probe_interval_secs;
+    if interval <= 0.0 {
+        return;
+    }
+    let interval = Duration::from_secs_f64(interval);
+    let weak = Arc::downgrade(state);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(interval).await;
+            let Some(st) = weak.upgrade() else { return };
+            for (provider, name) in st.health.not_closed() {
+                let Some(url) = probe_url(&st, &provider, &name) else {
+                    continue;
+                };
+                let mut req = st
+                    .client
+                    .get(&url)
+                    .timeout(interval.min(Duration::from_secs(5)));
+                if let Some(auth) = st.providers.get(&provider).and_then(|p| p.auth.clone()) {
+                    req = req.header(axum::http::header::AUTHORIZATION, auth);
+                }
+                let ok = req.send().await.is_ok_and(|r| r.status().is_success());
+                metrics::counter!("switchyard_probes_total", "provider" => provider.clone(), "deployment" => name.clone(),
+                    "result" => if ok { "up" } else { "down" })
+                .increment(1);
+                if ok {
+                    tracing::info!(%provider, deployment = %name, "probe answered; deployment back in rotation");
+                    st.health.probe_ok(&provider, &name);
+                } else {
+                    st.health.probe_failed(&provider, &name);
+                }
+            }
+        }
+    });
+}
+
+/// `…/models` next to the chat URL of the region a deployment named `name` uses.
+fn probe_url(st: &AppState, provider: &str, name: &str) -> Option<String> {
+    let dep = st
+        .routes
+        .values()
+        .flat_map(|r| r.deployments.iter())
+        .find(|d| d.provider == provider && d.name == name)?;
+    let region = st.providers.get(provider)?.regions.get(dep.region)?;
+    let base = region.chat_url.strip_suffix("/chat/completions")?;
+    Some(format!("{base}/models"))
 }

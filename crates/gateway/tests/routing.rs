@@ -332,3 +332,53 @@ async fn a_route_to_an_unknown_model_or_region_fails_start_up_naming_the_line() 
         assert!(err.contains(needle), "{err}");
     }
 }
+
+#[tokio::test]
+async fn a_probe_brings_a_region_back_and_it_warms_up_gradually() {
+    let gw = start_with(0.0, |c| {
+        c.health.consecutive_failures = 2;
+        c.health.cooldown_secs = 600.0;
+        c.health.probe_interval_secs = 0.05;
+        c.health.slow_start_secs = 600.0;
+    })
+    .await;
+    let state = |h: &serde_json::Value| h["providers"]["deepseek"]["global"]["state"].clone();
+    gw.fault("deepseek", "global", json!({"kind": "server_error"}))
+        .await;
+    for _ in 0..4 {
+        assert_eq!(gw.chat(ask("deepseek-v4-flash", "hi")).await.status, 200);
+    }
+    assert_eq!(state(&gw.get("/admin/health").await.json()), "open");
+    // While the region is still down, probes keep it out.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(state(&gw.get("/admin/health").await.json()), "open");
+    assert!(
+        gw.metric("switchyard_probes_total", &["result=\"down\""])
+            .await
+            >= 2.0
+    );
+    // Back up: a probe (not a live request, the cooldown is 10 minutes) notices.
+    gw.clear_faults().await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while state(&gw.get("/admin/health").await.json()) != "closed" {
+        assert!(Instant::now() < deadline, "no probe closed the breaker");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let health = gw.get("/admin/health").await.json();
+    assert!(
+        health["providers"]["deepseek"]["global"]["warmth"]
+            .as_f64()
+            .unwrap()
+            < 0.2
+    );
+    // Warming up: the home region takes back only about a tenth of the traffic for now.
+    let before = gw.served("deepseek", "global").await;
+    for _ in 0..200 {
+        assert_eq!(gw.chat(ask("deepseek-v4-flash", "hi")).await.status, 200);
+    }
+    let back = gw.served("deepseek", "global").await - before;
+    assert!(
+        (5..=50).contains(&back),
+        "{back} of 200 went to the recovering region"
+    );
+}

@@ -323,9 +323,33 @@ async fn vendor(
             };
             chat(ctx, &headers, &body, rng, &mut note).await
         }
-        Some(Endpoint::Models) => shared
-            .authorize(&headers)
-            .map(|()| json_response(StatusCode::OK, Body::from(entry.models_body.clone()))),
+        Some(Endpoint::Models) => match shared.authorize(&headers) {
+            Err(f) => Err(f),
+            // A region that is down is down for every endpoint (health probes list models).
+            Ok(()) => match shared.faults.pick(&entry.id, region, &mut rng) {
+                Some(Injected::Error(f, retry_after)) => {
+                    note.fault = true;
+                    note.retry_after = retry_after;
+                    Err(f)
+                }
+                Some(Injected::DropAfter(_) | Injected::StallAfter(_)) => {
+                    note.fault = true;
+                    Err(Failure::ServerError)
+                }
+                Some(Injected::Delay(d)) => {
+                    note.fault = true;
+                    tokio::time::sleep(d).await;
+                    Ok(json_response(
+                        StatusCode::OK,
+                        Body::from(entry.models_body.clone()),
+                    ))
+                }
+                None => Ok(json_response(
+                    StatusCode::OK,
+                    Body::from(entry.models_body.clone()),
+                )),
+            },
+        },
         None => Err(Failure::RouteNotFound(path.to_string())),
     };
     let response = match result {

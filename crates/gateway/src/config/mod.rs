@@ -89,6 +89,10 @@ pub struct HealthConfig {
     pub consecutive_failures: u32,
     /// Seconds an open breaker keeps the region out before one trial request.
     pub cooldown_secs: f64,
+    /// Seconds between active probes of deployments that are out; 0 = no probes.
+    pub probe_interval_secs: f64,
+    /// Seconds a deployment that came back takes to get its whole share of traffic.
+    pub slow_start_secs: f64,
 }
 
 /// `[retries]`: how much extra traffic retries may add.
@@ -197,6 +201,8 @@ struct RawRetries {
 struct RawHealth {
     consecutive_failures: Option<Spanned<u32>>,
     cooldown_secs: Option<Spanned<f64>>,
+    probe_interval_secs: Option<Spanned<f64>>,
+    slow_start_secs: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -353,10 +359,6 @@ impl Config {
                 ));
             }
         };
-        let health = HealthConfig {
-            consecutive_failures,
-            cooldown_secs,
-        };
         let non_negative = |v: &Option<Spanned<f64>>, default: f64, what: &str, fix: &str| match v {
             None => Ok(default),
             Some(x) if x.get_ref().is_finite() && *x.get_ref() >= 0.0 => Ok(*x.get_ref()),
@@ -365,6 +367,22 @@ impl Config {
                 format!("{what} {} must be a number >= 0", x.get_ref()),
                 fix.to_string(),
             )),
+        };
+        let health = HealthConfig {
+            consecutive_failures,
+            cooldown_secs,
+            probe_interval_secs: non_negative(
+                &raw.health.probe_interval_secs,
+                0.0,
+                "probe_interval_secs",
+                "use e.g. 5 to probe deployments that are out every 5 s, or 0 for no probes",
+            )?,
+            slow_start_secs: non_negative(
+                &raw.health.slow_start_secs,
+                30.0,
+                "slow_start_secs",
+                "use e.g. 30: a deployment that came back gets its full share over 30 s",
+            )?,
         };
         let retries = RetriesConfig {
             budget_ratio: non_negative(
