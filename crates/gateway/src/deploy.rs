@@ -22,6 +22,10 @@ use crate::health::Standing;
 /// Smoothing of the TTFT moving average: the newest sample's weight.
 const EWMA_ALPHA: f64 = 0.2;
 
+/// A latency outlier is also at least this much slower than its fastest peer, so that
+/// fast deployments a few milliseconds apart never count as outliers.
+pub const OUTLIER_FLOOR: Duration = Duration::from_millis(250);
+
 /// One place a model is served.
 #[derive(Debug)]
 pub struct Deployment {
@@ -207,6 +211,27 @@ impl Route {
         out.append(&mut warming);
         out.append(&mut sick);
         out
+    }
+
+    /// Whether `d` answers so much slower than the fastest of its peers — its TTFT
+    /// average over `factor` times theirs and at least [`OUTLIER_FLOOR`] more — that its
+    /// latest answer should count against its health. `factor` 0 = never.
+    pub fn is_latency_outlier(&self, d: &Deployment, factor: f64) -> bool {
+        let Some(mine) = d.ewma_ttft() else {
+            return false;
+        };
+        let best = self
+            .deployments
+            .iter()
+            .filter(|o| !std::ptr::eq(o.as_ref(), d))
+            .filter_map(|o| o.ewma_ttft())
+            .min();
+        match best {
+            Some(best) if factor > 0.0 => {
+                mine.as_secs_f64() > factor * best.as_secs_f64() && mine >= best + OUTLIER_FLOOR
+            }
+            _ => false,
+        }
     }
 
     /// `/admin/health` entry.
@@ -462,6 +487,24 @@ mod tests {
         fast.observe_ttft(Duration::from_millis(100));
         let r = route(Balance::Latency, vec![slow, fast]);
         assert_eq!(firsts(&r, 200).get("fast"), Some(&200));
+    }
+
+    #[test]
+    fn a_deployment_far_slower_than_its_peers_is_a_latency_outlier() {
+        let slow = dep("slow", 1, 0, None);
+        let fast = dep("fast", 1, 0, None);
+        let r = route(Balance::Latency, vec![Arc::clone(&slow), Arc::clone(&fast)]);
+        assert!(!r.is_latency_outlier(&slow, 5.0), "nothing measured");
+        slow.observe_ttft(Duration::from_millis(2000));
+        fast.observe_ttft(Duration::from_millis(300));
+        assert!(r.is_latency_outlier(&slow, 5.0));
+        assert!(!r.is_latency_outlier(&slow, 0.0), "off");
+        assert!(!r.is_latency_outlier(&fast, 5.0));
+        let (a, b) = (dep("a", 1, 0, None), dep("b", 1, 0, None));
+        let r = route(Balance::Latency, vec![Arc::clone(&a), Arc::clone(&b)]);
+        a.observe_ttft(Duration::from_millis(60));
+        b.observe_ttft(Duration::from_millis(2));
+        assert!(!r.is_latency_outlier(&a, 5.0), "30x, but only 58 ms apart");
     }
 
     #[test]

@@ -180,11 +180,11 @@ pub async fn try_deployments(
                     // A stream proves the deployment healthy with its first token (the
                     // relay reports it); a whole answer already has.
                     if !stream {
-                        st.health.success(&d.provider, &d.name);
                         d.observe_ttft(sent.elapsed());
                         if let Some(h) = &t.route.hedge {
                             h.observe(false, sent.elapsed());
                         }
+                        report_answer(st, t.route, &d);
                     }
                     won = Some(Won {
                         answer,
@@ -243,6 +243,17 @@ pub async fn try_deployments(
     Tried {
         outcome: Err(last_err),
         rest: Vec::new(),
+    }
+}
+
+/// A deployment answered: healthy, unless it is a latency outlier among its peers.
+pub fn report_answer(st: &AppState, route: &Route, d: &Deployment) {
+    if route.is_latency_outlier(d, st.config.health.latency_outlier_factor) {
+        counter!("switchyard_latency_outliers_total", "provider" => d.provider.clone(), "deployment" => d.name.clone())
+            .increment(1);
+        st.health.failure(&d.provider, &d.name);
+    } else {
+        st.health.success(&d.provider, &d.name);
     }
 }
 

@@ -1,6 +1,7 @@
 //! Health: a circuit breaker per provider deployment (by default, per provider region).
 //!
-//! Closed → after `consecutive_failures` retryable failures in a row → Open: the deployment
+//! Closed → after `consecutive_failures` retryable failures in a row, or a failure share of
+//! at least `error_rate` over the last `error_rate_window` outcomes → Open: the deployment
 //! is skipped (tried last, only if nothing else is left) for `cooldown_secs` → Half-open:
 //! one request may try it; success closes the breaker, failure opens it again. Only
 //! failures that say something about the deployment count (connect errors, 5xx, overload,
@@ -28,6 +29,10 @@ pub struct BreakerConfig {
     pub cooldown: Duration,
     /// How long a deployment that came back takes to get its whole share of traffic.
     pub slow_start: Duration,
+    /// Share of failures over the window that opens the breaker (above 1 = never).
+    pub error_rate: f64,
+    /// Outcomes the error rate is taken over (at most 64).
+    pub error_rate_window: u32,
 }
 
 /// How a deployment stands, for ranking.
@@ -58,6 +63,10 @@ struct Breaker {
     /// When it last closed after being open (for slow start).
     recovered: Option<Instant>,
     failures_in_row: u32,
+    /// Last outcomes, newest in bit 0 (1 = failure).
+    recent: u64,
+    /// How many of `recent`'s bits are outcomes.
+    recent_len: u32,
     successes: u64,
     failures: u64,
 }
@@ -82,6 +91,8 @@ impl Health {
                         state: State::Closed,
                         recovered: None,
                         failures_in_row: 0,
+                        recent: 0,
+                        recent_len: 0,
                         successes: 0,
                         failures: 0,
                     }),
@@ -187,6 +198,8 @@ impl Health {
         let Ok(mut b) = m.lock() else { return };
         b.successes += 1;
         b.failures_in_row = 0;
+        b.recent <<= 1;
+        b.recent_len = (b.recent_len + 1).min(64);
         if b.state != State::Closed {
             b.state = State::Closed;
             b.recovered = Some(Instant::now());
@@ -203,15 +216,28 @@ impl Health {
         let Ok(mut b) = m.lock() else { return };
         b.failures += 1;
         b.failures_in_row += 1;
+        b.recent = (b.recent << 1) | 1;
+        b.recent_len = (b.recent_len + 1).min(64);
+        let window = self.config.error_rate_window.clamp(1, 64);
+        let rate_tripped = b.recent_len >= window && {
+            let mask = if window == 64 {
+                u64::MAX
+            } else {
+                (1u64 << window) - 1
+            };
+            f64::from((b.recent & mask).count_ones()) / f64::from(window) >= self.config.error_rate
+        };
         let trip = match b.state {
             State::HalfOpen { .. } => true,
-            State::Closed => b.failures_in_row >= self.config.consecutive_failures,
+            State::Closed => b.failures_in_row >= self.config.consecutive_failures || rate_tripped,
             State::Open { .. } => false,
         };
         if trip {
             b.state = State::Open {
                 since: Instant::now(),
             };
+            b.recent = 0;
+            b.recent_len = 0;
             tracing::warn!(
                 provider,
                 region,
@@ -285,6 +311,8 @@ mod tests {
                 consecutive_failures: 3,
                 cooldown: Duration::from_millis(cooldown_ms),
                 slow_start: Duration::from_secs(100),
+                error_rate: 0.5,
+                error_rate_window: 10,
             },
             [("p".to_string(), "a".to_string())],
         )
@@ -342,6 +370,24 @@ mod tests {
         let s = h.standing("p", "a");
         assert!(s.preferred && s.warmth < 0.2, "{s:?}");
         assert!(h.not_closed().is_empty());
+    }
+
+    #[test]
+    fn a_high_error_rate_opens_the_breaker_without_failures_in_a_row() {
+        let h = health(10_000);
+        // Fail, succeed, fail, succeed…: never two failures in a row, but 50% of the window.
+        for i in 0..9 {
+            if i % 2 == 0 {
+                h.failure("p", "a");
+            } else {
+                h.success("p", "a");
+            }
+            assert!(h.preferred("p", "a"), "window not full yet at {i}");
+        }
+        h.success("p", "a");
+        assert!(h.preferred("p", "a"), "4 of 10 failed");
+        h.failure("p", "a");
+        assert!(!h.preferred("p", "a"), "5 of the last 10 failed");
     }
 
     #[test]

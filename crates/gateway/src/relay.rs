@@ -258,17 +258,17 @@ impl Relay {
             if !self.saw_first_token && d.has_output() {
                 self.saw_first_token = true;
                 let dep = self.permit.deployment();
-                self.ctx.st.health.success(&dep.provider, &dep.name);
                 let since_sent = self.sent.elapsed();
                 dep.observe_ttft(since_sent);
-                if let Some(h) = self
-                    .ctx
-                    .st
-                    .routes
-                    .get(&self.ctx.model_id)
-                    .and_then(|r| r.hedge.as_ref())
-                {
-                    h.observe(true, since_sent);
+                let st = &self.ctx.st;
+                match st.routes.get(&self.ctx.model_id) {
+                    Some(route) => {
+                        if let Some(h) = &route.hedge {
+                            h.observe(true, since_sent);
+                        }
+                        crate::dispatch::report_answer(st, route, dep);
+                    }
+                    None => st.health.success(&dep.provider, &dep.name),
                 }
                 let ttft = self.ctx.started.elapsed().as_secs_f64();
                 match self.ctx.st.metrics.get(&self.ctx.model_id) {

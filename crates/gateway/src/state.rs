@@ -247,6 +247,8 @@ impl AppState {
                 consecutive_failures: config.health.consecutive_failures,
                 cooldown: Duration::from_secs_f64(config.health.cooldown_secs),
                 slow_start: Duration::from_secs_f64(config.health.slow_start_secs),
+                error_rate: config.health.error_rate,
+                error_rate_window: config.health.error_rate_window,
             },
             breaker_keys,
         );

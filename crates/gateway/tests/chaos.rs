@@ -46,7 +46,11 @@ where
 fn sim_requests(stats: &serde_json::Value) -> u64 {
     ["global", "global-b"]
         .iter()
-        .map(|r| stats["providers"]["deepseek"][r]["requests"].as_u64().unwrap_or(0))
+        .map(|r| {
+            stats["providers"]["deepseek"][r]["requests"]
+                .as_u64()
+                .unwrap_or(0)
+        })
         .sum()
 }
 
@@ -120,7 +124,8 @@ async fn a_429_storm_is_not_amplified_and_nothing_is_billed() {
         c.retries.budget_reserve = 5.0;
     })
     .await;
-    gw.fault("deepseek", "*", json!({"kind": "rate_limit"})).await;
+    gw.fault("deepseek", "*", json!({"kind": "rate_limit"}))
+        .await;
     let replies = drive(&gw, 100, 8, |_| async {}).await;
     for (_, r) in &replies {
         assert_eq!(r.status, 429);
@@ -145,15 +150,10 @@ async fn a_429_storm_is_not_amplified_and_nothing_is_billed() {
 }
 
 #[tokio::test]
-async fn streams_cut_after_their_first_byte_end_in_an_error_and_are_billed_once_as_interrupted()
-{
+async fn streams_cut_after_their_first_byte_end_in_an_error_and_are_billed_once_as_interrupted() {
     let gw = start_with(0.0, |_| {}).await;
-    gw.fault(
-        "deepseek",
-        "*",
-        json!({"kind": "drop_after", "tokens": 3}),
-    )
-    .await;
+    gw.fault("deepseek", "*", json!({"kind": "drop_after", "tokens": 3}))
+        .await;
     for _ in 0..10 {
         let mut body = ask("deepseek-v4-flash", "hi");
         body["max_tokens"] = json!(8);
@@ -165,7 +165,11 @@ async fn streams_cut_after_their_first_byte_end_in_an_error_and_are_billed_once_
         assert_eq!(last["error"]["code"], "upstream_stream_interrupted");
         assert_eq!(r.header("x-switchyard-attempts"), Some("1"));
     }
-    assert_eq!(sim_requests(&gw.sim_stats().await), 10, "not retried after the first byte");
+    assert_eq!(
+        sim_requests(&gw.sim_stats().await),
+        10,
+        "not retried after the first byte"
+    );
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     assert_eq!(
         gw.metric(

@@ -382,3 +382,33 @@ async fn a_probe_brings_a_region_back_and_it_warms_up_gradually() {
         "{back} of 200 went to the recovering region"
     );
 }
+
+#[tokio::test]
+async fn a_deployment_far_slower_than_its_peer_is_taken_out_as_an_outlier() {
+    let gw = start_with(0.0, |c| {
+        c.health.consecutive_failures = 3;
+        c.routes = routes(&two_deepseek("balance = \"weighted\""));
+    })
+    .await;
+    gw.fault(
+        "deepseek",
+        "global",
+        json!({"kind": "latency_spike", "delay_ms": 300}),
+    )
+    .await;
+    let open = |h: serde_json::Value| h["providers"]["deepseek"]["global"]["state"] == "open";
+    let mut sent = 0;
+    while !open(gw.get("/admin/health").await.json()) {
+        assert!(sent < 60, "the slow deployment was never taken out");
+        let r = gw.chat(ask("deepseek-v4-flash", "hi")).await;
+        assert_eq!(r.status, 200, "slow answers are still delivered");
+        sent += 1;
+    }
+    assert!(gw.metric("switchyard_latency_outliers_total", &[]).await >= 3.0);
+    // Out: the fast deployment takes everything.
+    let before = gw.served("deepseek", "global").await;
+    for _ in 0..10 {
+        assert_eq!(gw.chat(ask("deepseek-v4-flash", "hi")).await.status, 200);
+    }
+    assert_eq!(gw.served("deepseek", "global").await, before);
+}

@@ -93,6 +93,13 @@ pub struct HealthConfig {
     pub probe_interval_secs: f64,
     /// Seconds a deployment that came back takes to get its whole share of traffic.
     pub slow_start_secs: f64,
+    /// Failure share over the window that takes a deployment out.
+    pub error_rate: f64,
+    /// Outcomes the error rate is taken over.
+    pub error_rate_window: u32,
+    /// A first token slower than this many times the fastest peer's average counts as a
+    /// failure (0 = off).
+    pub latency_outlier_factor: f64,
 }
 
 /// `[retries]`: how much extra traffic retries may add.
@@ -203,6 +210,9 @@ struct RawHealth {
     cooldown_secs: Option<Spanned<f64>>,
     probe_interval_secs: Option<Spanned<f64>>,
     slow_start_secs: Option<Spanned<f64>>,
+    error_rate: Option<Spanned<f64>>,
+    error_rate_window: Option<Spanned<u32>>,
+    latency_outlier_factor: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -382,6 +392,29 @@ impl Config {
                 30.0,
                 "slow_start_secs",
                 "use e.g. 30: a deployment that came back gets its full share over 30 s",
+            )?,
+            error_rate: non_negative(
+                &raw.health.error_rate,
+                0.5,
+                "error_rate",
+                "use e.g. 0.5: half the recent outcomes failing takes a deployment out (above 1 = never)",
+            )?,
+            error_rate_window: match &raw.health.error_rate_window {
+                None => 20,
+                Some(w) if (1..=64).contains(w.get_ref()) => *w.get_ref(),
+                Some(w) => {
+                    return Err(at(
+                        w.span(),
+                        format!("error_rate_window {} must be between 1 and 64", w.get_ref()),
+                        "use e.g. 20 outcomes".into(),
+                    ));
+                }
+            },
+            latency_outlier_factor: non_negative(
+                &raw.health.latency_outlier_factor,
+                5.0,
+                "latency_outlier_factor",
+                "use e.g. 5: a first token 5x slower than the fastest peer's average counts as a failure; 0 turns it off",
             )?,
         };
         let retries = RetriesConfig {
