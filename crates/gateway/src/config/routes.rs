@@ -138,7 +138,7 @@ fn default_initial_delay_ms() -> u64 {
     1000
 }
 fn default_budget_ratio() -> f64 {
-    0.1
+    0.2
 }
 fn default_budget_reserve() -> f64 {
     10.0
@@ -199,7 +199,7 @@ impl RawRoute {
                             "[routes.\"{model}\"] hedge.budget_ratio = {} must be in [0, 1]",
                             h.budget_ratio
                         ),
-                        "use e.g. budget_ratio = 0.1: hedges add at most 10% to the model's traffic",
+                        "use e.g. budget_ratio = 0.2: hedges add at most 20% to the model's traffic",
                     );
                 }
                 if !(h.budget_reserve.is_finite() && h.budget_reserve >= 0.0) {
