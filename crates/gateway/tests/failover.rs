@@ -267,6 +267,26 @@ async fn a_stream_stalled_before_its_first_token_moves_on_at_the_ttft_timeout() 
             .any(|l| l.starts_with("switchyard_failovers_total")
                 && l.contains("stream_before_first_token"))
     );
+    let stats = sim_stats(&gw).await;
+    assert_eq!(
+        served_in(&stats, "moonshot", ["global", "cn"]),
+        (1, 1),
+        "one stalled attempt, one that answered"
+    );
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while sim_stats(&gw).await["in_flight"] != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stalled attempt was never cancelled"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        gw.metric("switchyard_usage_records_total", &["model=\"kimi-k2.6\""])
+            .await,
+        1.0,
+        "billed once"
+    );
 }
 
 #[tokio::test]
