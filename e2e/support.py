@@ -16,6 +16,7 @@ import signal
 import socket
 import struct
 import subprocess
+import tempfile
 import threading
 import time
 import wave
@@ -62,6 +63,8 @@ STARTUP_TIMEOUT_S = 30.0
 STOP_GRACE_S = 5.0
 LISTEN_RE = re.compile(r"switchyard (?:sim )?listening on (http://127\.0\.0\.1:(\d+))")
 LOCAL_HOSTS = "127.0.0.1,localhost,::1"
+# Where the gateways of this test run write their usage log (see child_env).
+DATA_DIR = tempfile.mkdtemp(prefix="switchyard-e2e-")
 
 
 def no_proxy_env(env: dict[str, str]) -> dict[str, str]:
@@ -92,6 +95,8 @@ def child_env() -> dict[str, str]:
         if k not in STRIPPED_ENV and not k.startswith("SWITCHYARD_")
     }
     env.setdefault("RUST_BACKTRACE", "1")
+    # The usage log goes to a directory of this test run, never the user's own.
+    env["SWITCHYARD_DATA_DIR"] = DATA_DIR
     return no_proxy_env(env)
 
 

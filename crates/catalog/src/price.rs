@@ -20,7 +20,35 @@ pub struct Price {
     pub source: String,
 }
 
+/// Nano-dollars (1e-9 USD) per US dollar.
+pub const NANOS_PER_USD: u64 = 1_000_000_000;
+
+/// USD per million tokens → micro-dollars per million tokens, the integer the exact cost
+/// is computed from (list prices have at most six decimals).
+fn micros_per_million(usd_per_million: f64) -> u128 {
+    if usd_per_million.is_finite() && usd_per_million > 0.0 {
+        (usd_per_million * 1e6).round() as u128
+    } else {
+        0
+    }
+}
+
 impl Price {
+    /// Exact cost of one request in nano-dollars (1e-9 USD), computed in integers:
+    /// uncached prompt × input + cached prompt × cached input + completion (reasoning
+    /// included) × output, with prices taken as whole micro-dollars per million tokens.
+    /// The one rounding is to the nearest nano-dollar, at the end, so sums of many
+    /// requests drift by less than half a nano-dollar each.
+    pub fn cost_nanos(&self, prompt: u64, cached_prompt: u64, completion: u64) -> u64 {
+        let cached = cached_prompt.min(prompt);
+        let uncached = prompt - cached;
+        // tokens × µUSD per 1M tokens = pico-dollars (1e-12 USD).
+        let picos = u128::from(uncached) * micros_per_million(self.input)
+            + u128::from(cached) * micros_per_million(self.cached_input)
+            + u128::from(completion) * micros_per_million(self.output);
+        u64::try_from((picos + 500) / 1000).unwrap_or(u64::MAX)
+    }
+
     /// Cost in USD of one request.
     ///
     /// `prompt` is the total prompt tokens; `cached_prompt` is the part of `prompt` served from
@@ -64,6 +92,35 @@ mod tests {
         let cost = p.cost_usd(1_000_000, 400_000, 200_000);
         let expected = 0.6 * 0.28 + 0.4 * 0.028 + 0.2 * 0.42;
         assert!(close(cost, expected), "{cost} != {expected}");
+    }
+
+    #[test]
+    fn exact_cost_in_nanos_matches_worked_examples() {
+        let p = price();
+        // 1,234 uncached prompt tokens at $0.28/M = 345,520 n$; 766 cached at $0.028/M =
+        // 21,448 n$; 321 completion at $0.42/M = 134,820 n$.
+        assert_eq!(p.cost_nanos(2_000, 766, 321), 345_520 + 21_448 + 134_820);
+        // One cached token at $0.028/M is 28 n$: not lost to rounding.
+        assert_eq!(p.cost_nanos(1, 1, 0), 28);
+        // A price with six decimals stays exact: 3 tokens at $0.000001/M = 0.003 n$ → 0.
+        let tiny = Price {
+            input: 0.000_001,
+            ..price()
+        };
+        assert_eq!(tiny.cost_nanos(3, 0, 0), 0);
+        assert_eq!(tiny.cost_nanos(600, 0, 0), 1, "0.6 n$ rounds to 1");
+        // A million requests of one cached token sum exactly, with no float drift.
+        let total: u64 = (0..1_000_000).map(|_| p.cost_nanos(1, 1, 0)).sum();
+        assert_eq!(total, 28_000_000);
+    }
+
+    #[test]
+    fn exact_cost_agrees_with_the_float_cost() {
+        let p = price();
+        for (a, b, c) in [(1_000_000, 400_000, 200_000), (17, 3, 999), (0, 0, 0)] {
+            let nanos = p.cost_nanos(a, b, c) as f64 / NANOS_PER_USD as f64;
+            assert!((nanos - p.cost_usd(a, b, c)).abs() < 1e-9, "{a} {b} {c}");
+        }
     }
 
     #[test]

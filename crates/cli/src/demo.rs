@@ -53,6 +53,8 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     let mut config = Config::embedded_default()?;
     config.simulator.time_scale = args.time_scale;
     config.health.cooldown_secs = 2.0;
+    // A rehearsal: its simulated spend stays out of the real usage log.
+    config.usage.enabled = false;
     let state = Arc::new(AppState::build(config, &|_| None).await?);
     let sim = state
         .sim

@@ -8,6 +8,7 @@
 
 mod bench_cmd;
 mod demo;
+mod usage_cmd;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -85,6 +86,8 @@ enum Command {
     Bench(Box<bench_cmd::BenchArgs>),
     /// Rehearse a region outage under load: success rate and latency before, during, after.
     Demo(demo::DemoArgs),
+    /// Spend and latency from the usage log, by key, team, model or day.
+    Usage(usage_cmd::UsageArgs),
     /// Print the model catalog.
     Models {
         /// Print JSON instead of a table.
@@ -147,6 +150,7 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             Command::Models { json, config } => models(json, config).await,
             Command::Bench(args) => return bench_cmd::run(*args).await,
             Command::Demo(args) => demo::run(args).await,
+            Command::Usage(args) => usage_cmd::run(args),
         }
         .map(|()| std::process::ExitCode::SUCCESS)
     })
@@ -230,7 +234,11 @@ async fn serve(
         "         -d '{{\"model\":\"deepseek-v4-flash\",\"messages\":[{{\"role\":\"user\",\"content\":\"hello\"}}]}}'"
     );
 
+    if let Some(log) = &state.usage {
+        println!("  usage log: {}", log.path().display());
+    }
     let live = Arc::new(Live::new(Arc::new(state)));
+    let live_for_exit = Arc::clone(&live);
     reload_on_sighup(Arc::clone(&live), path, overrides)?;
     let mut server = tokio::spawn(switchyard_gateway::serve_live(
         live,
@@ -241,6 +249,14 @@ async fn serve(
         res = &mut server => { res.context("server task failed")?.context("server failed")?; }
         () = async { fired(stop).await; tokio::time::sleep(grace).await } => {
             tracing::warn!("in-flight requests did not finish within {}s; exiting", grace.as_secs());
+        }
+    }
+    // Everything recorded, including requests that ended during the drain, is written
+    // before the process exits.
+    if let Some(log) = &live_for_exit.get().usage {
+        let log_result = tokio::task::block_in_place(|| log.flush(Duration::from_secs(10)));
+        if let Err(e) = log_result {
+            eprintln!("switchyard: usage log not fully written: {e}");
         }
     }
     Ok(())
@@ -409,7 +425,8 @@ async fn models(json: bool, path: Option<PathBuf>) -> Result<()> {
     let catalog = match path {
         None => Catalog::builtin()?,
         Some(p) => {
-            let (config, _) = load_config(Some(&p))?;
+            let (mut config, _) = load_config(Some(&p))?;
+            config.usage.enabled = false;
             let state = AppState::build(config, &|_| None).await?;
             state.catalog.clone()
         }

@@ -21,7 +21,7 @@ use metrics::counter;
 use switchyard_catalog::Model;
 use switchyard_wire::{Adjustment, ChatRequest, Role, TokenUsage, tokens};
 
-use crate::deploy::RouteTimeouts;
+use crate::deploy::{Deployment, RouteTimeouts};
 use crate::dispatch::{Answer, Target, try_deployments};
 use crate::error::GatewayError;
 use crate::intake::{check_capabilities, check_content_type, parse_request, read_body, validate};
@@ -71,23 +71,55 @@ pub struct RequestCtx {
     pub started: Instant,
     /// Prompt tokens by our estimator (used when the vendor's figure never arrives).
     pub prompt_estimate: u64,
+    /// Upstream attempts made so far.
+    pub attempts: u32,
+    /// Arrival to first token, once a stream has one.
+    pub ttft: Option<Duration>,
 }
 
 impl RequestCtx {
-    /// Record usage for this request.
-    pub fn record(&self, usage: TokenUsage, estimated: bool, outcome: Outcome) {
-        self.record_in(&self.region, usage, estimated, outcome);
+    /// Record usage for this request; returns its cost in nano-dollars.
+    pub fn record(&self, usage: TokenUsage, estimated: bool, outcome: Outcome) -> u64 {
+        let status = match outcome {
+            Outcome::ClientDisconnected => 499,
+            _ => 200,
+        };
+        self.record_in(
+            (&self.region, &self.deployment),
+            usage,
+            estimated,
+            outcome,
+            status,
+        )
     }
 
-    /// Record the estimated spend of an extra attempt of this request in `region` (a
-    /// cancelled hedge), apart from the request's own record.
-    pub fn record_attempt(&self, region: &str, usage: TokenUsage, outcome: Outcome) {
-        self.record_in(region, usage, true, outcome);
+    /// Record a request that failed with `status` before any answer (no spend).
+    pub fn record_failure(&self, status: StatusCode) {
+        self.record_in(
+            (&self.region, &self.deployment),
+            TokenUsage::default(),
+            false,
+            Outcome::Failed,
+            status.as_u16(),
+        );
     }
 
-    fn record_in(&self, region: &str, usage: TokenUsage, estimated: bool, outcome: Outcome) {
+    /// Record the estimated spend of an extra attempt of this request on deployment `d`
+    /// (a cancelled hedge), apart from the request's own record.
+    pub fn record_attempt(&self, d: &Deployment, usage: TokenUsage, outcome: Outcome) {
+        self.record_in((&d.region_name, &d.name), usage, true, outcome, 499);
+    }
+
+    fn record_in(
+        &self,
+        (region, deployment): (&str, &str),
+        usage: TokenUsage,
+        estimated: bool,
+        outcome: Outcome,
+        status: u16,
+    ) -> u64 {
         let Some(model) = self.st.catalog.get(&self.model_id) else {
-            return;
+            return 0;
         };
         usage::record(
             &UsageRecord {
@@ -95,6 +127,10 @@ impl RequestCtx {
                 model: &self.model_id,
                 provider: &self.provider,
                 region,
+                deployment,
+                attempts: self.attempts,
+                ttft: self.ttft,
+                status,
                 usage,
                 estimated,
                 outcome,
@@ -102,7 +138,8 @@ impl RequestCtx {
                 latency: self.started.elapsed(),
             },
             self.st.metrics.get(&self.model_id),
-        );
+            self.st.usage.as_ref(),
+        )
     }
 
     fn count(&self, status: StatusCode) {
@@ -307,6 +344,8 @@ async fn chat_inner(
         deployment: String::new(),
         started,
         prompt_estimate,
+        attempts: 0,
+        ttft: None,
     };
     for a in &target.adjustments {
         tracing::debug!(request_id = %ctx.request_id, field = a.field, note = %a.note, "request adjusted for vendor");
@@ -348,6 +387,7 @@ async fn chat_inner(
         fell_back_from = Some(primary.id.clone());
     }
     let provider = target.provider;
+    guard.ctx_mut()?.attempts = attempts;
     let ctx = guard
         .ctx
         .as_ref()
@@ -360,6 +400,7 @@ async fn chat_inner(
                 error,
             };
             ctx.count(err.status());
+            ctx.record_failure(err.status());
             guard.disarm();
             return Err(err);
         }
@@ -481,8 +522,11 @@ async fn chat_inner(
             usage,
             estimated,
         } => {
-            ctx.record(usage, estimated, Outcome::Completed);
-            json_response(StatusCode::OK, body)
+            let nanos = ctx.record(usage, estimated, Outcome::Completed);
+            let mut resp = json_response(StatusCode::OK, body);
+            resp.headers_mut()
+                .insert("x-switchyard-cost-usd", cost_header(nanos));
+            resp
         }
     };
     resp.headers_mut().extend(extra_headers);
@@ -546,6 +590,12 @@ impl Drop for AbandonGuard {
             ctx.record(usage, true, Outcome::ClientDisconnected);
         }
     }
+}
+
+/// Nano-dollars as a dollar amount with all nine decimals (`0.000012345`).
+fn cost_header(nanos: u64) -> HeaderValue {
+    let text = format!("{}.{:09}", nanos / 1_000_000_000, nanos % 1_000_000_000);
+    HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("0"))
 }
 
 fn header_value(s: &str) -> HeaderValue {

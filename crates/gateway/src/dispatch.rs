@@ -470,7 +470,7 @@ fn record_cancelled(ctx: &RequestCtx, d: &Deployment) {
     counter!("switchyard_hedge_cancelled_total", "provider" => d.provider.clone(), "deployment" => d.name.clone())
         .increment(1);
     ctx.record_attempt(
-        &d.region_name,
+        d,
         TokenUsage {
             prompt: ctx.prompt_estimate,
             ..TokenUsage::default()

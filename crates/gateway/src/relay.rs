@@ -257,6 +257,7 @@ impl Relay {
             let d = &choice.delta;
             if !self.saw_first_token && d.has_output() {
                 self.saw_first_token = true;
+                self.ctx.ttft = Some(self.ctx.started.elapsed());
                 let dep = self.permit.deployment();
                 let since_sent = self.sent.elapsed();
                 dep.observe_ttft(since_sent);
@@ -362,6 +363,7 @@ impl Relay {
                 self.dialect = leg.dialect;
             }
             st.health.attempt(&dep.provider, &dep.name);
+            self.ctx.attempts += 1;
             counter!("switchyard_failovers_total", "provider" => provider.id.clone(), "from_region" => self.ctx.deployment.clone(),
                 "kind" => "stream_before_first_token")
             .increment(1);

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use axum::http::HeaderValue;
 use switchyard_catalog::{Catalog, Provider, Region};
+use switchyard_ledger::UsageLog;
 use switchyard_sim::{SimConfig, SimHandle};
 use switchyard_wire::Dialect;
 
@@ -34,6 +35,11 @@ pub enum StartError {
     /// The HTTP client could not be built.
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
+    /// The usage log could not be opened.
+    #[error(
+        "cannot open the usage log: {0}\n  fix: set [usage] path to a writable file, or store = \"none\""
+    )]
+    Usage(String),
     /// The listen address could not be bound.
     #[error("cannot listen on {addr}: {source}")]
     Bind {
@@ -144,6 +150,8 @@ pub struct AppState {
     pub routes: HashMap<String, Route>,
     /// Requests in flight, for `[server] max_concurrency`.
     pub admitted: AtomicUsize,
+    /// The usage log, unless `[usage] store = "none"`.
+    pub usage: Option<UsageLog>,
 }
 
 impl AppState {
@@ -235,6 +243,16 @@ impl AppState {
             RetryBudget::new(config.retries.budget_ratio, config.retries.budget_reserve);
         crate::telemetry::handle();
         let routes = build_routes(&config, &catalog, &providers)?;
+        let usage = if config.usage.enabled {
+            let path = config
+                .usage
+                .path
+                .clone()
+                .unwrap_or_else(|| crate::config::default_usage_path(env));
+            Some(UsageLog::open(&path).map_err(|e| StartError::Usage(e.to_string()))?)
+        } else {
+            None
+        };
         let mut breaker_keys: Vec<(String, String)> = routes
             .values()
             .flat_map(|r| r.deployments.iter())
@@ -272,6 +290,7 @@ impl AppState {
             fallbacks,
             routes,
             admitted: AtomicUsize::new(0),
+            usage,
         })
     }
 

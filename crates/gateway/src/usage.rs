@@ -1,15 +1,17 @@
 //! Usage records: one per request, written when the request ends however it ends —
 //! completed, failed upstream, cut off, or abandoned by the client (then estimated).
 //!
-//! Recording is in-memory and lock-free on the request path (metrics counters and a
-//! structured log line); durable storage arrives with budgets and keys.
+//! On the request path recording is metrics counters, a debug log line and one
+//! non-blocking hand-off to the usage log ([`switchyard_ledger::UsageLog`]), whose own
+//! thread writes SQLite in batches. Cost is exact, in integer nano-dollars.
 
 use std::time::Duration;
 
 use metrics::{counter, gauge, histogram};
 
 use crate::telemetry::{ModelMetrics, TOKEN_KINDS};
-use switchyard_catalog::Price;
+use switchyard_catalog::{NANOS_PER_USD, Price};
+use switchyard_ledger::{UsageEvent, UsageLog};
 use switchyard_wire::TokenUsage;
 
 /// How a request ended.
@@ -24,6 +26,9 @@ pub enum Outcome {
     /// An extra attempt (a hedge that lost the race) cancelled once another answered;
     /// its prompt is counted as spent. Recorded apart from the request's own record.
     HedgeCancelled,
+    /// The request got an error before any answer; nothing was spent. Written to the usage
+    /// log (with its status) but not to the token and cost metrics.
+    Failed,
 }
 
 impl Outcome {
@@ -34,6 +39,7 @@ impl Outcome {
             Outcome::ClientDisconnected => "client_disconnected",
             Outcome::Interrupted => "interrupted",
             Outcome::HedgeCancelled => "hedge_cancelled",
+            Outcome::Failed => "failed",
         }
     }
 }
@@ -49,6 +55,14 @@ pub struct UsageRecord<'a> {
     pub provider: &'a str,
     /// Region that served it.
     pub region: &'a str,
+    /// Deployment that served it.
+    pub deployment: &'a str,
+    /// Upstream attempts made.
+    pub attempts: u32,
+    /// Time to first token, for streams that produced one.
+    pub ttft: Option<Duration>,
+    /// HTTP status the client got.
+    pub status: u16,
     /// Tokens.
     pub usage: TokenUsage,
     /// Whether `usage` is our estimate rather than the vendor's figure.
@@ -61,11 +75,41 @@ pub struct UsageRecord<'a> {
     pub latency: Duration,
 }
 
-/// Record one request's usage (metrics, and a `switchyard::usage` debug log line).
-/// `hot` holds the model's pre-registered series, when it has them.
-pub fn record(r: &UsageRecord<'_>, hot: Option<&ModelMetrics>) {
+/// Record one request's usage: metrics (not for failed requests), a `switchyard::usage`
+/// debug line, and an event for the usage log when there is one. Returns the exact cost
+/// in nano-dollars. `hot` holds the model's pre-registered series, when it has them.
+pub fn record(r: &UsageRecord<'_>, hot: Option<&ModelMetrics>, log: Option<&UsageLog>) -> u64 {
     let u = r.usage;
-    let cost = r.price.cost_usd(u.prompt, u.cached_prompt, u.completion);
+    let nanos = r.price.cost_nanos(u.prompt, u.cached_prompt, u.completion);
+    if let Some(log) = log {
+        log.record(UsageEvent {
+            ts_ms: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            request_id: r.request_id.to_string(),
+            key_id: None,
+            team: None,
+            model: r.model.to_string(),
+            provider: r.provider.to_string(),
+            deployment: r.deployment.to_string(),
+            region: r.region.to_string(),
+            prompt_tokens: u.prompt,
+            cached_tokens: u.cached_prompt.min(u.prompt),
+            completion_tokens: u.completion,
+            reasoning_tokens: u.reasoning,
+            cost_nanos: nanos,
+            latency_ms: r.latency.as_millis() as u64,
+            ttft_ms: r.ttft.map(|t| t.as_millis() as u64),
+            status: r.status,
+            outcome: r.outcome.as_str().to_string(),
+            attempts: r.attempts,
+            estimated: r.estimated,
+        });
+    }
+    if r.outcome == Outcome::Failed {
+        return nanos;
+    }
+    let cost = nanos as f64 / NANOS_PER_USD as f64;
     let counts = [u.prompt, u.cached_prompt, u.completion, u.reasoning];
     let exact_completion = r.outcome == Outcome::Completed && !r.estimated;
     match hot {
@@ -111,4 +155,5 @@ pub fn record(r: &UsageRecord<'_>, hot: Option<&ModelMetrics>) {
         cost_usd = cost,
         latency_ms = r.latency.as_millis() as u64,
     );
+    nanos
 }

@@ -234,6 +234,16 @@ async fn client_disconnect_mid_stream_cancels_upstream_and_records_estimated_usa
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(recorded, "usage of the abandoned stream must be recorded");
+    let events = gw.usage_events();
+    let cut = events
+        .iter()
+        .find(|e| e.model == "glm-4.5-flash")
+        .expect("the abandoned stream is in the usage log");
+    assert_eq!(
+        (cut.outcome.as_str(), cut.status),
+        ("client_disconnected", 499)
+    );
+    assert!(cut.estimated && cut.completion_tokens > 0 && cut.ttft_ms.is_some());
     let mut in_flight = None;
     for _ in 0..50 {
         let stats: serde_json::Value = gw

@@ -39,6 +39,8 @@ pub struct Config {
     pub health: HealthConfig,
     /// `[retries]`: the retry budget.
     pub retries: RetriesConfig,
+    /// `[usage]`: where the usage log is written.
+    pub usage: UsageConfig,
     /// `[routes."<model>"]`: deployments, balancing, time limits and hedging per model.
     pub routes: BTreeMap<String, RouteConfig>,
     /// `[fallbacks]`: model → models to try, in order, when every region failed.
@@ -117,6 +119,32 @@ pub struct RetriesConfig {
     pub backoff_max_ms: u64,
 }
 
+/// `[usage]`: the usage log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UsageConfig {
+    /// Write the log at all (`store = "sqlite"`, the default) or not (`"none"`).
+    pub enabled: bool,
+    /// SQLite file; `None` = [`default_usage_path`].
+    pub path: Option<std::path::PathBuf>,
+}
+
+/// Where the usage log goes unless `[usage] path` says otherwise:
+/// `$SWITCHYARD_DATA_DIR/usage.db`, else `$XDG_DATA_HOME/switchyard/usage.db`, else
+/// `$HOME/.local/share/switchyard/usage.db`, else `./switchyard-usage.db`.
+pub fn default_usage_path(env: &dyn Fn(&str) -> Option<String>) -> std::path::PathBuf {
+    let non_empty = |k: &str| env(k).filter(|v| !v.trim().is_empty());
+    if let Some(d) = non_empty("SWITCHYARD_DATA_DIR") {
+        return std::path::Path::new(&d).join("usage.db");
+    }
+    if let Some(d) = non_empty("XDG_DATA_HOME") {
+        return std::path::Path::new(&d).join("switchyard/usage.db");
+    }
+    if let Some(h) = non_empty("HOME") {
+        return std::path::Path::new(&h).join(".local/share/switchyard/usage.db");
+    }
+    std::path::PathBuf::from("switchyard-usage.db")
+}
+
 /// `[simulator]`: settings of the in-process simulator used by simulated providers.
 #[derive(Debug, Clone)]
 pub struct SimulatorConfig {
@@ -170,6 +198,8 @@ struct RawConfig {
     #[serde(default)]
     retries: RawRetries,
     #[serde(default)]
+    usage: RawUsage,
+    #[serde(default)]
     routes: BTreeMap<String, Spanned<routes::RawRoute>>,
     #[serde(default)]
     fallbacks: BTreeMap<String, Spanned<Vec<String>>>,
@@ -201,6 +231,13 @@ struct RawRetries {
     same_deployment: Option<u32>,
     backoff_base_ms: Option<u64>,
     backoff_max_ms: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawUsage {
+    store: Option<Spanned<String>>,
+    path: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -435,6 +472,26 @@ impl Config {
             backoff_max_ms: raw.retries.backoff_max_ms.unwrap_or(2_000),
         };
 
+        let usage = UsageConfig {
+            enabled: match &raw.usage.store {
+                None => true,
+                Some(s) if s.get_ref() == "sqlite" => true,
+                Some(s) if s.get_ref() == "none" => false,
+                Some(s) => {
+                    return Err(at(
+                        s.span(),
+                        format!("[usage] store '{}' is not known", s.get_ref()),
+                        "use \"sqlite\" (the default) or \"none\"".into(),
+                    ));
+                }
+            },
+            path: raw
+                .usage
+                .path
+                .filter(|p| !p.trim().is_empty())
+                .map(std::path::PathBuf::from),
+        };
+
         let mut routes = BTreeMap::new();
         for (model, r) in raw.routes {
             let line = line_of(text, r.span().start);
@@ -541,6 +598,7 @@ impl Config {
             simulator,
             health,
             retries,
+            usage,
             routes,
             fallbacks,
             fallback_lines,

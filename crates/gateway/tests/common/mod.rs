@@ -17,7 +17,12 @@ pub struct TestGateway {
     pub sim: String,
     /// HTTP client.
     pub http: reqwest::Client,
+    /// The gateway's usage log (SQLite), in a directory removed with the gateway.
+    pub usage_db: std::path::PathBuf,
+    /// The gateway's state (to flush its usage log).
+    pub state: Arc<AppState>,
     _shutdown: tokio::sync::oneshot::Sender<()>,
+    _dir: tempfile::TempDir,
 }
 
 /// Start the embedded default with `time_scale`, after applying `tweak` to its config.
@@ -25,8 +30,11 @@ pub async fn start_with(time_scale: f64, tweak: impl FnOnce(&mut Config)) -> Tes
     let mut config = Config::embedded_default().unwrap();
     config.simulator.time_scale = time_scale;
     config.server.listen = "127.0.0.1:0".parse().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let usage_db = dir.path().join("usage.db");
+    config.usage.path = Some(usage_db.clone());
     tweak(&mut config);
-    let state = AppState::build(config, &|_| None).await.unwrap();
+    let state = Arc::new(AppState::build(config, &|_| None).await.unwrap());
     let sim = format!("http://{}", state.sim.as_ref().unwrap().addr);
     let listener = switchyard_gateway::bind("127.0.0.1:0".parse().unwrap())
         .await
@@ -34,7 +42,7 @@ pub async fn start_with(time_scale: f64, tweak: impl FnOnce(&mut Config)) -> Tes
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     tokio::spawn(switchyard_gateway::serve(
-        Arc::new(state),
+        Arc::clone(&state),
         listener,
         async {
             let _ = rx.await;
@@ -44,7 +52,10 @@ pub async fn start_with(time_scale: f64, tweak: impl FnOnce(&mut Config)) -> Tes
         base,
         sim,
         http: reqwest::Client::new(),
+        usage_db,
+        state,
         _shutdown: tx,
+        _dir: dir,
     }
 }
 
@@ -144,6 +155,17 @@ impl TestGateway {
 
     pub async fn metrics(&self) -> String {
         String::from_utf8(self.get("/metrics").await.body).unwrap()
+    }
+
+    /// Every usage event written so far (after flushing the log).
+    pub fn usage_events(&self) -> Vec<switchyard_ledger::UsageEvent> {
+        if let Some(log) = &self.state.usage {
+            log.flush(std::time::Duration::from_secs(10)).unwrap();
+        }
+        switchyard_ledger::SqliteStore::open(&self.usage_db)
+            .unwrap()
+            .events_since(0)
+            .unwrap()
     }
 
     /// The simulator's `/_sim/stats`.

@@ -1,0 +1,86 @@
+//! `switchyard usage`: spend and latency from the usage log, by key, team, model or day.
+
+use std::path::PathBuf;
+
+use anyhow::{Context, Result};
+use clap::Args;
+use switchyard_gateway::Config;
+use switchyard_ledger::SqliteStore;
+use switchyard_ledger::report::{self, GroupBy};
+
+/// `switchyard usage` options.
+#[derive(Debug, Args)]
+pub struct UsageArgs {
+    /// Group rows by: key, team, model or day.
+    #[arg(long, default_value = "model", value_parser = clap::value_parser!(GroupByArg))]
+    by: GroupByArg,
+    /// Only requests of the last N days (default: all).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    days: Option<u32>,
+    /// The usage database (default: the one `serve` writes, per [usage] in --config or the
+    /// default location).
+    #[arg(long)]
+    db: Option<PathBuf>,
+    /// Read `[usage] path` from this config file.
+    #[arg(long, short)]
+    config: Option<PathBuf>,
+    /// Print JSON instead of a table.
+    #[arg(long, conflicts_with = "csv")]
+    json: bool,
+    /// Print CSV instead of a table.
+    #[arg(long)]
+    csv: bool,
+}
+
+/// Clap wrapper of [`GroupBy`].
+#[derive(Debug, Clone, Copy)]
+pub struct GroupByArg(GroupBy);
+
+impl std::str::FromStr for GroupByArg {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        s.parse().map(GroupByArg)
+    }
+}
+
+/// Run `switchyard usage`.
+pub fn run(args: UsageArgs) -> Result<()> {
+    let path = match (&args.db, &args.config) {
+        (Some(p), _) => p.clone(),
+        (None, Some(c)) => {
+            let text = std::fs::read_to_string(c)
+                .with_context(|| format!("cannot read config file {}", c.display()))?;
+            let config = Config::parse(&text, &c.display().to_string())?;
+            config.usage.path.unwrap_or_else(|| {
+                switchyard_gateway::config::default_usage_path(&|k| std::env::var(k).ok())
+            })
+        }
+        (None, None) => switchyard_gateway::config::default_usage_path(&|k| std::env::var(k).ok()),
+    };
+    anyhow::ensure!(
+        path.exists(),
+        "no usage log at {} (run `switchyard serve` first, or pass --db FILE)",
+        path.display()
+    );
+    let store = SqliteStore::open(&path)?;
+    let since = match args.days {
+        None => 0,
+        Some(d) => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |t| t.as_millis() as i64);
+            now - i64::from(d) * 86_400_000
+        }
+    };
+    let events = store.events_since(since)?;
+    let rows = report::summarize(&events, args.by.0);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else if args.csv {
+        print!("{}", report::csv(&rows));
+    } else {
+        println!("usage log {}", path.display());
+        print!("{}", report::table(&rows, args.by.0));
+    }
+    Ok(())
+}

@@ -1,0 +1,143 @@
+//! Exact cost: worked examples for each vendor's usage shape (cached and reasoning tokens
+//! included), and the cost the gateway returns and records for real requests.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate
+
+mod common;
+
+use common::{ask, start_with};
+use serde_json::json;
+use switchyard_catalog::{Catalog, Price};
+use switchyard_wire::ChatCompletion;
+use switchyard_wire::dialect::normalize_completion;
+
+fn price(input: f64, cached_input: f64, output: f64) -> Price {
+    Price {
+        input,
+        cached_input,
+        output,
+        as_of: String::new(),
+        source: "worked example".into(),
+    }
+}
+
+/// A worked example: vendor, its completion body, a price, the normalised tokens
+/// (prompt, cached, completion, reasoning) and the cost in nano-dollars.
+type Example = (&'static str, &'static [u8], Price, [u64; 4], u64);
+
+/// Each vendor's own completion body, its usage normalised, then priced.
+#[test]
+fn every_vendors_usage_shape_is_priced_exactly() {
+    let cases: [Example; 4] = [
+        (
+            // DeepSeek: prompt_cache_hit/miss_tokens and reasoning inside completion.
+            // 15 miss × $0.28 + 3,072 hit × $0.028 + 96 completion × $0.42 (per 1M).
+            "deepseek",
+            include_bytes!("../../wire/tests/fixtures/deepseek_completion.json"),
+            price(0.28, 0.028, 0.42),
+            [3087, 3072, 96, 71],
+            130_536,
+        ),
+        (
+            // DashScope: prompt_tokens_details.cached_tokens.
+            // 67 × $0.40 + 1,408 × $0.08 + 17 × $1.20.
+            "dashscope",
+            include_bytes!("../../wire/tests/fixtures/dashscope_completion.json"),
+            price(0.4, 0.08, 1.2),
+            [1475, 1408, 17, 0],
+            159_840,
+        ),
+        (
+            // Kimi: usage inside choices[0], cached_tokens at the top of it.
+            // 24 × $0.60 + 8,192 × $0.15 + 14 × $2.50.
+            "moonshot",
+            include_bytes!("../../wire/tests/fixtures/moonshot_completion_usage_in_choice.json"),
+            price(0.6, 0.15, 2.5),
+            [8216, 8192, 14, 0],
+            1_278_200,
+        ),
+        (
+            // GLM: prompt_tokens_details.cached_tokens.
+            // 36 × $0.60 + 576 × $0.11 + 35 × $2.20.
+            "zhipu",
+            include_bytes!("../../wire/tests/fixtures/zhipu_completion.json"),
+            price(0.6, 0.11, 2.2),
+            [612, 576, 35, 0],
+            161_960,
+        ),
+    ];
+    for (vendor, body, price, [prompt, cached, completion, reasoning], nanos) in cases {
+        let mut resp: ChatCompletion = serde_json::from_slice(body).unwrap();
+        let u = normalize_completion(&mut resp).unwrap();
+        assert_eq!(
+            (u.prompt, u.cached_prompt, u.completion, u.reasoning),
+            (prompt, cached, completion, reasoning),
+            "{vendor}"
+        );
+        assert_eq!(
+            price.cost_nanos(u.prompt, u.cached_prompt, u.completion),
+            nanos,
+            "{vendor}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn each_family_returns_and_records_the_exact_cost_of_a_request() {
+    let gw = start_with(0.0, |_| {}).await;
+    let catalog = Catalog::builtin().unwrap();
+    for model in ["deepseek-v4-flash", "qwen3-32b", "kimi-k2.5", "glm-4.6"] {
+        // The same long prompt twice: the second hits the vendor's prompt cache where the
+        // vendor has one, so cached tokens are priced too.
+        let mut body = ask(
+            model,
+            &"the quick brown fox jumps over the lazy dog ".repeat(200),
+        );
+        body["max_tokens"] = json!(64);
+        let mut last = None;
+        for _ in 0..2 {
+            let r = gw.chat(body.clone()).await;
+            assert_eq!(r.status, 200, "{model}");
+            last = Some(r);
+        }
+        let r = last.unwrap();
+        let usage = &r.json()["usage"];
+        let prompt = usage["prompt_tokens"].as_u64().unwrap();
+        let cached = usage["prompt_tokens_details"]["cached_tokens"]
+            .as_u64()
+            .unwrap_or(0);
+        let completion = usage["completion_tokens"].as_u64().unwrap();
+        let nanos = catalog
+            .get(model)
+            .unwrap()
+            .price
+            .cost_nanos(prompt, cached, completion);
+        assert!(nanos > 0, "{model}: a priced model is never free");
+        let header = r.header("x-switchyard-cost-usd").unwrap();
+        assert_eq!(
+            header,
+            format!("{}.{:09}", nanos / 1_000_000_000, nanos % 1_000_000_000),
+            "{model}"
+        );
+        let events = gw.usage_events();
+        let last = events.iter().rev().find(|e| e.model == model).unwrap();
+        assert_eq!(last.cost_nanos, nanos, "{model}: recorded as returned");
+        assert_eq!(
+            (
+                last.prompt_tokens,
+                last.cached_tokens,
+                last.completion_tokens
+            ),
+            (prompt, cached, completion)
+        );
+    }
+    let deepseek = gw
+        .usage_events()
+        .into_iter()
+        .filter(|e| e.model == "deepseek-v4-flash")
+        .collect::<Vec<_>>();
+    assert!(
+        deepseek[1].cached_tokens > 0,
+        "DeepSeek's cache hit on the repeated prompt is priced at the cached rate"
+    );
+}

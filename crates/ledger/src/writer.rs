@@ -1,0 +1,346 @@
+//! The usage log's front (a non-blocking [`UsageLog::record`]) and its writer thread.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::time::{Duration, Instant};
+
+use metrics::counter;
+use serde::Serialize;
+
+use crate::error::LedgerError;
+use crate::event::UsageEvent;
+use crate::spool::Spool;
+use crate::store::SqliteStore;
+
+/// Events the channel holds before they overflow to the spool.
+pub const CHANNEL_CAPACITY: usize = 8192;
+/// Most events written per transaction.
+pub const BATCH: usize = 512;
+/// Longest an event waits in the writer before its batch is written.
+pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
+/// Largest spool file; past it events are dropped (and counted).
+pub const SPOOL_MAX_BYTES: u64 = 256 * 1024 * 1024;
+
+enum Msg {
+    Event(Box<UsageEvent>),
+    /// Write everything received so far, then answer.
+    Flush(mpsc::Sender<Result<(), String>>),
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    written: AtomicU64,
+    spooled: AtomicU64,
+    dropped: AtomicU64,
+    batches: AtomicU64,
+}
+
+/// What the writer has done so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct WriterStats {
+    /// Events in the database.
+    pub written: u64,
+    /// Events that went through the spool.
+    pub spooled: u64,
+    /// Events lost because the spool was full too.
+    pub dropped: u64,
+    /// Transactions written.
+    pub batches: u64,
+}
+
+/// The usage log: record events without blocking; a thread writes them in batches.
+#[derive(Debug)]
+pub struct UsageLog {
+    tx: SyncSender<Msg>,
+    spool: Arc<Spool>,
+    counters: Arc<Counters>,
+    path: PathBuf,
+}
+
+impl UsageLog {
+    /// Open the SQLite database at `path` (its spool is `<path>.spool`), write anything
+    /// an earlier run left in the spool, and start the writer thread.
+    pub fn open(path: &Path) -> Result<Self, LedgerError> {
+        Self::open_with(path, CHANNEL_CAPACITY, SPOOL_MAX_BYTES)
+    }
+
+    /// [`UsageLog::open`] with explicit bounds (tests use tiny ones).
+    pub fn open_with(
+        path: &Path,
+        channel: usize,
+        spool_max_bytes: u64,
+    ) -> Result<Self, LedgerError> {
+        let mut store = SqliteStore::open(path)?;
+        let mut spool_path = path.as_os_str().to_owned();
+        spool_path.push(".spool");
+        let spool = Arc::new(Spool::new(PathBuf::from(spool_path), spool_max_bytes));
+        let leftover = spool.drain_into(|evs| store.insert(evs))?;
+        if leftover > 0 {
+            tracing::info!(events = leftover, "usage events recovered from the spool");
+        }
+        let counters = Arc::new(Counters::default());
+        let (tx, rx) = mpsc::sync_channel(channel.max(1));
+        let writer = Writer {
+            store,
+            rx,
+            spool: Arc::clone(&spool),
+            counters: Arc::clone(&counters),
+        };
+        std::thread::Builder::new()
+            .name("usage-writer".into())
+            .spawn(move || writer.run())
+            .map_err(|e| LedgerError::Writer(e.to_string()))?;
+        Ok(UsageLog {
+            tx,
+            spool,
+            counters,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Hand `event` to the writer. Never blocks on the database: if the writer is behind,
+    /// the event goes to the spool file instead.
+    pub fn record(&self, event: UsageEvent) {
+        let event = match self.tx.try_send(Msg::Event(Box::new(event))) {
+            Ok(()) => return,
+            Err(TrySendError::Full(Msg::Event(e)) | TrySendError::Disconnected(Msg::Event(e))) => e,
+            Err(_) => return,
+        };
+        match self.spool.push(&event) {
+            Ok(true) => {
+                self.counters.spooled.fetch_add(1, Ordering::Relaxed);
+                counter!("switchyard_usage_spooled_total").increment(1);
+            }
+            Ok(false) => self.dropped("the spool is full"),
+            Err(e) => self.dropped(&e.to_string()),
+        }
+    }
+
+    fn dropped(&self, why: &str) {
+        self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+        counter!("switchyard_usage_dropped_total").increment(1);
+        tracing::error!(reason = why, "usage event dropped");
+    }
+
+    /// Wait until everything recorded so far is in the database (at most `timeout`).
+    pub fn flush(&self, timeout: Duration) -> Result<(), LedgerError> {
+        let (ack_tx, ack_rx) = mpsc::channel();
+        self.tx
+            .send(Msg::Flush(ack_tx))
+            .map_err(|_| LedgerError::Writer("the writer has stopped".into()))?;
+        match ack_rx.recv_timeout(timeout) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(LedgerError::Writer(e)),
+            Err(_) => Err(LedgerError::Writer(format!(
+                "not flushed within {}s",
+                timeout.as_secs_f64()
+            ))),
+        }
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> WriterStats {
+        let c = &self.counters;
+        WriterStats {
+            written: c.written.load(Ordering::Relaxed),
+            spooled: c.spooled.load(Ordering::Relaxed),
+            dropped: c.dropped.load(Ordering::Relaxed),
+            batches: c.batches.load(Ordering::Relaxed),
+        }
+    }
+}
+
+struct Writer {
+    store: SqliteStore,
+    rx: Receiver<Msg>,
+    spool: Arc<Spool>,
+    counters: Arc<Counters>,
+}
+
+impl Writer {
+    fn run(mut self) {
+        let mut batch: Vec<UsageEvent> = Vec::with_capacity(BATCH);
+        let mut acks = Vec::new();
+        loop {
+            let first = match self.rx.recv_timeout(FLUSH_INTERVAL) {
+                Ok(m) => Some(m),
+                Err(RecvTimeoutError::Timeout) => None,
+                Err(RecvTimeoutError::Disconnected) => {
+                    self.write(&mut batch);
+                    self.drain_spool();
+                    return;
+                }
+            };
+            let deadline = Instant::now() + FLUSH_INTERVAL;
+            let mut next = first;
+            while let Some(msg) = next.take() {
+                match msg {
+                    Msg::Event(e) => batch.push(*e),
+                    Msg::Flush(ack) => {
+                        acks.push(ack);
+                        break;
+                    }
+                }
+                if batch.len() >= BATCH || Instant::now() >= deadline {
+                    break;
+                }
+                next = self
+                    .rx
+                    .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+                    .ok();
+            }
+            self.write(&mut batch);
+            if self.spool.pending() > 0 || !acks.is_empty() {
+                self.drain_spool();
+            }
+            for ack in acks.drain(..) {
+                let _ = ack.send(Ok(()));
+            }
+        }
+    }
+
+    /// Write the batch in one transaction; if the database refuses, keep the events in
+    /// the spool for a later try.
+    fn write(&mut self, batch: &mut Vec<UsageEvent>) {
+        if batch.is_empty() {
+            return;
+        }
+        match self.store.insert(batch) {
+            Ok(()) => {
+                self.counters
+                    .written
+                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
+                self.counters.batches.fetch_add(1, Ordering::Relaxed);
+                counter!("switchyard_usage_written_total").increment(batch.len() as u64);
+            }
+            Err(e) => {
+                tracing::error!(error = %e, events = batch.len(), "usage batch not written; spooling it");
+                for ev in batch.iter() {
+                    if !matches!(self.spool.push(ev), Ok(true)) {
+                        self.counters.dropped.fetch_add(1, Ordering::Relaxed);
+                        counter!("switchyard_usage_dropped_total").increment(1);
+                    }
+                }
+            }
+        }
+        batch.clear();
+    }
+
+    fn drain_spool(&mut self) {
+        let store = &mut self.store;
+        match self.spool.drain_into(|evs| store.insert(evs)) {
+            Ok(0) => {}
+            Ok(n) => {
+                self.counters.written.fetch_add(n as u64, Ordering::Relaxed);
+                counter!("switchyard_usage_written_total").increment(n as u64);
+            }
+            Err(e) => tracing::error!(error = %e, "spooled usage not written yet"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn event(n: u64) -> UsageEvent {
+        UsageEvent {
+            ts_ms: 1_700_000_000_000 + n as i64,
+            request_id: format!("r{n}"),
+            key_id: None,
+            team: None,
+            model: "m".into(),
+            provider: "p".into(),
+            deployment: "d".into(),
+            region: "r".into(),
+            prompt_tokens: n,
+            cached_tokens: 0,
+            completion_tokens: 1,
+            reasoning_tokens: 0,
+            cost_nanos: n * 10,
+            latency_ms: 5,
+            ttft_ms: None,
+            status: 200,
+            outcome: "completed".into(),
+            attempts: 1,
+            estimated: false,
+        }
+    }
+
+    #[test]
+    fn recorded_events_reach_the_database_in_batches() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("u.db");
+        let log = UsageLog::open(&path).unwrap();
+        for n in 0..2000 {
+            log.record(event(n));
+        }
+        log.flush(Duration::from_secs(10)).unwrap();
+        let stats = log.stats();
+        assert_eq!(stats.written, 2000);
+        assert!(stats.batches >= 4, "at most {BATCH} per transaction");
+        let rows = SqliteStore::open(&path).unwrap().events_since(0).unwrap();
+        assert_eq!(rows.len(), 2000);
+        assert_eq!(
+            rows.iter().map(|e| e.cost_nanos).sum::<u64>(),
+            10 * 1999 * 2000 / 2
+        );
+    }
+
+    #[test]
+    fn a_full_channel_spills_to_the_spool_and_nothing_is_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("u.db");
+        // A one-slot channel: a burst overflows at once.
+        let log = UsageLog::open_with(&path, 1, 1 << 20).unwrap();
+        for n in 0..500 {
+            log.record(event(n));
+        }
+        log.flush(Duration::from_secs(10)).unwrap();
+        let stats = log.stats();
+        assert!(stats.spooled > 0, "{stats:?}");
+        assert_eq!(stats.dropped, 0);
+        assert_eq!(SqliteStore::open(&path).unwrap().count().unwrap(), 500);
+    }
+
+    #[test]
+    fn past_the_spool_limit_events_are_dropped_and_counted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("u.db");
+        let log = UsageLog::open_with(&path, 1, 1).unwrap();
+        for n in 0..200 {
+            log.record(event(n));
+        }
+        log.flush(Duration::from_secs(10)).unwrap();
+        let stats = log.stats();
+        assert!(stats.dropped > 0);
+        assert_eq!(stats.written + stats.dropped, 200);
+    }
+
+    #[test]
+    fn a_spool_left_by_a_crash_is_written_at_the_next_start() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("u.db");
+        let spool = Spool::new(dir.path().join("u.db.spool"), 1 << 20);
+        for n in 0..3 {
+            assert!(spool.push(&event(n)).unwrap());
+        }
+        drop(spool);
+        // A line cut in half by the crash is skipped, the rest kept.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(dir.path().join("u.db.spool"))
+            .and_then(|mut f| std::io::Write::write_all(&mut f, b"{\"ts_ms\":17"))
+            .unwrap();
+        let log = UsageLog::open(&path).unwrap();
+        log.flush(Duration::from_secs(10)).unwrap();
+        assert_eq!(SqliteStore::open(&path).unwrap().count().unwrap(), 3);
+    }
+}

@@ -1,0 +1,65 @@
+"""The usage log as a user sees it: requests made through the stock openai client —
+one completed, one stream the client walked away from — then `switchyard usage` reports
+them by model and by day, as a table, JSON and CSV."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from support import Gateway, child_env, gateway_bin
+
+
+def _usage(env: dict[str, str], *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([str(gateway_bin()), "usage", *args], capture_output=True, text=True,
+                          env=env, timeout=30)
+
+
+def test_usage_reports_completed_and_abandoned_requests(tmp_path):
+    env = child_env()
+    env["SWITCHYARD_DATA_DIR"] = str(tmp_path)
+    gw = Gateway([str(gateway_bin()), "serve", "--listen", "127.0.0.1:0", "--sim-time-scale", "0.3"],
+                 env=env).wait_listening()
+    try:
+        assert str(tmp_path / "usage.db") in gw.output("stdout")
+        done = gw.client.chat.completions.create(
+            model="deepseek-v4-flash", max_tokens=8, messages=[{"role": "user", "content": "hi"}])
+        assert done.usage.completion_tokens == 8
+        # A long stream, abandoned after a few chunks.
+        stream = gw.client.chat.completions.create(
+            model="qwen3-32b", max_tokens=400, stream=True,
+            messages=[{"role": "user", "content": "tell me a story"}])
+        for n, _ in enumerate(stream):
+            if n == 3:
+                break
+        stream.close()
+    finally:
+        assert gw.stop() == 0
+
+    by_model = _usage(env, "--json")
+    assert by_model.returncode == 0, by_model.stderr
+    rows = {r["group"]: r for r in json.loads(by_model.stdout)}
+    assert set(rows) == {"deepseek-v4-flash", "qwen3-32b"}
+    assert rows["deepseek-v4-flash"]["requests"] == 1
+    assert rows["deepseek-v4-flash"]["not_completed"] == 0
+    assert rows["deepseek-v4-flash"]["completion_tokens"] == 8
+    assert rows["deepseek-v4-flash"]["cost_nanos"] > 0
+    # The abandoned stream is recorded, with what it had produced, as not completed.
+    assert rows["qwen3-32b"]["requests"] == 1
+    assert rows["qwen3-32b"]["not_completed"] == 1
+    assert rows["qwen3-32b"]["completion_tokens"] > 0
+
+    table = _usage(env, "--by", "day")
+    assert table.returncode == 0, table.stderr
+    assert "2 requests" in table.stdout
+
+    csv = _usage(env, "--by", "model", "--csv")
+    lines = csv.stdout.strip().splitlines()
+    assert lines[0].startswith("group,requests,not_completed")
+    assert len(lines) == 3
+
+    bad = _usage(env, "--by", "colour")
+    assert bad.returncode != 0 and "key, team, model or day" in bad.stderr
+
+    missing = _usage(env, "--db", str(tmp_path / "nope.db"))
+    assert missing.returncode != 0 and "no usage log" in missing.stderr
