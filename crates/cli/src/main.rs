@@ -8,6 +8,7 @@
 
 mod bench_cmd;
 mod demo;
+mod keys_cmd;
 mod usage_cmd;
 
 use std::net::SocketAddr;
@@ -88,6 +89,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Spend and latency from the usage log, by key, team, model or day.
     Usage(usage_cmd::UsageArgs),
+    /// Issue, list, revoke and rotate gateway keys.
+    Keys(keys_cmd::KeysArgs),
     /// Print the model catalog.
     Models {
         /// Print JSON instead of a table.
@@ -151,6 +154,7 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             Command::Bench(args) => return bench_cmd::run(*args).await,
             Command::Demo(args) => demo::run(args).await,
             Command::Usage(args) => usage_cmd::run(args),
+            Command::Keys(args) => keys_cmd::run(args),
         }
         .map(|()| std::process::ExitCode::SUCCESS)
     })

@@ -25,6 +25,7 @@ use crate::deploy::{Deployment, RouteTimeouts};
 use crate::dispatch::{Answer, Target, try_deployments};
 use crate::error::GatewayError;
 use crate::intake::{check_capabilities, check_content_type, parse_request, read_body, validate};
+use crate::keys::{Admission, Keyring};
 use crate::relay::{Attempt, Failover, Leg, Relay, Timing};
 use crate::routes::{count_error, json_response};
 use crate::state::{AppState, Live};
@@ -75,6 +76,8 @@ pub struct RequestCtx {
     pub attempts: u32,
     /// Arrival to first token, once a stream has one.
     pub ttft: Option<Duration>,
+    /// The caller's key and its reservations, when keys are on.
+    pub admission: Option<Arc<Admission>>,
 }
 
 impl RequestCtx {
@@ -121,7 +124,8 @@ impl RequestCtx {
         let Some(model) = self.st.catalog.get(&self.model_id) else {
             return 0;
         };
-        usage::record(
+        let key = self.admission.as_ref().map(|a| &a.key.record);
+        let nanos = usage::record(
             &UsageRecord {
                 request_id: &self.request_id,
                 model: &self.model_id,
@@ -131,6 +135,8 @@ impl RequestCtx {
                 attempts: self.attempts,
                 ttft: self.ttft,
                 status,
+                key_id: key.map(|k| k.id.as_str()),
+                team: key.and_then(|k| k.team.as_deref()),
                 usage,
                 estimated,
                 outcome,
@@ -139,7 +145,15 @@ impl RequestCtx {
             },
             self.st.metrics.get(&self.model_id),
             self.st.usage.as_ref(),
-        )
+        );
+        if let Some(a) = &self.admission {
+            if outcome == Outcome::HedgeCancelled {
+                a.add_spend(nanos);
+            } else {
+                a.settle(usage.prompt + usage.completion, nanos);
+            }
+        }
+        nanos
     }
 
     fn count(&self, status: StatusCode) {
@@ -313,6 +327,11 @@ async fn chat_inner(
     inflight: Inflight,
 ) -> Result<Response, GatewayError> {
     let started = Instant::now();
+    // Who is calling, before anything else is read.
+    let caller = match &st.keys {
+        Some(ring) => Some(ring.identify(headers)?),
+        None => None,
+    };
     check_content_type(headers)?;
     let bytes = read_body(headers, body, st.config.server.max_body_bytes).await?;
     let mut req = parse_request(&bytes)?;
@@ -327,6 +346,23 @@ async fn chat_inner(
     let wants_usage = req.wants_stream_usage();
     let prompt_estimate = tokens::estimate_prompt(&req);
     let fallbacks = st.fallbacks.get(&primary.id).map_or(&[][..], Vec::as_slice);
+    // Model allowed, rate limits and budget, before any upstream spend.
+    let admission = match caller {
+        Some(key) => {
+            let max_out = req
+                .completion_cap()
+                .map_or(u64::from(primary.max_output), u64::from);
+            let tokens = prompt_estimate + max_out;
+            let max_nanos = primary.price.cost_nanos(prompt_estimate, 0, max_out);
+            Some(Arc::new(Keyring::admit(
+                key,
+                &primary.id,
+                tokens,
+                max_nanos,
+            )?))
+        }
+        None => None,
+    };
     // The client's request, kept only when a fallback model may need it re-prepared.
     let original = (!fallbacks.is_empty()).then(|| req.clone());
     let mut target = plan_target(&st, primary, req)?;
@@ -346,6 +382,7 @@ async fn chat_inner(
         prompt_estimate,
         attempts: 0,
         ttft: None,
+        admission,
     };
     for a in &target.adjustments {
         tracing::debug!(request_id = %ctx.request_id, field = a.field, note = %a.note, "request adjusted for vendor");
@@ -373,6 +410,9 @@ async fn chat_inner(
         let Some(model) = st.catalog.get(name) else {
             continue;
         };
+        if !may_use(&guard, &model.id) {
+            continue;
+        }
         let Ok(t) = plan_target(&st, model, orig.clone()) else {
             continue;
         };
@@ -431,6 +471,9 @@ async fn chat_inner(
             HeaderValue::from(attempts),
         ),
     ];
+    if let Some(a) = &ctx.admission {
+        extra_headers.extend(a.headers.iter().cloned());
+    }
     if let Some(v) = won.upstream_request_id {
         extra_headers.push((HeaderName::from_static("x-upstream-request-id"), v));
     }
@@ -472,6 +515,13 @@ async fn chat_inner(
                 let (Some(model), Some(orig)) = (st.catalog.get(name), &original) else {
                     continue;
                 };
+                if !ctx
+                    .admission
+                    .as_ref()
+                    .is_none_or(|a| a.key.record.may_use(&model.id))
+                {
+                    continue;
+                }
                 let Ok(t) = plan_target(&st, model, orig.clone()) else {
                     continue;
                 };
@@ -590,6 +640,15 @@ impl Drop for AbandonGuard {
             ctx.record(usage, true, Outcome::ClientDisconnected);
         }
     }
+}
+
+/// Whether the caller's key (if any) may use `model`.
+fn may_use(guard: &AbandonGuard, model: &str) -> bool {
+    guard
+        .ctx
+        .as_ref()
+        .and_then(|c| c.admission.as_ref())
+        .is_none_or(|a| a.key.record.may_use(model))
 }
 
 /// Nano-dollars as a dollar amount with all nine decimals (`0.000012345`).

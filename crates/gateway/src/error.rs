@@ -110,6 +110,23 @@ pub enum GatewayError {
     /// A gateway bug; the request fails cleanly instead of crashing the process.
     #[error("internal error: {0}")]
     Internal(&'static str),
+    /// Refused by the caller's key: missing or invalid (401), a model it may not use
+    /// (403), over its budget (402) or rate limits (429).
+    #[error("{message}")]
+    Denied {
+        /// HTTP status.
+        status: StatusCode,
+        /// OpenAI error type.
+        kind: &'static str,
+        /// Error code.
+        code: &'static str,
+        /// What and why.
+        message: String,
+        /// Seconds to wait (sent as `Retry-After`).
+        retry_after_secs: Option<u64>,
+        /// Extra headers (`x-ratelimit-*`).
+        headers: Vec<(axum::http::HeaderName, HeaderValue)>,
+    },
     /// Shed at once, not queued: the gateway is at `max_concurrency` (503), or every
     /// deployment of the model is at its own limit (429).
     #[error("{message}")]
@@ -142,7 +159,9 @@ impl GatewayError {
             GatewayError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             GatewayError::ProviderNotConfigured { .. } => StatusCode::SERVICE_UNAVAILABLE,
             GatewayError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-            GatewayError::Overloaded { status, .. } => *status,
+            GatewayError::Overloaded { status, .. } | GatewayError::Denied { status, .. } => {
+                *status
+            }
             GatewayError::Upstream { error, .. } => {
                 StatusCode::from_u16(error.kind.status()).unwrap_or(StatusCode::BAD_GATEWAY)
             }
@@ -165,7 +184,7 @@ impl GatewayError {
             GatewayError::UnknownRoute { .. } => "unknown_route",
             GatewayError::MethodNotAllowed(_) => "method_not_allowed",
             GatewayError::Internal(_) => "internal_error",
-            GatewayError::Overloaded { code, .. } => code,
+            GatewayError::Overloaded { code, .. } | GatewayError::Denied { code, .. } => code,
         }
     }
 
@@ -186,6 +205,7 @@ impl GatewayError {
                         "rate_limit_error"
                     }
                     GatewayError::Overloaded { .. } => "service_unavailable_error",
+                    GatewayError::Denied { kind, .. } => kind,
                     _ => "invalid_request_error",
                 };
                 let err = ApiError::new(kind, other.label(), other.to_string());
@@ -212,6 +232,20 @@ impl IntoResponse for GatewayError {
         {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        if let GatewayError::Denied {
+            retry_after_secs,
+            headers,
+            ..
+        } = &self
+        {
+            if let Some(secs) = retry_after_secs {
+                resp.headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(*secs));
+            }
+            for (n, v) in headers {
+                resp.headers_mut().insert(n.clone(), v.clone());
+            }
         }
         if let GatewayError::Overloaded {
             retry_after_secs, ..

@@ -8,6 +8,7 @@
 //! `switchyard-wire`, the model catalog in `switchyard-catalog`, and the simulated
 //! providers of the embedded default in `switchyard-sim`.
 
+pub mod admin;
 pub mod budget;
 pub mod chat;
 pub mod config;
@@ -16,6 +17,7 @@ pub mod dispatch;
 pub mod error;
 pub mod health;
 pub mod intake;
+pub mod keys;
 pub mod reasoning;
 pub mod relay;
 pub mod routes;

@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use metrics::counter;
 use serde_json::{Value, json};
 use switchyard_catalog::{Catalog, Model};
@@ -30,6 +30,12 @@ pub fn router(state: Arc<Live>) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
         .route("/admin/health", get(admin_health))
+        .route(
+            "/admin/keys",
+            get(crate::admin::list).post(crate::admin::create),
+        )
+        .route("/admin/keys/{id}", delete(crate::admin::revoke))
+        .route("/admin/keys/{id}/rotate", post(crate::admin::rotate))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

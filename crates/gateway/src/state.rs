@@ -13,6 +13,9 @@ use std::time::Duration;
 use axum::http::HeaderValue;
 use switchyard_catalog::{Catalog, Provider, Region};
 use switchyard_ledger::UsageLog;
+use switchyard_ledger::keys::KeyStore;
+
+use crate::keys::Keyring;
 use switchyard_sim::{SimConfig, SimHandle};
 use switchyard_wire::Dialect;
 
@@ -95,6 +98,7 @@ impl Live {
     /// Start with `state` (and its active probes, if configured).
     pub fn new(state: Arc<AppState>) -> Self {
         start_probes(&state);
+        start_key_refresh(&state);
         Live(std::sync::RwLock::new(state))
     }
 
@@ -111,6 +115,7 @@ impl Live {
     /// Put `state` in force for new requests; returns the one it replaces.
     pub fn swap(&self, state: Arc<AppState>) -> Arc<AppState> {
         start_probes(&state);
+        start_key_refresh(&state);
         let mut g = self
             .0
             .write()
@@ -152,6 +157,10 @@ pub struct AppState {
     pub admitted: AtomicUsize,
     /// The usage log, unless `[usage] store = "none"`.
     pub usage: Option<UsageLog>,
+    /// Gateway keys, when `[keys] enabled`.
+    pub keys: Option<Keyring>,
+    /// Token of `/admin/keys` (from `[keys] admin_token_env`); `None` = admin API off.
+    pub admin_token: Option<String>,
 }
 
 impl AppState {
@@ -243,16 +252,23 @@ impl AppState {
             RetryBudget::new(config.retries.budget_ratio, config.retries.budget_reserve);
         crate::telemetry::handle();
         let routes = build_routes(&config, &catalog, &providers)?;
+        let db_path = config
+            .usage
+            .path
+            .clone()
+            .unwrap_or_else(|| crate::config::default_usage_path(env));
         let usage = if config.usage.enabled {
-            let path = config
-                .usage
-                .path
-                .clone()
-                .unwrap_or_else(|| crate::config::default_usage_path(env));
-            Some(UsageLog::open(&path).map_err(|e| StartError::Usage(e.to_string()))?)
+            Some(UsageLog::open(&db_path).map_err(|e| StartError::Usage(e.to_string()))?)
         } else {
             None
         };
+        let keys = if config.keys.enabled {
+            let store = KeyStore::open(&db_path).map_err(|e| StartError::Usage(e.to_string()))?;
+            Some(Keyring::load(store).map_err(StartError::Usage)?)
+        } else {
+            None
+        };
+        let admin_token = env(&config.keys.admin_token_env).filter(|t| !t.trim().is_empty());
         let mut breaker_keys: Vec<(String, String)> = routes
             .values()
             .flat_map(|r| r.deployments.iter())
@@ -291,6 +307,8 @@ impl AppState {
             routes,
             admitted: AtomicUsize::new(0),
             usage,
+            keys,
+            admin_token,
         })
     }
 
@@ -587,4 +605,25 @@ fn probe_url(st: &AppState, provider: &str, name: &str) -> Option<String> {
     let region = st.providers.get(provider)?.regions.get(dep.region)?;
     let base = region.chat_url.strip_suffix("/chat/completions")?;
     Some(format!("{base}/models"))
+}
+
+/// With keys on, pick up keys created, revoked or rotated by another process (`switchyard
+/// keys …`) every `[keys] refresh_secs`, off the request path.
+fn start_key_refresh(state: &Arc<AppState>) {
+    if state.keys.is_none() {
+        return;
+    }
+    let every = Duration::from_secs_f64(state.config.keys.refresh_secs);
+    let weak = Arc::downgrade(state);
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            let Some(st) = weak.upgrade() else { return };
+            let refreshed =
+                tokio::task::spawn_blocking(move || st.keys.as_ref().map(Keyring::refresh)).await;
+            if let Ok(Some(Err(e))) = refreshed {
+                tracing::error!(error = %e, "cannot refresh the keys; keeping the ones loaded");
+            }
+        }
+    });
 }

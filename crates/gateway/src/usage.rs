@@ -63,6 +63,10 @@ pub struct UsageRecord<'a> {
     pub ttft: Option<Duration>,
     /// HTTP status the client got.
     pub status: u16,
+    /// The caller's key id.
+    pub key_id: Option<&'a str>,
+    /// The key's team.
+    pub team: Option<&'a str>,
     /// Tokens.
     pub usage: TokenUsage,
     /// Whether `usage` is our estimate rather than the vendor's figure.
@@ -87,8 +91,8 @@ pub fn record(r: &UsageRecord<'_>, hot: Option<&ModelMetrics>, log: Option<&Usag
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
             request_id: r.request_id.to_string(),
-            key_id: None,
-            team: None,
+            key_id: r.key_id.map(str::to_string),
+            team: r.team.map(str::to_string),
             model: r.model.to_string(),
             provider: r.provider.to_string(),
             deployment: r.deployment.to_string(),

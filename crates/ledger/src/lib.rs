@@ -10,11 +10,14 @@
 //! the spool's size limit is an event dropped, and counted. [`report`] reads the log back
 //! grouped by key, team, model or day for `switchyard usage`.
 //!
+//! [`keys`] holds the gateway keys (stored hashed) in the same database.
+//!
 //! Costs are integers in nano-dollars (1e-9 USD), computed by
 //! `switchyard_catalog::Price::cost_nanos`.
 
 mod error;
 mod event;
+pub mod keys;
 pub mod report;
 mod spool;
 mod store;

@@ -41,6 +41,8 @@ pub struct Config {
     pub retries: RetriesConfig,
     /// `[usage]`: where the usage log is written.
     pub usage: UsageConfig,
+    /// `[keys]`: gateway keys.
+    pub keys: KeysConfig,
     /// `[routes."<model>"]`: deployments, balancing, time limits and hedging per model.
     pub routes: BTreeMap<String, RouteConfig>,
     /// `[fallbacks]`: model → models to try, in order, when every region failed.
@@ -117,6 +119,17 @@ pub struct RetriesConfig {
     pub backoff_base_ms: u64,
     /// Longest backoff; a `Retry-After` longer than this is not waited for.
     pub backoff_max_ms: u64,
+}
+
+/// `[keys]`: gateway keys (stored in the usage database).
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeysConfig {
+    /// Require a gateway key on every request.
+    pub enabled: bool,
+    /// Environment variable holding the admin token of `/admin/keys`.
+    pub admin_token_env: String,
+    /// Seconds between checks for keys changed by another process.
+    pub refresh_secs: f64,
 }
 
 /// `[usage]`: the usage log.
@@ -200,6 +213,8 @@ struct RawConfig {
     #[serde(default)]
     usage: RawUsage,
     #[serde(default)]
+    keys: RawKeys,
+    #[serde(default)]
     routes: BTreeMap<String, Spanned<routes::RawRoute>>,
     #[serde(default)]
     fallbacks: BTreeMap<String, Spanned<Vec<String>>>,
@@ -231,6 +246,15 @@ struct RawRetries {
     same_deployment: Option<u32>,
     backoff_base_ms: Option<u64>,
     backoff_max_ms: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawKeys {
+    #[serde(default)]
+    enabled: bool,
+    admin_token_env: Option<String>,
+    refresh_secs: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -492,6 +516,27 @@ impl Config {
                 .map(std::path::PathBuf::from),
         };
 
+        let keys = KeysConfig {
+            enabled: raw.keys.enabled,
+            admin_token_env: raw
+                .keys
+                .admin_token_env
+                .filter(|v| !v.trim().is_empty())
+                .unwrap_or_else(|| "SWITCHYARD_ADMIN_TOKEN".into()),
+            refresh_secs: match &raw.keys.refresh_secs {
+                None => 2.0,
+                Some(r) if r.get_ref().is_finite() && *r.get_ref() > 0.0 => *r.get_ref(),
+                Some(r) => {
+                    return Err(at(
+                        r.span(),
+                        format!("refresh_secs {} must be a number > 0", r.get_ref()),
+                        "use e.g. 2: keys changed by `switchyard keys` take effect within 2 s"
+                            .into(),
+                    ));
+                }
+            },
+        };
+
         let mut routes = BTreeMap::new();
         for (model, r) in raw.routes {
             let line = line_of(text, r.span().start);
@@ -599,6 +644,7 @@ impl Config {
             health,
             retries,
             usage,
+            keys,
             routes,
             fallbacks,
             fallback_lines,

@@ -9,6 +9,9 @@ use serde_json::{Value, json};
 use switchyard_gateway::{AppState, Config};
 use switchyard_wire::{SseEvent, SseParser};
 
+/// The admin token every test gateway accepts on `/admin/keys`.
+pub const ADMIN_TOKEN: &str = "test-admin-token";
+
 /// A running gateway (embedded default: every provider simulated).
 pub struct TestGateway {
     /// `http://127.0.0.1:PORT`
@@ -34,7 +37,8 @@ pub async fn start_with(time_scale: f64, tweak: impl FnOnce(&mut Config)) -> Tes
     let usage_db = dir.path().join("usage.db");
     config.usage.path = Some(usage_db.clone());
     tweak(&mut config);
-    let state = Arc::new(AppState::build(config, &|_| None).await.unwrap());
+    let env = |k: &str| (k == "SWITCHYARD_ADMIN_TOKEN").then(|| ADMIN_TOKEN.to_string());
+    let state = Arc::new(AppState::build(config, &env).await.unwrap());
     let sim = format!("http://{}", state.sim.as_ref().unwrap().addr);
     let listener = switchyard_gateway::bind("127.0.0.1:0".parse().unwrap())
         .await

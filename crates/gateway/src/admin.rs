@@ -1,0 +1,295 @@
+//! `/admin/keys`: issue, list, revoke and rotate gateway keys over HTTP, behind the admin
+//! token (`Authorization: Bearer <token>`, the token from `[keys] admin_token_env`).
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde::Deserialize;
+use serde_json::json;
+use switchyard_ledger::keys::{BudgetPeriod, KeyStore, NewKey};
+
+use crate::error::GatewayError;
+use crate::routes::json_response;
+use crate::state::{AppState, Live};
+
+fn denied(
+    status: StatusCode,
+    kind: &'static str,
+    code: &'static str,
+    message: &str,
+) -> Box<Response> {
+    Box::new(
+        GatewayError::Denied {
+            status,
+            kind,
+            code,
+            message: message.to_string(),
+            retry_after_secs: None,
+            headers: Vec::new(),
+        }
+        .into_response(),
+    )
+}
+
+/// Equal in time whatever the first difference, so the token cannot be guessed byte by
+/// byte from response times.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// The state, if the caller holds the admin token and keys are on.
+fn authorize(live: &Live, headers: &HeaderMap) -> Result<Arc<AppState>, Box<Response>> {
+    let st = live.get();
+    let Some(token) = &st.admin_token else {
+        return Err(denied(
+            StatusCode::FORBIDDEN,
+            "permission_error",
+            "admin_disabled",
+            &format!(
+                "the admin API is off: set {} to an admin token and restart",
+                st.config.keys.admin_token_env
+            ),
+        ));
+    };
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if !same(given.trim().as_bytes(), token.trim().as_bytes()) {
+        return Err(denied(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "invalid_admin_token",
+            "missing or wrong admin token (Authorization: Bearer <admin token>)",
+        ));
+    }
+    if st.keys.is_none() {
+        return Err(denied(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "keys_disabled",
+            "keys are off: set [keys] enabled = true in the config",
+        ));
+    }
+    Ok(st)
+}
+
+/// Run `f` on the key store off the runtime's workers, then reload the keyring so the
+/// change applies to the next request.
+async fn with_store<T: Send + 'static>(
+    st: Arc<AppState>,
+    f: impl FnOnce(&KeyStore) -> Result<T, switchyard_ledger::LedgerError> + Send + 'static,
+) -> Result<T, Box<Response>> {
+    let done = tokio::task::spawn_blocking(move || {
+        let ring = st.keys.as_ref()?;
+        let out = ring.with_store(f);
+        if out.is_ok()
+            && let Err(e) = ring.reload_now()
+        {
+            tracing::error!(error = %e, "keys changed but not reloaded");
+        }
+        Some(out)
+    })
+    .await;
+    match done {
+        Ok(Some(Ok(v))) => Ok(v),
+        Ok(Some(Err(e))) => Err(denied(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "key_store_error",
+            &e.to_string(),
+        )),
+        _ => Err(denied(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "internal_error",
+            "the key store is not available",
+        )),
+    }
+}
+
+pub(crate) async fn list(State(live): State<Arc<Live>>, headers: HeaderMap) -> Response {
+    let st = match authorize(&live, &headers) {
+        Ok(st) => st,
+        Err(r) => return *r,
+    };
+    match with_store(st, |s| s.list()).await {
+        Ok(keys) => json_response(
+            StatusCode::OK,
+            Bytes::from(json!({ "object": "list", "data": keys }).to_string()),
+        ),
+        Err(r) => *r,
+    }
+}
+
+/// `POST /admin/keys` body.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    name: String,
+    #[serde(default)]
+    team: Option<String>,
+    #[serde(default)]
+    models: Vec<String>,
+    #[serde(default)]
+    rpm: Option<u64>,
+    #[serde(default)]
+    tpm: Option<u64>,
+    /// Budget in US dollars per period.
+    #[serde(default)]
+    budget_usd: Option<f64>,
+    #[serde(default)]
+    budget_period: Option<BudgetPeriod>,
+    /// Expiry, in days from now.
+    #[serde(default)]
+    expires_in_days: Option<f64>,
+}
+
+pub(crate) async fn create(
+    State(live): State<Arc<Live>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let st = match authorize(&live, &headers) {
+        Ok(st) => st,
+        Err(r) => return *r,
+    };
+    let body: CreateBody = match serde_json::from_slice(&body) {
+        Ok(b) => b,
+        Err(e) => {
+            return GatewayError::InvalidValue {
+                param: "body".into(),
+                message: format!(
+                    "invalid key request: {e}; expected {{\"name\": \"…\", \"team\": \"…\", \"models\": [\"…\"], \"rpm\": N, \"tpm\": N, \"budget_usd\": X, \"budget_period\": \"day\"|\"month\"|\"total\", \"expires_in_days\": D}}"
+                ),
+            }
+            .into_response();
+        }
+    };
+    let new = match new_key(&st, body) {
+        Ok(n) => n,
+        Err(e) => return e.into_response(),
+    };
+    match with_store(st, move |s| s.create(&new)).await {
+        Ok((record, key)) => json_response(
+            StatusCode::CREATED,
+            Bytes::from(json!({ "key": key, "record": record }).to_string()),
+        ),
+        Err(r) => *r,
+    }
+}
+
+/// Validate a create request into a [`NewKey`] (model names resolved to canonical ids).
+fn new_key(st: &AppState, b: CreateBody) -> Result<NewKey, GatewayError> {
+    let invalid = |param: &str, message: String| GatewayError::InvalidValue {
+        param: param.into(),
+        message,
+    };
+    if b.name.trim().is_empty() {
+        return Err(invalid("name", "name must not be empty".into()));
+    }
+    let mut models = Vec::new();
+    for m in &b.models {
+        let model = st
+            .catalog
+            .resolve(m)
+            .map_err(|e| invalid("models", e.to_string()))?;
+        models.push(model.id.clone());
+    }
+    let budget_nanos = match b.budget_usd {
+        None => None,
+        Some(usd) if usd.is_finite() && usd >= 0.0 => Some((usd * 1e9).round() as u64),
+        Some(usd) => {
+            return Err(invalid(
+                "budget_usd",
+                format!("budget_usd {usd} must be >= 0"),
+            ));
+        }
+    };
+    let expires_ms = match b.expires_in_days {
+        None => None,
+        Some(d) if d.is_finite() && d > 0.0 => {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |t| t.as_millis() as i64);
+            Some(now + (d * 86_400_000.0) as i64)
+        }
+        Some(d) => {
+            return Err(invalid(
+                "expires_in_days",
+                format!("expires_in_days {d} must be > 0"),
+            ));
+        }
+    };
+    for (name, v) in [("rpm", b.rpm), ("tpm", b.tpm)] {
+        if v == Some(0) {
+            return Err(invalid(
+                name,
+                format!("{name} must be at least 1 (leave it out for no limit)"),
+            ));
+        }
+    }
+    Ok(NewKey {
+        name: b.name,
+        team: b.team.filter(|t| !t.trim().is_empty()),
+        models,
+        rpm: b.rpm,
+        tpm: b.tpm,
+        budget_nanos,
+        budget_period: b.budget_period.unwrap_or_default(),
+        expires_ms,
+    })
+}
+
+pub(crate) async fn revoke(
+    State(live): State<Arc<Live>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let st = match authorize(&live, &headers) {
+        Ok(st) => st,
+        Err(r) => return *r,
+    };
+    let key = id.clone();
+    match with_store(st, move |s| s.revoke(&key)).await {
+        Ok(true) => json_response(
+            StatusCode::OK,
+            Bytes::from(json!({ "revoked": id }).to_string()),
+        ),
+        Ok(false) => *not_found(&id),
+        Err(r) => *r,
+    }
+}
+
+pub(crate) async fn rotate(
+    State(live): State<Arc<Live>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let st = match authorize(&live, &headers) {
+        Ok(st) => st,
+        Err(r) => return *r,
+    };
+    let key_id = id.clone();
+    match with_store(st, move |s| s.rotate(&key_id)).await {
+        Ok(Some(key)) => json_response(
+            StatusCode::OK,
+            Bytes::from(json!({ "id": id, "key": key }).to_string()),
+        ),
+        Ok(None) => *not_found(&id),
+        Err(r) => *r,
+    }
+}
+
+fn not_found(id: &str) -> Box<Response> {
+    denied(
+        StatusCode::NOT_FOUND,
+        "not_found_error",
+        "key_not_found",
+        &format!("no usable key '{id}'"),
+    )
+}
