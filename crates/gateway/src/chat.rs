@@ -228,7 +228,12 @@ fn plan_target<'a>(
     st: &'a AppState,
     model: &'a Model,
     mut req: ChatRequest,
+    prompt_estimate: u64,
 ) -> Result<Target<'a>, GatewayError> {
+    let reserve = prompt_estimate
+        + req
+            .completion_cap()
+            .map_or(u64::from(model.max_output), u64::from);
     check_capabilities(&st.catalog, model, &req)?;
     let provider =
         st.providers
@@ -304,6 +309,7 @@ fn plan_target<'a>(
         bodies,
         adjustments,
         assemble,
+        reserve,
     })
 }
 
@@ -365,7 +371,7 @@ async fn chat_inner(
     };
     // The client's request, kept only when a fallback model may need it re-prepared.
     let original = (!fallbacks.is_empty()).then(|| req.clone());
-    let mut target = plan_target(&st, primary, req)?;
+    let mut target = plan_target(&st, primary, req, prompt_estimate)?;
     // Every request earns a share of a retry (and, where hedging is on, of a hedge).
     st.retry_budget.deposit();
     if let Some(h) = &target.route.hedge {
@@ -413,7 +419,7 @@ async fn chat_inner(
         if !may_use(&guard, &model.id) {
             continue;
         }
-        let Ok(t) = plan_target(&st, model, orig.clone()) else {
+        let Ok(t) = plan_target(&st, model, orig.clone(), prompt_estimate) else {
             continue;
         };
         counter!("switchyard_fallbacks_total", "from" => primary.id.clone(), "to" => model.id.clone()).increment(1);
@@ -510,6 +516,7 @@ async fn chat_inner(
                 dialect: provider.dialect,
                 bodies: target.bodies.clone(),
                 deployments: tried.rest.into(),
+                reserve: target.reserve,
             });
             for name in untried {
                 let (Some(model), Some(orig)) = (st.catalog.get(name), &original) else {
@@ -522,7 +529,7 @@ async fn chat_inner(
                 {
                     continue;
                 }
-                let Ok(t) = plan_target(&st, model, orig.clone()) else {
+                let Ok(t) = plan_target(&st, model, orig.clone(), prompt_estimate) else {
                     continue;
                 };
                 let deployments = t
@@ -535,6 +542,7 @@ async fn chat_inner(
                     dialect: t.provider.dialect,
                     bodies: t.bodies,
                     deployments,
+                    reserve: t.reserve,
                 });
             }
             let failover = Failover { legs };

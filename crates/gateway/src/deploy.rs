@@ -15,6 +15,7 @@ use std::time::Duration;
 use rand::Rng;
 use serde_json::{Value, json};
 
+use crate::bucket::Bucket;
 use crate::budget::RetryBudget;
 use crate::config::{Balance, HedgeConfig};
 use crate::health::Standing;
@@ -45,6 +46,10 @@ pub struct Deployment {
     pub tier: u32,
     /// Requests in flight at most.
     pub max_concurrency: Option<u32>,
+    /// The vendor's requests-per-minute quota for this deployment.
+    rpm: Option<Mutex<Bucket>>,
+    /// The vendor's tokens-per-minute quota (reserved up front, trued up after).
+    tpm: Option<Mutex<Bucket>>,
     outstanding: AtomicU32,
     /// EWMA of time to first token in microseconds; 0 until measured.
     ewma_ttft_us: AtomicU64,
@@ -59,7 +64,7 @@ impl Deployment {
         upstream_id: String,
         weight: u32,
         tier: u32,
-        max_concurrency: Option<u32>,
+        limits: Limits,
     ) -> Self {
         Deployment {
             name,
@@ -69,21 +74,53 @@ impl Deployment {
             upstream_id,
             weight: weight.max(1),
             tier,
-            max_concurrency,
+            max_concurrency: limits.max_concurrency,
+            rpm: limits.rpm.map(|l| Mutex::new(Bucket::new(l))),
+            tpm: limits.tpm.map(|l| Mutex::new(Bucket::new(l))),
             outstanding: AtomicU32::new(0),
             ewma_ttft_us: AtomicU64::new(0),
         }
     }
 
-    /// Claim a slot, unless the deployment is at its concurrency limit.
-    pub fn try_acquire(self: &Arc<Self>) -> Option<Permit> {
+    /// Claim a slot for a request that may use `tokens`, unless the deployment is at its
+    /// concurrency limit or its vendor quota (then `Busy` says when a retry could fit).
+    pub fn try_acquire(self: &Arc<Self>, tokens: u64) -> Result<Permit, Busy> {
         let limit = self.max_concurrency.unwrap_or(u32::MAX);
         self.outstanding
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
                 (n < limit).then_some(n + 1)
             })
-            .ok()
-            .map(|_| Permit(Arc::clone(self)))
+            .map_err(|_| Busy { retry_after: None })?;
+        // From here the slot is held: `permit` gives it back if a quota refuses.
+        let mut permit = Permit {
+            deployment: Arc::clone(self),
+            tokens: 0,
+            used: AtomicU64::new(u64::MAX),
+        };
+        if let Some(b) = &self.rpm {
+            let mut b = b.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            b.take(1.0).map_err(|wait| Busy {
+                retry_after: Some(wait),
+            })?;
+        }
+        if let Some(b) = &self.tpm {
+            let taken = b
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .take(tokens as f64);
+            if let Err(wait) = taken {
+                if let Some(r) = &self.rpm {
+                    r.lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .adjust(1.0);
+                }
+                return Err(Busy {
+                    retry_after: Some(wait),
+                });
+            }
+            permit.tokens = tokens;
+        }
+        Ok(permit)
     }
 
     /// Requests in flight.
@@ -140,20 +177,59 @@ impl Deployment {
     }
 }
 
-/// A claimed slot on a deployment, released when dropped.
+/// A deployment's limits: concurrency, and the vendor's per-minute quotas.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Limits {
+    /// Requests in flight at most.
+    pub max_concurrency: Option<u32>,
+    /// Requests per minute.
+    pub rpm: Option<u64>,
+    /// Tokens per minute.
+    pub tpm: Option<u64>,
+}
+
+/// Why a deployment cannot take a request now.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Busy {
+    /// For a quota: when a retry could fit. `None`: all its slots are taken.
+    pub retry_after: Option<Duration>,
+}
+
+/// A claimed slot on a deployment (and the tokens reserved from its quota), released when
+/// dropped: the tokens not [used](Permit::set_used) go back to the quota.
 #[derive(Debug)]
-pub struct Permit(Arc<Deployment>);
+pub struct Permit {
+    deployment: Arc<Deployment>,
+    tokens: u64,
+    /// Tokens the attempt used; `u64::MAX` until known (then none: it never reached the
+    /// vendor, or the vendor refused it).
+    used: AtomicU64,
+}
 
 impl Permit {
     /// The deployment the slot is on.
     pub fn deployment(&self) -> &Arc<Deployment> {
-        &self.0
+        &self.deployment
+    }
+
+    /// The attempt used `tokens` of the vendor's quota (prompt + completion).
+    pub fn set_used(&self, tokens: u64) {
+        self.used.store(tokens, Ordering::Release);
     }
 }
 
 impl Drop for Permit {
     fn drop(&mut self) {
-        self.0.outstanding.fetch_sub(1, Ordering::AcqRel);
+        self.deployment.outstanding.fetch_sub(1, Ordering::AcqRel);
+        if let Some(b) = &self.deployment.tpm {
+            let used = match self.used.load(Ordering::Acquire) {
+                u64::MAX => 0,
+                n => n,
+            };
+            b.lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .adjust(self.tokens as f64 - used as f64);
+        }
     }
 }
 
@@ -386,7 +462,10 @@ mod tests {
             "m".into(),
             weight,
             tier,
-            max,
+            Limits {
+                max_concurrency: max,
+                ..Limits::default()
+            },
         ))
     }
 
@@ -474,7 +553,7 @@ mod tests {
     fn least_outstanding_prefers_the_idle_deployment() {
         let busy = dep("busy", 1, 0, None);
         let idle = dep("idle", 1, 0, None);
-        let _held: Vec<Permit> = (0..5).filter_map(|_| busy.try_acquire()).collect();
+        let _held: Vec<Permit> = (0..5).filter_map(|_| busy.try_acquire(0).ok()).collect();
         let r = route(Balance::LeastOutstanding, vec![busy, idle]);
         assert_eq!(firsts(&r, 200).get("idle"), Some(&200));
     }
@@ -519,12 +598,42 @@ mod tests {
     #[test]
     fn permits_stop_at_the_limit_and_free_on_drop() {
         let d = dep("d", 1, 0, Some(2));
-        let p1 = d.try_acquire().unwrap();
-        let _p2 = d.try_acquire().unwrap();
-        assert!(d.try_acquire().is_none());
+        let p1 = d.try_acquire(0).unwrap();
+        let _p2 = d.try_acquire(0).unwrap();
+        assert_eq!(d.try_acquire(0).unwrap_err(), Busy { retry_after: None });
         drop(p1);
         assert_eq!(d.outstanding(), 1);
-        assert!(d.try_acquire().is_some());
+        assert!(d.try_acquire(0).is_ok());
+    }
+
+    #[test]
+    fn a_vendor_quota_is_reserved_then_trued_up_and_refused_ones_hold_no_slot() {
+        let d = Arc::new(Deployment::new(
+            "q".into(),
+            "p".into(),
+            (0, "q".into()),
+            "m".into(),
+            1,
+            0,
+            Limits {
+                max_concurrency: None,
+                rpm: Some(100),
+                tpm: Some(1_000),
+            },
+        ));
+        let p = d.try_acquire(800).unwrap();
+        let busy = d.try_acquire(800).unwrap_err();
+        assert!(busy.retry_after.is_some(), "over the token quota");
+        assert_eq!(d.outstanding(), 1, "the refused request holds no slot");
+        p.set_used(100);
+        drop(p);
+        assert!(d.try_acquire(800).is_ok(), "700 unused tokens went back");
+        let failed = d.try_acquire(50).unwrap();
+        drop(failed);
+        assert!(
+            d.try_acquire(150).is_ok(),
+            "a failed attempt gives all its tokens back"
+        );
     }
 
     #[test]

@@ -47,6 +47,9 @@ pub struct Target<'a> {
     pub adjustments: Vec<Adjustment>,
     /// Stream from the vendor, answer the client whole.
     pub assemble: bool,
+    /// Tokens the request may use (prompt estimate + most output), reserved from a
+    /// deployment's vendor quota.
+    pub reserve: u64,
 }
 
 impl Target<'_> {
@@ -114,6 +117,7 @@ pub async fn try_deployments(
         .into();
     let mut last_err = UpstreamError::transport(ErrorKind::Unreachable, "no deployment was tried");
     let mut saturated = 0usize;
+    let mut quota_wait: Option<Duration> = None;
     let mut retry_on: Option<Arc<Deployment>> = None;
     let mut same_left = st.config.retries.same_deployment;
     let mut round = 0u32;
@@ -145,9 +149,15 @@ pub async fn try_deployments(
                 _ => break,
             }
         }
-        let Some(permit) = dep.try_acquire() else {
-            saturated += 1;
-            continue;
+        let permit = match dep.try_acquire(t.reserve) {
+            Ok(p) => p,
+            Err(busy) => {
+                saturated += 1;
+                if let Some(w) = busy.retry_after {
+                    quota_wait = Some(quota_wait.map_or(w, |q| q.min(w)));
+                }
+                continue;
+            }
         };
         tried_any = true;
         let hedge = t.route.hedge.as_ref().filter(|_| *attempts == 0);
@@ -170,6 +180,8 @@ pub async fn try_deployments(
             }
         };
         if let Some(loser) = cancelled {
+            // The vendor has read the loser's prompt.
+            loser.set_used(ctx.prompt_estimate);
             record_cancelled(ctx, loser.deployment());
         }
         let mut won = None;
@@ -177,6 +189,9 @@ pub async fn try_deployments(
             let d = Arc::clone(permit.deployment());
             match result {
                 Ok((answer, upstream_request_id)) => {
+                    if let Answer::Whole { usage, .. } = &answer {
+                        permit.set_used(usage.prompt + usage.completion);
+                    }
                     // A stream proves the deployment healthy with its first token (the
                     // relay reports it); a whole answer already has.
                     if !stream {
@@ -230,14 +245,19 @@ pub async fn try_deployments(
     }
     if !tried_any && saturated > 0 {
         counter!("switchyard_shed_total", "reason" => "deployments_saturated").increment(1);
+        let why = if quota_wait.is_some() {
+            "at its concurrency limit or its vendor quota (max_concurrency, rpm, tpm)"
+        } else {
+            "at its concurrency limit (max_concurrency)"
+        };
         let mut e = UpstreamError::transport(
             ErrorKind::RateLimited,
             format!(
-                "every deployment of '{}' is at its concurrency limit (max_concurrency); retry shortly",
+                "every deployment of '{}' is {why}; retry shortly",
                 ctx.model_id
             ),
         );
-        e.retry_after_secs = Some(1);
+        e.retry_after_secs = Some(quota_wait.map_or(1, |w| w.as_secs_f64().ceil().max(1.0) as u64));
         last_err = e;
     }
     Tried {
@@ -313,7 +333,7 @@ async fn race(
     else {
         return (vec![(first, sent_a, a.await)], None);
     };
-    let Some(second) = queue[pos].try_acquire() else {
+    let Ok(second) = queue[pos].try_acquire(t.reserve) else {
         return (vec![(first, sent_a, a.await)], None);
     };
     if !hedger.withdraw() {

@@ -9,6 +9,7 @@
 //! providers of the embedded default in `switchyard-sim`.
 
 pub mod admin;
+pub mod bucket;
 pub mod budget;
 pub mod chat;
 pub mod config;

@@ -52,6 +52,8 @@ pub struct Leg {
     pub bodies: Vec<(String, Bytes)>,
     /// Deployments still to try, in order.
     pub deployments: std::collections::VecDeque<Arc<Deployment>>,
+    /// Tokens to reserve from a deployment's vendor quota.
+    pub reserve: u64,
 }
 
 /// The attempt to relay.
@@ -346,9 +348,10 @@ impl Relay {
             let Some(provider) = st.providers.get(&leg.provider) else {
                 continue;
             };
-            let (Some(region), Some(permit)) =
-                (provider.regions.get(dep.region), dep.try_acquire())
-            else {
+            let (Some(region), Some(permit)) = (
+                provider.regions.get(dep.region),
+                dep.try_acquire(leg.reserve).ok(),
+            ) else {
                 continue;
             };
             if !st.retry_budget.withdraw() {
@@ -516,6 +519,7 @@ impl Relay {
     fn record(&mut self, usage: TokenUsage, estimated: bool, outcome: Outcome) {
         if !self.recorded {
             self.recorded = true;
+            self.permit.set_used(usage.prompt + usage.completion);
             self.ctx.record(usage, estimated, outcome);
         }
     }

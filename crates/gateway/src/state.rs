@@ -21,7 +21,7 @@ use switchyard_wire::Dialect;
 
 use crate::budget::RetryBudget;
 use crate::config::{Config, ProviderConfig};
-use crate::deploy::{Deployment, Hedger, Route, RouteTimeouts};
+use crate::deploy::{Deployment, Hedger, Limits, Route, RouteTimeouts};
 use crate::health::{BreakerConfig, Health};
 use crate::reasoning::ReasoningCache;
 use crate::telemetry::ModelMetrics;
@@ -494,7 +494,7 @@ fn build_routes(
                         model.upstream_id.clone(),
                         1,
                         tier_of(r, i),
-                        None,
+                        Limits::default(),
                     ))
                 })
                 .collect(),
@@ -522,7 +522,11 @@ fn build_routes(
                             .unwrap_or_else(|| model.upstream_id.clone()),
                         d.weight,
                         d.priority.unwrap_or_else(|| tier_of(region, i)),
-                        d.max_concurrency,
+                        Limits {
+                            max_concurrency: d.max_concurrency,
+                            rpm: d.rpm,
+                            tpm: d.tpm,
+                        },
                     )));
                 }
                 out

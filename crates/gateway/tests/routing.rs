@@ -412,3 +412,40 @@ async fn a_deployment_far_slower_than_its_peer_is_taken_out_as_an_outlier() {
     }
     assert_eq!(gw.served("deepseek", "global").await, before);
 }
+
+#[tokio::test]
+async fn a_deployment_at_its_vendor_quota_spills_over_then_the_model_answers_429() {
+    let gw = start_with(0.0, |c| {
+        c.routes = routes(
+            "[routes.\"deepseek-v4-flash\"]\n\
+             deployments = [{ region = \"global\", rpm = 2 }, { region = \"global-b\", rpm = 1 }]\n",
+        );
+    })
+    .await;
+    let mut regions = Vec::new();
+    for _ in 0..3 {
+        let r = gw.chat(ask("deepseek-v4-flash", "hi")).await;
+        assert_eq!(r.status, 200);
+        regions.push(r.header("x-switchyard-region").unwrap().to_string());
+    }
+    assert_eq!(
+        regions,
+        ["global", "global", "global-b"],
+        "spill-over past the quota"
+    );
+    let r = gw.chat(ask("deepseek-v4-flash", "hi")).await;
+    assert_eq!(r.status, 429);
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("vendor quota")
+    );
+    let wait: u64 = r.header("retry-after").unwrap().parse().unwrap();
+    assert!((1..=60).contains(&wait), "{wait}");
+    assert_eq!(
+        gw.served("deepseek", "global").await + gw.served("deepseek", "global-b").await,
+        3,
+        "the refused request never reached the vendor"
+    );
+}

@@ -57,6 +57,13 @@ pub struct DeploymentConfig {
     /// Requests in flight at most; past it the deployment is passed over (default: no limit).
     #[serde(default)]
     pub max_concurrency: Option<u32>,
+    /// The vendor's requests-per-minute quota (default: none).
+    #[serde(default)]
+    pub rpm: Option<u64>,
+    /// The vendor's tokens-per-minute quota (default: none); a request reserves its prompt
+    /// estimate plus its most output, and what it did not use goes back when it ends.
+    #[serde(default)]
+    pub tpm: Option<u64>,
     /// Tier: lower is tried first (default: 0 in the home region, else 1; without a home
     /// region, the region's position in the provider's list).
     #[serde(default)]
@@ -242,6 +249,16 @@ impl RawRoute {
                             ),
                             "weights are at least 1; remove the deployment to send it nothing"
                                 .into(),
+                        ));
+                    }
+                    if dep.rpm == Some(0) || dep.tpm == Some(0) {
+                        return Err(at(
+                            span.clone(),
+                            format!(
+                                "deployment in region '{}' of '{model}' has a quota of 0",
+                                dep.region
+                            ),
+                            "rpm and tpm are at least 1; leave them out for no quota".into(),
                         ));
                     }
                     if dep.max_concurrency == Some(0) {
