@@ -360,12 +360,11 @@ async fn chat_inner(
                 .map_or(u64::from(primary.max_output), u64::from);
             let tokens = prompt_estimate + max_out;
             let max_nanos = primary.price.cost_nanos(prompt_estimate, 0, max_out);
-            Some(Arc::new(Keyring::admit(
-                key,
-                &primary.id,
-                tokens,
-                max_nanos,
-            )?))
+            let admitted = match &st.shared_limits {
+                Some(shared) => shared.admit(key, &primary.id, tokens, max_nanos).await?,
+                None => Keyring::admit(key, &primary.id, tokens, max_nanos)?,
+            };
+            Some(Arc::new(admitted))
         }
         None => None,
     };

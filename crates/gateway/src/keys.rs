@@ -18,6 +18,7 @@ use switchyard_ledger::keys::{BudgetPeriod, KeyRecord, KeyStore, hash_key, looks
 
 use crate::bucket::Bucket;
 use crate::error::GatewayError;
+use crate::shared::Settler;
 
 /// A key's spend in its current budget period.
 #[derive(Debug)]
@@ -38,6 +39,13 @@ pub struct KeyState {
 }
 
 impl KeyState {
+    /// Spend so far in the current period, as this process knows it.
+    pub fn spent_now(&self) -> u64 {
+        self.spend
+            .lock()
+            .map_or(0, |s| s.spent.saturating_add(s.reserved))
+    }
+
     fn new(record: KeyRecord, spent: u64, now_ms: i64) -> Self {
         KeyState {
             rpm: record.rpm.map(|l| Mutex::new(Bucket::new(l))),
@@ -62,9 +70,29 @@ pub struct Admission {
     settled: Mutex<bool>,
     /// `x-ratelimit-*` headers for the response.
     pub headers: Vec<(HeaderName, HeaderValue)>,
+    /// Where to settle, when the limits live in Redis.
+    shared: Option<Settler>,
 }
 
 impl Admission {
+    /// An admission whose limits and budget live in Redis.
+    pub(crate) fn shared(
+        key: Arc<KeyState>,
+        tokens_reserved: u64,
+        nanos_reserved: u64,
+        headers: Vec<(HeaderName, HeaderValue)>,
+        settler: Settler,
+    ) -> Self {
+        Admission {
+            key,
+            tokens_reserved,
+            nanos_reserved,
+            settled: Mutex::new(false),
+            headers,
+            shared: Some(settler),
+        }
+    }
+
     /// The request ended having used `tokens` and cost `nanos`: true up the token bucket
     /// and the budget. Later calls (and the drop) do nothing.
     pub fn settle(&self, tokens: u64, nanos: u64) {
@@ -76,6 +104,12 @@ impl Admission {
             return;
         }
         *done = true;
+        if let Some(settler) = &self.shared {
+            let back = i64::try_from(self.tokens_reserved).unwrap_or(i64::MAX)
+                - i64::try_from(tokens).unwrap_or(i64::MAX);
+            settler.settle(back, self.nanos_reserved, nanos);
+            return;
+        }
         if let Some(b) = &self.key.tpm {
             let mut b = b.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
             b.adjust(self.tokens_reserved as f64 - tokens as f64);
@@ -91,6 +125,10 @@ impl Admission {
 
     /// Spend of an extra attempt (a cancelled hedge), on top of the request's own.
     pub fn add_spend(&self, nanos: u64) {
+        if let Some(settler) = &self.shared {
+            settler.settle(0, 0, nanos);
+            return;
+        }
         let mut s = self
             .key
             .spend
@@ -244,6 +282,25 @@ impl Keyring {
         Ok(state)
     }
 
+    /// 403 unless the key may use `model`.
+    pub fn check_model(state: &KeyState, model: &str) -> Result<(), GatewayError> {
+        if state.record.may_use(model) {
+            return Ok(());
+        }
+        Err(GatewayError::Denied {
+            status: StatusCode::FORBIDDEN,
+            kind: "permission_error",
+            code: "model_not_allowed",
+            message: format!(
+                "key '{}' may not use model '{model}'; it may use: {}",
+                state.record.id,
+                state.record.models.join(", ")
+            ),
+            retry_after_secs: None,
+            headers: Vec::new(),
+        })
+    }
+
     /// Check a request of an identified key: the model, rate limits and budget. `tokens`
     /// is the prompt estimate plus the most output the request may produce; `max_nanos`
     /// the most it may cost.
@@ -254,20 +311,7 @@ impl Keyring {
         max_nanos: u64,
     ) -> Result<Admission, GatewayError> {
         let now = now_ms();
-        if !state.record.may_use(model) {
-            return Err(GatewayError::Denied {
-                status: StatusCode::FORBIDDEN,
-                kind: "permission_error",
-                code: "model_not_allowed",
-                message: format!(
-                    "key '{}' may not use model '{model}'; it may use: {}",
-                    state.record.id,
-                    state.record.models.join(", ")
-                ),
-                retry_after_secs: None,
-                headers: Vec::new(),
-            });
-        }
+        Keyring::check_model(&state, model)?;
         let mut rl_headers = Vec::new();
         if let Some(b) = &state.rpm {
             let mut b = b.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -313,7 +357,7 @@ impl Keyring {
                 };
                 refund(&state.rpm, 1.0);
                 refund(&state.tpm, tokens as f64);
-                return Err(over_budget(&state, budget));
+                return Err(over_budget(&state));
             }
             s.reserved += max_nanos;
             nanos_reserved = max_nanos;
@@ -325,6 +369,7 @@ impl Keyring {
             nanos_reserved,
             settled: Mutex::new(false),
             headers: rl_headers,
+            shared: None,
         })
     }
 }
@@ -349,7 +394,7 @@ fn push_headers(out: &mut Vec<(HeaderName, HeaderValue)>, what: &str, b: &Bucket
     );
 }
 
-fn limited(
+pub(crate) fn limited(
     state: &KeyState,
     what: &str,
     wait: Duration,
@@ -369,7 +414,8 @@ fn limited(
     }
 }
 
-fn over_budget(state: &KeyState, budget: u64) -> GatewayError {
+pub(crate) fn over_budget(state: &KeyState) -> GatewayError {
+    let budget = state.record.budget_nanos.unwrap_or(0);
     let period = match state.record.budget_period {
         BudgetPeriod::Day => "today's",
         BudgetPeriod::Month => "this month's",

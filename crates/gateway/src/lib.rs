@@ -22,6 +22,7 @@ pub mod keys;
 pub mod reasoning;
 pub mod relay;
 pub mod routes;
+pub mod shared;
 pub mod state;
 pub mod telemetry;
 pub mod upstream;

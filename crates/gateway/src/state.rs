@@ -16,6 +16,7 @@ use switchyard_ledger::UsageLog;
 use switchyard_ledger::keys::KeyStore;
 
 use crate::keys::Keyring;
+use crate::shared::{OnRedisError, RedisLimits};
 use switchyard_sim::{SimConfig, SimHandle};
 use switchyard_wire::Dialect;
 
@@ -38,6 +39,11 @@ pub enum StartError {
     /// The HTTP client could not be built.
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
+    /// Redis, for shared limits, could not be reached.
+    #[error(
+        "cannot reach redis for [limits]: {0}\n  fix: start redis, correct [limits] redis_url, or set backend = \"local\""
+    )]
+    Limits(String),
     /// The usage log could not be opened.
     #[error(
         "cannot open the usage log: {0}\n  fix: set [usage] path to a writable file, or store = \"none\""
@@ -161,6 +167,8 @@ pub struct AppState {
     pub keys: Option<Keyring>,
     /// Token of `/admin/keys` (from `[keys] admin_token_env`); `None` = admin API off.
     pub admin_token: Option<String>,
+    /// Keys' limits and budgets in Redis, with `[limits] backend = "redis"`.
+    pub shared_limits: Option<Arc<RedisLimits>>,
 }
 
 impl AppState {
@@ -269,6 +277,21 @@ impl AppState {
             None
         };
         let admin_token = env(&config.keys.admin_token_env).filter(|t| !t.trim().is_empty());
+        let shared_limits = match (&config.limits.redis_url, &keys) {
+            (Some(url), Some(_)) => {
+                let on_error = if config.limits.deny_on_redis_error {
+                    OnRedisError::Deny
+                } else {
+                    OnRedisError::Local
+                };
+                Some(Arc::new(
+                    RedisLimits::connect(url, &config.limits.redis_prefix, on_error)
+                        .await
+                        .map_err(StartError::Limits)?,
+                ))
+            }
+            _ => None,
+        };
         let mut breaker_keys: Vec<(String, String)> = routes
             .values()
             .flat_map(|r| r.deployments.iter())
@@ -309,6 +332,7 @@ impl AppState {
             usage,
             keys,
             admin_token,
+            shared_limits,
         })
     }
 

@@ -43,6 +43,8 @@ pub struct Config {
     pub usage: UsageConfig,
     /// `[keys]`: gateway keys.
     pub keys: KeysConfig,
+    /// `[limits]`: where keys' limits and budgets are kept.
+    pub limits: LimitsConfig,
     /// `[routes."<model>"]`: deployments, balancing, time limits and hedging per model.
     pub routes: BTreeMap<String, RouteConfig>,
     /// `[fallbacks]`: model → models to try, in order, when every region failed.
@@ -119,6 +121,17 @@ pub struct RetriesConfig {
     pub backoff_base_ms: u64,
     /// Longest backoff; a `Retry-After` longer than this is not waited for.
     pub backoff_max_ms: u64,
+}
+
+/// `[limits]`: where keys' rate limits and budgets live.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LimitsConfig {
+    /// Redis URL, when the limits are shared through Redis (`backend = "redis"`).
+    pub redis_url: Option<String>,
+    /// Prefix of the Redis keys.
+    pub redis_prefix: String,
+    /// When Redis cannot be reached: `true` = refuse (503), `false` = local limits.
+    pub deny_on_redis_error: bool,
 }
 
 /// `[keys]`: gateway keys (stored in the usage database).
@@ -215,6 +228,8 @@ struct RawConfig {
     #[serde(default)]
     keys: RawKeys,
     #[serde(default)]
+    limits: RawLimits,
+    #[serde(default)]
     routes: BTreeMap<String, Spanned<routes::RawRoute>>,
     #[serde(default)]
     fallbacks: BTreeMap<String, Spanned<Vec<String>>>,
@@ -246,6 +261,15 @@ struct RawRetries {
     same_deployment: Option<u32>,
     backoff_base_ms: Option<u64>,
     backoff_max_ms: Option<u64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    backend: Option<Spanned<String>>,
+    redis_url: Option<String>,
+    redis_prefix: Option<String>,
+    on_redis_error: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -537,6 +561,46 @@ impl Config {
             },
         };
 
+        let redis = match &raw.limits.backend {
+            None => false,
+            Some(b) if b.get_ref() == "local" => false,
+            Some(b) if b.get_ref() == "redis" => true,
+            Some(b) => {
+                return Err(at(
+                    b.span(),
+                    format!("[limits] backend '{}' is not known", b.get_ref()),
+                    "use \"local\" (each process alone, the default) or \"redis\" (shared by replicas)".into(),
+                ));
+            }
+        };
+        let limits = LimitsConfig {
+            redis_url: redis.then(|| {
+                raw.limits
+                    .redis_url
+                    .clone()
+                    .filter(|u| !u.trim().is_empty())
+                    .unwrap_or_else(|| "redis://127.0.0.1:6379".into())
+            }),
+            redis_prefix: raw
+                .limits
+                .redis_prefix
+                .clone()
+                .filter(|p| !p.trim().is_empty())
+                .unwrap_or_else(|| "switchyard".into()),
+            deny_on_redis_error: match &raw.limits.on_redis_error {
+                None => false,
+                Some(p) if p.get_ref() == "local" => false,
+                Some(p) if p.get_ref() == "deny" => true,
+                Some(p) => {
+                    return Err(at(
+                        p.span(),
+                        format!("[limits] on_redis_error '{}' is not known", p.get_ref()),
+                        "use \"local\" (fail open with each process's own limits) or \"deny\" (fail closed: 503)".into(),
+                    ));
+                }
+            },
+        };
+
         let mut routes = BTreeMap::new();
         for (model, r) in raw.routes {
             let line = line_of(text, r.span().start);
@@ -645,6 +709,7 @@ impl Config {
             retries,
             usage,
             keys,
+            limits,
             routes,
             fallbacks,
             fallback_lines,

@@ -1,0 +1,337 @@
+//! Limits and budgets shared by gateway replicas through Redis (`[limits] backend =
+//! "redis"`).
+//!
+//! One Lua script admits a request atomically: a key's requests per minute and tokens per
+//! minute (token buckets refilled per millisecond) and its budget (spend plus reservations
+//! of the current period) are checked together, and only if all pass is anything taken.
+//! A second script settles the request: unused tokens go back, the cost reservation is
+//! replaced by the real cost. Every Redis key of one gateway key carries the hash tag
+//! `{<key id>}`, so each script touches a single slot (what Redis Cluster requires).
+//!
+//! If Redis cannot be reached, `[limits] on_redis_error` decides: `"local"` (the default)
+//! falls back to this process's own limits — fail open, each replica enforcing the limits
+//! alone — and `"deny"` refuses with 503 — fail closed.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use metrics::counter;
+use redis::Script;
+use redis::aio::ConnectionManager;
+
+use crate::error::GatewayError;
+use crate::keys::{Admission, KeyState, Keyring};
+
+const ADMIT: &str = r"
+local now = tonumber(ARGV[1])
+local function bucket(key, limit, n)
+  if limit <= 0 then return 1, -1, 0 end
+  local v = redis.call('HMGET', key, 'level', 'at')
+  local level = tonumber(v[1]) or limit
+  local at = tonumber(v[2]) or now
+  level = math.min(limit, level + math.max(0, now - at) * limit / 60000)
+  if level >= n then return 1, level - n, 0 end
+  if n > limit then return 0, level, 60000 end
+  return 0, level, math.ceil((n - level) * 60000 / limit)
+end
+local rpm_limit, tpm_limit, tokens = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local ok1, rpm_left, rpm_wait = bucket(KEYS[1], rpm_limit, 1)
+if ok1 == 0 then return {2, rpm_wait, math.floor(rpm_left), -1} end
+local ok2, tpm_left, tpm_wait = bucket(KEYS[2], tpm_limit, tokens)
+if ok2 == 0 then return {3, tpm_wait, math.floor(rpm_left), math.floor(tpm_left)} end
+local budget, max_nanos, ttl = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[8])
+if budget >= 0 then
+  redis.call('SET', KEYS[3], ARGV[7], 'NX', 'PX', ttl)
+  local spent = tonumber(redis.call('GET', KEYS[3])) or 0
+  local reserved = tonumber(redis.call('GET', KEYS[4])) or 0
+  if spent + reserved + max_nanos > budget then return {4, 0, spent, reserved} end
+  redis.call('INCRBY', KEYS[4], max_nanos)
+  redis.call('PEXPIRE', KEYS[4], ttl)
+end
+if rpm_limit > 0 then
+  redis.call('HSET', KEYS[1], 'level', rpm_left, 'at', now)
+  redis.call('PEXPIRE', KEYS[1], 120000)
+end
+if tpm_limit > 0 then
+  redis.call('HSET', KEYS[2], 'level', tpm_left, 'at', now)
+  redis.call('PEXPIRE', KEYS[2], 120000)
+end
+return {1, 0, math.floor(rpm_left), math.floor(tpm_left)}
+";
+
+const SETTLE: &str = r"
+local now, tpm_limit, back = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+if tpm_limit > 0 and back ~= 0 then
+  local v = redis.call('HMGET', KEYS[1], 'level', 'at')
+  local level = tonumber(v[1]) or tpm_limit
+  local at = tonumber(v[2]) or now
+  level = math.min(tpm_limit, level + math.max(0, now - at) * tpm_limit / 60000 + back)
+  redis.call('HSET', KEYS[1], 'level', level, 'at', now)
+  redis.call('PEXPIRE', KEYS[1], 120000)
+end
+local reserved, spent, ttl = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+if reserved > 0 then
+  local left = (tonumber(redis.call('GET', KEYS[3])) or 0) - reserved
+  if left < 0 then left = 0 end
+  redis.call('SET', KEYS[3], left, 'PX', ttl)
+end
+if spent > 0 then
+  redis.call('INCRBY', KEYS[2], spent)
+  redis.call('PEXPIRE', KEYS[2], ttl)
+end
+return 1
+";
+
+/// What to do when Redis cannot be reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OnRedisError {
+    /// Fall back to this process's own limits (fail open).
+    Local,
+    /// Refuse the request with 503 (fail closed).
+    Deny,
+}
+
+/// Shared limits in Redis.
+pub struct RedisLimits {
+    conn: ConnectionManager,
+    prefix: String,
+    on_error: OnRedisError,
+    admit: Script,
+    settle: Script,
+}
+
+impl std::fmt::Debug for RedisLimits {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisLimits")
+            .field("prefix", &self.prefix)
+            .field("on_error", &self.on_error)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The Redis keys of one gateway key in one budget period.
+struct Names {
+    rpm: String,
+    tpm: String,
+    spent: String,
+    reserved: String,
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+impl RedisLimits {
+    /// Connect to `url` (`redis://host:port/db`). The connection reconnects by itself.
+    pub async fn connect(url: &str, prefix: &str, on_error: OnRedisError) -> Result<Self, String> {
+        let client = redis::Client::open(url).map_err(|e| format!("redis url '{url}': {e}"))?;
+        let config = redis::aio::ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(Duration::from_secs(2)))
+            .set_response_timeout(Some(Duration::from_secs(1)))
+            .set_number_of_retries(1);
+        let conn = tokio::time::timeout(
+            Duration::from_secs(5),
+            client.get_connection_manager_with_config(config),
+        )
+        .await
+        .map_err(|_| format!("redis at {url}: no connection within 5 s"))?
+        .map_err(|e| format!("redis at {url}: {e}"))?;
+        Ok(RedisLimits {
+            conn,
+            prefix: prefix.to_string(),
+            on_error,
+            admit: Script::new(ADMIT),
+            settle: Script::new(SETTLE),
+        })
+    }
+
+    fn names(&self, key: &KeyState, period_start: i64) -> Names {
+        let base = format!("{}:{{{}}}", self.prefix, key.record.id);
+        Names {
+            rpm: format!("{base}:rpm"),
+            tpm: format!("{base}:tpm"),
+            spent: format!("{base}:spent:{period_start}"),
+            reserved: format!("{base}:reserved:{period_start}"),
+        }
+    }
+
+    /// [`Keyring::admit`], with the limits and budget kept in Redis.
+    pub async fn admit(
+        self: &Arc<Self>,
+        key: Arc<KeyState>,
+        model: &str,
+        tokens: u64,
+        max_nanos: u64,
+    ) -> Result<Admission, GatewayError> {
+        Keyring::check_model(&key, model)?;
+        let rec = &key.record;
+        if rec.rpm.is_none() && rec.tpm.is_none() && rec.budget_nanos.is_none() {
+            return Keyring::admit(key, model, tokens, max_nanos);
+        }
+        let now = now_ms();
+        let period_start = rec.budget_period.start(now);
+        let n = self.names(&key, period_start);
+        let ttl_ms = match rec.budget_period {
+            switchyard_ledger::keys::BudgetPeriod::Day => 2 * 86_400_000i64,
+            switchyard_ledger::keys::BudgetPeriod::Month => 33 * 86_400_000,
+            switchyard_ledger::keys::BudgetPeriod::Total => 10 * 365 * 86_400_000,
+        };
+        let mut conn = self.conn.clone();
+        let reply: Result<Vec<i64>, redis::RedisError> = self
+            .admit
+            .key(&n.rpm)
+            .key(&n.tpm)
+            .key(&n.spent)
+            .key(&n.reserved)
+            .arg(now)
+            .arg(rec.rpm.unwrap_or(0))
+            .arg(rec.tpm.unwrap_or(0))
+            .arg(tokens)
+            .arg(
+                rec.budget_nanos
+                    .map_or(-1, |b| i64::try_from(b).unwrap_or(i64::MAX)),
+            )
+            .arg(max_nanos)
+            .arg(key.spent_now())
+            .arg(ttl_ms)
+            .invoke_async(&mut conn)
+            .await;
+        let reply = match reply {
+            Ok(r) if r.len() == 4 => r,
+            Ok(_) => return self.unavailable(key, model, tokens, max_nanos, "unexpected reply"),
+            Err(e) => return self.unavailable(key, model, tokens, max_nanos, &e.to_string()),
+        };
+        let mut headers = Vec::new();
+        let mut add = |what: &str, limit: Option<u64>, left: i64| {
+            if let Some(limit) = limit {
+                push(
+                    &mut headers,
+                    &format!("x-ratelimit-limit-{what}"),
+                    limit.to_string(),
+                );
+                push(
+                    &mut headers,
+                    &format!("x-ratelimit-remaining-{what}"),
+                    left.max(0).to_string(),
+                );
+            }
+        };
+        add("requests", rec.rpm, reply[2]);
+        add("tokens", rec.tpm, reply[3]);
+        let tokens_reserved = if rec.tpm.is_some() { tokens } else { 0 };
+        let nanos_reserved = if rec.budget_nanos.is_some() {
+            max_nanos
+        } else {
+            0
+        };
+        let tpm_limit = rec.tpm.unwrap_or(0);
+        match reply[0] {
+            1 => Ok(Admission::shared(
+                key,
+                tokens_reserved,
+                nanos_reserved,
+                headers,
+                Settler {
+                    limits: Arc::clone(self),
+                    tpm: n.tpm,
+                    spent: n.spent,
+                    reserved: n.reserved,
+                    tpm_limit,
+                    ttl_ms,
+                },
+            )),
+            2 | 3 => {
+                let what = if reply[0] == 2 { "requests" } else { "tokens" };
+                let wait = Duration::from_millis(u64::try_from(reply[1]).unwrap_or(1000));
+                Err(crate::keys::limited(&key, what, wait, headers))
+            }
+            _ => Err(crate::keys::over_budget(&key)),
+        }
+    }
+
+    fn unavailable(
+        &self,
+        key: Arc<KeyState>,
+        model: &str,
+        tokens: u64,
+        max_nanos: u64,
+        why: &str,
+    ) -> Result<Admission, GatewayError> {
+        counter!("switchyard_redis_errors_total").increment(1);
+        match self.on_error {
+            OnRedisError::Local => {
+                tracing::warn!(
+                    error = why,
+                    "redis unavailable; enforcing this process's own limits"
+                );
+                Keyring::admit(key, model, tokens, max_nanos)
+            }
+            OnRedisError::Deny => {
+                tracing::error!(
+                    error = why,
+                    "redis unavailable; refusing (on_redis_error = deny)"
+                );
+                Err(GatewayError::Overloaded {
+                    status: StatusCode::SERVICE_UNAVAILABLE,
+                    code: "limiter_unavailable",
+                    message: "rate limits cannot be checked right now (redis is unavailable); retry shortly".into(),
+                    retry_after_secs: 1,
+                })
+            }
+        }
+    }
+}
+
+fn push(out: &mut Vec<(HeaderName, HeaderValue)>, name: &str, value: String) {
+    if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
+        out.push((n, v));
+    }
+}
+
+/// Where to settle a request admitted through Redis.
+#[derive(Debug)]
+pub struct Settler {
+    limits: Arc<RedisLimits>,
+    tpm: String,
+    spent: String,
+    reserved: String,
+    tpm_limit: u64,
+    ttl_ms: i64,
+}
+
+impl Settler {
+    /// Give back `tokens_back` (may be negative), release `reserved` nano-dollars and add
+    /// `spent`, in the background (never on the response's path).
+    pub fn settle(&self, tokens_back: i64, reserved: u64, spent: u64) {
+        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+            return;
+        };
+        let limits = Arc::clone(&self.limits);
+        let (tpm, spent_key, reserved_key) =
+            (self.tpm.clone(), self.spent.clone(), self.reserved.clone());
+        let (tpm_limit, ttl) = (self.tpm_limit, self.ttl_ms);
+        rt.spawn(async move {
+            let mut conn = limits.conn.clone();
+            let r: Result<i64, _> = limits
+                .settle
+                .key(&tpm)
+                .key(&spent_key)
+                .key(&reserved_key)
+                .arg(now_ms())
+                .arg(tpm_limit)
+                .arg(tokens_back)
+                .arg(reserved)
+                .arg(spent)
+                .arg(ttl)
+                .invoke_async(&mut conn)
+                .await;
+            if let Err(e) = r {
+                counter!("switchyard_redis_errors_total").increment(1);
+                tracing::error!(error = %e, "could not settle a request's limits in redis");
+            }
+        });
+    }
+}
