@@ -153,8 +153,10 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             Command::Models { json, config } => models(json, config).await,
             Command::Bench(args) => return bench_cmd::run(*args).await,
             Command::Demo(args) => demo::run(args).await,
-            Command::Usage(args) => usage_cmd::run(args),
-            Command::Keys(args) => keys_cmd::run(args),
+            // Database clients that block (PostgreSQL's makes its own runtime) run off the
+            // async workers.
+            Command::Usage(args) => tokio::task::block_in_place(|| usage_cmd::run(args)),
+            Command::Keys(args) => tokio::task::block_in_place(|| keys_cmd::run(args)),
         }
         .map(|()| std::process::ExitCode::SUCCESS)
     })
@@ -239,7 +241,7 @@ async fn serve(
     );
 
     if let Some(log) = &state.usage {
-        println!("  usage log: {}", log.path().display());
+        println!("  usage log: {}", log.describe());
     }
     let live = Arc::new(Live::new(Arc::new(state)));
     let live_for_exit = Arc::clone(&live);

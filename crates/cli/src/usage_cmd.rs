@@ -5,8 +5,8 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 use switchyard_gateway::Config;
-use switchyard_ledger::SqliteStore;
 use switchyard_ledger::report::{self, GroupBy};
+use switchyard_ledger::{PgStore, SqliteStore};
 
 /// `switchyard usage` options.
 #[derive(Debug, Args)]
@@ -45,24 +45,22 @@ impl std::str::FromStr for GroupByArg {
 
 /// Run `switchyard usage`.
 pub fn run(args: UsageArgs) -> Result<()> {
+    let env = |k: &str| std::env::var(k).ok();
+    let mut postgres = None;
     let path = match (&args.db, &args.config) {
         (Some(p), _) => p.clone(),
         (None, Some(c)) => {
             let text = std::fs::read_to_string(c)
                 .with_context(|| format!("cannot read config file {}", c.display()))?;
             let config = Config::parse(&text, &c.display().to_string())?;
-            config.usage.path.unwrap_or_else(|| {
-                switchyard_gateway::config::default_usage_path(&|k| std::env::var(k).ok())
-            })
+            postgres = config.usage.postgres;
+            config
+                .usage
+                .path
+                .unwrap_or_else(|| switchyard_gateway::config::default_usage_path(&env))
         }
-        (None, None) => switchyard_gateway::config::default_usage_path(&|k| std::env::var(k).ok()),
+        (None, None) => switchyard_gateway::config::default_usage_path(&env),
     };
-    anyhow::ensure!(
-        path.exists(),
-        "no usage log at {} (run `switchyard serve` first, or pass --db FILE)",
-        path.display()
-    );
-    let store = SqliteStore::open(&path)?;
     let since = match args.days {
         None => 0,
         Some(d) => {
@@ -72,14 +70,31 @@ pub fn run(args: UsageArgs) -> Result<()> {
             now - i64::from(d) * 86_400_000
         }
     };
-    let events = store.events_since(since)?;
+    let (events, source) = match postgres {
+        Some((url, table)) => {
+            let mut store = PgStore::connect(&url, &table)?;
+            (
+                store.events_since(since)?,
+                format!("postgres table {table}"),
+            )
+        }
+        None => {
+            anyhow::ensure!(
+                path.exists(),
+                "no usage log at {} (run `switchyard serve` first, or pass --db FILE)",
+                path.display()
+            );
+            let store = SqliteStore::open(&path)?;
+            (store.events_since(since)?, path.display().to_string())
+        }
+    };
     let rows = report::summarize(&events, args.by.0);
     if args.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else if args.csv {
         print!("{}", report::csv(&rows));
     } else {
-        println!("usage log {}", path.display());
+        println!("usage log {source}");
         print!("{}", report::table(&rows, args.by.0));
     }
     Ok(())

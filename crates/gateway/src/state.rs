@@ -265,10 +265,24 @@ impl AppState {
             .path
             .clone()
             .unwrap_or_else(|| crate::config::default_usage_path(env));
-        let usage = if config.usage.enabled {
-            Some(UsageLog::open(&db_path).map_err(|e| StartError::Usage(e.to_string()))?)
-        } else {
-            None
+        let usage = match (&config.usage.postgres, config.usage.enabled) {
+            (_, false) => None,
+            (None, true) => {
+                Some(UsageLog::open(&db_path).map_err(|e| StartError::Usage(e.to_string()))?)
+            }
+            (Some((url, table)), true) => {
+                let mut spool = db_path.as_os_str().to_owned();
+                spool.push(".pg.spool");
+                let (url, table, spool) =
+                    (url.clone(), table.clone(), std::path::PathBuf::from(spool));
+                // Connecting blocks; keep it off the runtime's workers.
+                let opened = tokio::task::spawn_blocking(move || {
+                    UsageLog::open_postgres(&url, &table, &spool)
+                })
+                .await
+                .map_err(|e| StartError::Usage(e.to_string()))?;
+                Some(opened.map_err(|e| StartError::Usage(e.to_string()))?)
+            }
         };
         let keys = if config.keys.enabled {
             let store = KeyStore::open(&db_path).map_err(|e| StartError::Usage(e.to_string()))?;

@@ -19,6 +19,9 @@ pub enum LedgerError {
         /// Cause.
         source: std::io::Error,
     },
+    /// PostgreSQL failed.
+    #[error("usage database (postgres): {0}")]
+    Postgres(String),
     /// The writer thread could not be started or has stopped.
     #[error("usage writer: {0}")]
     Writer(String),

@@ -4,7 +4,8 @@
 //! The gateway hands each finished request to a [`UsageLog`] as a [`UsageEvent`] — one
 //! non-blocking channel send, never a database call on the request path. A writer thread
 //! takes events off the channel in batches (up to [`BATCH`] events or [`FLUSH_INTERVAL`],
-//! whichever comes first) and writes each batch in one SQLite transaction. If the
+//! whichever comes first) and writes each batch in one transaction, to SQLite (the
+//! default) or PostgreSQL (several replicas, one log). If the
 //! writer falls behind and the channel is full, events go to a bounded spool file on disk
 //! (JSON lines) that the writer drains into the database once it catches up; only past
 //! the spool's size limit is an event dropped, and counted. [`report`] reads the log back
@@ -18,6 +19,7 @@
 mod error;
 mod event;
 pub mod keys;
+mod pg;
 pub mod report;
 mod spool;
 mod store;
@@ -25,5 +27,6 @@ mod writer;
 
 pub use error::LedgerError;
 pub use event::UsageEvent;
+pub use pg::PgStore;
 pub use store::SqliteStore;
-pub use writer::{BATCH, CHANNEL_CAPACITY, FLUSH_INTERVAL, UsageLog, WriterStats};
+pub use writer::{BATCH, CHANNEL_CAPACITY, FLUSH_INTERVAL, UsageLog, UsageStore, WriterStats};

@@ -50,13 +50,31 @@ pub struct WriterStats {
     pub batches: u64,
 }
 
+/// Where the writer puts batches.
+pub trait UsageStore: Send {
+    /// Write `events` in one transaction.
+    fn insert(&mut self, events: &[UsageEvent]) -> Result<(), LedgerError>;
+    /// Where, for people (`sqlite /path` or `postgres …`).
+    fn describe(&self) -> String;
+}
+
+impl UsageStore for SqliteStore {
+    fn insert(&mut self, events: &[UsageEvent]) -> Result<(), LedgerError> {
+        SqliteStore::insert(self, events)
+    }
+
+    fn describe(&self) -> String {
+        format!("sqlite {}", self.path().display())
+    }
+}
+
 /// The usage log: record events without blocking; a thread writes them in batches.
 #[derive(Debug)]
 pub struct UsageLog {
     tx: SyncSender<Msg>,
     spool: Arc<Spool>,
     counters: Arc<Counters>,
-    path: PathBuf,
+    describe: String,
 }
 
 impl UsageLog {
@@ -72,15 +90,38 @@ impl UsageLog {
         channel: usize,
         spool_max_bytes: u64,
     ) -> Result<Self, LedgerError> {
-        let mut store = SqliteStore::open(path)?;
+        let store = SqliteStore::open(path)?;
         let mut spool_path = path.as_os_str().to_owned();
         spool_path.push(".spool");
-        let spool = Arc::new(Spool::new(PathBuf::from(spool_path), spool_max_bytes));
+        Self::with_store(
+            Box::new(store),
+            &PathBuf::from(spool_path),
+            channel,
+            spool_max_bytes,
+        )
+    }
+
+    /// A log writing to PostgreSQL at `url`, table `table`, spooling to `spool` when the
+    /// writer falls behind or the database is away.
+    pub fn open_postgres(url: &str, table: &str, spool: &Path) -> Result<Self, LedgerError> {
+        let store = crate::pg::PgStore::connect(url, table)?;
+        Self::with_store(Box::new(store), spool, CHANNEL_CAPACITY, SPOOL_MAX_BYTES)
+    }
+
+    /// A log over any store.
+    pub fn with_store(
+        mut store: Box<dyn UsageStore>,
+        spool_path: &Path,
+        channel: usize,
+        spool_max_bytes: u64,
+    ) -> Result<Self, LedgerError> {
+        let spool = Arc::new(Spool::new(spool_path.to_path_buf(), spool_max_bytes));
         let leftover = spool.drain_into(|evs| store.insert(evs))?;
         if leftover > 0 {
             tracing::info!(events = leftover, "usage events recovered from the spool");
         }
         let counters = Arc::new(Counters::default());
+        let describe = store.describe();
         let (tx, rx) = mpsc::sync_channel(channel.max(1));
         let writer = Writer {
             store,
@@ -96,13 +137,13 @@ impl UsageLog {
             tx,
             spool,
             counters,
-            path: path.to_path_buf(),
+            describe,
         })
     }
 
-    /// The database file.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Where the log goes, for people.
+    pub fn describe(&self) -> &str {
+        &self.describe
     }
 
     /// Hand `event` to the writer. Never blocks on the database: if the writer is behind,
@@ -158,7 +199,7 @@ impl UsageLog {
 }
 
 struct Writer {
-    store: SqliteStore,
+    store: Box<dyn UsageStore>,
     rx: Receiver<Msg>,
     spool: Arc<Spool>,
     counters: Arc<Counters>,

@@ -150,8 +150,11 @@ pub struct KeysConfig {
 pub struct UsageConfig {
     /// Write the log at all (`store = "sqlite"`, the default) or not (`"none"`).
     pub enabled: bool,
-    /// SQLite file; `None` = [`default_usage_path`].
+    /// SQLite file (the log, unless PostgreSQL has it; and the keys); `None` =
+    /// [`default_usage_path`].
     pub path: Option<std::path::PathBuf>,
+    /// With `store = "postgres"`: the connection URL and the table.
+    pub postgres: Option<(String, String)>,
 }
 
 /// Where the usage log goes unless `[usage] path` says otherwise:
@@ -286,6 +289,8 @@ struct RawKeys {
 struct RawUsage {
     store: Option<Spanned<String>>,
     path: Option<String>,
+    url: Option<Spanned<String>>,
+    table: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -520,19 +525,53 @@ impl Config {
             backoff_max_ms: raw.retries.backoff_max_ms.unwrap_or(2_000),
         };
 
+        let store = raw.usage.store.as_ref().map(|s| s.get_ref().as_str());
+        let postgres = match (store, &raw.usage.url) {
+            (Some("postgres"), Some(url)) => {
+                let table = raw
+                    .usage
+                    .table
+                    .as_ref()
+                    .map_or_else(|| "switchyard_usage".to_string(), |t| t.get_ref().clone());
+                if let Some(t) = &raw.usage.table
+                    && (t.get_ref().is_empty()
+                        || !t
+                            .get_ref()
+                            .bytes()
+                            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'))
+                {
+                    return Err(at(
+                        t.span(),
+                        format!("[usage] table '{}' is not a plain name", t.get_ref()),
+                        "use lowercase letters, digits and '_', e.g. \"switchyard_usage\"".into(),
+                    ));
+                }
+                Some((url.get_ref().clone(), table))
+            }
+            (Some("postgres"), None) => {
+                let span = raw.usage.store.as_ref().map_or(0..0, Spanned::span);
+                return Err(at(
+                    span,
+                    "[usage] store = \"postgres\" needs url".into(),
+                    "add url = \"postgres://user@host:5432/db\"".into(),
+                ));
+            }
+            _ => None,
+        };
         let usage = UsageConfig {
             enabled: match &raw.usage.store {
                 None => true,
-                Some(s) if s.get_ref() == "sqlite" => true,
+                Some(s) if s.get_ref() == "sqlite" || s.get_ref() == "postgres" => true,
                 Some(s) if s.get_ref() == "none" => false,
                 Some(s) => {
                     return Err(at(
                         s.span(),
                         format!("[usage] store '{}' is not known", s.get_ref()),
-                        "use \"sqlite\" (the default) or \"none\"".into(),
+                        "use \"sqlite\" (the default), \"postgres\" or \"none\"".into(),
                     ));
                 }
             },
+            postgres,
             path: raw
                 .usage
                 .path

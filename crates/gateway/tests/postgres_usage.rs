@@ -1,0 +1,140 @@
+//! The usage log in the real PostgreSQL on this machine (127.0.0.1:5432, database `test`):
+//! two gateways write one table, and its rows match the requests sent — streams cut by the
+//! client included.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate
+
+mod common;
+
+use std::time::Duration;
+
+use common::{TestGateway, ask, start_with};
+use serde_json::json;
+use switchyard_ledger::PgStore;
+
+const PG: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+fn table() -> String {
+    format!(
+        "sytest_usage_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_micros()
+    )
+}
+
+async fn gateway(table: &str) -> TestGateway {
+    let table = table.to_string();
+    start_with(0.1, move |c| c.usage.postgres = Some((PG.into(), table))).await
+}
+
+async fn rows(table: &str) -> Vec<switchyard_ledger::UsageEvent> {
+    let table = table.to_string();
+    tokio::task::spawn_blocking(move || {
+        PgStore::connect(PG, &table)
+            .unwrap()
+            .events_since(0)
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn rows_in_postgres_match_the_requests_of_two_gateways_cut_streams_included() {
+    let t = table();
+    let (a, b) = (gateway(&t).await, gateway(&t).await);
+    let mut sent = Vec::new();
+    for i in 0..10 {
+        let gw = if i % 2 == 0 { &a } else { &b };
+        let r = gw.chat(ask("deepseek-v4-flash", "hi")).await;
+        assert_eq!(r.status, 200);
+        sent.push(r.header("x-request-id").unwrap().to_string());
+    }
+    // A long stream the client walks away from after its first chunks.
+    let mut body = ask("qwen3-32b", "tell me a story");
+    body["max_tokens"] = json!(2000);
+    body["stream"] = json!(true);
+    let mut resp = a
+        .http
+        .post(format!("{}/v1/chat/completions", a.base))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let cut_id = resp.headers()["x-request-id"].to_str().unwrap().to_string();
+    for _ in 0..3 {
+        resp.chunk().await.unwrap();
+    }
+    drop(resp);
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    for gw in [&a, &b] {
+        gw.state
+            .usage
+            .as_ref()
+            .unwrap()
+            .flush(Duration::from_secs(10))
+            .unwrap();
+    }
+    let rows = rows(&t).await;
+    assert_eq!(rows.len(), 11, "{rows:?}");
+    let mut ids: Vec<&str> = rows.iter().map(|r| r.request_id.as_str()).collect();
+    ids.sort_unstable();
+    let mut expected: Vec<&str> = sent
+        .iter()
+        .map(String::as_str)
+        .chain([cut_id.as_str()])
+        .collect();
+    expected.sort_unstable();
+    assert_eq!(ids, expected, "one row per request, no more, no less");
+    let cut = rows.iter().find(|r| r.request_id == cut_id).unwrap();
+    assert_eq!(
+        (cut.outcome.as_str(), cut.status),
+        ("client_disconnected", 499)
+    );
+    assert!(cut.estimated && cut.completion_tokens > 0);
+    assert!(
+        rows.iter()
+            .filter(|r| r.outcome == "completed")
+            .all(|r| r.cost_nanos > 0)
+    );
+    drop_table(&t).await;
+}
+
+/// Leave the shared `test` database as it was.
+async fn drop_table(table: &str) {
+    let sql = format!("DROP TABLE IF EXISTS {table}");
+    tokio::task::spawn_blocking(move || {
+        postgres::Client::connect(PG, postgres::NoTls)
+            .unwrap()
+            .batch_execute(&sql)
+            .unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_bad_postgres_url_fails_start_up_with_the_fix() {
+    let mut config = switchyard_gateway::Config::embedded_default().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    config.simulator.time_scale = 0.0;
+    config.usage.path = Some(dir.path().join("u.db"));
+    config.usage.postgres = Some((
+        "postgres://postgres:secret@127.0.0.1:9/test".into(),
+        "t".into(),
+    ));
+    let err = switchyard_gateway::AppState::build(config, &|_| None)
+        .await
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("cannot connect") && err.contains("fix:"),
+        "{err}"
+    );
+    assert!(!err.contains("secret"), "no password in messages: {err}");
+}
