@@ -47,23 +47,6 @@ async fn new_key(gw: &TestGateway, body: Value) -> (String, String) {
     )
 }
 
-async fn chat_as(gw: &TestGateway, key: &str, body: Value) -> Reply {
-    let resp = gw
-        .http
-        .post(format!("{}/v1/chat/completions", gw.base))
-        .header("content-type", "application/json")
-        .header("authorization", format!("Bearer {key}"))
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    Reply {
-        status: resp.status().as_u16(),
-        headers: resp.headers().clone(),
-        body: resp.bytes().await.unwrap().to_vec(),
-    }
-}
-
 fn error_code(r: &Reply) -> String {
     r.json()["error"]["code"]
         .as_str()
@@ -84,7 +67,7 @@ async fn requests_need_a_valid_key_and_bad_keys_get_clear_401s() {
         "sk-not-ours",
         "sy-0123456789ab-abcdefghijABCDEFGHIJ0123456789xy",
     ] {
-        let r = chat_as(&gw, bad, ask("deepseek-v4-flash", "hi")).await;
+        let r = gw.chat_as(bad, ask("deepseek-v4-flash", "hi")).await;
         assert_eq!(
             (r.status, error_code(&r).as_str()),
             (401, "invalid_api_key"),
@@ -92,7 +75,7 @@ async fn requests_need_a_valid_key_and_bad_keys_get_clear_401s() {
         );
     }
     let (key, id) = new_key(&gw, json!({"name": "ci", "team": "search"})).await;
-    let ok = chat_as(&gw, &key, ask("deepseek-v4-flash", "hi")).await;
+    let ok = gw.chat_as(&key, ask("deepseek-v4-flash", "hi")).await;
     assert_eq!(ok.status, 200);
     // Revoked: refused at once.
     let r = admin(
@@ -104,7 +87,7 @@ async fn requests_need_a_valid_key_and_bad_keys_get_clear_401s() {
     )
     .await;
     assert_eq!(r.status, 200);
-    let r = chat_as(&gw, &key, ask("deepseek-v4-flash", "hi")).await;
+    let r = gw.chat_as(&key, ask("deepseek-v4-flash", "hi")).await;
     assert_eq!(r.status, 401);
     assert!(
         r.json()["error"]["message"]
@@ -125,7 +108,7 @@ async fn an_expired_key_is_refused() {
     let gw = keyed().await;
     let (key, _) = new_key(&gw, json!({"name": "short", "expires_in_days": 0.000_01})).await;
     tokio::time::sleep(std::time::Duration::from_millis(1_000)).await;
-    let r = chat_as(&gw, &key, ask("deepseek-v4-flash", "hi")).await;
+    let r = gw.chat_as(&key, ask("deepseek-v4-flash", "hi")).await;
     assert_eq!(r.status, 401);
     assert!(
         r.json()["error"]["message"]
@@ -140,12 +123,12 @@ async fn a_key_limited_to_some_models_gets_403_for_others() {
     let gw = keyed().await;
     let (key, _) = new_key(&gw, json!({"name": "k", "models": ["DeepSeek-V4-Flash"]})).await;
     assert_eq!(
-        chat_as(&gw, &key, ask("deepseek-v4-flash", "hi"))
+        gw.chat_as(&key, ask("deepseek-v4-flash", "hi"))
             .await
             .status,
         200
     );
-    let r = chat_as(&gw, &key, ask("qwen3-32b", "hi")).await;
+    let r = gw.chat_as(&key, ask("qwen3-32b", "hi")).await;
     assert_eq!(
         (r.status, error_code(&r).as_str()),
         (403, "model_not_allowed")
@@ -168,12 +151,12 @@ async fn requests_per_minute_are_limited_with_retry_after_and_ratelimit_headers(
     let gw = keyed().await;
     let (key, _) = new_key(&gw, json!({"name": "k", "rpm": 3})).await;
     for left in ["2", "1", "0"] {
-        let r = chat_as(&gw, &key, ask("deepseek-v4-flash", "hi")).await;
+        let r = gw.chat_as(&key, ask("deepseek-v4-flash", "hi")).await;
         assert_eq!(r.status, 200);
         assert_eq!(r.header("x-ratelimit-limit-requests"), Some("3"));
         assert_eq!(r.header("x-ratelimit-remaining-requests"), Some(left));
     }
-    let r = chat_as(&gw, &key, ask("deepseek-v4-flash", "hi")).await;
+    let r = gw.chat_as(&key, ask("deepseek-v4-flash", "hi")).await;
     assert_eq!(
         (r.status, error_code(&r).as_str()),
         (429, "rate_limit_exceeded")
@@ -205,7 +188,7 @@ async fn tokens_are_reserved_up_front_and_trued_up_after() {
         b.as_object_mut().unwrap().remove("max_tokens");
         b
     };
-    let first = chat_as(&gw, &key, uncapped()).await;
+    let first = gw.chat_as(&key, uncapped()).await;
     assert_eq!(first.status, 200);
     assert!(
         (600_000..610_000).contains(&remaining(&first)),
@@ -214,7 +197,7 @@ async fn tokens_are_reserved_up_front_and_trued_up_after() {
     );
     // Without the true-up the second would see ~213k left and the third would be refused.
     for _ in 0..3 {
-        let r = chat_as(&gw, &key, uncapped()).await;
+        let r = gw.chat_as(&key, uncapped()).await;
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
         assert!(
             remaining(&r) > 590_000,
@@ -225,7 +208,7 @@ async fn tokens_are_reserved_up_front_and_trued_up_after() {
     // A request that could use more than the whole limit is refused.
     let mut body = uncapped();
     body["messages"][0]["content"] = json!("word ".repeat(700_000));
-    let r = chat_as(&gw, &key, body).await;
+    let r = gw.chat_as(&key, body).await;
     assert_eq!(
         (r.status, error_code(&r).as_str()),
         (429, "rate_limit_exceeded")
@@ -245,7 +228,7 @@ async fn a_budget_stops_spending_and_concurrency_cannot_overshoot_it_by_more_tha
     .await;
     let mut body = ask("deepseek-v4-flash", "hi");
     body["max_tokens"] = json!(1000);
-    let replies = join_all((0..12).map(|_| chat_as(&gw, &key, body.clone()))).await;
+    let replies = join_all((0..12).map(|_| gw.chat_as(&key, body.clone()))).await;
     let ok = replies.iter().filter(|r| r.status == 200).count();
     let refused: Vec<&Reply> = replies.iter().filter(|r| r.status != 200).collect();
     assert!(ok >= 1 && !refused.is_empty(), "ok {ok}");
@@ -319,13 +302,13 @@ async fn the_admin_api_needs_its_token_and_rotation_replaces_the_secret() {
     assert_eq!(rotated.status, 200);
     let new = rotated.json()["key"].as_str().unwrap().to_string();
     assert_eq!(
-        chat_as(&gw, &old, ask("deepseek-v4-flash", "hi"))
+        gw.chat_as(&old, ask("deepseek-v4-flash", "hi"))
             .await
             .status,
         401
     );
     assert_eq!(
-        chat_as(&gw, &new, ask("deepseek-v4-flash", "hi"))
+        gw.chat_as(&new, ask("deepseek-v4-flash", "hi"))
             .await
             .status,
         200

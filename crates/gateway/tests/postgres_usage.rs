@@ -15,14 +15,7 @@ use switchyard_ledger::PgStore;
 const PG: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 fn table() -> String {
-    format!(
-        "sytest_usage_{}_{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_micros()
-    )
+    common::unique("sytest_usage")
 }
 
 async fn gateway(table: &str) -> TestGateway {

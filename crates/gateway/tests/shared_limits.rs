@@ -8,7 +8,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{Reply, TestGateway, ask, start_with};
+use common::{TestGateway, ask, start_with};
 use futures_util::future::join_all;
 use serde_json::json;
 use switchyard_ledger::keys::{BudgetPeriod, KeyStore, NewKey};
@@ -18,14 +18,7 @@ const REDIS: &str = "127.0.0.1:6379";
 
 /// A fresh key prefix, so runs and parallel tests never share counters.
 fn prefix() -> String {
-    format!(
-        "sytest-{}-{}",
-        std::process::id(),
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos()
-    )
+    common::unique("sytest")
 }
 
 fn issue(db: &Path, new: NewKey) -> String {
@@ -42,23 +35,6 @@ async fn gateway(db: &Path, redis: &str, prefix: &str, deny: bool) -> TestGatewa
         c.limits.deny_on_redis_error = deny;
     })
     .await
-}
-
-async fn chat_as(gw: &TestGateway, key: &str, body: serde_json::Value) -> Reply {
-    let resp = gw
-        .http
-        .post(format!("{}/v1/chat/completions", gw.base))
-        .header("content-type", "application/json")
-        .header("authorization", format!("Bearer {key}"))
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
-    Reply {
-        status: resp.status().as_u16(),
-        headers: resp.headers().clone(),
-        body: resp.bytes().await.unwrap().to_vec(),
-    }
 }
 
 #[tokio::test]
@@ -82,7 +58,7 @@ async fn two_gateways_share_one_keys_requests_per_minute() {
     let mut limited = 0;
     for i in 0..30 {
         let gw = if i % 2 == 0 { &a } else { &b };
-        let r = chat_as(gw, &key, ask("deepseek-v4-flash", "hi")).await;
+        let r = gw.chat_as(&key, ask("deepseek-v4-flash", "hi")).await;
         match r.status {
             200 => ok += 1,
             429 => {
@@ -123,7 +99,7 @@ async fn a_budget_shared_by_two_gateways_is_not_overshot_beyond_one_request() {
     body["max_tokens"] = json!(1000);
     let sends = (0..16).map(|i| {
         let gw = if i % 2 == 0 { &a } else { &b };
-        chat_as(gw, &key, body.clone())
+        gw.chat_as(&key, body.clone())
     });
     let replies = join_all(sends).await;
     let ok = replies.iter().filter(|r| r.status == 200).count();
@@ -189,13 +165,13 @@ async fn without_redis_the_configured_policy_applies() {
         let (addr, cut) = cuttable_redis().await;
         let gw = gateway(&db, &addr, &prefix(), deny).await;
         assert_eq!(
-            chat_as(&gw, &key, ask("deepseek-v4-flash", "hi"))
+            gw.chat_as(&key, ask("deepseek-v4-flash", "hi"))
                 .await
                 .status,
             200
         );
         cut.send(true).unwrap();
-        let r = chat_as(&gw, &key, ask("deepseek-v4-flash", "hi")).await;
+        let r = gw.chat_as(&key, ask("deepseek-v4-flash", "hi")).await;
         if deny {
             assert_eq!(r.status, 503, "fail closed");
             assert_eq!(r.json()["error"]["code"], "limiter_unavailable");

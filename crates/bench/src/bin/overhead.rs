@@ -1,8 +1,16 @@
-//! Gateway overhead benchmark: the simulator straight vs through the gateway, at fixed
-//! request rates, side by side in one run. Prints a Markdown table for docs/BENCHMARKS.md.
+//! Gateway overhead benchmark at fixed request rates, targets measured in turn in one run.
+//! Prints Markdown tables for docs/BENCHMARKS.md.
 //!
-//! Usage: `overhead --bin target/release/switchyard [--rates 500,1000,2000] [--duration 10]`
-//! (`bench/overhead.sh` builds and runs it). Loopback only; stops by itself.
+//! - Default: the simulator straight vs through the gateway.
+//! - `--ledger`: what keys, limits and the usage log add. It compares three gateways in
+//!   front of one simulator: `bare` (no keys, no usage log), `sqlite` (a key with RPM, TPM
+//!   and a budget checked in memory, the usage log in SQLite) and `redis+pg` (the same
+//!   key's limits in the local Redis, the usage log in the local PostgreSQL, database
+//!   `test`).
+//!
+//! Usage: `overhead --bin target/release/switchyard [--rates 500,1000,2000] [--duration 10]
+//! [--stream] [--ledger]` (`bench/overhead.sh` builds and runs it). Loopback only; stops by
+//! itself.
 
 use std::path::PathBuf;
 use std::process::Stdio;
@@ -21,6 +29,7 @@ struct Args {
     rates: Vec<f64>,
     duration: Duration,
     stream: bool,
+    ledger: bool,
 }
 
 fn parse_args() -> Result<Args> {
@@ -29,6 +38,7 @@ fn parse_args() -> Result<Args> {
         rates: vec![500.0, 1000.0, 2000.0],
         duration: Duration::from_secs(10),
         stream: false,
+        ledger: false,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -49,6 +59,7 @@ fn parse_args() -> Result<Args> {
                 args.duration = Duration::from_secs_f64(val()?.parse().context("bad --duration")?)
             }
             "--stream" => args.stream = true,
+            "--ledger" => args.ledger = true,
             "--bench" => {} // passed by `cargo bench`
             other => bail!("unknown argument {other}; see the module docs"),
         }
@@ -144,6 +155,135 @@ fn row(rate: f64, target: &'static str, recs: &[Rec], cpu_secs: f64) -> Row {
     }
 }
 
+/// One thing under load: its URL, the key to send, and the processes whose CPU it costs.
+struct Target {
+    name: &'static str,
+    url: String,
+    key: String,
+    pids: Vec<u32>,
+    _children: Vec<Child>,
+}
+
+async fn serve(bin: &PathBuf, name: &str, config: &str) -> Result<(Child, String)> {
+    let path = std::env::temp_dir().join(format!(
+        "switchyard-overhead-{}-{name}.toml",
+        std::process::id()
+    ));
+    std::fs::write(&path, config)?;
+    let arg = path.display().to_string();
+    spawn_until(
+        bin,
+        &["serve", "--config", &arg, "--listen", "127.0.0.1:0"],
+        "switchyard listening on ",
+    )
+    .await
+}
+
+/// A key with limits far above the offered load (so every request is checked, none
+/// refused), issued in the database at `db`.
+async fn issue_key(bin: &PathBuf, db: &str) -> Result<String> {
+    let out = Command::new(bin)
+        .args([
+            "keys",
+            "create",
+            "--name",
+            "bench",
+            "--team",
+            "bench",
+            "--rpm",
+            "10000000",
+            "--tpm",
+            "10000000000",
+            "--budget",
+            "1000000",
+            "--period",
+            "day",
+            "--db",
+            db,
+            "--json",
+        ])
+        .output()
+        .await?;
+    anyhow::ensure!(
+        out.status.success(),
+        "keys create failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    v["key"]
+        .as_str()
+        .map(str::to_string)
+        .context("no key in the output")
+}
+
+async fn targets(args: &Args, sim: Child, sim_url: &str) -> Result<Vec<Target>> {
+    let sim_pid = sim.id().context("simulator has no pid")?;
+    let provider = format!(
+        "[providers.deepseek]\napi_key = \"bench\"\nregions = [{{ name = \"global\", base_url = \"{sim_url}/deepseek/global\" }}]\n"
+    );
+    let dir = std::env::temp_dir().join(format!("switchyard-overhead-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let db = dir.join("usage.db").display().to_string();
+    if !args.ledger {
+        let (gw, gw_url) = serve(
+            &args.bin,
+            "gateway",
+            &format!("[usage]\npath = \"{db}\"\n\n{provider}"),
+        )
+        .await?;
+        let gw_pid = gw.id().context("gateway has no pid")?;
+        return Ok(vec![
+            Target {
+                name: "direct",
+                url: format!("{sim_url}/deepseek/global"),
+                key: "bench".into(),
+                pids: vec![sim_pid],
+                _children: vec![sim],
+            },
+            Target {
+                name: "gateway",
+                url: format!("{gw_url}/v1"),
+                key: "bench".into(),
+                pids: vec![gw_pid, sim_pid],
+                _children: vec![gw],
+            },
+        ]);
+    }
+    let key = issue_key(&args.bin, &db).await?;
+    let table = format!("bench_usage_{}", std::process::id());
+    let configs = [
+        ("bare", format!("[usage]\nstore = \"none\"\n\n{provider}")),
+        (
+            "sqlite",
+            format!("[keys]\nenabled = true\n\n[usage]\npath = \"{db}\"\n\n{provider}"),
+        ),
+        (
+            "redis+pg",
+            format!(
+                "[keys]\nenabled = true\n\n[limits]\nbackend = \"redis\"\nredis_prefix = \"bench-{}\"\n\n\
+                 [usage]\npath = \"{db}\"\nstore = \"postgres\"\nurl = \"postgres://postgres@127.0.0.1:5432/test\"\ntable = \"{table}\"\n\n{provider}",
+                std::process::id()
+            ),
+        ),
+    ];
+    let mut out = Vec::new();
+    let mut sim = Some(sim);
+    for (name, config) in configs {
+        let (gw, url) = serve(&args.bin, name, &config).await?;
+        let pid = gw.id().context("gateway has no pid")?;
+        let mut children = vec![gw];
+        children.extend(sim.take());
+        out.push(Target {
+            name,
+            url: format!("{url}/v1"),
+            key: key.clone(),
+            pids: vec![pid, sim_pid],
+            _children: children,
+        });
+    }
+    Ok(out)
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = parse_args()?;
@@ -153,29 +293,12 @@ async fn main() -> Result<()> {
         "switchyard sim listening on ",
     )
     .await?;
-    let config = format!(
-        "[providers.deepseek]\napi_key = \"bench\"\nregions = [{{ name = \"global\", base_url = \"{sim_url}/deepseek/global\" }}]\n"
-    );
-    let config_path =
-        std::env::temp_dir().join(format!("switchyard-overhead-{}.toml", std::process::id()));
-    std::fs::write(&config_path, config)?;
-    let config_arg = config_path.display().to_string();
-    let (gw, gw_url) = spawn_until(
-        &args.bin,
-        &["serve", "--config", &config_arg, "--listen", "127.0.0.1:0"],
-        "switchyard listening on ",
-    )
-    .await?;
-    let gw_pid = gw.id().context("gateway has no pid")?;
-    let sim_pid = sim.id().context("simulator has no pid")?;
+    let targets = targets(&args, sim, &sim_url).await?;
+    let watched = targets.last().map_or(0, |t| t.pids[0]);
 
     let client = switchyard_bench::engine::http_client()?;
-    let targets = [
-        ("direct", format!("{sim_url}/deepseek/global")),
-        ("gateway", format!("{gw_url}/v1")),
-    ];
-    let plan = |target: &str, rate: f64, duration: Duration| Plan {
-        target: target.to_string(),
+    let plan = |t: &Target, rate: f64, duration: Duration| Plan {
+        target: t.url.clone(),
         models: vec!["deepseek-v4-flash".into()],
         load: Load::Open {
             rate,
@@ -185,7 +308,7 @@ async fn main() -> Result<()> {
         max_requests: None,
         stream: args.stream,
         timeout: Duration::from_secs(10),
-        api_key: Some("bench".into()),
+        api_key: Some(t.key.clone()),
         source: Source::Synthetic {
             input: Dist::Fixed(8),
             output: Dist::Fixed(16),
@@ -193,28 +316,32 @@ async fn main() -> Result<()> {
         seed: 1,
         progress: false,
     };
-    for (_, url) in &targets {
-        run(&plan(url, 200.0, Duration::from_secs(2)), &client).await?;
+    for t in &targets {
+        run(&plan(t, 200.0, Duration::from_secs(2)), &client).await?;
     }
-    let (rss0, _) = rss_kib(gw_pid);
+    let (rss0, _) = rss_kib(watched);
 
     let mut rows = Vec::new();
     for (i, &rate) in args.rates.iter().enumerate() {
-        // Alternate the order per rate so neither target always runs on a warmer machine.
-        let order: Vec<usize> = if i % 2 == 0 { vec![0, 1] } else { vec![1, 0] };
-        let mut pair: Vec<Option<Row>> = vec![None, None];
-        for t in order {
-            let (name, url) = &targets[t];
-            eprintln!("running {name} at {rate} req/s for {:?}", args.duration);
-            let (sim0, gw0) = (cpu_secs(sim_pid), cpu_secs(gw_pid));
-            let data = run(&plan(url, rate, args.duration), &client).await?;
+        // Rotate the order per rate so no target always runs on a warmer machine.
+        let n = targets.len();
+        let mut group: Vec<Option<Row>> = (0..n).map(|_| None).collect();
+        for k in 0..n {
+            let t = (i + k) % n;
+            let target = &targets[t];
+            eprintln!(
+                "running {} at {rate} req/s for {:?}",
+                target.name, args.duration
+            );
+            let cpu0: f64 = target.pids.iter().map(|&p| cpu_secs(p)).sum();
+            let data = run(&plan(target, rate, args.duration), &client).await?;
             let samples: Vec<Rec> = data.groups.into_iter().flat_map(|g| g.recs).collect();
-            let cpu = (cpu_secs(sim_pid) - sim0) + (cpu_secs(gw_pid) - gw0);
-            pair[t] = Some(row(rate, name, &samples, cpu));
+            let cpu = target.pids.iter().map(|&p| cpu_secs(p)).sum::<f64>() - cpu0;
+            group[t] = Some(row(rate, target.name, &samples, cpu));
         }
-        rows.extend(pair.into_iter().flatten());
+        rows.push(group.into_iter().flatten().collect::<Vec<_>>());
     }
-    let (rss, hwm) = rss_kib(gw_pid);
+    let (rss, hwm) = rss_kib(watched);
 
     println!(
         "| rate (req/s) | target | ok | errors | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | p99 from schedule ms | dispatch p99 ms | server CPU µs/req |{}",
@@ -228,7 +355,7 @@ async fn main() -> Result<()> {
         "|---|---|---|---|---|---|---|---|---|---|---|---|{}",
         if args.stream { "---|---|" } else { "" }
     );
-    for r in &rows {
+    for r in rows.iter().flatten() {
         let s = r.service.unwrap_or_default();
         let sched = r.scheduled.map_or(0.0, |s| s.p99);
         let ttft = if args.stream {
@@ -255,19 +382,24 @@ async fn main() -> Result<()> {
         );
     }
     println!();
-    println!("| rate (req/s) | added p50 ms | added p99 ms | gateway CPU µs/req |");
-    println!("|---|---|---|---|");
-    for pair in rows.chunks(2) {
-        if let [d, g] = pair
-            && let (Some(ds), Some(gs)) = (d.service, g.service)
-        {
-            println!(
-                "| {} | {:.3} | {:.3} | {:.0} |",
-                d.rate,
-                gs.p50 - ds.p50,
-                gs.p99 - ds.p99,
-                g.cpu_us_per_req - d.cpu_us_per_req
-            );
+    println!("| rate (req/s) | target | added p50 ms | added p99 ms | added CPU µs/req |");
+    println!("|---|---|---|---|---|");
+    for group in &rows {
+        let Some((base, rest)) = group.split_first() else {
+            continue;
+        };
+        for g in rest {
+            if let (Some(bs), Some(gs)) = (base.service, g.service) {
+                println!(
+                    "| {} | {} vs {} | {:.3} | {:.3} | {:.0} |",
+                    g.rate,
+                    g.target,
+                    base.target,
+                    gs.p50 - bs.p50,
+                    gs.p99 - bs.p99,
+                    g.cpu_us_per_req - base.cpu_us_per_req
+                );
+            }
         }
     }
     println!();
@@ -277,8 +409,25 @@ async fn main() -> Result<()> {
         rss as f64 / 1024.0,
         hwm as f64 / 1024.0
     );
-    drop(gw);
-    drop(sim);
-    let _ = std::fs::remove_file(&config_path);
+    drop(targets);
+    if args.ledger {
+        // Leave the shared `test` database as it was.
+        let _ = Command::new("psql")
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-U",
+                "postgres",
+                "-d",
+                "test",
+                "-qc",
+                &format!("DROP TABLE IF EXISTS bench_usage_{}", std::process::id()),
+            ])
+            .status()
+            .await;
+    }
+    let _ = std::fs::remove_dir_all(
+        std::env::temp_dir().join(format!("switchyard-overhead-{}", std::process::id())),
+    );
     Ok(())
 }

@@ -126,6 +126,17 @@ impl TestGateway {
         self.post("/v1/chat/completions", &body).await
     }
 
+    /// `POST /v1/chat/completions` with a gateway key.
+    pub async fn chat_as(&self, key: &str, body: Value) -> Reply {
+        let req = self
+            .http
+            .post(format!("{}/v1/chat/completions", self.base))
+            .header("content-type", "application/json")
+            .header("authorization", format!("Bearer {key}"))
+            .body(body.to_string());
+        read(req).await
+    }
+
     pub async fn get(&self, path: &str) -> Reply {
         read(self.http.get(format!("{}{path}", self.base))).await
     }
@@ -200,6 +211,18 @@ impl TestGateway {
             .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .sum()
     }
+}
+
+/// A name no other test or run uses (Redis prefixes, PostgreSQL tables).
+pub fn unique(stem: &str) -> String {
+    format!(
+        "{stem}_{}_{}",
+        std::process::id(),
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_nanos()
+    )
 }
 
 /// `[routes.*]` tables parsed from TOML, to put into a test's config.
