@@ -446,15 +446,25 @@ impl Relay {
             });
             self.write_data(&chunk);
         }
-        self.out.extend_from_slice(b"data: [DONE]\n\n");
-        self.done = true;
         if !self.tool_call_ids.is_empty() && !self.reasoning.is_empty() {
             self.ctx.st.reasoning.insert(
                 self.tool_call_ids.iter().map(String::as_str),
                 &self.reasoning,
             );
         }
-        self.record(usage, estimated, Outcome::Completed);
+        let nanos = self.record(usage, estimated, Outcome::Completed);
+        // Headers went out with the first byte: a stream's cost comes as an SSE comment
+        // (clients skip comments) just before `[DONE]`.
+        if let Some(nanos) = nanos {
+            let line = format!(
+                ": x-switchyard-cost-usd {}.{:09}\n\n",
+                nanos / 1_000_000_000,
+                nanos % 1_000_000_000
+            );
+            self.out.extend_from_slice(line.as_bytes());
+        }
+        self.out.extend_from_slice(b"data: [DONE]\n\n");
+        self.done = true;
     }
 
     fn on_eof(&mut self) {
@@ -516,12 +526,14 @@ impl Relay {
         self.record(usage, estimated, Outcome::Interrupted);
     }
 
-    fn record(&mut self, usage: TokenUsage, estimated: bool, outcome: Outcome) {
-        if !self.recorded {
-            self.recorded = true;
-            self.permit.set_used(usage.prompt + usage.completion);
-            self.ctx.record(usage, estimated, outcome);
+    /// Record usage once; the cost in nano-dollars, or `None` if already recorded.
+    fn record(&mut self, usage: TokenUsage, estimated: bool, outcome: Outcome) -> Option<u64> {
+        if self.recorded {
+            return None;
         }
+        self.recorded = true;
+        self.permit.set_used(usage.prompt + usage.completion);
+        Some(self.ctx.record(usage, estimated, outcome))
     }
 }
 

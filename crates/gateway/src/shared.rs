@@ -6,7 +6,8 @@
 //! of the current period) are checked together, and only if all pass is anything taken.
 //! A second script settles the request: unused tokens go back, the cost reservation is
 //! replaced by the real cost. Every Redis key of one gateway key carries the hash tag
-//! `{<key id>}`, so each script touches a single slot (what Redis Cluster requires).
+//! `{<key id>}`, so each script touches a single slot: with `[limits] redis_cluster` the
+//! gateway talks the cluster protocol and each script runs on the node owning that slot.
 //!
 //! If Redis cannot be reached, `[limits] on_redis_error` decides: `"local"` (the default)
 //! falls back to this process's own limits — fail open, each replica enforcing the limits
@@ -92,9 +93,29 @@ pub enum OnRedisError {
     Deny,
 }
 
+/// A connection to one Redis, or to a Redis Cluster (scripts are routed by their keys'
+/// slot, which the hash tag makes one).
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(redis::cluster_async::ClusterConnection),
+}
+
+impl Conn {
+    async fn invoke<T: redis::FromRedisValue>(
+        &self,
+        call: &redis::ScriptInvocation<'_>,
+    ) -> redis::RedisResult<T> {
+        match self {
+            Conn::Single(c) => call.invoke_async(&mut c.clone()).await,
+            Conn::Cluster(c) => call.invoke_async(&mut c.clone()).await,
+        }
+    }
+}
+
 /// Shared limits in Redis.
 pub struct RedisLimits {
-    conn: ConnectionManager,
+    conn: Conn,
     prefix: String,
     on_error: OnRedisError,
     admit: Script,
@@ -140,7 +161,31 @@ impl RedisLimits {
         .map_err(|_| format!("redis at {url}: no connection within 5 s"))?
         .map_err(|e| format!("redis at {url}: {e}"))?;
         Ok(RedisLimits {
-            conn,
+            conn: Conn::Single(conn),
+            prefix: prefix.to_string(),
+            on_error,
+            admit: Script::new(ADMIT),
+            settle: Script::new(SETTLE),
+        })
+    }
+
+    /// Connect to a Redis Cluster through any of its `nodes` (`redis://host:port`).
+    pub async fn connect_cluster(
+        nodes: &[String],
+        prefix: &str,
+        on_error: OnRedisError,
+    ) -> Result<Self, String> {
+        let client = redis::cluster::ClusterClient::builder(nodes.iter().map(String::as_str))
+            .connection_timeout(Duration::from_secs(2))
+            .response_timeout(Duration::from_secs(1))
+            .build()
+            .map_err(|e| format!("redis cluster {nodes:?}: {e}"))?;
+        let conn = tokio::time::timeout(Duration::from_secs(5), client.get_async_connection())
+            .await
+            .map_err(|_| format!("redis cluster {nodes:?}: no connection within 5 s"))?
+            .map_err(|e| format!("redis cluster {nodes:?}: {e}"))?;
+        Ok(RedisLimits {
+            conn: Conn::Cluster(conn),
             prefix: prefix.to_string(),
             on_error,
             admit: Script::new(ADMIT),
@@ -179,10 +224,8 @@ impl RedisLimits {
             switchyard_ledger::keys::BudgetPeriod::Month => 33 * 86_400_000,
             switchyard_ledger::keys::BudgetPeriod::Total => 10 * 365 * 86_400_000,
         };
-        let mut conn = self.conn.clone();
-        let reply: Result<Vec<i64>, redis::RedisError> = self
-            .admit
-            .key(&n.rpm)
+        let mut call = self.admit.prepare_invoke();
+        call.key(&n.rpm)
             .key(&n.tpm)
             .key(&n.spent)
             .key(&n.reserved)
@@ -196,9 +239,8 @@ impl RedisLimits {
             )
             .arg(max_nanos)
             .arg(key.spent_now())
-            .arg(ttl_ms)
-            .invoke_async(&mut conn)
-            .await;
+            .arg(ttl_ms);
+        let reply: Result<Vec<i64>, redis::RedisError> = self.conn.invoke(&call).await;
         let reply = match reply {
             Ok(r) if r.len() == 4 => r,
             Ok(_) => return self.unavailable(key, model, tokens, max_nanos, "unexpected reply"),
@@ -314,10 +356,8 @@ impl Settler {
             (self.tpm.clone(), self.spent.clone(), self.reserved.clone());
         let (tpm_limit, ttl) = (self.tpm_limit, self.ttl_ms);
         rt.spawn(async move {
-            let mut conn = limits.conn.clone();
-            let r: Result<i64, _> = limits
-                .settle
-                .key(&tpm)
+            let mut call = limits.settle.prepare_invoke();
+            call.key(&tpm)
                 .key(&spent_key)
                 .key(&reserved_key)
                 .arg(now_ms())
@@ -325,9 +365,8 @@ impl Settler {
                 .arg(tokens_back)
                 .arg(reserved)
                 .arg(spent)
-                .arg(ttl)
-                .invoke_async(&mut conn)
-                .await;
+                .arg(ttl);
+            let r: Result<i64, _> = limits.conn.invoke(&call).await;
             if let Err(e) = r {
                 counter!("switchyard_redis_errors_total").increment(1);
                 tracing::error!(error = %e, "could not settle a request's limits in redis");

@@ -298,11 +298,14 @@ impl AppState {
                 } else {
                     OnRedisError::Local
                 };
-                Some(Arc::new(
-                    RedisLimits::connect(url, &config.limits.redis_prefix, on_error)
+                let prefix = &config.limits.redis_prefix;
+                let connected = if config.limits.redis_cluster.is_empty() {
+                    RedisLimits::connect(url, prefix, on_error).await
+                } else {
+                    RedisLimits::connect_cluster(&config.limits.redis_cluster, prefix, on_error)
                         .await
-                        .map_err(StartError::Limits)?,
-                ))
+                };
+                Some(Arc::new(connected.map_err(StartError::Limits)?))
             }
             _ => None,
         };

@@ -141,3 +141,30 @@ async fn each_family_returns_and_records_the_exact_cost_of_a_request() {
         "DeepSeek's cache hit on the repeated prompt is priced at the cached rate"
     );
 }
+
+#[tokio::test]
+async fn a_stream_reports_its_cost_in_a_comment_before_done() {
+    let gw = start_with(0.0, |_| {}).await;
+    let mut body = ask("deepseek-v4-flash", "hi");
+    body["stream"] = json!(true);
+    body["max_tokens"] = json!(20);
+    let r = gw.chat(body).await;
+    assert_eq!(r.status, 200);
+    let events = r.events();
+    let n = events.len();
+    let switchyard_wire::SseEvent::Comment(comment) = &events[n - 2] else {
+        panic!("no cost comment before [DONE]: {:?}", &events[n - 2..]);
+    };
+    let cost = comment.strip_prefix("x-switchyard-cost-usd ").unwrap();
+    let recorded = gw.usage_events()[0].cost_nanos;
+    assert!(recorded > 0);
+    assert_eq!(
+        cost,
+        format!(
+            "{}.{:09}",
+            recorded / 1_000_000_000,
+            recorded % 1_000_000_000
+        )
+    );
+    assert!(r.ends_with_done());
+}

@@ -128,6 +128,8 @@ pub struct RetriesConfig {
 pub struct LimitsConfig {
     /// Redis URL, when the limits are shared through Redis (`backend = "redis"`).
     pub redis_url: Option<String>,
+    /// Redis Cluster nodes (`redis_cluster`); when set, the cluster protocol is used.
+    pub redis_cluster: Vec<String>,
     /// Prefix of the Redis keys.
     pub redis_prefix: String,
     /// When Redis cannot be reached: `true` = refuse (503), `false` = local limits.
@@ -271,6 +273,8 @@ struct RawRetries {
 struct RawLimits {
     backend: Option<Spanned<String>>,
     redis_url: Option<String>,
+    #[serde(default)]
+    redis_cluster: Vec<String>,
     redis_prefix: Option<String>,
     on_redis_error: Option<Spanned<String>>,
 }
@@ -620,6 +624,11 @@ impl Config {
                     .filter(|u| !u.trim().is_empty())
                     .unwrap_or_else(|| "redis://127.0.0.1:6379".into())
             }),
+            redis_cluster: if redis {
+                raw.limits.redis_cluster.clone()
+            } else {
+                Vec::new()
+            },
             redis_prefix: raw
                 .limits
                 .redis_prefix
