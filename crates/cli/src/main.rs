@@ -9,6 +9,7 @@
 mod bench_cmd;
 mod demo;
 mod keys_cmd;
+mod route_cmd;
 mod usage_cmd;
 
 use std::net::SocketAddr;
@@ -91,6 +92,8 @@ enum Command {
     Usage(usage_cmd::UsageArgs),
     /// Issue, list, revoke and rotate gateway keys.
     Keys(keys_cmd::KeysArgs),
+    /// Train, evaluate and explain the tiered router's classifier.
+    Route(route_cmd::RouteArgs),
     /// Print the model catalog.
     Models {
         /// Print JSON instead of a table.
@@ -157,6 +160,7 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             // async workers.
             Command::Usage(args) => tokio::task::block_in_place(|| usage_cmd::run(args)),
             Command::Keys(args) => tokio::task::block_in_place(|| keys_cmd::run(args)),
+            Command::Route(args) => tokio::task::block_in_place(|| route_cmd::run(args)),
         }
         .map(|()| std::process::ExitCode::SUCCESS)
     })

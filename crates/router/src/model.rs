@@ -1,0 +1,260 @@
+//! The classifier: logistic regression over [`crate::features`], trained with seeded SGD.
+
+use rand::SeedableRng;
+use rand::seq::SliceRandom;
+use serde::{Deserialize, Serialize};
+
+use crate::features::{BUCKETS, DIM, HAND_NAMES, features};
+
+/// The shipped weights (`switchyard route train` writes them).
+const SHIPPED: &str = include_str!("../data/classifier.json");
+
+/// Why a model could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// Not the JSON this version writes.
+    #[error("classifier file: {0}")]
+    Format(String),
+}
+
+/// One labelled prompt (a line of `dev.jsonl`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Row {
+    /// Row id.
+    #[serde(default)]
+    pub id: String,
+    /// Where it comes from (`mmlu/<subject>`, `gsm8k`).
+    #[serde(default)]
+    pub source: String,
+    /// The prompt.
+    pub prompt: String,
+    /// 1 if the weak model answered correctly.
+    pub weak_correct: u8,
+    /// 1 if the strong model answered correctly.
+    pub strong_correct: u8,
+}
+
+impl Row {
+    /// What the classifier predicts: the weak model fails where the strong one does not.
+    pub fn label(&self) -> f32 {
+        f32::from(u8::from(self.weak_correct == 0 && self.strong_correct == 1))
+    }
+}
+
+/// Training settings.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct TrainConfig {
+    /// Passes over the data.
+    pub epochs: u32,
+    /// First learning rate (multiplied by `decay` after each pass).
+    pub learning_rate: f32,
+    /// Learning-rate decay per pass.
+    pub decay: f32,
+    /// L2 penalty.
+    pub l2: f32,
+    /// Seed of the shuffles.
+    pub seed: u64,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            epochs: 12,
+            learning_rate: 0.5,
+            decay: 0.7,
+            l2: 1e-5,
+            seed: 7,
+        }
+    }
+}
+
+/// A trained classifier.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Model {
+    weights: Vec<f32>,
+    /// How it was trained.
+    pub config: TrainConfig,
+    /// Rows it was trained on.
+    pub trained_rows: usize,
+}
+
+#[derive(Serialize, Deserialize)]
+struct File {
+    version: u32,
+    buckets: usize,
+    hand_features: Vec<String>,
+    config: TrainConfig,
+    trained_rows: usize,
+    /// Non-zero weights as (index, weight).
+    weights: Vec<(u32, f32)>,
+}
+
+fn sigmoid(z: f32) -> f32 {
+    1.0 / (1.0 + (-z.clamp(-30.0, 30.0)).exp())
+}
+
+impl Model {
+    /// Fit on `rows`.
+    pub fn train(rows: &[Row], config: TrainConfig) -> Model {
+        let data: Vec<(Vec<(u32, f32)>, f32)> = rows
+            .iter()
+            .map(|r| (features(&r.prompt), r.label()))
+            .collect();
+        let mut w = vec![0f32; DIM];
+        let mut rng = rand::rngs::SmallRng::seed_from_u64(config.seed);
+        let mut order: Vec<usize> = (0..data.len()).collect();
+        let mut lr = config.learning_rate;
+        for _ in 0..config.epochs {
+            order.shuffle(&mut rng);
+            for &i in &order {
+                let (x, y) = &data[i];
+                let z: f32 = x.iter().map(|&(k, v)| w[k as usize] * v).sum();
+                let g = sigmoid(z) - y;
+                for &(k, v) in x {
+                    let wk = &mut w[k as usize];
+                    *wk -= lr * (g * v + config.l2 * *wk);
+                }
+            }
+            lr *= config.decay;
+        }
+        Model {
+            weights: w,
+            config,
+            trained_rows: rows.len(),
+        }
+    }
+
+    /// The classifier that ships with the gateway.
+    pub fn shipped() -> Result<Model, ModelError> {
+        Model::from_json(SHIPPED)
+    }
+
+    /// Read a classifier file.
+    pub fn from_json(text: &str) -> Result<Model, ModelError> {
+        let f: File = serde_json::from_str(text).map_err(|e| ModelError::Format(e.to_string()))?;
+        if f.version != 1 || f.buckets != BUCKETS || f.hand_features != HAND_NAMES {
+            return Err(ModelError::Format(
+                "written by another version of the features; retrain with `switchyard route train`"
+                    .into(),
+            ));
+        }
+        let mut weights = vec![0f32; DIM];
+        for (k, v) in f.weights {
+            let slot = weights
+                .get_mut(k as usize)
+                .ok_or_else(|| ModelError::Format(format!("weight index {k} out of range")))?;
+            *slot = v;
+        }
+        Ok(Model {
+            weights,
+            config: f.config,
+            trained_rows: f.trained_rows,
+        })
+    }
+
+    /// The classifier file (non-zero weights, rounded to 6 significant digits).
+    pub fn to_json(&self) -> String {
+        let weights = self
+            .weights
+            .iter()
+            .enumerate()
+            .filter(|(_, w)| w.abs() > 1e-6)
+            .map(|(k, w)| (k as u32, (w * 1e6).round() / 1e6))
+            .collect();
+        let f = File {
+            version: 1,
+            buckets: BUCKETS,
+            hand_features: HAND_NAMES.iter().map(|s| (*s).to_string()).collect(),
+            config: self.config,
+            trained_rows: self.trained_rows,
+            weights,
+        };
+        serde_json::to_string(&f).unwrap_or_default()
+    }
+
+    /// Probability that the cheap model fails `prompt` where the strong one would not.
+    pub fn score(&self, prompt: &str) -> f32 {
+        let z: f32 = features(prompt)
+            .iter()
+            .map(|&(k, v)| self.weights.get(k as usize).copied().unwrap_or(0.0) * v)
+            .sum();
+        sigmoid(z)
+    }
+}
+
+/// Whether row `id` belongs to the held-out part (`share` of the rows, chosen by a hash of
+/// the id so that the split is the same on every machine and run).
+pub fn held_out(id: &str, share: f64) -> bool {
+    f64::from(crc32fast::hash(id.as_bytes()) % 10_000) < share * 10_000.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(prompt: &str, hard: bool) -> Row {
+        Row {
+            id: prompt.into(),
+            source: String::new(),
+            prompt: prompt.into(),
+            weak_correct: u8::from(!hard),
+            strong_correct: 1,
+        }
+    }
+
+    #[test]
+    fn training_learns_a_separable_signal_and_survives_a_round_trip() {
+        let mut rows = Vec::new();
+        for i in 0..200 {
+            rows.push(row(
+                &format!("integral of x^{i} dx, prove convergence"),
+                true,
+            ));
+            rows.push(row(&format!("what colour is the sky on day {i}"), false));
+        }
+        let m = Model::train(&rows, TrainConfig::default());
+        assert!(m.score("prove convergence of the integral") > m.score("what colour is grass"));
+        let back = Model::from_json(&m.to_json()).unwrap();
+        let a = m.score("prove the integral converges");
+        assert!((back.score("prove the integral converges") - a).abs() < 1e-4);
+        assert_eq!(
+            Model::train(&rows, TrainConfig::default()),
+            m,
+            "training is reproducible"
+        );
+    }
+
+    #[test]
+    fn the_held_out_split_is_stable_and_about_the_asked_share() {
+        let n = (0..10_000)
+            .filter(|i| held_out(&format!("row-{i}"), 0.3))
+            .count();
+        assert!((2_800..=3_200).contains(&n), "{n}");
+        assert_eq!(held_out("abc", 0.3), held_out("abc", 0.3));
+    }
+
+    #[test]
+    fn a_file_from_other_features_is_refused() {
+        assert!(Model::from_json("{}").is_err());
+        let bad = r#"{"version":1,"buckets":8,"hand_features":[],"config":{"epochs":1,"learning_rate":0.1,"decay":1.0,"l2":0.0,"seed":1},"trained_rows":0,"weights":[]}"#;
+        assert!(
+            Model::from_json(bad)
+                .unwrap_err()
+                .to_string()
+                .contains("retrain")
+        );
+    }
+}
+
+#[cfg(test)]
+mod shipped_tests {
+    use super::*;
+
+    #[test]
+    fn the_shipped_classifier_loads_and_was_trained_on_the_labelled_set() {
+        let m = Model::shipped().unwrap();
+        assert!(m.trained_rows > 7_000, "{}", m.trained_rows);
+        let s = m.score("What is the capital of France?");
+        assert!((0.0..=1.0).contains(&s));
+    }
+}

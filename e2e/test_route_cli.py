@@ -1,0 +1,48 @@
+"""`switchyard route`: the shipped classifier, evaluated on the labelled prompts it was not
+trained on (the hash-chosen 30% that `route train` holds out), beats random routing and
+meets the quality targets; `route explain` scores one prompt."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from support import REPO_ROOT, child_env, gateway_bin
+
+CANDIDATES = [REPO_ROOT.parent / "shared/data/routing/dev.jsonl",
+              Path("/work/shared/data/routing/dev.jsonl")]
+
+
+def _data() -> Path:
+    for p in CANDIDATES:
+        if p.is_file():
+            return p
+    pytest.skip(f"labelled routing data not found at {[str(c) for c in CANDIDATES]}")
+
+
+def test_the_shipped_classifier_meets_its_targets_on_held_out_prompts():
+    out = subprocess.run([str(gateway_bin()), "route", "eval", "--data", str(_data()),
+                          "--held-out", "--json"], capture_output=True, text=True,
+                         env=child_env(), timeout=120)
+    assert out.returncode == 0, out.stderr
+    report = json.loads(out.stdout)
+    assert report["held_out_only"] and report["rows"] > 2500
+    ours, rnd, oracle = (report["routers"][k] for k in ("classifier", "random", "oracle"))
+    assert ours["apgr"] >= 0.58, ours
+    assert ours["saved_at_95"] >= 0.40, ours
+    assert rnd["apgr"] < ours["apgr"] < oracle["apgr"]
+    assert ours["cpt50"] < rnd["cpt50"]
+
+
+def test_bad_data_and_explain(tmp_path):
+    junk = tmp_path / "junk.jsonl"
+    junk.write_text("this is not a labelled row\n")
+    bad = subprocess.run([str(gateway_bin()), "route", "eval", "--data", str(junk)],
+                         capture_output=True, text=True, env=child_env(), timeout=60)
+    assert bad.returncode != 0 and "line 1" in bad.stderr
+    out = subprocess.run([str(gateway_bin()), "route", "explain", "What is 2+2?"],
+                         capture_output=True, text=True, env=child_env(), timeout=60)
+    assert out.returncode == 0 and out.stdout.startswith("score 0.")
