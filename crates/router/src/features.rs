@@ -23,11 +23,13 @@ pub const DIM: usize = HAND + HAND_NAMES.len();
 /// A sparse feature vector: (index, value), indices unique.
 pub type Features = Vec<(u32, f32)>;
 
-fn words(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut kind = 0u8; // 1 letters, 2 digits
-    for c in text.chars() {
+/// The words of `lower` (the prompt, ASCII-lower-cased) as byte ranges: runs of ASCII
+/// letters, runs of digits, and single other non-space characters.
+fn word_spans(lower: &str) -> Vec<(usize, usize)> {
+    let mut out = Vec::with_capacity(lower.len() / 4 + 1);
+    let mut start = 0;
+    let mut kind = 0u8; // 0 none, 1 letters, 2 digits
+    for (i, c) in lower.char_indices() {
         let k = if c.is_ascii_alphabetic() {
             1
         } else if c.is_ascii_digit() {
@@ -36,55 +38,77 @@ fn words(text: &str) -> Vec<String> {
             0
         };
         if k != 0 && k == kind {
-            cur.push(c.to_ascii_lowercase());
             continue;
         }
-        if !cur.is_empty() {
-            out.push(std::mem::take(&mut cur));
+        if kind != 0 {
+            out.push((start, i));
         }
         kind = k;
-        if k != 0 {
-            cur.push(c.to_ascii_lowercase());
-        } else if !c.is_whitespace() {
-            out.push(c.to_string());
+        start = i;
+        if k == 0 && !c.is_whitespace() {
+            out.push((i, i + c.len_utf8()));
         }
     }
-    if !cur.is_empty() {
-        out.push(cur);
+    if kind != 0 {
+        out.push((start, lower.len()));
     }
     out
 }
 
-fn bucket(s: &str) -> u32 {
-    crc32fast::hash(s.as_bytes()) % BUCKETS as u32
+#[cfg(test)]
+fn words(text: &str) -> Vec<String> {
+    let lower = text.to_ascii_lowercase();
+    word_spans(&lower)
+        .into_iter()
+        .map(|(a, b)| lower[a..b].to_string())
+        .collect()
 }
 
-/// The features of one prompt.
+fn bucket(hash: u32) -> u32 {
+    hash % BUCKETS as u32
+}
+
+/// The features of one prompt. One allocation for the lower-cased text, one for the word
+/// spans, one for the feature list; no per-word strings.
 pub fn features(prompt: &str) -> Features {
-    let ws = words(prompt);
-    let mut counts: std::collections::BTreeMap<u32, f32> = std::collections::BTreeMap::new();
-    for w in &ws {
-        *counts.entry(bucket(w)).or_default() += 1.0;
+    let lower = prompt.to_ascii_lowercase();
+    let spans = word_spans(&lower);
+    let bytes = lower.as_bytes();
+    let mut out: Features = Vec::with_capacity(spans.len() * 2 + HAND_NAMES.len());
+    for &(a, b) in &spans {
+        out.push((bucket(crc32fast::hash(&bytes[a..b])), 1.0));
     }
-    let mut pair = String::new();
-    for p in ws.windows(2) {
-        pair.clear();
-        pair.push_str(&p[0]);
-        pair.push(' ');
-        pair.push_str(&p[1]);
-        *counts.entry(bucket(&pair)).or_default() += 1.0;
+    for pair in spans.windows(2) {
+        let (a, b) = (pair[0], pair[1]);
+        // The CRC-32 of "first second", without building that string.
+        let mut h = crc32fast::Hasher::new();
+        h.update(&bytes[a.0..a.1]);
+        h.update(b" ");
+        h.update(&bytes[b.0..b.1]);
+        out.push((bucket(h.finalize()), 1.0));
     }
-    let norm = counts.values().map(|v| v * v).sum::<f32>().sqrt().max(1.0);
-    let mut out: Features = counts.into_iter().map(|(k, v)| (k, v / norm)).collect();
+    out.sort_unstable_by_key(|(k, _)| *k);
+    out.dedup_by(|next, kept| {
+        if next.0 == kept.0 {
+            kept.1 += next.1;
+            true
+        } else {
+            false
+        }
+    });
+    let norm = out.iter().map(|(_, v)| v * v).sum::<f32>().sqrt().max(1.0);
+    for f in &mut out {
+        f.1 /= norm;
+    }
 
     let len = prompt.chars().count().max(1) as f32;
-    let digits = prompt.chars().filter(char::is_ascii_digit).count() as f32;
+    let digits = prompt.bytes().filter(u8::is_ascii_digit).count() as f32;
     let multiple_choice = ["\nA.", "\nB.", "\nA)", "\nB)", "(A)", "(B)"]
         .iter()
         .any(|m| prompt.contains(m));
     let math = prompt
-        .chars()
-        .filter(|c| matches!(c, '=' | '+' | '*' | '/' | '^' | '$' | '%'))
+        .bytes()
+        .filter(|c| matches!(c, b'=' | b'+' | b'*' | b'/' | b'^' | b'$' | b'%'))
         .count() as f32;
     let code = [
         "```",
