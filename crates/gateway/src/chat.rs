@@ -343,14 +343,29 @@ async fn chat_inner(
     let mut req = parse_request(&bytes)?;
     drop(bytes);
     validate(&req)?;
-    let primary = st
-        .catalog
-        .resolve(&req.model)
-        .map_err(|e| GatewayError::ModelNotFound(e.to_string()))?;
+    let prompt_estimate = tokens::estimate_prompt(&req);
+    // A virtual model picks the catalog model for this request; other names are resolved
+    // in the catalog.
+    let mut route_header = None;
+    let primary = match st.virtual_models.get(&req.model.to_ascii_lowercase()) {
+        Some(vm) => {
+            let key = caller.as_ref().map(|k| &k.record);
+            let routed = crate::virtual_models::route(&st, vm, &req, prompt_estimate, key)?;
+            route_header = Some(routed.header);
+            st.catalog
+                .get(&routed.model_id)
+                .ok_or(GatewayError::Internal(
+                    "routed to a model not in the catalog",
+                ))?
+        }
+        None => st
+            .catalog
+            .resolve(&req.model)
+            .map_err(|e| GatewayError::ModelNotFound(e.to_string()))?,
+    };
     restore_reasoning(&st, &mut req);
     let stream = req.is_stream();
     let wants_usage = req.wants_stream_usage();
-    let prompt_estimate = tokens::estimate_prompt(&req);
     let fallbacks = st.fallbacks.get(&primary.id).map_or(&[][..], Vec::as_slice);
     // Model allowed, rate limits and budget, before any upstream spend.
     let admission = match caller {
@@ -478,6 +493,12 @@ async fn chat_inner(
     ];
     if let Some(a) = &ctx.admission {
         extra_headers.extend(a.headers.iter().cloned());
+    }
+    if let Some(r) = &route_header {
+        extra_headers.push((
+            HeaderName::from_static("x-switchyard-route"),
+            header_value(r),
+        ));
     }
     if let Some(v) = won.upstream_request_id {
         extra_headers.push((HeaderName::from_static("x-upstream-request-id"), v));

@@ -27,6 +27,7 @@ pub mod state;
 pub mod telemetry;
 pub mod upstream;
 pub mod usage;
+pub mod virtual_models;
 
 use std::future::Future;
 use std::net::SocketAddr;

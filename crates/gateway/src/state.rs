@@ -17,6 +17,7 @@ use switchyard_ledger::keys::KeyStore;
 
 use crate::keys::Keyring;
 use crate::shared::{OnRedisError, RedisLimits};
+use crate::virtual_models::VirtualModel;
 use switchyard_sim::{SimConfig, SimHandle};
 use switchyard_wire::Dialect;
 
@@ -169,6 +170,10 @@ pub struct AppState {
     pub admin_token: Option<String>,
     /// Keys' limits and budgets in Redis, with `[limits] backend = "redis"`.
     pub shared_limits: Option<Arc<RedisLimits>>,
+    /// Virtual models by lower-cased name.
+    pub virtual_models: HashMap<String, VirtualModel>,
+    /// The tiered router's classifier, when a virtual model uses it.
+    pub classifier: Option<switchyard_router::Model>,
 }
 
 impl AppState {
@@ -291,6 +296,33 @@ impl AppState {
             None
         };
         let admin_token = env(&config.keys.admin_token_env).filter(|t| !t.trim().is_empty());
+        let classifier = if config
+            .virtual_models
+            .values()
+            .any(|v| v.policy == crate::config::Policy::Tiered)
+        {
+            Some(
+                switchyard_router::Model::shipped()
+                    .map_err(|e| StartError::Catalog(e.to_string()))?,
+            )
+        } else {
+            None
+        };
+        let mut virtual_models = HashMap::new();
+        for (name, v) in &config.virtual_models {
+            let place = format!("config error in {} line {}", config.source, v.line);
+            if catalog.resolve(name).is_ok() {
+                return Err(StartError::Catalog(format!(
+                    "{place}: [virtual_models.{name}] has the name of a catalog model\n  fix: pick another name, e.g. auto"
+                )));
+            }
+            let vm = VirtualModel::build(name, v, &catalog, classifier.as_ref()).map_err(|e| {
+                StartError::Catalog(format!(
+                    "{place}: [virtual_models.{name}] {e}\n  fix: use model ids from `switchyard models`"
+                ))
+            })?;
+            virtual_models.insert(name.to_ascii_lowercase(), vm);
+        }
         let shared_limits = match (&config.limits.redis_url, &keys) {
             (Some(url), Some(_)) => {
                 let on_error = if config.limits.deny_on_redis_error {
@@ -350,6 +382,8 @@ impl AppState {
             keys,
             admin_token,
             shared_limits,
+            virtual_models,
+            classifier,
         })
     }
 

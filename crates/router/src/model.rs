@@ -72,6 +72,8 @@ impl Default for TrainConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Model {
     weights: Vec<f32>,
+    /// Scores of the training prompts at 0%, 1%, …, 100%: how a score ranks among them.
+    quantiles: Vec<f32>,
     /// How it was trained.
     pub config: TrainConfig,
     /// Rows it was trained on.
@@ -85,6 +87,9 @@ struct File {
     hand_features: Vec<String>,
     config: TrainConfig,
     trained_rows: usize,
+    /// Training scores at 0%, 1%, …, 100%.
+    #[serde(default)]
+    score_quantiles: Vec<f32>,
     /// Non-zero weights as (index, weight).
     weights: Vec<(u32, f32)>,
 }
@@ -117,11 +122,30 @@ impl Model {
             }
             lr *= config.decay;
         }
-        Model {
+        let mut model = Model {
             weights: w,
+            quantiles: Vec::new(),
             config,
             trained_rows: rows.len(),
+        };
+        let mut scores: Vec<f32> = rows.iter().map(|r| model.score(&r.prompt)).collect();
+        scores.sort_by(f32::total_cmp);
+        if !scores.is_empty() {
+            model.quantiles = (0..=100)
+                .map(|p| scores[(p * (scores.len() - 1)) / 100])
+                .collect();
         }
+        model
+    }
+
+    /// The score above which `share` of the training prompts lie (`share` 0.2: the
+    /// hardest-looking 20%): how a tier's share of traffic becomes a threshold.
+    pub fn threshold_for_share(&self, share: f64) -> f32 {
+        if self.quantiles.len() != 101 {
+            return 1.0 - share.clamp(0.0, 1.0) as f32;
+        }
+        let p = ((1.0 - share.clamp(0.0, 1.0)) * 100.0).round() as usize;
+        self.quantiles[p.min(100)]
     }
 
     /// The classifier that ships with the gateway.
@@ -147,6 +171,7 @@ impl Model {
         }
         Ok(Model {
             weights,
+            quantiles: f.score_quantiles,
             config: f.config,
             trained_rows: f.trained_rows,
         })
@@ -167,6 +192,11 @@ impl Model {
             hand_features: HAND_NAMES.iter().map(|s| (*s).to_string()).collect(),
             config: self.config,
             trained_rows: self.trained_rows,
+            score_quantiles: self
+                .quantiles
+                .iter()
+                .map(|q| (q * 1e6).round() / 1e6)
+                .collect(),
             weights,
         };
         serde_json::to_string(&f).unwrap_or_default()
@@ -256,5 +286,10 @@ mod shipped_tests {
         assert!(m.trained_rows > 7_000, "{}", m.trained_rows);
         let s = m.score("What is the capital of France?");
         assert!((0.0..=1.0).contains(&s));
+        let (t50, t20) = (m.threshold_for_share(0.5), m.threshold_for_share(0.2));
+        assert!(
+            t50 < t20,
+            "sending fewer prompts up needs a higher score: {t50} {t20}"
+        );
     }
 }

@@ -14,7 +14,9 @@ use toml::Spanned;
 use crate::error::ConfigError;
 
 mod routes;
+mod virtual_models;
 pub use routes::{Balance, DeploymentConfig, HedgeConfig, RouteConfig};
+pub use virtual_models::{Policy, VirtualModelConfig};
 
 /// Environment variables that hold the built-in providers' keys; any of them set means
 /// "talk to the real vendors".
@@ -47,6 +49,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// `[routes."<model>"]`: deployments, balancing, time limits and hedging per model.
     pub routes: BTreeMap<String, RouteConfig>,
+    /// `[virtual_models.<name>]`: names that route to a catalog model by a policy.
+    pub virtual_models: BTreeMap<String, VirtualModelConfig>,
     /// `[fallbacks]`: model → models to try, in order, when every region failed.
     pub fallbacks: BTreeMap<String, Vec<String>>,
     /// Line of each `[fallbacks]` entry.
@@ -236,6 +240,8 @@ struct RawConfig {
     limits: RawLimits,
     #[serde(default)]
     routes: BTreeMap<String, Spanned<routes::RawRoute>>,
+    #[serde(default)]
+    virtual_models: BTreeMap<String, Spanned<virtual_models::RawVirtualModel>>,
     #[serde(default)]
     fallbacks: BTreeMap<String, Spanned<Vec<String>>>,
     #[serde(default)]
@@ -656,6 +662,13 @@ impl Config {
             routes.insert(model, route);
         }
 
+        let mut virtual_models = BTreeMap::new();
+        for (name, v) in raw.virtual_models {
+            let line = line_of(text, v.span().start);
+            let vm = v.into_inner().validate(&name, line, &at)?;
+            virtual_models.insert(name, vm);
+        }
+
         let mut fallbacks = BTreeMap::new();
         let mut fallback_lines = BTreeMap::new();
         for (from, to) in raw.fallbacks {
@@ -759,6 +772,7 @@ impl Config {
             keys,
             limits,
             routes,
+            virtual_models,
             fallbacks,
             fallback_lines,
             providers,

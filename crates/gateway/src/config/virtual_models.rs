@@ -1,0 +1,107 @@
+//! `[virtual_models.<name>]`: names clients call (`auto`, `auto-budget`, …) that route
+//! each request to one of several catalog models by a policy.
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::error::ConfigError;
+
+/// How a virtual model picks its model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Policy {
+    /// The classifier's score picks a tier (models listed cheap to premium).
+    Tiered,
+    /// The lowest expected cost that fits.
+    Cheapest,
+    /// The lowest measured time to first token that fits.
+    Fastest,
+}
+
+impl Policy {
+    /// Config spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Policy::Tiered => "tiered",
+            Policy::Cheapest => "cheapest",
+            Policy::Fastest => "fastest",
+        }
+    }
+}
+
+/// `[virtual_models.<name>]`, validated.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VirtualModelConfig {
+    /// Policy.
+    pub policy: Policy,
+    /// Candidate models (ids or aliases); for `tiered`, cheap to premium.
+    pub models: Vec<String>,
+    /// For `tiered`: the share of traffic each tier should get (sums to 1).
+    pub shares: Vec<f64>,
+    /// Line of the table.
+    pub line: usize,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawVirtualModel {
+    policy: Policy,
+    models: Spanned<Vec<String>>,
+    #[serde(default)]
+    shares: Option<Spanned<Vec<f64>>>,
+}
+
+impl RawVirtualModel {
+    pub(super) fn validate(
+        self,
+        name: &str,
+        line: usize,
+        at: super::routes::At<'_>,
+    ) -> Result<VirtualModelConfig, ConfigError> {
+        let span = self.models.span();
+        let models = self.models.into_inner();
+        if models.is_empty() {
+            return Err(at(
+                span,
+                format!("[virtual_models.{name}] has no models"),
+                "list the candidates, e.g. models = [\"qwen3-8b\", \"qwen3-32b\", \"deepseek-v4-pro\"]".into(),
+            ));
+        }
+        let shares = match (self.policy, self.shares) {
+            (Policy::Tiered, None) => vec![1.0 / models.len() as f64; models.len()],
+            (Policy::Tiered, Some(s)) => {
+                let sp = s.span();
+                let s = s.into_inner();
+                let sum: f64 = s.iter().sum();
+                if s.len() != models.len()
+                    || s.iter().any(|x| !x.is_finite() || *x < 0.0)
+                    || (sum - 1.0).abs() > 1e-6
+                {
+                    return Err(at(
+                        sp,
+                        format!(
+                            "[virtual_models.{name}] shares must be one non-negative share per model, summing to 1 (got {s:?} for {} models)",
+                            models.len()
+                        ),
+                        "e.g. shares = [0.6, 0.25, 0.15]: at most 15% of traffic to the premium tier".into(),
+                    ));
+                }
+                s
+            }
+            (_, Some(s)) => {
+                return Err(at(
+                    s.span(),
+                    format!("[virtual_models.{name}] shares apply only to policy = \"tiered\""),
+                    "remove shares, or use policy = \"tiered\"".into(),
+                ));
+            }
+            (_, None) => Vec::new(),
+        };
+        Ok(VirtualModelConfig {
+            policy: self.policy,
+            models,
+            shares,
+            line,
+        })
+    }
+}

@@ -1,0 +1,216 @@
+//! Virtual models: a name a client calls (`auto`, …) that picks a catalog model per request.
+//!
+//! Constraints come first: a candidate must take the request's input (images, audio, tools:
+//! the same check as for an explicit model), its context window must hold the prompt
+//! estimate plus the most output, and the caller's key must allow it. Among those that fit,
+//! the policy picks: `tiered` scores the prompt with the router's classifier
+//! (`switchyard_router`) and maps the score to a tier through thresholds set from the
+//! configured traffic shares (calibrated on the classifier's training prompts), moving up
+//! to the next tier that fits (then down) when the chosen one cannot take the request;
+//! `cheapest` takes the lowest expected cost; `fastest` the lowest measured time to first
+//! token. The choice and its reason go out in `x-switchyard-route`.
+
+use switchyard_catalog::Model;
+use switchyard_ledger::keys::KeyRecord;
+use switchyard_router::Model as Classifier;
+use switchyard_wire::{ChatRequest, Role};
+
+use crate::config::{Policy, VirtualModelConfig};
+use crate::error::GatewayError;
+use crate::intake::check_capabilities;
+use crate::state::AppState;
+
+/// A virtual model, resolved against the catalog at start-up.
+#[derive(Debug, Clone)]
+pub struct VirtualModel {
+    /// The name clients call.
+    pub name: String,
+    /// Policy.
+    pub policy: Policy,
+    /// Canonical model ids (for `tiered`: cheap to premium).
+    pub models: Vec<String>,
+    /// For `tiered`: the score from which each tier above the first starts.
+    pub thresholds: Vec<f32>,
+}
+
+impl VirtualModel {
+    /// Resolve `cfg`'s model names; set tier thresholds from its shares.
+    pub fn build(
+        name: &str,
+        cfg: &VirtualModelConfig,
+        catalog: &switchyard_catalog::Catalog,
+        classifier: Option<&Classifier>,
+    ) -> Result<VirtualModel, String> {
+        let mut models = Vec::new();
+        for m in &cfg.models {
+            let model = catalog.resolve(m).map_err(|e| e.to_string())?;
+            models.push(model.id.clone());
+        }
+        // Tier i starts where the prompts sent to tiers i.. make up their shares' sum.
+        let thresholds = match (cfg.policy, classifier) {
+            (Policy::Tiered, Some(c)) => (1..cfg.shares.len())
+                .map(|i| c.threshold_for_share(cfg.shares[i..].iter().sum()))
+                .collect(),
+            _ => Vec::new(),
+        };
+        Ok(VirtualModel {
+            name: name.to_string(),
+            policy: cfg.policy,
+            models,
+            thresholds,
+        })
+    }
+}
+
+/// Where a virtual model sent a request, and why.
+#[derive(Debug, Clone)]
+pub struct Routed {
+    /// Canonical id of the chosen model.
+    pub model_id: String,
+    /// `x-switchyard-route` value.
+    pub header: String,
+}
+
+/// The text the classifier reads: the user's messages, most recent last (the last 8 KB).
+fn user_text(req: &ChatRequest) -> String {
+    let mut text = String::new();
+    for m in req.messages.iter().filter(|m| m.role == Role::User) {
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        text.push_str(&m.text_content());
+    }
+    if text.len() > 8192 {
+        let mut cut = text.len() - 8192;
+        while !text.is_char_boundary(cut) {
+            cut += 1;
+        }
+        text.drain(..cut);
+    }
+    text
+}
+
+/// Why `model` cannot take `req`, if it cannot.
+fn misfit(
+    st: &AppState,
+    model: &Model,
+    req: &ChatRequest,
+    prompt_estimate: u64,
+    key: Option<&KeyRecord>,
+) -> Option<String> {
+    if let Err(e) = check_capabilities(&st.catalog, model, req) {
+        return Some(e.to_string());
+    }
+    let need = prompt_estimate + req.completion_cap().map_or(0, u64::from);
+    if need > u64::from(model.context_window) {
+        return Some(format!(
+            "{}: context window {} < prompt (~{prompt_estimate}) + max output",
+            model.id, model.context_window
+        ));
+    }
+    if key.is_some_and(|k| !k.may_use(&model.id)) {
+        return Some(format!("{}: not allowed for this key", model.id));
+    }
+    None
+}
+
+/// Pick the model for one request to `vm`.
+pub fn route(
+    st: &AppState,
+    vm: &VirtualModel,
+    req: &ChatRequest,
+    prompt_estimate: u64,
+    key: Option<&KeyRecord>,
+) -> Result<Routed, GatewayError> {
+    let candidates: Vec<(usize, &Model)> = vm
+        .models
+        .iter()
+        .enumerate()
+        .filter_map(|(i, id)| st.catalog.get(id).map(|m| (i, m)))
+        .collect();
+    let mut why_not = Vec::new();
+    let fits: Vec<(usize, &Model)> = candidates
+        .into_iter()
+        .filter(|(_, m)| match misfit(st, m, req, prompt_estimate, key) {
+            Some(reason) => {
+                why_not.push(reason);
+                false
+            }
+            None => true,
+        })
+        .collect();
+    if fits.is_empty() {
+        return Err(GatewayError::InvalidValue {
+            param: "model".into(),
+            message: format!(
+                "no model of '{}' can take this request: {}",
+                vm.name,
+                why_not.join("; ")
+            ),
+        });
+    }
+    let (chosen, detail) = match vm.policy {
+        Policy::Tiered => {
+            let score = st
+                .classifier
+                .as_ref()
+                .map_or(0.0, |c| c.score(&user_text(req)));
+            let tier = vm.thresholds.iter().filter(|t| score >= **t).count();
+            // The chosen tier if it fits, else the next one up that does, else down.
+            let pick = fits
+                .iter()
+                .find(|(i, _)| *i >= tier)
+                .or_else(|| fits.iter().rev().find(|(i, _)| *i < tier))
+                .map(|(i, m)| (*i, *m));
+            let Some((i, m)) = pick else {
+                return Err(GatewayError::Internal("no tier after filtering"));
+            };
+            let reason = if i == tier {
+                "scored tier".to_string()
+            } else {
+                format!("tier {tier} cannot take the request")
+            };
+            (m, format!("tier={i}; score={score:.3}; reason={reason}"))
+        }
+        Policy::Cheapest => {
+            let out = u64::from(req.completion_cap().unwrap_or(512));
+            let cost = |m: &Model| m.price.cost_nanos(prompt_estimate, 0, out);
+            let Some((_, m)) = fits.iter().min_by_key(|(_, m)| cost(m)) else {
+                return Err(GatewayError::Internal("no candidate after filtering"));
+            };
+            (
+                *m,
+                format!("reason=lowest expected cost (${:.6})", cost(m) as f64 / 1e9),
+            )
+        }
+        Policy::Fastest => {
+            // The best measured TTFT among a model's deployments; unmeasured counts as
+            // zero, so every candidate gets measured.
+            let ttft = |m: &Model| {
+                st.routes.get(&m.id).map_or(u64::MAX, |r| {
+                    r.deployments
+                        .iter()
+                        .map(|d| d.ewma_ttft().map_or(0, |t| t.as_micros() as u64))
+                        .min()
+                        .unwrap_or(u64::MAX)
+                })
+            };
+            let Some((_, m)) = fits.iter().min_by_key(|(_, m)| ttft(m)) else {
+                return Err(GatewayError::Internal("no candidate after filtering"));
+            };
+            (
+                *m,
+                format!("reason=lowest ttft ({:.1} ms)", ttft(m) as f64 / 1000.0),
+            )
+        }
+    };
+    Ok(Routed {
+        model_id: chosen.id.clone(),
+        header: format!(
+            "{}; policy={}; model={}; {detail}",
+            vm.name,
+            vm.policy.as_str(),
+            chosen.id
+        ),
+    })
+}

@@ -1,0 +1,150 @@
+//! Virtual models through the real HTTP path: the tiered router sends an easy prompt to the
+//! cheap tier and a hard one up, constraints (images, context, the key's models) override
+//! the tier, `cheapest` takes the lowest expected cost, and every routed response says why.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate
+
+mod common;
+
+use common::{TestGateway, ask, start_with};
+use serde_json::json;
+use switchyard_gateway::config::Config;
+
+const EASY: &str = "What is the capital of France?";
+const HARD: &str = "As of 2017, the share of GDP spent on the military by China is about\nA. 0.50%\nB. 2%\nC. 6%\nD. 12%\nAnswer:";
+
+async fn gateway(extra: &str) -> TestGateway {
+    let toml = format!(
+        "[virtual_models.auto]\npolicy = \"tiered\"\n\
+         models = [\"qwen-flash\", \"qwen3-32b\", \"deepseek-v4-pro\"]\nshares = [0.7, 0.1, 0.2]\n\n\
+         [virtual_models.vision]\npolicy = \"tiered\"\nmodels = [\"qwen-flash\", \"qwen3-vl-32b\"]\nshares = [0.8, 0.2]\n\n\
+         [virtual_models.auto-budget]\npolicy = \"cheapest\"\nmodels = [\"deepseek-v4-pro\", \"qwen3-32b\", \"qwen-flash\"]\n\n\
+         [virtual_models.small-context]\npolicy = \"cheapest\"\nmodels = [\"qwen3-omni-30b\"]\n{extra}"
+    );
+    let parsed = Config::parse(&toml, "test").unwrap();
+    start_with(0.0, move |c| c.virtual_models = parsed.virtual_models).await
+}
+
+fn route_of(r: &common::Reply) -> String {
+    r.header("x-switchyard-route")
+        .unwrap_or_default()
+        .to_string()
+}
+
+#[tokio::test]
+async fn the_tiered_router_sends_easy_prompts_down_and_hard_ones_up_and_says_why() {
+    let classifier = switchyard_router::Model::shipped().unwrap();
+    let (easy, hard) = (classifier.score(EASY), classifier.score(HARD));
+    let (t1, t2) = (
+        classifier.threshold_for_share(0.3),
+        classifier.threshold_for_share(0.2),
+    );
+    assert!(
+        easy < t1 && hard >= t2,
+        "fixture prompts: {easy} {hard} vs {t1} {t2}"
+    );
+    let gw = gateway("").await;
+    let r = gw.chat(ask("auto", EASY)).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("x-switchyard-model"), Some("qwen-flash"));
+    assert_eq!(r.json()["model"], "qwen-flash");
+    let route = route_of(&r);
+    assert!(
+        route.starts_with("auto; policy=tiered; model=qwen-flash; tier=0; score=0."),
+        "{route}"
+    );
+    let r = gw.chat(ask("AUTO", HARD)).await;
+    assert_eq!(r.header("x-switchyard-model"), Some("deepseek-v4-pro"));
+    assert!(route_of(&r).contains("tier=2"), "{}", route_of(&r));
+    // An explicit model name is not routed.
+    let r = gw.chat(ask("qwen3-32b", HARD)).await;
+    assert_eq!(r.header("x-switchyard-model"), Some("qwen3-32b"));
+    assert_eq!(r.header("x-switchyard-route"), None);
+}
+
+#[tokio::test]
+async fn an_image_goes_to_the_vision_tier_whatever_the_score() {
+    let gw = gateway("").await;
+    let mut body = ask("vision", EASY);
+    body["messages"][0]["content"] = json!([
+        {"type": "text", "text": EASY},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="}}
+    ]);
+    let r = gw.chat(body).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("x-switchyard-model"), Some("qwen3-vl-32b"));
+    assert!(
+        route_of(&r).contains("tier 0 cannot take the request"),
+        "{}",
+        route_of(&r)
+    );
+}
+
+#[tokio::test]
+async fn cheapest_takes_the_lowest_expected_cost_that_fits() {
+    let gw = gateway("").await;
+    let r = gw.chat(ask("auto-budget", EASY)).await;
+    assert_eq!(r.header("x-switchyard-model"), Some("qwen-flash"));
+    assert!(route_of(&r).contains("lowest expected cost"));
+    // Tools rule out nothing here; a 100k-token prompt rules out the 64K-context model.
+    let mut long = ask("small-context", &"word ".repeat(100_000));
+    long["max_tokens"] = json!(10);
+    let r = gw.chat(long).await;
+    assert_eq!(r.status, 400);
+    let msg = r.json()["error"]["message"].as_str().unwrap().to_string();
+    assert!(
+        msg.contains("no model of 'small-context'") && msg.contains("context window"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn a_key_limited_to_some_models_is_routed_only_among_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("k.db");
+    let key = switchyard_ledger::keys::KeyStore::open(&db)
+        .unwrap()
+        .create(&switchyard_ledger::keys::NewKey {
+            name: "k".into(),
+            models: vec!["qwen3-32b".into()],
+            ..Default::default()
+        })
+        .unwrap()
+        .1;
+    let toml = "[virtual_models.auto]\npolicy = \"tiered\"\nmodels = [\"qwen-flash\", \"qwen3-32b\"]\nshares = [0.9, 0.1]\n";
+    let parsed = Config::parse(toml, "test").unwrap();
+    let gw = start_with(0.0, move |c| {
+        c.virtual_models = parsed.virtual_models;
+        c.keys.enabled = true;
+        c.usage.path = Some(db);
+    })
+    .await;
+    let r = gw.chat_as(&key, ask("auto", EASY)).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        r.header("x-switchyard-model"),
+        Some("qwen3-32b"),
+        "the only model the key may use"
+    );
+}
+
+#[test]
+fn bad_virtual_models_are_refused_with_the_line() {
+    for (toml, needle) in [
+        (
+            "\n[virtual_models.auto]\npolicy = \"tiered\"\nmodels = []\n",
+            "no models",
+        ),
+        (
+            "\n[virtual_models.auto]\npolicy = \"tiered\"\nmodels = [\"a\", \"b\"]\nshares = [0.5]\n",
+            "shares",
+        ),
+        (
+            "\n[virtual_models.auto]\npolicy = \"smartest\"\nmodels = [\"a\"]\n",
+            "unknown variant",
+        ),
+    ] {
+        let err = Config::parse(toml, "c").unwrap_err().to_string();
+        assert!(err.contains(needle) && err.contains("line"), "{err}");
+    }
+}
