@@ -25,7 +25,8 @@ def _data() -> Path:
 
 def test_the_shipped_classifier_meets_its_targets_on_held_out_prompts():
     out = subprocess.run([str(gateway_bin()), "route", "eval", "--data", str(_data()),
-                          "--held-out", "--json"], capture_output=True, text=True,
+                          "--held-out", "--json", "--cheap", "qwen-flash",
+                          "--premium", "deepseek-v4-pro"], capture_output=True, text=True,
                          env=child_env(), timeout=120)
     assert out.returncode == 0, out.stderr
     report = json.loads(out.stdout)
@@ -35,6 +36,12 @@ def test_the_shipped_classifier_meets_its_targets_on_held_out_prompts():
     assert ours["saved_at_95"] >= 0.40, ours
     assert rnd["apgr"] < ours["apgr"] < oracle["apgr"]
     assert ours["cpt50"] < rnd["cpt50"]
+    costs = {c["name"]: c for c in report["costs"]}
+    cheap, premium = costs["always qwen-flash"], costs["always deepseek-v4-pro"]
+    auto = costs["auto (20% premium target)"]
+    assert 0.15 <= auto["premium_share"] <= 0.25
+    assert cheap["cost_per_1k_usd"] < auto["cost_per_1k_usd"] < premium["cost_per_1k_usd"] / 2
+    assert cheap["quality"] < auto["quality"] < premium["quality"]
 
 
 def test_bad_data_and_explain(tmp_path):

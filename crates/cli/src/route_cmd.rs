@@ -46,6 +46,15 @@ enum RouteCommand {
         /// A classifier file instead of the shipped one.
         #[arg(long)]
         model: Option<PathBuf>,
+        /// Also price the workload: the cheap tier's catalog model.
+        #[arg(long, requires = "premium")]
+        cheap: Option<String>,
+        /// Also price the workload: the premium tier's catalog model.
+        #[arg(long, requires = "cheap")]
+        premium: Option<String>,
+        /// Completion tokens assumed per request when pricing.
+        #[arg(long, default_value_t = 256)]
+        output_tokens: u64,
         /// Print JSON.
         #[arg(long)]
         json: bool,
@@ -104,6 +113,9 @@ pub fn run(args: RouteArgs) -> Result<()> {
             held_out: only_held_out,
             holdout,
             model,
+            cheap,
+            premium,
+            output_tokens,
             json,
         } => {
             let model = match model {
@@ -130,6 +142,12 @@ pub fn run(args: RouteArgs) -> Result<()> {
                 ),
                 ("oracle", eval::metrics(&rows, &eval::oracle_scores(&rows))),
             ];
+            let costs = match (&cheap, &premium) {
+                (Some(c), Some(p)) => {
+                    Some(price_workload(&rows, &scores, &model, c, p, output_tokens)?)
+                }
+                _ => None,
+            };
             if json {
                 let v: serde_json::Map<String, serde_json::Value> = results
                     .iter()
@@ -137,7 +155,7 @@ pub fn run(args: RouteArgs) -> Result<()> {
                     .collect();
                 println!(
                     "{}",
-                    json!({ "rows": rows.len(), "held_out_only": only_held_out, "routers": v })
+                    json!({ "rows": rows.len(), "held_out_only": only_held_out, "routers": v, "costs": costs })
                 );
             } else {
                 let m = &results[0].1;
@@ -158,6 +176,21 @@ pub fn run(args: RouteArgs) -> Result<()> {
                         pct(m.saved_at_95)
                     );
                 }
+                if let Some(costs) = &costs {
+                    println!();
+                    println!(
+                        "workload                    premium share  quality   cost per 1k requests"
+                    );
+                    for c in costs {
+                        println!(
+                            "{:<26}  {:>12}  {:>7}  ${:>10.4}",
+                            c.name,
+                            pct(c.premium_share),
+                            pct(c.quality),
+                            c.cost_per_1k_usd
+                        );
+                    }
+                }
             }
         }
         RouteCommand::Explain { prompt } => {
@@ -170,4 +203,64 @@ pub fn run(args: RouteArgs) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// One way of serving the workload, priced.
+#[derive(Debug, serde::Serialize)]
+struct Priced {
+    name: String,
+    premium_share: f64,
+    quality: f64,
+    cost_per_1k_usd: f64,
+}
+
+/// The workload's cost and quality always-cheap, always-premium, and under the tiered
+/// router at premium shares of 10%, 20% and 30% (thresholds from the classifier's
+/// calibration, as `[virtual_models]` sets them). Cheap answers are as good as the weak
+/// model's labels, premium ones as the strong model's.
+fn price_workload(
+    rows: &[Row],
+    scores: &[f64],
+    model: &Model,
+    cheap: &str,
+    premium: &str,
+    output_tokens: u64,
+) -> Result<Vec<Priced>> {
+    let catalog = switchyard_catalog::Catalog::builtin()?;
+    let (c, p) = (catalog.resolve(cheap)?, catalog.resolve(premium)?);
+    let n = rows.len() as f64;
+    let serve = |name: String, premium_for: &dyn Fn(usize) -> bool| {
+        let mut nanos = 0u64;
+        let mut good = 0u64;
+        let mut up = 0u64;
+        for (i, r) in rows.iter().enumerate() {
+            let prompt = switchyard_wire::tokens::estimate(&r.prompt);
+            let (m, ok) = if premium_for(i) {
+                up += 1;
+                (p, r.strong_correct)
+            } else {
+                (c, r.weak_correct)
+            };
+            nanos += m.price.cost_nanos(prompt, 0, output_tokens);
+            good += u64::from(ok);
+        }
+        Priced {
+            name,
+            premium_share: up as f64 / n,
+            quality: good as f64 / n,
+            cost_per_1k_usd: nanos as f64 / 1e9 / n * 1000.0,
+        }
+    };
+    let mut out = vec![
+        serve(format!("always {}", c.id), &|_| false),
+        serve(format!("always {}", p.id), &|_| true),
+    ];
+    for share in [0.1, 0.2, 0.3] {
+        let t = f64::from(model.threshold_for_share(share));
+        out.push(serve(
+            format!("auto ({:.0}% premium target)", share * 100.0),
+            &|i| scores[i] >= t,
+        ));
+    }
+    Ok(out)
 }
