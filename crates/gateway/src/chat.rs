@@ -78,6 +78,8 @@ pub struct RequestCtx {
     pub ttft: Option<Duration>,
     /// The caller's key and its reservations, when keys are on.
     pub admission: Option<Arc<Admission>>,
+    /// How a virtual model routed the request (`x-switchyard-route`).
+    pub route: Option<String>,
 }
 
 impl RequestCtx {
@@ -137,6 +139,7 @@ impl RequestCtx {
                 status,
                 key_id: key.map(|k| k.id.as_str()),
                 team: key.and_then(|k| k.team.as_deref()),
+                route: self.route.as_deref(),
                 usage,
                 estimated,
                 outcome,
@@ -403,6 +406,7 @@ async fn chat_inner(
         attempts: 0,
         ttft: None,
         admission,
+        route: route_header.clone(),
     };
     for a in &target.adjustments {
         tracing::debug!(request_id = %ctx.request_id, field = a.field, note = %a.note, "request adjusted for vendor");

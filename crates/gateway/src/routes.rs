@@ -130,12 +130,25 @@ async fn get_model(State(live): State<Arc<Live>>, Path(id): Path<String>) -> Res
 pub fn render_models(
     catalog: &Catalog,
     providers: &std::collections::HashMap<String, ProviderRuntime>,
+    virtual_models: &[&crate::virtual_models::VirtualModel],
 ) -> Bytes {
-    let data: Vec<Value> = catalog
+    let mut data: Vec<Value> = catalog
         .models()
         .iter()
         .map(|m| model_entry(m, providers.get(&m.provider)))
         .collect();
+    // Virtual models are callable names too; they say how they route.
+    for v in virtual_models {
+        data.push(json!({
+            "id": v.name,
+            "object": "model",
+            "created": 0,
+            "owned_by": "switchyard",
+            "virtual": true,
+            "policy": v.policy.as_str(),
+            "models": v.models,
+        }));
+    }
     Bytes::from(json!({"object": "list", "data": data}).to_string())
 }
 

@@ -243,7 +243,7 @@ impl AppState {
             .build()
             .map_err(|e| StartError::Client(e.to_string()))?;
 
-        let models_json = crate::routes::render_models(&catalog, &providers);
+        let mut models_json = crate::routes::render_models(&catalog, &providers, &[]);
         let mut fallbacks = HashMap::new();
         for (from, to) in &config.fallbacks {
             let place = at(config.fallback_lines.get(from));
@@ -322,6 +322,11 @@ impl AppState {
                 ))
             })?;
             virtual_models.insert(name.to_ascii_lowercase(), vm);
+        }
+        if !virtual_models.is_empty() {
+            let mut listed: Vec<&VirtualModel> = virtual_models.values().collect();
+            listed.sort_by(|a, b| a.name.cmp(&b.name));
+            models_json = crate::routes::render_models(&catalog, &providers, &listed);
         }
         let shared_limits = match (&config.limits.redis_url, &keys) {
             (Some(url), Some(_)) => {

@@ -67,6 +67,8 @@ pub struct UsageRecord<'a> {
     pub key_id: Option<&'a str>,
     /// The key's team.
     pub team: Option<&'a str>,
+    /// How a virtual model routed the request.
+    pub route: Option<&'a str>,
     /// Tokens.
     pub usage: TokenUsage,
     /// Whether `usage` is our estimate rather than the vendor's figure.
@@ -108,6 +110,7 @@ pub fn record(r: &UsageRecord<'_>, hot: Option<&ModelMetrics>, log: Option<&Usag
             outcome: r.outcome.as_str().to_string(),
             attempts: r.attempts,
             estimated: r.estimated,
+            route: r.route.map(str::to_string),
         });
     }
     if r.outcome == Outcome::Failed {

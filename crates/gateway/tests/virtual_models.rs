@@ -60,6 +60,34 @@ async fn the_tiered_router_sends_easy_prompts_down_and_hard_ones_up_and_says_why
     let r = gw.chat(ask("qwen3-32b", HARD)).await;
     assert_eq!(r.header("x-switchyard-model"), Some("qwen3-32b"));
     assert_eq!(r.header("x-switchyard-route"), None);
+    // The usage log keeps each route.
+    let events = gw.usage_events();
+    let routes: Vec<Option<&str>> = events.iter().map(|e| e.route.as_deref()).collect();
+    assert!(
+        routes[0].unwrap().contains("model=qwen-flash; tier=0"),
+        "{routes:?}"
+    );
+    assert!(
+        routes[1].unwrap().contains("model=deepseek-v4-pro; tier=2"),
+        "{routes:?}"
+    );
+    assert_eq!(routes[2], None);
+}
+
+#[tokio::test]
+async fn virtual_models_are_listed_with_their_policy() {
+    let gw = gateway("").await;
+    let list = gw.get("/v1/models").await.json();
+    let auto = list["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["id"] == "auto")
+        .unwrap()
+        .clone();
+    assert_eq!(auto["policy"], "tiered");
+    assert_eq!(auto["owned_by"], "switchyard");
+    assert_eq!(auto["models"][2], "deepseek-v4-pro");
 }
 
 #[tokio::test]

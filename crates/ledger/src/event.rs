@@ -43,4 +43,7 @@ pub struct UsageEvent {
     pub attempts: u32,
     /// Whether the token counts are the gateway's estimate (the vendor's never came).
     pub estimated: bool,
+    /// For requests to a virtual model: how it was routed (`x-switchyard-route`).
+    #[serde(default)]
+    pub route: Option<String>,
 }

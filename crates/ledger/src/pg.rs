@@ -78,6 +78,7 @@ impl PgStore {
                     attempts INTEGER NOT NULL,
                     estimated BOOLEAN NOT NULL
                 );
+                ALTER TABLE {table} ADD COLUMN IF NOT EXISTS route TEXT;
                 CREATE INDEX IF NOT EXISTS {table}_ts ON {table} (ts_ms);
                 CREATE INDEX IF NOT EXISTS {table}_key ON {table} (key_id, ts_ms);"
             ))
@@ -94,8 +95,8 @@ impl PgStore {
         let stmt = tx.prepare(&format!(
             "INSERT INTO {} (ts_ms, request_id, key_id, team, model, provider, deployment, region,
              prompt_tokens, cached_tokens, completion_tokens, reasoning_tokens, cost_nanos,
-             latency_ms, ttft_ms, status, outcome, attempts, estimated)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
+             latency_ms, ttft_ms, status, outcome, attempts, estimated, route)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
             self.table
         ))?;
         for e in events {
@@ -122,6 +123,7 @@ impl PgStore {
                     &e.outcome,
                     &i32::try_from(e.attempts).unwrap_or(i32::MAX),
                     &e.estimated,
+                    &e.route,
                 ],
             )?;
         }
@@ -136,7 +138,7 @@ impl PgStore {
                 &format!(
                     "SELECT ts_ms, request_id, key_id, team, model, provider, deployment, region,
                      prompt_tokens, cached_tokens, completion_tokens, reasoning_tokens, cost_nanos,
-                     latency_ms, ttft_ms, status, outcome, attempts, estimated
+                     latency_ms, ttft_ms, status, outcome, attempts, estimated, route
                      FROM {} WHERE ts_ms >= $1 ORDER BY ts_ms, id",
                     self.table
                 ),
@@ -166,6 +168,7 @@ impl PgStore {
                 outcome: r.get(16),
                 attempts: u32::try_from(r.get::<_, i32>(17)).unwrap_or(0),
                 estimated: r.get(18),
+                route: r.get(19),
             })
             .collect())
     }

@@ -267,6 +267,7 @@ mod tests {
             outcome: outcome.into(),
             attempts: 1,
             estimated: false,
+            route: None,
         }
     }
 

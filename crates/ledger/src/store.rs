@@ -28,7 +28,8 @@ CREATE TABLE IF NOT EXISTS usage (
     status            INTEGER NOT NULL,
     outcome           TEXT    NOT NULL,
     attempts          INTEGER NOT NULL,
-    estimated         INTEGER NOT NULL
+    estimated         INTEGER NOT NULL,
+    route             TEXT
 );
 CREATE INDEX IF NOT EXISTS usage_ts ON usage (ts_ms);
 CREATE INDEX IF NOT EXISTS usage_key ON usage (key_id, ts_ms);
@@ -62,6 +63,12 @@ impl SqliteStore {
         conn.busy_timeout(std::time::Duration::from_secs(5))
             .map_err(err)?;
         conn.execute_batch(SCHEMA).map_err(err)?;
+        // Logs written before the `route` column existed get it now.
+        let has_route = conn.prepare("SELECT route FROM usage LIMIT 0").is_ok();
+        if !has_route {
+            conn.execute_batch("ALTER TABLE usage ADD COLUMN route TEXT")
+                .map_err(err)?;
+        }
         Ok(SqliteStore {
             conn,
             path: path.to_path_buf(),
@@ -96,9 +103,9 @@ impl SqliteStore {
                 .prepare_cached(
                     "INSERT INTO usage (ts_ms, request_id, key_id, team, model, provider, deployment,
                      region, prompt_tokens, cached_tokens, completion_tokens, reasoning_tokens,
-                     cost_nanos, latency_ms, ttft_ms, status, outcome, attempts, estimated)
+                     cost_nanos, latency_ms, ttft_ms, status, outcome, attempts, estimated, route)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                     ?17, ?18, ?19)",
+                     ?17, ?18, ?19, ?20)",
                 )
                 .map_err(err)?;
             for e in events {
@@ -122,6 +129,7 @@ impl SqliteStore {
                     e.outcome,
                     e.attempts,
                     e.estimated,
+                    e.route,
                 ])
                 .map_err(err)?;
             }
@@ -136,7 +144,7 @@ impl SqliteStore {
             .prepare(
                 "SELECT ts_ms, request_id, key_id, team, model, provider, deployment, region,
                  prompt_tokens, cached_tokens, completion_tokens, reasoning_tokens, cost_nanos,
-                 latency_ms, ttft_ms, status, outcome, attempts, estimated
+                 latency_ms, ttft_ms, status, outcome, attempts, estimated, route
                  FROM usage WHERE ts_ms >= ?1 ORDER BY ts_ms, id",
             )
             .map_err(|e| self.err(e))?;
@@ -162,6 +170,7 @@ impl SqliteStore {
                     outcome: r.get(16)?,
                     attempts: r.get(17)?,
                     estimated: r.get(18)?,
+                    route: r.get(19)?,
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -211,6 +220,7 @@ mod tests {
             outcome: "completed".into(),
             attempts: 1,
             estimated: false,
+            route: Some("auto; policy=tiered".into()),
         }
     }
 
@@ -225,6 +235,23 @@ mod tests {
         assert_eq!(s.count().unwrap(), 2);
         assert_eq!(s.events_since(0).unwrap(), [event(1), second]);
         assert_eq!(s.events_since(1_700_000_000_002).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_log_from_before_the_route_column_gets_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("old.db");
+        let old = SCHEMA.replace(",\n    route             TEXT\n", "\n");
+        Connection::open(&path)
+            .unwrap()
+            .execute_batch(&old)
+            .unwrap();
+        let mut s = SqliteStore::open(&path).unwrap();
+        s.insert(&[event(1)]).unwrap();
+        assert_eq!(
+            s.events_since(0).unwrap()[0].route.as_deref(),
+            Some("auto; policy=tiered")
+        );
     }
 
     #[test]

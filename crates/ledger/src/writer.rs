@@ -312,6 +312,7 @@ mod tests {
             outcome: "completed".into(),
             attempts: 1,
             estimated: false,
+            route: None,
         }
     }
 
