@@ -22,7 +22,7 @@ use switchyard_catalog::Model;
 use switchyard_wire::{Adjustment, ChatRequest, Role, TokenUsage, tokens};
 
 use crate::deploy::{Deployment, RouteTimeouts};
-use crate::dispatch::{Answer, Target, try_deployments};
+use crate::dispatch::{Answer, Target, Won, try_deployments};
 use crate::error::GatewayError;
 use crate::intake::{check_capabilities, check_content_type, parse_request, read_body, validate};
 use crate::keys::{Admission, Keyring};
@@ -150,7 +150,7 @@ impl RequestCtx {
             self.st.usage.as_ref(),
         );
         if let Some(a) = &self.admission {
-            if outcome == Outcome::HedgeCancelled {
+            if matches!(outcome, Outcome::HedgeCancelled | Outcome::Escalated) {
                 a.add_spend(nanos);
             } else {
                 a.settle(usage.prompt + usage.completion, nanos);
@@ -350,7 +350,12 @@ async fn chat_inner(
     // A virtual model picks the catalog model for this request; other names are resolved
     // in the catalog.
     let mut route_header = None;
-    let primary = match st.virtual_models.get(&req.model.to_ascii_lowercase()) {
+    let virtual_model = st.virtual_models.get(&req.model.to_ascii_lowercase());
+    // With escalation on, a whole answer may be asked again of a stronger tier.
+    let escalation_copy = virtual_model
+        .filter(|vm| vm.escalate && !req.is_stream())
+        .map(|_| req.clone());
+    let primary = match virtual_model {
         Some(vm) => {
             let key = caller.as_ref().map(|k| &k.record);
             let routed = crate::virtual_models::route(&st, vm, &req, prompt_estimate, key)?;
@@ -449,6 +454,44 @@ async fn chat_inner(
         tried = try_deployments(&st, ctx, &t, stream, limits, &mut attempts).await;
         target = t;
         fell_back_from = Some(primary.id.clone());
+    }
+    // Escalation: a cheap tier's whole answer that fails a cheap check goes one tier up;
+    // the first answer's cost is recorded apart.
+    if let (Some(vm), Some(orig)) = (virtual_model, &escalation_copy)
+        && let Ok(Won {
+            answer:
+                Answer::Whole {
+                    body,
+                    usage,
+                    estimated,
+                    ..
+                },
+            ..
+        }) = &tried.outcome
+        && let Some(why) = crate::virtual_models::needs_escalation(orig, body)
+    {
+        let (usage, estimated) = (*usage, *estimated);
+        let ctx = guard.ctx_mut()?;
+        let key = ctx.admission.as_ref().map(|a| a.key.record.clone());
+        let from = ctx.model_id.clone();
+        if let Some(next) =
+            crate::virtual_models::next_tier(&st, vm, &from, orig, prompt_estimate, key.as_ref())
+            && let Ok(t) = plan_target(&st, next, orig.clone(), prompt_estimate)
+        {
+            ctx.attempts = attempts;
+            ctx.record(usage, estimated, Outcome::Escalated);
+            counter!("switchyard_escalations_total", "from" => from.clone(), "to" => next.id.clone(), "reason" => why)
+                .increment(1);
+            ctx.model_id.clone_from(&next.id);
+            ctx.provider.clone_from(&t.provider.id);
+            if let Some(r) = &mut ctx.route {
+                r.push_str(&format!("; escalated from {from} ({why})"));
+            }
+            route_header.clone_from(&ctx.route);
+            limits = request_limits(headers, t.route.timeouts)?;
+            tried = try_deployments(&st, ctx, &t, stream, limits, &mut attempts).await;
+            target = t;
+        }
     }
     let provider = target.provider;
     guard.ctx_mut()?.attempts = attempts;

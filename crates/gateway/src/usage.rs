@@ -26,6 +26,9 @@ pub enum Outcome {
     /// An extra attempt (a hedge that lost the race) cancelled once another answered;
     /// its prompt is counted as spent. Recorded apart from the request's own record.
     HedgeCancelled,
+    /// A cheap tier's whole answer that failed its check and was retried on a stronger
+    /// tier; spent, and recorded apart from the request's own record.
+    Escalated,
     /// The request got an error before any answer; nothing was spent. Written to the usage
     /// log (with its status) but not to the token and cost metrics.
     Failed,
@@ -40,6 +43,7 @@ impl Outcome {
             Outcome::Interrupted => "interrupted",
             Outcome::HedgeCancelled => "hedge_cancelled",
             Outcome::Failed => "failed",
+            Outcome::Escalated => "escalated",
         }
     }
 }

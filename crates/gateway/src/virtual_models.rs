@@ -31,6 +31,8 @@ pub struct VirtualModel {
     pub models: Vec<String>,
     /// For `tiered`: the score from which each tier above the first starts.
     pub thresholds: Vec<f32>,
+    /// Retry a failed cheap answer on the next tier up (non-streaming).
+    pub escalate: bool,
 }
 
 impl VirtualModel {
@@ -58,8 +60,57 @@ impl VirtualModel {
             policy: cfg.policy,
             models,
             thresholds,
+            escalate: cfg.escalate,
         })
     }
+}
+
+/// Why a whole answer should be retried on a stronger tier, if it should: cut off at the
+/// token limit, a refusal, or not the JSON the request asked for.
+pub fn needs_escalation(req: &ChatRequest, body: &[u8]) -> Option<&'static str> {
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let choice = &v["choices"][0];
+    if choice["finish_reason"] == "length" {
+        return Some("cut at max tokens");
+    }
+    let content = choice["message"]["content"].as_str().unwrap_or_default();
+    let head: String = content.chars().take(80).collect::<String>().to_lowercase();
+    const REFUSALS: [&str; 6] = [
+        "i can't help",
+        "i cannot help",
+        "i can't assist",
+        "i cannot assist",
+        "i'm sorry, but i can",
+        "i am unable to",
+    ];
+    if REFUSALS.iter().any(|r| head.contains(r)) {
+        return Some("refusal");
+    }
+    let wants_json = req
+        .response_format
+        .as_ref()
+        .and_then(|f| f["type"].as_str())
+        .is_some_and(|t| t == "json_object" || t == "json_schema");
+    if wants_json && serde_json::from_str::<serde_json::Value>(content).is_err() {
+        return Some("invalid JSON");
+    }
+    None
+}
+
+/// The next model above `current` in `vm` that can take `req`.
+pub fn next_tier<'a>(
+    st: &'a AppState,
+    vm: &VirtualModel,
+    current: &str,
+    req: &ChatRequest,
+    prompt_estimate: u64,
+    key: Option<&KeyRecord>,
+) -> Option<&'a Model> {
+    let at = vm.models.iter().position(|m| m == current)?;
+    vm.models[at + 1..]
+        .iter()
+        .filter_map(|id| st.catalog.get(id))
+        .find(|m| misfit(st, m, req, prompt_estimate, key).is_none())
 }
 
 /// Where a virtual model sent a request, and why.

@@ -176,3 +176,85 @@ fn bad_virtual_models_are_refused_with_the_line() {
         assert!(err.contains(needle) && err.contains("line"), "{err}");
     }
 }
+
+#[tokio::test]
+async fn a_cut_off_cheap_answer_is_escalated_one_tier_up_and_both_are_costed() {
+    let gw = gateway(
+        "\n[virtual_models.esc]\npolicy = \"tiered\"\nescalate = true\n\
+         models = [\"qwen-flash\", \"qwen3-32b\"]\nshares = [0.9, 0.1]\n",
+    )
+    .await;
+    // max_tokens 5: the cheap model's answer ends at the limit (finish_reason "length").
+    let mut body = ask("esc", EASY);
+    body["max_tokens"] = json!(5);
+    let r = gw.chat(body.clone()).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-switchyard-model"), Some("qwen3-32b"));
+    let route = route_of(&r);
+    assert!(
+        route.contains("escalated from qwen-flash (cut at max tokens)"),
+        "{route}"
+    );
+    let events = gw.usage_events();
+    let outcomes: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| (e.model.as_str(), e.outcome.as_str()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [("qwen-flash", "escalated"), ("qwen3-32b", "completed")]
+    );
+    assert!(
+        events.iter().all(|e| e.cost_nanos > 0),
+        "both attempts are spend"
+    );
+    // A complete answer is not escalated, and neither is a stream.
+    body.as_object_mut().unwrap().remove("max_tokens");
+    assert_eq!(
+        gw.chat(body.clone()).await.header("x-switchyard-model"),
+        Some("qwen-flash")
+    );
+    body["max_tokens"] = json!(5);
+    body["stream"] = json!(true);
+    assert_eq!(
+        gw.chat(body).await.header("x-switchyard-model"),
+        Some("qwen-flash")
+    );
+}
+
+#[test]
+fn escalation_checks_spot_cut_refused_and_non_json_answers() {
+    use switchyard_gateway::virtual_models::needs_escalation;
+    let req = |fmt: Option<&str>| {
+        let mut v = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+        if let Some(t) = fmt {
+            v["response_format"] = json!({"type": t});
+        }
+        serde_json::from_value::<switchyard_wire::ChatRequest>(v).unwrap()
+    };
+    let answer = |content: &str, finish: &str| {
+        json!({"choices": [{"message": {"role": "assistant", "content": content}, "finish_reason": finish}]})
+            .to_string()
+            .into_bytes()
+    };
+    assert_eq!(needs_escalation(&req(None), &answer("Paris", "stop")), None);
+    assert_eq!(
+        needs_escalation(&req(None), &answer("Par", "length")),
+        Some("cut at max tokens")
+    );
+    assert_eq!(
+        needs_escalation(
+            &req(None),
+            &answer("I'm sorry, but I can't do that.", "stop")
+        ),
+        Some("refusal")
+    );
+    assert_eq!(
+        needs_escalation(&req(Some("json_object")), &answer("{\"a\": 1", "stop")),
+        Some("invalid JSON")
+    );
+    assert_eq!(
+        needs_escalation(&req(Some("json_object")), &answer("{\"a\": 1}", "stop")),
+        None
+    );
+}

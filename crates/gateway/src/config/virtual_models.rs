@@ -38,6 +38,9 @@ pub struct VirtualModelConfig {
     pub models: Vec<String>,
     /// For `tiered`: the share of traffic each tier should get (sums to 1).
     pub shares: Vec<f64>,
+    /// For `tiered`, non-streaming: retry on the next tier up when the answer fails a
+    /// cheap check (cut at max tokens, a refusal, invalid JSON when JSON was asked for).
+    pub escalate: bool,
     /// Line of the table.
     pub line: usize,
 }
@@ -49,6 +52,8 @@ pub(super) struct RawVirtualModel {
     models: Spanned<Vec<String>>,
     #[serde(default)]
     shares: Option<Spanned<Vec<f64>>>,
+    #[serde(default)]
+    escalate: Option<Spanned<bool>>,
 }
 
 impl RawVirtualModel {
@@ -97,10 +102,22 @@ impl RawVirtualModel {
             }
             (_, None) => Vec::new(),
         };
+        let escalate = match self.escalate {
+            Some(e) if *e.get_ref() && self.policy != Policy::Tiered => {
+                return Err(at(
+                    e.span(),
+                    format!("[virtual_models.{name}] escalate applies only to policy = \"tiered\""),
+                    "remove escalate, or use policy = \"tiered\"".into(),
+                ));
+            }
+            Some(e) => *e.get_ref(),
+            None => false,
+        };
         Ok(VirtualModelConfig {
             policy: self.policy,
             models,
             shares,
+            escalate,
             line,
         })
     }
