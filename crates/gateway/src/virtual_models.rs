@@ -8,7 +8,8 @@
 //! configured traffic shares (calibrated on the classifier's training prompts), moving up
 //! to the next tier that fits (then down) when the chosen one cannot take the request;
 //! `cheapest` takes the lowest expected cost; `fastest` the lowest measured time to first
-//! token. The choice and its reason go out in `x-switchyard-route`.
+//! token; `weighted` draws at random by weight. The choice and its reason go out in
+//! `x-switchyard-route`.
 
 use switchyard_catalog::Model;
 use switchyard_ledger::keys::KeyRecord;
@@ -33,6 +34,8 @@ pub struct VirtualModel {
     pub thresholds: Vec<f32>,
     /// Retry a failed cheap answer on the next tier up (non-streaming).
     pub escalate: bool,
+    /// For `weighted`: one weight per model.
+    pub weights: Vec<u32>,
 }
 
 impl VirtualModel {
@@ -61,6 +64,7 @@ impl VirtualModel {
             models,
             thresholds,
             escalate: cfg.escalate,
+            weights: cfg.weights.clone(),
         })
     }
 }
@@ -234,16 +238,38 @@ pub fn route(
                 format!("reason=lowest expected cost (${:.6})", cost(m) as f64 / 1e9),
             )
         }
+        Policy::Weighted => {
+            use rand::Rng;
+            let weight = |i: usize| u64::from(vm.weights.get(i).copied().unwrap_or(1));
+            let total: u64 = fits.iter().map(|(i, _)| weight(*i)).sum();
+            let mut draw = rand::rng().random_range(0..total.max(1));
+            let mut pick = fits[fits.len() - 1];
+            for &(i, m) in &fits {
+                if draw < weight(i) {
+                    pick = (i, m);
+                    break;
+                }
+                draw -= weight(i);
+            }
+            (
+                pick.1,
+                format!(
+                    "reason=weighted draw (weight {} of {total})",
+                    weight(pick.0)
+                ),
+            )
+        }
         Policy::Fastest => {
-            // The best measured TTFT among a model's deployments; unmeasured counts as
-            // zero, so every candidate gets measured.
+            // The best measured TTFT among a model's deployments; a model with none
+            // measured yet counts as zero, so every candidate gets measured.
             let ttft = |m: &Model| {
                 st.routes.get(&m.id).map_or(u64::MAX, |r| {
                     r.deployments
                         .iter()
-                        .map(|d| d.ewma_ttft().map_or(0, |t| t.as_micros() as u64))
+                        .filter_map(|d| d.ewma_ttft())
+                        .map(|t| t.as_micros() as u64)
                         .min()
-                        .unwrap_or(u64::MAX)
+                        .unwrap_or(0)
                 })
             };
             let Some((_, m)) = fits.iter().min_by_key(|(_, m)| ttft(m)) else {

@@ -258,3 +258,59 @@ fn escalation_checks_spot_cut_refused_and_non_json_answers() {
         None
     );
 }
+
+#[tokio::test]
+async fn weighted_fastest_and_long_prompts_each_pick_as_configured() {
+    let gw = gateway(
+        "\n[virtual_models.split]\npolicy = \"weighted\"\nmodels = [\"qwen-flash\", \"qwen3-32b\"]\nweights = [3, 1]\n\
+         \n[virtual_models.quick]\npolicy = \"fastest\"\nmodels = [\"qwen-flash\", \"glm-4.5-air\"]\n\
+         \n[virtual_models.long]\npolicy = \"tiered\"\nmodels = [\"qwen3-omni-30b\", \"qwen-plus\"]\nshares = [0.9, 0.1]\n",
+    )
+    .await;
+    let mut first = 0;
+    for _ in 0..200 {
+        let r = gw.chat(ask("split", EASY)).await;
+        if r.header("x-switchyard-model") == Some("qwen-flash") {
+            first += 1;
+        }
+    }
+    assert!(
+        (125..=175).contains(&first),
+        "3:1 expected, got {first} of 200"
+    );
+
+    gw.fault(
+        "zhipu",
+        "*",
+        json!({"kind": "latency_spike", "delay_ms": 200}),
+    )
+    .await;
+    let mut picks = Vec::new();
+    for _ in 0..6 {
+        let r = gw.chat(ask("quick", EASY)).await;
+        picks.push(r.header("x-switchyard-model").unwrap().to_string());
+    }
+    assert!(
+        picks.contains(&"glm-4.5-air".to_string()),
+        "each gets measured: {picks:?}"
+    );
+    assert!(
+        picks[3..].iter().all(|m| m == "qwen-flash"),
+        "then the faster one: {picks:?}"
+    );
+
+    let mut body = ask("long", &"word ".repeat(100_000));
+    body["max_tokens"] = json!(10);
+    let r = gw.chat(body).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(
+        r.header("x-switchyard-model"),
+        Some("qwen-plus"),
+        "only the 1M window fits"
+    );
+    assert!(
+        route_of(&r).contains("tier 0 cannot take the request"),
+        "{}",
+        route_of(&r)
+    );
+}

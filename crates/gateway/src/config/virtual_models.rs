@@ -16,6 +16,8 @@ pub enum Policy {
     Cheapest,
     /// The lowest measured time to first token that fits.
     Fastest,
+    /// At random, in proportion to `weights`, among those that fit.
+    Weighted,
 }
 
 impl Policy {
@@ -25,6 +27,7 @@ impl Policy {
             Policy::Tiered => "tiered",
             Policy::Cheapest => "cheapest",
             Policy::Fastest => "fastest",
+            Policy::Weighted => "weighted",
         }
     }
 }
@@ -38,6 +41,8 @@ pub struct VirtualModelConfig {
     pub models: Vec<String>,
     /// For `tiered`: the share of traffic each tier should get (sums to 1).
     pub shares: Vec<f64>,
+    /// For `weighted`: one weight per model.
+    pub weights: Vec<u32>,
     /// For `tiered`, non-streaming: retry on the next tier up when the answer fails a
     /// cheap check (cut at max tokens, a refusal, invalid JSON when JSON was asked for).
     pub escalate: bool,
@@ -54,6 +59,8 @@ pub(super) struct RawVirtualModel {
     shares: Option<Spanned<Vec<f64>>>,
     #[serde(default)]
     escalate: Option<Spanned<bool>>,
+    #[serde(default)]
+    weights: Option<Spanned<Vec<u32>>>,
 }
 
 impl RawVirtualModel {
@@ -113,10 +120,32 @@ impl RawVirtualModel {
             Some(e) => *e.get_ref(),
             None => false,
         };
+        let weights = match (self.policy, self.weights) {
+            (Policy::Weighted, None) => vec![1; models.len()],
+            (Policy::Weighted, Some(w)) => {
+                if w.get_ref().len() != models.len() || w.get_ref().iter().all(|x| *x == 0) {
+                    return Err(at(
+                        w.span(),
+                        format!("[virtual_models.{name}] weights must be one per model, not all 0"),
+                        "e.g. weights = [3, 1]: three quarters to the first model".into(),
+                    ));
+                }
+                w.into_inner()
+            }
+            (_, Some(w)) => {
+                return Err(at(
+                    w.span(),
+                    format!("[virtual_models.{name}] weights apply only to policy = \"weighted\""),
+                    "remove weights, or use policy = \"weighted\"".into(),
+                ));
+            }
+            (_, None) => Vec::new(),
+        };
         Ok(VirtualModelConfig {
             policy: self.policy,
             models,
             shares,
+            weights,
             escalate,
             line,
         })
