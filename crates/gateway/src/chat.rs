@@ -358,7 +358,8 @@ async fn chat_inner(
     let primary = match virtual_model {
         Some(vm) => {
             let key = caller.as_ref().map(|k| &k.record);
-            let routed = crate::virtual_models::route(&st, vm, &req, prompt_estimate, key)?;
+            let routed =
+                crate::virtual_models::route(&st, vm, &req, headers, prompt_estimate, key)?;
             route_header = Some(routed.header);
             st.catalog
                 .get(&routed.model_id)

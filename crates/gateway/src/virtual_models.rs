@@ -16,7 +16,9 @@ use switchyard_ledger::keys::KeyRecord;
 use switchyard_router::Model as Classifier;
 use switchyard_wire::{ChatRequest, Role};
 
-use crate::config::{Policy, VirtualModelConfig};
+use axum::http::HeaderMap;
+
+use crate::config::{Match, Policy, VirtualModelConfig};
 use crate::error::GatewayError;
 use crate::intake::check_capabilities;
 use crate::state::AppState;
@@ -36,6 +38,8 @@ pub struct VirtualModel {
     pub escalate: bool,
     /// For `weighted`: one weight per model.
     pub weights: Vec<u32>,
+    /// Rules (model names resolved), tried before the policy.
+    pub rules: Vec<(Match, String)>,
 }
 
 impl VirtualModel {
@@ -65,6 +69,16 @@ impl VirtualModel {
             thresholds,
             escalate: cfg.escalate,
             weights: cfg.weights.clone(),
+            rules: cfg
+                .rules
+                .iter()
+                .map(|r| {
+                    catalog
+                        .resolve(&r.model)
+                        .map(|m| (r.when.clone(), m.id.clone()))
+                        .map_err(|e| e.to_string())
+                })
+                .collect::<Result<_, _>>()?,
         })
     }
 }
@@ -169,14 +183,57 @@ fn misfit(
     None
 }
 
+/// Whether `m` holds for this request.
+fn matches(m: &Match, headers: &HeaderMap, req: &ChatRequest, key: Option<&KeyRecord>) -> bool {
+    match m {
+        Match::Header(name, value) => headers
+            .get(name.as_str())
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.trim() == value),
+        Match::Team(t) => key.and_then(|k| k.team.as_deref()) == Some(t.as_str()),
+        Match::User(u) => req.user.as_deref() == Some(u.as_str()),
+        Match::Key(id) => key.is_some_and(|k| &k.id == id),
+    }
+}
+
+fn describe(m: &Match) -> String {
+    match m {
+        Match::Header(n, v) => format!("header {n} = {v}"),
+        Match::Team(t) => format!("team = {t}"),
+        Match::User(u) => format!("user = {u}"),
+        Match::Key(k) => format!("key = {k}"),
+    }
+}
+
 /// Pick the model for one request to `vm`.
 pub fn route(
     st: &AppState,
     vm: &VirtualModel,
     req: &ChatRequest,
+    headers: &HeaderMap,
     prompt_estimate: u64,
     key: Option<&KeyRecord>,
 ) -> Result<Routed, GatewayError> {
+    // Rules first: the first that matches and whose model fits decides.
+    for (m, model_id) in &vm.rules {
+        if !matches(m, headers, req, key) {
+            continue;
+        }
+        let Some(model) = st.catalog.get(model_id) else {
+            continue;
+        };
+        if misfit(st, model, req, prompt_estimate, key).is_none() {
+            return Ok(Routed {
+                model_id: model.id.clone(),
+                header: format!(
+                    "{}; policy=rule; model={}; reason=rule: {}",
+                    vm.name,
+                    model.id,
+                    describe(m)
+                ),
+            });
+        }
+    }
     let candidates: Vec<(usize, &Model)> = vm
         .models
         .iter()

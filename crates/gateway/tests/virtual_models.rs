@@ -314,3 +314,47 @@ async fn weighted_fastest_and_long_prompts_each_pick_as_configured() {
         route_of(&r)
     );
 }
+
+#[tokio::test]
+async fn rules_on_headers_and_the_user_field_decide_before_the_policy() {
+    let gw = gateway(
+        "\n[virtual_models.ruled]\npolicy = \"cheapest\"\nmodels = [\"qwen-flash\", \"qwen3-32b\"]\n\
+         rules = [\n  { when = \"header:x-team=search\", model = \"qwen3-32b\" },\n  { when = \"user=vip\", model = \"deepseek-v4-pro\" },\n]\n",
+    )
+    .await;
+    let plain = gw.chat(ask("ruled", EASY)).await;
+    assert_eq!(
+        plain.header("x-switchyard-model"),
+        Some("qwen-flash"),
+        "the policy"
+    );
+    let resp = gw
+        .http
+        .post(format!("{}/v1/chat/completions", gw.base))
+        .header("content-type", "application/json")
+        .header("x-team", "search")
+        .body(ask("ruled", EASY).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.headers()["x-switchyard-model"], "qwen3-32b");
+    let route = resp.headers()["x-switchyard-route"]
+        .to_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        route.contains("policy=rule") && route.contains("header x-team = search"),
+        "{route}"
+    );
+    let mut vip = ask("ruled", EASY);
+    vip["user"] = json!("vip");
+    let r = gw.chat(vip).await;
+    assert_eq!(r.header("x-switchyard-model"), Some("deepseek-v4-pro"));
+    assert!(Config::parse(
+        "[virtual_models.x]\npolicy = \"cheapest\"\nmodels = [\"a\"]\nrules = [{ when = \"colour=red\", model = \"a\" }]\n",
+        "c"
+    )
+    .unwrap_err()
+    .to_string()
+    .contains("not understood"));
+}

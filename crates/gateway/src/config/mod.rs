@@ -16,7 +16,7 @@ use crate::error::ConfigError;
 mod routes;
 mod virtual_models;
 pub use routes::{Balance, DeploymentConfig, HedgeConfig, RouteConfig};
-pub use virtual_models::{Policy, VirtualModelConfig};
+pub use virtual_models::{Match, Policy, Rule, VirtualModelConfig};
 
 /// Environment variables that hold the built-in providers' keys; any of them set means
 /// "talk to the real vendors".

@@ -32,6 +32,51 @@ impl Policy {
     }
 }
 
+/// What a rule looks at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Match {
+    /// A request header (name lower-cased) has this value.
+    Header(String, String),
+    /// The caller's key belongs to this team.
+    Team(String),
+    /// The request's `user` field.
+    User(String),
+    /// The caller's key id.
+    Key(String),
+}
+
+/// A rule: requests that match go to `model` (if it fits), before the policy decides.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    /// What must match.
+    pub when: Match,
+    /// Model id or alias.
+    pub model: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRule {
+    when: String,
+    model: String,
+}
+
+fn parse_match(when: &str) -> Option<Match> {
+    let (what, value) = when.split_once('=')?;
+    let value = value.trim().to_string();
+    if value.is_empty() {
+        return None;
+    }
+    match what.trim() {
+        "team" => Some(Match::Team(value)),
+        "user" => Some(Match::User(value)),
+        "key" => Some(Match::Key(value)),
+        h => h
+            .strip_prefix("header:")
+            .map(|name| Match::Header(name.trim().to_ascii_lowercase(), value)),
+    }
+}
+
 /// `[virtual_models.<name>]`, validated.
 #[derive(Debug, Clone, PartialEq)]
 pub struct VirtualModelConfig {
@@ -43,6 +88,8 @@ pub struct VirtualModelConfig {
     pub shares: Vec<f64>,
     /// For `weighted`: one weight per model.
     pub weights: Vec<u32>,
+    /// Rules tried in order before the policy.
+    pub rules: Vec<Rule>,
     /// For `tiered`, non-streaming: retry on the next tier up when the answer fails a
     /// cheap check (cut at max tokens, a refusal, invalid JSON when JSON was asked for).
     pub escalate: bool,
@@ -61,6 +108,8 @@ pub(super) struct RawVirtualModel {
     escalate: Option<Spanned<bool>>,
     #[serde(default)]
     weights: Option<Spanned<Vec<u32>>>,
+    #[serde(default)]
+    rules: Vec<Spanned<RawRule>>,
 }
 
 impl RawVirtualModel {
@@ -141,11 +190,28 @@ impl RawVirtualModel {
             }
             (_, None) => Vec::new(),
         };
+        let mut rules = Vec::new();
+        for r in self.rules {
+            let span = r.span();
+            let r = r.into_inner();
+            let when = parse_match(&r.when).ok_or_else(|| {
+                at(
+                    span.clone(),
+                    format!("[virtual_models.{name}] rule when = \"{}\" is not understood", r.when),
+                    "write when = \"header:x-team=search\", \"team=search\", \"user=alice\" or \"key=<key id>\"".into(),
+                )
+            })?;
+            rules.push(Rule {
+                when,
+                model: r.model,
+            });
+        }
         Ok(VirtualModelConfig {
             policy: self.policy,
             models,
             shares,
             weights,
+            rules,
             escalate,
             line,
         })
