@@ -50,6 +50,11 @@ def test_bad_data_and_explain(tmp_path):
     bad = subprocess.run([str(gateway_bin()), "route", "eval", "--data", str(junk)],
                          capture_output=True, text=True, env=child_env(), timeout=60)
     assert bad.returncode != 0 and "line 1" in bad.stderr
-    out = subprocess.run([str(gateway_bin()), "route", "explain", "What is 2+2?"],
+    cfg = tmp_path / "auto.toml"
+    cfg.write_text('[virtual_models.auto]\npolicy = "tiered"\n'
+                   'models = ["qwen-flash", "qwen3-32b"]\nshares = [0.8, 0.2]\n')
+    out = subprocess.run([str(gateway_bin()), "route", "explain", "What is 2+2?",
+                          "--config", str(cfg)],
                          capture_output=True, text=True, env=child_env(), timeout=60)
-    assert out.returncode == 0 and out.stdout.startswith("score 0.")
+    assert out.returncode == 0 and out.stdout.startswith("score 0."), out.stderr
+    assert "auto: tier 0 of 2 -> qwen-flash" in out.stdout, out.stdout

@@ -59,11 +59,15 @@ enum RouteCommand {
         #[arg(long)]
         json: bool,
     },
-    /// The score of one prompt: how likely the cheap model fails it where the strong one
-    /// would not.
+    /// The score of one prompt (how likely the cheap model fails it where the strong one
+    /// would not), how it ranks, and — with --config — the tier and model each tiered
+    /// virtual model of that config would pick.
     Explain {
         /// The prompt.
         prompt: String,
+        /// A gateway config whose `[virtual_models]` to apply.
+        #[arg(long, short)]
+        config: Option<PathBuf>,
     },
 }
 
@@ -193,13 +197,40 @@ pub fn run(args: RouteArgs) -> Result<()> {
                 }
             }
         }
-        RouteCommand::Explain { prompt } => {
+        RouteCommand::Explain { prompt, config } => {
             let model = Model::shipped()?;
             let s = model.score(&prompt);
             println!(
-                "score {s:.3}: the cheap model is {} likely to fail where the strong one would not",
-                if s >= 0.5 { "more" } else { "less" }
+                "score {s:.3}: harder-looking than {} of the training prompts (the chance that the cheap model fails where a strong one would not)",
+                pct(model.rank(s))
             );
+            if let Some(path) = config {
+                let text = std::fs::read_to_string(&path)
+                    .with_context(|| format!("cannot read {}", path.display()))?;
+                let cfg = switchyard_gateway::Config::parse(&text, &path.display().to_string())?;
+                let tiered: Vec<_> = cfg
+                    .virtual_models
+                    .iter()
+                    .filter(|(_, v)| v.policy == switchyard_gateway::config::Policy::Tiered)
+                    .collect();
+                anyhow::ensure!(
+                    !tiered.is_empty(),
+                    "{} has no tiered [virtual_models]",
+                    path.display()
+                );
+                for (name, v) in tiered {
+                    let thresholds: Vec<f32> = (1..v.shares.len())
+                        .map(|i| model.threshold_for_share(v.shares[i..].iter().sum()))
+                        .collect();
+                    let tier = thresholds.iter().filter(|t| s >= **t).count();
+                    println!(
+                        "{name}: tier {tier} of {} -> {} (thresholds {:?})",
+                        v.models.len(),
+                        v.models.get(tier).map_or("?", String::as_str),
+                        thresholds
+                    );
+                }
+            }
         }
     }
     Ok(())

@@ -358,3 +358,21 @@ async fn rules_on_headers_and_the_user_field_decide_before_the_policy() {
     .to_string()
     .contains("not understood"));
 }
+
+#[tokio::test]
+async fn a_request_with_tools_skips_a_tier_without_tools() {
+    let gw = gateway(
+        "\n[virtual_models.tooled]\npolicy = \"tiered\"\nmodels = [\"qwen3-omni-30b\", \"qwen3-32b\"]\nshares = [0.9, 0.1]\n",
+    )
+    .await;
+    let mut body = ask("tooled", EASY);
+    body["tools"] = json!([common::weather_tool()]);
+    let r = gw.chat(body).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("x-switchyard-model"), Some("qwen3-32b"));
+    assert!(
+        route_of(&r).contains("tier 0 cannot take the request"),
+        "{}",
+        route_of(&r)
+    );
+}

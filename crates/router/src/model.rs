@@ -138,6 +138,19 @@ impl Model {
         model
     }
 
+    /// Share of the training prompts that scored below `score` (0 to 1).
+    pub fn rank(&self, score: f32) -> f64 {
+        if self.quantiles.len() != 101 {
+            return f64::from(score.clamp(0.0, 1.0));
+        }
+        self.quantiles
+            .iter()
+            .filter(|q| **q < score)
+            .count()
+            .saturating_sub(1) as f64
+            / 100.0
+    }
+
     /// The score above which `share` of the training prompts lie (`share` 0.2: the
     /// hardest-looking 20%): how a tier's share of traffic becomes a threshold.
     pub fn threshold_for_share(&self, share: f64) -> f32 {
