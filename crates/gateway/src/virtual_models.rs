@@ -1,8 +1,9 @@
 //! Virtual models: a name a client calls (`auto`, …) that picks a catalog model per request.
 //!
 //! Constraints come first: a candidate must take the request's input (images, audio, tools:
-//! the same check as for an explicit model), its context window must hold the prompt
-//! estimate plus the most output, and the caller's key must allow it. Among those that fit,
+//! the same check as for an explicit model), reason if reasoning was asked for, hold the
+//! prompt estimate plus the most output in its context window, be allowed by the caller's
+//! key, and have a deployment whose breaker is not open. Among those that fit,
 //! the policy picks: `tiered` scores the prompt with the router's classifier
 //! (`switchyard_router`) and maps the score to a tier through thresholds set from the
 //! configured traffic shares (calibrated on the classifier's training prompts), moving up
@@ -11,7 +12,7 @@
 //! token; `weighted` draws at random by weight. The choice and its reason go out in
 //! `x-switchyard-route`.
 
-use switchyard_catalog::Model;
+use switchyard_catalog::{Capability, Model};
 use switchyard_ledger::keys::KeyRecord;
 use switchyard_router::Model as Classifier;
 use switchyard_wire::{ChatRequest, Role};
@@ -180,7 +181,32 @@ fn misfit(
     if key.is_some_and(|k| !k.may_use(&model.id)) {
         return Some(format!("{}: not allowed for this key", model.id));
     }
+    if asks_for_reasoning(req) && !model.supports(Capability::Reasoning) {
+        return Some(format!(
+            "{}: does not reason (reasoning was asked for)",
+            model.id
+        ));
+    }
+    let healthy = st.routes.get(&model.id).is_some_and(|r| {
+        r.deployments
+            .iter()
+            .any(|d| st.health.standing(&d.provider, &d.name).preferred)
+    });
+    if !healthy {
+        return Some(format!("{}: no healthy deployment", model.id));
+    }
     None
+}
+
+/// Whether the request asks for reasoning: `reasoning_effort`, or `thinking` enabled.
+fn asks_for_reasoning(req: &ChatRequest) -> bool {
+    req.extra.contains_key("reasoning_effort")
+        || req
+            .extra
+            .get("thinking")
+            .and_then(|t| t.get("type"))
+            .and_then(|t| t.as_str())
+            .is_some_and(|t| t == "enabled")
 }
 
 /// Whether `m` holds for this request.

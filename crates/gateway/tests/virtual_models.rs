@@ -376,3 +376,38 @@ async fn a_request_with_tools_skips_a_tier_without_tools() {
         route_of(&r)
     );
 }
+
+#[tokio::test]
+async fn reasoning_requests_and_unhealthy_models_are_routed_around() {
+    let gw = start_with(0.0, |c| {
+        c.health.consecutive_failures = 1;
+        c.health.cooldown_secs = 600.0;
+        c.retries.same_deployment = 0;
+        c.virtual_models = Config::parse(
+            "[virtual_models.budget]\npolicy = \"cheapest\"\nmodels = [\"qwen-flash\", \"glm-4.5-air\"]\n",
+            "t",
+        )
+        .unwrap()
+        .virtual_models;
+    })
+    .await;
+    let r = gw.chat(ask("budget", EASY)).await;
+    assert_eq!(r.header("x-switchyard-model"), Some("qwen-flash"));
+    // Reasoning asked for: qwen-flash does not reason.
+    let mut thinking = ask("budget", EASY);
+    thinking["reasoning_effort"] = json!("high");
+    let r = gw.chat(thinking).await;
+    assert_eq!(
+        r.header("x-switchyard-model"),
+        Some("glm-4.5-air"),
+        "{}",
+        route_of(&r)
+    );
+    // Every region of qwen-flash's provider down: its breakers open, the route avoids it.
+    gw.fault("dashscope", "*", json!({"kind": "server_error"}))
+        .await;
+    assert_eq!(gw.chat(ask("qwen-flash", EASY)).await.status, 502);
+    let r = gw.chat(ask("budget", EASY)).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("x-switchyard-model"), Some("glm-4.5-air"));
+}
