@@ -117,6 +117,9 @@ async fn list_models(State(live): State<Arc<Live>>) -> Response {
 
 async fn get_model(State(live): State<Arc<Live>>, Path(id): Path<String>) -> Response {
     let st = live.get();
+    if let Some(v) = st.virtual_models.get(&id.to_ascii_lowercase()) {
+        return json_response(StatusCode::OK, Bytes::from(virtual_entry(v).to_string()));
+    }
     match st.catalog.resolve(&id) {
         Ok(m) => {
             let p = st.providers.get(&m.provider);
@@ -138,18 +141,20 @@ pub fn render_models(
         .map(|m| model_entry(m, providers.get(&m.provider)))
         .collect();
     // Virtual models are callable names too; they say how they route.
-    for v in virtual_models {
-        data.push(json!({
-            "id": v.name,
-            "object": "model",
-            "created": 0,
-            "owned_by": "switchyard",
-            "virtual": true,
-            "policy": v.policy.as_str(),
-            "models": v.models,
-        }));
-    }
+    data.extend(virtual_models.iter().map(|v| virtual_entry(v)));
     Bytes::from(json!({"object": "list", "data": data}).to_string())
+}
+
+fn virtual_entry(v: &crate::virtual_models::VirtualModel) -> Value {
+    json!({
+        "id": v.name,
+        "object": "model",
+        "created": 0,
+        "owned_by": "switchyard",
+        "virtual": true,
+        "policy": v.policy.as_str(),
+        "models": v.models,
+    })
 }
 
 fn model_entry(m: &Model, p: Option<&ProviderRuntime>) -> Value {

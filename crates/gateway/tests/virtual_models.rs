@@ -88,6 +88,9 @@ async fn virtual_models_are_listed_with_their_policy() {
     assert_eq!(auto["policy"], "tiered");
     assert_eq!(auto["owned_by"], "switchyard");
     assert_eq!(auto["models"][2], "deepseek-v4-pro");
+    let one = gw.get("/v1/models/Auto").await;
+    assert_eq!(one.status, 200);
+    assert_eq!(one.json()["policy"], "tiered");
 }
 
 #[tokio::test]
