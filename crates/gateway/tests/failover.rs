@@ -6,18 +6,8 @@
 
 mod common;
 
-use common::{JsonBody, ask, start, start_with};
+use common::{ask, start, start_with};
 use serde_json::{Value, json};
-
-async fn sim_stats(gw: &common::TestGateway) -> Value {
-    gw.http
-        .get(format!("{}/_sim/stats", gw.sim))
-        .send()
-        .await
-        .unwrap()
-        .json_value()
-        .await
-}
 
 fn served(stats: &Value, provider: &str, region: &str) -> u64 {
     stats["providers"][provider][region]["requests"]
@@ -54,7 +44,7 @@ async fn a_failing_region_is_skipped_for_the_next_one() {
             assert!(r.ends_with_done());
         }
     }
-    let stats = sim_stats(&gw).await;
+    let stats = gw.sim_stats().await;
     assert_eq!(
         served_in(&stats, "deepseek", ["global", "global-b"]),
         (2, 2)
@@ -73,7 +63,7 @@ async fn non_retryable_errors_do_not_fail_over() {
     let r = gw.chat(ask("glm-4.5-flash", "hi")).await;
     assert_eq!(r.status, 402);
     assert_eq!(r.json()["error"]["vendor_code"], "1113");
-    let stats = sim_stats(&gw).await;
+    let stats = gw.sim_stats().await;
     assert_eq!(
         served(&stats, "zhipu", "cn"),
         0,
@@ -96,7 +86,7 @@ async fn when_every_region_fails_the_last_error_is_returned_after_one_backed_off
         None,
         "errors carry no routing headers"
     );
-    let stats = sim_stats(&gw).await;
+    let stats = gw.sim_stats().await;
     // Each region once, then `[retries] same_deployment = 1` more on the last one.
     assert_eq!(served_in(&stats, "moonshot", ["global", "cn"]), (1, 2));
 }
@@ -109,7 +99,7 @@ async fn same_deployment_retries_can_be_turned_off() {
             .await;
     }
     assert_eq!(gw.chat(ask("kimi-k2.5", "hi")).await.status, 503);
-    let stats = sim_stats(&gw).await;
+    let stats = gw.sim_stats().await;
     assert_eq!(served_in(&stats, "moonshot", ["global", "cn"]), (1, 1));
 }
 
@@ -138,7 +128,7 @@ async fn a_single_deployment_is_retried_after_a_transient_error() {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.header("x-switchyard-attempts"), Some("2"));
     assert_eq!(r.header("x-switchyard-deployment"), Some("global"));
-    let stats = sim_stats(&gw).await;
+    let stats = gw.sim_stats().await;
     assert_eq!(served_in(&stats, "moonshot", ["global", "cn"]), (2, 0));
 }
 
@@ -161,7 +151,7 @@ async fn a_long_retry_after_is_not_waited_for() {
     assert_eq!(r.status, 429);
     assert_eq!(r.header("retry-after"), Some("30"));
     assert!(t.elapsed() < std::time::Duration::from_secs(5));
-    let stats = sim_stats(&gw).await;
+    let stats = gw.sim_stats().await;
     assert_eq!(
         served_in(&stats, "moonshot", ["global", "cn"]),
         (1, 1),
@@ -232,7 +222,7 @@ async fn a_stream_cut_before_its_first_token_is_resumed_in_the_next_region() {
         .filter(|c| !c["choices"][0]["delta"]["role"].is_null())
         .count();
     assert_eq!(roles, 1, "nothing of the failed attempt reached the client");
-    let stats = sim_stats(&gw).await;
+    let stats = gw.sim_stats().await;
     assert_eq!(
         served_in(&stats, "deepseek", ["global", "global-b"]),
         (1, 1)
@@ -267,14 +257,14 @@ async fn a_stream_stalled_before_its_first_token_moves_on_at_the_ttft_timeout() 
             .any(|l| l.starts_with("switchyard_failovers_total")
                 && l.contains("stream_before_first_token"))
     );
-    let stats = sim_stats(&gw).await;
+    let stats = gw.sim_stats().await;
     assert_eq!(
         served_in(&stats, "moonshot", ["global", "cn"]),
         (1, 1),
         "one stalled attempt, one that answered"
     );
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-    while sim_stats(&gw).await["in_flight"] != 0 {
+    while gw.sim_stats().await["in_flight"] != 0 {
         assert!(
             std::time::Instant::now() < deadline,
             "the stalled attempt was never cancelled"
@@ -316,7 +306,7 @@ async fn a_region_that_keeps_failing_is_taken_out_then_given_a_trial() {
         ["2", "2", "1", "1"],
         "after 2 failures the region is skipped"
     );
-    let stats = sim_stats(&gw).await;
+    let stats = gw.sim_stats().await;
     assert_eq!(served(&stats, "deepseek", "global"), 2);
     let health = gw.get("/admin/health").await.json();
     assert_eq!(health["providers"]["deepseek"]["global"]["state"], "open");
@@ -361,7 +351,7 @@ async fn a_spent_retry_budget_stops_failover_instead_of_multiplying_load() {
         second.status, 429,
         "budget spent: the 429 is passed on, not retried"
     );
-    let stats = sim_stats(&gw).await;
+    let stats = gw.sim_stats().await;
     assert_eq!(served_in(&stats, "zhipu", ["global", "cn"]), (2, 1));
     assert!(
         gw.metrics()
@@ -434,7 +424,7 @@ async fn a_stream_cut_before_its_first_token_everywhere_moves_to_the_fallback_mo
     assert_eq!(content_words(&r), 10, "every token, once");
     let usage = &chunks.last().unwrap()["usage"];
     assert_eq!(usage["completion_tokens"], 10);
-    let stats = sim_stats(&gw).await;
+    let stats = gw.sim_stats().await;
     assert_eq!(
         served_in(&stats, "deepseek", ["global", "global-b"]),
         (1, 1)
@@ -464,7 +454,7 @@ async fn a_non_retryable_error_is_not_sent_to_a_fallback_model() {
         .await;
     let r = gw.chat(ask("deepseek-v4-flash", "hi")).await;
     assert_eq!(r.status, 402);
-    let stats = sim_stats(&gw).await;
+    let stats = gw.sim_stats().await;
     assert_eq!(served(&stats, "dashscope", "singapore"), 0);
 }
 
@@ -505,7 +495,7 @@ async fn a_429_storm_with_retry_after_is_passed_on_once_every_region_refuses() {
     let r = gw.chat(ask("glm-4.5", "hi")).await;
     assert_eq!(r.status, 429);
     assert_eq!(r.header("retry-after"), Some("3"));
-    let stats = sim_stats(&gw).await;
+    let stats = gw.sim_stats().await;
     assert_eq!(
         served(&stats, "zhipu", "global") + served(&stats, "zhipu", "cn"),
         2,
