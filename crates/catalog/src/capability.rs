@@ -10,7 +10,7 @@ use crate::error::CatalogError;
 
 /// One thing a model can do. Serialised as its lowercase name (`"tools"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum Capability {
     /// Text in, text out (every chat model has this).
     Text,
@@ -24,17 +24,27 @@ pub enum Capability {
     Reasoning,
     /// Tuned for code.
     Code,
+    /// JSON mode: honours `response_format: {"type": "json_object"}` (valid JSON, no schema).
+    #[serde(rename = "json")]
+    JsonMode,
+    /// Structured output: honours `response_format: {"type": "json_schema", …}`.
+    JsonSchema,
 }
+
+/// Every capability name, for error messages.
+pub const NAMES: &str = "text, vision, audio, tools, reasoning, code, json, json_schema";
 
 impl Capability {
     /// Every capability, in the order used for display and serialisation.
-    pub const ALL: [Capability; 6] = [
+    pub const ALL: [Capability; 8] = [
         Capability::Text,
         Capability::Vision,
         Capability::Audio,
         Capability::Tools,
         Capability::Reasoning,
         Capability::Code,
+        Capability::JsonMode,
+        Capability::JsonSchema,
     ];
 
     /// The lowercase name used in the data file and in JSON (`"vision"`).
@@ -46,6 +56,8 @@ impl Capability {
             Capability::Tools => "tools",
             Capability::Reasoning => "reasoning",
             Capability::Code => "code",
+            Capability::JsonMode => "json",
+            Capability::JsonSchema => "json_schema",
         }
     }
 
@@ -80,7 +92,7 @@ impl<'de> Deserialize<'de> for Capability {
         let s = String::deserialize(deserializer)?;
         s.parse().map_err(|_| {
             serde::de::Error::custom(format!(
-                "unknown capability '{s}', expected one of: text, vision, audio, tools, reasoning, code"
+                "unknown capability '{s}', expected one of: {NAMES}"
             ))
         })
     }
@@ -208,6 +220,29 @@ mod tests {
             "telepathy".parse::<Capability>(),
             Err(CatalogError::UnknownCapability { .. })
         ));
+    }
+
+    #[test]
+    fn json_capabilities_use_their_config_names_and_names_lists_them_all() {
+        assert_eq!(Capability::JsonMode.as_str(), "json");
+        assert_eq!(
+            serde_json::to_string(&Capability::JsonSchema).unwrap(),
+            r#""json_schema""#
+        );
+        assert_eq!(
+            "json_schema".parse::<Capability>().unwrap(),
+            Capability::JsonSchema
+        );
+        for c in Capability::ALL {
+            assert!(
+                NAMES.split(", ").any(|n| n == c.as_str()),
+                "{c} not in NAMES"
+            );
+            assert_eq!(
+                serde_json::to_string(&c).unwrap(),
+                format!("\"{}\"", c.as_str())
+            );
+        }
     }
 
     #[test]

@@ -61,9 +61,10 @@ pub enum CatalogError {
         field: &'static str,
     },
 
-    /// A capability name that is not one of text, vision, audio, tools, reasoning, code.
+    /// A capability name that is not one of [`crate::capability::NAMES`].
     #[error(
-        "unknown capability '{value}' (expected one of: text, vision, audio, tools, reasoning, code)"
+        "unknown capability '{value}' (expected one of: {})",
+        crate::capability::NAMES
     )]
     UnknownCapability {
         /// The offending text.

@@ -6,7 +6,7 @@ use axum::http::{HeaderMap, header};
 use serde_json::Value;
 use switchyard_catalog::{Capability, Catalog, Model};
 use switchyard_wire::chat::json_kind;
-use switchyard_wire::{ChatRequest, Role};
+use switchyard_wire::{ChatRequest, ResponseFormatKind, Role};
 
 use crate::error::GatewayError;
 
@@ -147,6 +147,9 @@ pub(crate) fn validate(req: &ChatRequest) -> Result<(), GatewayError> {
             format!("top_p must be between 0 and 1, got {p}"),
         ));
     }
+    if let Some(problem) = req.response_format.as_ref().and_then(|f| f.problem()) {
+        return Err(invalid("response_format", problem.into()));
+    }
     for (i, m) in req.messages.iter().enumerate() {
         if m.role == Role::Tool && m.tool_call_id.is_none() {
             return Err(GatewayError::MissingParameter(format!(
@@ -167,10 +170,21 @@ pub(crate) fn check_capabilities(
     model: &Model,
     req: &ChatRequest,
 ) -> Result<(), GatewayError> {
+    let json = req.json_output();
     let need = [
         (req.has_images(), Capability::Vision, "image input"),
         (req.has_audio(), Capability::Audio, "audio input"),
         (req.has_tools(), Capability::Tools, "tool calls"),
+        (
+            json == Some(ResponseFormatKind::JsonObject),
+            Capability::JsonMode,
+            "JSON mode (response_format json_object)",
+        ),
+        (
+            json == Some(ResponseFormatKind::JsonSchema),
+            Capability::JsonSchema,
+            "structured output (response_format json_schema)",
+        ),
     ];
     for (needed, cap, what) in need {
         if needed && !model.supports(cap) {

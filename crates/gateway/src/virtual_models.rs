@@ -1,9 +1,9 @@
 //! Virtual models: a name a client calls (`auto`, …) that picks a catalog model per request.
 //!
-//! Constraints come first: a candidate must take the request's input (images, audio, tools:
-//! the same check as for an explicit model), reason if reasoning was asked for, hold the
+//! Constraints come first: a candidate must take the request's input (images, audio, tools,
+//! the JSON `response_format` asks for: the same check as for an explicit model), reason if reasoning was asked for, hold the
 //! prompt estimate plus the most output in its context window, be allowed by the caller's
-//! key, and have a deployment whose breaker is not open. Among those that fit,
+//! key, and have a deployment on a configured provider whose breaker is not open. Among those that fit,
 //! the policy picks: `tiered` scores the prompt with the router's classifier
 //! (`switchyard_router`) and maps the score to a tier through thresholds set from the
 //! configured traffic shares (calibrated on the classifier's training prompts), moving up
@@ -85,14 +85,35 @@ impl VirtualModel {
 }
 
 /// Why a whole answer should be retried on a stronger tier, if it should: cut off at the
-/// token limit, a refusal, or not the JSON the request asked for.
+/// token limit, a refusal, an empty answer, or not the JSON the request asked for.
 pub fn needs_escalation(req: &ChatRequest, body: &[u8]) -> Option<&'static str> {
     let v: serde_json::Value = serde_json::from_slice(body).ok()?;
     let choice = &v["choices"][0];
-    if choice["finish_reason"] == "length" {
+    let content = choice["message"]["content"].as_str().unwrap_or_default();
+    let calls_tools = choice["message"]["tool_calls"]
+        .as_array()
+        .is_some_and(|c| !c.is_empty());
+    answer_problem(
+        req,
+        choice["finish_reason"].as_str().unwrap_or_default(),
+        content,
+        calls_tools,
+    )
+}
+
+/// [`needs_escalation`] on an answer's parts (a whole body, or a buffered stream).
+pub fn answer_problem(
+    req: &ChatRequest,
+    finish_reason: &str,
+    content: &str,
+    calls_tools: bool,
+) -> Option<&'static str> {
+    if finish_reason == "length" {
         return Some("cut at max tokens");
     }
-    let content = choice["message"]["content"].as_str().unwrap_or_default();
+    if calls_tools {
+        return None;
+    }
     let head: String = content.chars().take(80).collect::<String>().to_lowercase();
     const REFUSALS: [&str; 6] = [
         "i can't help",
@@ -105,15 +126,13 @@ pub fn needs_escalation(req: &ChatRequest, body: &[u8]) -> Option<&'static str> 
     if REFUSALS.iter().any(|r| head.contains(r)) {
         return Some("refusal");
     }
-    let wants_json = req
-        .response_format
-        .as_ref()
-        .and_then(|f| f["type"].as_str())
-        .is_some_and(|t| t == "json_object" || t == "json_schema");
-    if wants_json && serde_json::from_str::<serde_json::Value>(content).is_err() {
-        return Some("invalid JSON");
+    if req.json_output().is_some() {
+        // DeepSeek's JSON mode answers blanks when its output is not JSON.
+        return serde_json::from_str::<serde_json::Value>(content)
+            .is_err()
+            .then_some("invalid JSON");
     }
-    None
+    content.trim().is_empty().then_some("empty answer")
 }
 
 /// The next model above `current` in `vm` that can take `req`.
@@ -187,11 +206,20 @@ fn misfit(
             model.id
         ));
     }
-    let healthy = st.routes.get(&model.id).is_some_and(|r| {
-        r.deployments
-            .iter()
-            .any(|d| st.health.standing(&d.provider, &d.name).preferred)
-    });
+    let deployments = st
+        .routes
+        .get(&model.id)
+        .map_or(&[][..], |r| &r.deployments[..]);
+    let usable = |p: &str| st.providers.get(p).is_some_and(|p| p.usable());
+    if !deployments.iter().any(|d| usable(&d.provider)) {
+        return Some(format!(
+            "{}: its provider is not configured (no API key)",
+            model.id
+        ));
+    }
+    let healthy = deployments
+        .iter()
+        .any(|d| usable(&d.provider) && st.health.standing(&d.provider, &d.name).preferred);
     if !healthy {
         return Some(format!("{}: no healthy deployment", model.id));
     }

@@ -414,3 +414,187 @@ async fn reasoning_requests_and_unhealthy_models_are_routed_around() {
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.header("x-switchyard-model"), Some("glm-4.5-air"));
 }
+
+fn with_format(model: &str, text: &str, format: serde_json::Value) -> serde_json::Value {
+    let mut body = ask(model, text);
+    body["response_format"] = format;
+    body["max_tokens"] = json!(400); // room for the whole JSON
+    body
+}
+
+fn city_schema() -> serde_json::Value {
+    json!({"type": "json_schema", "json_schema": {"name": "city", "strict": true, "schema":
+        {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}})
+}
+
+#[tokio::test]
+async fn json_requests_go_only_to_models_that_honour_the_format() {
+    let gw = gateway(
+        "\n[virtual_models.structured]\npolicy = \"tiered\"\nmodels = [\"qwen-flash\", \"qwen-plus\"]\nshares = [0.9, 0.1]\n\
+         \n[virtual_models.jsonish]\npolicy = \"tiered\"\nmodels = [\"qwen3-omni-30b\", \"qwen-flash\"]\nshares = [0.9, 0.1]\n\
+         \n[virtual_models.no-schema]\npolicy = \"cheapest\"\nmodels = [\"qwen-flash\", \"glm-4.5-air\"]\n",
+    )
+    .await;
+    // json_schema: only qwen-plus enforces a schema; the answer follows it.
+    let r = gw
+        .chat(with_format("structured", EASY, city_schema()))
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("x-switchyard-model"), Some("qwen-plus"));
+    assert!(
+        route_of(&r).contains("tier 0 cannot take the request"),
+        "{}",
+        route_of(&r)
+    );
+    let content = r.json()["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let answer: serde_json::Value = serde_json::from_str(&content).unwrap();
+    assert!(answer["city"].is_string(), "{content}");
+
+    // json_object: the omni model has no JSON mode, qwen-flash does.
+    let r = gw
+        .chat(with_format(
+            "jsonish",
+            "Reply in JSON: the capital of France?",
+            json!({"type": "json_object"}),
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("x-switchyard-model"), Some("qwen-flash"));
+    let content = r.json()["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&content).is_ok(),
+        "{content}"
+    );
+
+    // Nothing fits: a 400 that says why for each candidate.
+    let r = gw.chat(with_format("no-schema", EASY, city_schema())).await;
+    assert_eq!(r.status, 400);
+    let message = r.json()["error"]["message"].as_str().unwrap().to_string();
+    assert!(
+        message.contains("qwen-flash")
+            && message.contains("glm-4.5-air")
+            && message.contains("json_schema"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn an_explicit_model_without_the_format_or_a_malformed_format_is_a_clear_400() {
+    let gw = gateway("").await;
+    let r = gw.chat(with_format("glm-4.6", EASY, city_schema())).await;
+    assert_eq!(r.status, 400);
+    let e = &r.json()["error"];
+    assert!(
+        e["message"].as_str().unwrap().contains("structured output")
+            && e["message"].as_str().unwrap().contains("qwen-plus"),
+        "{e}"
+    );
+    let r = gw
+        .chat(with_format("glm-4.6", EASY, json!({"type": "json_schema"})))
+        .await;
+    assert_eq!(r.status, 400);
+    assert_eq!(
+        r.json()["error"]["param"],
+        "response_format",
+        "{}",
+        r.json()
+    );
+    let r = gw
+        .chat(with_format("glm-4.6", EASY, json!({"type": "yaml"})))
+        .await;
+    assert_eq!(r.status, 400);
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("response_format"),
+        "{}",
+        r.json()
+    );
+    // Explicit JSON mode on a model that has it passes through to the vendor.
+    let r = gw
+        .chat(with_format(
+            "glm-4.6",
+            "answer in json",
+            json!({"type": "json_object"}),
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+}
+
+#[tokio::test]
+async fn a_blank_json_answer_is_escalated_and_both_attempts_are_costed() {
+    let gw = gateway(
+        "\n[virtual_models.esc-json]\npolicy = \"tiered\"\nescalate = true\n\
+         models = [\"deepseek-v4-flash\", \"deepseek-v4-pro\"]\nshares = [0.9, 0.1]\n",
+    )
+    .await;
+    // DeepSeek's JSON mode answers blanks when its output is not JSON: once, here.
+    gw.fault("deepseek", "*", json!({"kind": "blank_answer", "count": 1}))
+        .await;
+    let r = gw
+        .chat(with_format(
+            "esc-json",
+            "Reply in JSON: the capital of France?",
+            json!({"type": "json_object"}),
+        ))
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("x-switchyard-model"), Some("deepseek-v4-pro"));
+    assert!(
+        route_of(&r).contains("escalated from deepseek-v4-flash (invalid JSON)"),
+        "{}",
+        route_of(&r)
+    );
+    let content = r.json()["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&content).is_ok(),
+        "{content}"
+    );
+    let events = gw.usage_events();
+    let outcomes: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| (e.model.as_str(), e.outcome.as_str()))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("deepseek-v4-flash", "escalated"),
+            ("deepseek-v4-pro", "completed")
+        ]
+    );
+    assert!(events.iter().all(|e| e.cost_nanos > 0));
+}
+
+#[tokio::test]
+async fn a_model_whose_provider_has_no_key_is_routed_around() {
+    let gw = start_with(0.0, |c| {
+        if let Some(p) = c.providers.get_mut("dashscope") {
+            p.simulated = false;
+            p.api_key = None;
+            p.api_key_env = Some("SWITCHYARD_TEST_UNSET_KEY".into());
+        }
+        c.virtual_models = Config::parse(
+            "[virtual_models.budget]\npolicy = \"cheapest\"\nmodels = [\"qwen-flash\", \"deepseek-v4-flash\"]\n",
+            "t",
+        )
+        .unwrap()
+        .virtual_models;
+    })
+    .await;
+    let r = gw.chat(ask("budget", EASY)).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("x-switchyard-model"), Some("deepseek-v4-flash"));
+    // Asked for explicitly, the unconfigured model still says what is missing.
+    let r = gw.chat(ask("qwen-flash", EASY)).await;
+    assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+}

@@ -44,6 +44,9 @@ pub enum FaultKind {
     /// Answer normally, but only after an extra `delay_ms` (not scaled by `time_scale`):
     /// a latency spike, the heavy tail that hedged requests are for.
     LatencySpike,
+    /// Answer with content made only of spaces, as DeepSeek's JSON mode does when its
+    /// output is not JSON (tool calls are left alone).
+    BlankAnswer,
 }
 
 /// A fault as set with `PUT /_sim/faults/{provider}/{region}`.
@@ -105,6 +108,8 @@ pub(crate) enum Injected {
     /// Go silent after this many output tokens.
     StallAfter(u32),
     Delay(std::time::Duration),
+    /// Blank out the answer's content.
+    Blank,
 }
 
 /// The rules, by provider then region.
@@ -234,6 +239,7 @@ impl FaultTable {
             FaultKind::LatencySpike => {
                 Injected::Delay(std::time::Duration::from_millis(hit.delay_ms.unwrap_or(0)))
             }
+            FaultKind::BlankAnswer => Injected::Blank,
         })
     }
 }

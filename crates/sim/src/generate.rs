@@ -61,6 +61,40 @@ pub(crate) struct Target {
     pub tools: bool,
     /// Thinks unless the request switches thinking off.
     pub reasoning: bool,
+    /// Honours `response_format` `json_object`.
+    pub json: bool,
+    /// Honours `response_format` `json_schema`.
+    pub json_schema: bool,
+}
+
+/// Text sent in ~8-character pieces when streamed (tool arguments, JSON answers).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Pieces {
+    /// The whole text.
+    pub text: String,
+    /// End byte offsets of the pieces, on character boundaries.
+    pub ends: Vec<usize>,
+}
+
+impl Pieces {
+    /// `text`, cut into pieces.
+    pub fn new(text: String) -> Pieces {
+        Pieces {
+            ends: fragment_ends(&text),
+            text,
+        }
+    }
+
+    /// The `i`-th piece.
+    pub fn piece(&self, i: usize) -> &str {
+        let start = if i == 0 {
+            0
+        } else {
+            self.ends.get(i - 1).copied().unwrap_or(0)
+        };
+        let end = self.ends.get(i).copied().unwrap_or(start);
+        self.text.get(start..end).unwrap_or("")
+    }
 }
 
 /// A planned tool call.
@@ -71,34 +105,23 @@ pub(crate) struct ToolCallPlan {
     /// Function name.
     pub name: String,
     /// JSON arguments, compact.
-    pub arguments: String,
-    /// End byte offsets of the streamed argument fragments (~8 characters each).
-    pub fragment_ends: Vec<usize>,
+    pub arguments: Pieces,
 }
 
 impl ToolCallPlan {
     /// Completion tokens the call costs.
     pub fn tokens(&self) -> u64 {
-        tokens::estimate(&self.name) + tokens::estimate(&self.arguments)
-    }
-
-    /// The `i`-th argument fragment.
-    pub fn fragment(&self, i: usize) -> &str {
-        let start = if i == 0 {
-            0
-        } else {
-            self.fragment_ends.get(i - 1).copied().unwrap_or(0)
-        };
-        let end = self.fragment_ends.get(i).copied().unwrap_or(start);
-        self.arguments.get(start..end).unwrap_or("")
+        tokens::estimate(&self.name) + tokens::estimate(&self.arguments.text)
     }
 }
 
 /// What one choice produces after its reasoning.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) enum Output {
-    /// This many content tokens.
+    /// This many content tokens of random words.
     Text(u32),
+    /// This exact content (a JSON answer, or blanks), costing this many tokens.
+    Literal(Pieces, u64),
     /// One tool call.
     Tool(ToolCallPlan),
 }
@@ -120,6 +143,7 @@ impl ChoicePlan {
         u64::from(self.reasoning)
             + match &self.output {
                 Output::Text(n) => u64::from(*n),
+                Output::Literal(_, n) => *n,
                 Output::Tool(call) => call.tokens(),
             }
     }
@@ -128,7 +152,8 @@ impl ChoicePlan {
     pub fn items(&self) -> u32 {
         let output = match &self.output {
             Output::Text(n) => *n,
-            Output::Tool(call) => 1 + call.fragment_ends.len() as u32,
+            Output::Literal(text, _) => text.ends.len() as u32,
+            Output::Tool(call) => 1 + call.arguments.ends.len() as u32,
         };
         2 + self.reasoning + output
     }
@@ -169,14 +194,12 @@ pub(crate) fn plan(req: &ChatRequest, target: &Target, rng: &mut SmallRng) -> Ve
                 } else {
                     0
                 };
-                let arguments = tool_arguments(*schema);
                 ChoicePlan {
                     reasoning,
                     output: Output::Tool(ToolCallPlan {
                         id: call_id(rng),
                         name: (*name).to_string(),
-                        fragment_ends: fragment_ends(&arguments),
-                        arguments,
+                        arguments: Pieces::new(tool_arguments(*schema)),
                     }),
                     finish_reason: "tool_calls",
                 }
@@ -190,14 +213,67 @@ pub(crate) fn plan(req: &ChatRequest, target: &Target, rng: &mut SmallRng) -> Ve
                     ),
                 };
                 let reasoning = if thinks { reasoning_split(budget) } else { 0 };
-                ChoicePlan {
-                    reasoning,
-                    output: Output::Text(budget - reasoning),
-                    finish_reason,
+                match json_answer(req, rng) {
+                    Some(text) => literal_plan(text, reasoning, req.completion_cap()),
+                    None => ChoicePlan {
+                        reasoning,
+                        output: Output::Text(budget - reasoning),
+                        finish_reason,
+                    },
                 }
             }
         })
         .collect()
+}
+
+/// The JSON a JSON-mode request gets: a value following the schema of `json_schema`, or
+/// `{"answer": "<words>"}` for `json_object`. `None` when no JSON was asked for.
+fn json_answer(req: &ChatRequest, rng: &mut SmallRng) -> Option<String> {
+    let format = req.response_format.as_ref().filter(|f| f.wants_json())?;
+    if let Some(schema) = format.schema() {
+        return Some(value_for(schema, 0).to_string());
+    }
+    let mut words = String::new();
+    push_words(&mut words, rng.random_range(NATURAL_LENGTH) / 4, rng);
+    Some(serde_json::json!({ "answer": words.trim_start() }).to_string())
+}
+
+/// A choice answering exactly `text` after `reasoning` tokens, cut where `cap` (which
+/// counts reasoning) runs out, as a real model's JSON is cut at `max_tokens`.
+fn literal_plan(mut text: String, reasoning: u32, cap: Option<u32>) -> ChoicePlan {
+    let full = tokens::estimate(&text);
+    let room = cap.map(|c| u64::from(c.saturating_sub(reasoning)));
+    let (tokens, finish_reason) = match room {
+        Some(room) if room < full => {
+            // Keep the share of characters the share of tokens allows.
+            let keep = (text.len() as u64 * room / full.max(1)) as usize;
+            let mut at = keep.min(text.len());
+            while !text.is_char_boundary(at) {
+                at -= 1;
+            }
+            text.truncate(at);
+            (room, "length")
+        }
+        _ => (full, "stop"),
+    };
+    ChoicePlan {
+        reasoning,
+        output: Output::Literal(Pieces::new(text), tokens),
+        finish_reason,
+    }
+}
+
+/// Replace each choice's content with blanks of the same length, as DeepSeek's JSON mode
+/// answers when its output is not JSON. Tool calls are left alone.
+pub(crate) fn blank(choices: &mut [ChoicePlan]) {
+    for c in choices {
+        let n = match &c.output {
+            Output::Text(n) => u64::from(*n),
+            Output::Literal(_, n) => *n,
+            Output::Tool(_) => continue,
+        };
+        c.output = Output::Literal(Pieces::new(" ".repeat(n as usize)), n);
+    }
 }
 
 /// The function to call, if this turn should be a tool call: the request has tools, does
@@ -336,6 +412,8 @@ mod tests {
             audio: false,
             tools: true,
             reasoning,
+            json: true,
+            json_schema: true,
         }
     }
 
@@ -451,7 +529,7 @@ mod tests {
             panic!("{p:?}")
         };
         assert_eq!(call.name, "get_weather");
-        assert_eq!(call.arguments, r#"{"city":"sim"}"#);
+        assert_eq!(call.arguments.text, r#"{"city":"sim"}"#);
         assert!(call.id.starts_with("call_") && call.id.len() == 29);
         assert_eq!(p[0].finish_reason, "tool_calls");
         assert_eq!(
@@ -489,17 +567,73 @@ mod tests {
     #[test]
     fn argument_fragments_cover_the_arguments_on_char_boundaries() {
         let args = r#"{"city":"杭州市西湖区","n":1}"#;
-        let call = ToolCallPlan {
-            id: "c".into(),
-            name: "f".into(),
-            arguments: args.into(),
-            fragment_ends: fragment_ends(args),
-        };
-        let joined: String = (0..call.fragment_ends.len())
-            .map(|i| call.fragment(i))
-            .collect();
+        let pieces = Pieces::new(args.into());
+        let joined: String = (0..pieces.ends.len()).map(|i| pieces.piece(i)).collect();
         assert_eq!(joined, args);
-        assert!(call.fragment_ends.len() >= 3);
+        assert!(pieces.ends.len() >= 3);
         assert!(fragment_ends("").is_empty());
+    }
+
+    #[test]
+    fn json_mode_answers_json_that_follows_the_schema_and_is_cut_at_the_cap() {
+        let ask = |format: Value, cap: Option<u32>| {
+            let mut v = json!({"model": "m", "messages": [{"role": "user", "content": "json"}],
+                "response_format": format});
+            if let Some(c) = cap {
+                v["max_tokens"] = json!(c);
+            }
+            plan(&req(v), &target(false), &mut request_rng(0, 0)).remove(0)
+        };
+        let text = |p: &ChoicePlan| match &p.output {
+            Output::Literal(t, _) => t.text.clone(),
+            other => panic!("expected a literal answer, got {other:?}"),
+        };
+        let schema = json!({"type": "json_schema", "json_schema": {"name": "a", "schema":
+            {"type": "object", "properties": {"city": {"type": "string"}, "n": {"type": "integer"}}}}});
+        let p = ask(schema, None);
+        let v: Value = serde_json::from_str(&text(&p)).unwrap();
+        assert_eq!(v, json!({"city": "sim", "n": 1}));
+        assert_eq!(p.finish_reason, "stop");
+        assert_eq!(p.completion_tokens(), tokens::estimate(&text(&p)));
+
+        let p = ask(json!({"type": "json_object"}), None);
+        let v: Value = serde_json::from_str(&text(&p)).unwrap();
+        assert!(v["answer"].as_str().is_some_and(|a| !a.is_empty()), "{v}");
+
+        let cut = ask(json!({"type": "json_object"}), Some(3));
+        assert_eq!(cut.finish_reason, "length");
+        assert_eq!(cut.completion_tokens(), 3);
+        assert!(serde_json::from_str::<Value>(&text(&cut)).is_err());
+    }
+
+    #[test]
+    fn blanking_keeps_the_token_count_and_leaves_tool_calls() {
+        let mut plans = vec![
+            ChoicePlan {
+                reasoning: 2,
+                output: Output::Text(5),
+                finish_reason: "stop",
+            },
+            ChoicePlan {
+                reasoning: 0,
+                output: Output::Tool(ToolCallPlan {
+                    id: "c".into(),
+                    name: "f".into(),
+                    arguments: Pieces::new("{}".into()),
+                }),
+                finish_reason: "tool_calls",
+            },
+        ];
+        let before: Vec<u64> = plans.iter().map(ChoicePlan::completion_tokens).collect();
+        blank(&mut plans);
+        assert_eq!(
+            plans
+                .iter()
+                .map(ChoicePlan::completion_tokens)
+                .collect::<Vec<_>>(),
+            before
+        );
+        assert!(matches!(&plans[0].output, Output::Literal(t, 5) if t.text == "     "));
+        assert!(matches!(plans[1].output, Output::Tool(_)));
     }
 }

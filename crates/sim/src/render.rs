@@ -44,6 +44,8 @@ enum Item {
     Role,
     Reasoning,
     Content,
+    /// Piece `i` of a literal answer.
+    Literal(usize),
     ToolStart,
     ToolArgs(usize),
     Finish,
@@ -205,7 +207,11 @@ impl Events {
         match self.cursor {
             Cursor::Step { step, choice } => matches!(
                 self.item(choice, step),
-                Item::Reasoning | Item::Content | Item::ToolStart | Item::ToolArgs(_)
+                Item::Reasoning
+                    | Item::Content
+                    | Item::Literal(_)
+                    | Item::ToolStart
+                    | Item::ToolArgs(_)
             ),
             _ => false,
         }
@@ -223,6 +229,7 @@ impl Events {
         } else {
             match &plan.output {
                 Output::Text(_) => Item::Content,
+                Output::Literal(..) => Item::Literal((step - plan.reasoning - 1) as usize),
                 Output::Tool(_) if step == plan.reasoning + 1 => Item::ToolStart,
                 Output::Tool(_) => Item::ToolArgs((step - plan.reasoning - 2) as usize),
             }
@@ -306,6 +313,12 @@ impl Events {
                 buf.extend_from_slice(generate::word(&mut self.rng).as_bytes());
                 buf.extend_from_slice(b"\"");
             }
+            Item::Literal(i) => {
+                if let Output::Literal(text, _) = &self.choices[choice].output {
+                    buf.extend_from_slice(b"\"content\":");
+                    push_json_str(buf, text.piece(i));
+                }
+            }
             Item::ToolStart | Item::ToolArgs(_) => {
                 if let Output::Tool(call) = &self.choices[choice].output {
                     buf.extend_from_slice(b"\"tool_calls\":[{");
@@ -314,7 +327,7 @@ impl Events {
                     }
                     if let Item::ToolArgs(i) = item {
                         buf.extend_from_slice(b"\"function\":{\"arguments\":");
-                        push_json_str(buf, call.fragment(i));
+                        push_json_str(buf, call.arguments.piece(i));
                     } else {
                         buf.extend_from_slice(b"\"id\":");
                         push_json_str(buf, &call.id);
@@ -373,6 +386,7 @@ impl Events {
                     generate::push_words(&mut s, *n, &mut self.rng);
                     (Some(s), None)
                 }
+                Output::Literal(text, _) => (Some(text.text.clone()), None),
                 Output::Tool(call) => (
                     // DeepSeek answers tool calls with an empty string, the others with null.
                     (shape.dialect == Dialect::DeepSeek).then(String::new),
@@ -381,7 +395,7 @@ impl Events {
                         kind: "function",
                         function: FunctionOut {
                             name: &call.name,
-                            arguments: &call.arguments,
+                            arguments: &call.arguments.text,
                         },
                     }]),
                 ),
@@ -472,7 +486,7 @@ struct FunctionOut<'a> {
 mod tests {
     use super::*;
     use crate::dialect::shape;
-    use crate::generate::ToolCallPlan;
+    use crate::generate::{Pieces, ToolCallPlan};
     use crate::latency::request_rng;
     use serde_json::Value;
     use switchyard_wire::{ChatChunk, ChatCompletion, SseEvent, SseParser, tokens};
@@ -557,8 +571,10 @@ mod tests {
         let call = ToolCallPlan {
             id: "call_1".into(),
             name: "f".into(),
-            arguments: "{\"a\":\"sim\"}".into(),
-            fragment_ends: vec![8, 11],
+            arguments: Pieces {
+                text: "{\"a\":\"sim\"}".into(),
+                ends: vec![8, 11],
+            },
         };
         let plans = vec![ChoicePlan {
             reasoning: 0,

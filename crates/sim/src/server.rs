@@ -138,6 +138,8 @@ impl Shared {
                 audio: true,
                 tools: true,
                 reasoning: generate::thinking_requested(req),
+                json: true,
+                json_schema: true,
             }),
             None => Err(Failure::ModelNotFound(req.model.clone())),
         }
@@ -157,6 +159,8 @@ fn catalog_target(m: &Model) -> Target {
         audio: m.supports(Capability::Audio),
         tools: m.supports(Capability::Tools),
         reasoning: m.supports(Capability::Reasoning),
+        json: m.supports(Capability::JsonMode),
+        json_schema: m.supports(Capability::JsonSchema),
     }
 }
 
@@ -344,7 +348,7 @@ async fn vendor(
                         Body::from(entry.models_body.clone()),
                     ))
                 }
-                None => Ok(json_response(
+                Some(Injected::Blank) | None => Ok(json_response(
                     StatusCode::OK,
                     Body::from(entry.models_body.clone()),
                 )),
@@ -407,8 +411,14 @@ async fn chat(
     note.model = Some(target.key.clone());
     crate::validate::check(entry.dialect, &req, &target)?;
 
+    let mut blank = false;
     let fault = match shared.faults.pick(&entry.id, region, &mut rng) {
         None => None,
+        Some(Injected::Blank) => {
+            note.fault = true;
+            blank = true;
+            None
+        }
         Some(Injected::Error(f, retry_after)) => {
             note.fault = true;
             note.retry_after = retry_after;
@@ -428,7 +438,10 @@ async fn chat(
 
     let prompt = tokens::estimate_prompt(&req);
     let cached = shared.cache.observe(&entry.id, &req.messages).min(prompt);
-    let choices = generate::plan(&req, &target, &mut rng);
+    let mut choices = generate::plan(&req, &target, &mut rng);
+    if blank {
+        generate::blank(&mut choices);
+    }
     let timing = latency::draw(target.profile, shared.time_scale, shared.jitter, &mut rng);
     let completion: u64 = choices.iter().map(ChoicePlan::completion_tokens).sum();
     let reasoning: u64 = choices.iter().map(|c| u64::from(c.reasoning)).sum();
@@ -596,7 +609,7 @@ async fn set_fault(
                 format!(
                     "invalid fault: {e}; expected {{\"kind\": \"rate_limit\"|\"overloaded\"|\
                      \"insufficient_balance\"|\"server_error\"|\"auth\"|\"drop_after\"|\
-                     \"stall_after\"|\"latency_spike\", \"tokens\": N, \"delay_ms\": MS, \
+                     \"stall_after\"|\"latency_spike\"|\"blank_answer\", \"tokens\": N, \"delay_ms\": MS, \
                      \"count\": N, \"probability\": P, \"retry_after_secs\": S}}"
                 ),
             );

@@ -1,7 +1,9 @@
 //! What each vendor rejects, so that the gateway's normalisation is proven necessary.
 //!
 //! Common to all: empty `messages`, a silly `n`, image parts to a model without vision,
-//! audio parts to a model without audio. Then per dialect:
+//! audio parts to a model without audio, a `response_format` the model does not honour
+//! (and, on OpenAI and DashScope, JSON mode without the word "json" in the messages).
+//! Then per dialect:
 //! - **DeepSeek**: `role: "developer"` (and the legacy `function`); in thinking mode, an
 //!   assistant tool-call turn without its `reasoning_content`;
 //! - **Moonshot**: fixed sampling on K2.5 and later (temperature 1, or 0.6 with thinking
@@ -13,7 +15,7 @@
 //!   in [0.01, 1], no data-URI images.
 
 use serde_json::Value;
-use switchyard_wire::{ChatRequest, Content, Dialect, Role};
+use switchyard_wire::{ChatRequest, Content, Dialect, ResponseFormatKind, Role};
 
 use crate::dialect::Failure;
 use crate::generate::Target;
@@ -79,6 +81,45 @@ fn common(dialect: Dialect, req: &ChatRequest, target: &Target) -> Result<(), Fa
                 .to_string(),
             _ => format!("The model {} does not support audio input", target.upstream),
         }));
+    }
+    json_mode(dialect, req, target)
+}
+
+/// `response_format`: the model must honour the JSON asked for, and (OpenAI, DashScope)
+/// JSON mode needs the word "json" somewhere in the messages.
+fn json_mode(dialect: Dialect, req: &ChatRequest, target: &Target) -> Result<(), Failure> {
+    let Some(kind) = req.json_output() else {
+        return Ok(());
+    };
+    let able = match kind {
+        ResponseFormatKind::JsonSchema => target.json_schema,
+        _ => target.json,
+    };
+    if !able {
+        return Err(Failure::invalid(match dialect {
+            Dialect::DeepSeek => "This response_format type is unavailable now".to_string(),
+            _ => format!(
+                "The model {} does not support response_format type {}",
+                target.upstream,
+                if kind == ResponseFormatKind::JsonSchema {
+                    "json_schema"
+                } else {
+                    "json_object"
+                }
+            ),
+        }));
+    }
+    let says_json = req
+        .messages
+        .iter()
+        .any(|m| m.text_content().to_ascii_lowercase().contains("json"));
+    if kind == ResponseFormatKind::JsonObject
+        && matches!(dialect, Dialect::OpenAi | Dialect::DashScope)
+        && !says_json
+    {
+        return Err(Failure::invalid(
+            "'messages' must contain the word 'json' in some form, to use 'response_format' of type 'json_object'.",
+        ));
     }
     Ok(())
 }
@@ -214,6 +255,8 @@ mod tests {
             audio: false,
             tools: true,
             reasoning,
+            json: true,
+            json_schema: false,
         }
     }
 
@@ -421,5 +464,46 @@ mod tests {
         assert!(check(Dialect::OpenAi, &audio, &target("x", false, true)).is_err());
         let empty = req(json!({"model": "m", "messages": []}));
         assert!(check(Dialect::OpenAi, &empty, &target("x", false, true)).is_err());
+    }
+
+    #[test]
+    fn json_formats_need_the_capability_and_json_mode_needs_the_word_json() {
+        let ask = |format: Value, text: &str| {
+            req(
+                json!({"model": "m", "messages": [{"role": "user", "content": text}],
+                "response_format": format}),
+            )
+        };
+        let t = target("qwen-x", false, false);
+        let schema = json!({"type": "json_schema", "json_schema": {"name": "a", "schema": {}}});
+        let m = message(check(Dialect::DashScope, &ask(schema.clone(), "hi"), &t));
+        assert!(
+            m.contains("does not support response_format type json_schema"),
+            "{m}"
+        );
+        let m = message(check(Dialect::DeepSeek, &ask(schema, "hi"), &t));
+        assert_eq!(m, "This response_format type is unavailable now");
+
+        let object = json!({"type": "json_object"});
+        let m = message(check(Dialect::DashScope, &ask(object.clone(), "hi"), &t));
+        assert!(m.contains("must contain the word 'json'"), "{m}");
+        assert!(
+            check(
+                Dialect::DashScope,
+                &ask(object.clone(), "Reply in JSON"),
+                &t
+            )
+            .is_ok()
+        );
+        assert!(check(Dialect::Zhipu, &ask(object.clone(), "hi"), &t).is_ok());
+        let no_json = Target {
+            json: false,
+            ..target("glm-x", false, false)
+        };
+        let m = message(check(Dialect::Zhipu, &ask(object, "json"), &no_json));
+        assert!(
+            m.contains("does not support response_format type json_object"),
+            "{m}"
+        );
     }
 }

@@ -53,7 +53,7 @@ pub struct ChatRequest {
     pub top_p: Option<f64>,
     /// `{"type":"json_object"}` / `{"type":"json_schema",…}`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub response_format: Option<Value>,
+    pub response_format: Option<ResponseFormat>,
     /// End-user identifier.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub user: Option<String>,
@@ -91,6 +91,14 @@ impl ChatRequest {
         self.parts().any(|p| p.kind == PartKind::InputAudio)
     }
 
+    /// The JSON the answer must be, if any: `json_object` or `json_schema`.
+    pub fn json_output(&self) -> Option<ResponseFormatKind> {
+        self.response_format
+            .as_ref()
+            .filter(|f| f.wants_json())
+            .map(|f| f.kind)
+    }
+
     /// Whether the request declares tools.
     pub fn has_tools(&self) -> bool {
         self.tools.as_ref().is_some_and(|t| !t.is_empty())
@@ -114,6 +122,59 @@ impl ChatRequest {
             Some(Content::Parts(parts)) => parts.as_slice(),
             _ => &[],
         })
+    }
+}
+
+/// `response_format`: the shape the answer must take.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResponseFormat {
+    /// `text`, `json_object` or `json_schema`; anything else is a 400 at parse time.
+    #[serde(rename = "type")]
+    pub kind: ResponseFormatKind,
+    /// For `json_schema`: `{"name", "schema", "strict"?}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json_schema: Option<Value>,
+    /// Everything else (DashScope's top-level `strict`, …), passed through.
+    #[serde(flatten)]
+    pub extra: JsonMap,
+}
+
+/// `response_format.type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseFormatKind {
+    /// Free text (the default).
+    Text,
+    /// Any valid JSON object ("JSON mode").
+    JsonObject,
+    /// JSON that follows the given schema ("structured output").
+    JsonSchema,
+}
+
+impl ResponseFormat {
+    /// Whether the answer must be JSON.
+    pub fn wants_json(&self) -> bool {
+        self.kind != ResponseFormatKind::Text
+    }
+
+    /// The schema a `json_schema` format carries (`json_schema.schema`), if any.
+    pub fn schema(&self) -> Option<&Value> {
+        self.json_schema.as_ref().and_then(|s| s.get("schema"))
+    }
+
+    /// What is wrong with the format, if anything: `json_schema` needs a
+    /// `json_schema` object with a `name`, as OpenAI's API does.
+    pub fn problem(&self) -> Option<&'static str> {
+        if self.kind != ResponseFormatKind::JsonSchema {
+            return None;
+        }
+        match &self.json_schema {
+            Some(Value::Object(o)) if o.get("name").is_some_and(Value::is_string) => None,
+            Some(Value::Object(_)) => Some("response_format.json_schema.name is required"),
+            _ => Some(
+                "response_format.json_schema must be an object when response_format.type is json_schema",
+            ),
+        }
     }
 }
 
@@ -566,6 +627,32 @@ mod tests {
         assert!(req.thinking_disabled());
         let back = serde_json::to_value(&req).unwrap();
         assert_eq!(back, body);
+    }
+
+    #[test]
+    fn response_format_is_typed_round_trips_and_rejects_unknown_types() {
+        let body = json!({
+            "model": "m",
+            "messages": [{"role": "user", "content": "hi"}],
+            "response_format": {"type": "json_schema", "strict": true,
+                "json_schema": {"name": "a", "schema": {"type": "object"}}}
+        });
+        let req: ChatRequest = serde_json::from_value(body.clone()).unwrap();
+        assert_eq!(req.json_output(), Some(ResponseFormatKind::JsonSchema));
+        let format = req.response_format.as_ref().unwrap();
+        assert_eq!(format.schema(), Some(&json!({"type": "object"})));
+        assert_eq!(format.problem(), None);
+        assert_eq!(serde_json::to_value(&req).unwrap(), body);
+
+        let text: ResponseFormat = serde_json::from_value(json!({"type": "text"})).unwrap();
+        assert!(!text.wants_json());
+        let nameless: ResponseFormat =
+            serde_json::from_value(json!({"type": "json_schema", "json_schema": {}})).unwrap();
+        assert!(nameless.problem().unwrap().contains("name"));
+        let bare: ResponseFormat = serde_json::from_value(json!({"type": "json_schema"})).unwrap();
+        assert!(bare.problem().unwrap().contains("must be an object"));
+        let err = serde_json::from_value::<ResponseFormat>(json!({"type": "xml"})).unwrap_err();
+        assert!(err.to_string().contains("json_object"), "{err}");
     }
 
     #[test]

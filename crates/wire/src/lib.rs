@@ -21,7 +21,8 @@ pub mod usage;
 pub use aggregate::StreamAggregator;
 pub use chat::{
     ChatChunk, ChatCompletion, ChatRequest, Choice, ChunkChoice, Content, ContentPart, Delta,
-    FunctionCall, Message, Role, Stop, StreamOptions, Tool, ToolCall,
+    FunctionCall, Message, ResponseFormat, ResponseFormatKind, Role, Stop, StreamOptions, Tool,
+    ToolCall,
 };
 pub use dialect::{Adjustment, Dialect, StreamNormalizer};
 pub use error::{ApiError, ErrorBody, ErrorKind, UpstreamError};

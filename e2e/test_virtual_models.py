@@ -1,0 +1,86 @@
+"""Virtual models and JSON output through the stock openai SDK: the tiered `auto` model
+answers with the route in its headers, structured output (`chat.completions.parse` with a
+pydantic model) reaches only a model that enforces schemas, and a model without it is
+refused with a 400 the SDK raises as BadRequestError."""
+
+import json
+
+import openai
+import pytest
+from pydantic import BaseModel
+
+CONFIG = """
+[simulator]
+time_scale = 0.01
+
+[providers.dashscope]
+simulated = true
+
+[providers.deepseek]
+simulated = true
+
+[providers.zhipu]
+simulated = true
+
+[virtual_models.auto]
+policy = "tiered"
+models = ["qwen-flash", "qwen3-32b", "deepseek-v4-pro"]
+shares = [0.7, 0.1, 0.2]
+
+[virtual_models.structured]
+policy = "tiered"
+models = ["qwen-flash", "qwen-plus"]
+shares = [0.9, 0.1]
+"""
+
+
+class City(BaseModel):
+    city: str
+    population: int
+
+
+@pytest.fixture
+def gw(start_gateway_with_config):
+    return start_gateway_with_config(CONFIG)
+
+
+def test_auto_routes_and_says_why_in_headers(gw):
+    raw = gw.client.chat.completions.with_raw_response.create(
+        model="auto", messages=[{"role": "user", "content": "What is the capital of France?"}],
+        max_tokens=16)
+    resp = raw.parse()
+    route = raw.headers["x-switchyard-route"]
+    assert route.startswith("auto; policy=tiered; model="), route
+    assert "score=" in route and "reason=" in route, route
+    assert raw.headers["x-switchyard-model"] in ("qwen-flash", "qwen3-32b", "deepseek-v4-pro")
+    assert resp.choices[0].message.content
+    listed = {m.id for m in gw.client.models.list()}
+    assert {"auto", "structured"} <= listed
+
+
+def test_structured_output_goes_to_a_schema_model_and_parses(gw):
+    raw = gw.client.chat.completions.with_raw_response.parse(
+        model="structured", response_format=City, max_tokens=200,
+        messages=[{"role": "user", "content": "The largest city of Japan?"}])
+    resp = raw.parse()
+    assert raw.headers["x-switchyard-model"] == "qwen-plus"
+    assert "tier 0 cannot take the request" in raw.headers["x-switchyard-route"]
+    parsed = resp.choices[0].message.parsed
+    assert isinstance(parsed, City), resp.choices[0].message.content
+
+
+def test_json_mode_answer_is_json(gw):
+    resp = gw.client.chat.completions.create(
+        model="auto", response_format={"type": "json_object"}, max_tokens=200,
+        messages=[{"role": "user", "content": "Reply in JSON: the capital of France?"}])
+    assert isinstance(json.loads(resp.choices[0].message.content), dict)
+
+
+def test_a_model_without_structured_output_is_refused_clearly(gw):
+    with pytest.raises(openai.BadRequestError) as err:
+        gw.client.chat.completions.parse(
+            model="glm-4.6", response_format=City, max_tokens=50,
+            messages=[{"role": "user", "content": "The largest city of Japan?"}])
+    assert err.value.status_code == 400
+    message = err.value.body["message"]
+    assert "structured output" in message and "qwen-plus" in message, message
