@@ -1,7 +1,8 @@
 """Virtual models and JSON output through the stock openai SDK: the tiered `auto` model
 answers with the route in its headers, structured output (`chat.completions.parse` with a
 pydantic model) reaches only a model that enforces schemas, and a model without it is
-refused with a 400 the SDK raises as BadRequestError."""
+refused with a 400 the SDK raises as BadRequestError. A stream to a virtual model that
+escalates streams is held, checked, and replayed or escalated: the SDK reads both."""
 
 import json
 
@@ -26,6 +27,13 @@ simulated = true
 policy = "tiered"
 models = ["qwen-flash", "qwen3-32b", "deepseek-v4-pro"]
 shares = [0.7, 0.1, 0.2]
+
+[virtual_models.careful]
+policy = "tiered"
+models = ["qwen-flash", "qwen3-32b"]
+shares = [0.9, 0.1]
+escalate = true
+escalate_streams = true
 
 [virtual_models.structured]
 policy = "tiered"
@@ -84,3 +92,24 @@ def test_a_model_without_structured_output_is_refused_clearly(gw):
     assert err.value.status_code == 400
     message = err.value.body["message"]
     assert "structured output" in message and "qwen-plus" in message, message
+
+
+def _stream(gw, **extra):
+    raw = gw.client.chat.completions.with_raw_response.create(
+        model="careful", stream=True, stream_options={"include_usage": True},
+        messages=[{"role": "user", "content": "What is the capital of France?"}], **extra)
+    chunks = list(raw.parse())
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    return raw.headers, chunks, text
+
+
+def test_held_streams_replay_a_good_answer_and_escalate_a_cut_one(gw):
+    headers, chunks, text = _stream(gw)
+    assert headers["x-switchyard-model"] == "qwen-flash"
+    assert "stream held" in headers["x-switchyard-route"]
+    assert text.strip() and chunks[-1].usage.completion_tokens > 0
+
+    headers, chunks, text = _stream(gw, max_tokens=5)
+    assert headers["x-switchyard-model"] == "qwen3-32b"
+    assert "escalated from qwen-flash (cut at max tokens)" in headers["x-switchyard-route"]
+    assert chunks[-1].usage.completion_tokens == 5

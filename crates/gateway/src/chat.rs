@@ -15,11 +15,12 @@ use std::time::{Duration, Instant};
 use axum::body::Body;
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use metrics::counter;
 use switchyard_catalog::Model;
-use switchyard_wire::{Adjustment, ChatRequest, Role, TokenUsage, tokens};
+use switchyard_wire::replay::completion_to_chunks;
+use switchyard_wire::{Adjustment, ChatCompletion, ChatRequest, Role, TokenUsage, tokens};
 
 use crate::deploy::{Deployment, RouteTimeouts};
 use crate::dispatch::{Answer, Target, Won, try_deployments};
@@ -30,6 +31,7 @@ use crate::relay::{Attempt, Failover, Leg, Relay, Timing};
 use crate::routes::{count_error, json_response};
 use crate::state::{AppState, Live};
 use crate::usage::{self, Outcome, UsageRecord};
+use crate::virtual_models::RequestMeta;
 
 static REQUEST_SEQ: AtomicU64 = AtomicU64::new(0);
 
@@ -195,6 +197,7 @@ impl Drop for Inflight {
 
 pub(crate) async fn chat(
     State(live): State<Arc<Live>>,
+    uri: Uri,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -216,7 +219,11 @@ pub(crate) async fn chat(
         count_error(e.label());
         return e.into_response();
     };
-    match chat_inner(st, &headers, body, inflight).await {
+    let meta = RequestMeta {
+        headers: &headers,
+        path: uri.path(),
+    };
+    match chat_inner(st, meta, body, inflight).await {
         Ok(resp) => resp,
         Err(e) => {
             count_error(e.label());
@@ -331,11 +338,12 @@ fn request_limits(
 
 async fn chat_inner(
     st: Arc<AppState>,
-    headers: &HeaderMap,
+    meta: RequestMeta<'_>,
     body: Body,
     inflight: Inflight,
 ) -> Result<Response, GatewayError> {
     let started = Instant::now();
+    let headers = meta.headers;
     // Who is calling, before anything else is read.
     let caller = match &st.keys {
         Some(ring) => Some(ring.identify(headers)?),
@@ -353,13 +361,14 @@ async fn chat_inner(
     let virtual_model = st.virtual_models.get(&req.model.to_ascii_lowercase());
     // With escalation on, a whole answer may be asked again of a stronger tier.
     let escalation_copy = virtual_model
-        .filter(|vm| vm.escalate && !req.is_stream())
+        .filter(|vm| vm.escalates(&req))
         .map(|_| req.clone());
+    // A stream that may escalate is held: the first answer is read whole and checked.
+    let held = escalation_copy.is_some() && req.is_stream();
     let primary = match virtual_model {
         Some(vm) => {
             let key = caller.as_ref().map(|k| &k.record);
-            let routed =
-                crate::virtual_models::route(&st, vm, &req, headers, prompt_estimate, key)?;
+            let routed = crate::virtual_models::route(&st, vm, &req, meta, prompt_estimate, key)?;
             route_header = Some(routed.header);
             st.catalog
                 .get(&routed.model_id)
@@ -375,6 +384,13 @@ async fn chat_inner(
     restore_reasoning(&st, &mut req);
     let stream = req.is_stream();
     let wants_usage = req.wants_stream_usage();
+    if held {
+        req.stream = Some(false);
+        req.stream_options = None;
+        if let Some(r) = &mut route_header {
+            r.push_str("; stream held for the escalation check");
+        }
+    }
     let fallbacks = st.fallbacks.get(&primary.id).map_or(&[][..], Vec::as_slice);
     // Model allowed, rate limits and budget, before any upstream spend.
     let admission = match caller {
@@ -424,7 +440,7 @@ async fn chat_inner(
     let mut attempts = 0u32;
     let mut tried = {
         let ctx = guard.ctx_mut()?;
-        try_deployments(&st, ctx, &target, stream, limits, &mut attempts).await
+        try_deployments(&st, ctx, &target, stream && !held, limits, &mut attempts).await
     };
     // Every deployment failed in a way another model might not: try the fallbacks.
     let mut fell_back_from = None;
@@ -452,7 +468,7 @@ async fn chat_inner(
         let ctx = guard.ctx_mut()?;
         ctx.model_id.clone_from(&model.id);
         ctx.provider.clone_from(&t.provider.id);
-        tried = try_deployments(&st, ctx, &t, stream, limits, &mut attempts).await;
+        tried = try_deployments(&st, ctx, &t, stream && !held, limits, &mut attempts).await;
         target = t;
         fell_back_from = Some(primary.id.clone());
     }
@@ -490,8 +506,10 @@ async fn chat_inner(
             }
             route_header.clone_from(&ctx.route);
             limits = request_limits(headers, t.route.timeouts)?;
+            // The stronger tier streams live; the cheap model's fallbacks are not its.
             tried = try_deployments(&st, ctx, &t, stream, limits, &mut attempts).await;
             target = t;
+            untried = &[];
         }
     }
     let provider = target.provider;
@@ -633,15 +651,7 @@ async fn chat_inner(
                 failover,
                 inflight,
             );
-            let mut resp = Response::new(Body::from_stream(relay.into_stream()));
-            let h = resp.headers_mut();
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static("text/event-stream"),
-            );
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
-            h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-            resp
+            sse_response(Body::from_stream(relay.into_stream()))
         }
         Answer::Whole {
             body,
@@ -649,7 +659,12 @@ async fn chat_inner(
             estimated,
         } => {
             let nanos = ctx.record(usage, estimated, Outcome::Completed);
-            let mut resp = json_response(StatusCode::OK, body);
+            let mut resp = if stream {
+                // A held stream that passed its check (or had no tier above).
+                sse_response(replay(&body, wants_usage, nanos)?)
+            } else {
+                json_response(StatusCode::OK, body)
+            };
             resp.headers_mut()
                 .insert("x-switchyard-cost-usd", cost_header(nanos));
             resp
@@ -657,6 +672,36 @@ async fn chat_inner(
     };
     resp.headers_mut().extend(extra_headers);
     Ok(resp)
+}
+
+/// A `text/event-stream` response over `body`.
+fn sse_response(body: impl Into<Body>) -> Response {
+    let mut resp = Response::new(body.into());
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache"));
+    h.insert("x-accel-buffering", HeaderValue::from_static("no"));
+    resp
+}
+
+/// A whole (normalised) answer as the SSE stream the client asked for, with the cost
+/// comment before `[DONE]` as on a relayed stream.
+fn replay(body: &[u8], include_usage: bool, nanos: u64) -> Result<Bytes, GatewayError> {
+    let completion: ChatCompletion = serde_json::from_slice(body)
+        .map_err(|_| GatewayError::Internal("a held answer is not a chat completion"))?;
+    let mut out = Vec::with_capacity(body.len() + 512);
+    for chunk in completion_to_chunks(&completion, include_usage) {
+        out.extend_from_slice(b"data: ");
+        serde_json::to_writer(&mut out, &chunk)
+            .map_err(|_| GatewayError::Internal("a chunk could not be written"))?;
+        out.extend_from_slice(b"\n\n");
+    }
+    out.extend_from_slice(crate::relay::cost_comment(nanos).as_bytes());
+    out.extend_from_slice(b"data: [DONE]\n\n");
+    Ok(Bytes::from(out))
 }
 
 /// A time limit: the configured one, or a shorter one the client asked for in `header`

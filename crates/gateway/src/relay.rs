@@ -456,12 +456,7 @@ impl Relay {
         // Headers went out with the first byte: a stream's cost comes as an SSE comment
         // (clients skip comments) just before `[DONE]`.
         if let Some(nanos) = nanos {
-            let line = format!(
-                ": x-switchyard-cost-usd {}.{:09}\n\n",
-                nanos / 1_000_000_000,
-                nanos % 1_000_000_000
-            );
-            self.out.extend_from_slice(line.as_bytes());
+            self.out.extend_from_slice(cost_comment(nanos).as_bytes());
         }
         self.out.extend_from_slice(b"data: [DONE]\n\n");
         self.done = true;
@@ -546,4 +541,13 @@ impl Drop for Relay {
             self.record(usage, estimated, Outcome::ClientDisconnected);
         }
     }
+}
+
+/// The SSE comment that carries a stream's cost (`: x-switchyard-cost-usd 0.000012345`).
+pub(crate) fn cost_comment(nanos: u64) -> String {
+    format!(
+        ": x-switchyard-cost-usd {}.{:09}\n\n",
+        nanos / 1_000_000_000,
+        nanos % 1_000_000_000
+    )
 }

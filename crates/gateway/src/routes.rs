@@ -1,4 +1,5 @@
-//! HTTP surface: the router, `GET /v1/models[/{id}]`, `/healthz`, `/readyz`, `/metrics`,
+//! HTTP surface: the router (also under a one-segment prefix, `/{scope}/v1/…`),
+//! `GET /v1/models[/{id}]`, `/healthz`, `/readyz`, `/metrics`,
 //! `/admin/health` (circuit breakers),
 //! and OpenAI-shaped 404/405 for everything else. `POST /v1/chat/completions` is the
 //! pipeline in [`crate::chat`].
@@ -24,6 +25,10 @@ pub fn router(state: Arc<Live>) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat))
         .route("/chat/completions", post(chat))
+        // A one-segment prefix (`base_url = …/team-a/v1`) that virtual-model rules can
+        // match with `when = "path=/team-a"`.
+        .route("/{scope}/v1/chat/completions", post(chat))
+        .route("/{scope}/v1/models", get(list_models))
         .route("/v1/models", get(list_models))
         .route("/v1/models/{*id}", get(get_model))
         .route("/healthz", get(healthz))

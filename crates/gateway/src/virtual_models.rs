@@ -37,6 +37,8 @@ pub struct VirtualModel {
     pub thresholds: Vec<f32>,
     /// Retry a failed cheap answer on the next tier up (non-streaming).
     pub escalate: bool,
+    /// Escalate streams too, holding the cheap tier's answer until it is checked.
+    pub escalate_streams: bool,
     /// For `weighted`: one weight per model.
     pub weights: Vec<u32>,
     /// Rules (model names resolved), tried before the policy.
@@ -44,6 +46,12 @@ pub struct VirtualModel {
 }
 
 impl VirtualModel {
+    /// Whether an answer to `req` may be escalated: `escalate` on, and for a stream,
+    /// `escalate_streams` too.
+    pub fn escalates(&self, req: &ChatRequest) -> bool {
+        self.escalate && (!req.is_stream() || self.escalate_streams)
+    }
+
     /// Resolve `cfg`'s model names; set tier thresholds from its shares.
     pub fn build(
         name: &str,
@@ -69,6 +77,7 @@ impl VirtualModel {
             models,
             thresholds,
             escalate: cfg.escalate,
+            escalate_streams: cfg.escalate_streams,
             weights: cfg.weights.clone(),
             rules: cfg
                 .rules
@@ -237,16 +246,30 @@ fn asks_for_reasoning(req: &ChatRequest) -> bool {
             .is_some_and(|t| t == "enabled")
 }
 
+/// What rules may look at besides the body: the request's headers and URL path.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestMeta<'a> {
+    /// Request headers.
+    pub headers: &'a HeaderMap,
+    /// URL path (`/team-a/v1/chat/completions`).
+    pub path: &'a str,
+}
+
 /// Whether `m` holds for this request.
-fn matches(m: &Match, headers: &HeaderMap, req: &ChatRequest, key: Option<&KeyRecord>) -> bool {
+fn matches(m: &Match, meta: RequestMeta<'_>, req: &ChatRequest, key: Option<&KeyRecord>) -> bool {
     match m {
-        Match::Header(name, value) => headers
+        Match::Header(name, value) => meta
+            .headers
             .get(name.as_str())
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.trim() == value),
         Match::Team(t) => key.and_then(|k| k.team.as_deref()) == Some(t.as_str()),
         Match::User(u) => req.user.as_deref() == Some(u.as_str()),
         Match::Key(id) => key.is_some_and(|k| &k.id == id),
+        Match::Path(prefix) => meta
+            .path
+            .strip_prefix(prefix.as_str())
+            .is_some_and(|rest| rest.starts_with('/')),
     }
 }
 
@@ -256,6 +279,7 @@ fn describe(m: &Match) -> String {
         Match::Team(t) => format!("team = {t}"),
         Match::User(u) => format!("user = {u}"),
         Match::Key(k) => format!("key = {k}"),
+        Match::Path(p) => format!("path = {p}"),
     }
 }
 
@@ -264,13 +288,13 @@ pub fn route(
     st: &AppState,
     vm: &VirtualModel,
     req: &ChatRequest,
-    headers: &HeaderMap,
+    meta: RequestMeta<'_>,
     prompt_estimate: u64,
     key: Option<&KeyRecord>,
 ) -> Result<Routed, GatewayError> {
     // Rules first: the first that matches and whose model fits decides.
     for (m, model_id) in &vm.rules {
-        if !matches(m, headers, req, key) {
+        if !matches(m, meta, req, key) {
             continue;
         }
         let Some(model) = st.catalog.get(model_id) else {

@@ -322,7 +322,7 @@ async fn weighted_fastest_and_long_prompts_each_pick_as_configured() {
 async fn rules_on_headers_and_the_user_field_decide_before_the_policy() {
     let gw = gateway(
         "\n[virtual_models.ruled]\npolicy = \"cheapest\"\nmodels = [\"qwen-flash\", \"qwen3-32b\"]\n\
-         rules = [\n  { when = \"header:x-team=search\", model = \"qwen3-32b\" },\n  { when = \"user=vip\", model = \"deepseek-v4-pro\" },\n]\n",
+         rules = [\n  { when = \"header:x-team=search\", model = \"qwen3-32b\" },\n  { when = \"user=vip\", model = \"deepseek-v4-pro\" },\n  { when = \"path=/labs\", model = \"glm-4.5-air\" },\n]\n",
     )
     .await;
     let plain = gw.chat(ask("ruled", EASY)).await;
@@ -353,6 +353,26 @@ async fn rules_on_headers_and_the_user_field_decide_before_the_policy() {
     vip["user"] = json!("vip");
     let r = gw.chat(vip).await;
     assert_eq!(r.header("x-switchyard-model"), Some("deepseek-v4-pro"));
+    // A path prefix: the client's base_url is …/labs/v1.
+    let r = gw
+        .post("/labs/v1/chat/completions", &ask("ruled", EASY))
+        .await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("x-switchyard-model"), Some("glm-4.5-air"));
+    assert!(
+        route_of(&r).contains("rule: path = /labs"),
+        "{}",
+        route_of(&r)
+    );
+    let r = gw
+        .post("/labsx/v1/chat/completions", &ask("ruled", EASY))
+        .await;
+    assert_eq!(
+        r.header("x-switchyard-model"),
+        Some("qwen-flash"),
+        "only the whole segment matches"
+    );
+    assert_eq!(gw.get("/labs/v1/models").await.status, 200);
     assert!(Config::parse(
         "[virtual_models.x]\npolicy = \"cheapest\"\nmodels = [\"a\"]\nrules = [{ when = \"colour=red\", model = \"a\" }]\n",
         "c"
@@ -597,4 +617,84 @@ async fn a_model_whose_provider_has_no_key_is_routed_around() {
     // Asked for explicitly, the unconfigured model still says what is missing.
     let r = gw.chat(ask("qwen-flash", EASY)).await;
     assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+}
+
+#[tokio::test]
+async fn a_held_stream_escalates_when_cut_and_is_replayed_when_it_passes() {
+    let gw = gateway(
+        "\n[virtual_models.esc-stream]\npolicy = \"tiered\"\nescalate = true\nescalate_streams = true\n\
+         models = [\"qwen-flash\", \"qwen3-32b\"]\nshares = [0.9, 0.1]\n",
+    )
+    .await;
+    // Cut at max_tokens: the cheap answer is held, checked and escalated; the next tier
+    // streams live.
+    let mut body = ask("esc-stream", EASY);
+    body["max_tokens"] = json!(5);
+    body["stream"] = json!(true);
+    let r = gw.chat(body.clone()).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.header("content-type"), Some("text/event-stream"));
+    assert_eq!(r.header("x-switchyard-model"), Some("qwen3-32b"));
+    let route = route_of(&r);
+    assert!(
+        route.contains("stream held")
+            && route.contains("escalated from qwen-flash (cut at max tokens)"),
+        "{route}"
+    );
+    assert!(r.ends_with_done());
+    assert_eq!(r.chunks()[0]["model"], "qwen3-32b");
+    let outcomes: Vec<(String, String)> = gw
+        .usage_events()
+        .into_iter()
+        .map(|e| (e.model, e.outcome))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("qwen-flash".to_string(), "escalated".to_string()),
+            ("qwen3-32b".to_string(), "completed".to_string())
+        ]
+    );
+
+    // A complete cheap answer passes the check and goes out as the stream asked for,
+    // usage chunk and cost comment included.
+    body.as_object_mut().unwrap().remove("max_tokens");
+    body["stream_options"] = json!({"include_usage": true});
+    let r = gw.chat(body).await;
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("x-switchyard-model"), Some("qwen-flash"));
+    assert!(r.ends_with_done());
+    let chunks = r.chunks();
+    assert!(
+        chunks
+            .iter()
+            .all(|c| c["object"] == "chat.completion.chunk")
+    );
+    let text = common::streamed_text(&chunks, "content");
+    assert!(!text.trim().is_empty());
+    let usage = &chunks.last().unwrap()["usage"];
+    assert!(usage["completion_tokens"].as_u64().unwrap() > 0, "{usage}");
+    assert_eq!(
+        chunks
+            .iter()
+            .filter(|c| c["choices"][0]["finish_reason"] == "stop")
+            .count(),
+        1
+    );
+    assert!(String::from_utf8_lossy(&r.body).contains(": x-switchyard-cost-usd 0."));
+    assert_eq!(gw.usage_events().last().unwrap().outcome, "completed");
+}
+
+#[test]
+fn escalate_streams_needs_escalate() {
+    let err = Config::parse(
+        "[virtual_models.x]\npolicy = \"tiered\"\nmodels = [\"a\", \"b\"]\nescalate_streams = true\n",
+        "c",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("escalate_streams needs escalate = true") && err.contains("line 4"),
+        "{err}"
+    );
 }

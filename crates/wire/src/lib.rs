@@ -2,6 +2,7 @@
 //!
 //! This crate is pure — no I/O, no clocks, no async. It owns:
 //! - [`aggregate`]: folding a stream into one response, for stream-only models;
+//! - [`replay`]: the inverse, a whole response sent as a stream;
 //! - [`chat`]: typed views of requests, responses and stream chunks that keep every
 //!   unknown field (a proxy must pass through what it does not understand);
 //! - [`usage`]: one normalised usage shape, whatever the vendor put where;
@@ -14,6 +15,7 @@ pub mod aggregate;
 pub mod chat;
 pub mod dialect;
 pub mod error;
+pub mod replay;
 pub mod sse;
 pub mod tokens;
 pub mod usage;

@@ -43,6 +43,9 @@ pub enum Match {
     User(String),
     /// The caller's key id.
     Key(String),
+    /// The URL path starts with this prefix (`/team-a`): clients set
+    /// `base_url = "http://gateway/team-a/v1"`.
+    Path(String),
 }
 
 /// A rule: requests that match go to `model` (if it fits), before the policy decides.
@@ -71,6 +74,11 @@ fn parse_match(when: &str) -> Option<Match> {
         "team" => Some(Match::Team(value)),
         "user" => Some(Match::User(value)),
         "key" => Some(Match::Key(value)),
+        "path" => {
+            let prefix = value.trim_end_matches('/');
+            (prefix.starts_with('/') && prefix.len() > 1 && !prefix[1..].contains('/'))
+                .then(|| Match::Path(prefix.to_string()))
+        }
         h => h
             .strip_prefix("header:")
             .map(|name| Match::Header(name.trim().to_ascii_lowercase(), value)),
@@ -93,6 +101,10 @@ pub struct VirtualModelConfig {
     /// For `tiered`, non-streaming: retry on the next tier up when the answer fails a
     /// cheap check (cut at max tokens, a refusal, invalid JSON when JSON was asked for).
     pub escalate: bool,
+    /// With `escalate`: streamed requests escalate too. The cheap tier's answer is read
+    /// whole and checked before the client sees a byte (its time to first token becomes
+    /// the whole answer's time); an escalated answer streams live.
+    pub escalate_streams: bool,
     /// Line of the table.
     pub line: usize,
 }
@@ -106,6 +118,8 @@ pub(super) struct RawVirtualModel {
     shares: Option<Spanned<Vec<f64>>>,
     #[serde(default)]
     escalate: Option<Spanned<bool>>,
+    #[serde(default)]
+    escalate_streams: Option<Spanned<bool>>,
     #[serde(default)]
     weights: Option<Spanned<Vec<u32>>>,
     #[serde(default)]
@@ -169,6 +183,17 @@ impl RawVirtualModel {
             Some(e) => *e.get_ref(),
             None => false,
         };
+        let escalate_streams = match self.escalate_streams {
+            Some(e) if *e.get_ref() && !escalate => {
+                return Err(at(
+                    e.span(),
+                    format!("[virtual_models.{name}] escalate_streams needs escalate = true"),
+                    "add escalate = true (policy = \"tiered\"), or remove escalate_streams".into(),
+                ));
+            }
+            Some(e) => *e.get_ref(),
+            None => false,
+        };
         let weights = match (self.policy, self.weights) {
             (Policy::Weighted, None) => vec![1; models.len()],
             (Policy::Weighted, Some(w)) => {
@@ -198,7 +223,7 @@ impl RawVirtualModel {
                 at(
                     span.clone(),
                     format!("[virtual_models.{name}] rule when = \"{}\" is not understood", r.when),
-                    "write when = \"header:x-team=search\", \"team=search\", \"user=alice\" or \"key=<key id>\"".into(),
+                    "write when = \"header:x-team=search\", \"team=search\", \"user=alice\", \"key=<key id>\" or \"path=/team-a\" (one path segment)".into(),
                 )
             })?;
             rules.push(Rule {
@@ -213,7 +238,32 @@ impl RawVirtualModel {
             weights,
             rules,
             escalate,
+            escalate_streams,
             line,
         })
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule_conditions_parse_and_path_takes_one_segment() {
+        assert_eq!(
+            parse_match("header:X-Team = search"),
+            Some(Match::Header("x-team".into(), "search".into()))
+        );
+        assert_eq!(parse_match("team=a"), Some(Match::Team("a".into())));
+        assert_eq!(
+            parse_match("path=/labs/"),
+            Some(Match::Path("/labs".into()))
+        );
+        assert_eq!(parse_match("path=labs"), None, "must start with /");
+        assert_eq!(parse_match("path=/a/b"), None, "one segment only");
+        assert_eq!(parse_match("path=/"), None);
+        assert_eq!(parse_match("user="), None);
+        assert_eq!(parse_match("colour=red"), None);
     }
 }
