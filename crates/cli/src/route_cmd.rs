@@ -1,4 +1,4 @@
-//! `switchyard route train|eval|explain`: the tiered router's classifier, trained and
+//! `switchyard route train|cv|eval|explain`: the tiered router's classifier, trained and
 //! measured on labelled prompts (`../shared/data/routing/dev.jsonl` format).
 
 use std::path::{Path, PathBuf};
@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use clap::{Args, Subcommand};
 use serde_json::json;
+use switchyard_router::cv::{cross_validate, fold_of};
 use switchyard_router::eval::{self, Metrics};
 use switchyard_router::{Model, Row, TrainConfig, held_out};
 
@@ -29,6 +30,29 @@ enum RouteCommand {
         /// Share of rows held out from training (chosen by a hash of each row's id).
         #[arg(long, default_value_t = 0.3)]
         holdout: f64,
+    },
+    /// k-fold cross-validation on the rows `train` uses (never the held-out ones): APGR and
+    /// strong calls saved at 95% quality, mean ± standard deviation over the folds. For
+    /// choosing training settings without looking at the held-out rows.
+    Cv {
+        /// Labelled prompts, JSON lines.
+        #[arg(long)]
+        data: PathBuf,
+        /// Share held out, as given to `train` (those rows are left out of every fold).
+        #[arg(long, default_value_t = 0.3)]
+        holdout: f64,
+        /// Number of folds (each row's fold is chosen by a hash of its id).
+        #[arg(long, default_value_t = 5)]
+        folds: usize,
+        /// L2 penalty (default: the one `train` uses).
+        #[arg(long)]
+        l2: Option<f32>,
+        /// Passes over the data (default: as `train`).
+        #[arg(long)]
+        epochs: Option<u32>,
+        /// Print JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// APGR, CPT(50%), CPT(80%) and strong calls saved at 95% quality, for the shipped
     /// classifier and for random and oracle routers.
@@ -111,6 +135,51 @@ pub fn run(args: RouteArgs) -> Result<()> {
                 pct(holdout),
                 out.display()
             );
+        }
+        RouteCommand::Cv {
+            data,
+            holdout,
+            folds,
+            l2,
+            epochs,
+            json,
+        } => {
+            let rows: Vec<Row> = read_rows(&data)?
+                .into_iter()
+                .filter(|r| !held_out(&r.id, holdout))
+                .collect();
+            let defaults = TrainConfig::default();
+            let config = TrainConfig {
+                l2: l2.unwrap_or(defaults.l2),
+                epochs: epochs.unwrap_or(defaults.epochs),
+                ..defaults
+            };
+            let report = cross_validate(&rows, folds, config)?;
+            if json {
+                println!("{}", json!({ "rows": rows.len(), "cv": report }));
+            } else {
+                println!(
+                    "{folds}-fold cross-validation on {} training rows (epochs {}, learning rate {}, decay {}, l2 {}, seed {})",
+                    rows.len(),
+                    config.epochs,
+                    config.learning_rate,
+                    config.decay,
+                    config.l2,
+                    config.seed
+                );
+                println!("fold  rows   APGR   strong calls saved at 95%");
+                for (i, m) in report.folds.iter().enumerate() {
+                    let n = rows.iter().filter(|r| fold_of(&r.id, folds) == i).count();
+                    println!("{i:>4}  {n:>4}  {:.3}  {:>8}", m.apgr, pct(m.saved_at_95));
+                }
+                println!(
+                    "mean        {:.3} ± {:.3}  {} ± {}",
+                    report.apgr.mean,
+                    report.apgr.std,
+                    pct(report.saved_at_95.mean),
+                    pct(report.saved_at_95.std)
+                );
+            }
         }
         RouteCommand::Eval {
             data,

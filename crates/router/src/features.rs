@@ -19,6 +19,8 @@ pub const HAND_NAMES: [&str; 6] = [
 ];
 /// All features.
 pub const DIM: usize = HAND + HAND_NAMES.len();
+/// Index of the always-1 `bias` feature (the intercept), the last one.
+pub const BIAS: usize = DIM - 1;
 
 /// A sparse feature vector: (index, value), indices unique.
 pub type Features = Vec<(u32, f32)>;
@@ -162,6 +164,8 @@ mod tests {
         assert_eq!(hand.len(), HAND_NAMES.len());
         assert_eq!(hand[2], 1.0, "multiple choice");
         assert_eq!(hand[5], 1.0, "bias");
+        assert_eq!(HAND_NAMES[BIAS - HAND], "bias");
+        assert_eq!(f.last(), Some(&(BIAS as u32, 1.0)));
         assert_eq!(
             features("same text"),
             features("same text"),
