@@ -1,8 +1,11 @@
 //! Prompt features: hashed word unigrams and bigrams, L2-normalised, plus hand-built ones.
 //!
 //! A word is a run of ASCII letters (lower-cased), a run of digits, or one other non-space
-//! character; each word and each pair of neighbouring words is hashed (CRC-32) into one of
+//! character; each word and each pair of neighbouring words is hashed (FNV-1a) into one of
 //! [`BUCKETS`] slots. The hand-built features follow the buckets, at fixed indices.
+//! Scoring ([`dot`]) walks the prompt once for the hashes and allocates nothing per call.
+
+use std::cell::RefCell;
 
 /// Hash buckets for words and word pairs.
 pub const BUCKETS: usize = 1 << 15;
@@ -25,13 +28,16 @@ pub const BIAS: usize = DIM - 1;
 /// A sparse feature vector: (index, value), indices unique.
 pub type Features = Vec<(u32, f32)>;
 
-/// The words of `lower` (the prompt, ASCII-lower-cased) as byte ranges: runs of ASCII
-/// letters, runs of digits, and single other non-space characters.
-fn word_spans(lower: &str) -> Vec<(usize, usize)> {
-    let mut out = Vec::with_capacity(lower.len() / 4 + 1);
+/// Calls `f(start, end)` for each word of `text`, in order: runs of ASCII letters, runs of
+/// digits, and single other non-space characters (byte ranges; ASCII case changes neither).
+/// Walks bytes: a non-ASCII character is one word, the length its first byte gives.
+fn for_each_word(text: &str, mut f: impl FnMut(usize, usize)) {
+    let bytes = text.as_bytes();
     let mut start = 0;
     let mut kind = 0u8; // 0 none, 1 letters, 2 digits
-    for (i, c) in lower.char_indices() {
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
         let k = if c.is_ascii_alphabetic() {
             1
         } else if c.is_ascii_digit() {
@@ -40,101 +46,180 @@ fn word_spans(lower: &str) -> Vec<(usize, usize)> {
             0
         };
         if k != 0 && k == kind {
+            i += 1;
             continue;
         }
         if kind != 0 {
-            out.push((start, i));
+            f(start, i);
         }
         kind = k;
         start = i;
-        if k == 0 && !c.is_whitespace() {
-            out.push((i, i + c.len_utf8()));
+        if k != 0 {
+            i += 1;
+            continue;
         }
+        let width = utf8_width(c);
+        if c.is_ascii() {
+            if !c.is_ascii_whitespace() && c != 0x0B {
+                f(i, i + 1);
+            }
+        } else if !text[i..].starts_with(char::is_whitespace) {
+            f(i, (i + width).min(bytes.len()));
+        }
+        i += width;
     }
     if kind != 0 {
-        out.push((start, lower.len()));
+        f(start, bytes.len());
     }
-    out
+}
+
+/// Bytes of the UTF-8 character that starts with `first`.
+fn utf8_width(first: u8) -> usize {
+    match first {
+        0x00..=0x7F => 1,
+        0xC0..=0xDF => 2,
+        0xE0..=0xEF => 3,
+        _ => 4,
+    }
 }
 
 #[cfg(test)]
 fn words(text: &str) -> Vec<String> {
     let lower = text.to_ascii_lowercase();
-    word_spans(&lower)
-        .into_iter()
-        .map(|(a, b)| lower[a..b].to_string())
+    let mut out = Vec::new();
+    for_each_word(&lower, |a, b| out.push(lower[a..b].to_string()));
+    out
+}
+
+/// The hash's bucket: its high bits folded in (FNV's low bits mix least), then reduced.
+fn bucket(hash: u32) -> u32 {
+    (hash ^ (hash >> 16)) % BUCKETS as u32
+}
+
+/// FNV-1a offset basis.
+const FNV_OFFSET: u32 = 0x811c_9dc5;
+/// FNV-1a prime.
+const FNV_PRIME: u32 = 0x0100_0193;
+
+/// FNV-1a over `bytes`, ASCII-lower-cased, continuing from `h`.
+fn fnv_lower(mut h: u32, bytes: &[u8]) -> u32 {
+    for &b in bytes {
+        h = (h ^ u32::from(b.to_ascii_lowercase())).wrapping_mul(FNV_PRIME);
+    }
+    h
+}
+
+/// The buckets of every word and every pair of neighbouring words (`"first second"`) of
+/// `prompt`, sorted, repeats kept. A pair's hash continues from the first word's.
+fn hashed_buckets(prompt: &str, out: &mut Vec<u32>) {
+    out.clear();
+    let bytes = prompt.as_bytes();
+    // The hash of the previous word and a space.
+    let mut prev: Option<u32> = None;
+    for_each_word(prompt, |a, b| {
+        let word = &bytes[a..b];
+        let h = fnv_lower(FNV_OFFSET, word);
+        out.push(bucket(h));
+        if let Some(pair) = prev {
+            out.push(bucket(fnv_lower(pair, word)));
+        }
+        prev = Some(fnv_lower(h, b" "));
+    });
+    out.sort_unstable();
+}
+
+/// (bucket, count) for each distinct bucket of sorted `buckets`.
+fn counts(buckets: &[u32]) -> impl Iterator<Item = (u32, f32)> + '_ {
+    buckets
+        .chunk_by(|a, b| a == b)
+        .map(|r| (r[0], r.len() as f32))
+}
+
+/// The L2 norm of the counts (at least 1).
+fn norm(buckets: &[u32]) -> f32 {
+    counts(buckets)
+        .map(|(_, c)| c * c)
+        .sum::<f32>()
+        .sqrt()
+        .max(1.0)
+}
+
+/// Layout cues of a multiple-choice question.
+const CHOICE_CUES: [&str; 6] = ["\nA.", "\nB.", "\nA)", "\nB)", "(A)", "(B)"];
+/// Cues of code.
+const CODE_CUES: [&str; 7] = [
+    "```",
+    "def ",
+    "fn ",
+    "function ",
+    "#include",
+    "class ",
+    "return ",
+];
+
+/// The hand-built features, in [`HAND_NAMES`] order: one pass counts characters, digits
+/// and maths symbols; the layout and code cues are substring searches.
+fn hand(prompt: &str) -> [f32; 6] {
+    let (mut continuation, mut digits, mut math) = (0usize, 0usize, 0usize);
+    for &c in prompt.as_bytes() {
+        continuation += usize::from(c & 0xC0 == 0x80);
+        digits += usize::from(c.is_ascii_digit());
+        math += usize::from(matches!(c, b'=' | b'+' | b'*' | b'/' | b'^' | b'$' | b'%'));
+    }
+    let len = (prompt.len() - continuation).max(1) as f32; // characters
+    let multiple_choice = CHOICE_CUES.iter().any(|m| prompt.contains(m));
+    let code = CODE_CUES.iter().any(|m| prompt.contains(m));
+    [
+        len.ln_1p() / 10.0,
+        (digits as f32 / len * 10.0).min(1.0),
+        f32::from(u8::from(multiple_choice)),
+        (math as f32 / len * 20.0).min(1.0),
+        f32::from(u8::from(code)),
+        1.0,
+    ]
+}
+
+/// The features of `prompt`, as (index, value) in index order: the hashed counts divided
+/// by their norm, then the hand-built ones. For training; scoring uses [`dot`].
+pub fn features(prompt: &str) -> Features {
+    let mut buckets = Vec::new();
+    hashed_buckets(prompt, &mut buckets);
+    let norm = norm(&buckets);
+    counts(&buckets)
+        .map(|(k, c)| (k, c / norm))
+        .chain(hand_indexed(prompt))
         .collect()
 }
 
-fn bucket(hash: u32) -> u32 {
-    hash % BUCKETS as u32
+fn hand_indexed(prompt: &str) -> impl Iterator<Item = (u32, f32)> {
+    hand(prompt)
+        .into_iter()
+        .enumerate()
+        .map(|(i, v)| ((HAND + i) as u32, v))
 }
 
-/// The features of one prompt. One allocation for the lower-cased text, one for the word
-/// spans, one for the feature list; no per-word strings.
-pub fn features(prompt: &str) -> Features {
-    let lower = prompt.to_ascii_lowercase();
-    let spans = word_spans(&lower);
-    let bytes = lower.as_bytes();
-    let mut out: Features = Vec::with_capacity(spans.len() * 2 + HAND_NAMES.len());
-    for &(a, b) in &spans {
-        out.push((bucket(crc32fast::hash(&bytes[a..b])), 1.0));
-    }
-    for pair in spans.windows(2) {
-        let (a, b) = (pair[0], pair[1]);
-        // The CRC-32 of "first second", without building that string.
-        let mut h = crc32fast::Hasher::new();
-        h.update(&bytes[a.0..a.1]);
-        h.update(b" ");
-        h.update(&bytes[b.0..b.1]);
-        out.push((bucket(h.finalize()), 1.0));
-    }
-    out.sort_unstable_by_key(|(k, _)| *k);
-    out.dedup_by(|next, kept| {
-        if next.0 == kept.0 {
-            kept.1 += next.1;
-            true
-        } else {
-            false
-        }
-    });
-    let norm = out.iter().map(|(_, v)| v * v).sum::<f32>().sqrt().max(1.0);
-    for f in &mut out {
-        f.1 /= norm;
-    }
+thread_local! {
+    /// Bucket scratch space reused by [`dot`] on each thread.
+    static SCRATCH: RefCell<Vec<u32>> = const { RefCell::new(Vec::new()) };
+}
 
-    let len = prompt.chars().count().max(1) as f32;
-    let digits = prompt.bytes().filter(u8::is_ascii_digit).count() as f32;
-    let multiple_choice = ["\nA.", "\nB.", "\nA)", "\nB)", "(A)", "(B)"]
-        .iter()
-        .any(|m| prompt.contains(m));
-    let math = prompt
-        .bytes()
-        .filter(|c| matches!(c, b'=' | b'+' | b'*' | b'/' | b'^' | b'$' | b'%'))
-        .count() as f32;
-    let code = [
-        "```",
-        "def ",
-        "fn ",
-        "function ",
-        "#include",
-        "class ",
-        "return ",
-    ]
-    .iter()
-    .any(|m| prompt.contains(m));
-    let hand = [
-        len.ln_1p() / 10.0,
-        (digits / len * 10.0).min(1.0),
-        f32::from(u8::from(multiple_choice)),
-        (math / len * 20.0).min(1.0),
-        f32::from(u8::from(code)),
-        1.0,
-    ];
-    for (i, v) in hand.into_iter().enumerate() {
-        out.push(((HAND + i) as u32, v));
-    }
-    out
+/// `Σ weights[k] · v` over [`features`]`(prompt)`, in the same order (so bit for bit the
+/// same sum), without building the feature list: the only buffer is reused per thread.
+pub fn dot(prompt: &str, weights: &[f32]) -> f32 {
+    let w = |k: u32| weights.get(k as usize).copied().unwrap_or(0.0);
+    let sum = |buckets: &mut Vec<u32>| -> f32 {
+        hashed_buckets(prompt, buckets);
+        let norm = norm(buckets);
+        counts(buckets)
+            .map(|(k, c)| (k, c / norm))
+            .chain(hand_indexed(prompt))
+            .map(|(k, v)| w(k) * v)
+            .sum()
+    };
+    SCRATCH.with(|s| match s.try_borrow_mut() {
+        Ok(mut buckets) => sum(&mut buckets),
+        Err(_) => sum(&mut Vec::new()),
+    })
 }
 
 #[cfg(test)]

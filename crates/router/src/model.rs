@@ -4,7 +4,7 @@ use rand::SeedableRng;
 use rand::seq::SliceRandom;
 use serde::{Deserialize, Serialize};
 
-use crate::features::{BIAS, BUCKETS, DIM, HAND_NAMES, features};
+use crate::features::{BIAS, BUCKETS, DIM, HAND_NAMES, dot, features};
 
 /// The shipped weights (`switchyard route train` writes them).
 const SHIPPED: &str = include_str!("../data/classifier.json");
@@ -223,6 +223,12 @@ impl Model {
 
     /// Probability that the cheap model fails `prompt` where the strong one would not.
     pub fn score(&self, prompt: &str) -> f32 {
+        sigmoid(dot(prompt, &self.weights))
+    }
+
+    /// [`Model::score`] the slow way, through the feature list [`features`] builds for
+    /// training: the reference the fast path is checked (and benchmarked) against.
+    pub fn score_reference(&self, prompt: &str) -> f32 {
         let z: f32 = features(prompt)
             .iter()
             .map(|&(k, v)| self.weights.get(k as usize).copied().unwrap_or(0.0) * v)
@@ -240,6 +246,27 @@ pub fn held_out(id: &str, share: f64) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_fast_score_is_bit_for_bit_the_feature_list_score() {
+        let model = Model::shipped().unwrap();
+        let long = "Statement 1 | Every group of order 4 is cyclic. ".repeat(200);
+        let prompts = [
+            "",
+            "What is 2+2?",
+            "Ann's CAT sat; DEF main(): return 1\n```code```",
+            "Which is right?\nA. 0.50%\nB. 2%\nC) 6%\n(D) 12%",
+            "多语言 prompt: 東京はどこ? Ça va — naïve café",
+            long.as_str(),
+        ];
+        for p in prompts {
+            assert_eq!(
+                model.score(p).to_bits(),
+                model.score_reference(p).to_bits(),
+                "{p:.40}"
+            );
+        }
+    }
 
     fn row(prompt: &str, hard: bool) -> Row {
         Row {

@@ -1,6 +1,7 @@
 //! Routing latency benchmark: how long the tiered router's classifier takes to score one
-//! prompt, over every prompt of a labelled file, several passes, one thread. Prints a
-//! Markdown row for docs/BENCHMARKS.md.
+//! prompt, over every prompt of a labelled file, several passes, one thread. Times the
+//! serving path (`Model::score`) beside the reference path through the training feature
+//! list, interleaved, and prints Markdown rows for docs/BENCHMARKS.md.
 //!
 //! Usage: `route_latency --data ../shared/data/routing/dev.jsonl [--passes 5]`
 //! (`bench/route_latency.sh` builds and runs it).
@@ -35,33 +36,50 @@ fn main() -> Result<()> {
     // Warm up caches and the allocator.
     let mut sink = 0f32;
     for p in &prompts {
-        sink += model.score(p);
+        sink += model.score(p) + model.score_reference(p);
     }
-    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+    // The scoring path, and beside it (interleaved, alternating which goes first) the
+    // reference path through the training feature list, so the ratio is side by side.
+    let new_hist = || Histogram::<u64>::new_with_bounds(1, 60_000_000, 3);
+    let (mut fast, mut reference) = (new_hist()?, new_hist()?);
     let mut bytes = 0usize;
-    for _ in 0..passes {
-        for p in &prompts {
-            let t = Instant::now();
-            sink += model.score(p);
-            hist.record(t.elapsed().as_nanos().max(1) as u64)?;
+    for pass in 0..passes {
+        for (i, p) in prompts.iter().enumerate() {
+            let fast_first = (i + pass as usize).is_multiple_of(2);
+            for which in [fast_first, !fast_first] {
+                let t = Instant::now();
+                sink += if which {
+                    model.score(p)
+                } else {
+                    model.score_reference(p)
+                };
+                let ns = t.elapsed().as_nanos().max(1) as u64;
+                if which {
+                    fast.record(ns)?;
+                } else {
+                    reference.record(ns)?;
+                }
+            }
             bytes += p.len();
         }
     }
-    let us = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
     println!(
-        "| prompts scored | mean prompt bytes | p50 µs | p90 µs | p99 µs | p99.9 µs | max µs |"
+        "| path | prompts scored | mean prompt bytes | p50 µs | p90 µs | p99 µs | p99.9 µs | max µs |"
     );
-    println!("|---|---|---|---|---|---|---|");
-    println!(
-        "| {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
-        hist.len(),
-        bytes / hist.len().max(1) as usize,
-        us(0.5),
-        us(0.9),
-        us(0.99),
-        us(0.999),
-        hist.max() as f64 / 1000.0
-    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for (name, hist) in [("score (serving)", &fast), ("score_reference", &reference)] {
+        let us = |q: f64| hist.value_at_quantile(q) as f64 / 1000.0;
+        println!(
+            "| {name} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.1} |",
+            hist.len(),
+            bytes / hist.len().max(1) as usize,
+            us(0.5),
+            us(0.9),
+            us(0.99),
+            us(0.999),
+            hist.max() as f64 / 1000.0
+        );
+    }
     eprintln!("(checksum {sink:.3})");
     Ok(())
 }
