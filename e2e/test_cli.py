@@ -60,3 +60,16 @@ def test_sim_serves_vendor_dialects_standalone():
         assert unauth.status_code == 401
     finally:
         proc.stop()
+
+
+def test_a_reader_that_has_gone_away_ends_the_command_quietly():
+    """`switchyard models | head -0`: stdout is closed before the first write, which then
+    fails with a broken pipe; that ends the command with status 0, not a panic."""
+    for argv in (["models"], ["models", "--json"], ["route", "explain", "What is 2+2?"]):
+        proc = subprocess.Popen([str(gateway_bin()), *argv], stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, env=child_env())
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()
+        err = proc.stderr.read().decode()
+        assert proc.wait(timeout=60) == 0, err
+        assert "panicked" not in err, err

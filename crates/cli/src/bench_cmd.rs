@@ -308,7 +308,7 @@ pub async fn run(args: BenchArgs) -> Result<ExitCode> {
     for w in &report.warnings {
         eprintln!("warning: {w}");
     }
-    print!("{}", table::render_table(&report));
+    out!("{}", table::render_table(&report))?;
     if let Some(p) = &args.json {
         write(p, &serde_json::to_string_pretty(&report)?)?;
     }

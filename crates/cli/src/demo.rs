@@ -67,10 +67,11 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     let server = tokio::spawn(switchyard_gateway::serve(state.clone(), listener, async {
         let _ = stop_rx.await;
     }));
-    println!(
+    outln!(
         "switchyard demo: gateway http://{gateway}, simulated providers at http://{sim}; {} req/s for {:?} to {MODEL}",
-        args.rate, args.duration
-    );
+        args.rate,
+        args.duration
+    )?;
 
     let third = args.duration / 3;
     let transport = engine::http_client()?;
@@ -78,10 +79,11 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     let fault_url = format!("http://{sim}/_sim/faults/{PROVIDER}/{DOWN_REGION}");
     let outage = tokio::spawn(async move {
         tokio::time::sleep(third).await;
-        println!(
+        outln!(
             "  t={:>5.1}s  region {PROVIDER}/{DOWN_REGION} goes DOWN (every connection cut)",
             third.as_secs_f64()
-        );
+        )
+        .ok();
         let down = admin
             .put(&fault_url)
             .header("content-type", "application/json")
@@ -89,10 +91,11 @@ pub async fn run(args: DemoArgs) -> Result<()> {
             .send()
             .await;
         tokio::time::sleep(third).await;
-        println!(
+        outln!(
             "  t={:>5.1}s  region {PROVIDER}/{DOWN_REGION} is back",
             (third * 2).as_secs_f64()
-        );
+        )
+        .ok();
         let up = admin.delete(&fault_url).send().await;
         down.is_ok() && up.is_ok()
     });
@@ -133,10 +136,15 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         ),
     ];
     let mut rows = Vec::new();
-    println!(
+    outln!(
         "\n  {:<14} {:>8} {:>10} {:>10} {:>9} {:>9}",
-        "phase", "requests", "succeeded", "success", "p50 ms", "p99 ms"
-    );
+        "phase",
+        "requests",
+        "succeeded",
+        "success",
+        "p50 ms",
+        "p99 ms"
+    )?;
     for (name, from, to) in phases {
         let in_phase: Vec<&&Rec> = recs
             .iter()
@@ -154,13 +162,13 @@ pub async fn run(args: DemoArgs) -> Result<()> {
         } else {
             ok as f64 / in_phase.len() as f64
         };
-        println!(
+        outln!(
             "  {name:<14} {:>8} {ok:>10} {:>9.3}% {:>9.1} {:>9.1}",
             in_phase.len(),
             rate * 100.0,
             lat.map_or(0.0, |s| s.p50),
             lat.map_or(0.0, |s| s.p99)
-        );
+        )?;
         rows.push(
             json!({"phase": name, "requests": in_phase.len(), "succeeded": ok, "success_rate": rate,
             "p50_ms": lat.map(|s| s.p50), "p99_ms": lat.map(|s| s.p99)}),
@@ -175,12 +183,12 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     } else {
         succeeded as f64 / requests as f64
     };
-    println!(
+    outln!(
         "\n  overall: {succeeded}/{requests} succeeded ({:.3}%), {failovers:.0} failovers, cost ${cost:.6} (list prices, simulated tokens)",
         success_rate * 100.0
-    );
+    )?;
     if !faults_applied {
-        println!("  warning: the outage could not be injected; the figures show a run without it");
+        outln!("  warning: the outage could not be injected; the figures show a run without it")?;
     }
     if let Some(path) = &args.json {
         let report = json!({

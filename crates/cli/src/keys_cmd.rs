@@ -158,9 +158,9 @@ pub fn run(args: KeysArgs) -> Result<()> {
                 expires_ms,
             })?;
             if args.json {
-                println!("{}", serde_json::json!({ "key": key, "record": record }));
+                outln!("{}", serde_json::json!({ "key": key, "record": record }))?;
             } else {
-                println!("{key}");
+                outln!("{key}")?;
                 eprintln!(
                     "key {} created in {}; it is shown only now: store it as the client's API key",
                     record.id,
@@ -171,10 +171,10 @@ pub fn run(args: KeysArgs) -> Result<()> {
         KeysCommand::List => {
             let keys = store.list()?;
             if args.json {
-                println!("{}", serde_json::to_string_pretty(&keys)?);
+                outln!("{}", serde_json::to_string_pretty(&keys)?)?;
             } else {
                 for k in &keys {
-                    println!("{}", describe(k));
+                    outln!("{}", describe(k))?;
                 }
                 eprintln!("{} keys in {}", keys.len(), path.display());
             }
@@ -187,7 +187,7 @@ pub fn run(args: KeysArgs) -> Result<()> {
             let key = store
                 .rotate(&id)?
                 .with_context(|| format!("no usable key '{id}' in {}", path.display()))?;
-            println!("{key}");
+            outln!("{key}")?;
             eprintln!("key {id} rotated; the old secret no longer works");
         }
     }

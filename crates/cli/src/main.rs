@@ -6,6 +6,23 @@
 //! - `bench`  — the load tester, for any OpenAI-compatible endpoint;
 //! - `demo`   — a region outage rehearsed under load, with the gateway's failover.
 
+/// `println!` that hands back the write error instead of panicking: a closed pipe (as in
+/// `switchyard route eval … | head`) then ends the command quietly (see [`main`]).
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        writeln!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
+/// `print!` the same way as [`outln!`].
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        write!(std::io::stdout().lock(), $($arg)*)
+    }};
+}
+
 mod bench_cmd;
 mod demo;
 mod keys_cmd;
@@ -109,11 +126,19 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     match run(cli) {
         Ok(code) => code,
+        Err(e) if closed_pipe(&e) => std::process::ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
             std::process::ExitCode::FAILURE
         }
     }
+}
+
+/// Whether `e` is stdout's reader having gone away.
+fn closed_pipe(e: &anyhow::Error) -> bool {
+    e.chain()
+        .filter_map(|c| c.downcast_ref::<std::io::Error>())
+        .any(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
 }
 
 fn run(cli: Cli) -> Result<std::process::ExitCode> {
@@ -222,30 +247,30 @@ async fn serve(
     let addr = listener.local_addr().context("listener has no address")?;
     let stop = shared_shutdown()?;
 
-    println!("switchyard {} — {why}", env!("CARGO_PKG_VERSION"));
+    outln!("switchyard {} — {why}", env!("CARGO_PKG_VERSION"))?;
     if let Some(sim) = &state.sim {
-        println!(
+        outln!(
             "  simulator: http://{} (time scale {}, seed {})",
-            sim.addr, state.config.simulator.time_scale, state.config.simulator.seed
-        );
+            sim.addr,
+            state.config.simulator.time_scale,
+            state.config.simulator.seed
+        )?;
     }
-    println!(
+    outln!(
         "  {} models in the catalog; providers:",
         state.catalog.models().len()
-    );
+    )?;
     for line in state.banner() {
-        println!("{line}");
+        outln!("{line}")?;
     }
-    println!("switchyard listening on http://{addr}");
-    println!(
-        "  try: curl http://{addr}/v1/chat/completions -H 'content-type: application/json' \\"
-    );
-    println!(
+    outln!("switchyard listening on http://{addr}")?;
+    outln!("  try: curl http://{addr}/v1/chat/completions -H 'content-type: application/json' \\")?;
+    outln!(
         "         -d '{{\"model\":\"deepseek-v4-flash\",\"messages\":[{{\"role\":\"user\",\"content\":\"hello\"}}]}}'"
-    );
+    )?;
 
     if let Some(log) = &state.usage {
-        println!("  usage log: {}", log.describe());
+        outln!("  usage log: {}", log.describe())?;
     }
     let live = Arc::new(Live::new(Arc::new(state)));
     let live_for_exit = Arc::clone(&live);
@@ -319,10 +344,11 @@ fn reload_on_sighup(live: Arc<Live>, path: Option<PathBuf>, overrides: Overrides
                             "switchyard: listen address changed to {listen}; it takes effect at the next restart"
                         );
                     }
-                    println!(
+                    outln!(
                         "switchyard: config reloaded from {}",
                         live.get().config.source
-                    );
+                    )
+                    .ok();
                 }
                 Err(e) => {
                     eprintln!("switchyard: config reload failed, keeping the running config: {e}");
@@ -397,35 +423,36 @@ async fn sim(
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     let stop = shutdown_signal()?;
-    println!(
+    outln!(
         "switchyard sim {} (time scale {time_scale}, seed {seed})",
         env!("CARGO_PKG_VERSION")
-    );
+    )?;
     if let Some(c) = limits.capacity {
         let queue = limits
             .max_queue
             .map_or_else(|| "unbounded".to_string(), |q| q.to_string());
-        println!("  capacity {c} per provider region, queue {queue}");
+        outln!("  capacity {c} per provider region, queue {queue}")?;
     }
     if !limits.jitter {
-        println!("  no jitter: every request gets its model's typical latency");
+        outln!("  no jitter: every request gets its model's typical latency")?;
     }
     for f in &config.faults {
-        println!(
+        outln!(
             "  fault on {}/{}: {}",
             f.provider,
             f.region,
             serde_json::to_string(&f.spec).unwrap_or_default()
-        );
+        )?;
     }
     for p in &providers {
         let prefix = switchyard_sim::path_prefix(p.dialect);
-        println!(
+        outln!(
             "  {:<10} http://{addr}/{}/<region>{prefix}/chat/completions",
-            p.id, p.id
-        );
+            p.id,
+            p.id
+        )?;
     }
-    println!("switchyard sim listening on http://{addr}");
+    outln!("switchyard sim listening on http://{addr}")?;
     let router = switchyard_sim::router(config, catalog);
     switchyard_sim::serve(listener, router, stop).await?;
     Ok(())
@@ -442,9 +469,9 @@ async fn models(json: bool, path: Option<PathBuf>) -> Result<()> {
         }
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&catalog.to_json())?);
+        outln!("{}", serde_json::to_string_pretty(&catalog.to_json())?)?;
     } else {
-        print!("{}", catalog.render_table());
+        out!("{}", catalog.render_table())?;
     }
     Ok(())
 }

@@ -156,9 +156,9 @@ pub fn run(args: RouteArgs) -> Result<()> {
             };
             let report = cross_validate(&rows, folds, config)?;
             if json {
-                println!("{}", json!({ "rows": rows.len(), "cv": report }));
+                outln!("{}", json!({ "rows": rows.len(), "cv": report }))?;
             } else {
-                println!(
+                outln!(
                     "{folds}-fold cross-validation on {} training rows (epochs {}, learning rate {}, decay {}, l2 {}, seed {})",
                     rows.len(),
                     config.epochs,
@@ -166,19 +166,19 @@ pub fn run(args: RouteArgs) -> Result<()> {
                     config.decay,
                     config.l2,
                     config.seed
-                );
-                println!("fold  rows   APGR   strong calls saved at 95%");
+                )?;
+                outln!("fold  rows   APGR   strong calls saved at 95%")?;
                 for (i, m) in report.folds.iter().enumerate() {
                     let n = rows.iter().filter(|r| fold_of(&r.id, folds) == i).count();
-                    println!("{i:>4}  {n:>4}  {:.3}  {:>8}", m.apgr, pct(m.saved_at_95));
+                    outln!("{i:>4}  {n:>4}  {:.3}  {:>8}", m.apgr, pct(m.saved_at_95))?;
                 }
-                println!(
+                outln!(
                     "mean        {:.3} ± {:.3}  {} ± {}",
                     report.apgr.mean,
                     report.apgr.std,
                     pct(report.saved_at_95.mean),
                     pct(report.saved_at_95.std)
-                );
+                )?;
             }
         }
         RouteCommand::Eval {
@@ -226,42 +226,42 @@ pub fn run(args: RouteArgs) -> Result<()> {
                     .iter()
                     .map(|(n, m)| ((*n).to_string(), json!(m)))
                     .collect();
-                println!(
+                outln!(
                     "{}",
                     json!({ "rows": rows.len(), "held_out_only": only_held_out, "routers": v, "costs": costs })
-                );
+                )?;
             } else {
                 let m = &results[0].1;
-                println!(
+                outln!(
                     "{} rows{}; weak quality {}, strong {}",
                     rows.len(),
                     if only_held_out { " (held out)" } else { "" },
                     pct(m.q_weak),
                     pct(m.q_strong)
-                );
-                println!("router       APGR   CPT(50%)  CPT(80%)  strong calls saved at 95%");
+                )?;
+                outln!("router       APGR   CPT(50%)  CPT(80%)  strong calls saved at 95%")?;
                 for (name, m) in &results {
-                    println!(
+                    outln!(
                         "{name:<10}  {:.3}  {:>8}  {:>8}  {:>8}",
                         m.apgr,
                         pct(m.cpt50),
                         pct(m.cpt80),
                         pct(m.saved_at_95)
-                    );
+                    )?;
                 }
                 if let Some(costs) = &costs {
-                    println!();
-                    println!(
+                    outln!()?;
+                    outln!(
                         "workload                    premium share  quality   cost per 1k requests"
-                    );
+                    )?;
                     for c in costs {
-                        println!(
+                        outln!(
                             "{:<26}  {:>12}  {:>7}  ${:>10.4}",
                             c.name,
                             pct(c.premium_share),
                             pct(c.quality),
                             c.cost_per_1k_usd
-                        );
+                        )?;
                     }
                 }
             }
@@ -269,10 +269,10 @@ pub fn run(args: RouteArgs) -> Result<()> {
         RouteCommand::Explain { prompt, config } => {
             let model = Model::shipped()?;
             let s = model.score(&prompt);
-            println!(
+            outln!(
                 "score {s:.3}: harder-looking than {} of the training prompts (the chance that the cheap model fails where a strong one would not)",
                 pct(model.rank(s))
-            );
+            )?;
             if let Some(path) = config {
                 let text = std::fs::read_to_string(&path)
                     .with_context(|| format!("cannot read {}", path.display()))?;
@@ -292,12 +292,12 @@ pub fn run(args: RouteArgs) -> Result<()> {
                         .map(|i| model.threshold_for_share(v.shares[i..].iter().sum()))
                         .collect();
                     let tier = thresholds.iter().filter(|t| s >= **t).count();
-                    println!(
+                    outln!(
                         "{name}: tier {tier} of {} -> {} (thresholds {:?})",
                         v.models.len(),
                         v.models.get(tier).map_or("?", String::as_str),
                         thresholds
-                    );
+                    )?;
                 }
             }
         }

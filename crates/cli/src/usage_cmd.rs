@@ -90,12 +90,12 @@ pub fn run(args: UsageArgs) -> Result<()> {
     };
     let rows = report::summarize(&events, args.by.0);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        outln!("{}", serde_json::to_string_pretty(&rows)?)?;
     } else if args.csv {
-        print!("{}", report::csv(&rows));
+        out!("{}", report::csv(&rows))?;
     } else {
-        println!("usage log {source}");
-        print!("{}", report::table(&rows, args.by.0));
+        outln!("usage log {source}")?;
+        out!("{}", report::table(&rows, args.by.0))?;
     }
     Ok(())
 }
