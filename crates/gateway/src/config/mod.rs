@@ -335,6 +335,48 @@ struct RawProvider {
     regions: Option<Spanned<Vec<RegionConfig>>>,
 }
 
+/// An optional spanned setting: `default` when absent, its value when `valid`, else an
+/// error at its line saying `problem(value)` and how to fix it.
+fn checked<T: Copy>(
+    at: routes::At<'_>,
+    v: &Option<Spanned<T>>,
+    default: T,
+    valid: impl Fn(T) -> bool,
+    problem: impl Fn(T) -> String,
+    fix: &str,
+) -> Result<T, ConfigError> {
+    match v {
+        None => Ok(default),
+        Some(x) if valid(*x.get_ref()) => Ok(*x.get_ref()),
+        Some(x) => Err(at(x.span(), problem(*x.get_ref()), fix.to_string())),
+    }
+}
+
+/// An optional spanned word that must be one of `choices`: `default` when absent.
+fn one_of<T: Copy>(
+    at: routes::At<'_>,
+    v: &Option<Spanned<String>>,
+    default: T,
+    choices: &[(&str, T)],
+    what: &str,
+    fix: &str,
+) -> Result<T, ConfigError> {
+    let Some(word) = v else {
+        return Ok(default);
+    };
+    choices
+        .iter()
+        .find(|(name, _)| name == word.get_ref())
+        .map(|(_, value)| *value)
+        .ok_or_else(|| {
+            at(
+                word.span(),
+                format!("{what} '{}' is not known", word.get_ref()),
+                fix.to_string(),
+            )
+        })
+}
+
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// Default body limit: 10 MiB.
@@ -380,30 +422,24 @@ impl Config {
             connect_timeout_secs: raw.server.connect_timeout_secs.unwrap_or(10),
             shutdown_grace_secs: raw.server.shutdown_grace_secs.unwrap_or(30),
             region: raw.server.region.filter(|r| !r.trim().is_empty()),
-            max_concurrency: match &raw.server.max_concurrency {
-                None => 10_000,
-                Some(n) if *n.get_ref() >= 1 => *n.get_ref(),
-                Some(n) => {
-                    return Err(at(
-                        n.span(),
-                        "max_concurrency must be at least 1".into(),
-                        "use e.g. 10000: requests in flight before new ones get a fast 503".into(),
-                    ));
-                }
-            },
+            max_concurrency: checked(
+                &at,
+                &raw.server.max_concurrency,
+                10_000,
+                |n| n >= 1,
+                |_| "max_concurrency must be at least 1".into(),
+                "use e.g. 10000: requests in flight before new ones get a fast 503",
+            )?,
         };
 
-        let time_scale = match &raw.simulator.time_scale {
-            None => 1.0,
-            Some(t) if t.get_ref().is_finite() && *t.get_ref() >= 0.0 => *t.get_ref(),
-            Some(t) => {
-                return Err(at(
-                    t.span(),
-                    format!("time_scale {} must be a finite number >= 0", t.get_ref()),
-                    "use 1.0 for realistic delays, 0.01 to run 100x faster, 0 for none".into(),
-                ));
-            }
-        };
+        let time_scale = checked(
+            &at,
+            &raw.simulator.time_scale,
+            1.0,
+            |t: f64| t.is_finite() && t >= 0.0,
+            |t| format!("time_scale {t} must be a finite number >= 0"),
+            "use 1.0 for realistic delays, 0.01 to run 100x faster, 0 for none",
+        )?;
         let mut faults = Vec::new();
         for f in raw.simulator.faults {
             let span = f.span();
@@ -425,7 +461,7 @@ impl Config {
                     at(
                         span.clone(),
                         format!("[[simulator.faults]] entry: {}", e.message().trim()),
-                        "kind is one of rate_limit, overloaded, insufficient_balance, server_error, auth, drop_after, stall_after, latency_spike; see docs/SIMULATOR.md".into(),
+                        "kind is one of rate_limit, overloaded, insufficient_balance, server_error, auth, drop_after, stall_after, latency_spike, blank_answer; see docs/SIMULATOR.md".into(),
                     )
                 })?;
             spec.validate().map_err(|e| {
@@ -447,40 +483,31 @@ impl Config {
             faults,
         };
 
-        let consecutive_failures = match &raw.health.consecutive_failures {
-            None => 5,
-            Some(n) if *n.get_ref() >= 1 => *n.get_ref(),
-            Some(n) => {
-                return Err(at(
-                    n.span(),
-                    "consecutive_failures must be at least 1".into(),
-                    "use e.g. 5: that many retryable failures in a row take a region out".into(),
-                ));
-            }
-        };
-        let cooldown_secs = match &raw.health.cooldown_secs {
-            None => 10.0,
-            Some(c) if c.get_ref().is_finite() && *c.get_ref() >= 0.0 => *c.get_ref(),
-            Some(c) => {
-                return Err(at(
-                    c.span(),
-                    format!("cooldown_secs {} must be a number >= 0", c.get_ref()),
-                    "use e.g. 10: seconds before a failed region gets a trial request".into(),
-                ));
-            }
-        };
-        let non_negative = |v: &Option<Spanned<f64>>, default: f64, what: &str, fix: &str| match v {
-            None => Ok(default),
-            Some(x) if x.get_ref().is_finite() && *x.get_ref() >= 0.0 => Ok(*x.get_ref()),
-            Some(x) => Err(at(
-                x.span(),
-                format!("{what} {} must be a number >= 0", x.get_ref()),
-                fix.to_string(),
-            )),
+        let non_negative = |v: &Option<Spanned<f64>>, default: f64, what: &str, fix: &str| {
+            checked(
+                &at,
+                v,
+                default,
+                |x: f64| x.is_finite() && x >= 0.0,
+                |x| format!("{what} {x} must be a number >= 0"),
+                fix,
+            )
         };
         let health = HealthConfig {
-            consecutive_failures,
-            cooldown_secs,
+            consecutive_failures: checked(
+                &at,
+                &raw.health.consecutive_failures,
+                5,
+                |n| n >= 1,
+                |_| "consecutive_failures must be at least 1".into(),
+                "use e.g. 5: that many retryable failures in a row take a region out",
+            )?,
+            cooldown_secs: non_negative(
+                &raw.health.cooldown_secs,
+                10.0,
+                "cooldown_secs",
+                "use e.g. 10: seconds before a failed region gets a trial request",
+            )?,
             probe_interval_secs: non_negative(
                 &raw.health.probe_interval_secs,
                 0.0,
@@ -499,17 +526,14 @@ impl Config {
                 "error_rate",
                 "use e.g. 0.5: half the recent outcomes failing takes a deployment out (above 1 = never)",
             )?,
-            error_rate_window: match &raw.health.error_rate_window {
-                None => 20,
-                Some(w) if (1..=64).contains(w.get_ref()) => *w.get_ref(),
-                Some(w) => {
-                    return Err(at(
-                        w.span(),
-                        format!("error_rate_window {} must be between 1 and 64", w.get_ref()),
-                        "use e.g. 20 outcomes".into(),
-                    ));
-                }
-            },
+            error_rate_window: checked(
+                &at,
+                &raw.health.error_rate_window,
+                20,
+                |w| (1..=64).contains(&w),
+                |w| format!("error_rate_window {w} must be between 1 and 64"),
+                "use e.g. 20 outcomes",
+            )?,
             latency_outlier_factor: non_negative(
                 &raw.health.latency_outlier_factor,
                 5.0,
@@ -569,18 +593,14 @@ impl Config {
             _ => None,
         };
         let usage = UsageConfig {
-            enabled: match &raw.usage.store {
-                None => true,
-                Some(s) if s.get_ref() == "sqlite" || s.get_ref() == "postgres" => true,
-                Some(s) if s.get_ref() == "none" => false,
-                Some(s) => {
-                    return Err(at(
-                        s.span(),
-                        format!("[usage] store '{}' is not known", s.get_ref()),
-                        "use \"sqlite\" (the default), \"postgres\" or \"none\"".into(),
-                    ));
-                }
-            },
+            enabled: one_of(
+                &at,
+                &raw.usage.store,
+                true,
+                &[("sqlite", true), ("postgres", true), ("none", false)],
+                "[usage] store",
+                "use \"sqlite\" (the default), \"postgres\" or \"none\"",
+            )?,
             postgres,
             path: raw
                 .usage
@@ -596,32 +616,24 @@ impl Config {
                 .admin_token_env
                 .filter(|v| !v.trim().is_empty())
                 .unwrap_or_else(|| "SWITCHYARD_ADMIN_TOKEN".into()),
-            refresh_secs: match &raw.keys.refresh_secs {
-                None => 2.0,
-                Some(r) if r.get_ref().is_finite() && *r.get_ref() > 0.0 => *r.get_ref(),
-                Some(r) => {
-                    return Err(at(
-                        r.span(),
-                        format!("refresh_secs {} must be a number > 0", r.get_ref()),
-                        "use e.g. 2: keys changed by `switchyard keys` take effect within 2 s"
-                            .into(),
-                    ));
-                }
-            },
+            refresh_secs: checked(
+                &at,
+                &raw.keys.refresh_secs,
+                2.0,
+                |r: f64| r.is_finite() && r > 0.0,
+                |r| format!("refresh_secs {r} must be a number > 0"),
+                "use e.g. 2: keys changed by `switchyard keys` take effect within 2 s",
+            )?,
         };
 
-        let redis = match &raw.limits.backend {
-            None => false,
-            Some(b) if b.get_ref() == "local" => false,
-            Some(b) if b.get_ref() == "redis" => true,
-            Some(b) => {
-                return Err(at(
-                    b.span(),
-                    format!("[limits] backend '{}' is not known", b.get_ref()),
-                    "use \"local\" (each process alone, the default) or \"redis\" (shared by replicas)".into(),
-                ));
-            }
-        };
+        let redis = one_of(
+            &at,
+            &raw.limits.backend,
+            false,
+            &[("local", false), ("redis", true)],
+            "[limits] backend",
+            "use \"local\" (each process alone, the default) or \"redis\" (shared by replicas)",
+        )?;
         let limits = LimitsConfig {
             redis_url: redis.then(|| {
                 raw.limits
@@ -641,18 +653,14 @@ impl Config {
                 .clone()
                 .filter(|p| !p.trim().is_empty())
                 .unwrap_or_else(|| "switchyard".into()),
-            deny_on_redis_error: match &raw.limits.on_redis_error {
-                None => false,
-                Some(p) if p.get_ref() == "local" => false,
-                Some(p) if p.get_ref() == "deny" => true,
-                Some(p) => {
-                    return Err(at(
-                        p.span(),
-                        format!("[limits] on_redis_error '{}' is not known", p.get_ref()),
-                        "use \"local\" (fail open with each process's own limits) or \"deny\" (fail closed: 503)".into(),
-                    ));
-                }
-            },
+            deny_on_redis_error: one_of(
+                &at,
+                &raw.limits.on_redis_error,
+                false,
+                &[("local", false), ("deny", true)],
+                "[limits] on_redis_error",
+                "use \"local\" (fail open with each process's own limits) or \"deny\" (fail closed: 503)",
+            )?,
         };
 
         let mut routes = BTreeMap::new();
