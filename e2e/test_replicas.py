@@ -17,6 +17,8 @@ PG = "postgres://postgres@127.0.0.1:5432/test"
 
 
 def test_two_processes_share_a_keys_rpm_through_redis_and_log_to_postgres(tmp_path):
+    """Two `serve` processes with separate data directories: the key issued by the CLI
+    is in PostgreSQL, its RPM is shared through Redis, and both log to one table."""
     env = child_env()
     env["SWITCHYARD_DATA_DIR"] = str(tmp_path)
     run = f"{os.getpid()}_{int(time.time() * 1000)}"
@@ -33,8 +35,13 @@ def test_two_processes_share_a_keys_rpm_through_redis_and_log_to_postgres(tmp_pa
                           timeout=30)
     assert made.returncode == 0, made.stderr
     key = json.loads(made.stdout)["key"]
-    gws = [Gateway([str(gateway_bin()), "serve", "--config", str(cfg)], env=env).wait_listening()
-           for _ in range(2)]
+    # Each replica has its own data directory, as on its own machine: the key reaches
+    # them through PostgreSQL.
+    gws = []
+    for i in range(2):
+        own = {**env, "SWITCHYARD_DATA_DIR": str(tmp_path / f"machine-{i}")}
+        gws.append(Gateway([str(gateway_bin()), "serve", "--config", str(cfg)],
+                           env=own).wait_listening())
     try:
         statuses = []
         for i in range(20):
@@ -56,4 +63,4 @@ def test_two_processes_share_a_keys_rpm_through_redis_and_log_to_postgres(tmp_pa
     rows = json.loads(report.stdout)
     assert sum(r["requests"] for r in rows) == ok, "every admitted request, from both, in one log"
     subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-d", "test", "-qc",
-                    f"DROP TABLE IF EXISTS {table}"], check=False, timeout=30)
+                    f"DROP TABLE IF EXISTS {table}, {table}_keys"], check=False, timeout=30)

@@ -1,5 +1,5 @@
 //! `switchyard keys create|list|revoke|rotate`: manage gateway keys in the database a
-//! gateway reads (`[usage] path`). A running gateway picks changes up within
+//! gateway reads (`[usage] path`, or PostgreSQL with `[usage] store = "postgres"`). A running gateway picks changes up within
 //! `[keys] refresh_secs`.
 
 use std::path::PathBuf;
@@ -18,7 +18,7 @@ pub struct KeysArgs {
     /// The database (default: the one `serve` uses, per --config or the default location).
     #[arg(long, global = true)]
     db: Option<PathBuf>,
-    /// Read `[usage] path` from this config file.
+    /// Use the key store of this config file: `[usage]` PostgreSQL, or its `path`.
     #[arg(long, short, global = true)]
     config: Option<PathBuf>,
     /// Print JSON.
@@ -69,20 +69,27 @@ enum KeysCommand {
     },
 }
 
-fn db_path(args: &KeysArgs) -> Result<PathBuf> {
+/// The key store `serve` uses: PostgreSQL when the config's `[usage]` says so, else the
+/// SQLite database (`--db`, the config's `[usage] path`, or the default location).
+fn open_store(args: &KeysArgs) -> Result<KeyStore> {
     let env = |k: &str| std::env::var(k).ok();
-    Ok(match (&args.db, &args.config) {
-        (Some(p), _) => p.clone(),
+    let config = match (&args.db, &args.config) {
+        (Some(p), _) => return Ok(KeyStore::open(p)?),
         (None, Some(c)) => {
             let text = std::fs::read_to_string(c)
                 .with_context(|| format!("cannot read config file {}", c.display()))?;
-            Config::parse(&text, &c.display().to_string())?
-                .usage
-                .path
-                .unwrap_or_else(|| switchyard_gateway::config::default_usage_path(&env))
+            Some(Config::parse(&text, &c.display().to_string())?)
         }
-        (None, None) => switchyard_gateway::config::default_usage_path(&env),
-    })
+        (None, None) => None,
+    };
+    let usage = config.map(|c| c.usage);
+    if let Some((url, table)) = usage.as_ref().and_then(|u| u.postgres.as_ref()) {
+        return Ok(KeyStore::open_postgres(url, table)?);
+    }
+    let path = usage
+        .and_then(|u| u.path)
+        .unwrap_or_else(|| switchyard_gateway::config::default_usage_path(&env));
+    Ok(KeyStore::open(&path)?)
 }
 
 fn describe(k: &KeyRecord) -> String {
@@ -113,8 +120,7 @@ fn describe(k: &KeyRecord) -> String {
 
 /// Run `switchyard keys …`.
 pub fn run(args: KeysArgs) -> Result<()> {
-    let path = db_path(&args)?;
-    let store = KeyStore::open(&path)?;
+    let store = open_store(&args)?;
     match args.command {
         KeysCommand::Create {
             name,
@@ -164,7 +170,7 @@ pub fn run(args: KeysArgs) -> Result<()> {
                 eprintln!(
                     "key {} created in {}; it is shown only now: store it as the client's API key",
                     record.id,
-                    path.display()
+                    store.location()
                 );
             }
         }
@@ -176,17 +182,17 @@ pub fn run(args: KeysArgs) -> Result<()> {
                 for k in &keys {
                     outln!("{}", describe(k))?;
                 }
-                eprintln!("{} keys in {}", keys.len(), path.display());
+                eprintln!("{} keys in {}", keys.len(), store.location());
             }
         }
         KeysCommand::Revoke { id } => {
-            anyhow::ensure!(store.revoke(&id)?, "no key '{id}' in {}", path.display());
+            anyhow::ensure!(store.revoke(&id)?, "no key '{id}' in {}", store.location());
             eprintln!("key {id} revoked");
         }
         KeysCommand::Rotate { id } => {
             let key = store
                 .rotate(&id)?
-                .with_context(|| format!("no usable key '{id}' in {}", path.display()))?;
+                .with_context(|| format!("no usable key '{id}' in {}", store.location()))?;
             outln!("{key}")?;
             eprintln!("key {id} rotated; the old secret no longer works");
         }

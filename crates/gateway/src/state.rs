@@ -289,9 +289,23 @@ impl AppState {
                 Some(opened.map_err(|e| StartError::Usage(e.to_string()))?)
             }
         };
+        // Keys live beside the usage log: in PostgreSQL when it is there (shared by
+        // replicas on several machines), else in the SQLite database.
         let keys = if config.keys.enabled {
-            let store = KeyStore::open(&db_path).map_err(|e| StartError::Usage(e.to_string()))?;
-            Some(Keyring::load(store).map_err(StartError::Usage)?)
+            let postgres = config.usage.postgres.clone();
+            let db_path = db_path.clone();
+            // Opening and loading block (and the PostgreSQL client runs its own runtime).
+            let ring = tokio::task::spawn_blocking(move || {
+                let store = match &postgres {
+                    Some((url, table)) => KeyStore::open_postgres(url, table),
+                    None => KeyStore::open(&db_path),
+                }
+                .map_err(|e| e.to_string())?;
+                Keyring::load(store)
+            })
+            .await
+            .map_err(|e| StartError::Usage(e.to_string()))?;
+            Some(ring.map_err(StartError::Usage)?)
         } else {
             None
         };

@@ -5,46 +5,12 @@
 
 mod common;
 
-use common::{ADMIN_TOKEN, Reply, TestGateway, ask, start_with};
+use common::{ADMIN_TOKEN, Reply, TestGateway, admin, ask, new_key, start_with};
 use futures_util::future::join_all;
-use serde_json::{Value, json};
+use serde_json::json;
 
 async fn keyed() -> TestGateway {
     start_with(0.0, |c| c.keys.enabled = true).await
-}
-
-async fn admin(
-    gw: &TestGateway,
-    method: &str,
-    path: &str,
-    body: Option<Value>,
-    token: &str,
-) -> Reply {
-    let mut req = gw
-        .http
-        .request(method.parse().unwrap(), format!("{}{path}", gw.base))
-        .header("authorization", format!("Bearer {token}"));
-    if let Some(b) = body {
-        req = req
-            .header("content-type", "application/json")
-            .body(b.to_string());
-    }
-    let resp = req.send().await.unwrap();
-    Reply {
-        status: resp.status().as_u16(),
-        headers: resp.headers().clone(),
-        body: resp.bytes().await.unwrap().to_vec(),
-    }
-}
-
-async fn new_key(gw: &TestGateway, body: Value) -> (String, String) {
-    let r = admin(gw, "POST", "/admin/keys", Some(body), ADMIN_TOKEN).await;
-    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
-    let v = r.json();
-    (
-        v["key"].as_str().unwrap().to_string(),
-        v["record"]["id"].as_str().unwrap().to_string(),
-    )
 }
 
 fn error_code(r: &Reply) -> String {

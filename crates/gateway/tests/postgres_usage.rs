@@ -131,3 +131,59 @@ async fn a_bad_postgres_url_fails_start_up_with_the_fix() {
     );
     assert!(!err.contains("secret"), "no password in messages: {err}");
 }
+
+#[tokio::test]
+async fn keys_in_postgres_are_shared_by_replicas_and_their_spend_survives_a_restart() {
+    let t = table();
+    let start = |t: String| {
+        start_with(0.0, move |c| {
+            c.usage.postgres = Some((PG.into(), t));
+            c.keys.enabled = true;
+            c.keys.refresh_secs = 0.1;
+        })
+    };
+    let (a, b) = (start(t.clone()).await, start(t.clone()).await);
+    // Issued on A; B, another replica, takes it within its refresh interval.
+    let (key, _id) = common::new_key(
+        &a,
+        json!({"name": "shared", "budget_usd": 0.0005, "budget_period": "day"}),
+    )
+    .await;
+    let mut body = ask("deepseek-v4-flash", "hi");
+    body["max_tokens"] = json!(1000);
+    let mut accepted = false;
+    for _ in 0..50 {
+        if b.chat_as(&key, body.clone()).await.status == 200 {
+            accepted = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(accepted, "replica B never accepted the key issued on A");
+    // Spend on A until the budget refuses.
+    let mut refused = false;
+    for _ in 0..10 {
+        let r = a.chat_as(&key, body.clone()).await;
+        if r.status == 402 {
+            refused = true;
+            break;
+        }
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    }
+    assert!(refused, "the budget never ran out");
+    for gw in [&a, &b] {
+        gw.state
+            .usage
+            .as_ref()
+            .unwrap()
+            .flush(Duration::from_secs(10))
+            .unwrap();
+    }
+    // A gateway started afresh reads the key and this period's spend from PostgreSQL.
+    let c = start(t.clone()).await;
+    let r = c.chat_as(&key, body).await;
+    assert_eq!(r.status, 402, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["error"]["code"], "budget_exceeded");
+    drop_table(&format!("{t}_keys")).await;
+    drop_table(&t).await;
+}

@@ -11,7 +11,8 @@
 //! the spool's size limit is an event dropped, and counted. [`report`] reads the log back
 //! grouped by key, team, model or day for `switchyard usage`.
 //!
-//! [`keys`] holds the gateway keys (stored hashed) in the same database.
+//! [`keys`] holds the gateway keys (stored hashed) beside the log: in the same SQLite
+//! database, or in PostgreSQL next to the usage table.
 //!
 //! Costs are integers in nano-dollars (1e-9 USD), computed by
 //! `switchyard_catalog::Price::cost_nanos`.

@@ -21,12 +21,12 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
-fn pg_err(what: &str, e: postgres::Error) -> LedgerError {
+pub(crate) fn pg_err(what: &str, e: postgres::Error) -> LedgerError {
     LedgerError::Postgres(format!("{what}: {e}"))
 }
 
 /// `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for messages.
-fn redact(url: &str) -> String {
+pub(crate) fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s + 3 => {
             let creds = &url[s + 3..at];

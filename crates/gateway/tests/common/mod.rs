@@ -304,3 +304,39 @@ pub fn streamed_text(chunks: &[Value], field: &str) -> String {
         .filter_map(|c| c["delta"][field].as_str())
         .collect()
 }
+
+/// A request to the admin API with `token`.
+pub async fn admin(
+    gw: &TestGateway,
+    method: &str,
+    path: &str,
+    body: Option<Value>,
+    token: &str,
+) -> Reply {
+    let mut req = gw
+        .http
+        .request(method.parse().unwrap(), format!("{}{path}", gw.base))
+        .header("authorization", format!("Bearer {token}"));
+    if let Some(b) = body {
+        req = req
+            .header("content-type", "application/json")
+            .body(b.to_string());
+    }
+    let resp = req.send().await.unwrap();
+    Reply {
+        status: resp.status().as_u16(),
+        headers: resp.headers().clone(),
+        body: resp.bytes().await.unwrap().to_vec(),
+    }
+}
+
+/// Issue a key through the admin API: (the key, its id).
+pub async fn new_key(gw: &TestGateway, body: Value) -> (String, String) {
+    let r = admin(gw, "POST", "/admin/keys", Some(body), ADMIN_TOKEN).await;
+    assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+    let v = r.json();
+    (
+        v["key"].as_str().unwrap().to_string(),
+        v["record"]["id"].as_str().unwrap().to_string(),
+    )
+}

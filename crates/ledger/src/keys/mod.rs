@@ -5,33 +5,22 @@
 //! 32-character secret is drawn from the operating system's random source. Only
 //! `sha256(key)` is stored, so a lost key cannot be shown again, only rotated.
 
+//!
+//! Keys live beside the usage log: in its SQLite database ([`KeyStore::open`]), or in
+//! PostgreSQL next to the usage table ([`KeyStore::open_postgres`], table
+//! `<usage table>_keys`), which gateway replicas on several machines share.
+
+mod pg;
+mod sqlite;
+
 use std::path::Path;
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::error::LedgerError;
-
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS keys (
-    id            TEXT PRIMARY KEY,
-    hash          TEXT NOT NULL UNIQUE,
-    name          TEXT NOT NULL,
-    team          TEXT,
-    models        TEXT NOT NULL,
-    rpm           INTEGER,
-    tpm           INTEGER,
-    budget_nanos  INTEGER,
-    budget_period TEXT NOT NULL,
-    expires_ms    INTEGER,
-    revoked_ms    INTEGER,
-    created_ms    INTEGER NOT NULL,
-    updated_ms    INTEGER NOT NULL
-);
-";
 
 const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
 
@@ -196,37 +185,54 @@ fn now_ms() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
-/// Keys in a SQLite database (the same file as the usage log).
-#[derive(Debug)]
+/// The storage a [`KeyStore`] uses. Blocking: call off the async runtime's workers.
+trait Backend: Send {
+    /// Store a new key row.
+    fn insert(&self, id: &str, hash: &str, new: &NewKey, now: i64) -> Result<(), LedgerError>;
+    /// One key by id.
+    fn get(&self, id: &str) -> Result<Option<KeyRecord>, LedgerError>;
+    /// Every key with its hash, oldest first.
+    fn all_with_hashes(&self) -> Result<Vec<(String, KeyRecord)>, LedgerError>;
+    /// Mark revoked (keeping the first revocation time); whether the key exists.
+    fn revoke(&self, id: &str, now: i64) -> Result<bool, LedgerError>;
+    /// Replace the hash of a key that is not revoked; whether there was one.
+    fn set_hash(&self, id: &str, hash: &str, now: i64) -> Result<bool, LedgerError>;
+    /// (latest `updated_ms`, number of keys).
+    fn version(&self) -> Result<(i64, i64), LedgerError>;
+    /// Spend of `id` since `since_ms`, from the usage log.
+    fn spent_since(&self, id: &str, since_ms: i64) -> Result<u64, LedgerError>;
+    /// Where, for messages.
+    fn describe(&self) -> String;
+}
+
+/// The gateway's keys, in the usage log's SQLite database or in PostgreSQL.
 pub struct KeyStore {
-    conn: Connection,
-    path: String,
+    backend: Box<dyn Backend>,
+}
+
+impl std::fmt::Debug for KeyStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyStore")
+            .field("at", &self.backend.describe())
+            .finish()
+    }
 }
 
 impl KeyStore {
-    /// Open (creating if needed) the key table in the database at `path`.
+    /// Open (creating if needed) the key table in the SQLite database at `path`.
     pub fn open(path: &Path) -> Result<Self, LedgerError> {
-        // The usage store creates the file and its directory, and sets WAL mode.
-        drop(crate::store::SqliteStore::open(path)?);
-        let p = path.display().to_string();
-        let conn = Connection::open(path).map_err(|source| LedgerError::Sqlite {
-            path: p.clone(),
-            source,
-        })?;
-        conn.busy_timeout(std::time::Duration::from_secs(5))
-            .and_then(|()| conn.execute_batch(SCHEMA))
-            .map_err(|source| LedgerError::Sqlite {
-                path: p.clone(),
-                source,
-            })?;
-        Ok(KeyStore { conn, path: p })
+        Ok(KeyStore {
+            backend: Box::new(sqlite::SqliteKeys::open(path)?),
+        })
     }
 
-    fn err(&self, source: rusqlite::Error) -> LedgerError {
-        LedgerError::Sqlite {
-            path: self.path.clone(),
-            source,
-        }
+    /// Connect to PostgreSQL at `url` and open (creating if needed) the key table beside
+    /// the usage table `usage_table` (`<usage_table>_keys`); spend is read from that usage
+    /// table, so every replica sees the same keys and the same spend.
+    pub fn open_postgres(url: &str, usage_table: &str) -> Result<Self, LedgerError> {
+        Ok(KeyStore {
+            backend: Box::new(pg::PgKeys::connect(url, usage_table)?),
+        })
     }
 
     /// Issue a key: returns its record and the key itself, which is not stored and
@@ -237,28 +243,7 @@ impl KeyStore {
             .map(|_| char::from(b"0123456789abcdef"[rng.random_range(0..16)]))
             .collect();
         let key = new_secret(&id);
-        let now = now_ms();
-        let models = serde_json::to_string(&new.models).unwrap_or_else(|_| "[]".into());
-        self.conn
-            .execute(
-                "INSERT INTO keys (id, hash, name, team, models, rpm, tpm, budget_nanos, budget_period,
-                 expires_ms, revoked_ms, created_ms, updated_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, NULL, ?11, ?11)",
-                params![
-                    id,
-                    hash_key(&key),
-                    new.name,
-                    new.team,
-                    models,
-                    new.rpm.map(to_i64),
-                    new.tpm.map(to_i64),
-                    new.budget_nanos.map(to_i64),
-                    new.budget_period.as_str(),
-                    new.expires_ms,
-                    now,
-                ],
-            )
-            .map_err(|e| self.err(e))?;
+        self.backend.insert(&id, &hash_key(&key), new, now_ms())?;
         let record = self
             .get(&id)?
             .ok_or_else(|| LedgerError::Writer("the new key was not stored".into()))?;
@@ -267,28 +252,12 @@ impl KeyStore {
 
     /// One key by id.
     pub fn get(&self, id: &str) -> Result<Option<KeyRecord>, LedgerError> {
-        self.conn
-            .query_row(
-                &format!("SELECT {COLUMNS} FROM keys WHERE id = ?1"),
-                [id],
-                row,
-            )
-            .optional()
-            .map_err(|e| self.err(e))
+        self.backend.get(id)
     }
 
     /// Every key with its hash, for the gateway's in-memory keyring.
     pub fn all_with_hashes(&self) -> Result<Vec<(String, KeyRecord)>, LedgerError> {
-        let mut stmt = self
-            .conn
-            .prepare(&format!(
-                "SELECT hash, {COLUMNS} FROM keys ORDER BY created_ms"
-            ))
-            .map_err(|e| self.err(e))?;
-        let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, row_at(r, 1)?)))
-            .map_err(|e| self.err(e))?;
-        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+        self.backend.all_with_hashes()
     }
 
     /// Every key, oldest first.
@@ -302,78 +271,73 @@ impl KeyStore {
 
     /// Revoke a key; `false` if there is no such key.
     pub fn revoke(&self, id: &str) -> Result<bool, LedgerError> {
-        let now = now_ms();
-        let n = self
-            .conn
-            .execute(
-                "UPDATE keys SET revoked_ms = COALESCE(revoked_ms, ?2), updated_ms = ?2 WHERE id = ?1",
-                params![id, now],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok(n > 0)
+        self.backend.revoke(id, now_ms())
     }
 
     /// Give a key a new secret (same id, limits and spend); the old secret stops
     /// working. Returns the new key, or `None` if there is no usable key of that id.
     pub fn rotate(&self, id: &str) -> Result<Option<String>, LedgerError> {
         let key = new_secret(id);
-        let n = self
-            .conn
-            .execute(
-                "UPDATE keys SET hash = ?2, updated_ms = ?3 WHERE id = ?1 AND revoked_ms IS NULL",
-                params![id, hash_key(&key), now_ms()],
-            )
-            .map_err(|e| self.err(e))?;
-        Ok((n > 0).then_some(key))
+        let changed = self.backend.set_hash(id, &hash_key(&key), now_ms())?;
+        Ok(changed.then_some(key))
     }
 
-    /// Latest change to any key (ms), to notice changes made by another process.
+    /// Latest change to any key (ms) and the number of keys, to notice changes made by
+    /// another process.
     pub fn version(&self) -> Result<(i64, i64), LedgerError> {
-        self.conn
-            .query_row(
-                "SELECT COALESCE(MAX(updated_ms), 0), COUNT(*) FROM keys",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .map_err(|e| self.err(e))
+        self.backend.version()
     }
 
     /// Spend (nano-dollars) of one key since `since_ms`, from the usage log.
     pub fn spent_since(&self, id: &str, since_ms: i64) -> Result<u64, LedgerError> {
-        self.conn
-            .query_row(
-                "SELECT COALESCE(SUM(cost_nanos), 0) FROM usage WHERE key_id = ?1 AND ts_ms >= ?2",
-                params![id, since_ms],
-                |r| r.get::<_, i64>(0),
-            )
-            .map(|v| u64::try_from(v).unwrap_or(0))
-            .map_err(|e| self.err(e))
+        self.backend.spent_since(id, since_ms)
+    }
+
+    /// Where the keys are (`sqlite <path>`, `postgres <url> table <name>`), for messages.
+    pub fn location(&self) -> String {
+        self.backend.describe()
     }
 }
 
-/// The columns of a [`KeyRecord`], in [`row_at`]'s order.
+/// The columns of a key row, in the order the backends read them.
 const COLUMNS: &str = "id, name, team, models, rpm, tpm, budget_nanos, budget_period, expires_ms, revoked_ms, created_ms";
 
-fn row(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRecord> {
-    row_at(r, 0)
+/// A key row's values, as both databases give them.
+struct RowValues {
+    id: String,
+    name: String,
+    team: Option<String>,
+    models: String,
+    rpm: Option<i64>,
+    tpm: Option<i64>,
+    budget_nanos: Option<i64>,
+    budget_period: String,
+    expires_ms: Option<i64>,
+    revoked_ms: Option<i64>,
+    created_ms: i64,
 }
 
-fn row_at(r: &rusqlite::Row<'_>, o: usize) -> rusqlite::Result<KeyRecord> {
-    let models: String = r.get(o + 3)?;
-    let period: String = r.get(o + 7)?;
-    Ok(KeyRecord {
-        id: r.get(o)?,
-        name: r.get(o + 1)?,
-        team: r.get(o + 2)?,
-        models: serde_json::from_str(&models).unwrap_or_default(),
-        rpm: r.get::<_, Option<i64>>(o + 4)?.map(from_i64),
-        tpm: r.get::<_, Option<i64>>(o + 5)?.map(from_i64),
-        budget_nanos: r.get::<_, Option<i64>>(o + 6)?.map(from_i64),
-        budget_period: period.parse().unwrap_or_default(),
-        expires_ms: r.get(o + 8)?,
-        revoked_ms: r.get(o + 9)?,
-        created_ms: r.get(o + 10)?,
-    })
+impl RowValues {
+    fn into_record(self) -> KeyRecord {
+        KeyRecord {
+            id: self.id,
+            name: self.name,
+            team: self.team,
+            models: serde_json::from_str(&self.models).unwrap_or_default(),
+            rpm: self.rpm.map(from_i64),
+            tpm: self.tpm.map(from_i64),
+            budget_nanos: self.budget_nanos.map(from_i64),
+            budget_period: self.budget_period.parse().unwrap_or_default(),
+            expires_ms: self.expires_ms,
+            revoked_ms: self.revoked_ms,
+            created_ms: self.created_ms,
+        }
+    }
+}
+
+/// `new.models` as stored (a JSON list).
+fn models_json(new: &NewKey) -> String {
+    serde_json::to_string(&new.models).unwrap_or_else(|_| "[]".into())
 }
 
 fn to_i64(v: u64) -> i64 {

@@ -1,0 +1,180 @@
+//! Keys in PostgreSQL, in `<usage table>_keys` beside the usage table, so that gateway
+//! replicas on several machines share keys and read spend from the one usage log.
+
+use std::sync::{Mutex, PoisonError};
+
+use postgres::{Client, NoTls};
+
+use super::{Backend, COLUMNS, NewKey, RowValues, models_json, to_i64};
+use crate::error::LedgerError;
+use crate::keys::KeyRecord;
+use crate::pg::{PgStore, pg_err, redact};
+
+/// A PostgreSQL connection and the two tables.
+pub(super) struct PgKeys {
+    client: Mutex<Client>,
+    keys: String,
+    usage: String,
+    url: String,
+}
+
+impl PgKeys {
+    /// Connect, and create the usage table (through [`PgStore`], which also checks the
+    /// name) and the key table if missing.
+    pub(super) fn connect(url: &str, usage_table: &str) -> Result<Self, LedgerError> {
+        drop(PgStore::connect(url, usage_table)?);
+        let keys = format!("{usage_table}_keys");
+        let mut client = Client::connect(url, NoTls)
+            .map_err(|e| pg_err(&format!("cannot connect to {}", redact(url)), e))?;
+        client
+            .batch_execute(&format!(
+                "CREATE TABLE IF NOT EXISTS {keys} (
+                    id            TEXT PRIMARY KEY,
+                    hash          TEXT NOT NULL UNIQUE,
+                    name          TEXT NOT NULL,
+                    team          TEXT,
+                    models        TEXT NOT NULL,
+                    rpm           BIGINT,
+                    tpm           BIGINT,
+                    budget_nanos  BIGINT,
+                    budget_period TEXT NOT NULL,
+                    expires_ms    BIGINT,
+                    revoked_ms    BIGINT,
+                    created_ms    BIGINT NOT NULL,
+                    updated_ms    BIGINT NOT NULL
+                );"
+            ))
+            .map_err(|e| pg_err(&format!("cannot create table {keys}"), e))?;
+        Ok(PgKeys {
+            client: Mutex::new(client),
+            keys,
+            usage: usage_table.to_string(),
+            url: redact(url),
+        })
+    }
+
+    fn with<T>(
+        &self,
+        what: &str,
+        f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>,
+    ) -> Result<T, LedgerError> {
+        let mut client = self.client.lock().unwrap_or_else(PoisonError::into_inner);
+        f(&mut client).map_err(|e| pg_err(&format!("{what} ({})", self.keys), e))
+    }
+}
+
+fn record_at(r: &postgres::Row, o: usize) -> Result<KeyRecord, postgres::Error> {
+    Ok(RowValues {
+        id: r.try_get(o)?,
+        name: r.try_get(o + 1)?,
+        team: r.try_get(o + 2)?,
+        models: r.try_get(o + 3)?,
+        rpm: r.try_get(o + 4)?,
+        tpm: r.try_get(o + 5)?,
+        budget_nanos: r.try_get(o + 6)?,
+        budget_period: r.try_get(o + 7)?,
+        expires_ms: r.try_get(o + 8)?,
+        revoked_ms: r.try_get(o + 9)?,
+        created_ms: r.try_get(o + 10)?,
+    }
+    .into_record())
+}
+
+impl Backend for PgKeys {
+    fn insert(&self, id: &str, hash: &str, new: &NewKey, now: i64) -> Result<(), LedgerError> {
+        let sql = format!(
+            "INSERT INTO {} (id, hash, name, team, models, rpm, tpm, budget_nanos, budget_period,
+             expires_ms, revoked_ms, created_ms, updated_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, NULL, $11, $11)",
+            self.keys
+        );
+        self.with("cannot store the key", |c| {
+            c.execute(
+                &sql,
+                &[
+                    &id,
+                    &hash,
+                    &new.name,
+                    &new.team,
+                    &models_json(new),
+                    &new.rpm.map(to_i64),
+                    &new.tpm.map(to_i64),
+                    &new.budget_nanos.map(to_i64),
+                    &new.budget_period.as_str(),
+                    &new.expires_ms,
+                    &now,
+                ],
+            )
+            .map(drop)
+        })
+    }
+
+    fn get(&self, id: &str) -> Result<Option<KeyRecord>, LedgerError> {
+        let sql = format!("SELECT {COLUMNS} FROM {} WHERE id = $1", self.keys);
+        self.with("cannot read a key", |c| {
+            c.query_opt(&sql, &[&id])?
+                .map(|r| record_at(&r, 0))
+                .transpose()
+        })
+    }
+
+    fn all_with_hashes(&self) -> Result<Vec<(String, KeyRecord)>, LedgerError> {
+        let sql = format!(
+            "SELECT hash, {COLUMNS} FROM {} ORDER BY created_ms, id",
+            self.keys
+        );
+        self.with("cannot read the keys", |c| {
+            c.query(&sql, &[])?
+                .iter()
+                .map(|r| Ok((r.try_get(0)?, record_at(r, 1)?)))
+                .collect()
+        })
+    }
+
+    fn revoke(&self, id: &str, now: i64) -> Result<bool, LedgerError> {
+        let sql = format!(
+            "UPDATE {} SET revoked_ms = COALESCE(revoked_ms, $2), updated_ms = $2 WHERE id = $1",
+            self.keys
+        );
+        self.with("cannot revoke the key", |c| {
+            c.execute(&sql, &[&id, &now]).map(|n| n > 0)
+        })
+    }
+
+    fn set_hash(&self, id: &str, hash: &str, now: i64) -> Result<bool, LedgerError> {
+        let sql = format!(
+            "UPDATE {} SET hash = $2, updated_ms = $3 WHERE id = $1 AND revoked_ms IS NULL",
+            self.keys
+        );
+        self.with("cannot rotate the key", |c| {
+            c.execute(&sql, &[&id, &hash, &now]).map(|n| n > 0)
+        })
+    }
+
+    fn version(&self) -> Result<(i64, i64), LedgerError> {
+        let sql = format!(
+            "SELECT COALESCE(MAX(updated_ms), 0)::BIGINT, COUNT(*)::BIGINT FROM {}",
+            self.keys
+        );
+        self.with("cannot read the key table's version", |c| {
+            let r = c.query_one(&sql, &[])?;
+            Ok((r.try_get(0)?, r.try_get(1)?))
+        })
+    }
+
+    fn spent_since(&self, id: &str, since_ms: i64) -> Result<u64, LedgerError> {
+        let sql = format!(
+            "SELECT COALESCE(SUM(cost_nanos), 0)::BIGINT FROM {} WHERE key_id = $1 AND ts_ms >= $2",
+            self.usage
+        );
+        self.with("cannot read a key's spend", |c| {
+            let r = c.query_one(&sql, &[&id, &since_ms])?;
+            r.try_get::<_, i64>(0)
+                .map(|v| u64::try_from(v).unwrap_or(0))
+        })
+    }
+
+    fn describe(&self) -> String {
+        format!("postgres {} table {}", self.url, self.keys)
+    }
+}

@@ -1,0 +1,98 @@
+//! Keys in the real PostgreSQL on this machine (127.0.0.1:5432, database `test`): two
+//! stores, as two replicas on different machines would hold, see the same keys, changes
+//! and spend.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate
+
+use switchyard_ledger::keys::{BudgetPeriod, KeyStore, NewKey, hash_key};
+use switchyard_ledger::{PgStore, UsageEvent, UsageStore};
+
+const PG: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+fn spend(key: &str, ts_ms: i64, cost_nanos: u64) -> UsageEvent {
+    UsageEvent {
+        ts_ms,
+        request_id: format!("r-{ts_ms}"),
+        key_id: Some(key.into()),
+        team: None,
+        model: "m".into(),
+        provider: "p".into(),
+        deployment: "d".into(),
+        region: "r".into(),
+        prompt_tokens: 1,
+        cached_tokens: 0,
+        completion_tokens: 1,
+        reasoning_tokens: 0,
+        cost_nanos,
+        latency_ms: 1,
+        ttft_ms: None,
+        status: 200,
+        outcome: "completed".into(),
+        attempts: 1,
+        estimated: false,
+        route: None,
+    }
+}
+
+#[test]
+fn two_replicas_share_keys_changes_and_spend_through_postgres() {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let table = format!("sytest_keys_{}_{nanos}", std::process::id());
+    let a = KeyStore::open_postgres(PG, &table).unwrap();
+    let b = KeyStore::open_postgres(PG, &table).unwrap();
+    assert!(
+        a.location().contains(&format!("{table}_keys")),
+        "{}",
+        a.location()
+    );
+
+    let (rec, key) = a
+        .create(&NewKey {
+            name: "ci".into(),
+            team: Some("search".into()),
+            models: vec!["qwen-flash".into()],
+            rpm: Some(60),
+            budget_nanos: Some(5_000_000_000),
+            budget_period: BudgetPeriod::Day,
+            ..NewKey::default()
+        })
+        .unwrap();
+    // The other replica sees the key, stored only hashed, with every field.
+    let seen = b.all_with_hashes().unwrap();
+    assert_eq!(seen, vec![(hash_key(&key), rec.clone())]);
+    assert_eq!(b.get(&rec.id).unwrap(), Some(rec.clone()));
+    assert_eq!(b.version().unwrap().1, 1);
+
+    // Spend comes from the shared usage table, from the period's start.
+    let mut usage = PgStore::connect(PG, &table).unwrap();
+    usage
+        .insert(&[
+            spend(&rec.id, 1_000, 7),
+            spend(&rec.id, 5_000, 11),
+            spend("other", 6_000, 99),
+        ])
+        .unwrap();
+    assert_eq!(b.spent_since(&rec.id, 0).unwrap(), 18);
+    assert_eq!(b.spent_since(&rec.id, 2_000).unwrap(), 11);
+
+    // A rotation on one replica changes the hash the other loads; a revoked key cannot
+    // be rotated, and revoking twice keeps the first time.
+    let before = b.version().unwrap();
+    let new_key = a.rotate(&rec.id).unwrap().unwrap();
+    assert_eq!(b.all_with_hashes().unwrap()[0].0, hash_key(&new_key));
+    assert!(b.revoke(&rec.id).unwrap());
+    let revoked = a.get(&rec.id).unwrap().unwrap().revoked_ms;
+    assert!(revoked.is_some());
+    assert!(a.rotate(&rec.id).unwrap().is_none());
+    assert!(!a.revoke("nope").unwrap());
+    assert_ne!(a.version().unwrap(), before);
+
+    let mut c = postgres::Client::connect(PG, postgres::NoTls).unwrap();
+    c.batch_execute(&format!(
+        "DROP TABLE IF EXISTS {table}_keys; DROP TABLE IF EXISTS {table}"
+    ))
+    .unwrap();
+}
