@@ -27,7 +27,7 @@ use crate::dispatch::{Answer, Target, Won, try_deployments};
 use crate::error::GatewayError;
 use crate::intake::{check_capabilities, check_content_type, parse_request, read_body, validate};
 use crate::keys::{Admission, Keyring};
-use crate::relay::{Attempt, Failover, Leg, Relay, Timing};
+use crate::relay::{Attempt, Failover, Leg, PendingFallbacks, Relay, Timing};
 use crate::routes::{count_error, json_response};
 use crate::state::{AppState, Live};
 use crate::usage::{self, Outcome, UsageRecord};
@@ -594,8 +594,9 @@ async fn chat_inner(
     let mut resp = match won.answer {
         Answer::Stream(upstream) => {
             // Before its first token the stream may still move: to the model's other
-            // deployments, then to the fallback models not tried yet.
-            let mut legs = VecDeque::with_capacity(1 + untried.len());
+            // deployments, then to the fallback models not tried yet (prepared only if
+            // it comes to that).
+            let mut legs = VecDeque::with_capacity(1);
             legs.push_back(Leg {
                 model_id: ctx.model_id.clone(),
                 provider: provider.id.clone(),
@@ -604,34 +605,14 @@ async fn chat_inner(
                 deployments: tried.rest.into(),
                 reserve: target.reserve,
             });
-            for name in untried {
-                let (Some(model), Some(orig)) = (st.catalog.get(name), &original) else {
-                    continue;
-                };
-                if !ctx
-                    .admission
-                    .as_ref()
-                    .is_none_or(|a| a.key.record.may_use(&model.id))
-                {
-                    continue;
-                }
-                let Ok(t) = plan_target(&st, model, orig.clone(), prompt_estimate) else {
-                    continue;
-                };
-                let deployments = t
-                    .route
-                    .order(|d| st.health.standing(&d.provider, &d.name))
-                    .into();
-                legs.push_back(Leg {
-                    model_id: model.id.clone(),
-                    provider: t.provider.id.clone(),
-                    dialect: t.provider.dialect,
-                    bodies: t.bodies,
-                    deployments,
-                    reserve: t.reserve,
-                });
-            }
-            let failover = Failover { legs };
+            let pending =
+                original
+                    .filter(|_| !untried.is_empty())
+                    .map(|request| PendingFallbacks {
+                        models: untried.iter().cloned().collect(),
+                        request,
+                    });
+            let failover = Failover { legs, pending };
             let timing = Timing {
                 idle: limits.idle,
                 total: limits.request,
@@ -764,6 +745,34 @@ impl Drop for AbandonGuard {
 }
 
 /// Whether the caller's key (if any) may use `model`.
+/// A stream's fallback leg to `name`: the model's deployments in order, with the request
+/// prepared for its dialect; `None` if the caller's key may not use it or it cannot
+/// take the request.
+pub(crate) fn fallback_leg(
+    st: &AppState,
+    name: &str,
+    request: &ChatRequest,
+    prompt_estimate: u64,
+    admission: Option<&Admission>,
+) -> Option<Leg> {
+    let model = st.catalog.get(name)?;
+    if !admission.is_none_or(|a| a.key.record.may_use(&model.id)) {
+        return None;
+    }
+    let t = plan_target(st, model, request.clone(), prompt_estimate).ok()?;
+    Some(Leg {
+        model_id: model.id.clone(),
+        provider: t.provider.id.clone(),
+        dialect: t.provider.dialect,
+        deployments: t
+            .route
+            .order(|d| st.health.standing(&d.provider, &d.name))
+            .into(),
+        bodies: t.bodies,
+        reserve: t.reserve,
+    })
+}
+
 fn may_use(guard: &AbandonGuard, model: &str) -> bool {
     guard
         .ctx

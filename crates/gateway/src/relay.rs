@@ -38,6 +38,16 @@ const MAX_KEPT_REASONING: usize = 256 * 1024;
 pub struct Failover {
     /// Legs in order; the first is the model being relayed.
     pub legs: std::collections::VecDeque<Leg>,
+    /// Fallback models not tried yet, prepared only when the legs before them run out.
+    pub pending: Option<PendingFallbacks>,
+}
+
+/// Fallback models a stream has not needed yet, and what preparing one takes.
+pub struct PendingFallbacks {
+    /// Model ids, in order.
+    pub models: std::collections::VecDeque<String>,
+    /// The client's request, as it arrived.
+    pub request: switchyard_wire::ChatRequest,
 }
 
 /// One model a stream may be moved to.
@@ -331,7 +341,32 @@ impl Relay {
     /// Whether a failure now may be retried elsewhere: nothing but comments has reached
     /// the client and a deployment is left.
     fn can_switch(&self) -> bool {
-        !self.saw_first_token && self.failover.legs.iter().any(|l| !l.deployments.is_empty())
+        !self.saw_first_token
+            && (self.failover.legs.iter().any(|l| !l.deployments.is_empty())
+                || self
+                    .failover
+                    .pending
+                    .as_ref()
+                    .is_some_and(|p| !p.models.is_empty()))
+    }
+
+    /// Prepare the next fallback model that can take the request (its deployments in
+    /// order), if any is left.
+    fn next_fallback_leg(&mut self) -> Option<Leg> {
+        let pending = self.failover.pending.as_mut()?;
+        while let Some(model) = pending.models.pop_front() {
+            let leg = crate::chat::fallback_leg(
+                &self.ctx.st,
+                &model,
+                &pending.request,
+                self.ctx.prompt_estimate,
+                self.ctx.admission.as_deref(),
+            );
+            if leg.is_some() {
+                return leg;
+            }
+        }
+        None
     }
 
     /// Replace the current attempt with the next deployment that answers: the model's
@@ -340,7 +375,16 @@ impl Relay {
         let st = self.ctx.st.clone();
         let failed = Arc::clone(self.permit.deployment());
         st.health.failure(&failed.provider, &failed.name);
-        while let Some(leg) = self.failover.legs.front_mut() {
+        loop {
+            if self.failover.legs.is_empty() {
+                match self.next_fallback_leg() {
+                    Some(leg) => self.failover.legs.push_back(leg),
+                    None => break,
+                }
+            }
+            let Some(leg) = self.failover.legs.front_mut() else {
+                break;
+            };
             let Some(dep) = leg.deployments.pop_front() else {
                 self.failover.legs.pop_front();
                 continue;
