@@ -64,14 +64,8 @@ async fn rows_in_postgres_match_the_requests_of_two_gateways_cut_streams_include
     }
     drop(resp);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    for gw in [&a, &b] {
-        gw.state
-            .usage
-            .as_ref()
-            .unwrap()
-            .flush(Duration::from_secs(10))
-            .unwrap();
-    }
+    a.flush_usage();
+    b.flush_usage();
     let rows = rows(&t).await;
     assert_eq!(rows.len(), 11, "{rows:?}");
     let mut ids: Vec<&str> = rows.iter().map(|r| r.request_id.as_str()).collect();
@@ -171,14 +165,8 @@ async fn keys_in_postgres_are_shared_by_replicas_and_their_spend_survives_a_rest
         assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     }
     assert!(refused, "the budget never ran out");
-    for gw in [&a, &b] {
-        gw.state
-            .usage
-            .as_ref()
-            .unwrap()
-            .flush(Duration::from_secs(10))
-            .unwrap();
-    }
+    a.flush_usage();
+    b.flush_usage();
     // A gateway started afresh reads the key and this period's spend from PostgreSQL.
     let c = start(t.clone()).await;
     let r = c.chat_as(&key, body).await;

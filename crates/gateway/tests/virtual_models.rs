@@ -25,6 +25,29 @@ async fn gateway(extra: &str) -> TestGateway {
     start_with(0.0, move |c| c.virtual_models = parsed.virtual_models).await
 }
 
+/// The answer's text.
+fn content_of(r: &common::Reply) -> String {
+    r.json()["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
+}
+
+/// The usage log holds two records: `from`'s answer, escalated, then `to`'s; both are
+/// spend.
+fn assert_escalated(gw: &TestGateway, from: &str, to: &str) {
+    let events = gw.usage_events();
+    let outcomes: Vec<(&str, &str)> = events
+        .iter()
+        .map(|e| (e.model.as_str(), e.outcome.as_str()))
+        .collect();
+    assert_eq!(outcomes, [(from, "escalated"), (to, "completed")]);
+    assert!(
+        events.iter().all(|e| e.cost_nanos > 0),
+        "both attempts are spend"
+    );
+}
+
 fn route_of(r: &common::Reply) -> String {
     r.header("x-switchyard-route")
         .unwrap_or_default()
@@ -198,19 +221,7 @@ async fn a_cut_off_cheap_answer_is_escalated_one_tier_up_and_both_are_costed() {
         route.contains("escalated from qwen-flash (cut at max tokens)"),
         "{route}"
     );
-    let events = gw.usage_events();
-    let outcomes: Vec<(&str, &str)> = events
-        .iter()
-        .map(|e| (e.model.as_str(), e.outcome.as_str()))
-        .collect();
-    assert_eq!(
-        outcomes,
-        [("qwen-flash", "escalated"), ("qwen3-32b", "completed")]
-    );
-    assert!(
-        events.iter().all(|e| e.cost_nanos > 0),
-        "both attempts are spend"
-    );
+    assert_escalated(&gw, "qwen-flash", "qwen3-32b");
     // A complete answer is not escalated, and neither is a stream.
     body.as_object_mut().unwrap().remove("max_tokens");
     assert_eq!(
@@ -466,10 +477,7 @@ async fn json_requests_go_only_to_models_that_honour_the_format() {
         "{}",
         route_of(&r)
     );
-    let content = r.json()["choices"][0]["message"]["content"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let content = content_of(&r);
     let answer: serde_json::Value = serde_json::from_str(&content).unwrap();
     assert!(answer["city"].is_string(), "{content}");
 
@@ -483,10 +491,7 @@ async fn json_requests_go_only_to_models_that_honour_the_format() {
         .await;
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.header("x-switchyard-model"), Some("qwen-flash"));
-    let content = r.json()["choices"][0]["message"]["content"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let content = content_of(&r);
     assert!(
         serde_json::from_str::<serde_json::Value>(&content).is_ok(),
         "{content}"
@@ -572,27 +577,12 @@ async fn a_blank_json_answer_is_escalated_and_both_attempts_are_costed() {
         "{}",
         route_of(&r)
     );
-    let content = r.json()["choices"][0]["message"]["content"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let content = content_of(&r);
     assert!(
         serde_json::from_str::<serde_json::Value>(&content).is_ok(),
         "{content}"
     );
-    let events = gw.usage_events();
-    let outcomes: Vec<(&str, &str)> = events
-        .iter()
-        .map(|e| (e.model.as_str(), e.outcome.as_str()))
-        .collect();
-    assert_eq!(
-        outcomes,
-        [
-            ("deepseek-v4-flash", "escalated"),
-            ("deepseek-v4-pro", "completed")
-        ]
-    );
-    assert!(events.iter().all(|e| e.cost_nanos > 0));
+    assert_escalated(&gw, "deepseek-v4-flash", "deepseek-v4-pro");
 }
 
 #[tokio::test]
@@ -643,18 +633,7 @@ async fn a_held_stream_escalates_when_cut_and_is_replayed_when_it_passes() {
     );
     assert!(r.ends_with_done());
     assert_eq!(r.chunks()[0]["model"], "qwen3-32b");
-    let outcomes: Vec<(String, String)> = gw
-        .usage_events()
-        .into_iter()
-        .map(|e| (e.model, e.outcome))
-        .collect();
-    assert_eq!(
-        outcomes,
-        [
-            ("qwen-flash".to_string(), "escalated".to_string()),
-            ("qwen3-32b".to_string(), "completed".to_string())
-        ]
-    );
+    assert_escalated(&gw, "qwen-flash", "qwen3-32b");
 
     // A complete cheap answer passes the check and goes out as the stream asked for,
     // usage chunk and cost comment included.

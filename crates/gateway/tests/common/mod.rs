@@ -173,10 +173,15 @@ impl TestGateway {
     }
 
     /// Every usage event written so far (after flushing the log).
-    pub fn usage_events(&self) -> Vec<switchyard_ledger::UsageEvent> {
+    /// Wait until the usage log has written everything recorded so far.
+    pub fn flush_usage(&self) {
         if let Some(log) = &self.state.usage {
             log.flush(std::time::Duration::from_secs(10)).unwrap();
         }
+    }
+
+    pub fn usage_events(&self) -> Vec<switchyard_ledger::UsageEvent> {
+        self.flush_usage();
         switchyard_ledger::SqliteStore::open(&self.usage_db)
             .unwrap()
             .events_since(0)
