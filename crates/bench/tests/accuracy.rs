@@ -90,7 +90,9 @@ async fn ttft_itl_and_e2e_match_the_configured_latency() {
     close(ttft.p50, t.ttft_ms, 3.0, "TTFT p50");
     close(ttft.p99, t.ttft_ms, 6.0, "TTFT p99");
     close(itl.p50, t.per_token_ms, 1.0, "ITL per token p50");
-    let expected_e2e = t.ttft_ms + f64::from(out - 1) * t.per_token_ms;
+    // The simulator's schedule: token k (1-based) at TTFT + (k-1) steps, and the finish
+    // chunk (with usage and [DONE]) one step after the last token; E2E ends there.
+    let expected_e2e = t.ttft_ms + f64::from(out) * t.per_token_ms;
     close(e2e.p50, expected_e2e, 6.0, "E2E p50");
     close(g.tpot.unwrap().p50, t.per_token_ms, 1.0, "TPOT p50");
     assert_eq!(
