@@ -359,3 +359,32 @@ async fn stream_only_qwen_models_answer_non_streaming_clients_in_one_piece() {
     assert_eq!(r.status, 200);
     assert!(r.header("x-switchyard-adjusted").is_none());
 }
+
+#[tokio::test]
+async fn qwen_json_output_switches_thinking_off_and_returns_json() {
+    let gw = start().await;
+    let mut body = ask("qwen3-32b", "Reply in JSON: the capital of France?");
+    body["max_tokens"] = json!(400);
+    body["response_format"] = json!({"type": "json_object"});
+    let r = gw.chat(body.clone()).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let adjusted = r.header("x-switchyard-adjusted").unwrap_or_default();
+    assert!(adjusted.contains("enable_thinking"), "{adjusted}");
+    let content = r.json()["choices"][0]["message"]["content"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(serde_json::from_str::<Value>(&content).is_ok(), "{content}");
+    // Thinking asked for explicitly: the vendor's refusal is passed on as a 400.
+    body["enable_thinking"] = json!(true);
+    let r = gw.chat(body).await;
+    assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+    assert!(
+        r.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("non-thinking mode"),
+        "{}",
+        r.json()
+    );
+}

@@ -10,7 +10,7 @@
 //!   off; top_p 0.95); `-code` models cannot switch thinking off; legacy models take
 //!   temperature in [0, 1], and at least 0.3 when `n > 1`;
 //! - **DashScope**: non-streaming calls to stream-only models (QwQ, QVQ, Omni, and the
-//!   Qwen3 open-weight models while thinking);
+//!   Qwen3 open-weight models while thinking); JSON output while thinking;
 //! - **Zhipu**: one stop word, `tool_choice` only `"auto"`, temperature in (0, 1], top_p
 //!   in [0.01, 1], no data-URI images.
 
@@ -35,9 +35,15 @@ pub(crate) fn check(dialect: Dialect, req: &ChatRequest, target: &Target) -> Res
     }
 }
 
-/// DashScope's stream-only models refuse non-streaming calls.
+/// DashScope's stream-only models refuse non-streaming calls, and JSON output is for
+/// non-thinking mode only (the documented rule; the message is ours).
 fn dashscope(req: &ChatRequest, target: &Target) -> Result<(), Failure> {
     let thinking_off = req.thinking_disabled();
+    if req.json_output().is_some() && target.reasoning && !thinking_off {
+        return Err(Failure::invalid(
+            "response_format json_object/json_schema is supported in non-thinking mode only; set enable_thinking to false",
+        ));
+    }
     if req.is_stream() || !Dialect::DashScope.requires_stream(&target.upstream, thinking_off) {
         return Ok(());
     }
@@ -496,6 +502,14 @@ mod tests {
             .is_ok()
         );
         assert!(check(Dialect::Zhipu, &ask(object.clone(), "hi"), &t).is_ok());
+        // DashScope: JSON output while the model thinks is refused.
+        let thinker = target("qwen3-32b", true, false);
+        let m = message(check(
+            Dialect::DashScope,
+            &ask(object.clone(), "json"),
+            &thinker,
+        ));
+        assert!(m.contains("non-thinking mode only"), "{m}");
         let no_json = Target {
             json: false,
             ..target("glm-x", false, false)

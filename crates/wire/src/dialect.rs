@@ -129,14 +129,7 @@ impl Dialect {
         {
             return true;
         }
-        // Open-weight Qwen3 names: `qwen3-32b`, `qwen3-235b-a22b`, `qwen3.5-397b-a17b`.
-        let open_weight = m.starts_with("qwen3")
-            && m.split('-').nth(1).is_some_and(|size| {
-                size.len() > 1
-                    && size.ends_with('b')
-                    && size[..size.len() - 1].bytes().all(|b| b.is_ascii_digit())
-            });
-        open_weight && !m.contains("instruct") && !thinking_disabled
+        thinks_by_default(&m) && !thinking_disabled
     }
 
     /// Rewrite a client request, in place, into what this vendor accepts for `upstream_model`.
@@ -162,7 +155,8 @@ impl Dialect {
             }
         }
         match self {
-            Dialect::OpenAi | Dialect::DashScope => {}
+            Dialect::OpenAi => {}
+            Dialect::DashScope => prepare_dashscope(req, upstream_model, &mut adj),
             Dialect::DeepSeek => prepare_deepseek(req, &mut adj),
             Dialect::Moonshot => prepare_moonshot(req, upstream_model, &mut adj),
             Dialect::Zhipu => prepare_zhipu(req, &mut adj),
@@ -302,6 +296,46 @@ fn truncate(s: &str, max: usize) -> &str {
 
 /// Value DeepSeek accepts as a placeholder when the client lost the reasoning it must pass back.
 pub const REASONING_PLACEHOLDER: &str = " ";
+
+/// Whether a DashScope model thinks unless told not to: the open-weight Qwen3 names
+/// (`qwen3-32b`, `qwen3-235b-a22b`, `qwen3.5-397b-a17b`), not their `-instruct` builds.
+fn thinks_by_default(lower_model: &str) -> bool {
+    let m = lower_model;
+    let open_weight = m.starts_with("qwen3")
+        && m.split('-').nth(1).is_some_and(|size| {
+            size.len() > 1
+                && size.ends_with('b')
+                && size[..size.len() - 1].bytes().all(|b| b.is_ascii_digit())
+        });
+    open_weight && !m.contains("instruct")
+}
+
+/// DashScope: JSON output works in non-thinking mode only, so a request for JSON to a
+/// model that thinks by default gets `enable_thinking: false`, unless the client asked
+/// for thinking (then the vendor's answer stands).
+fn prepare_dashscope(req: &mut ChatRequest, upstream_model: &str, adj: &mut Vec<Adjustment>) {
+    let asked_thinking = req.extra.get("enable_thinking").and_then(Value::as_bool) == Some(true)
+        || req
+            .extra
+            .get("thinking")
+            .and_then(|t| t.get("type"))
+            .and_then(Value::as_str)
+            == Some("enabled");
+    if req.json_output().is_some()
+        && !asked_thinking
+        && !req.thinking_disabled()
+        && thinks_by_default(&upstream_model.to_ascii_lowercase())
+    {
+        req.extra
+            .insert("enable_thinking".into(), Value::Bool(false));
+        adj.push(Adjustment {
+            field: "enable_thinking",
+            note: format!(
+                "{upstream_model} gives JSON output only with thinking off; thinking switched off"
+            ),
+        });
+    }
+}
 
 fn prepare_deepseek(req: &mut ChatRequest, adj: &mut Vec<Adjustment>) {
     let thinking = !req.thinking_disabled();
@@ -596,6 +630,32 @@ mod tests {
 
     fn chunk(v: Value) -> ChatChunk {
         serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn dashscope_json_output_switches_thinking_off_on_models_that_think_by_default() {
+        let ask = |extra: Value| {
+            let mut v = json!({"model": "m", "messages": [{"role": "user", "content": "json"}],
+                "response_format": {"type": "json_object"}});
+            if let (Some(o), Value::Object(e)) = (v.as_object_mut(), extra) {
+                o.extend(e);
+            }
+            req(v)
+        };
+        let d = Dialect::DashScope;
+        let mut r = ask(json!({}));
+        let adj = d.prepare(&mut r, "qwen3-32b");
+        assert_eq!(r.extra["enable_thinking"], false);
+        assert!(adj.iter().any(|a| a.field == "enable_thinking"), "{adj:?}");
+        // The client asked for thinking: left to the vendor. Other models: untouched.
+        let mut r = ask(json!({"enable_thinking": true}));
+        assert!(d.prepare(&mut r, "qwen3-32b").is_empty());
+        assert_eq!(r.extra["enable_thinking"], true);
+        let mut r = ask(json!({}));
+        assert!(d.prepare(&mut r, "qwen-plus").is_empty());
+        assert!(!r.extra.contains_key("enable_thinking"));
+        let mut plain = req(json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}));
+        assert!(d.prepare(&mut plain, "qwen3-32b").is_empty());
     }
 
     #[test]
