@@ -126,10 +126,10 @@ pub enum Source {
     /// A built-in mix.
     Mix(Mix),
     /// Lines of a JSONL file: `{"prompt": "…"}` or `{"messages": […]}`, optionally with
-    /// `"max_tokens"`.
+    /// `"max_tokens"` (a number, or `null` for none: the model stops when it is done).
     File {
         /// The prompts, as message arrays with their output cap.
-        prompts: Vec<(Value, Option<u32>)>,
+        prompts: Vec<(Value, LineCap)>,
         /// Output cap for lines without one.
         output: Dist,
         /// File name, for the report.
@@ -163,10 +163,20 @@ impl Source {
                     )));
                 }
             };
-            let cap = v
-                .get("max_tokens")
-                .and_then(Value::as_u64)
-                .and_then(|n| u32::try_from(n).ok());
+            let cap = match v.get("max_tokens") {
+                None => LineCap::Default,
+                Some(Value::Null) => LineCap::Uncapped,
+                Some(n) => match n.as_u64().and_then(|n| u32::try_from(n).ok()) {
+                    Some(n) if n > 0 => LineCap::Given(n),
+                    _ => {
+                        return Err(BenchError::Arg(format!(
+                            "{} line {}: \"max_tokens\" must be a positive integer or null, got {n}",
+                            path.display(),
+                            i + 1
+                        )));
+                    }
+                },
+            };
             prompts.push((messages, cap));
         }
         if prompts.is_empty() {
@@ -192,6 +202,17 @@ impl Source {
             Source::File { prompts, name, .. } => format!("{} prompts from {name}", prompts.len()),
         }
     }
+}
+
+/// The output cap of one prompt-file line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LineCap {
+    /// No `max_tokens` in the line: `--output-tokens` applies.
+    Default,
+    /// `"max_tokens": N`.
+    Given(u32),
+    /// `"max_tokens": null`: none is sent; the model stops when it is done.
+    Uncapped,
 }
 
 /// One prepared request body and the output it asks for.
@@ -222,7 +243,11 @@ impl Workload {
                 prompts, output, ..
             } => {
                 for (messages, cap) in prompts.iter().take(4096) {
-                    let out = cap.unwrap_or_else(|| output.sample(&mut rng));
+                    let out = match cap {
+                        LineCap::Default => Some(output.sample(&mut rng)),
+                        LineCap::Given(n) => Some(*n),
+                        LineCap::Uncapped => None,
+                    };
                     let input = estimate_messages(messages);
                     pool.push(render(model, messages.clone(), out, stream, input));
                 }
@@ -246,7 +271,7 @@ impl Workload {
                     let text = synthetic_text(n, i as u64 ^ seed, code);
                     let out = output.sample(&mut rng);
                     let messages = json!([{"role": "user", "content": text}]);
-                    pool.push(render(model, messages, out, stream, n));
+                    pool.push(render(model, messages, Some(out), stream, n));
                 }
             }
         }
@@ -263,12 +288,14 @@ impl Workload {
 fn render(
     model: &str,
     messages: Value,
-    max_tokens: u32,
+    max_tokens: Option<u32>,
     stream: bool,
     input_tokens: u32,
 ) -> Prepared {
-    let mut body =
-        json!({"model": model, "messages": messages, "max_tokens": max_tokens, "stream": stream});
+    let mut body = json!({"model": model, "messages": messages, "stream": stream});
+    if let Some(n) = max_tokens {
+        body["max_tokens"] = json!(n);
+    }
     if stream {
         body["stream_options"] = json!({"include_usage": true});
     }
@@ -380,12 +407,30 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("sy-bench-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         let good = dir.join("good.jsonl");
-        std::fs::write(&good, "{\"prompt\": \"hi\"}\n\n{\"messages\": [{\"role\": \"user\", \"content\": \"yo\"}], \"max_tokens\": 9}\n").unwrap();
-        let Source::File { prompts, .. } = Source::from_file(&good, Dist::Fixed(4)).unwrap() else {
+        std::fs::write(&good, "{\"prompt\": \"hi\"}\n\n{\"messages\": [{\"role\": \"user\", \"content\": \"yo\"}], \"max_tokens\": 9}\n{\"prompt\": \"free\", \"max_tokens\": null}\n").unwrap();
+        let source = Source::from_file(&good, Dist::Fixed(4)).unwrap();
+        let Source::File { prompts, .. } = &source else {
             panic!()
         };
-        assert_eq!(prompts.len(), 2);
-        assert_eq!(prompts[1].1, Some(9));
+        let caps: Vec<LineCap> = prompts.iter().map(|p| p.1).collect();
+        assert_eq!(
+            caps,
+            [LineCap::Default, LineCap::Given(9), LineCap::Uncapped]
+        );
+        // A null cap sends no max_tokens at all.
+        let w = Workload::prepare(&source, "m", true, 1);
+        let sent: Vec<Value> = (0..3)
+            .map(|i| serde_json::from_slice::<Value>(&w.get(i).body).unwrap()["max_tokens"].clone())
+            .collect();
+        assert_eq!(sent, [json!(4), json!(9), Value::Null]);
+        let zero = dir.join("zero.jsonl");
+        std::fs::write(&zero, "{\"prompt\": \"hi\", \"max_tokens\": 0}\n").unwrap();
+        assert!(
+            Source::from_file(&zero, Dist::Fixed(4))
+                .unwrap_err()
+                .to_string()
+                .contains("line 1"),
+        );
         let bad = dir.join("bad.jsonl");
         std::fs::write(&bad, "{\"prompt\": \"hi\"}\n{\"nope\": 1}\n").unwrap();
         let err = Source::from_file(&bad, Dist::Fixed(4))
