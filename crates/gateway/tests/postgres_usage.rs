@@ -114,11 +114,7 @@ async fn a_bad_postgres_url_fails_start_up_with_the_fix() {
         "postgres://postgres:secret@127.0.0.1:9/test".into(),
         "t".into(),
     ));
-    let err = switchyard_gateway::AppState::build(config, &|_| None)
-        .await
-        .err()
-        .unwrap()
-        .to_string();
+    let err = common::start_error(config).await;
     assert!(
         err.contains("cannot connect") && err.contains("fix:"),
         "{err}"

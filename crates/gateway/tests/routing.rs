@@ -323,11 +323,7 @@ async fn a_route_to_an_unknown_model_or_region_fails_start_up_naming_the_line() 
         config.simulator.time_scale = 0.0;
         config.routes = routes(toml);
         config.source = "routes.toml".into();
-        let err = switchyard_gateway::AppState::build(config, &|_| None)
-            .await
-            .err()
-            .unwrap()
-            .to_string();
+        let err = common::start_error(config).await;
         assert!(err.contains("routes.toml line 2"), "{err}");
         assert!(err.contains(needle), "{err}");
     }

@@ -25,6 +25,18 @@ fn issue(db: &Path, new: NewKey) -> String {
     KeyStore::open(db).unwrap().create(&new).unwrap().1
 }
 
+/// A key limited to `rpm` requests per minute.
+fn rpm_key(db: &Path, rpm: u64) -> String {
+    issue(
+        db,
+        NewKey {
+            name: format!("rpm-{rpm}"),
+            rpm: Some(rpm),
+            ..NewKey::default()
+        },
+    )
+}
+
 async fn gateway(db: &Path, redis: &str, prefix: &str, deny: bool) -> TestGateway {
     gateway_on(db, redis, &[], prefix, deny).await
 }
@@ -77,14 +89,7 @@ async fn assert_rpm_shared(a: &TestGateway, b: &TestGateway, key: &str) {
 async fn two_gateways_share_one_keys_requests_per_minute() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("shared.db");
-    let key = issue(
-        &db,
-        NewKey {
-            name: "shared".into(),
-            rpm: Some(10),
-            ..NewKey::default()
-        },
-    );
+    let key = rpm_key(&db, 10);
     let p = prefix();
     let (a, b) = (
         gateway(&db, REDIS, &p, false).await,
@@ -191,14 +196,7 @@ async fn two_gateways_share_limits_through_a_redis_cluster() {
     let cluster = start_cluster().await;
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("shared.db");
-    let key = issue(
-        &db,
-        NewKey {
-            name: "shared".into(),
-            rpm: Some(10),
-            ..NewKey::default()
-        },
-    );
+    let key = rpm_key(&db, 10);
     let p = prefix();
     let seed = cluster.nodes[0].trim_start_matches("redis://").to_string();
     let a = gateway_on(&db, &seed, &cluster.nodes, &p, true).await;
@@ -301,14 +299,7 @@ async fn without_redis_the_configured_policy_applies() {
     for deny in [false, true] {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("shared.db");
-        let key = issue(
-            &db,
-            NewKey {
-                name: "k".into(),
-                rpm: Some(100),
-                ..NewKey::default()
-            },
-        );
+        let key = rpm_key(&db, 100);
         let (addr, cut) = cuttable_redis().await;
         let gw = gateway(&db, &addr, &prefix(), deny).await;
         assert_eq!(
@@ -339,11 +330,7 @@ async fn an_unreachable_redis_at_start_is_a_clear_error() {
     config.usage.path = Some(dir.path().join("u.db"));
     config.keys.enabled = true;
     config.limits.redis_url = Some("redis://127.0.0.1:9".into());
-    let err = switchyard_gateway::AppState::build(config, &|_| None)
-        .await
-        .err()
-        .unwrap()
-        .to_string();
+    let err = common::start_error(config).await;
     assert!(
         err.contains("cannot reach redis") && err.contains("fix:"),
         "{err}"

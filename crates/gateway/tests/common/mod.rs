@@ -345,3 +345,11 @@ pub async fn new_key(gw: &TestGateway, body: Value) -> (String, String) {
         v["record"]["id"].as_str().unwrap().to_string(),
     )
 }
+
+/// The error `AppState::build` gives for `config` (which must fail to start).
+pub async fn start_error(config: Config) -> String {
+    AppState::build(config, &|_| None)
+        .await
+        .expect_err("the gateway should not start")
+        .to_string()
+}
