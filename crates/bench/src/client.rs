@@ -435,8 +435,19 @@ async fn read_stream(mut body: Body, stamp: Option<&RxStamp>, clock: &Clock, out
             }
         };
         let now = arrival(stamp, clock).max(out.sent);
-        parser.push(&bytes);
-        while let Some(ev) = parser.next_event() {
+        if parser.push(&bytes).is_err() {
+            out.error = Some("bad_response".into());
+            return;
+        }
+        loop {
+            let ev = match parser.next_event() {
+                Ok(Some(ev)) => ev,
+                Ok(None) => break,
+                Err(_) => {
+                    out.error = Some("bad_response".into());
+                    return;
+                }
+            };
             let SseEvent::Data { data, .. } = ev else {
                 continue;
             };

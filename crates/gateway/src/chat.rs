@@ -20,14 +20,15 @@ use axum::response::{IntoResponse, Response};
 use metrics::counter;
 use switchyard_catalog::Model;
 use switchyard_wire::replay::completion_to_chunks;
-use switchyard_wire::{Adjustment, ChatCompletion, ChatRequest, Role, TokenUsage, tokens};
+use switchyard_wire::{Adjustment, ChatCompletion, ChatRequest, TokenUsage, tokens};
 
-use crate::deploy::{Deployment, RouteTimeouts};
+use crate::deploy::{ClientLimits, Deadlines, Deployment};
 use crate::dispatch::{Answer, Target, Won, try_deployments};
 use crate::error::GatewayError;
 use crate::intake::{check_capabilities, check_content_type, parse_request, read_body, validate};
 use crate::keys::{Admission, Keyring};
-use crate::relay::{Attempt, Failover, Leg, PendingFallbacks, Relay, Timing};
+use crate::reasoning::Conversation;
+use crate::relay::{Attempt, Failover, Leg, PendingFallbacks, Relay};
 use crate::routes::{count_error, json_response};
 use crate::state::{AppState, Live};
 use crate::usage::{self, Outcome, UsageRecord};
@@ -82,6 +83,9 @@ pub struct RequestCtx {
     pub admission: Option<Arc<Admission>>,
     /// How a virtual model routed the request (`x-switchyard-route`).
     pub route: Option<String>,
+    /// The caller's conversation, for remembering the reasoning behind tool calls (only
+    /// when the request offers tools).
+    pub conversation: Option<Conversation>,
 }
 
 impl RequestCtx {
@@ -323,16 +327,12 @@ fn plan_target<'a>(
     })
 }
 
-/// The model's time limits, shortened where the client asked (`x-switchyard-timeout`,
-/// `x-switchyard-ttft-timeout`); a client cannot raise them.
-fn request_limits(
-    headers: &HeaderMap,
-    route: RouteTimeouts,
-) -> Result<RouteTimeouts, GatewayError> {
-    Ok(RouteTimeouts {
-        request: limit(headers, "x-switchyard-timeout", route.request)?,
-        ttft: limit(headers, "x-switchyard-ttft-timeout", route.ttft)?,
-        idle: route.idle,
+/// The time limits the client asked for (`x-switchyard-timeout`,
+/// `x-switchyard-ttft-timeout`); a bad value is a 400 before anything is spent.
+fn client_limits(headers: &HeaderMap) -> Result<ClientLimits, GatewayError> {
+    Ok(ClientLimits {
+        request: limit(headers, "x-switchyard-timeout")?,
+        ttft: limit(headers, "x-switchyard-ttft-timeout")?,
     })
 }
 
@@ -354,6 +354,7 @@ async fn chat_inner(
     let mut req = parse_request(&bytes)?;
     drop(bytes);
     validate(&req)?;
+    let client = client_limits(headers)?;
     let prompt_estimate = tokens::estimate_prompt(&req);
     // A virtual model picks the catalog model for this request; other names are resolved
     // in the catalog.
@@ -381,7 +382,15 @@ async fn chat_inner(
             .resolve(&req.model)
             .map_err(|e| GatewayError::ModelNotFound(e.to_string()))?,
     };
-    restore_reasoning(&st, &mut req);
+    // Reasoning the client dropped from its tool-call turns, found only under its own key
+    // and conversation.
+    let conversation = {
+        let owner = caller.as_ref().map_or("", |k| k.record.id.as_str());
+        let has_calls = req.messages.iter().any(|m| m.tool_calls.is_some());
+        let conv =
+            (has_calls || req.has_tools()).then(|| st.reasoning.restore(owner, &mut req.messages));
+        conv.filter(|_| req.has_tools())
+    };
     let stream = req.is_stream();
     let wants_usage = req.wants_stream_usage();
     if held {
@@ -429,6 +438,7 @@ async fn chat_inner(
         ttft: None,
         admission,
         route: route_header.clone(),
+        conversation,
     };
     for a in &target.adjustments {
         tracing::debug!(request_id = %ctx.request_id, field = a.field, note = %a.note, "request adjusted for vendor");
@@ -436,7 +446,7 @@ async fn chat_inner(
 
     // From here on, the request is the vendor's: if the client leaves, record what we know.
     let mut guard = AbandonGuard { ctx: Some(ctx) };
-    let mut limits = request_limits(headers, target.route.timeouts)?;
+    let mut limits = Deadlines::new(target.route.timeouts, client);
     let mut attempts = 0u32;
     let mut tried = {
         let ctx = guard.ctx_mut()?;
@@ -464,7 +474,7 @@ async fn chat_inner(
         };
         counter!("switchyard_fallbacks_total", "from" => primary.id.clone(), "to" => model.id.clone()).increment(1);
         tracing::warn!(from = %primary.id, to = %model.id, "every deployment failed; trying a fallback model");
-        limits = request_limits(headers, t.route.timeouts)?;
+        limits = Deadlines::new(t.route.timeouts, client);
         let ctx = guard.ctx_mut()?;
         ctx.model_id.clone_from(&model.id);
         ctx.provider.clone_from(&t.provider.id);
@@ -505,7 +515,7 @@ async fn chat_inner(
                 r.push_str(&format!("; escalated from {from} ({why})"));
             }
             route_header.clone_from(&ctx.route);
-            limits = request_limits(headers, t.route.timeouts)?;
+            limits = Deadlines::new(t.route.timeouts, client);
             // The stronger tier streams live; the cheap model's fallbacks are not its.
             tried = try_deployments(&st, ctx, &t, stream, limits, &mut attempts).await;
             target = t;
@@ -613,11 +623,6 @@ async fn chat_inner(
                         request,
                     });
             let failover = Failover { legs, pending };
-            let timing = Timing {
-                idle: limits.idle,
-                total: limits.request,
-                ttft: limits.ttft,
-            };
             let attempt = Attempt {
                 upstream,
                 permit: won.permit,
@@ -628,7 +633,7 @@ async fn chat_inner(
                 provider.dialect,
                 attempt,
                 wants_usage,
-                timing,
+                limits,
                 failover,
                 inflight,
             );
@@ -685,15 +690,11 @@ fn replay(body: &[u8], include_usage: bool, nanos: u64) -> Result<Bytes, Gateway
     Ok(Bytes::from(out))
 }
 
-/// A time limit: the configured one, or a shorter one the client asked for in `header`
-/// (seconds, fractions allowed). A client cannot raise the configured limit.
-fn limit(
-    headers: &HeaderMap,
-    header: &'static str,
-    configured: Duration,
-) -> Result<Duration, GatewayError> {
+/// A time limit the client asked for in `header` (seconds, fractions allowed); one
+/// beyond what a `Duration` holds is no limit at all (the configured one applies).
+fn limit(headers: &HeaderMap, header: &'static str) -> Result<Option<Duration>, GatewayError> {
     let Some(v) = headers.get(header) else {
-        return Ok(configured);
+        return Ok(None);
     };
     let secs = v
         .to_str()
@@ -704,7 +705,9 @@ fn limit(
             param: header.into(),
             message: format!("{header} must be a positive number of seconds"),
         })?;
-    Ok(Duration::from_secs_f64(secs).min(configured))
+    Ok(Some(
+        Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX),
+    ))
 }
 
 /// Records estimated usage if the request future is dropped (client gone) while the
@@ -801,21 +804,4 @@ fn header_value(s: &str) -> HeaderValue {
             .collect();
         HeaderValue::from_str(&ascii).unwrap_or(HeaderValue::from_static("-"))
     })
-}
-
-/// Put back reasoning the client dropped from assistant tool-call turns.
-fn restore_reasoning(st: &AppState, req: &mut ChatRequest) {
-    for m in &mut req.messages {
-        if m.role != Role::Assistant || m.reasoning_content.is_some() {
-            continue;
-        }
-        let first_id = m
-            .tool_calls
-            .as_ref()
-            .and_then(|c| c.first())
-            .and_then(|c| c.id.as_deref());
-        if let Some(r) = first_id.and_then(|id| st.reasoning.get(id)) {
-            m.reasoning_content = Some(r.to_string());
-        }
-    }
 }

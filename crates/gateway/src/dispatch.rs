@@ -27,7 +27,7 @@ use switchyard_wire::{
 
 use crate::chat::RequestCtx;
 use crate::config::RetriesConfig;
-use crate::deploy::{Deployment, Hedger, Permit, Route, RouteTimeouts};
+use crate::deploy::{ClientExpiry, Deadlines, Deployment, Hedger, Permit, Route};
 use crate::state::{AppState, ProviderRuntime};
 use crate::upstream::{complete, send_upstream};
 use crate::usage::Outcome;
@@ -108,7 +108,7 @@ pub async fn try_deployments(
     ctx: &mut RequestCtx,
     t: &Target<'_>,
     stream: bool,
-    limits: RouteTimeouts,
+    limits: Deadlines,
     attempts: &mut u32,
 ) -> Tried {
     let mut queue: VecDeque<Arc<Deployment>> = t
@@ -122,6 +122,9 @@ pub async fn try_deployments(
     let mut same_left = st.config.retries.same_deployment;
     let mut round = 0u32;
     let mut tried_any = false;
+    // The last attempt ran out of a time-to-first-token the client shortened: the next
+    // one is not a retry against the shared budget.
+    let mut blameless = false;
     loop {
         let (dep, same) = match queue.pop_front() {
             Some(d) => (d, false),
@@ -133,7 +136,7 @@ pub async fn try_deployments(
                 _ => break,
             },
         };
-        if tried_any && !st.retry_budget.withdraw() {
+        if tried_any && !std::mem::take(&mut blameless) && !st.retry_budget.withdraw() {
             tracing::warn!(provider = %dep.provider, "retry budget spent; no further attempt");
             break;
         }
@@ -208,6 +211,34 @@ pub async fn try_deployments(
                         sent,
                     });
                     break;
+                }
+                Err(mut e)
+                    if e.kind == ErrorKind::Timeout
+                        && limits.client_expired(ctx.started, sent, stream)
+                            == Some(ClientExpiry::Request) =>
+                {
+                    // The client's own shorter limit ran out: nothing is learnt about
+                    // the deployment, and no retry is due.
+                    e.message = "the time limit this request set (x-switchyard-timeout) ran out before an answer".into();
+                    ctx.region.clone_from(&d.region_name);
+                    ctx.deployment.clone_from(&d.name);
+                    return Tried {
+                        outcome: Err(e),
+                        rest: Vec::new(),
+                    };
+                }
+                Err(mut e)
+                    if e.kind == ErrorKind::Timeout
+                        && limits.client_expired(ctx.started, sent, stream)
+                            == Some(ClientExpiry::Ttft) =>
+                {
+                    // The client's own time to first token ran out: try the next
+                    // deployment, with no mark against this one and no retry spent.
+                    e.message = "no first token within the limit this request set (x-switchyard-ttft-timeout)".into();
+                    ctx.region.clone_from(&d.region_name);
+                    ctx.deployment.clone_from(&d.name);
+                    last_err = e;
+                    blameless = true;
                 }
                 Err(e) if e.kind.retryable() => {
                     st.health.failure(&d.provider, &d.name);
@@ -307,7 +338,7 @@ async fn race(
     first: Permit,
     queue: &mut VecDeque<Arc<Deployment>>,
     stream: bool,
-    limits: RouteTimeouts,
+    limits: Deadlines,
     attempts: &mut u32,
 ) -> (Vec<(Permit, Instant, AttemptResult)>, Option<Permit>) {
     *attempts += 1;
@@ -385,7 +416,7 @@ async fn attempt(
     d: Arc<Deployment>,
     stream: bool,
     prime: bool,
-    limits: RouteTimeouts,
+    limits: Deadlines,
 ) -> AttemptResult {
     let provider = t.provider;
     let region = provider.regions.get(d.region).ok_or_else(|| {
@@ -430,6 +461,14 @@ async fn attempt(
     ))
 }
 
+/// Most bytes a stream may send before its first token (a role chunk and keep-alive
+/// comments are a few hundred): they are held in memory to be replayed.
+const MAX_PRIMED_BYTES: usize = 1024 * 1024;
+
+fn bad_stream(e: switchyard_wire::SseError) -> UpstreamError {
+    UpstreamError::transport(ErrorKind::BadResponse, e.to_string())
+}
+
 /// Read a stream up to its first token (or its clean end) and hand back a stream that
 /// replays what was read, then continues. Anything else before the first token — an
 /// error event, a cut, the TTFT deadline — is a retryable failure.
@@ -439,6 +478,7 @@ async fn prime_stream(
 ) -> Result<ByteStream, UpstreamError> {
     let mut parser = SseParser::new();
     let mut seen: Vec<Bytes> = Vec::new();
+    let mut held = 0usize;
     loop {
         let bytes = match tokio::time::timeout_at(deadline, body.next()).await {
             Err(_) => {
@@ -461,9 +501,16 @@ async fn prime_stream(
             }
             Ok(Some(Ok(b))) => b,
         };
-        parser.push(&bytes);
+        held = held.saturating_add(bytes.len());
+        if held > MAX_PRIMED_BYTES {
+            return Err(UpstreamError::transport(
+                ErrorKind::BadResponse,
+                format!("the stream sent over {MAX_PRIMED_BYTES} bytes before its first token"),
+            ));
+        }
+        parser.push(&bytes).map_err(bad_stream)?;
         seen.push(bytes);
-        while let Some(ev) = parser.next_event() {
+        while let Some(ev) = parser.next_event().map_err(bad_stream)? {
             let SseEvent::Data { data, event } = ev else {
                 continue;
             };

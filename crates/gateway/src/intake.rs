@@ -125,6 +125,16 @@ pub(crate) fn validate(req: &ChatRequest) -> Result<(), GatewayError> {
     {
         return Err(invalid("n", format!("n must be between 1 and 16, got {n}")));
     }
+    // Both set and different: the vendor would honour one and the limits would check the
+    // other, so which one counts cannot be guessed; say so instead.
+    if let (Some(a), Some(b)) = (req.max_tokens, req.max_completion_tokens)
+        && a != b
+    {
+        return Err(invalid(
+            "max_completion_tokens",
+            format!("max_tokens ({a}) and max_completion_tokens ({b}) disagree; send one of them"),
+        ));
+    }
     if req.completion_cap() == Some(0) {
         return Err(invalid(
             "max_tokens",

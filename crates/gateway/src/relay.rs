@@ -13,7 +13,6 @@
 
 use std::convert::Infallible;
 use std::sync::Arc;
-use std::time::Duration;
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -25,13 +24,10 @@ use switchyard_wire::{
 use tokio::time::Instant;
 
 use crate::chat::RequestCtx;
-use crate::deploy::{Deployment, Permit};
+use crate::deploy::{ClientExpiry, Deadlines, Deployment, Permit};
 use crate::dispatch::ByteStream;
 use crate::upstream::send_upstream;
 use crate::usage::Outcome;
-
-/// Reasoning kept per stream for the reasoning cache is capped at this many bytes.
-const MAX_KEPT_REASONING: usize = 256 * 1024;
 
 /// Where a stream may still go before its first token: the rest of its model's
 /// deployments, then each fallback model's.
@@ -76,17 +72,6 @@ pub struct Attempt {
     pub sent: std::time::Instant,
 }
 
-/// A stream's time limits.
-#[derive(Debug, Clone, Copy)]
-pub struct Timing {
-    /// Longest silence (no bytes at all) from the upstream.
-    pub idle: Duration,
-    /// Longest the whole request may take, from its arrival.
-    pub total: Duration,
-    /// Longest an attempt may wait for its first token.
-    pub ttft: Duration,
-}
-
 /// State of one relayed stream.
 pub struct Relay {
     ctx: RequestCtx,
@@ -95,7 +80,7 @@ pub struct Relay {
     parser: SseParser,
     norm: StreamNormalizer,
     wants_usage: bool,
-    idle: Duration,
+    limits: Deadlines,
     deadline: Instant,
     out: Vec<u8>,
     done: bool,
@@ -112,8 +97,10 @@ pub struct Relay {
     /// Set when the current attempt failed before its first token and another region may
     /// take over: the reason, for the logs.
     switch_reason: Option<String>,
+    /// The switch is due to a time to first token the client shortened: the deployment
+    /// left behind is not to blame, and the next attempt spends no retry budget.
+    switch_blameless: bool,
     ttft_deadline: Instant,
-    ttft_timeout: Duration,
     /// When the last data event (not a comment) arrived.
     last_data: Instant,
     /// Slot of the current attempt on its deployment.
@@ -130,13 +117,12 @@ impl Relay {
         dialect: Dialect,
         attempt: Attempt,
         wants_usage: bool,
-        timing: Timing,
+        limits: Deadlines,
         failover: Failover,
         inflight: impl Send + Sync + 'static,
     ) -> Self {
-        let (idle, total) = (timing.idle, timing.total);
-        let deadline = Instant::from_std(ctx.started) + total;
-        let ttft_deadline = (Instant::now() + timing.ttft).min(deadline);
+        let deadline = Instant::from_std(ctx.started) + limits.request;
+        let ttft_deadline = (Instant::now() + limits.ttft).min(deadline);
         Relay {
             ctx,
             dialect,
@@ -144,7 +130,7 @@ impl Relay {
             parser: SseParser::new(),
             norm: StreamNormalizer::new(),
             wants_usage,
-            idle,
+            limits,
             deadline,
             out: Vec::with_capacity(1024),
             done: false,
@@ -158,8 +144,8 @@ impl Relay {
             held: Vec::new(),
             failover,
             switch_reason: None,
+            switch_blameless: false,
             ttft_deadline,
-            ttft_timeout: timing.ttft,
             last_data: Instant::now(),
             permit: attempt.permit,
             sent: attempt.sent,
@@ -187,11 +173,27 @@ impl Relay {
             // for minutes, sending keep-alives); after it, the idle gap counts from the last
             // data event, so keep-alive comments alone cannot keep a dead stream open.
             let wait_until = if self.saw_first_token {
-                (self.last_data + self.idle).min(self.deadline)
+                (self.last_data + self.limits.idle).min(self.deadline)
             } else {
                 self.ttft_deadline.min(self.deadline)
             };
             match tokio::time::timeout_at(wait_until, self.upstream.next()).await {
+                // A limit the client shortened ran out: the client's own choice, not the
+                // deployment's fault, so no mark against its health.
+                Err(_) if self.client_limit_ran_out() == Some(ClientExpiry::Request) => self
+                    .fail_now(
+                        "client_timeout",
+                        "the time limit this request set (x-switchyard-timeout) ran out",
+                    ),
+                Err(_) if self.client_limit_ran_out() == Some(ClientExpiry::Ttft) => {
+                    let message = "no first token within the limit this request set (x-switchyard-ttft-timeout)";
+                    if self.can_switch() {
+                        self.switch_blameless = true;
+                        self.switch_reason = Some(format!("client_timeout: {message}"));
+                    } else {
+                        self.fail_now("client_timeout", message);
+                    }
+                }
                 Err(_)
                     if !self.saw_first_token
                         && Instant::now() >= self.ttft_deadline
@@ -199,7 +201,7 @@ impl Relay {
                 {
                     self.fail(
                         "upstream_ttft_timeout",
-                        &format!("no first token within {}s", self.ttft_timeout.as_secs_f64()),
+                        &format!("no first token within {}s", self.limits.ttft.as_secs_f64()),
                     );
                 }
                 Err(_) if Instant::now() >= self.deadline => {
@@ -210,28 +212,51 @@ impl Relay {
                 }
                 Err(_) => self.fail(
                     "upstream_stall",
-                    &format!("the upstream sent no data for {}s", self.idle.as_secs()),
+                    &format!(
+                        "the upstream sent no data for {}s",
+                        self.limits.idle.as_secs()
+                    ),
                 ),
                 Ok(None) => self.on_eof(),
                 Ok(Some(Err(e))) => self.fail(
                     "upstream_stream_interrupted",
                     &format!("upstream connection failed: {e}"),
                 ),
-                Ok(Some(Ok(bytes))) => {
-                    self.parser.push(&bytes);
-                    while let Some(ev) = self.parser.next_event() {
-                        self.on_event(ev);
-                        if self.done || self.switch_reason.is_some() {
-                            break;
-                        }
-                    }
-                }
+                Ok(Some(Ok(bytes))) => self.on_bytes(&bytes),
             }
             if !self.out.is_empty() {
                 return Some(Bytes::from(std::mem::take(&mut self.out)));
             }
         }
         None
+    }
+
+    /// Parse what arrived and act on each whole event, until the stream ends or switches.
+    fn on_bytes(&mut self, bytes: &[u8]) {
+        if let Err(e) = self.parser.push(bytes) {
+            return self.fail("upstream_bad_response", &e.to_string());
+        }
+        while !self.done && self.switch_reason.is_none() {
+            match self.parser.next_event() {
+                Ok(Some(ev)) => self.on_event(ev),
+                Ok(None) => break,
+                Err(e) => self.fail("upstream_bad_response", &e.to_string()),
+            }
+        }
+    }
+
+    /// Which limit the client shortened, if any, the time-out that just fired is.
+    fn client_limit_ran_out(&self) -> Option<ClientExpiry> {
+        if self.limits.request_by_client && Instant::now() >= self.deadline {
+            Some(ClientExpiry::Request)
+        } else if self.limits.ttft_by_client
+            && !self.saw_first_token
+            && self.sent.elapsed() >= self.limits.ttft
+        {
+            Some(ClientExpiry::Ttft)
+        } else {
+            None
+        }
     }
 
     fn on_event(&mut self, ev: SseEvent) {
@@ -264,7 +289,10 @@ impl Relay {
     }
 
     fn on_chunk(&mut self, mut chunk: ChatChunk) {
-        let keep = self.norm.apply(&mut chunk);
+        let keep = match self.norm.apply(&mut chunk) {
+            Ok(keep) => keep,
+            Err(e) => return self.fail("upstream_bad_response", &e.message),
+        };
         for choice in &chunk.choices {
             let d = &choice.delta;
             if !self.saw_first_token && d.has_output() {
@@ -297,12 +325,14 @@ impl Relay {
                 + d.reasoning_content.as_deref().map_or(0, tokens::estimate);
             if let Some(r) = &d.reasoning_content
                 && choice.index == 0
-                && self.reasoning.len() + r.len() <= MAX_KEPT_REASONING
+                && self.reasoning.len().saturating_add(r.len()) <= crate::reasoning::MAX_ENTRY_BYTES
             {
                 self.reasoning.push_str(r);
             }
             for call in d.tool_calls.iter().flatten() {
-                if let Some(id) = &call.id {
+                if let Some(id) = &call.id
+                    && self.tool_call_ids.len() < switchyard_wire::dialect::MAX_TOOL_CALLS as usize
+                {
                     self.tool_call_ids.push(id.clone());
                 }
                 if let Some(f) = &call.function {
@@ -374,7 +404,10 @@ impl Relay {
     async fn switch_region(&mut self, reason: &str) {
         let st = self.ctx.st.clone();
         let failed = Arc::clone(self.permit.deployment());
-        st.health.failure(&failed.provider, &failed.name);
+        let mut blameless = std::mem::take(&mut self.switch_blameless);
+        if !blameless {
+            st.health.failure(&failed.provider, &failed.name);
+        }
         loop {
             if self.failover.legs.is_empty() {
                 match self.next_fallback_leg() {
@@ -398,7 +431,7 @@ impl Relay {
             ) else {
                 continue;
             };
-            if !st.retry_budget.withdraw() {
+            if !std::mem::take(&mut blameless) && !st.retry_budget.withdraw() {
                 break;
             }
             if leg.model_id != self.ctx.model_id {
@@ -435,7 +468,7 @@ impl Relay {
                     self.norm = StreamNormalizer::new();
                     self.held.clear();
                     self.completion_estimate = 0;
-                    self.ttft_deadline = (Instant::now() + self.ttft_timeout).min(self.deadline);
+                    self.ttft_deadline = (Instant::now() + self.limits.ttft).min(self.deadline);
                     return;
                 }
                 Err(e) if e.kind.retryable() => {
@@ -490,8 +523,12 @@ impl Relay {
             });
             self.write_data(&chunk);
         }
-        if !self.tool_call_ids.is_empty() && !self.reasoning.is_empty() {
+        if let Some(conv) = &self.ctx.conversation
+            && !self.tool_call_ids.is_empty()
+            && !self.reasoning.is_empty()
+        {
             self.ctx.st.reasoning.insert(
+                conv,
                 self.tool_call_ids.iter().map(String::as_str),
                 &self.reasoning,
             );
@@ -507,8 +544,10 @@ impl Relay {
     }
 
     fn on_eof(&mut self) {
-        if let Some(ev) = self.parser.finish() {
-            self.on_event(ev);
+        match self.parser.finish() {
+            Ok(Some(ev)) => self.on_event(ev),
+            Ok(None) => {}
+            Err(e) => return self.fail("upstream_bad_response", &e.to_string()),
         }
         if self.done || self.switch_reason.is_some() {
             return;

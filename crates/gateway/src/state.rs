@@ -142,7 +142,7 @@ pub struct AppState {
     pub client: reqwest::Client,
     /// Validated config.
     pub config: Config,
-    /// Tool-call id → reasoning, for vendors that need it passed back.
+    /// (Caller, conversation, tool-call id) → reasoning, for vendors that need it passed back.
     pub reasoning: ReasoningCache,
     /// `GET /v1/models` body, rendered once.
     pub models_json: bytes::Bytes,
@@ -387,7 +387,7 @@ impl AppState {
             providers,
             client,
             config,
-            reasoning: ReasoningCache::new(100_000),
+            reasoning: ReasoningCache::default(),
             models_json,
             sim,
             metrics,

@@ -15,6 +15,37 @@ use switchyard_wire::{
 use crate::chat::RequestCtx;
 use crate::state::{AppState, ProviderRuntime, RegionRuntime};
 
+/// Largest whole (non-streamed) answer read from a vendor: a completion of this size is
+/// millions of tokens, far past any model's output limit.
+pub const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
+/// Largest vendor error body read; the rest is not waited for.
+pub const MAX_ERROR_BYTES: usize = 64 * 1024;
+/// Longest wait for a vendor's error body.
+const ERROR_BODY_WAIT: Duration = Duration::from_secs(10);
+
+/// A body read up to a cap.
+enum Capped {
+    /// All of it.
+    Whole(Bytes),
+    /// The first `cap` bytes; more was coming.
+    Truncated(Bytes),
+}
+
+/// Read `resp`'s body, stopping at `cap` bytes: a vendor cannot make the gateway hold
+/// more than that, however much it sends.
+async fn read_capped(mut resp: reqwest::Response, cap: usize) -> Result<Capped, reqwest::Error> {
+    let mut buf = bytes::BytesMut::new();
+    while let Some(chunk) = resp.chunk().await? {
+        let room = cap.saturating_sub(buf.len());
+        if chunk.len() > room {
+            buf.extend_from_slice(chunk.get(..room).unwrap_or_default());
+            return Ok(Capped::Truncated(buf.freeze()));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(Capped::Whole(buf.freeze()))
+}
+
 pub(crate) async fn send_upstream(
     st: &AppState,
     provider: &ProviderRuntime,
@@ -63,14 +94,14 @@ pub(crate) async fn send_upstream(
         .get(header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
-    let body = match tokio::time::timeout(Duration::from_secs(10), resp.bytes()).await {
-        Ok(Ok(b)) => b,
+    let body = match tokio::time::timeout(ERROR_BODY_WAIT, read_capped(resp, MAX_ERROR_BYTES)).await
+    {
+        Ok(Ok(Capped::Whole(b) | Capped::Truncated(b))) => b,
         _ => Bytes::new(),
     };
-    let body = &body[..body.len().min(64 * 1024)];
     let mut err = provider
         .dialect
-        .parse_error(status.as_u16(), body, req_id.as_deref());
+        .parse_error(status.as_u16(), &body, req_id.as_deref());
     err.retry_after_secs = retry_after_secs;
     Err(err)
 }
@@ -110,7 +141,8 @@ pub(crate) async fn complete(
     assemble: bool,
 ) -> Result<(Bytes, TokenUsage, bool), UpstreamError> {
     let remaining = timeout.saturating_sub(ctx.started.elapsed());
-    let bytes = match tokio::time::timeout(remaining, upstream.bytes()).await {
+    let bytes = match tokio::time::timeout(remaining, read_capped(upstream, MAX_ANSWER_BYTES)).await
+    {
         Err(_) => {
             return Err(UpstreamError::transport(
                 ErrorKind::Timeout,
@@ -123,7 +155,13 @@ pub(crate) async fn complete(
                 format!("reading the response failed: {e}"),
             ));
         }
-        Ok(Ok(b)) => b,
+        Ok(Ok(Capped::Whole(b))) => b,
+        Ok(Ok(Capped::Truncated(_))) => {
+            return Err(UpstreamError::transport(
+                ErrorKind::BadResponse,
+                format!("the vendor's answer is larger than {MAX_ANSWER_BYTES} bytes"),
+            ));
+        }
     };
     let parsed = if assemble {
         assemble_stream(provider, &bytes)
@@ -145,10 +183,12 @@ pub(crate) async fn complete(
     completion.model.clone_from(&ctx.model_id);
     for choice in &completion.choices {
         let msg = &choice.message;
-        if let (Some(calls), Some(r)) = (&msg.tool_calls, &msg.reasoning_content) {
+        if let (Some(conv), Some(calls), Some(r)) =
+            (&ctx.conversation, &msg.tool_calls, &msg.reasoning_content)
+        {
             ctx.st
                 .reasoning
-                .insert(calls.iter().filter_map(|c| c.id.as_deref()), r);
+                .insert(conv, calls.iter().filter_map(|c| c.id.as_deref()), r);
         }
     }
     let (usage, estimated) = match usage {
@@ -181,11 +221,18 @@ fn assemble_stream(
     provider: &ProviderRuntime,
     bytes: &[u8],
 ) -> Result<ChatCompletion, UpstreamError> {
+    let bad = |e: switchyard_wire::SseError| {
+        UpstreamError::transport(ErrorKind::BadResponse, e.to_string())
+    };
     let mut parser = SseParser::new();
-    parser.push(bytes);
+    parser.push(bytes).map_err(bad)?;
     let mut agg = StreamAggregator::new();
-    let events = std::iter::from_fn(|| parser.next_event()).collect::<Vec<_>>();
-    for ev in events.into_iter().chain(parser.finish()) {
+    let mut events = Vec::new();
+    while let Some(ev) = parser.next_event().map_err(bad)? {
+        events.push(ev);
+    }
+    events.extend(parser.finish().map_err(bad)?);
+    for ev in events {
         let SseEvent::Data { data, event } = ev else {
             continue;
         };
@@ -196,7 +243,7 @@ fn assemble_stream(
             Ok(chunk)
                 if event.as_deref() != Some("error") && !chunk.extra.contains_key("error") =>
             {
-                agg.push(chunk)
+                agg.push(chunk)?
             }
             _ if event.as_deref() == Some("error") || data.contains("\"error\"") => {
                 return Err(provider.dialect.parse_error(500, data.as_bytes(), None));

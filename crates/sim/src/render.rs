@@ -531,8 +531,8 @@ mod tests {
         let mut buf = BytesMut::new();
         while ev.write_next(&mut buf) != Emitted::End {}
         let mut p = SseParser::new();
-        p.push(&buf);
-        std::iter::from_fn(|| p.next_event())
+        p.push(&buf).unwrap();
+        std::iter::from_fn(|| p.next_event().unwrap())
             .map(|e| match e {
                 SseEvent::Data { data, .. } => data,
                 SseEvent::Comment(c) => panic!("comment {c}"),

@@ -80,13 +80,13 @@ async fn read_timed(mut r: reqwest::Response, sent: Instant) -> Timed {
         }
     };
     while let Some(bytes) = r.chunk().await.unwrap() {
-        parser.push(&bytes);
-        while let Some(e) = parser.next_event() {
+        parser.push(&bytes).unwrap();
+        while let Some(e) = parser.next_event().unwrap() {
             note(e, &mut ttft);
         }
     }
     let total = sent.elapsed();
-    if let Some(e) = parser.finish() {
+    if let Some(e) = parser.finish().unwrap() {
         note(e, &mut ttft);
     }
     Timed {

@@ -74,7 +74,7 @@ async fn kimi_streamed_tool_call_omits_the_index() {
     let mut args = String::new();
     for c in s.chunks() {
         let mut chunk: ChatChunk = serde_json::from_value(c).unwrap();
-        norm.apply(&mut chunk);
+        norm.apply(&mut chunk).unwrap();
         for ch in &chunk.choices {
             for call in ch.delta.tool_calls.iter().flatten() {
                 assert_eq!(call.index, Some(0));

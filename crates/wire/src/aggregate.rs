@@ -12,7 +12,8 @@ use crate::JsonMap;
 use crate::chat::{
     ChatChunk, ChatCompletion, Choice, Content, FunctionCall, Message, Role, ToolCall,
 };
-use crate::dialect::StreamNormalizer;
+use crate::dialect::{StreamNormalizer, choice_slot, tool_slot};
+use crate::error::UpstreamError;
 use crate::usage::TokenUsage;
 
 /// Folds chunks into a completion; see the module docs.
@@ -41,9 +42,10 @@ impl StreamAggregator {
         Self::default()
     }
 
-    /// Add one chunk.
-    pub fn push(&mut self, mut chunk: ChatChunk) {
-        self.norm.apply(&mut chunk);
+    /// Add one chunk; an error when it names a choice or tool call past the bounds of
+    /// [`StreamNormalizer::apply`].
+    pub fn push(&mut self, mut chunk: ChatChunk) -> Result<(), UpstreamError> {
+        self.norm.apply(&mut chunk)?;
         if self.id.is_empty() {
             self.id = std::mem::take(&mut chunk.id);
             self.created = chunk.created;
@@ -51,11 +53,13 @@ impl StreamAggregator {
             self.extra = std::mem::take(&mut chunk.extra);
         }
         for choice in chunk.choices {
-            let idx = choice.index as usize;
+            let idx = choice_slot(choice.index)?;
             if self.choices.len() <= idx {
                 self.choices.resize_with(idx + 1, ChoiceAcc::default);
             }
-            let acc = &mut self.choices[idx];
+            let Some(acc) = self.choices.get_mut(idx) else {
+                continue;
+            };
             let d = choice.delta;
             if let Some(t) = d.content {
                 acc.content.push_str(&t);
@@ -72,12 +76,13 @@ impl StreamAggregator {
                 acc.audio.push_str(data);
             }
             for call in d.tool_calls.into_iter().flatten() {
-                merge_call(&mut acc.tool_calls, call);
+                merge_call(&mut acc.tool_calls, call)?;
             }
             if choice.finish_reason.is_some() {
                 acc.finish_reason = choice.finish_reason;
             }
         }
+        Ok(())
     }
 
     /// Whether every choice seen so far has finished.
@@ -132,12 +137,14 @@ impl StreamAggregator {
     }
 }
 
-fn merge_call(calls: &mut Vec<ToolCall>, delta: ToolCall) {
-    let idx = delta.index.unwrap_or(0) as usize;
+fn merge_call(calls: &mut Vec<ToolCall>, delta: ToolCall) -> Result<(), UpstreamError> {
+    let idx = tool_slot(delta.index.unwrap_or(0))?;
     if calls.len() <= idx {
         calls.resize_with(idx + 1, ToolCall::default);
     }
-    let call = &mut calls[idx];
+    let Some(call) = calls.get_mut(idx) else {
+        return Ok(());
+    };
     if delta.id.is_some() {
         call.id = delta.id;
     }
@@ -156,6 +163,7 @@ fn merge_call(calls: &mut Vec<ToolCall>, delta: ToolCall) {
                 .push_str(&args);
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -164,7 +172,24 @@ mod tests {
     use serde_json::json;
 
     fn push(agg: &mut StreamAggregator, v: Value) {
-        agg.push(serde_json::from_value(v).unwrap());
+        agg.push(serde_json::from_value(v).unwrap()).unwrap();
+    }
+
+    #[test]
+    fn huge_choice_or_tool_call_indices_are_refused_without_allocating() {
+        let mut a = StreamAggregator::new();
+        let c = serde_json::from_value(
+            json!({"choices": [{"index": 4_000_000_000u32, "delta": {"content": "x"}}]}),
+        )
+        .unwrap();
+        let e = a.push(c).unwrap_err();
+        assert!(e.message.contains("choice index 4000000000"), "{e:?}");
+        let c = serde_json::from_value(json!({"choices": [{"index": 0, "delta": {"tool_calls": [
+            {"index": 4_000_000_000u32, "id": "x", "function": {"name": "f"}}]}}]}))
+        .unwrap();
+        let e = a.push(c).unwrap_err();
+        assert!(e.message.contains("tool call index"), "{e:?}");
+        assert!(a.choices.len() <= 1);
     }
 
     #[test]

@@ -513,6 +513,36 @@ fn prepare_zhipu(req: &mut ChatRequest, adj: &mut Vec<Adjustment>) {
     }
 }
 
+/// Most choices a stream may carry (the gateway lets a client ask for `n` up to 16).
+pub const MAX_CHOICES: u32 = 64;
+/// Most tool calls one choice of a stream may carry.
+pub const MAX_TOOL_CALLS: u32 = 256;
+
+/// An index an upstream sent that is past [`MAX_CHOICES`] or [`MAX_TOOL_CALLS`]: state is
+/// kept per index, so an unbounded one would size memory by what the upstream says.
+fn index_error(what: &str, index: u32, max: u32) -> UpstreamError {
+    UpstreamError::transport(
+        ErrorKind::BadResponse,
+        format!("the upstream sent {what} index {index}; at most {max} are accepted"),
+    )
+}
+
+/// A choice index, checked against [`MAX_CHOICES`].
+pub fn choice_slot(index: u32) -> Result<usize, UpstreamError> {
+    if index >= MAX_CHOICES {
+        return Err(index_error("choice", index, MAX_CHOICES));
+    }
+    usize::try_from(index).map_err(|_| index_error("choice", index, MAX_CHOICES))
+}
+
+/// A tool-call index, checked against [`MAX_TOOL_CALLS`].
+pub fn tool_slot(index: u32) -> Result<usize, UpstreamError> {
+    if index >= MAX_TOOL_CALLS {
+        return Err(index_error("tool call", index, MAX_TOOL_CALLS));
+    }
+    usize::try_from(index).map_err(|_| index_error("tool call", index, MAX_TOOL_CALLS))
+}
+
 /// Per-stream normaliser: pulls usage out of wherever the vendor put it, fills missing
 /// tool-call indices, drops repeated roles and chunks left empty.
 #[derive(Debug)]
@@ -546,8 +576,9 @@ impl StreamNormalizer {
     }
 
     /// Normalise `chunk` in place. Usage is removed from it and kept here. Returns
-    /// `false` when nothing is left for the client (a usage-only chunk).
-    pub fn apply(&mut self, chunk: &mut ChatChunk) -> bool {
+    /// `false` when nothing is left for the client (a usage-only chunk), and an error
+    /// when the chunk names a choice or tool call past [`MAX_CHOICES`] / [`MAX_TOOL_CALLS`].
+    pub fn apply(&mut self, chunk: &mut ChatChunk) -> Result<bool, UpstreamError> {
         if let Some(u) = chunk.usage.take() {
             self.keep_usage(u.normalize());
         }
@@ -555,11 +586,13 @@ impl StreamNormalizer {
             if let Some(u) = choice.usage.take() {
                 self.keep_usage(u.normalize());
             }
-            let idx = choice.index as usize;
+            let idx = choice_slot(choice.index)?;
             if self.choices.len() <= idx {
                 self.choices.resize(idx + 1, ChoiceState::default());
             }
-            let state = &mut self.choices[idx];
+            let Some(state) = self.choices.get_mut(idx) else {
+                continue;
+            };
             if choice.delta.role.is_some() {
                 if state.role_sent {
                     choice.delta.role = None;
@@ -569,13 +602,15 @@ impl StreamNormalizer {
             for call in choice.delta.tool_calls.iter_mut().flatten() {
                 match call.index {
                     Some(i) => {
+                        tool_slot(i)?;
                         state.current_tool = i;
-                        state.next_tool = state.next_tool.max(i + 1);
+                        state.next_tool = state.next_tool.max(i.saturating_add(1));
                     }
                     None => {
                         if call.id.is_some() {
+                            tool_slot(state.next_tool)?;
                             state.current_tool = state.next_tool;
-                            state.next_tool += 1;
+                            state.next_tool = state.next_tool.saturating_add(1);
                         }
                         call.index = Some(state.current_tool);
                     }
@@ -585,7 +620,7 @@ impl StreamNormalizer {
                 self.finished = true;
             }
         }
-        !chunk.choices.is_empty()
+        Ok(!chunk.choices.is_empty())
     }
 
     fn keep_usage(&mut self, u: TokenUsage) {
@@ -850,7 +885,7 @@ mod tests {
             json!({"id": "1", "choices": [{"index": 0, "delta": {}, "finish_reason": "stop",
             "usage": {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12, "cached_tokens": 8}}]}),
         );
-        assert!(n.apply(&mut c));
+        assert!(n.apply(&mut c).unwrap());
         assert!(c.choices[0].usage.is_none());
         assert_eq!(
             n.usage(),
@@ -870,7 +905,7 @@ mod tests {
         let mut c = chunk(
             json!({"id": "1", "choices": [], "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}}),
         );
-        assert!(!n.apply(&mut c));
+        assert!(!n.apply(&mut c).unwrap());
         assert_eq!(n.usage().map(|u| u.total()), Some(7));
     }
 
@@ -880,7 +915,7 @@ mod tests {
         let mut c = chunk(
             json!({"id": "1", "usage": null, "choices": [{"index": 0, "delta": {"content": "hi"}}]}),
         );
-        assert!(n.apply(&mut c));
+        assert!(n.apply(&mut c).unwrap());
         assert_eq!(n.usage(), None);
     }
 
@@ -897,7 +932,7 @@ mod tests {
             .into_iter()
             .map(|d| {
                 let mut c = chunk(json!({"choices": [{"index": 0, "delta": {"tool_calls": [d]}}]}));
-                n.apply(&mut c);
+                n.apply(&mut c).unwrap();
                 c.choices[0].delta.tool_calls.as_ref().unwrap()[0]
                     .index
                     .unwrap()
@@ -915,8 +950,8 @@ mod tests {
         let mut b = chunk(
             json!({"choices": [{"index": 0, "delta": {"role": "assistant", "content": "b"}}]}),
         );
-        n.apply(&mut a);
-        n.apply(&mut b);
+        n.apply(&mut a).unwrap();
+        n.apply(&mut b).unwrap();
         assert!(a.choices[0].delta.role.is_some());
         assert!(b.choices[0].delta.role.is_none());
     }

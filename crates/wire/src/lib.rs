@@ -28,7 +28,7 @@ pub use chat::{
 };
 pub use dialect::{Adjustment, Dialect, StreamNormalizer};
 pub use error::{ApiError, ErrorBody, ErrorKind, UpstreamError};
-pub use sse::{SseEvent, SseParser};
+pub use sse::{SseError, SseEvent, SseParser};
 pub use usage::{TokenUsage, Usage};
 
 /// A JSON object that carries fields this crate does not model, passed through unchanged.

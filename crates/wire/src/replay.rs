@@ -112,7 +112,7 @@ mod tests {
         assert!(last.choices.is_empty() && last.usage.is_some());
         let mut agg = StreamAggregator::new();
         for c in chunks {
-            agg.push(c);
+            agg.push(c).unwrap();
         }
         let back = agg.finish();
         let v = |c: &ChatCompletion| serde_json::to_value(c).unwrap();

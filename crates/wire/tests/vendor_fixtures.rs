@@ -74,12 +74,12 @@ fn sse_events(bytes: &[u8], mut sizes: impl Iterator<Item = usize>) -> Vec<SseEv
     while !rest.is_empty() {
         let n = sizes.next().unwrap_or(1).clamp(1, rest.len());
         let (read, tail) = rest.split_at(n);
-        parser.push(read);
-        events.extend(std::iter::from_fn(|| parser.next_event()));
+        parser.push(read).unwrap();
+        events.extend(std::iter::from_fn(|| parser.next_event().unwrap()));
         rest = tail;
     }
     assert_eq!(parser.pending(), 0, "transcript ends mid-line");
-    assert_eq!(parser.finish(), None, "transcript ends mid-event");
+    assert_eq!(parser.finish().unwrap(), None, "transcript ends mid-event");
     events
 }
 
@@ -179,7 +179,7 @@ fn replay(bytes: &[u8]) -> Replay {
                 let mut chunk: ChatChunk = serde_json::from_str(&data)
                     .unwrap_or_else(|e| panic!("chunk does not parse ({e}): {data}"));
                 let was_finished = normalizer.finished();
-                if normalizer.apply(&mut chunk) {
+                if normalizer.apply(&mut chunk).unwrap() {
                     assert_no_usage_left(&chunk);
                     kept.push(chunk);
                 } else {

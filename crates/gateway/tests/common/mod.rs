@@ -88,9 +88,9 @@ impl Reply {
     /// SSE events of a streamed body.
     pub fn events(&self) -> Vec<SseEvent> {
         let mut p = SseParser::new();
-        p.push(&self.body);
-        let mut out: Vec<SseEvent> = std::iter::from_fn(|| p.next_event()).collect();
-        out.extend(p.finish());
+        p.push(&self.body).unwrap();
+        let mut out: Vec<SseEvent> = std::iter::from_fn(|| p.next_event().unwrap()).collect();
+        out.extend(p.finish().unwrap());
         out
     }
 
@@ -134,6 +134,19 @@ impl TestGateway {
             .header("content-type", "application/json")
             .header("authorization", format!("Bearer {key}"))
             .body(body.to_string());
+        read(req).await
+    }
+
+    /// `POST /v1/chat/completions` with extra request headers.
+    pub async fn chat_with(&self, headers: &[(&str, &str)], body: Value) -> Reply {
+        let mut req = self
+            .http
+            .post(format!("{}/v1/chat/completions", self.base))
+            .header("content-type", "application/json")
+            .body(body.to_string());
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
         read(req).await
     }
 

@@ -186,8 +186,8 @@ pub async fn read_stream(mut r: reqwest::Response) -> Stream {
     loop {
         match r.chunk().await {
             Ok(Some(bytes)) => {
-                parser.push(&bytes);
-                events.extend(std::iter::from_fn(|| parser.next_event()));
+                parser.push(&bytes).unwrap();
+                events.extend(std::iter::from_fn(|| parser.next_event().unwrap()));
             }
             Ok(None) => break,
             Err(_) => {
@@ -196,7 +196,7 @@ pub async fn read_stream(mut r: reqwest::Response) -> Stream {
             }
         }
     }
-    events.extend(parser.finish());
+    events.extend(parser.finish().unwrap());
     Stream {
         events,
         transport_error,
