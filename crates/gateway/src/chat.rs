@@ -132,6 +132,17 @@ impl RequestCtx {
         let Some(model) = self.st.catalog.get(&self.model_id) else {
             return 0;
         };
+        let (usage, estimated) = match usage::implausible(usage, model, self.prompt_estimate) {
+            Some(bounded) => {
+                counter!("switchyard_upstream_usage_implausible_total", "provider" => self.provider.clone())
+                    .increment(1);
+                tracing::warn!(request_id = %self.request_id, provider = %self.provider,
+                    prompt = usage.prompt, completion = usage.completion,
+                    "the vendor reported usage no answer of this model can have; recorded an estimate instead");
+                (bounded, true)
+            }
+            None => (usage, estimated),
+        };
         let key = self.admission.as_ref().map(|a| &a.key.record);
         let nanos = usage::record(
             &UsageRecord {
@@ -159,7 +170,7 @@ impl RequestCtx {
             if matches!(outcome, Outcome::HedgeCancelled | Outcome::Escalated) {
                 a.add_spend(nanos);
             } else {
-                a.settle(usage.prompt + usage.completion, nanos);
+                a.settle(usage.total(), nanos);
             }
         }
         nanos

@@ -193,7 +193,7 @@ pub async fn try_deployments(
             match result {
                 Ok((answer, upstream_request_id)) => {
                     if let Answer::Whole { usage, .. } = &answer {
-                        permit.set_used(usage.prompt + usage.completion);
+                        permit.set_used(usage.total());
                     }
                     // A stream proves the deployment healthy with its first token (the
                     // relay reports it); a whole answer already has.

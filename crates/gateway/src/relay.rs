@@ -610,7 +610,7 @@ impl Relay {
             return None;
         }
         self.recorded = true;
-        self.permit.set_used(usage.prompt + usage.completion);
+        self.permit.set_used(usage.total());
         Some(self.ctx.record(usage, estimated, outcome))
     }
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::body::Bytes;
 use axum::http::header;
 use metrics::counter;
-use switchyard_wire::dialect::normalize_completion;
+use switchyard_wire::dialect::{choice_slot, normalize_completion, tool_slot};
 use switchyard_wire::{
     ChatChunk, ChatCompletion, ErrorKind, SseEvent, SseParser, StreamAggregator, TokenUsage,
     UpstreamError, tokens,
@@ -163,15 +163,22 @@ pub(crate) async fn complete(
             ));
         }
     };
+    // Bytes that are not UTF-8 become U+FFFD, as they do in streams.
+    let bytes = match String::from_utf8_lossy(&bytes) {
+        std::borrow::Cow::Borrowed(_) => bytes,
+        std::borrow::Cow::Owned(text) => Bytes::from(text),
+    };
     let parsed = if assemble {
         assemble_stream(provider, &bytes)
     } else {
-        serde_json::from_slice::<ChatCompletion>(&bytes).map_err(|e| {
-            UpstreamError::transport(
-                ErrorKind::BadResponse,
-                format!("the vendor's answer is not a chat completion ({e})"),
-            )
-        })
+        serde_json::from_slice::<ChatCompletion>(&bytes)
+            .map_err(|e| {
+                UpstreamError::transport(
+                    ErrorKind::BadResponse,
+                    format!("the vendor's answer is not a chat completion ({e})"),
+                )
+            })
+            .and_then(|c| check_indices(&c).map(|()| c))
     };
     let mut completion = parsed.inspect_err(|e| {
         if e.kind == ErrorKind::BadResponse {
@@ -214,6 +221,17 @@ pub(crate) async fn complete(
     let body = serde_json::to_vec(&completion)
         .map_err(|e| UpstreamError::transport(ErrorKind::BadResponse, e.to_string()))?;
     Ok((Bytes::from(body), usage, estimated))
+}
+
+/// A whole answer's choice and tool-call indices, held to the bounds streams are.
+fn check_indices(c: &ChatCompletion) -> Result<(), UpstreamError> {
+    for choice in &c.choices {
+        choice_slot(choice.index)?;
+        for call in choice.message.tool_calls.iter().flatten() {
+            tool_slot(call.index.unwrap_or(0))?;
+        }
+    }
+    Ok(())
 }
 
 /// Fold a whole SSE body from a stream-only model into one completion.

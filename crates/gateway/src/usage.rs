@@ -10,7 +10,7 @@ use std::time::Duration;
 use metrics::{counter, gauge, histogram};
 
 use crate::telemetry::{ModelMetrics, TOKEN_KINDS};
-use switchyard_catalog::{NANOS_PER_USD, Price};
+use switchyard_catalog::{Model, NANOS_PER_USD, Price};
 use switchyard_ledger::{UsageEvent, UsageLog};
 use switchyard_wire::TokenUsage;
 
@@ -83,6 +83,36 @@ pub struct UsageRecord<'a> {
     pub price: &'a Price,
     /// Time from arrival to the end.
     pub latency: Duration,
+}
+
+/// Usage no answer of `model` can have — a prompt over twice its context window, or a
+/// completion over twice its output limit (the margin absorbs catalog figures a little
+/// behind the vendor's) — is not believed: an upstream is only partly trusted, and a
+/// figure like `u64::MAX` would bill a key for ever. Returns the usage to record instead
+/// (the prompt estimate, the completion capped at the output limit), or `None` when the
+/// figures are believable.
+pub fn implausible(u: TokenUsage, model: &Model, prompt_estimate: u64) -> Option<TokenUsage> {
+    let prompt_cap = u64::from(model.context_window).saturating_mul(2);
+    let completion_cap = u64::from(model.max_output).saturating_mul(2);
+    if u.prompt <= prompt_cap && u.completion <= completion_cap {
+        return None;
+    }
+    let prompt = if u.prompt <= prompt_cap {
+        u.prompt
+    } else {
+        prompt_estimate.min(u64::from(model.context_window))
+    };
+    let completion = if u.completion <= completion_cap {
+        u.completion
+    } else {
+        u64::from(model.max_output)
+    };
+    Some(TokenUsage {
+        prompt,
+        cached_prompt: u.cached_prompt.min(prompt),
+        completion,
+        reasoning: u.reasoning.min(completion),
+    })
 }
 
 /// Record one request's usage: metrics (not for failed requests), a `switchyard::usage`
@@ -167,4 +197,35 @@ pub fn record(r: &UsageRecord<'_>, hot: Option<&ModelMetrics>, log: Option<&Usag
         latency_ms = r.latency.as_millis() as u64,
     );
     nanos
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use switchyard_catalog::Catalog;
+
+    #[test]
+    fn usage_past_what_the_model_can_produce_is_replaced_by_bounded_figures() {
+        let catalog = Catalog::builtin().unwrap();
+        let m = catalog.get("deepseek-v4-flash").unwrap();
+        let fine = TokenUsage {
+            prompt: 10,
+            cached_prompt: 5,
+            completion: u64::from(m.max_output),
+            reasoning: 3,
+        };
+        assert_eq!(implausible(fine, m, 12), None);
+        let absurd = TokenUsage {
+            prompt: u64::MAX,
+            cached_prompt: u64::MAX,
+            completion: u64::MAX,
+            reasoning: u64::MAX,
+        };
+        let b = implausible(absurd, m, 12).unwrap();
+        assert_eq!(b.prompt, 12, "the prompt estimate");
+        assert_eq!(b.cached_prompt, 12);
+        assert_eq!(b.completion, u64::from(m.max_output));
+        assert_eq!(b.reasoning, b.completion);
+    }
 }

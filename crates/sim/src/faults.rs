@@ -19,6 +19,7 @@ use rand::rngs::SmallRng;
 use serde::{Deserialize, Serialize};
 
 use crate::dialect::Failure;
+use crate::hostile::Hostile;
 
 /// Region label that makes a rule apply to every region of its provider.
 pub const ANY_REGION: &str = "*";
@@ -47,7 +48,22 @@ pub enum FaultKind {
     /// Answer with content made only of spaces, as DeepSeek's JSON mode does when its
     /// output is not JSON (tool calls are left alone).
     BlankAnswer,
+    /// Hostile: a tool call, then a choice, at index 4,000,000,000.
+    HugeIndex,
+    /// Hostile: an SSE line (or JSON body) that never ends.
+    EndlessLine,
+    /// Hostile: a well-formed answer of `bytes` bytes (default 4 GiB).
+    HugeBody,
+    /// Hostile: usage numbers of `u64::MAX`, negative and not numbers at all.
+    AbsurdUsage,
+    /// Hostile: content bytes that are not UTF-8.
+    InvalidUtf8,
+    /// Hostile: the normal answer, one byte every `delay_ms` (default 1000).
+    Drip,
 }
+
+/// Default size of a `huge_body` answer.
+pub const DEFAULT_HUGE_BODY: u64 = 4 * 1024 * 1024 * 1024;
 
 /// A fault as set with `PUT /_sim/faults/{provider}/{region}`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -67,9 +83,13 @@ pub struct FaultSpec {
     /// For error faults: a `Retry-After` header, in seconds, on the error response.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_secs: Option<u32>,
-    /// For `latency_spike`: the extra wait before the answer starts, in milliseconds.
+    /// For `latency_spike`: the extra wait before the answer starts, in milliseconds;
+    /// for `drip`: the wait between bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delay_ms: Option<u64>,
+    /// For `huge_body`: the size of the answer, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes: Option<u64>,
 }
 
 impl FaultSpec {
@@ -85,15 +105,18 @@ impl FaultSpec {
         {
             return Err(format!("`probability` must be between 0 and 1, got {p}"));
         }
+        if self.bytes.is_some() && self.kind != FaultKind::HugeBody {
+            return Err("`bytes` applies only to `huge_body`".into());
+        }
         match (self.kind, self.delay_ms) {
             (FaultKind::LatencySpike, None) => {
                 Err("`latency_spike` needs `delay_ms` (e.g. 2000)".into())
             }
-            (FaultKind::LatencySpike, Some(d)) if d > 600_000 => Err(format!(
+            (FaultKind::LatencySpike | FaultKind::Drip, Some(d)) if d > 600_000 => Err(format!(
                 "`delay_ms` must be at most 600000 (10 minutes), got {d}"
             )),
-            (FaultKind::LatencySpike, Some(_)) | (_, None) => Ok(()),
-            (_, Some(_)) => Err("`delay_ms` applies only to `latency_spike`".into()),
+            (FaultKind::LatencySpike | FaultKind::Drip, Some(_)) | (_, None) => Ok(()),
+            (_, Some(_)) => Err("`delay_ms` applies only to `latency_spike` and `drip`".into()),
         }
     }
 }
@@ -110,6 +133,10 @@ pub(crate) enum Injected {
     Delay(std::time::Duration),
     /// Blank out the answer's content.
     Blank,
+    /// Answer with something no vendor should send.
+    Hostile(Hostile),
+    /// Send the answer one byte at a time, this far apart.
+    Drip(std::time::Duration),
 }
 
 /// The rules, by provider then region.
@@ -240,6 +267,16 @@ impl FaultTable {
                 Injected::Delay(std::time::Duration::from_millis(hit.delay_ms.unwrap_or(0)))
             }
             FaultKind::BlankAnswer => Injected::Blank,
+            FaultKind::HugeIndex => Injected::Hostile(Hostile::HugeIndex),
+            FaultKind::EndlessLine => Injected::Hostile(Hostile::EndlessLine),
+            FaultKind::HugeBody => {
+                Injected::Hostile(Hostile::HugeBody(hit.bytes.unwrap_or(DEFAULT_HUGE_BODY)))
+            }
+            FaultKind::AbsurdUsage => Injected::Hostile(Hostile::AbsurdUsage),
+            FaultKind::InvalidUtf8 => Injected::Hostile(Hostile::InvalidUtf8),
+            FaultKind::Drip => Injected::Drip(std::time::Duration::from_millis(
+                hit.delay_ms.unwrap_or(1000),
+            )),
         })
     }
 }
@@ -257,6 +294,7 @@ mod tests {
             probability: None,
             retry_after_secs: None,
             delay_ms: None,
+            bytes: None,
         }
     }
 

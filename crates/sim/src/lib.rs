@@ -80,6 +80,7 @@ mod capacity;
 mod dialect;
 mod faults;
 mod generate;
+mod hostile;
 mod latency;
 mod render;
 mod server;

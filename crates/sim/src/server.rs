@@ -35,6 +35,7 @@ use crate::capacity::{Capacity, Ticket};
 use crate::dialect::{self, Failure, Ids, path_prefix};
 use crate::faults::{FaultSpec, FaultTable, Injected};
 use crate::generate::{self, ChoicePlan, Target};
+use crate::hostile;
 use crate::latency::{self, DEFAULT_PROFILE, KEEPALIVE_INTERVAL, Profile};
 use crate::render::{Emitted, Events, Meta};
 use crate::stats::{InFlight, Outcome, Stats};
@@ -348,10 +349,9 @@ async fn vendor(
                         Body::from(entry.models_body.clone()),
                     ))
                 }
-                Some(Injected::Blank) | None => Ok(json_response(
-                    StatusCode::OK,
-                    Body::from(entry.models_body.clone()),
-                )),
+                Some(Injected::Blank | Injected::Hostile(_) | Injected::Drip(_)) | None => Ok(
+                    json_response(StatusCode::OK, Body::from(entry.models_body.clone())),
+                ),
             },
         },
         None => Err(Failure::RouteNotFound(path.to_string())),
@@ -412,8 +412,23 @@ async fn chat(
     crate::validate::check(entry.dialect, &req, &target)?;
 
     let mut blank = false;
+    let mut drip = None;
     let fault = match shared.faults.pick(&entry.id, region, &mut rng) {
         None => None,
+        Some(Injected::Hostile(h)) => {
+            note.fault = true;
+            let body = hostile::body(h, req.is_stream(), &ids.response, &target.upstream);
+            return Ok(if req.is_stream() {
+                sse_response(body)
+            } else {
+                json_response(StatusCode::OK, body)
+            });
+        }
+        Some(Injected::Drip(every)) => {
+            note.fault = true;
+            drip = Some(every);
+            None
+        }
         Some(Injected::Blank) => {
             note.fault = true;
             blank = true;
@@ -472,7 +487,7 @@ async fn chat(
 
     // Benchmark mode: nothing to wait for, nothing to break — write it all now (after
     // the queue, if there is one: slots are only held for an instant).
-    if !paced && fault.is_none() {
+    if (!paced && fault.is_none()) || drip.is_some() {
         let _slot = match ticket {
             Ticket::Admitted(slot) => slot,
             Ticket::Queued(waiting) => {
@@ -490,7 +505,10 @@ async fn chat(
             events.write_completion(&mut buf);
         }
         shared.stats.add_completion_tokens(completion);
-        let body = Body::from(buf.freeze());
+        let body = match drip {
+            Some(every) => hostile::drip(buf.freeze(), every),
+            None => Body::from(buf.freeze()),
+        };
         return Ok(if streaming {
             sse_response(body)
         } else {

@@ -80,12 +80,14 @@ impl Usage {
             .or(detail(&self.input_tokens_details, |d| d.cached_tokens))
             .unwrap_or(0);
         let prompt = if self.prompt_tokens == 0 {
-            self.prompt_cache_hit_tokens.unwrap_or(0) + self.prompt_cache_miss_tokens.unwrap_or(0)
+            self.prompt_cache_hit_tokens
+                .unwrap_or(0)
+                .saturating_add(self.prompt_cache_miss_tokens.unwrap_or(0))
         } else {
             self.prompt_tokens
         };
-        let completion = if self.completion_tokens == 0 && self.total_tokens > prompt {
-            self.total_tokens - prompt
+        let completion = if self.completion_tokens == 0 {
+            self.total_tokens.saturating_sub(prompt)
         } else {
             self.completion_tokens
         };
@@ -103,7 +105,7 @@ impl Usage {
 impl TokenUsage {
     /// Total tokens.
     pub fn total(&self) -> u64 {
-        self.prompt + self.completion
+        self.prompt.saturating_add(self.completion)
     }
 
     /// Whether nothing was counted.
