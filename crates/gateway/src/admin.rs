@@ -152,11 +152,16 @@ struct CreateBody {
 pub(crate) async fn create(
     State(live): State<Arc<Live>>,
     headers: HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Response {
     let st = match authorize(&live, &headers) {
         Ok(st) => st,
         Err(r) => return *r,
+    };
+    let timeout = st.config.server.body_timeout;
+    let body = match crate::intake::read_body(&headers, body, MAX_ADMIN_BODY, timeout).await {
+        Ok(b) => b,
+        Err(e) => return e.into_response(),
     };
     let body: CreateBody = match serde_json::from_slice(&body) {
         Ok(b) => b,
@@ -183,6 +188,13 @@ pub(crate) async fn create(
     }
 }
 
+/// Longest a key may be made to last, in days (100 years).
+const MAX_EXPIRY_DAYS: f64 = 36_500.0;
+/// A key's budget is below this many dollars.
+const MAX_BUDGET_USD: f64 = 1e9;
+/// Largest key-creation body read.
+const MAX_ADMIN_BODY: usize = 64 * 1024;
+
 /// Validate a create request into a [`NewKey`] (model names resolved to canonical ids).
 fn new_key(st: &AppState, b: CreateBody) -> Result<NewKey, GatewayError> {
     let invalid = |param: &str, message: String| GatewayError::InvalidValue {
@@ -202,26 +214,30 @@ fn new_key(st: &AppState, b: CreateBody) -> Result<NewKey, GatewayError> {
     }
     let budget_nanos = match b.budget_usd {
         None => None,
-        Some(usd) if usd.is_finite() && usd >= 0.0 => Some((usd * 1e9).round() as u64),
+        // Below 1e9 USD, so that the budget in nano-dollars fits a u64 with room to spare.
+        Some(usd) if usd.is_finite() && (0.0..MAX_BUDGET_USD).contains(&usd) => {
+            Some((usd * 1e9).round() as u64)
+        }
         Some(usd) => {
             return Err(invalid(
                 "budget_usd",
-                format!("budget_usd {usd} must be >= 0"),
+                format!("budget_usd {usd} must be >= 0 and below {MAX_BUDGET_USD}"),
             ));
         }
     };
     let expires_ms = match b.expires_in_days {
         None => None,
-        Some(d) if d.is_finite() && d > 0.0 => {
+        Some(d) if d.is_finite() && d > 0.0 && d <= MAX_EXPIRY_DAYS => {
             let now = std::time::SystemTime::now()
                 .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |t| t.as_millis() as i64);
-            Some(now + (d * 86_400_000.0) as i64)
+                .map_or(0, |t| i64::try_from(t.as_millis()).unwrap_or(i64::MAX));
+            // At most 100 years of milliseconds: far inside an i64.
+            Some(now.saturating_add((d * 86_400_000.0) as i64))
         }
         Some(d) => {
             return Err(invalid(
                 "expires_in_days",
-                format!("expires_in_days {d} must be > 0"),
+                format!("expires_in_days {d} must be above 0 and at most {MAX_EXPIRY_DAYS}"),
             ));
         }
     };

@@ -191,15 +191,33 @@ impl RequestCtx {
 struct Inflight(Arc<AppState>);
 
 impl Inflight {
-    /// Admit a request, or `None` when the gateway is full.
-    fn enter(st: &Arc<AppState>) -> Option<Self> {
+    /// Whether the gateway is full now (a cheap look, before reading a body).
+    fn full(st: &AppState) -> bool {
+        st.admitted.load(Ordering::Acquire) >= st.config.server.max_concurrency
+    }
+
+    /// Admit a request, or the 503 to answer when the gateway is full.
+    fn enter(st: &Arc<AppState>) -> Result<Self, GatewayError> {
         let before = st.admitted.fetch_add(1, Ordering::AcqRel);
         if before >= st.config.server.max_concurrency {
             st.admitted.fetch_sub(1, Ordering::AcqRel);
-            return None;
+            return Err(overloaded(st));
         }
         st.inflight.increment(1.0);
-        Some(Inflight(Arc::clone(st)))
+        Ok(Inflight(Arc::clone(st)))
+    }
+}
+
+fn overloaded(st: &AppState) -> GatewayError {
+    counter!("switchyard_shed_total", "reason" => "gateway_overloaded").increment(1);
+    GatewayError::Overloaded {
+        status: StatusCode::SERVICE_UNAVAILABLE,
+        code: "gateway_overloaded",
+        message: format!(
+            "the gateway is at its limit of {} requests in flight; retry shortly",
+            st.config.server.max_concurrency
+        ),
+        retry_after_secs: 1,
     }
 }
 
@@ -220,25 +238,18 @@ pub(crate) async fn chat(
     // reload swaps in another meanwhile.
     let st = live.get();
     // Shed before reading the body: past the limit the answer is a fast 503, not a queue.
-    let Some(inflight) = Inflight::enter(&st) else {
-        counter!("switchyard_shed_total", "reason" => "gateway_overloaded").increment(1);
-        let e = GatewayError::Overloaded {
-            status: StatusCode::SERVICE_UNAVAILABLE,
-            code: "gateway_overloaded",
-            message: format!(
-                "the gateway is at its limit of {} requests in flight; retry shortly",
-                st.config.server.max_concurrency
-            ),
-            retry_after_secs: 1,
-        };
+    // The place itself is taken only once the body is in, so that a client trickling
+    // its body holds a connection, never one of the gateway's request places.
+    if Inflight::full(&st) {
+        let e = overloaded(&st);
         count_error(e.label());
         return e.into_response();
-    };
+    }
     let meta = RequestMeta {
         headers: &headers,
         path: uri.path(),
     };
-    match chat_inner(st, meta, body, inflight).await {
+    match chat_inner(st, meta, body).await {
         Ok(resp) => resp,
         Err(e) => {
             count_error(e.label());
@@ -351,7 +362,6 @@ async fn chat_inner(
     st: Arc<AppState>,
     meta: RequestMeta<'_>,
     body: Body,
-    inflight: Inflight,
 ) -> Result<Response, GatewayError> {
     let started = Instant::now();
     let headers = meta.headers;
@@ -361,7 +371,9 @@ async fn chat_inner(
         None => None,
     };
     check_content_type(headers)?;
-    let bytes = read_body(headers, body, st.config.server.max_body_bytes).await?;
+    let server = &st.config.server;
+    let bytes = read_body(headers, body, server.max_body_bytes, server.body_timeout).await?;
+    let inflight = Inflight::enter(&st)?;
     let mut req = parse_request(&bytes)?;
     drop(bytes);
     validate(&req)?;

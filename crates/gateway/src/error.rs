@@ -61,6 +61,12 @@ pub enum GatewayError {
         /// Why.
         message: String,
     },
+    /// The body did not arrive within `[server] body_timeout_secs`.
+    #[error("the request body did not arrive within {secs} s")]
+    BodyTimeout {
+        /// The limit, in seconds.
+        secs: f64,
+    },
     /// Body over the configured limit.
     #[error("request body exceeds the limit of {limit} bytes")]
     TooLarge {
@@ -153,6 +159,7 @@ impl GatewayError {
             | GatewayError::UnsupportedCapability { .. } => StatusCode::BAD_REQUEST,
             GatewayError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             GatewayError::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            GatewayError::BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             GatewayError::ModelNotFound(_) | GatewayError::UnknownRoute { .. } => {
                 StatusCode::NOT_FOUND
             }
@@ -177,6 +184,7 @@ impl GatewayError {
             GatewayError::InvalidType { .. } => "invalid_type",
             GatewayError::InvalidValue { .. } => "invalid_value",
             GatewayError::TooLarge { .. } => "request_too_large",
+            GatewayError::BodyTimeout { .. } => "request_body_timeout",
             GatewayError::ModelNotFound(_) => "model_not_found",
             GatewayError::UnsupportedCapability { .. } => "unsupported_capability",
             GatewayError::ProviderNotConfigured { .. } => "provider_not_configured",

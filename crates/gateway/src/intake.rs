@@ -28,10 +28,13 @@ pub(crate) fn check_content_type(headers: &HeaderMap) -> Result<(), GatewayError
     }
 }
 
+/// Read the request body, at most `limit` bytes and within `deadline`: a client that
+/// trickles its body is cut off instead of holding the gateway's resources.
 pub(crate) async fn read_body(
     headers: &HeaderMap,
     body: Body,
     limit: usize,
+    deadline: std::time::Duration,
 ) -> Result<Bytes, GatewayError> {
     let declared = headers
         .get(header::CONTENT_LENGTH)
@@ -40,7 +43,13 @@ pub(crate) async fn read_body(
     if declared.is_some_and(|n| n > limit as u64) {
         return Err(GatewayError::TooLarge { limit });
     }
-    axum::body::to_bytes(body, limit).await.map_err(|e| {
+    let read = tokio::time::timeout(deadline, axum::body::to_bytes(body, limit));
+    let Ok(read) = read.await else {
+        return Err(GatewayError::BodyTimeout {
+            secs: deadline.as_secs_f64(),
+        });
+    };
+    read.map_err(|e| {
         let too_large = std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
             .any(|e| e.to_string().contains("length limit exceeded"));
         if too_large {

@@ -13,6 +13,7 @@ pub mod bucket;
 pub mod budget;
 pub mod chat;
 pub mod config;
+pub mod conn;
 pub mod deploy;
 pub mod dispatch;
 pub mod error;
@@ -62,8 +63,9 @@ pub async fn serve_live(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     telemetry::handle();
+    let limits = conn::ClientTimeouts {
+        header: live.get().config.server.header_timeout,
+    };
     let app = routes::router(live);
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown)
-        .await
+    conn::serve(listener, app, limits, shutdown).await
 }

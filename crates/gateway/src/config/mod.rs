@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::str::FromStr;
+use std::time::Duration;
 
 use serde::Deserialize;
 use switchyard_catalog::ModelOverride;
@@ -90,6 +91,12 @@ pub struct ServerConfig {
     pub region: Option<String>,
     /// Requests in flight at most, gateway-wide; past it, a fast 503 with Retry-After.
     pub max_concurrency: usize,
+    /// Longest a client may take to send a request's headers, counted from when its
+    /// connection opens or its previous response ends: so also how long a kept-alive
+    /// connection may sit idle.
+    pub header_timeout: Duration,
+    /// Longest a client may take to send a request's body, once its headers are in.
+    pub body_timeout: Duration,
 }
 
 /// `[health]`: when a provider region is taken out of rotation.
@@ -262,6 +269,8 @@ struct RawServer {
     shutdown_grace_secs: Option<u64>,
     region: Option<String>,
     max_concurrency: Option<Spanned<usize>>,
+    header_timeout_secs: Option<Spanned<f64>>,
+    body_timeout_secs: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -352,6 +361,25 @@ fn checked<T: Copy>(
     }
 }
 
+/// A limit on how long a client may take, in seconds (fractions allowed): above zero and
+/// at most a day; `default` when absent.
+fn client_limit(
+    at: routes::At<'_>,
+    v: &Option<Spanned<f64>>,
+    default: f64,
+    name: &str,
+) -> Result<Duration, ConfigError> {
+    let secs = checked(
+        at,
+        v,
+        default,
+        |s| s > 0.0 && s <= 86_400.0,
+        |s| format!("{name} must be above 0 and at most 86400 seconds, got {s}"),
+        &format!("use e.g. {name} = {default}"),
+    )?;
+    Duration::try_from_secs_f64(secs).map_err(|_| ConfigError::Internal("client time limit"))
+}
+
 /// An optional spanned word that must be one of `choices`: `default` when absent.
 fn one_of<T: Copy>(
     at: routes::At<'_>,
@@ -429,6 +457,18 @@ impl Config {
                 |n| n >= 1,
                 |_| "max_concurrency must be at least 1".into(),
                 "use e.g. 10000: requests in flight before new ones get a fast 503",
+            )?,
+            header_timeout: client_limit(
+                &at,
+                &raw.server.header_timeout_secs,
+                10.0,
+                "header_timeout_secs",
+            )?,
+            body_timeout: client_limit(
+                &at,
+                &raw.server.body_timeout_secs,
+                30.0,
+                "body_timeout_secs",
             )?,
         };
 

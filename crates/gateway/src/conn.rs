@@ -1,0 +1,111 @@
+//! Connections: accept, serve HTTP/1.1 and HTTP/2 (cleartext), and hold slow clients to
+//! limits, so that a client trickling bytes costs a socket and a timer, nothing more.
+//!
+//! - `[server] header_timeout_secs`: a request's headers must arrive within it, counted
+//!   from when the connection opens or its previous response ends — so it is also how
+//!   long a kept-alive HTTP/1.1 connection may sit idle (HTTP/2: a ping every that long,
+//!   and the connection closes when one goes unanswered for as long).
+//! - `[server] body_timeout_secs` bounds reading a body ([`crate::intake::read_body`]).
+//!
+//! On shutdown the listener closes, each connection finishes the requests it has and
+//! takes no more, and [`serve`] returns once every connection has ended.
+
+use std::io;
+use std::pin::pin;
+use std::time::Duration;
+
+use axum::Router;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::service::TowerToHyperService;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+/// Limits on how slowly a client may send.
+#[derive(Debug, Clone, Copy)]
+pub struct ClientTimeouts {
+    /// See `[server] header_timeout_secs`.
+    pub header: Duration,
+}
+
+/// Serve `app` on `listener` until `shutdown` resolves; see the module docs.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: ClientTimeouts,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    // Dropping `stop_rx` (when `shutdown` resolves) tells every connection to wind down;
+    // each holds a `done_rx` until it has, which `done_tx.closed()` waits for.
+    let (stop_tx, stop_rx) = watch::channel(());
+    tokio::spawn(async move {
+        shutdown.await;
+        drop(stop_rx);
+    });
+    let (done_tx, done_rx) = watch::channel(());
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            () = stop_tx.closed() => break,
+        };
+        match accepted {
+            Ok((stream, _)) => {
+                let stop = stop_tx.clone();
+                let done = done_rx.clone();
+                tokio::spawn(connection(stream, app.clone(), limits, stop, done));
+            }
+            // Out of file descriptors, or a connection reset before it was accepted: the
+            // listener itself is fine; pause briefly so that a full table can drain.
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+    drop(listener);
+    drop(done_rx);
+    done_tx.closed().await;
+    Ok(())
+}
+
+async fn connection(
+    stream: TcpStream,
+    app: Router,
+    limits: ClientTimeouts,
+    stop: watch::Sender<()>,
+    done: watch::Receiver<()>,
+) {
+    // Streams write small events that should leave at once.
+    if let Err(e) = stream.set_nodelay(true) {
+        tracing::debug!(error = %e, "could not set TCP_NODELAY");
+    }
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .keep_alive_interval(Some(limits.header))
+        .keep_alive_timeout(limits.header);
+    let service = TowerToHyperService::new(app);
+    let mut conn = pin!(builder.serve_connection_with_upgrades(TokioIo::new(stream), service));
+    let mut stopping = pin!(stop.closed());
+    let mut told = false;
+    loop {
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+                break;
+            }
+            () = &mut stopping, if !told => {
+                told = true;
+                conn.as_mut().graceful_shutdown();
+            }
+        }
+    }
+    drop(done);
+}
