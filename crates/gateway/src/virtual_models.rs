@@ -19,7 +19,7 @@ use switchyard_wire::{ChatRequest, Role};
 
 use axum::http::HeaderMap;
 
-use crate::config::{Match, Policy, VirtualModelConfig};
+use crate::config::{Match, Policy, Rule, VirtualModelConfig};
 use crate::error::GatewayError;
 use crate::intake::check_capabilities;
 use crate::state::AppState;
@@ -42,7 +42,7 @@ pub struct VirtualModel {
     /// For `weighted`: one weight per model.
     pub weights: Vec<u32>,
     /// Rules (model names resolved), tried before the policy.
-    pub rules: Vec<(Match, String)>,
+    pub rules: Vec<(Rule, String)>,
 }
 
 impl VirtualModel {
@@ -85,7 +85,7 @@ impl VirtualModel {
                 .map(|r| {
                     catalog
                         .resolve(&r.model)
-                        .map(|m| (r.when.clone(), m.id.clone()))
+                        .map(|m| (r.clone(), m.id.clone()))
                         .map_err(|e| e.to_string())
                 })
                 .collect::<Result<_, _>>()?,
@@ -293,8 +293,10 @@ pub fn route(
     key: Option<&KeyRecord>,
 ) -> Result<Routed, GatewayError> {
     // Rules first: the first that matches and whose model fits decides.
-    for (m, model_id) in &vm.rules {
-        if !matches(m, meta, req, key) {
+    for (rule, model_id) in &vm.rules {
+        let m = &rule.when;
+        let team = key.and_then(|k| k.team.as_deref());
+        if !rule.allows(key.map(|k| k.id.as_str()), team) || !matches(m, meta, req, key) {
             continue;
         }
         let Some(model) = st.catalog.get(model_id) else {

@@ -260,3 +260,51 @@ async fn conflicting_max_tokens_and_max_completion_tokens_are_refused() {
     body["max_completion_tokens"] = json!(5);
     assert_eq!(gw.chat(body).await.status, 200);
 }
+
+#[tokio::test]
+async fn a_rule_bound_to_a_team_cannot_be_selected_by_another_teams_header() {
+    let parsed = Config::parse(
+        "[virtual_models.ruled]\npolicy = \"cheapest\"\nmodels = [\"qwen-flash\", \"deepseek-v4-pro\"]\n\
+         rules = [\n  { when = \"header:x-tier=premium\", model = \"deepseek-v4-pro\", teams = [\"premium\"] },\n\
+           { when = \"user=vip\", model = \"deepseek-v4-pro\", keys = [\"no-such-key\"] },\n]\n",
+        "test",
+    )
+    .unwrap();
+    let gw = start_with(0.0, move |c| {
+        c.keys.enabled = true;
+        c.virtual_models = parsed.virtual_models;
+    })
+    .await;
+    let (alpha, _) = new_key(&gw, json!({"name": "a", "team": "alpha"})).await;
+    let (premium, _) = new_key(&gw, json!({"name": "p", "team": "premium"})).await;
+    let ask_premium = |key: String| {
+        let gw = &gw;
+        async move {
+            let r = gw
+                .http
+                .post(format!("{}/v1/chat/completions", gw.base))
+                .bearer_auth(key)
+                .header("x-tier", "premium")
+                .header("content-type", "application/json")
+                .body(
+                    json!({"model": "ruled", "user": "vip",
+                    "messages": [{"role": "user", "content": "hi"}]})
+                    .to_string(),
+                )
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            r.headers()["x-switchyard-model"]
+                .to_str()
+                .unwrap()
+                .to_string()
+        }
+    };
+    assert_eq!(
+        ask_premium(alpha).await,
+        "qwen-flash",
+        "another team's header selects nothing"
+    );
+    assert_eq!(ask_premium(premium).await, "deepseek-v4-pro");
+}

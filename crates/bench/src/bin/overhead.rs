@@ -13,7 +13,6 @@
 //! itself.
 
 use std::path::PathBuf;
-use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -21,8 +20,11 @@ use switchyard_bench::engine::{Load, Plan, Rec, run};
 use switchyard_bench::report::Stat;
 use switchyard_bench::summary::stat_of;
 use switchyard_bench::workload::{Dist, Source};
-use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
+
+#[path = "shared/procs.rs"]
+mod procs;
+use procs::{cpu_secs, rss_kib, spawn_until};
 
 struct Args {
     bin: PathBuf,
@@ -65,62 +67,6 @@ fn parse_args() -> Result<Args> {
         }
     }
     Ok(args)
-}
-
-/// Spawn `bin args…` and wait for the stdout line that starts with `marker`; return the
-/// child and the URL that follows the marker.
-async fn spawn_until(bin: &PathBuf, args: &[&str], marker: &str) -> Result<(Child, String)> {
-    let mut child = Command::new(bin)
-        .args(args)
-        .env("RUST_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .kill_on_drop(true)
-        .spawn()
-        .with_context(|| format!("cannot start {}", bin.display()))?;
-    let stdout = child.stdout.take().context("no stdout")?;
-    let mut lines = BufReader::new(stdout).lines();
-    let url = tokio::time::timeout(Duration::from_secs(30), async {
-        while let Some(line) = lines.next_line().await? {
-            if let Some(rest) = line.strip_prefix(marker) {
-                return Ok::<_, anyhow::Error>(rest.trim().to_string());
-            }
-        }
-        bail!("{} exited before printing '{marker}'", bin.display())
-    })
-    .await
-    .context("timed out waiting for start-up")??;
-    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Ok((child, url))
-}
-
-/// CPU time (user + system) a process has used so far, in seconds.
-fn cpu_secs(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may contain spaces) start at state, field 3.
-    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // utime and stime are fields 14 and 15, i.e. indices 11 and 12 after the state field.
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-fn rss_kib(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
 }
 
 struct Row {

@@ -49,12 +49,31 @@ pub enum Match {
 }
 
 /// A rule: requests that match go to `model` (if it fits), before the policy decides.
+///
+/// `header:`, `user=` and `path=` are chosen by the client: without `teams` or `keys`,
+/// any caller can select such a rule. With them, only a caller whose key is listed, or
+/// whose key's team is, can (and, with `[keys]` off, no one).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
     /// What must match.
     pub when: Match,
     /// Model id or alias.
     pub model: String,
+    /// Teams whose keys may select the rule (with `keys`: either list admits).
+    pub teams: Vec<String>,
+    /// Key ids that may select the rule.
+    pub keys: Vec<String>,
+}
+
+impl Rule {
+    /// Whether the caller (its key id and team, if it has a key) may select this rule.
+    pub fn allows(&self, key_id: Option<&str>, team: Option<&str>) -> bool {
+        if self.teams.is_empty() && self.keys.is_empty() {
+            return true;
+        }
+        key_id.is_some_and(|k| self.keys.iter().any(|x| x == k))
+            || team.is_some_and(|t| self.teams.iter().any(|x| x == t))
+    }
 }
 
 #[derive(Deserialize)]
@@ -62,6 +81,10 @@ pub struct Rule {
 struct RawRule {
     when: String,
     model: String,
+    #[serde(default)]
+    teams: Vec<String>,
+    #[serde(default)]
+    keys: Vec<String>,
 }
 
 fn parse_match(when: &str) -> Option<Match> {
@@ -229,6 +252,8 @@ impl RawVirtualModel {
             rules.push(Rule {
                 when,
                 model: r.model,
+                teams: r.teams,
+                keys: r.keys,
             });
         }
         Ok(VirtualModelConfig {

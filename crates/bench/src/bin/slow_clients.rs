@@ -1,0 +1,242 @@
+//! Slow-loris benchmark: normal traffic's latency alone and beside many slow clients
+//! (half trickling their headers, half their body, one byte every 100 ms, reconnecting
+//! when the gateway cuts them off), phases interleaved A B A B in one run. Prints a
+//! Markdown table for docs/BENCHMARKS.md.
+//!
+//! Usage: `slow_clients --bin target/release/switchyard [--slow 2000] [--rate 500]
+//! [--duration 10]` (`bench/slow_clients.sh` builds and runs it). The gateway runs with
+//! its default `header_timeout_secs` (10) and `body_timeout_secs` (30), in front of a
+//! simulator at time scale 0. Loopback only; stops by itself.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use switchyard_bench::engine::{Load, Plan, Rec, run};
+use switchyard_bench::summary::stat_of;
+use switchyard_bench::workload::{Dist, Source};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+#[path = "shared/procs.rs"]
+mod procs;
+use procs::{rss_kib, spawn_until};
+
+struct Args {
+    bin: PathBuf,
+    slow: usize,
+    rate: f64,
+    duration: Duration,
+}
+
+fn parse_args() -> Result<Args> {
+    let mut args = Args {
+        bin: PathBuf::from("target/release/switchyard"),
+        slow: 2000,
+        rate: 500.0,
+        duration: Duration::from_secs(10),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(a) = it.next() {
+        let mut val = || it.next().with_context(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "--bin" => args.bin = PathBuf::from(val()?),
+            "--slow" => args.slow = val()?.parse().context("bad --slow")?,
+            "--rate" => args.rate = val()?.parse().context("bad --rate")?,
+            "--duration" => {
+                args.duration = Duration::from_secs_f64(val()?.parse().context("bad --duration")?)
+            }
+            "--bench" => {}
+            other => bail!("unknown argument {other}; see the module docs"),
+        }
+    }
+    Ok(args)
+}
+
+/// How the gateway ended slow connections, counted over the run.
+#[derive(Default)]
+struct Cuts {
+    /// Closed with no answer (headers never finished).
+    closed: AtomicU64,
+    /// Answered 408 (body never finished).
+    timed_out: AtomicU64,
+    /// Connections opened.
+    opened: AtomicU64,
+}
+
+/// One slow client: connect, send `head`, then a byte every 100 ms until cut off; again,
+/// until `stop`.
+async fn slow_client(
+    addr: String,
+    head: Arc<[u8]>,
+    drip: u8,
+    stop: Arc<AtomicBool>,
+    cuts: Arc<Cuts>,
+) {
+    while !stop.load(Ordering::Relaxed) {
+        let Ok(mut s) = TcpStream::connect(&addr).await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        cuts.opened.fetch_add(1, Ordering::Relaxed);
+        if s.write_all(&head).await.is_err() {
+            continue;
+        }
+        let mut buf = [0u8; 256];
+        let mut answer = Vec::new();
+        while !stop.load(Ordering::Relaxed) {
+            tokio::select! {
+                r = s.read(&mut buf) => match r {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => answer.extend_from_slice(&buf[..n]),
+                },
+                () = tokio::time::sleep(Duration::from_millis(100)) => {
+                    if s.write_all(&[drip]).await.is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+        if stop.load(Ordering::Relaxed) {
+            return;
+        }
+        let counter = if answer.starts_with(b"HTTP/1.1 408") {
+            &cuts.timed_out
+        } else {
+            &cuts.closed
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+fn heads() -> (Arc<[u8]>, Arc<[u8]>) {
+    let header = b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nx-slow: ".to_vec();
+    let body = format!(
+        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+         content-length: 100000\r\n\r\n{{\"model\": \"deepseek-v4-flash\", \"messages\": ["
+    )
+    .into_bytes();
+    (header.into(), body.into())
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let args = parse_args()?;
+    let dir = std::env::temp_dir().join(format!("switchyard-slow-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    let config = dir.join("gateway.toml");
+    std::fs::write(&config, "[usage]\nstore = \"none\"\n")?;
+    let config = config.display().to_string();
+    let (gw, url) = spawn_until(
+        &args.bin,
+        &[
+            "serve",
+            "--config",
+            &config,
+            "--listen",
+            "127.0.0.1:0",
+            "--sim-time-scale",
+            "0",
+        ],
+        "switchyard listening on ",
+    )
+    .await?;
+    let pid = gw.id().context("gateway has no pid")?;
+    let addr = url.trim_start_matches("http://").to_string();
+
+    let client = switchyard_bench::engine::http_client()?;
+    let plan = |duration: Duration, rate: f64| Plan {
+        target: format!("{url}/v1"),
+        models: vec!["deepseek-v4-flash".into()],
+        load: Load::Open {
+            rate,
+            poisson: false,
+        },
+        duration: Some(duration),
+        max_requests: None,
+        stream: false,
+        timeout: Duration::from_secs(10),
+        api_key: None,
+        source: Source::Synthetic {
+            input: Dist::Fixed(8),
+            output: Dist::Fixed(16),
+        },
+        seed: 1,
+        progress: false,
+    };
+    run(&plan(Duration::from_secs(2), args.rate), &client).await?;
+
+    let cuts = Arc::new(Cuts::default());
+    let (header, body) = heads();
+    let mut rows = Vec::new();
+    for round in 0..2 {
+        for beside in [false, true] {
+            let stop = Arc::new(AtomicBool::new(false));
+            let mut tasks = Vec::new();
+            if beside {
+                for i in 0..args.slow {
+                    let (head, drip) = if i % 2 == 0 {
+                        (Arc::clone(&header), b'a')
+                    } else {
+                        (Arc::clone(&body), b' ')
+                    };
+                    tasks.push(tokio::spawn(slow_client(
+                        addr.clone(),
+                        head,
+                        drip,
+                        Arc::clone(&stop),
+                        Arc::clone(&cuts),
+                    )));
+                }
+                // Let them all connect and start trickling.
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+            eprintln!(
+                "round {round}: normal traffic {} slow clients",
+                if beside { "beside" } else { "without" }
+            );
+            let data = run(&plan(args.duration, args.rate), &client).await?;
+            stop.store(true, Ordering::Relaxed);
+            for t in tasks {
+                let _ = t.await;
+            }
+            let recs: Vec<Rec> = data.groups.into_iter().flat_map(|g| g.recs).collect();
+            rows.push((round, beside, recs));
+        }
+    }
+    let (_, hwm) = rss_kib(pid);
+
+    println!("| round | slow clients | ok | errors | p50 ms | p99 ms | max ms |");
+    println!("|---|---|---|---|---|---|---|");
+    let mut p99 = [Vec::new(), Vec::new()];
+    for (round, beside, recs) in &rows {
+        let ok: Vec<&Rec> = recs.iter().filter(|r| r.error.is_none()).collect();
+        let s = stat_of(ok.iter().map(|r| r.done - r.sent)).unwrap_or_default();
+        p99[usize::from(*beside)].push(s.p99);
+        println!(
+            "| {round} | {} | {} | {} | {:.3} | {:.3} | {:.3} |",
+            if *beside { args.slow } else { 0 },
+            ok.len(),
+            recs.len() - ok.len(),
+            s.p50,
+            s.p99,
+            s.max
+        );
+    }
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    println!();
+    println!(
+        "p99 beside {} slow clients / alone: {:.2}x; slow connections opened {}, closed at the header limit {}, answered 408 at the body limit {}; gateway peak RSS {:.1} MiB",
+        args.slow,
+        mean(&p99[1]) / mean(&p99[0]).max(f64::MIN_POSITIVE),
+        cuts.opened.load(Ordering::Relaxed),
+        cuts.closed.load(Ordering::Relaxed),
+        cuts.timed_out.load(Ordering::Relaxed),
+        hwm as f64 / 1024.0
+    );
+    drop(gw);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
