@@ -110,7 +110,7 @@ struct Target {
     _children: Vec<Child>,
 }
 
-async fn serve(bin: &PathBuf, name: &str, config: &str) -> Result<(Child, String)> {
+async fn serve(bin: &std::path::Path, name: &str, config: &str) -> Result<(Child, String)> {
     let path = std::env::temp_dir().join(format!(
         "switchyard-overhead-{}-{name}.toml",
         std::process::id()
@@ -127,7 +127,7 @@ async fn serve(bin: &PathBuf, name: &str, config: &str) -> Result<(Child, String
 
 /// A key with limits far above the offered load (so every request is checked, none
 /// refused), issued in the database at `db`.
-async fn issue_key(bin: &PathBuf, db: &str) -> Result<String> {
+async fn issue_key(bin: &std::path::Path, db: &str) -> Result<String> {
     let out = Command::new(bin)
         .args([
             "keys",
