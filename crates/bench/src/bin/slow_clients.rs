@@ -113,11 +113,10 @@ async fn slow_client(
 
 fn heads() -> (Arc<[u8]>, Arc<[u8]>) {
     let header = b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\nx-slow: ".to_vec();
-    let body = format!(
-        "POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
-         content-length: 100000\r\n\r\n{{\"model\": \"deepseek-v4-flash\", \"messages\": ["
-    )
-    .into_bytes();
+    let body =
+        b"POST /v1/chat/completions HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n\
+         content-length: 100000\r\n\r\n{\"model\": \"deepseek-v4-flash\", \"messages\": ["
+            .to_vec();
     (header.into(), body.into())
 }
 
