@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use axum::Extension;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
@@ -12,67 +13,24 @@ use serde_json::json;
 use switchyard_ledger::keys::{BudgetPeriod, KeyStore, NewKey};
 
 use crate::error::GatewayError;
+use crate::guard::{self, PeerAddr, denied};
 use crate::routes::json_response;
 use crate::state::{AppState, Live};
 
-fn denied(
-    status: StatusCode,
-    kind: &'static str,
-    code: &'static str,
-    message: &str,
-) -> Box<Response> {
-    Box::new(
-        GatewayError::Denied {
-            status,
-            kind,
-            code,
-            message: message.to_string(),
-            retry_after_secs: None,
-            headers: Vec::new(),
-        }
-        .into_response(),
-    )
-}
-
-/// Equal in time whatever the first difference, so the token cannot be guessed byte by
-/// byte from response times.
-fn same(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// The state, if the caller holds the admin token and keys are on.
-fn authorize(live: &Live, headers: &HeaderMap) -> Result<Arc<AppState>, Box<Response>> {
+fn authorize(
+    live: &Live,
+    headers: &HeaderMap,
+    peer: Option<PeerAddr>,
+) -> Result<Arc<AppState>, Box<Response>> {
     let st = live.get();
-    let Some(token) = &st.admin_token else {
-        return Err(denied(
-            StatusCode::FORBIDDEN,
-            "permission_error",
-            "admin_disabled",
-            &format!(
-                "the admin API is off: set {} to an admin token and restart",
-                st.config.keys.admin_token_env
-            ),
-        ));
-    };
-    let given = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    if !same(given.trim().as_bytes(), token.trim().as_bytes()) {
-        return Err(denied(
-            StatusCode::UNAUTHORIZED,
-            "authentication_error",
-            "invalid_admin_token",
-            "missing or wrong admin token (Authorization: Bearer <admin token>)",
-        ));
-    }
+    guard::admin(&st, headers, peer)?;
     if st.keys.is_none() {
         return Err(denied(
             StatusCode::BAD_REQUEST,
             "invalid_request_error",
             "keys_disabled",
-            "keys are off: set [keys] enabled = true in the config",
+            "keys are off: set [keys] enabled = true in the config".into(),
         ));
     }
     Ok(st)
@@ -101,19 +59,23 @@ async fn with_store<T: Send + 'static>(
             StatusCode::INTERNAL_SERVER_ERROR,
             "server_error",
             "key_store_error",
-            &e.to_string(),
+            e.to_string(),
         )),
         _ => Err(denied(
             StatusCode::INTERNAL_SERVER_ERROR,
             "server_error",
             "internal_error",
-            "the key store is not available",
+            "the key store is not available".into(),
         )),
     }
 }
 
-pub(crate) async fn list(State(live): State<Arc<Live>>, headers: HeaderMap) -> Response {
-    let st = match authorize(&live, &headers) {
+pub(crate) async fn list(
+    State(live): State<Arc<Live>>,
+    peer: Option<Extension<PeerAddr>>,
+    headers: HeaderMap,
+) -> Response {
+    let st = match authorize(&live, &headers, peer.map(|p| p.0)) {
         Ok(st) => st,
         Err(r) => return *r,
     };
@@ -151,10 +113,11 @@ struct CreateBody {
 
 pub(crate) async fn create(
     State(live): State<Arc<Live>>,
+    peer: Option<Extension<PeerAddr>>,
     headers: HeaderMap,
     body: axum::body::Body,
 ) -> Response {
-    let st = match authorize(&live, &headers) {
+    let st = match authorize(&live, &headers, peer.map(|p| p.0)) {
         Ok(st) => st,
         Err(r) => return *r,
     };
@@ -263,10 +226,11 @@ fn new_key(st: &AppState, b: CreateBody) -> Result<NewKey, GatewayError> {
 
 pub(crate) async fn revoke(
     State(live): State<Arc<Live>>,
+    peer: Option<Extension<PeerAddr>>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let st = match authorize(&live, &headers) {
+    let st = match authorize(&live, &headers, peer.map(|p| p.0)) {
         Ok(st) => st,
         Err(r) => return *r,
     };
@@ -283,10 +247,11 @@ pub(crate) async fn revoke(
 
 pub(crate) async fn rotate(
     State(live): State<Arc<Live>>,
+    peer: Option<Extension<PeerAddr>>,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let st = match authorize(&live, &headers) {
+    let st = match authorize(&live, &headers, peer.map(|p| p.0)) {
         Ok(st) => st,
         Err(r) => return *r,
     };
@@ -306,6 +271,6 @@ fn not_found(id: &str) -> Box<Response> {
         StatusCode::NOT_FOUND,
         "not_found_error",
         "key_not_found",
-        &format!("no usable key '{id}'"),
+        format!("no usable key '{id}'"),
     )
 }

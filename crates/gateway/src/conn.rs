@@ -11,15 +11,21 @@
 //! takes no more, and [`serve`] returns once every connection has ended.
 
 use std::io;
+use std::net::SocketAddr;
 use std::pin::pin;
 use std::time::Duration;
 
 use axum::Router;
+use axum::http::Request;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
-use hyper_util::service::TowerToHyperService;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
+use tower_service::Service;
+
+use crate::guard::PeerAddr;
 
 /// Limits on how slowly a client may send.
 #[derive(Debug, Clone, Copy)]
@@ -49,10 +55,11 @@ pub async fn serve(
             () = stop_tx.closed() => break,
         };
         match accepted {
-            Ok((stream, _)) => {
+            Ok((stream, peer)) => {
                 let stop = stop_tx.clone();
                 let done = done_rx.clone();
-                tokio::spawn(connection(stream, app.clone(), limits, stop, done));
+                let app = app.clone();
+                tokio::spawn(connection(stream, peer, app, limits, stop, done));
             }
             // Out of file descriptors, or a connection reset before it was accepted: the
             // listener itself is fine; pause briefly so that a full table can drain.
@@ -70,6 +77,7 @@ pub async fn serve(
 
 async fn connection(
     stream: TcpStream,
+    peer: SocketAddr,
     app: Router,
     limits: ClientTimeouts,
     stop: watch::Sender<()>,
@@ -89,7 +97,11 @@ async fn connection(
         .timer(TokioTimer::new())
         .keep_alive_interval(Some(limits.header))
         .keep_alive_timeout(limits.header);
-    let service = TowerToHyperService::new(app);
+    // Each request carries the client's address (for limits on wrong admin tokens).
+    let service = service_fn(move |mut req: Request<Incoming>| {
+        req.extensions_mut().insert(PeerAddr(peer));
+        app.clone().call(req)
+    });
     let mut conn = pin!(builder.serve_connection_with_upgrades(TokioIo::new(stream), service));
     let mut stopping = pin!(stop.closed());
     let mut told = false;

@@ -17,6 +17,7 @@ pub mod conn;
 pub mod deploy;
 pub mod dispatch;
 pub mod error;
+pub mod guard;
 pub mod health;
 pub mod intake;
 pub mod keys;

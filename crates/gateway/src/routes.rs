@@ -6,18 +6,20 @@
 
 use std::sync::Arc;
 
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{HeaderValue, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
+use axum::{Extension, Router};
 use metrics::counter;
 use serde_json::{Value, json};
 use switchyard_catalog::{Catalog, Model};
 
 use crate::chat::chat;
+use crate::config::PublicEndpoint;
 use crate::error::GatewayError;
+use crate::guard::{self, PeerAddr};
 use crate::state::{Live, ProviderRuntime};
 
 /// Build the router over the gateway's [`Live`] state.
@@ -88,8 +90,15 @@ async fn readyz(State(live): State<Arc<Live>>) -> Response {
     json_response(status, Bytes::from(body.to_string()))
 }
 
-async fn admin_health(State(live): State<Arc<Live>>) -> Response {
+async fn admin_health(
+    State(live): State<Arc<Live>>,
+    peer: Option<Extension<PeerAddr>>,
+    headers: HeaderMap,
+) -> Response {
     let st = live.get();
+    if let Err(r) = guard::endpoint(&st, &headers, peer.map(|p| p.0), PublicEndpoint::Health) {
+        return *r;
+    }
     let mut body = st.health.snapshot();
     let mut routes: Vec<(&String, _)> = st.routes.iter().collect();
     routes.sort_by(|a, b| a.0.cmp(b.0));
@@ -106,7 +115,15 @@ async fn admin_health(State(live): State<Arc<Live>>) -> Response {
     json_response(StatusCode::OK, Bytes::from(body.to_string()))
 }
 
-async fn metrics_text() -> Response {
+async fn metrics_text(
+    State(live): State<Arc<Live>>,
+    peer: Option<Extension<PeerAddr>>,
+    headers: HeaderMap,
+) -> Response {
+    let st = live.get();
+    if let Err(r) = guard::endpoint(&st, &headers, peer.map(|p| p.0), PublicEndpoint::Metrics) {
+        return *r;
+    }
     let mut resp = crate::telemetry::render().into_response();
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -115,13 +132,28 @@ async fn metrics_text() -> Response {
     resp
 }
 
-async fn list_models(State(live): State<Arc<Live>>) -> Response {
+async fn list_models(
+    State(live): State<Arc<Live>>,
+    peer: Option<Extension<PeerAddr>>,
+    headers: HeaderMap,
+) -> Response {
     let st = live.get();
+    if let Err(r) = guard::endpoint(&st, &headers, peer.map(|p| p.0), PublicEndpoint::Models) {
+        return *r;
+    }
     json_response(StatusCode::OK, st.models_json.clone())
 }
 
-async fn get_model(State(live): State<Arc<Live>>, Path(id): Path<String>) -> Response {
+async fn get_model(
+    State(live): State<Arc<Live>>,
+    peer: Option<Extension<PeerAddr>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
     let st = live.get();
+    if let Err(r) = guard::endpoint(&st, &headers, peer.map(|p| p.0), PublicEndpoint::Models) {
+        return *r;
+    }
     if let Some(v) = st.virtual_models.get(&id.to_ascii_lowercase()) {
         return json_response(StatusCode::OK, Bytes::from(virtual_entry(v).to_string()));
     }

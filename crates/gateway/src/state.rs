@@ -168,6 +168,8 @@ pub struct AppState {
     pub keys: Option<Keyring>,
     /// Token of `/admin/keys` (from `[keys] admin_token_env`); `None` = admin API off.
     pub admin_token: Option<String>,
+    /// Wrong admin tokens per client address (see [`crate::guard`]).
+    pub admin_failures: crate::guard::AdminFailures,
     /// Keys' limits and budgets in Redis, with `[limits] backend = "redis"`.
     pub shared_limits: Option<Arc<RedisLimits>>,
     /// Virtual models by lower-cased name.
@@ -400,6 +402,7 @@ impl AppState {
             usage,
             keys,
             admin_token,
+            admin_failures: crate::guard::AdminFailures::default(),
             shared_limits,
             virtual_models,
             classifier,

@@ -308,3 +308,75 @@ async fn a_rule_bound_to_a_team_cannot_be_selected_by_another_teams_header() {
     );
     assert_eq!(ask_premium(premium).await, "deepseek-v4-pro");
 }
+
+#[tokio::test]
+async fn with_keys_on_models_need_a_key_and_operator_endpoints_the_admin_token() {
+    let gw = start_with(0.0, |c| c.keys.enabled = true).await;
+    let (key, _) = new_key(&gw, json!({"name": "a"})).await;
+    let get = |path: &str, bearer: Option<String>| {
+        let mut rb = gw.http.get(format!("{}{path}", gw.base));
+        if let Some(b) = bearer {
+            rb = rb.bearer_auth(b);
+        }
+        async move {
+            let r = rb.send().await.unwrap();
+            let status = r.status().as_u16();
+            (status, r.text().await.unwrap())
+        }
+    };
+    for path in ["/v1/models", "/v1/models/deepseek-v4-flash"] {
+        let (status, body) = get(path, None).await;
+        assert_eq!(status, 401, "{path}: {body}");
+        assert!(body.contains("\"error\""), "{body}");
+        assert_eq!(get(path, Some(key.clone())).await.0, 200, "{path}");
+    }
+    for path in ["/admin/health", "/metrics"] {
+        assert_eq!(get(path, None).await.0, 401, "{path}");
+        assert_eq!(
+            get(path, Some(key.clone())).await.0,
+            401,
+            "{path}: a gateway key is not enough"
+        );
+        let admin = Some(common::ADMIN_TOKEN.to_string());
+        assert_eq!(get(path, admin).await.0, 200, "{path}");
+    }
+    // Liveness and readiness stay open for probes.
+    assert_eq!(get("/healthz", None).await.0, 200);
+}
+
+#[tokio::test]
+async fn keys_public_opens_the_listed_endpoints() {
+    let parsed = Config::parse(
+        "[keys]\nenabled = true\npublic = [\"models\", \"metrics\"]\n",
+        "test",
+    )
+    .unwrap();
+    let gw = start_with(0.0, move |c| c.keys = parsed.keys).await;
+    assert_eq!(gw.get("/v1/models").await.status, 200);
+    assert_eq!(gw.get("/metrics").await.status, 200);
+    assert_eq!(gw.get("/admin/health").await.status, 401);
+    let e = Config::parse("[keys]\npublic = [\"everything\"]\n", "test").unwrap_err();
+    assert!(e.to_string().contains("line 2"), "{e}");
+}
+
+#[tokio::test]
+async fn wrong_admin_tokens_lock_the_address_out_for_a_while() {
+    let gw = start_with(0.0, |c| c.keys.enabled = true).await;
+    let list = |token: &'static str| {
+        let rb = gw
+            .http
+            .get(format!("{}/admin/keys", gw.base))
+            .bearer_auth(token);
+        async move { rb.send().await.unwrap() }
+    };
+    for _ in 0..10 {
+        assert_eq!(list("guess").await.status(), 401);
+    }
+    let r = list("guess").await;
+    assert_eq!(r.status(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    let body: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+    assert_eq!(body["error"]["code"], "too_many_failed_attempts");
+    // Even the right token waits: a guess that happens to be right is not let through.
+    assert_eq!(list(common::ADMIN_TOKEN).await.status(), 429);
+}

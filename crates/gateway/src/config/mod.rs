@@ -156,6 +156,20 @@ pub struct KeysConfig {
     pub admin_token_env: String,
     /// Seconds between checks for keys changed by another process.
     pub refresh_secs: f64,
+    /// With keys on, endpoints left open to anyone; the others need credentials
+    /// (`models`: a gateway key; `health`, `metrics`: the admin token).
+    pub public: Vec<PublicEndpoint>,
+}
+
+/// An endpoint that, with keys on, needs credentials unless `[keys] public` lists it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PublicEndpoint {
+    /// `GET /v1/models` and `/v1/models/{id}` (otherwise: a gateway key).
+    Models,
+    /// `GET /admin/health` (otherwise: the admin token).
+    Health,
+    /// `GET /metrics` (otherwise: the admin token).
+    Metrics,
 }
 
 /// `[usage]`: the usage log.
@@ -301,6 +315,8 @@ struct RawKeys {
     enabled: bool,
     admin_token_env: Option<String>,
     refresh_secs: Option<Spanned<f64>>,
+    #[serde(default)]
+    public: Vec<Spanned<String>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -664,6 +680,25 @@ impl Config {
                 |r| format!("refresh_secs {r} must be a number > 0"),
                 "use e.g. 2: keys changed by `switchyard keys` take effect within 2 s",
             )?,
+            public: raw
+                .keys
+                .public
+                .iter()
+                .map(|p| {
+                    one_of(
+                        &at,
+                        &Some(p.clone()),
+                        PublicEndpoint::Models,
+                        &[
+                            ("models", PublicEndpoint::Models),
+                            ("health", PublicEndpoint::Health),
+                            ("metrics", PublicEndpoint::Metrics),
+                        ],
+                        "[keys] public entry",
+                        "list any of \"models\", \"health\", \"metrics\"",
+                    )
+                })
+                .collect::<Result<_, _>>()?,
         };
 
         let redis = one_of(

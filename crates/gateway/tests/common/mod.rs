@@ -181,8 +181,15 @@ impl TestGateway {
         assert!(resp.status().is_success());
     }
 
+    /// `GET /metrics`, with the admin token (needed when keys are on).
     pub async fn metrics(&self) -> String {
-        String::from_utf8(self.get("/metrics").await.body).unwrap()
+        let req = self
+            .http
+            .get(format!("{}/metrics", self.base))
+            .bearer_auth(ADMIN_TOKEN);
+        let r = read(req).await;
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        String::from_utf8(r.body).unwrap()
     }
 
     /// Every usage event written so far (after flushing the log).

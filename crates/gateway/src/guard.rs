@@ -1,0 +1,185 @@
+//! Who may see what besides the chat endpoint. With keys on, the model list needs a
+//! gateway key, and the operator endpoints (`/admin/health`, `/metrics`, `/admin/keys`)
+//! the admin token, unless `[keys] public` opens them. Wrong admin tokens are limited per
+//! client address: past [`MAX_FAILURES`] in [`WINDOW`], that address gets 429s until the
+//! window ends, so the token cannot be guessed by trying.
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+
+use crate::config::PublicEndpoint;
+use crate::error::GatewayError;
+use crate::state::AppState;
+
+/// Wrong admin tokens an address may send per window.
+pub const MAX_FAILURES: u32 = 10;
+/// The window.
+pub const WINDOW: Duration = Duration::from_secs(60);
+/// Addresses tracked at most (past it, expired entries go; if none has, all do).
+const MAX_TRACKED: usize = 4096;
+
+/// The client's address, put on each request by the connection loop.
+#[derive(Debug, Clone, Copy)]
+pub struct PeerAddr(pub SocketAddr);
+
+/// Wrong admin tokens per client address, in the current window.
+#[derive(Debug, Default)]
+pub struct AdminFailures {
+    by_addr: Mutex<HashMap<IpAddr, (u32, Instant)>>,
+}
+
+impl AdminFailures {
+    /// Seconds `ip` must wait, if it has used up its failures.
+    fn locked_out(&self, ip: IpAddr) -> Option<u64> {
+        let map = self.by_addr.lock().ok()?;
+        let (n, since) = map.get(&ip)?;
+        let left = WINDOW.checked_sub(since.elapsed())?;
+        (*n >= MAX_FAILURES).then(|| left.as_secs().max(1))
+    }
+
+    fn fail(&self, ip: IpAddr) {
+        let Ok(mut map) = self.by_addr.lock() else {
+            return;
+        };
+        if map.len() >= MAX_TRACKED && !map.contains_key(&ip) {
+            map.retain(|_, (_, since)| since.elapsed() < WINDOW);
+            if map.len() >= MAX_TRACKED {
+                map.clear();
+            }
+        }
+        let entry = map.entry(ip).or_insert((0, Instant::now()));
+        if entry.1.elapsed() >= WINDOW {
+            *entry = (0, Instant::now());
+        }
+        entry.0 = entry.0.saturating_add(1);
+    }
+}
+
+pub(crate) fn denied(
+    status: StatusCode,
+    kind: &'static str,
+    code: &'static str,
+    message: String,
+) -> Box<Response> {
+    Box::new(
+        GatewayError::Denied {
+            status,
+            kind,
+            code,
+            message,
+            retry_after_secs: None,
+            headers: Vec::new(),
+        }
+        .into_response(),
+    )
+}
+
+/// Equal in time whatever the first difference, so the token cannot be guessed byte by
+/// byte from response times.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Whether the caller holds the admin token; an address that has sent too many wrong
+/// ones is refused before its token is even looked at.
+pub fn admin(
+    st: &AppState,
+    headers: &HeaderMap,
+    peer: Option<PeerAddr>,
+) -> Result<(), Box<Response>> {
+    let Some(token) = &st.admin_token else {
+        return Err(denied(
+            StatusCode::FORBIDDEN,
+            "permission_error",
+            "admin_disabled",
+            format!(
+                "the admin API is off: set {} to an admin token and restart",
+                st.config.keys.admin_token_env
+            ),
+        ));
+    };
+    let ip = peer.map(|p| p.0.ip());
+    if let Some(wait) = ip.and_then(|ip| st.admin_failures.locked_out(ip)) {
+        let mut r = denied(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limit_error",
+            "too_many_failed_attempts",
+            format!("too many wrong admin tokens from this address; retry in {wait} s"),
+        );
+        r.headers_mut()
+            .insert(axum::http::header::RETRY_AFTER, wait.into());
+        return Err(r);
+    }
+    let given = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or_default();
+    if same(given.trim().as_bytes(), token.trim().as_bytes()) {
+        return Ok(());
+    }
+    if let Some(ip) = ip {
+        st.admin_failures.fail(ip);
+    }
+    Err(denied(
+        StatusCode::UNAUTHORIZED,
+        "authentication_error",
+        "invalid_admin_token",
+        "missing or wrong admin token (Authorization: Bearer <admin token>)".into(),
+    ))
+}
+
+/// Whether the caller may use `what`: anyone with keys off or when `[keys] public`
+/// lists it; else a gateway key (the model list) or the admin token (the rest).
+pub fn endpoint(
+    st: &AppState,
+    headers: &HeaderMap,
+    peer: Option<PeerAddr>,
+    what: PublicEndpoint,
+) -> Result<(), Box<Response>> {
+    let Some(ring) = &st.keys else {
+        return Ok(());
+    };
+    if st.config.keys.public.contains(&what) {
+        return Ok(());
+    }
+    match what {
+        PublicEndpoint::Models => ring
+            .identify(headers)
+            .map(|_| ())
+            .map_err(|e| Box::new(e.into_response())),
+        PublicEndpoint::Health | PublicEndpoint::Metrics => admin(st, headers, peer),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_address_is_locked_out_after_the_allowed_failures_and_others_are_not() {
+        let f = AdminFailures::default();
+        let a: IpAddr = "10.0.0.1".parse().unwrap();
+        let b: IpAddr = "10.0.0.2".parse().unwrap();
+        for _ in 0..MAX_FAILURES - 1 {
+            f.fail(a);
+        }
+        assert_eq!(f.locked_out(a), None);
+        f.fail(a);
+        assert!(f.locked_out(a).is_some_and(|s| (1..=60).contains(&s)));
+        assert_eq!(f.locked_out(b), None);
+    }
+
+    #[test]
+    fn tokens_compare_whole() {
+        assert!(same(b"abc", b"abc"));
+        assert!(!same(b"abc", b"abd"));
+        assert!(!same(b"abc", b"abcd"));
+    }
+}
