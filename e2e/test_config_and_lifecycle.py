@@ -145,3 +145,56 @@ def test_sighup_reloads_the_config_without_dropping_a_stream_in_flight(tmp_path)
         assert gw.alive()
     finally:
         gw.stop()
+
+
+def test_streams_cut_by_the_end_of_the_shutdown_grace_are_recorded_even_across_a_reload(tmp_path):
+    """Two streams outlive the grace period, one started before a SIGHUP (on the replaced
+    config) and one after: both end when the grace does, and both are in the usage log
+    when the process has exited."""
+    import sqlite3
+
+    db = tmp_path / "usage.db"
+    base = (
+        f'[server]\nlisten = "127.0.0.1:0"\nshutdown_grace_secs = 1\n\n'
+        f'[usage]\npath = "{db}"\n\n[simulator]\ntime_scale = 1.0\n\n'
+        '[providers.deepseek]\nsimulated = true\nregions = [{ name = "global" }]\n'
+    )
+    cfg = tmp_path / "grace.toml"
+    cfg.write_text(base)
+    gw = Gateway([str(gateway_bin()), "serve", "--config", str(cfg)], env=child_env()).wait_listening()
+    errors: list[BaseException] = []
+
+    def long_stream() -> None:
+        try:
+            stream = gw.client.chat.completions.create(
+                model="deepseek-v4-flash", max_tokens=8000, stream=True,
+                messages=[{"role": "user", "content": "a very long story"}])
+            for _ in stream:
+                pass
+        except BaseException as e:  # the cut is expected; it must not hang
+            errors.append(e)
+
+    try:
+        first = threading.Thread(target=long_stream)
+        first.start()
+        time.sleep(0.5)
+        cfg.write_text(base + "\n# reloaded\n")
+        gw.proc.send_signal(signal.SIGHUP)
+        _wait_for_output(gw, "config reloaded")
+        second = threading.Thread(target=long_stream)
+        second.start()
+        time.sleep(0.5)
+        assert first.is_alive() and second.is_alive()
+        gw.proc.send_signal(signal.SIGTERM)
+        assert gw.proc.wait(timeout=20) == 0
+        first.join(timeout=10)
+        second.join(timeout=10)
+        assert not first.is_alive() and not second.is_alive()
+    finally:
+        gw.stop()
+    rows = sqlite3.connect(db).execute(
+        "SELECT model, outcome, estimated, prompt_tokens FROM usage").fetchall()
+    assert len(rows) == 2, rows
+    for model, outcome, estimated, prompt in rows:
+        assert model == "deepseek-v4-flash"
+        assert estimated == 1 and prompt > 0, rows

@@ -240,7 +240,6 @@ async fn serve(
     let overrides = Overrides { listen, time_scale };
     let (config, why) = load_config(path.as_ref())?;
     let config = overrides.apply(config);
-    let grace = Duration::from_secs(config.server.shutdown_grace_secs);
     let listen = config.server.listen;
     let state = AppState::build(config, &|var| std::env::var(var).ok()).await?;
     let listener = switchyard_gateway::bind(listen).await?;
@@ -275,24 +274,16 @@ async fn serve(
     let live = Arc::new(Live::new(Arc::new(state)));
     let live_for_exit = Arc::clone(&live);
     reload_on_sighup(Arc::clone(&live), path, overrides)?;
-    let mut server = tokio::spawn(switchyard_gateway::serve_live(
-        live,
-        listener,
-        fired(stop.clone()),
-    ));
-    tokio::select! {
-        res = &mut server => { res.context("server task failed")?.context("server failed")?; }
-        () = async { fired(stop).await; tokio::time::sleep(grace).await } => {
-            tracing::warn!("in-flight requests did not finish within {}s; exiting", grace.as_secs());
-        }
-    }
-    // Everything recorded, including requests that ended during the drain, is written
-    // before the process exits.
-    if let Some(log) = &live_for_exit.get().usage {
-        let log_result = tokio::task::block_in_place(|| log.flush(Duration::from_secs(10)));
-        if let Err(e) = log_result {
-            eprintln!("switchyard: usage log not fully written: {e}");
-        }
+    // The server drains for the grace period, then ends what is left (each request
+    // records what it used as it goes); it returns once every request is recorded.
+    switchyard_gateway::serve_live(live, listener, fired(stop))
+        .await
+        .context("server failed")?;
+    // Everything recorded — by the state in force and by any a reload replaced — is
+    // written before the process exits.
+    let errors = tokio::task::block_in_place(|| live_for_exit.flush_usage(Duration::from_secs(10)));
+    for e in errors {
+        eprintln!("switchyard: usage log not fully written: {e}");
     }
     Ok(())
 }

@@ -7,8 +7,11 @@
 //!   and the connection closes when one goes unanswered for as long).
 //! - `[server] body_timeout_secs` bounds reading a body ([`crate::intake::read_body`]).
 //!
-//! On shutdown the listener closes, each connection finishes the requests it has and
-//! takes no more, and [`serve`] returns once every connection has ended.
+//! On shutdown the listener closes and each connection finishes the requests it has and
+//! takes no more. Connections still busy when the grace period ends are dropped: each
+//! request's own drop guard then records what it used (as a client gone), so that
+//! [`serve`] returns only once every request has been recorded, and a final flush of the
+//! usage log holds them all.
 
 use std::io;
 use std::net::SocketAddr;
@@ -27,11 +30,13 @@ use tower_service::Service;
 
 use crate::guard::PeerAddr;
 
-/// Limits on how slowly a client may send.
+/// Limits on how slowly a client may send, and on the drain at shutdown.
 #[derive(Debug, Clone, Copy)]
 pub struct ClientTimeouts {
     /// See `[server] header_timeout_secs`.
     pub header: Duration,
+    /// See `[server] shutdown_grace_secs`.
+    pub grace: Duration,
 }
 
 /// Serve `app` on `listener` until `shutdown` resolves; see the module docs.
@@ -48,18 +53,19 @@ pub async fn serve(
         shutdown.await;
         drop(stop_rx);
     });
-    let (done_tx, done_rx) = watch::channel(());
+    let mut conns = tokio::task::JoinSet::new();
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
             () = stop_tx.closed() => break,
+            // Reap ended connections so the set holds only live ones.
+            Some(_) = conns.join_next(), if !conns.is_empty() => continue,
         };
         match accepted {
             Ok((stream, peer)) => {
                 let stop = stop_tx.clone();
-                let done = done_rx.clone();
                 let app = app.clone();
-                tokio::spawn(connection(stream, peer, app, limits, stop, done));
+                conns.spawn(connection(stream, peer, app, limits, stop));
             }
             // Out of file descriptors, or a connection reset before it was accepted: the
             // listener itself is fine; pause briefly so that a full table can drain.
@@ -70,8 +76,18 @@ pub async fn serve(
         }
     }
     drop(listener);
-    drop(done_rx);
-    done_tx.closed().await;
+    let drained = tokio::time::timeout(limits.grace, async {
+        while conns.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            connections = conns.len(),
+            "requests still running when the shutdown grace ended; ending them"
+        );
+        conns.abort_all();
+        while conns.join_next().await.is_some() {}
+    }
     Ok(())
 }
 
@@ -81,7 +97,6 @@ async fn connection(
     app: Router,
     limits: ClientTimeouts,
     stop: watch::Sender<()>,
-    done: watch::Receiver<()>,
 ) {
     // Streams write small events that should leave at once.
     if let Err(e) = stream.set_nodelay(true) {
@@ -119,5 +134,4 @@ async fn connection(
             }
         }
     }
-    drop(done);
 }

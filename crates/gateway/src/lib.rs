@@ -64,8 +64,10 @@ pub async fn serve_live(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     telemetry::handle();
+    let server = &live.get().config.server;
     let limits = conn::ClientTimeouts {
-        header: live.get().config.server.header_timeout,
+        header: server.header_timeout,
+        grace: std::time::Duration::from_secs(server.shutdown_grace_secs),
     };
     let app = routes::router(live);
     conn::serve(listener, app, limits, shutdown).await

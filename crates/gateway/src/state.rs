@@ -99,21 +99,29 @@ impl ProviderRuntime {
 /// [`AppState`] when it arrives and keeps it to its end, so a reload never changes (or
 /// drops) a request in flight.
 #[derive(Debug)]
-pub struct Live(std::sync::RwLock<Arc<AppState>>);
+pub struct Live {
+    current: std::sync::RwLock<Arc<AppState>>,
+    /// States replaced by a reload: requests that started on one finish on it, and its
+    /// usage log is flushed at exit too.
+    retired: std::sync::Mutex<Vec<std::sync::Weak<AppState>>>,
+}
 
 impl Live {
     /// Start with `state` (and its active probes, if configured).
     pub fn new(state: Arc<AppState>) -> Self {
         start_probes(&state);
         start_key_refresh(&state);
-        Live(std::sync::RwLock::new(state))
+        Live {
+            current: std::sync::RwLock::new(state),
+            retired: std::sync::Mutex::default(),
+        }
     }
 
     /// The state in force.
     pub fn get(&self) -> Arc<AppState> {
         Arc::clone(
             &self
-                .0
+                .current
                 .read()
                 .unwrap_or_else(std::sync::PoisonError::into_inner),
         )
@@ -123,11 +131,36 @@ impl Live {
     pub fn swap(&self, state: Arc<AppState>) -> Arc<AppState> {
         start_probes(&state);
         start_key_refresh(&state);
-        let mut g = self
-            .0
-            .write()
+        let old = {
+            let mut g = self
+                .current
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            std::mem::replace(&mut *g, state)
+        };
+        let mut retired = self
+            .retired
+            .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        std::mem::replace(&mut *g, state)
+        retired.retain(|w| w.strong_count() > 0);
+        retired.push(Arc::downgrade(&old));
+        old
+    }
+
+    /// Write out the usage log of the state in force and of every replaced state still
+    /// alive (at most `timeout` each); the errors of those that could not be.
+    pub fn flush_usage(&self, timeout: std::time::Duration) -> Vec<switchyard_ledger::LedgerError> {
+        let retired: Vec<Arc<AppState>> = self
+            .retired
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .iter()
+            .filter_map(std::sync::Weak::upgrade)
+            .collect();
+        std::iter::once(self.get())
+            .chain(retired)
+            .filter_map(|st| st.usage.as_ref().and_then(|log| log.flush(timeout).err()))
+            .collect()
     }
 }
 
