@@ -3,6 +3,11 @@
 
 use std::time::{Duration, Instant};
 
+/// Most debt (use beyond reservations) a bucket carries, in minutes of its limit.
+const MAX_DEBT_MINUTES: f64 = 60.0;
+/// Longest wait a bucket ever asks for, in seconds (its whole debt, plus a minute).
+const MAX_WAIT_SECS: f64 = (MAX_DEBT_MINUTES + 1.0) * 60.0;
+
 /// A per-minute token bucket: `limit` to start with, refilled at `limit` per minute.
 #[derive(Debug)]
 pub struct Bucket {
@@ -44,14 +49,24 @@ impl Bucket {
         } else {
             60.0
         };
-        Err(Duration::from_secs_f64(wait.max(0.001)))
+        // The level is at least `-MAX_DEBT_MINUTES` minutes of limit, so the wait is
+        // bounded; the clamp keeps a NaN or an infinity from ever reaching `Duration`.
+        let wait = if wait.is_finite() {
+            wait.clamp(0.001, MAX_WAIT_SECS)
+        } else {
+            MAX_WAIT_SECS
+        };
+        Err(Duration::try_from_secs_f64(wait).unwrap_or(Duration::from_secs(60)))
     }
 
     /// Give back `n` (reserved but not used), or take `-n` more (used beyond the
-    /// reservation; may go below zero, which later requests wait out).
+    /// reservation; may go below zero, which later requests wait out, down to
+    /// `MAX_DEBT_MINUTES` minutes of the limit).
     pub fn adjust(&mut self, n: f64) {
         self.refill();
-        self.level = (self.level + n).min(self.limit);
+        let floor = -self.limit * MAX_DEBT_MINUTES;
+        let level = self.level + if n.is_finite() { n } else { 0.0 };
+        self.level = level.clamp(floor.min(0.0), self.limit);
     }
 
     /// What is left now (never below zero).
@@ -88,5 +103,20 @@ mod tests {
             Bucket::new(10).take(11.0).is_err(),
             "more than the limit never fits"
         );
+    }
+
+    #[test]
+    fn a_huge_overrun_leaves_a_bounded_debt_and_a_bounded_wait() {
+        let mut b = Bucket::new(100);
+        b.adjust(-1e30);
+        b.adjust(f64::NEG_INFINITY);
+        b.adjust(f64::NAN);
+        let wait = b.take(1.0).unwrap_err();
+        assert!(wait <= Duration::from_secs_f64(MAX_WAIT_SECS), "{wait:?}");
+        assert!(
+            wait >= Duration::from_secs(3600),
+            "the debt is an hour: {wait:?}"
+        );
+        assert_eq!(b.remaining(), 0);
     }
 }

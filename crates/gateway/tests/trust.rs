@@ -380,3 +380,40 @@ async fn wrong_admin_tokens_lock_the_address_out_for_a_while() {
     // Even the right token waits: a guess that happens to be right is not let through.
     assert_eq!(list(common::ADMIN_TOKEN).await.status(), 429);
 }
+
+#[tokio::test]
+async fn durations_too_long_for_a_clock_are_config_errors_not_panics() {
+    for (toml, what) in [
+        ("[health]\ncooldown_secs = 1e300\n", "cooldown_secs"),
+        ("[health]\nslow_start_secs = 1e20\n", "slow_start_secs"),
+        (
+            "[health]\nprobe_interval_secs = 1e300\n",
+            "probe_interval_secs",
+        ),
+        ("[keys]\nrefresh_secs = 1e300\n", "refresh_secs"),
+        (
+            "[server]\nheader_timeout_secs = 1e300\n",
+            "header_timeout_secs",
+        ),
+        ("[server]\nbody_timeout_secs = 0\n", "body_timeout_secs"),
+    ] {
+        let e = Config::parse(toml, "test").unwrap_err().to_string();
+        assert!(e.contains(what) && e.contains("line 2"), "{toml}: {e}");
+    }
+}
+
+#[tokio::test]
+async fn absurd_key_expiry_and_budget_are_refused() {
+    let gw = start_with(0.0, |c| c.keys.enabled = true).await;
+    for (body, param) in [
+        (
+            json!({"name": "a", "expires_in_days": 1e300}),
+            "expires_in_days",
+        ),
+        (json!({"name": "a", "budget_usd": 1e300}), "budget_usd"),
+    ] {
+        let r = common::admin(&gw, "POST", "/admin/keys", Some(body), common::ADMIN_TOKEN).await;
+        assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(r.json()["error"]["param"], param);
+    }
+}

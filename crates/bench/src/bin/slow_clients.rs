@@ -1,12 +1,14 @@
 //! Slow-loris benchmark: normal traffic's latency alone and beside many slow clients
-//! (half trickling their headers, half their body, one byte every 100 ms, reconnecting
-//! when the gateway cuts them off), phases interleaved A B A B in one run. Prints a
-//! Markdown table for docs/BENCHMARKS.md.
+//! (half trickling their headers, half their body, one byte every `--drip-ms`,
+//! reconnecting when the gateway cuts them off), phases interleaved A B A B in one run.
+//! The slow clients run in a child process (this binary with `--trickle ADDR`), so the
+//! load generator's own timing is not theirs. Prints a Markdown table for
+//! docs/BENCHMARKS.md.
 //!
 //! Usage: `slow_clients --bin target/release/switchyard [--slow 2000] [--rate 500]
-//! [--duration 10]` (`bench/slow_clients.sh` builds and runs it). The gateway runs with
-//! its default `header_timeout_secs` (10) and `body_timeout_secs` (30), in front of a
-//! simulator at time scale 0. Loopback only; stops by itself.
+//! [--duration 10] [--drip-ms 1000]` (`bench/slow_clients.sh` builds and runs it). The gateway runs with
+//! its default `header_timeout_secs` (10) and `body_timeout_secs` (30), in front of its
+//! simulated DeepSeek at time scale 0. Loopback only; stops by itself.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -29,6 +31,9 @@ struct Args {
     slow: usize,
     rate: f64,
     duration: Duration,
+    drip: Duration,
+    /// Child mode: only trickle against this address for `duration`, then print counts.
+    trickle: Option<String>,
 }
 
 fn parse_args() -> Result<Args> {
@@ -37,6 +42,8 @@ fn parse_args() -> Result<Args> {
         slow: 2000,
         rate: 500.0,
         duration: Duration::from_secs(10),
+        drip: Duration::from_secs(1),
+        trickle: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -48,6 +55,10 @@ fn parse_args() -> Result<Args> {
             "--duration" => {
                 args.duration = Duration::from_secs_f64(val()?.parse().context("bad --duration")?)
             }
+            "--drip-ms" => {
+                args.drip = Duration::from_millis(val()?.parse().context("bad --drip-ms")?)
+            }
+            "--trickle" => args.trickle = Some(val()?),
             "--bench" => {}
             other => bail!("unknown argument {other}; see the module docs"),
         }
@@ -66,12 +77,11 @@ struct Cuts {
     opened: AtomicU64,
 }
 
-/// One slow client: connect, send `head`, then a byte every 100 ms until cut off; again,
+/// One slow client: connect, send `head`, then a byte every `every` until cut off; again,
 /// until `stop`.
 async fn slow_client(
     addr: String,
-    head: Arc<[u8]>,
-    drip: u8,
+    (head, drip, every): (Arc<[u8]>, u8, Duration),
     stop: Arc<AtomicBool>,
     cuts: Arc<Cuts>,
 ) {
@@ -92,7 +102,7 @@ async fn slow_client(
                     Ok(0) | Err(_) => break,
                     Ok(n) => answer.extend_from_slice(&buf[..n]),
                 },
-                () = tokio::time::sleep(Duration::from_millis(100)) => {
+                () = tokio::time::sleep(every) => {
                     if s.write_all(&[drip]).await.is_err() {
                         break;
                     }
@@ -120,13 +130,48 @@ fn heads() -> (Arc<[u8]>, Arc<[u8]>) {
     (header.into(), body.into())
 }
 
+/// Child mode: `slow` slow clients against `addr` for `duration`, then one line of counts.
+async fn trickle(args: &Args, addr: &str) -> Result<()> {
+    let cuts = Arc::new(Cuts::default());
+    let stop = Arc::new(AtomicBool::new(false));
+    let (header, body) = heads();
+    let mut tasks = Vec::new();
+    for i in 0..args.slow {
+        let how = if i % 2 == 0 {
+            (Arc::clone(&header), b'a', args.drip)
+        } else {
+            (Arc::clone(&body), b' ', args.drip)
+        };
+        let (stop, cuts) = (Arc::clone(&stop), Arc::clone(&cuts));
+        tasks.push(tokio::spawn(slow_client(addr.to_string(), how, stop, cuts)));
+    }
+    tokio::time::sleep(args.duration).await;
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        let _ = t.await;
+    }
+    println!(
+        "{} {} {}",
+        cuts.opened.load(Ordering::Relaxed),
+        cuts.closed.load(Ordering::Relaxed),
+        cuts.timed_out.load(Ordering::Relaxed)
+    );
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
     let args = parse_args()?;
+    if let Some(addr) = &args.trickle {
+        return trickle(&args, addr).await;
+    }
     let dir = std::env::temp_dir().join(format!("switchyard-slow-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     let config = dir.join("gateway.toml");
-    std::fs::write(&config, "[usage]\nstore = \"none\"\n")?;
+    std::fs::write(
+        &config,
+        "[usage]\nstore = \"none\"\n\n[providers.deepseek]\nsimulated = true\nregions = [{ name = \"global\" }]\n",
+    )?;
     let config = config.display().to_string();
     let (gw, url) = spawn_until(
         &args.bin,
@@ -167,29 +212,24 @@ async fn main() -> Result<()> {
     };
     run(&plan(Duration::from_secs(2), args.rate), &client).await?;
 
-    let cuts = Arc::new(Cuts::default());
-    let (header, body) = heads();
+    let me = std::env::current_exe().context("cannot find this binary")?;
+    let mut counts = [0u64; 3];
     let mut rows = Vec::new();
     for round in 0..2 {
         for beside in [false, true] {
-            let stop = Arc::new(AtomicBool::new(false));
-            let mut tasks = Vec::new();
+            let mut child = None;
             if beside {
-                for i in 0..args.slow {
-                    let (head, drip) = if i % 2 == 0 {
-                        (Arc::clone(&header), b'a')
-                    } else {
-                        (Arc::clone(&body), b' ')
-                    };
-                    tasks.push(tokio::spawn(slow_client(
-                        addr.clone(),
-                        head,
-                        drip,
-                        Arc::clone(&stop),
-                        Arc::clone(&cuts),
-                    )));
-                }
-                // Let them all connect and start trickling.
+                // The slow clients outlive the phase by a second at each end.
+                let secs = args.duration.as_secs_f64() + 2.0;
+                let c = tokio::process::Command::new(&me)
+                    .args(["--trickle", &addr, "--slow", &args.slow.to_string()])
+                    .args(["--drip-ms", &args.drip.as_millis().to_string()])
+                    .args(["--duration", &secs.to_string()])
+                    .stdout(std::process::Stdio::piped())
+                    .kill_on_drop(true)
+                    .spawn()
+                    .context("cannot start the slow clients")?;
+                child = Some(c);
                 tokio::time::sleep(Duration::from_secs(1)).await;
             }
             eprintln!(
@@ -197,11 +237,17 @@ async fn main() -> Result<()> {
                 if beside { "beside" } else { "without" }
             );
             let data = run(&plan(args.duration, args.rate), &client).await?;
-            stop.store(true, Ordering::Relaxed);
-            for t in tasks {
-                let _ = t.await;
+            if let Some(c) = child {
+                let out = c.wait_with_output().await?;
+                let text = String::from_utf8_lossy(&out.stdout);
+                for (n, v) in counts.iter_mut().zip(text.split_whitespace()) {
+                    *n += v.parse::<u64>().unwrap_or(0);
+                }
             }
             let recs: Vec<Rec> = data.groups.into_iter().flat_map(|g| g.recs).collect();
+            if let Some(e) = recs.iter().find_map(|r| r.error.as_ref()) {
+                eprintln!("  example failure: {e:?}");
+            }
             rows.push((round, beside, recs));
         }
     }
@@ -227,12 +273,13 @@ async fn main() -> Result<()> {
     let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
     println!();
     println!(
-        "p99 beside {} slow clients / alone: {:.2}x; slow connections opened {}, closed at the header limit {}, answered 408 at the body limit {}; gateway peak RSS {:.1} MiB",
+        "p99 beside {} slow clients (a byte every {} ms) / alone: {:.2}x; slow connections opened {}, closed at the header limit {}, answered 408 at the body limit {}; gateway peak RSS {:.1} MiB",
         args.slow,
+        args.drip.as_millis(),
         mean(&p99[1]) / mean(&p99[0]).max(f64::MIN_POSITIVE),
-        cuts.opened.load(Ordering::Relaxed),
-        cuts.closed.load(Ordering::Relaxed),
-        cuts.timed_out.load(Ordering::Relaxed),
+        counts[0],
+        counts[1],
+        counts[2],
         hwm as f64 / 1024.0
     );
     drop(gw);

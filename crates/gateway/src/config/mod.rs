@@ -549,6 +549,17 @@ impl Config {
                 fix,
             )
         };
+        // A duration: at most a day, so that it fits a `Duration` and an `Instant` plus it.
+        let seconds = |v: &Option<Spanned<f64>>, default: f64, what: &str, fix: &str| {
+            checked(
+                &at,
+                v,
+                default,
+                |x: f64| x.is_finite() && (0.0..=86_400.0).contains(&x),
+                |x| format!("{what} {x} must be a number of seconds from 0 to 86400"),
+                fix,
+            )
+        };
         let health = HealthConfig {
             consecutive_failures: checked(
                 &at,
@@ -558,19 +569,19 @@ impl Config {
                 |_| "consecutive_failures must be at least 1".into(),
                 "use e.g. 5: that many retryable failures in a row take a region out",
             )?,
-            cooldown_secs: non_negative(
+            cooldown_secs: seconds(
                 &raw.health.cooldown_secs,
                 10.0,
                 "cooldown_secs",
                 "use e.g. 10: seconds before a failed region gets a trial request",
             )?,
-            probe_interval_secs: non_negative(
+            probe_interval_secs: seconds(
                 &raw.health.probe_interval_secs,
                 0.0,
                 "probe_interval_secs",
                 "use e.g. 5 to probe deployments that are out every 5 s, or 0 for no probes",
             )?,
-            slow_start_secs: non_negative(
+            slow_start_secs: seconds(
                 &raw.health.slow_start_secs,
                 30.0,
                 "slow_start_secs",
@@ -676,8 +687,8 @@ impl Config {
                 &at,
                 &raw.keys.refresh_secs,
                 2.0,
-                |r: f64| r.is_finite() && r > 0.0,
-                |r| format!("refresh_secs {r} must be a number > 0"),
+                |r: f64| r.is_finite() && r > 0.0 && r <= 86_400.0,
+                |r| format!("refresh_secs {r} must be a number of seconds above 0, at most 86400"),
                 "use e.g. 2: keys changed by `switchyard keys` take effect within 2 s",
             )?,
             public: raw
