@@ -214,29 +214,22 @@ pub async fn try_deployments(
                 }
                 Err(mut e)
                     if e.kind == ErrorKind::Timeout
-                        && limits.client_expired(ctx.started, sent, stream)
-                            == Some(ClientExpiry::Request) =>
+                        && let Some(expiry) = limits.client_expired(ctx.started, sent, stream) =>
                 {
-                    // The client's own shorter limit ran out: nothing is learnt about
-                    // the deployment, and no retry is due.
-                    e.message = "the time limit this request set (x-switchyard-timeout) ran out before an answer".into();
+                    // A limit the client shortened ran out: nothing is learnt about the
+                    // deployment. Past its whole-request limit the request is over; past
+                    // its time to first token the next deployment may still be in time,
+                    // and trying it spends no retry.
                     ctx.region.clone_from(&d.region_name);
                     ctx.deployment.clone_from(&d.name);
-                    return Tried {
-                        outcome: Err(e),
-                        rest: Vec::new(),
-                    };
-                }
-                Err(mut e)
-                    if e.kind == ErrorKind::Timeout
-                        && limits.client_expired(ctx.started, sent, stream)
-                            == Some(ClientExpiry::Ttft) =>
-                {
-                    // The client's own time to first token ran out: try the next
-                    // deployment, with no mark against this one and no retry spent.
+                    if expiry == ClientExpiry::Request {
+                        e.message = "the time limit this request set (x-switchyard-timeout) ran out before an answer".into();
+                        return Tried {
+                            outcome: Err(e),
+                            rest: Vec::new(),
+                        };
+                    }
                     e.message = "no first token within the limit this request set (x-switchyard-ttft-timeout)".into();
-                    ctx.region.clone_from(&d.region_name);
-                    ctx.deployment.clone_from(&d.name);
                     last_err = e;
                     blameless = true;
                 }

@@ -63,6 +63,19 @@ fn tool_provider(base: &str) -> Config {
     .unwrap()
 }
 
+/// A gateway with keys on, in front of [`tool_calling_upstream`]; and what it was sent.
+async fn tool_gateway() -> (TestGateway, Arc<Mutex<Vec<Value>>>) {
+    let (base, seen) = tool_calling_upstream().await;
+    let extra = tool_provider(&base);
+    let gw = start_with(0.0, move |c| {
+        c.keys.enabled = true;
+        c.providers.extend(extra.providers);
+        c.models.extend(extra.models);
+    })
+    .await;
+    (gw, seen)
+}
+
 /// The history a client sends back after the tool ran, without the reasoning.
 fn tool_history(question: &str) -> Value {
     json!({"model": "tool-model", "tools": [weather_tool()], "messages": [
@@ -81,14 +94,7 @@ fn forwarded_reasoning(seen: &Mutex<Vec<Value>>) -> Option<String> {
 
 #[tokio::test]
 async fn reasoning_behind_a_tool_call_is_restored_only_for_the_key_and_conversation_that_made_it() {
-    let (base, seen) = tool_calling_upstream().await;
-    let extra = tool_provider(&base);
-    let gw = start_with(0.0, move |c| {
-        c.keys.enabled = true;
-        c.providers.extend(extra.providers);
-        c.models.extend(extra.models);
-    })
-    .await;
+    let (gw, seen) = tool_gateway().await;
     let (key_a, _) = new_key(&gw, json!({"name": "a", "team": "alpha"})).await;
     let (key_b, _) = new_key(&gw, json!({"name": "b", "team": "alpha"})).await;
     let first = json!({"model": "tool-model", "tools": [weather_tool()],
@@ -118,14 +124,7 @@ async fn reasoning_behind_a_tool_call_is_restored_only_for_the_key_and_conversat
 
 #[tokio::test]
 async fn reasoning_planted_by_one_key_is_never_handed_to_another() {
-    let (base, seen) = tool_calling_upstream().await;
-    let extra = tool_provider(&base);
-    let gw = start_with(0.0, move |c| {
-        c.keys.enabled = true;
-        c.providers.extend(extra.providers);
-        c.models.extend(extra.models);
-    })
-    .await;
+    let (gw, seen) = tool_gateway().await;
     let (key_a, _) = new_key(&gw, json!({"name": "a"})).await;
     let (key_b, _) = new_key(&gw, json!({"name": "b"})).await;
     // B causes the entry (planting its upstream's reasoning under the id A will use) ...
