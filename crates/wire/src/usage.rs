@@ -80,12 +80,14 @@ impl Usage {
             .or(detail(&self.input_tokens_details, |d| d.cached_tokens))
             .unwrap_or(0);
         let prompt = if self.prompt_tokens == 0 {
-            self.prompt_cache_hit_tokens.unwrap_or(0) + self.prompt_cache_miss_tokens.unwrap_or(0)
+            self.prompt_cache_hit_tokens
+                .unwrap_or(0)
+                .saturating_add(self.prompt_cache_miss_tokens.unwrap_or(0))
         } else {
             self.prompt_tokens
         };
-        let completion = if self.completion_tokens == 0 && self.total_tokens > prompt {
-            self.total_tokens - prompt
+        let completion = if self.completion_tokens == 0 {
+            self.total_tokens.saturating_sub(prompt)
         } else {
             self.completion_tokens
         };
@@ -103,7 +105,7 @@ impl Usage {
 impl TokenUsage {
     /// Total tokens.
     pub fn total(&self) -> u64 {
-        self.prompt + self.completion
+        self.prompt.saturating_add(self.completion)
     }
 
     /// Whether nothing was counted.
@@ -187,6 +189,17 @@ mod tests {
     fn missing_completion_is_derived_from_total() {
         let u = norm(json!({"prompt_tokens": 10, "total_tokens": 15}));
         assert_eq!(u.completion, 5);
+    }
+
+    #[test]
+    fn absurd_upstream_counts_saturate_instead_of_overflowing() {
+        // Found by fuzzing (fuzz/regressions/sse_stream/usage-*): an upstream's numbers
+        // overflowed the sums, a panic in debug builds and a wrapped count in release.
+        let u = norm(json!({"prompt_cache_hit_tokens": u64::MAX, "prompt_cache_miss_tokens": 1}));
+        assert_eq!(u.prompt, u64::MAX);
+        let u = norm(json!({"prompt_tokens": u64::MAX, "completion_tokens": u64::MAX}));
+        assert_eq!(u.total(), u64::MAX);
+        assert_eq!(u.to_wire().total_tokens, u64::MAX);
     }
 
     #[test]
