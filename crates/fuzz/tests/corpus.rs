@@ -95,6 +95,39 @@ fn corpus_and_regression_directories_name_real_targets() {
     }
 }
 
+/// `(name, version)` of every package in a `Cargo.lock`.
+fn locked(path: &Path) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(path).unwrap();
+    let mut out = Vec::new();
+    let mut name = None;
+    for line in text.lines() {
+        if let Some(n) = line.strip_prefix("name = ") {
+            name = Some(n.trim_matches('"').to_string());
+        } else if let (Some(v), Some(n)) = (line.strip_prefix("version = "), name.take()) {
+            out.push((n, v.trim_matches('"').to_string()));
+        }
+    }
+    out
+}
+
+#[test]
+fn fuzz_lockfile_pins_the_versions_the_workspace_ships() {
+    // fuzz/ is its own workspace with its own lockfile; a campaign must exercise the
+    // dependency versions the gateway is built with. After `cargo update`, copy
+    // Cargo.lock to fuzz/Cargo.lock and let cargo trim it (`cargo +nightly fuzz build`).
+    let shipped = locked(&fuzz_dir().join("../Cargo.lock"));
+    let fuzzed = locked(&fuzz_dir().join("Cargo.lock"));
+    let differ: Vec<_> = fuzzed
+        .iter()
+        .filter(|(n, _)| shipped.iter().any(|(s, _)| s == n))
+        .filter(|p| !shipped.contains(p))
+        .collect();
+    assert!(
+        differ.is_empty(),
+        "fuzz/Cargo.lock differs from Cargo.lock: {differ:?}"
+    );
+}
+
 #[test]
 fn every_target_has_a_cargo_fuzz_entry_point() {
     for target in switchyard_fuzz::TARGETS {
