@@ -192,6 +192,17 @@ mod tests {
     }
 
     #[test]
+    fn absurd_upstream_counts_saturate_instead_of_overflowing() {
+        // Found by fuzzing (fuzz/regressions/sse_stream/usage-*): an upstream's numbers
+        // overflowed the sums, a panic in debug builds and a wrapped count in release.
+        let u = norm(json!({"prompt_cache_hit_tokens": u64::MAX, "prompt_cache_miss_tokens": 1}));
+        assert_eq!(u.prompt, u64::MAX);
+        let u = norm(json!({"prompt_tokens": u64::MAX, "completion_tokens": u64::MAX}));
+        assert_eq!(u.total(), u64::MAX);
+        assert_eq!(u.to_wire().total_tokens, u64::MAX);
+    }
+
+    #[test]
     fn wire_shape_is_openai_with_details() {
         let u = TokenUsage {
             prompt: 9,
