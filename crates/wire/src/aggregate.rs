@@ -55,7 +55,8 @@ impl StreamAggregator {
         for choice in chunk.choices {
             let idx = choice_slot(choice.index)?;
             if self.choices.len() <= idx {
-                self.choices.resize_with(idx + 1, ChoiceAcc::default);
+                self.choices
+                    .resize_with(idx.saturating_add(1), ChoiceAcc::default);
             }
             let Some(acc) = self.choices.get_mut(idx) else {
                 continue;
@@ -140,7 +141,7 @@ impl StreamAggregator {
 fn merge_call(calls: &mut Vec<ToolCall>, delta: ToolCall) -> Result<(), UpstreamError> {
     let idx = tool_slot(delta.index.unwrap_or(0))?;
     if calls.len() <= idx {
-        calls.resize_with(idx + 1, ToolCall::default);
+        calls.resize_with(idx.saturating_add(1), ToolCall::default);
     }
     let Some(call) = calls.get_mut(idx) else {
         return Ok(());

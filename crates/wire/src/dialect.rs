@@ -303,9 +303,8 @@ fn thinks_by_default(lower_model: &str) -> bool {
     let m = lower_model;
     let open_weight = m.starts_with("qwen3")
         && m.split('-').nth(1).is_some_and(|size| {
-            size.len() > 1
-                && size.ends_with('b')
-                && size[..size.len() - 1].bytes().all(|b| b.is_ascii_digit())
+            size.strip_suffix('b')
+                .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
         });
     open_weight && !m.contains("instruct")
 }
@@ -339,7 +338,7 @@ fn prepare_dashscope(req: &mut ChatRequest, upstream_model: &str, adj: &mut Vec<
 
 fn prepare_deepseek(req: &mut ChatRequest, adj: &mut Vec<Adjustment>) {
     let thinking = !req.thinking_disabled();
-    let mut filled = 0;
+    let mut filled = 0usize;
     for m in &mut req.messages {
         if m.role != Role::Assistant {
             continue;
@@ -347,7 +346,7 @@ fn prepare_deepseek(req: &mut ChatRequest, adj: &mut Vec<Adjustment>) {
         let made_calls = m.tool_calls.as_ref().is_some_and(|c| !c.is_empty());
         if made_calls && thinking && m.reasoning_content.is_none() {
             m.reasoning_content = Some(REASONING_PLACEHOLDER.to_string());
-            filled += 1;
+            filled = filled.saturating_add(1);
         } else if !made_calls {
             // Only tool-call turns take their reasoning back; elsewhere it is dead weight.
             m.reasoning_content = None;
@@ -437,8 +436,8 @@ fn prepare_zhipu(req: &mut ChatRequest, adj: &mut Vec<Adjustment>) {
                 "stop",
                 format!(
                     "GLM takes one stop word; kept '{}', dropped {}",
-                    words[0],
-                    words.len() - 1
+                    words.first().copied().unwrap_or_default(),
+                    words.len().saturating_sub(1)
                 ),
             ));
         }
@@ -489,7 +488,7 @@ fn prepare_zhipu(req: &mut ChatRequest, adj: &mut Vec<Adjustment>) {
             ));
         }
     }
-    let mut stripped = 0;
+    let mut stripped = 0usize;
     for m in &mut req.messages {
         if let Some(Content::Parts(parts)) = &mut m.content {
             for p in parts.iter_mut() {
@@ -500,7 +499,7 @@ fn prepare_zhipu(req: &mut ChatRequest, adj: &mut Vec<Adjustment>) {
                     .map(|(_, b64)| b64.to_string());
                 if let Some(b64) = raw {
                     p.set_image_url(b64);
-                    stripped += 1;
+                    stripped = stripped.saturating_add(1);
                 }
             }
         }
@@ -588,7 +587,8 @@ impl StreamNormalizer {
             }
             let idx = choice_slot(choice.index)?;
             if self.choices.len() <= idx {
-                self.choices.resize(idx + 1, ChoiceState::default());
+                self.choices
+                    .resize(idx.saturating_add(1), ChoiceState::default());
             }
             let Some(state) = self.choices.get_mut(idx) else {
                 continue;

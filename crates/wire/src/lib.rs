@@ -11,6 +11,13 @@
 //! - [`dialect`]: per-vendor request/response normalisation and error mapping;
 //! - [`tokens`]: a small offline token estimator.
 
+// Everything here reads bytes from clients and upstreams: an index or a sum that input
+// controls must not panic or wrap. Exceptions are marked where they are, with the reason.
+#![cfg_attr(
+    not(test),
+    deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)
+)]
+
 pub mod aggregate;
 pub mod chat;
 pub mod dialect;

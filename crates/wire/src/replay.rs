@@ -28,7 +28,7 @@ pub fn completion_to_chunks(completion: &ChatCompletion, include_usage: bool) ->
         usage: None,
         extra: JsonMap::new(),
     };
-    let mut out = Vec::with_capacity(completion.choices.len() * 3 + 1);
+    let mut out = Vec::with_capacity(completion.choices.len().saturating_mul(3).saturating_add(1));
     for c in &completion.choices {
         let m = &c.message;
         out.push(chunk(vec![one(

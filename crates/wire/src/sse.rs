@@ -102,7 +102,7 @@ impl SseParser {
 
     /// Bytes received but not yet part of a complete line.
     pub fn pending(&self) -> usize {
-        self.buf.len() - self.pos
+        self.buf.len().saturating_sub(self.pos)
     }
 
     /// The next complete event, if the buffer holds one; an error when the data of the
@@ -115,7 +115,7 @@ impl SseParser {
             // The line is read in place, fields matched as bytes, and only the value
             // decoded: this runs for every chunk of every stream the gateway relays and
             // the load tester reads.
-            let line = &self.buf[start..end];
+            let line = self.buf.get(start..end).unwrap_or_default();
             if line.is_empty() {
                 if let Some(data) = self.data.take() {
                     return Ok(Some(SseEvent::Data {
@@ -131,13 +131,14 @@ impl SseParser {
                     text(comment).trim_start().to_string(),
                 )));
             }
-            let (field, value) = match memchr::memchr(b':', line) {
-                Some(i) => {
-                    let v = &line[i + 1..];
-                    (&line[..i], v.strip_prefix(b" ").unwrap_or(v))
-                }
-                None => (line, &b""[..]),
-            };
+            let (field, value) =
+                match memchr::memchr(b':', line).and_then(|i| line.split_at_checked(i)) {
+                    Some((field, colon_value)) => {
+                        let v = colon_value.get(1..).unwrap_or_default();
+                        (field, v.strip_prefix(b" ").unwrap_or(v))
+                    }
+                    None => (line, &b""[..]),
+                };
             match field {
                 b"data" => match &mut self.data {
                     Some(d) if d.len().saturating_add(value.len()) >= self.max => {
@@ -175,16 +176,20 @@ impl SseParser {
     fn next_line(&mut self) -> Option<(usize, usize)> {
         // A `\r` ended the previous line: a `\n` right after it belongs to that line
         // ending, whichever read it arrives in. Decide once the next byte is here.
-        if self.after_cr && self.pos < self.buf.len() {
-            if self.buf[self.pos] == b'\n' {
-                self.pos += 1;
+        if self.after_cr
+            && let Some(&next) = self.buf.get(self.pos)
+        {
+            if next == b'\n' {
+                self.pos = self.pos.saturating_add(1);
             }
             self.after_cr = false;
         }
         let start = self.pos;
-        let end = start + memchr::memchr2(b'\n', b'\r', &self.buf[start..])?;
-        self.after_cr = self.buf[end] == b'\r';
-        self.pos = end + 1;
+        let rest = self.buf.get(start..)?;
+        let len = memchr::memchr2(b'\n', b'\r', rest)?;
+        self.after_cr = rest.get(len) == Some(&b'\r');
+        let end = start.saturating_add(len);
+        self.pos = end.saturating_add(1);
         Some((start, end))
     }
 }
