@@ -149,8 +149,34 @@ impl Drop for Admission {
 #[derive(Debug)]
 pub struct Keyring {
     store: Mutex<KeyStore>,
+    /// Where the keys are (password hidden), for `/readyz` without taking the store.
+    location: String,
     by_hash: RwLock<HashMap<String, Arc<KeyState>>>,
     version: Mutex<(i64, i64)>,
+    refreshed: Mutex<Refreshed>,
+}
+
+/// How the last look at the store went.
+#[derive(Debug)]
+struct Refreshed {
+    /// The last time the store answered.
+    ok_at: std::time::Instant,
+    /// Why the looks since then failed.
+    error: Option<String>,
+}
+
+/// Whether the keys in memory are the store's, for `/readyz`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Freshness {
+    /// Where the keys are (password hidden).
+    pub store: String,
+    /// The store has not answered the last refresh (or not for longer than expected):
+    /// keys revoked or rotated since may still work here.
+    pub stale: bool,
+    /// Seconds since the store last answered.
+    pub secs_since_refresh: f64,
+    /// Why the last refresh failed, if it did.
+    pub error: Option<String>,
 }
 
 fn now_ms() -> i64 {
@@ -175,18 +201,53 @@ impl Keyring {
     /// (from the usage log).
     pub fn load(store: KeyStore) -> Result<Self, String> {
         let ring = Keyring {
+            location: store.location(),
             store: Mutex::new(store),
             by_hash: RwLock::new(HashMap::new()),
             version: Mutex::new((-1, -1)),
+            refreshed: Mutex::new(Refreshed {
+                ok_at: std::time::Instant::now(),
+                error: None,
+            }),
         };
         ring.refresh().map_err(|e| e.to_string())?;
         Ok(ring)
     }
 
     /// Reload the keys if the store changed; live limit and spend state of unchanged
-    /// keys is kept. Blocking (SQLite): call it off the runtime's workers.
+    /// keys is kept. Blocking (SQLite): call it off the runtime's workers. Whether it
+    /// worked is kept for [`Keyring::freshness`].
     pub fn refresh(&self) -> Result<bool, switchyard_ledger::LedgerError> {
-        self.reload(false)
+        let result = self.reload(false);
+        let mut r = self
+            .refreshed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match &result {
+            Ok(_) => {
+                r.ok_at = std::time::Instant::now();
+                r.error = None;
+            }
+            Err(e) => r.error = Some(e.to_string()),
+        }
+        result
+    }
+
+    /// Whether the keys in memory are up to date: stale when the last refresh failed,
+    /// or when none has succeeded for three refresh intervals plus `grace` (a refresh
+    /// stuck on a slow store).
+    pub fn freshness(&self, every: Duration, grace: Duration) -> Freshness {
+        let r = self
+            .refreshed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let age = r.ok_at.elapsed();
+        Freshness {
+            store: self.location.clone(),
+            stale: r.error.is_some() || age > every.saturating_mul(3).saturating_add(grace),
+            secs_since_refresh: (age.as_secs_f64() * 10.0).round() / 10.0,
+            error: r.error.clone(),
+        }
     }
 
     /// Reload the keys now (after a change made through this gateway).

@@ -280,9 +280,10 @@ impl AppState {
                 spool.push(".pg.spool");
                 let (url, table, spool) =
                     (url.clone(), table.clone(), std::path::PathBuf::from(spool));
+                let options = config.usage.postgres_options.clone();
                 // Connecting blocks; keep it off the runtime's workers.
                 let opened = tokio::task::spawn_blocking(move || {
-                    UsageLog::open_postgres(&url, &table, &spool)
+                    UsageLog::open_postgres_with(&url, &table, &spool, &options)
                 })
                 .await
                 .map_err(|e| StartError::Usage(e.to_string()))?;
@@ -293,11 +294,12 @@ impl AppState {
         // replicas on several machines), else in the SQLite database.
         let keys = if config.keys.enabled {
             let postgres = config.usage.postgres.clone();
+            let options = config.usage.postgres_options.clone();
             let db_path = db_path.clone();
             // Opening and loading block (and the PostgreSQL client runs its own runtime).
             let ring = tokio::task::spawn_blocking(move || {
                 let store = match &postgres {
-                    Some((url, table)) => KeyStore::open_postgres(url, table),
+                    Some((url, table)) => KeyStore::open_postgres_with(url, table, &options),
                     None => KeyStore::open(&db_path),
                 }
                 .map_err(|e| e.to_string())?;

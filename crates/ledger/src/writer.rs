@@ -104,7 +104,17 @@ impl UsageLog {
     /// A log writing to PostgreSQL at `url`, table `table`, spooling to `spool` when the
     /// writer falls behind or the database is away.
     pub fn open_postgres(url: &str, table: &str, spool: &Path) -> Result<Self, LedgerError> {
-        let store = crate::pg::PgStore::connect(url, table)?;
+        Self::open_postgres_with(url, table, spool, &crate::PgOptions::default())
+    }
+
+    /// [`UsageLog::open_postgres`] with explicit time limits (and TLS settings).
+    pub fn open_postgres_with(
+        url: &str,
+        table: &str,
+        spool: &Path,
+        options: &crate::PgOptions,
+    ) -> Result<Self, LedgerError> {
+        let store = crate::pg::PgStore::connect_with(url, table, options)?;
         Self::with_store(Box::new(store), spool, CHANNEL_CAPACITY, SPOOL_MAX_BYTES)
     }
 

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::ops::Range;
 use std::str::FromStr;
+use std::time::Duration;
 
 use serde::Deserialize;
 use switchyard_catalog::ModelOverride;
@@ -161,6 +162,8 @@ pub struct UsageConfig {
     pub path: Option<std::path::PathBuf>,
     /// With `store = "postgres"`: the connection URL and the table.
     pub postgres: Option<(String, String)>,
+    /// Time limits (and TLS trust) of the PostgreSQL connections (usage and keys).
+    pub postgres_options: switchyard_ledger::PgOptions,
 }
 
 /// Where the usage log goes unless `[usage] path` says otherwise:
@@ -301,6 +304,8 @@ struct RawUsage {
     path: Option<String>,
     url: Option<Spanned<String>>,
     table: Option<Spanned<String>>,
+    connect_timeout_secs: Option<Spanned<f64>>,
+    query_timeout_secs: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -353,6 +358,30 @@ fn checked<T: Copy>(
 }
 
 /// An optional spanned word that must be one of `choices`: `default` when absent.
+/// A duration in seconds (a number > 0, at most a day), or `default`.
+fn secs(
+    at: routes::At<'_>,
+    v: &Option<Spanned<f64>>,
+    default: Duration,
+    what: &str,
+    fix: &str,
+) -> Result<Duration, ConfigError> {
+    match v {
+        None => Ok(default),
+        Some(x) => match Duration::try_from_secs_f64(*x.get_ref()) {
+            Ok(d) if !d.is_zero() && d <= Duration::from_secs(86_400) => Ok(d),
+            _ => Err(at(
+                x.span(),
+                format!(
+                    "{what} {} must be a number > 0 and at most 86400",
+                    x.get_ref()
+                ),
+                fix.to_string(),
+            )),
+        },
+    }
+}
+
 fn one_of<T: Copy>(
     at: routes::At<'_>,
     v: &Option<Spanned<String>>,
@@ -602,6 +631,23 @@ impl Config {
                 "use \"sqlite\" (the default), \"postgres\" or \"none\"",
             )?,
             postgres,
+            postgres_options: switchyard_ledger::PgOptions {
+                connect_timeout: secs(
+                    &at,
+                    &raw.usage.connect_timeout_secs,
+                    switchyard_ledger::CONNECT_TIMEOUT,
+                    "[usage] connect_timeout_secs",
+                    "use e.g. 5: a PostgreSQL server that has not accepted a connection within 5 s is retried later",
+                )?,
+                query_timeout: secs(
+                    &at,
+                    &raw.usage.query_timeout_secs,
+                    switchyard_ledger::QUERY_TIMEOUT,
+                    "[usage] query_timeout_secs",
+                    "use e.g. 10: a PostgreSQL query or batch not answered within 10 s is abandoned and its connection replaced",
+                )?,
+                ca_file: None,
+            },
             path: raw
                 .usage
                 .path

@@ -230,8 +230,19 @@ impl KeyStore {
     /// the usage table `usage_table` (`<usage_table>_keys`); spend is read from that usage
     /// table, so every replica sees the same keys and the same spend.
     pub fn open_postgres(url: &str, usage_table: &str) -> Result<Self, LedgerError> {
+        Self::open_postgres_with(url, usage_table, &crate::PgOptions::default())
+    }
+
+    /// [`KeyStore::open_postgres`] with explicit time limits (and TLS settings). A
+    /// connection that breaks later is replaced on the next call, with back-off while
+    /// the server cannot be reached.
+    pub fn open_postgres_with(
+        url: &str,
+        usage_table: &str,
+        options: &crate::PgOptions,
+    ) -> Result<Self, LedgerError> {
         Ok(KeyStore {
-            backend: Box::new(pg::PgKeys::connect(url, usage_table)?),
+            backend: Box::new(pg::PgKeys::connect(url, usage_table, options)?),
         })
     }
 

@@ -1,0 +1,262 @@
+//! The stores behind the gateway going away and coming back: PostgreSQL (keys, usage) and
+//! Redis (shared limits), against the real servers on this machine (PostgreSQL at
+//! 127.0.0.1:5432 database `test`, Redis at 127.0.0.1:6379). Connections are killed with
+//! `pg_terminate_backend`, or cut / stalled by a TCP relay the test puts in between —
+//! never by restarting the servers, which other tests share.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::{TestGateway, admin, ask, new_key, start_with};
+use serde_json::{Value, json};
+use switchyard_ledger::keys::KeyStore;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+const PG: &str = "postgres://postgres@127.0.0.1:5432/test";
+const PG_ADDR: &str = "127.0.0.1:5432";
+
+/// What the relay does with connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Forward both ways.
+    Pass,
+    /// Close every connection and refuse new ones (the server is down).
+    Refuse,
+    /// Accept and hold connections, forwarding nothing (the server hangs).
+    Stall,
+}
+
+/// A TCP relay to `upstream` whose [`Mode`] the test sets.
+struct Relay {
+    addr: String,
+    mode: watch::Sender<Mode>,
+}
+
+impl Relay {
+    async fn start(upstream: &'static str) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        let (mode, mode_rx) = watch::channel(Mode::Pass);
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut client, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut rx = mode_rx.clone();
+                tokio::spawn(async move {
+                    let at_start = *rx.borrow_and_update();
+                    match at_start {
+                        Mode::Refuse => return,
+                        Mode::Stall => {
+                            // Hold it, answering nothing, until the server "comes back".
+                            let _ = rx.wait_for(|m| *m != Mode::Stall).await;
+                            return;
+                        }
+                        Mode::Pass => {}
+                    }
+                    let Ok(mut server) = TcpStream::connect(upstream).await else {
+                        return;
+                    };
+                    let changed = tokio::select! {
+                        _ = tokio::io::copy_bidirectional(&mut client, &mut server) => false,
+                        r = rx.wait_for(|m| *m != Mode::Pass) => r.is_ok(),
+                    };
+                    let now = *rx.borrow();
+                    if changed && now == Mode::Stall {
+                        // Hold both ends, forwarding nothing, until it "comes back".
+                        let _ = rx.wait_for(|m| *m != Mode::Stall).await;
+                    }
+                });
+            }
+        });
+        Relay { addr, mode }
+    }
+
+    fn set(&self, mode: Mode) {
+        self.mode.send_replace(mode);
+    }
+
+    /// `postgres://…` through the relay, tagged with `app` (to find its connections).
+    fn pg_url(&self, app: &str) -> String {
+        format!(
+            "postgres://postgres@{}/test?application_name={app}",
+            self.addr
+        )
+    }
+}
+
+/// Run `sql` on a connection of its own (blocking, off the runtime's workers).
+async fn pg(sql: String) -> Vec<postgres::Row> {
+    tokio::task::spawn_blocking(move || {
+        postgres::Client::connect(PG, postgres::NoTls)
+            .unwrap()
+            .query(&sql, &[])
+            .unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+/// Kill every connection tagged `app`, as a server restart would; how many.
+async fn kill_connections(app: &str) -> usize {
+    pg(format!(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = '{app}'"
+    ))
+    .await
+    .len()
+}
+
+async fn drop_tables(table: &str) {
+    let sql = format!(
+        "DROP TABLE IF EXISTS {table}_keys; DROP TABLE IF EXISTS {table}_keys_version; DROP TABLE IF EXISTS {table}"
+    );
+    tokio::task::spawn_blocking(move || {
+        postgres::Client::connect(PG, postgres::NoTls)
+            .unwrap()
+            .batch_execute(&sql)
+            .unwrap();
+    })
+    .await
+    .unwrap();
+}
+
+/// A gateway with keys (refreshed every 0.1 s) and usage in PostgreSQL at `url`.
+async fn pg_gateway(url: String, table: &str) -> TestGateway {
+    let table = table.to_string();
+    start_with(0.0, move |c| {
+        c.usage.postgres = Some((url, table));
+        c.keys.enabled = true;
+        c.keys.refresh_secs = 0.1;
+        c.usage.postgres_options.connect_timeout = Duration::from_secs(1);
+        c.usage.postgres_options.query_timeout = Duration::from_secs(2);
+    })
+    .await
+}
+
+/// Revoke `id` from another process (as `switchyard keys revoke` would).
+async fn revoke_elsewhere(table: &str, id: &str) {
+    let (table, id) = (table.to_string(), id.to_string());
+    tokio::task::spawn_blocking(move || {
+        assert!(
+            KeyStore::open_postgres(PG, &table)
+                .unwrap()
+                .revoke(&id)
+                .unwrap()
+        );
+    })
+    .await
+    .unwrap();
+}
+
+/// Poll `check` every 50 ms until it holds; panic with `what` after `limit`.
+async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = Instant::now() + limit;
+    while !check().await {
+        assert!(Instant::now() < deadline, "{what} within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn readyz_keys(gw: &TestGateway) -> Value {
+    let r = gw.get("/readyz").await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    r.json()["keys"].clone()
+}
+
+#[tokio::test]
+async fn keys_in_postgres_are_refreshed_again_after_the_connections_are_killed() {
+    let table = common::unique("sytest_keys_reconnect");
+    let app = common::unique("sy_reconnect");
+    let gw = pg_gateway(format!("{PG}?application_name={app}"), &table).await;
+    let (key, id) = new_key(&gw, json!({"name": "doomed"})).await;
+    assert_eq!(
+        gw.chat_as(&key, ask("deepseek-v4-flash", "hi"))
+            .await
+            .status,
+        200
+    );
+
+    assert!(
+        kill_connections(&app).await >= 1,
+        "the gateway's connections were found"
+    );
+    // The admin API works again at once (a broken connection is replaced)...
+    let r = admin(&gw, "GET", "/admin/keys", None, common::ADMIN_TOKEN).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    // ...and a revocation made by another process reaches this replica.
+    revoke_elsewhere(&table, &id).await;
+    eventually(
+        Duration::from_secs(20),
+        "the revoked key refused",
+        || async {
+            gw.chat_as(&key, ask("deepseek-v4-flash", "hi"))
+                .await
+                .status
+                == 401
+        },
+    )
+    .await;
+    let keys = readyz_keys(&gw).await;
+    assert_eq!(keys["stale"], false, "{keys}");
+    drop_tables(&table).await;
+}
+
+#[tokio::test]
+async fn readyz_says_how_stale_the_keys_are_while_postgres_is_away() {
+    let table = common::unique("sytest_keys_stale");
+    let relay = Relay::start(PG_ADDR).await;
+    let gw = pg_gateway(relay.pg_url("sy_stale"), &table).await;
+    let (key, id) = new_key(&gw, json!({"name": "stale"})).await;
+    let keys = readyz_keys(&gw).await;
+    assert_eq!(keys["stale"], false, "{keys}");
+    assert!(keys["store"].as_str().unwrap().contains(&table), "{keys}");
+
+    relay.set(Mode::Refuse);
+    eventually(
+        Duration::from_secs(20),
+        "/readyz reporting stale keys",
+        || async { readyz_keys(&gw).await["stale"] == true },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let keys = readyz_keys(&gw).await;
+    assert!(keys["secs_since_refresh"].as_f64().unwrap() > 0.0, "{keys}");
+    assert!(
+        keys["error"].as_str().is_some_and(|e| !e.is_empty()),
+        "{keys}"
+    );
+    // Keys already loaded keep working meanwhile.
+    assert_eq!(
+        gw.chat_as(&key, ask("deepseek-v4-flash", "hi"))
+            .await
+            .status,
+        200
+    );
+
+    revoke_elsewhere(&table, &id).await;
+    relay.set(Mode::Pass);
+    // Back-off between attempts is at most a few seconds after so short an outage.
+    eventually(
+        Duration::from_secs(30),
+        "the revocation seen after the outage",
+        || async {
+            gw.chat_as(&key, ask("deepseek-v4-flash", "hi"))
+                .await
+                .status
+                == 401
+        },
+    )
+    .await;
+    let keys = readyz_keys(&gw).await;
+    assert_eq!(keys["stale"], false, "{keys}");
+    assert_eq!(keys["error"], Value::Null, "{keys}");
+    drop_tables(&table).await;
+}
