@@ -152,7 +152,8 @@ pub struct Keyring {
     /// Where the keys are (password hidden), for `/readyz` without taking the store.
     location: String,
     by_hash: RwLock<HashMap<String, Arc<KeyState>>>,
-    version: Mutex<(i64, i64)>,
+    /// The store's change counter when the keys were last loaded.
+    version: Mutex<Option<i64>>,
     refreshed: Mutex<Refreshed>,
 }
 
@@ -204,7 +205,7 @@ impl Keyring {
             location: store.location(),
             store: Mutex::new(store),
             by_hash: RwLock::new(HashMap::new()),
-            version: Mutex::new((-1, -1)),
+            version: Mutex::new(None),
             refreshed: Mutex::new(Refreshed {
                 ok_at: std::time::Instant::now(),
                 error: None,
@@ -265,7 +266,7 @@ impl Keyring {
             .version
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if *seen == version && !force {
+        if *seen == Some(version) && !force {
             return Ok(false);
         }
         let now = now_ms();
@@ -293,7 +294,7 @@ impl Keyring {
         if let Ok(mut m) = self.by_hash.write() {
             *m = fresh;
         }
-        *seen = version;
+        *seen = Some(version);
         Ok(true)
     }
 

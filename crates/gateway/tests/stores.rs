@@ -112,7 +112,8 @@ async fn kill_connections(app: &str) -> usize {
 
 async fn drop_tables(table: &str) {
     let sql = format!(
-        "DROP TABLE IF EXISTS {table}_keys; DROP TABLE IF EXISTS {table}_keys_version; DROP TABLE IF EXISTS {table}"
+        "DROP TABLE IF EXISTS {table}_keys; DROP TABLE IF EXISTS {table}_keys_version;
+         DROP FUNCTION IF EXISTS {table}_keys_bump(); DROP TABLE IF EXISTS {table}"
     );
     tokio::task::spawn_blocking(move || {
         postgres::Client::connect(PG, postgres::NoTls)
@@ -258,5 +259,42 @@ async fn readyz_says_how_stale_the_keys_are_while_postgres_is_away() {
     let keys = readyz_keys(&gw).await;
     assert_eq!(keys["stale"], false, "{keys}");
     assert_eq!(keys["error"], Value::Null, "{keys}");
+    drop_tables(&table).await;
+}
+
+#[tokio::test]
+async fn a_revoke_stamped_before_the_newest_key_change_reaches_every_replica() {
+    let table = common::unique("sytest_keys_skew");
+    let gw = pg_gateway(PG.to_string(), &table).await;
+    let (key, id) = new_key(&gw, json!({"name": "first"})).await;
+    new_key(&gw, json!({"name": "second"})).await;
+    assert_eq!(
+        gw.chat_as(&key, ask("deepseek-v4-flash", "hi"))
+            .await
+            .status,
+        200
+    );
+    // Another replica, whose clock is behind, revokes the first key: its stamp is older
+    // than the second key's and the number of keys stays the same.
+    let sql = format!(
+        "UPDATE {table}_keys SET revoked_ms = created_ms, updated_ms = created_ms WHERE id = '{id}'"
+    );
+    tokio::task::spawn_blocking(move || {
+        let mut c = postgres::Client::connect(PG, postgres::NoTls).unwrap();
+        assert_eq!(c.execute(&sql, &[]).unwrap(), 1);
+    })
+    .await
+    .unwrap();
+    eventually(
+        Duration::from_secs(20),
+        "the skewed revocation seen",
+        || async {
+            gw.chat_as(&key, ask("deepseek-v4-flash", "hi"))
+                .await
+                .status
+                == 401
+        },
+    )
+    .await;
     drop_tables(&table).await;
 }

@@ -66,6 +66,18 @@ pub(crate) fn usage_schema(table: &str) -> String {
     )
 }
 
+/// `sql` in one transaction holding an advisory lock named after `table`, so that
+/// replicas starting together do not create the same objects at once.
+pub(crate) fn locked_setup(table: &str, sql: &str) -> String {
+    // FNV-1a: any stable hash will do; a collision only serialises two set-ups.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in table.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+    }
+    let lock = i64::from_ne_bytes(h.to_ne_bytes());
+    format!("BEGIN; SELECT pg_advisory_xact_lock({lock}); {sql}; COMMIT;")
+}
+
 impl PgStore {
     /// Connect to `url` and create `table` (and its index) if missing. The table name
     /// must be a plain identifier.
@@ -76,7 +88,7 @@ impl PgStore {
     /// [`PgStore::connect`] with explicit time limits (and TLS settings).
     pub fn connect_with(url: &str, table: &str, options: &PgOptions) -> Result<Self, LedgerError> {
         check_table(table)?;
-        let conn = PgConn::connect(url, options, usage_schema(table))?;
+        let conn = PgConn::connect(url, options, locked_setup(table, &usage_schema(table)))?;
         Ok(PgStore {
             conn,
             table: table.to_string(),

@@ -8,7 +8,7 @@ use tokio_postgres::Client;
 use super::{Backend, COLUMNS, NewKey, RowValues, models_json, to_i64};
 use crate::error::LedgerError;
 use crate::keys::KeyRecord;
-use crate::pg::{check_table, usage_schema};
+use crate::pg::{check_table, locked_setup, usage_schema};
 use crate::pgconn::{OpError, PgConn, PgOptions};
 
 /// A PostgreSQL connection (replaced when it breaks) and the two tables.
@@ -45,9 +45,25 @@ impl PgKeys {
                 revoked_ms    BIGINT,
                 created_ms    BIGINT NOT NULL,
                 updated_ms    BIGINT NOT NULL
-            );",
+            );
+            -- A change counter bumped by every statement that changes key rows, in
+            -- its own transaction: replicas compare it, not timestamps (clocks differ,
+            -- and two changes can share a millisecond).
+            CREATE TABLE IF NOT EXISTS {keys}_version (
+                id      INTEGER PRIMARY KEY CHECK (id = 1),
+                version BIGINT NOT NULL
+            );
+            INSERT INTO {keys}_version (id, version) VALUES (1, 0) ON CONFLICT (id) DO NOTHING;
+            CREATE OR REPLACE FUNCTION {keys}_bump() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                UPDATE {keys}_version SET version = version + 1 WHERE id = 1;
+                RETURN NULL;
+            END $$;
+            CREATE OR REPLACE TRIGGER {keys}_bump AFTER INSERT OR UPDATE OR DELETE ON {keys}
+                FOR EACH STATEMENT EXECUTE FUNCTION {keys}_bump();",
             usage = usage_schema(usage_table)
         );
+        let setup = locked_setup(usage_table, &setup);
         let conn = PgConn::connect(url, options, setup)?;
         Ok(PgKeys {
             label: conn.label().to_string(),
@@ -162,16 +178,13 @@ impl Backend for PgKeys {
         })
     }
 
-    fn version(&self) -> Result<(i64, i64), LedgerError> {
-        let sql = format!(
-            "SELECT COALESCE(MAX(updated_ms), 0)::BIGINT, COUNT(*)::BIGINT FROM {}",
-            self.keys
-        );
+    fn version(&self) -> Result<i64, LedgerError> {
+        let sql = format!("SELECT version FROM {}_version WHERE id = 1", self.keys);
         self.with(
             "cannot read the key table's version",
             async |c: &mut Client| {
                 let r = c.query_one(&sql, &[]).await?;
-                Ok((r.try_get(0)?, r.try_get(1)?))
+                Ok(r.try_get(0)?)
             },
         )
     }
