@@ -272,18 +272,24 @@ impl AppState {
             .unwrap_or_else(|| crate::config::default_usage_path(env));
         let usage = match (&config.usage.postgres, config.usage.enabled) {
             (_, false) => None,
-            (None, true) => {
-                Some(UsageLog::open(&db_path).map_err(|e| StartError::Usage(e.to_string()))?)
-            }
+            (None, true) => Some(
+                UsageLog::open_with(
+                    &db_path,
+                    config.usage.buffer_events,
+                    switchyard_ledger::SPOOL_MAX_BYTES,
+                )
+                .map_err(|e| StartError::Usage(e.to_string()))?,
+            ),
             (Some((url, table)), true) => {
                 let mut spool = db_path.as_os_str().to_owned();
                 spool.push(".pg.spool");
                 let (url, table, spool) =
                     (url.clone(), table.clone(), std::path::PathBuf::from(spool));
                 let options = config.usage.postgres_options.clone();
+                let buffer = config.usage.buffer_events;
                 // Connecting blocks; keep it off the runtime's workers.
                 let opened = tokio::task::spawn_blocking(move || {
-                    UsageLog::open_postgres_with(&url, &table, &spool, &options)
+                    UsageLog::open_postgres_with(&url, &table, &spool, &options, buffer)
                 })
                 .await
                 .map_err(|e| StartError::Usage(e.to_string()))?;

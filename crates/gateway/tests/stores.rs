@@ -298,3 +298,93 @@ async fn a_revoke_stamped_before_the_newest_key_change_reaches_every_replica() {
     .await;
     drop_tables(&table).await;
 }
+
+/// Rows in the usage table `table`.
+async fn usage_rows(table: &str) -> i64 {
+    pg(format!("SELECT COUNT(*) FROM {table}")).await[0].get(0)
+}
+
+/// Send `n` chat requests at once from a thread and runtime of their own, and wait for
+/// them without the gateway's runtime: a gateway whose workers are blocked cannot
+/// answer, and then the test fails at `limit` instead of hanging.
+fn answered_without_blocking(base: &str, n: usize, limit: Duration) -> Vec<u16> {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let url = format!("{base}/v1/chat/completions");
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let statuses = rt.block_on(async {
+            let http = reqwest::Client::new();
+            let sends = (0..n).map(|_| {
+                http.post(&url)
+                    .header("content-type", "application/json")
+                    .body(ask("deepseek-v4-flash", "hi").to_string())
+                    .send()
+            });
+            futures_util::future::join_all(sends)
+                .await
+                .into_iter()
+                .map(|r| r.map_or(0, |r| r.status().as_u16()))
+                .collect::<Vec<_>>()
+        });
+        let _ = tx.send(statuses);
+    });
+    rx.recv_timeout(limit).unwrap_or_else(|_| {
+        panic!("{n} requests not answered within {limit:?}: the gateway is stalled")
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stalled_usage_database_never_stalls_requests_and_loses_no_event() {
+    let table = common::unique("sytest_usage_stall");
+    let relay = Relay::start(PG_ADDR).await;
+    let (url, t) = (relay.pg_url("sy_stall"), table.clone());
+    let gw = start_with(0.0, move |c| {
+        c.usage.postgres = Some((url, t));
+        c.usage.postgres_options.connect_timeout = Duration::from_secs(1);
+        c.usage.postgres_options.query_timeout = Duration::from_secs(1);
+        // A one-event buffer: every burst overflows to the spool.
+        c.usage.buffer_events = 1;
+    })
+    .await;
+    let mut sent: i64 = 0;
+    assert_eq!(gw.chat(ask("deepseek-v4-flash", "hi")).await.status, 200);
+    sent += 1;
+    // The database goes down: events wait in the spool.
+    relay.set(Mode::Refuse);
+    for _ in 0..3 {
+        assert_eq!(gw.chat(ask("deepseek-v4-flash", "hi")).await.status, 200);
+        sent += 1;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Then it hangs: it accepts connections and answers nothing, while the writer tries
+    // to drain the spool into it.
+    relay.set(Mode::Stall);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let base = gw.base.clone();
+    let statuses = tokio::task::spawn_blocking(move || {
+        answered_without_blocking(&base, 20, Duration::from_secs(60))
+    })
+    .await
+    .unwrap();
+    assert_eq!(statuses, vec![200; 20]);
+    sent += 20;
+    // It comes back: every event reaches it, none twice.
+    relay.set(Mode::Pass);
+    let want = sent;
+    eventually(
+        Duration::from_secs(60),
+        "every event in PostgreSQL",
+        || async {
+            let log = gw.state.usage.as_ref().unwrap();
+            let _ = tokio::task::block_in_place(|| log.flush(Duration::from_secs(2)));
+            usage_rows(&table).await >= want
+        },
+    )
+    .await;
+    assert_eq!(usage_rows(&table).await, want, "no event written twice");
+    assert_eq!(gw.state.usage.as_ref().unwrap().stats().dropped, 0);
+    drop_tables(&table).await;
+}

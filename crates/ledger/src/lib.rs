@@ -34,4 +34,6 @@ pub use pg::PgStore;
 pub use pgconn::{BACKOFF_MAX, BACKOFF_MIN, CONNECT_TIMEOUT, PgOptions, QUERY_TIMEOUT};
 pub use redact::redact;
 pub use store::SqliteStore;
-pub use writer::{BATCH, CHANNEL_CAPACITY, FLUSH_INTERVAL, UsageLog, UsageStore, WriterStats};
+pub use writer::{
+    BATCH, CHANNEL_CAPACITY, FLUSH_INTERVAL, SPOOL_MAX_BYTES, UsageLog, UsageStore, WriterStats,
+};

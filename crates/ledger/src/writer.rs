@@ -104,18 +104,26 @@ impl UsageLog {
     /// A log writing to PostgreSQL at `url`, table `table`, spooling to `spool` when the
     /// writer falls behind or the database is away.
     pub fn open_postgres(url: &str, table: &str, spool: &Path) -> Result<Self, LedgerError> {
-        Self::open_postgres_with(url, table, spool, &crate::PgOptions::default())
+        Self::open_postgres_with(
+            url,
+            table,
+            spool,
+            &crate::PgOptions::default(),
+            CHANNEL_CAPACITY,
+        )
     }
 
-    /// [`UsageLog::open_postgres`] with explicit time limits (and TLS settings).
+    /// [`UsageLog::open_postgres`] with explicit time limits (and TLS settings) and a
+    /// channel of `channel` events.
     pub fn open_postgres_with(
         url: &str,
         table: &str,
         spool: &Path,
         options: &crate::PgOptions,
+        channel: usize,
     ) -> Result<Self, LedgerError> {
         let store = crate::pg::PgStore::connect_with(url, table, options)?;
-        Self::with_store(Box::new(store), spool, CHANNEL_CAPACITY, SPOOL_MAX_BYTES)
+        Self::with_store(Box::new(store), spool, channel, SPOOL_MAX_BYTES)
     }
 
     /// A log over any store.
@@ -126,7 +134,7 @@ impl UsageLog {
         spool_max_bytes: u64,
     ) -> Result<Self, LedgerError> {
         let spool = Arc::new(Spool::new(spool_path.to_path_buf(), spool_max_bytes));
-        let leftover = spool.drain_into(|evs| store.insert(evs))?;
+        let leftover = spool.drain_into(BATCH, |evs| store.insert(evs))?;
         if leftover > 0 {
             tracing::info!(events = leftover, "usage events recovered from the spool");
         }
@@ -182,11 +190,30 @@ impl UsageLog {
 
     /// Wait until everything recorded so far is in the database (at most `timeout`).
     pub fn flush(&self, timeout: Duration) -> Result<(), LedgerError> {
+        let deadline = Instant::now() + timeout;
         let (ack_tx, ack_rx) = mpsc::channel();
-        self.tx
-            .send(Msg::Flush(ack_tx))
-            .map_err(|_| LedgerError::Writer("the writer has stopped".into()))?;
-        match ack_rx.recv_timeout(timeout) {
+        // The channel may be full (the writer stuck on a slow database): wait for room
+        // only until the deadline.
+        let mut msg = Msg::Flush(ack_tx);
+        loop {
+            match self.tx.try_send(msg) {
+                Ok(()) => break,
+                Err(TrySendError::Disconnected(_)) => {
+                    return Err(LedgerError::Writer("the writer has stopped".into()));
+                }
+                Err(TrySendError::Full(back)) => {
+                    if Instant::now() >= deadline {
+                        return Err(LedgerError::Writer(format!(
+                            "not flushed within {}s (the writer is behind)",
+                            timeout.as_secs_f64()
+                        )));
+                    }
+                    msg = back;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        }
+        match ack_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(LedgerError::Writer(e)),
             Err(_) => Err(LedgerError::Writer(format!(
@@ -248,7 +275,7 @@ impl Writer {
                     .ok();
             }
             self.write(&mut batch);
-            if self.spool.pending() > 0 || !acks.is_empty() {
+            if self.spool.pending() || !acks.is_empty() {
                 self.drain_spool();
             }
             for ack in acks.drain(..) {
@@ -286,7 +313,7 @@ impl Writer {
 
     fn drain_spool(&mut self) {
         let store = &mut self.store;
-        match self.spool.drain_into(|evs| store.insert(evs)) {
+        match self.spool.drain_into(BATCH, |evs| store.insert(evs)) {
             Ok(0) => {}
             Ok(n) => {
                 self.counters.written.fetch_add(n as u64, Ordering::Relaxed);

@@ -164,6 +164,8 @@ pub struct UsageConfig {
     pub postgres: Option<(String, String)>,
     /// Time limits (and TLS trust) of the PostgreSQL connections (usage and keys).
     pub postgres_options: switchyard_ledger::PgOptions,
+    /// Events held in memory for the writer before they go to the spool file.
+    pub buffer_events: usize,
 }
 
 /// Where the usage log goes unless `[usage] path` says otherwise:
@@ -306,6 +308,7 @@ struct RawUsage {
     table: Option<Spanned<String>>,
     connect_timeout_secs: Option<Spanned<f64>>,
     query_timeout_secs: Option<Spanned<f64>>,
+    buffer_events: Option<Spanned<usize>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -648,6 +651,14 @@ impl Config {
                 )?,
                 ca_file: None,
             },
+            buffer_events: checked(
+                &at,
+                &raw.usage.buffer_events,
+                switchyard_ledger::CHANNEL_CAPACITY,
+                |n: usize| (1..=1_000_000).contains(&n),
+                |n| format!("[usage] buffer_events {n} must be between 1 and 1000000"),
+                "use e.g. 8192: events waiting for the writer in memory before they go to the spool file",
+            )?,
             path: raw
                 .usage
                 .path
