@@ -25,7 +25,11 @@ use crate::error::GatewayError;
 use crate::keys::{Admission, KeyState, Keyring};
 
 const ADMIT: &str = r"
+-- KEYS: rpm bucket, tpm bucket, spent, held (sum of live reservations), holds (zset:
+-- reservation -> expiry on the Redis clock).
 local now = tonumber(ARGV[1])
+local t = redis.call('TIME')
+local clock = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local function bucket(key, limit, n)
   if limit <= 0 then return 1, -1, 0 end
   local v = redis.call('HMGET', key, 'level', 'at')
@@ -36,19 +40,41 @@ local function bucket(key, limit, n)
   if n > limit then return 0, level, 60000 end
   return 0, level, math.ceil((n - level) * 60000 / limit)
 end
+local function amount(member)
+  return tonumber(string.match(member, ':(%d+)$')) or 0
+end
 local rpm_limit, tpm_limit, tokens = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local ok1, rpm_left, rpm_wait = bucket(KEYS[1], rpm_limit, 1)
 if ok1 == 0 then return {2, rpm_wait, math.floor(rpm_left), -1} end
 local ok2, tpm_left, tpm_wait = bucket(KEYS[2], tpm_limit, tokens)
 if ok2 == 0 then return {3, tpm_wait, math.floor(rpm_left), math.floor(tpm_left)} end
 local budget, max_nanos, ttl = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[8])
+local hold, hold_ttl = ARGV[9], tonumber(ARGV[10])
 if budget >= 0 then
   redis.call('SET', KEYS[3], ARGV[7], 'NX', 'PX', ttl)
   local spent = tonumber(redis.call('GET', KEYS[3])) or 0
-  local reserved = tonumber(redis.call('GET', KEYS[4])) or 0
-  if spent + reserved + max_nanos > budget then return {4, 0, spent, reserved} end
-  redis.call('INCRBY', KEYS[4], max_nanos)
-  redis.call('PEXPIRE', KEYS[4], ttl)
+  local held = tonumber(redis.call('GET', KEYS[4]))
+  if held == nil then
+    -- The sum was lost (eviction): count the live reservations again.
+    held = 0
+    for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], '(' .. clock, '+inf')) do
+      held = held + amount(m)
+    end
+  end
+  -- Reservations whose settle never came (process killed, time-out, shutdown) lapse on
+  -- their own expiry, whatever else the key is doing.
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', clock)) do
+    held = held - amount(m)
+  end
+  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', clock)
+  if held < 0 then held = 0 end
+  if spent + held + max_nanos > budget then
+    redis.call('SET', KEYS[4], string.format('%d', held), 'PX', ttl)
+    return {4, 0, spent, held}
+  end
+  redis.call('SET', KEYS[4], string.format('%d', held + max_nanos), 'PX', ttl)
+  redis.call('ZADD', KEYS[5], clock + hold_ttl, hold .. ':' .. ARGV[6])
+  redis.call('PEXPIRE', KEYS[5], ttl)
 end
 if rpm_limit > 0 then
   redis.call('HSET', KEYS[1], 'level', rpm_left, 'at', now)
@@ -62,6 +88,7 @@ return {1, 0, math.floor(rpm_left), math.floor(tpm_left)}
 ";
 
 const SETTLE: &str = r"
+-- KEYS: tpm bucket, spent, held, holds.
 local now, tpm_limit, back = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 if tpm_limit > 0 and back ~= 0 then
   local v = redis.call('HMGET', KEYS[1], 'level', 'at')
@@ -72,10 +99,11 @@ if tpm_limit > 0 and back ~= 0 then
   redis.call('PEXPIRE', KEYS[1], 120000)
 end
 local reserved, spent, ttl = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-if reserved > 0 then
+-- Release the reservation only if it has not lapsed (then it was released already).
+if reserved > 0 and redis.call('ZREM', KEYS[4], ARGV[7]) == 1 then
   local left = (tonumber(redis.call('GET', KEYS[3])) or 0) - reserved
   if left < 0 then left = 0 end
-  redis.call('SET', KEYS[3], left, 'PX', ttl)
+  redis.call('SET', KEYS[3], string.format('%d', left), 'PX', ttl)
 end
 if spent > 0 then
   redis.call('INCRBY', KEYS[2], spent)
@@ -83,6 +111,9 @@ if spent > 0 then
 end
 return 1
 ";
+
+/// How long a budget reservation lasts unless [`RedisLimits::with_reservation_ttl`] says.
+pub const DEFAULT_HOLD_TTL: Duration = Duration::from_secs(660);
 
 /// What to do when Redis cannot be reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +149,8 @@ pub struct RedisLimits {
     conn: Conn,
     prefix: String,
     on_error: OnRedisError,
+    /// How long a budget reservation lasts if its request never settles it.
+    hold_ttl: Duration,
     admit: Script,
     settle: Script,
 }
@@ -136,7 +169,10 @@ struct Names {
     rpm: String,
     tpm: String,
     spent: String,
-    reserved: String,
+    /// Sum of the live reservations.
+    held: String,
+    /// Each live reservation, scored by its expiry (Redis clock, ms).
+    holds: String,
 }
 
 fn now_ms() -> i64 {
@@ -164,6 +200,7 @@ impl RedisLimits {
             conn: Conn::Single(conn),
             prefix: prefix.to_string(),
             on_error,
+            hold_ttl: DEFAULT_HOLD_TTL,
             admit: Script::new(ADMIT),
             settle: Script::new(SETTLE),
         })
@@ -188,9 +225,18 @@ impl RedisLimits {
             conn: Conn::Cluster(conn),
             prefix: prefix.to_string(),
             on_error,
+            hold_ttl: DEFAULT_HOLD_TTL,
             admit: Script::new(ADMIT),
             settle: Script::new(SETTLE),
         })
+    }
+
+    /// Let a budget reservation whose request never settles it (process killed,
+    /// time-out, shutdown) lapse after `ttl`; it should exceed the longest request.
+    #[must_use]
+    pub fn with_reservation_ttl(mut self, ttl: Duration) -> Self {
+        self.hold_ttl = ttl;
+        self
     }
 
     fn names(&self, key: &KeyState, period_start: i64) -> Names {
@@ -199,7 +245,10 @@ impl RedisLimits {
             rpm: format!("{base}:rpm"),
             tpm: format!("{base}:tpm"),
             spent: format!("{base}:spent:{period_start}"),
-            reserved: format!("{base}:reserved:{period_start}"),
+            // Not `reserved:` as before: sums left by older releases held reservations
+            // that never lapse, and are not carried over.
+            held: format!("{base}:held:{period_start}"),
+            holds: format!("{base}:holds:{period_start}"),
         }
     }
 
@@ -224,11 +273,14 @@ impl RedisLimits {
             switchyard_ledger::keys::BudgetPeriod::Month => 33 * 86_400_000,
             switchyard_ledger::keys::BudgetPeriod::Total => 10 * 365 * 86_400_000,
         };
+        let hold = format!("{:016x}", rand::random::<u64>());
+        let hold_ttl_ms = u64::try_from(self.hold_ttl.as_millis()).unwrap_or(u64::MAX);
         let mut call = self.admit.prepare_invoke();
         call.key(&n.rpm)
             .key(&n.tpm)
             .key(&n.spent)
-            .key(&n.reserved)
+            .key(&n.held)
+            .key(&n.holds)
             .arg(now)
             .arg(rec.rpm.unwrap_or(0))
             .arg(rec.tpm.unwrap_or(0))
@@ -239,7 +291,9 @@ impl RedisLimits {
             )
             .arg(max_nanos)
             .arg(key.spent_now())
-            .arg(ttl_ms);
+            .arg(ttl_ms)
+            .arg(&hold)
+            .arg(hold_ttl_ms);
         let reply: Result<Vec<i64>, redis::RedisError> = self.conn.invoke(&call).await;
         let reply = match reply {
             Ok(r) if r.len() == 4 => r,
@@ -280,7 +334,9 @@ impl RedisLimits {
                     limits: Arc::clone(self),
                     tpm: n.tpm,
                     spent: n.spent,
-                    reserved: n.reserved,
+                    held: n.held,
+                    holds: n.holds,
+                    hold: format!("{hold}:{nanos_reserved}"),
                     tpm_limit,
                     ttl_ms,
                 },
@@ -339,7 +395,10 @@ pub struct Settler {
     limits: Arc<RedisLimits>,
     tpm: String,
     spent: String,
-    reserved: String,
+    held: String,
+    holds: String,
+    /// This request's reservation (`<id>:<nano-dollars>`).
+    hold: String,
     tpm_limit: u64,
     ttl_ms: i64,
 }
@@ -352,20 +411,27 @@ impl Settler {
             return;
         };
         let limits = Arc::clone(&self.limits);
-        let (tpm, spent_key, reserved_key) =
-            (self.tpm.clone(), self.spent.clone(), self.reserved.clone());
+        let (tpm, spent_key, held, holds, hold) = (
+            self.tpm.clone(),
+            self.spent.clone(),
+            self.held.clone(),
+            self.holds.clone(),
+            self.hold.clone(),
+        );
         let (tpm_limit, ttl) = (self.tpm_limit, self.ttl_ms);
         rt.spawn(async move {
             let mut call = limits.settle.prepare_invoke();
             call.key(&tpm)
                 .key(&spent_key)
-                .key(&reserved_key)
+                .key(&held)
+                .key(&holds)
                 .arg(now_ms())
                 .arg(tpm_limit)
                 .arg(tokens_back)
                 .arg(reserved)
                 .arg(spent)
-                .arg(ttl);
+                .arg(ttl)
+                .arg(&hold);
             let r: Result<i64, _> = limits.conn.invoke(&call).await;
             if let Err(e) = r {
                 counter!("switchyard_redis_errors_total").increment(1);

@@ -364,7 +364,11 @@ impl AppState {
                     RedisLimits::connect_cluster(&config.limits.redis_cluster, prefix, on_error)
                         .await
                 };
-                Some(Arc::new(connected.map_err(StartError::Limits)?))
+                Some(Arc::new(
+                    connected
+                        .map_err(StartError::Limits)?
+                        .with_reservation_ttl(config.limits.reservation_ttl),
+                ))
             }
             _ => None,
         };

@@ -12,12 +12,13 @@ use std::time::{Duration, Instant};
 
 use common::{TestGateway, admin, ask, new_key, start_with};
 use serde_json::{Value, json};
-use switchyard_ledger::keys::KeyStore;
+use switchyard_ledger::keys::{BudgetPeriod, KeyStore, NewKey};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 const PG: &str = "postgres://postgres@127.0.0.1:5432/test";
 const PG_ADDR: &str = "127.0.0.1:5432";
+const REDIS_ADDR: &str = "127.0.0.1:6379";
 
 /// What the relay does with connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -387,4 +388,126 @@ async fn a_stalled_usage_database_never_stalls_requests_and_loses_no_event() {
     assert_eq!(usage_rows(&table).await, want, "no event written twice");
     assert_eq!(gw.state.usage.as_ref().unwrap().stats().dropped, 0);
     drop_tables(&table).await;
+}
+
+/// A gateway with keys in `db` and limits in Redis at `redis` (host:port), failing
+/// closed (a Redis error is a 503, never a local admission), after `tweak`.
+async fn redis_gateway(
+    time_scale: f64,
+    db: &std::path::Path,
+    redis: &str,
+    prefix: &str,
+    tweak: impl FnOnce(&mut switchyard_gateway::Config) + Send + 'static,
+) -> TestGateway {
+    let (db, redis, prefix) = (db.to_path_buf(), redis.to_string(), prefix.to_string());
+    start_with(time_scale, move |c| {
+        c.keys.enabled = true;
+        c.keys.refresh_secs = 0.1;
+        c.usage.path = Some(db);
+        c.limits.redis_url = Some(format!("redis://{redis}"));
+        c.limits.redis_prefix = prefix;
+        c.limits.deny_on_redis_error = true;
+        tweak(c);
+    })
+    .await
+}
+
+fn budget_key(db: &std::path::Path, nanos: u64, period: BudgetPeriod) -> String {
+    KeyStore::open(db)
+        .unwrap()
+        .create(&NewKey {
+            name: "budget".into(),
+            budget_nanos: Some(nanos),
+            budget_period: period,
+            ..NewKey::default()
+        })
+        .unwrap()
+        .1
+}
+
+/// A connection of the test's own to the real Redis.
+async fn redis() -> redis::aio::MultiplexedConnection {
+    redis::Client::open(format!("redis://{REDIS_ADDR}"))
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap()
+}
+
+/// Members of the Redis sorted set whose name matches `pattern` (0 if there is none: an
+/// emptied set is removed).
+async fn zcard(pattern: &str) -> i64 {
+    let mut c = redis().await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(pattern)
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert!(keys.len() <= 1, "{pattern}: {keys:?}");
+    let Some(key) = keys.first() else { return 0 };
+    redis::cmd("ZCARD")
+        .arg(key)
+        .query_async(&mut c)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_reservation_whose_settle_never_ran_lapses_and_the_budget_is_usable_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("keys.db");
+    // Room for one request at its largest possible cost (about 294,000 n$), not two.
+    let key = budget_key(&db, 400_000, BudgetPeriod::Total);
+    let relay = Relay::start(REDIS_ADDR).await;
+    let prefix = common::unique("sytest_hold");
+    let gw = redis_gateway(0.02, &db, &relay.addr, &prefix, |c| {
+        c.limits.reservation_ttl = Duration::from_secs(8);
+    })
+    .await;
+    let mut body = ask("deepseek-v4-flash", "hi");
+    body["max_tokens"] = json!(1000);
+    let mut stream = body.clone();
+    stream["stream"] = json!(true);
+    let resp = gw
+        .http
+        .post(format!("{}/v1/chat/completions", gw.base))
+        .header("authorization", format!("Bearer {key}"))
+        .header("content-type", "application/json")
+        .body(stream.to_string())
+        .send()
+        .await
+        .unwrap();
+    // Admitted (headers are sent after admission): Redis holds its reservation. Redis
+    // goes away before the stream ends, so its settle never runs.
+    assert_eq!(resp.status(), 200);
+    relay.set(Mode::Refuse);
+    let _ = resp.bytes().await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    relay.set(Mode::Pass);
+    assert_eq!(
+        zcard(&format!("{prefix}:*:holds:*")).await,
+        1,
+        "the lost settle left its reservation"
+    );
+    // It lapses after its own expiry, although the key keeps being used (each admit
+    // used to extend it for good, so the key stayed at 402).
+    eventually(
+        Duration::from_secs(60),
+        "a request admitted again",
+        || async {
+            let r = gw.chat_as(&key, body.clone()).await;
+            // 503: the first calls after the outage, while the connection is re-made.
+            assert!([200, 402, 503].contains(&r.status), "{}", r.status);
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            r.status == 200
+        },
+    )
+    .await;
+    // That request's own reservation was settled (released) as usual.
+    eventually(
+        Duration::from_secs(10),
+        "the new reservation settled",
+        || async { zcard(&format!("{prefix}:*:holds:*")).await == 0 },
+    )
+    .await;
 }

@@ -139,6 +139,8 @@ pub struct LimitsConfig {
     pub redis_prefix: String,
     /// When Redis cannot be reached: `true` = refuse (503), `false` = local limits.
     pub deny_on_redis_error: bool,
+    /// How long a budget reservation in Redis lasts if its request never settles it.
+    pub reservation_ttl: Duration,
 }
 
 /// `[keys]`: gateway keys (stored in the usage database).
@@ -288,6 +290,7 @@ struct RawLimits {
     redis_cluster: Vec<String>,
     redis_prefix: Option<String>,
     on_redis_error: Option<Spanned<String>>,
+    reservation_ttl_secs: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -717,6 +720,13 @@ impl Config {
                 &[("local", false), ("deny", true)],
                 "[limits] on_redis_error",
                 "use \"local\" (fail open with each process's own limits) or \"deny\" (fail closed: 503)",
+            )?,
+            reservation_ttl: secs(
+                &at,
+                &raw.limits.reservation_ttl_secs,
+                Duration::from_secs(server.request_timeout_secs.saturating_add(60)),
+                "[limits] reservation_ttl_secs",
+                "use a little more than your longest request, e.g. 660 with request_timeout_secs = 600",
             )?,
         };
 
