@@ -46,6 +46,14 @@ impl KeyState {
             .map_or(0, |s| s.spent.saturating_add(s.reserved))
     }
 
+    fn add_local_spend(&self, nanos: u64) {
+        let mut s = self
+            .spend
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        s.spent = s.spent.saturating_add(nanos);
+    }
+
     fn new(record: KeyRecord, spent: u64, now_ms: i64) -> Self {
         KeyState {
             rpm: record.rpm.map(|l| Mutex::new(Bucket::new(l))),
@@ -108,6 +116,8 @@ impl Admission {
             let back = i64::try_from(self.tokens_reserved).unwrap_or(i64::MAX)
                 - i64::try_from(tokens).unwrap_or(i64::MAX);
             settler.settle(back, self.nanos_reserved, nanos);
+            // Also counted here: what this process knows, if Redis is away later.
+            self.key.add_local_spend(nanos);
             return;
         }
         if let Some(b) = &self.key.tpm {
@@ -127,6 +137,7 @@ impl Admission {
     pub fn add_spend(&self, nanos: u64) {
         if let Some(settler) = &self.shared {
             settler.settle(0, 0, nanos);
+            self.key.add_local_spend(nanos);
             return;
         }
         let mut s = self

@@ -21,6 +21,8 @@ use metrics::counter;
 use redis::Script;
 use redis::aio::ConnectionManager;
 
+use switchyard_ledger::keys::KeyStore;
+
 use crate::error::GatewayError;
 use crate::keys::{Admission, KeyState, Keyring};
 
@@ -51,8 +53,14 @@ if ok2 == 0 then return {3, tpm_wait, math.floor(rpm_left), math.floor(tpm_left)
 local budget, max_nanos, ttl = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[8])
 local hold, hold_ttl = ARGV[9], tonumber(ARGV[10])
 if budget >= 0 then
-  redis.call('SET', KEYS[3], ARGV[7], 'NX', 'PX', ttl)
-  local spent = tonumber(redis.call('GET', KEYS[3])) or 0
+  local spent = tonumber(redis.call('GET', KEYS[3]))
+  if spent == nil then
+    -- First use this period, or Redis lost it (restart, eviction): the caller reads the
+    -- spend from the usage log and calls again with it. Nothing was taken yet.
+    if ARGV[7] == '' then return {5, 0, 0, 0} end
+    redis.call('SET', KEYS[3], ARGV[7], 'NX', 'PX', ttl)
+    spent = tonumber(redis.call('GET', KEYS[3])) or 0
+  end
   local held = tonumber(redis.call('GET', KEYS[4]))
   if held == nil then
     -- The sum was lost (eviction): count the live reservations again.
@@ -105,12 +113,70 @@ if reserved > 0 and redis.call('ZREM', KEYS[4], ARGV[7]) == 1 then
   if left < 0 then left = 0 end
   redis.call('SET', KEYS[3], string.format('%d', left), 'PX', ttl)
 end
-if spent > 0 then
+-- Only onto a counter that exists: one lost since (restart, eviction) is seeded again
+-- from the usage log by the next admit, which has this spend too once it is written.
+if spent > 0 and redis.call('EXISTS', KEYS[2]) == 1 then
   redis.call('INCRBY', KEYS[2], spent)
   redis.call('PEXPIRE', KEYS[2], ttl)
 end
 return 1
 ";
+
+/// The usage log as seen by the Redis limits: a key store connection of its own, so that
+/// reading a key's spend never waits behind the key refresh.
+pub struct SpendSource {
+    store: Arc<std::sync::Mutex<KeyStore>>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for SpendSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpendSource")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SpendSource {
+    /// Open the key store beside the usage log: PostgreSQL `(url, table)` if given, else
+    /// the SQLite file `db`. Reads give up after `timeout`.
+    pub async fn open(
+        postgres: Option<(String, String)>,
+        options: switchyard_ledger::PgOptions,
+        db: std::path::PathBuf,
+        timeout: Duration,
+    ) -> Result<Self, String> {
+        let opened = tokio::task::spawn_blocking(move || match postgres {
+            Some((url, table)) => KeyStore::open_postgres_with(&url, &table, &options),
+            None => KeyStore::open(&db),
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+        Ok(SpendSource {
+            store: Arc::new(std::sync::Mutex::new(opened)),
+            timeout,
+        })
+    }
+
+    /// Spend of key `id` since `since_ms`, off the runtime's workers, within the time
+    /// limit.
+    async fn spent_since(&self, id: &str, since_ms: i64) -> Result<u64, String> {
+        let (store, id) = (Arc::clone(&self.store), id.to_string());
+        let read = tokio::task::spawn_blocking(move || {
+            store
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .spent_since(&id, since_ms)
+        });
+        match tokio::time::timeout(self.timeout, read).await {
+            Ok(Ok(Ok(spent))) => Ok(spent),
+            Ok(Ok(Err(e))) => Err(e.to_string()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {}s", self.timeout.as_secs_f64())),
+        }
+    }
+}
 
 /// How long a budget reservation lasts unless [`RedisLimits::with_reservation_ttl`] says.
 pub const DEFAULT_HOLD_TTL: Duration = Duration::from_secs(660);
@@ -151,6 +217,8 @@ pub struct RedisLimits {
     on_error: OnRedisError,
     /// How long a budget reservation lasts if its request never settles it.
     hold_ttl: Duration,
+    /// Where a key's spend is read from when Redis has lost it.
+    spend: Option<SpendSource>,
     admit: Script,
     settle: Script,
 }
@@ -201,6 +269,7 @@ impl RedisLimits {
             prefix: prefix.to_string(),
             on_error,
             hold_ttl: DEFAULT_HOLD_TTL,
+            spend: None,
             admit: Script::new(ADMIT),
             settle: Script::new(SETTLE),
         })
@@ -226,6 +295,7 @@ impl RedisLimits {
             prefix: prefix.to_string(),
             on_error,
             hold_ttl: DEFAULT_HOLD_TTL,
+            spend: None,
             admit: Script::new(ADMIT),
             settle: Script::new(SETTLE),
         })
@@ -236,6 +306,14 @@ impl RedisLimits {
     #[must_use]
     pub fn with_reservation_ttl(mut self, ttl: Duration) -> Self {
         self.hold_ttl = ttl;
+        self
+    }
+
+    /// Read a key's spend from `source` (the usage log) when Redis has none for it —
+    /// first use, or lost in a restart or eviction — instead of this process's own count.
+    #[must_use]
+    pub fn with_spend_source(mut self, source: SpendSource) -> Self {
+        self.spend = Some(source);
         self
     }
 
@@ -275,30 +353,43 @@ impl RedisLimits {
         };
         let hold = format!("{:016x}", rand::random::<u64>());
         let hold_ttl_ms = u64::try_from(self.hold_ttl.as_millis()).unwrap_or(u64::MAX);
-        let mut call = self.admit.prepare_invoke();
-        call.key(&n.rpm)
-            .key(&n.tpm)
-            .key(&n.spent)
-            .key(&n.held)
-            .key(&n.holds)
-            .arg(now)
-            .arg(rec.rpm.unwrap_or(0))
-            .arg(rec.tpm.unwrap_or(0))
-            .arg(tokens)
-            .arg(
-                rec.budget_nanos
-                    .map_or(-1, |b| i64::try_from(b).unwrap_or(i64::MAX)),
-            )
-            .arg(max_nanos)
-            .arg(key.spent_now())
-            .arg(ttl_ms)
-            .arg(&hold)
-            .arg(hold_ttl_ms);
-        let reply: Result<Vec<i64>, redis::RedisError> = self.conn.invoke(&call).await;
-        let reply = match reply {
-            Ok(r) if r.len() == 4 => r,
-            Ok(_) => return self.unavailable(key, model, tokens, max_nanos, "unexpected reply"),
-            Err(e) => return self.unavailable(key, model, tokens, max_nanos, &e.to_string()),
+        // The spend to seed Redis with if it has none: unknown at first (Redis asks for
+        // it, code 5), then read from the usage log.
+        let mut seed = match &self.spend {
+            Some(_) => String::new(),
+            None => key.spent_now().to_string(),
+        };
+        let reply = loop {
+            let mut call = self.admit.prepare_invoke();
+            call.key(&n.rpm)
+                .key(&n.tpm)
+                .key(&n.spent)
+                .key(&n.held)
+                .key(&n.holds)
+                .arg(now)
+                .arg(rec.rpm.unwrap_or(0))
+                .arg(rec.tpm.unwrap_or(0))
+                .arg(tokens)
+                .arg(
+                    rec.budget_nanos
+                        .map_or(-1, |b| i64::try_from(b).unwrap_or(i64::MAX)),
+                )
+                .arg(max_nanos)
+                .arg(&seed)
+                .arg(ttl_ms)
+                .arg(&hold)
+                .arg(hold_ttl_ms);
+            let reply: Result<Vec<i64>, redis::RedisError> = self.conn.invoke(&call).await;
+            match reply {
+                Ok(r) if r.len() == 4 && r[0] == 5 && seed.is_empty() => {
+                    seed = self.spent_from_log(&key, period_start).await.to_string();
+                }
+                Ok(r) if r.len() == 4 && r[0] != 5 => break r,
+                Ok(_) => {
+                    return self.unavailable(key, model, tokens, max_nanos, "unexpected reply");
+                }
+                Err(e) => return self.unavailable(key, model, tokens, max_nanos, &e.to_string()),
+            }
         };
         let mut headers = Vec::new();
         let mut add = |what: &str, limit: Option<u64>, left: i64| {
@@ -347,6 +438,26 @@ impl RedisLimits {
                 Err(crate::keys::limited(&key, what, wait, headers))
             }
             _ => Err(crate::keys::over_budget(&key)),
+        }
+    }
+
+    /// A key's spend this period from the usage log (all replicas' spend that has been
+    /// written), to seed Redis after it lost the key's counter; this process's own
+    /// count if the log cannot be read in time.
+    async fn spent_from_log(&self, key: &KeyState, period_start: i64) -> u64 {
+        counter!("switchyard_redis_spend_reseeds_total").increment(1);
+        let Some(source) = &self.spend else {
+            return key.spent_now();
+        };
+        match source.spent_since(&key.record.id, period_start).await {
+            Ok(spent) => {
+                tracing::info!(key = %key.record.id, spent, "redis had no spend for the key; seeded it from the usage log");
+                spent
+            }
+            Err(e) => {
+                tracing::error!(key = %key.record.id, error = %e, "redis had no spend for the key and the usage log cannot be read; seeding it with this process's own count");
+                key.spent_now()
+            }
         }
     }
 

@@ -364,10 +364,23 @@ impl AppState {
                     RedisLimits::connect_cluster(&config.limits.redis_cluster, prefix, on_error)
                         .await
                 };
+                let options = config.usage.postgres_options.clone();
+                let wait = options
+                    .connect_timeout
+                    .saturating_add(options.query_timeout);
+                let spend = crate::shared::SpendSource::open(
+                    config.usage.postgres.clone(),
+                    options,
+                    db_path.clone(),
+                    wait,
+                )
+                .await
+                .map_err(StartError::Usage)?;
                 Some(Arc::new(
                     connected
                         .map_err(StartError::Limits)?
-                        .with_reservation_ttl(config.limits.reservation_ttl),
+                        .with_reservation_ttl(config.limits.reservation_ttl)
+                        .with_spend_source(spend),
                 ))
             }
             _ => None,

@@ -511,3 +511,45 @@ async fn a_reservation_whose_settle_never_ran_lapses_and_the_budget_is_usable_ag
     )
     .await;
 }
+
+#[tokio::test]
+async fn spend_that_redis_lost_is_seeded_again_from_the_usage_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("shared.db");
+    // About five requests of 8 tokens.
+    let key = budget_key(&db, 20_000, BudgetPeriod::Total);
+    let prefix = common::unique("sytest_reseed");
+    let a = redis_gateway(0.0, &db, REDIS_ADDR, &prefix, |_| {}).await;
+    let b = redis_gateway(0.0, &db, REDIS_ADDR, &prefix, |_| {}).await;
+    // The budget is spent through A.
+    let mut refused = false;
+    for _ in 0..30 {
+        let r = a.chat_as(&key, ask("deepseek-v4-flash", "hi")).await;
+        if r.status == 402 {
+            refused = true;
+            break;
+        }
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    }
+    assert!(refused, "the budget never ran out");
+    a.flush_usage();
+    // Redis loses the key's spend (a restart without persistence, an eviction).
+    let mut c = redis().await;
+    let spent: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{prefix}:*:spent:*"))
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    assert_eq!(spent.len(), 1, "{spent:?}");
+    let _: () = redis::cmd("DEL")
+        .arg(&spent[0])
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    // B, which spent nothing itself since it started, still refuses: the spend comes
+    // back from the usage log, not from what B loaded at start.
+    let r = b.chat_as(&key, ask("deepseek-v4-flash", "hi")).await;
+    assert_eq!(r.status, 402, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["error"]["code"], "budget_exceeded");
+    assert!(b.metric("switchyard_redis_spend_reseeds_total", &[]).await >= 1.0);
+}
