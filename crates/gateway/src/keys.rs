@@ -54,7 +54,7 @@ impl KeyState {
         s.spent = s.spent.saturating_add(nanos);
     }
 
-    fn new(record: KeyRecord, spent: u64, now_ms: i64) -> Self {
+    pub(crate) fn new(record: KeyRecord, spent: u64, now_ms: i64) -> Self {
         KeyState {
             rpm: record.rpm.map(|l| Mutex::new(Bucket::new(l))),
             tpm: record.tpm.map(|l| Mutex::new(Bucket::new(l))),

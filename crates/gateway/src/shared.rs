@@ -29,9 +29,11 @@ use crate::keys::{Admission, KeyState, Keyring};
 const ADMIT: &str = r"
 -- KEYS: rpm bucket, tpm bucket, spent, held (sum of live reservations), holds (zset:
 -- reservation -> expiry on the Redis clock).
-local now = tonumber(ARGV[1])
+-- Every time is the Redis server's, never a replica's: replicas whose clocks differ
+-- would otherwise refill (or starve) each other's buckets.
 local t = redis.call('TIME')
 local clock = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = clock
 local function bucket(key, limit, n)
   if limit <= 0 then return 1, -1, 0 end
   local v = redis.call('HMGET', key, 'level', 'at')
@@ -45,20 +47,20 @@ end
 local function amount(member)
   return tonumber(string.match(member, ':(%d+)$')) or 0
 end
-local rpm_limit, tpm_limit, tokens = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local rpm_limit, tpm_limit, tokens = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local ok1, rpm_left, rpm_wait = bucket(KEYS[1], rpm_limit, 1)
 if ok1 == 0 then return {2, rpm_wait, math.floor(rpm_left), -1} end
 local ok2, tpm_left, tpm_wait = bucket(KEYS[2], tpm_limit, tokens)
 if ok2 == 0 then return {3, tpm_wait, math.floor(rpm_left), math.floor(tpm_left)} end
-local budget, max_nanos, ttl = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[8])
-local hold, hold_ttl = ARGV[9], tonumber(ARGV[10])
+local budget, max_nanos, ttl = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[7])
+local hold, hold_ttl = ARGV[8], tonumber(ARGV[9])
 if budget >= 0 then
   local spent = tonumber(redis.call('GET', KEYS[3]))
   if spent == nil then
     -- First use this period, or Redis lost it (restart, eviction): the caller reads the
     -- spend from the usage log and calls again with it. Nothing was taken yet.
-    if ARGV[7] == '' then return {5, 0, 0, 0} end
-    redis.call('SET', KEYS[3], ARGV[7], 'NX', 'PX', ttl)
+    if ARGV[6] == '' then return {5, 0, 0, 0} end
+    redis.call('SET', KEYS[3], ARGV[6], 'NX', 'PX', ttl)
     spent = tonumber(redis.call('GET', KEYS[3])) or 0
   end
   local held = tonumber(redis.call('GET', KEYS[4]))
@@ -81,7 +83,7 @@ if budget >= 0 then
     return {4, 0, spent, held}
   end
   redis.call('SET', KEYS[4], string.format('%d', held + max_nanos), 'PX', ttl)
-  redis.call('ZADD', KEYS[5], clock + hold_ttl, hold .. ':' .. ARGV[6])
+  redis.call('ZADD', KEYS[5], clock + hold_ttl, hold .. ':' .. ARGV[5])
   redis.call('PEXPIRE', KEYS[5], ttl)
 end
 if rpm_limit > 0 then
@@ -97,7 +99,9 @@ return {1, 0, math.floor(rpm_left), math.floor(tpm_left)}
 
 const SETTLE: &str = r"
 -- KEYS: tpm bucket, spent, held, holds.
-local now, tpm_limit, back = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local tpm_limit, back = tonumber(ARGV[1]), tonumber(ARGV[2])
 if tpm_limit > 0 and back ~= 0 then
   local v = redis.call('HMGET', KEYS[1], 'level', 'at')
   local level = tonumber(v[1]) or tpm_limit
@@ -106,9 +110,9 @@ if tpm_limit > 0 and back ~= 0 then
   redis.call('HSET', KEYS[1], 'level', level, 'at', now)
   redis.call('PEXPIRE', KEYS[1], 120000)
 end
-local reserved, spent, ttl = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
+local reserved, spent, ttl = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
 -- Release the reservation only if it has not lapsed (then it was released already).
-if reserved > 0 and redis.call('ZREM', KEYS[4], ARGV[7]) == 1 then
+if reserved > 0 and redis.call('ZREM', KEYS[4], ARGV[6]) == 1 then
   local left = (tonumber(redis.call('GET', KEYS[3])) or 0) - reserved
   if left < 0 then left = 0 end
   redis.call('SET', KEYS[3], string.format('%d', left), 'PX', ttl)
@@ -219,6 +223,8 @@ pub struct RedisLimits {
     hold_ttl: Duration,
     /// Where a key's spend is read from when Redis has lost it.
     spend: Option<SpendSource>,
+    /// This process's clock: only for which budget period it is (limits run on Redis's).
+    clock: fn() -> i64,
     admit: Script,
     settle: Script,
 }
@@ -270,6 +276,7 @@ impl RedisLimits {
             on_error,
             hold_ttl: DEFAULT_HOLD_TTL,
             spend: None,
+            clock: now_ms,
             admit: Script::new(ADMIT),
             settle: Script::new(SETTLE),
         })
@@ -296,6 +303,7 @@ impl RedisLimits {
             on_error,
             hold_ttl: DEFAULT_HOLD_TTL,
             spend: None,
+            clock: now_ms,
             admit: Script::new(ADMIT),
             settle: Script::new(SETTLE),
         })
@@ -343,7 +351,7 @@ impl RedisLimits {
         if rec.rpm.is_none() && rec.tpm.is_none() && rec.budget_nanos.is_none() {
             return Keyring::admit(key, model, tokens, max_nanos);
         }
-        let now = now_ms();
+        let now = (self.clock)();
         let period_start = rec.budget_period.start(now);
         let n = self.names(&key, period_start);
         let ttl_ms = match rec.budget_period {
@@ -366,7 +374,6 @@ impl RedisLimits {
                 .key(&n.spent)
                 .key(&n.held)
                 .key(&n.holds)
-                .arg(now)
                 .arg(rec.rpm.unwrap_or(0))
                 .arg(rec.tpm.unwrap_or(0))
                 .arg(tokens)
@@ -536,7 +543,6 @@ impl Settler {
                 .key(&spent_key)
                 .key(&held)
                 .key(&holds)
-                .arg(now_ms())
                 .arg(tpm_limit)
                 .arg(tokens_back)
                 .arg(reserved)
@@ -549,5 +555,83 @@ impl Settler {
                 tracing::error!(error = %e, "could not settle a request's limits in redis");
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use switchyard_ledger::keys::{BudgetPeriod, KeyRecord};
+
+    fn ahead() -> i64 {
+        now_ms() + 60_000
+    }
+
+    fn behind() -> i64 {
+        now_ms() - 60_000
+    }
+
+    async fn replica(prefix: &str, clock: fn() -> i64) -> Arc<RedisLimits> {
+        let mut limits = RedisLimits::connect("redis://127.0.0.1:6379", prefix, OnRedisError::Deny)
+            .await
+            .unwrap();
+        limits.clock = clock;
+        Arc::new(limits)
+    }
+
+    fn key(rpm: u64) -> Arc<KeyState> {
+        let record = KeyRecord {
+            id: format!("{:012x}", rand::random::<u64>() >> 16),
+            name: "clock".into(),
+            team: None,
+            models: Vec::new(),
+            rpm: Some(rpm),
+            tpm: None,
+            budget_nanos: None,
+            budget_period: BudgetPeriod::Total,
+            expires_ms: None,
+            revoked_ms: None,
+            created_ms: 0,
+        };
+        Arc::new(KeyState::new(record, 0, now_ms()))
+    }
+
+    /// Whether `limits` admits one request of `key`.
+    async fn admitted(limits: &Arc<RedisLimits>, key: &Arc<KeyState>) -> bool {
+        match limits.admit(Arc::clone(key), "m", 1, 0).await {
+            Ok(_) => true,
+            Err(GatewayError::Denied { status, .. }) if status == StatusCode::TOO_MANY_REQUESTS => {
+                false
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn replicas_whose_clocks_differ_by_a_minute_share_one_bucket_on_the_redis_clock() {
+        let prefix = format!(
+            "sytest_clock_{}_{:x}",
+            std::process::id(),
+            rand::random::<u32>()
+        );
+        for (first, second) in [
+            (now_ms as fn() -> i64, ahead as fn() -> i64),
+            (behind, now_ms),
+        ] {
+            let (a, b) = (
+                replica(&prefix, first).await,
+                replica(&prefix, second).await,
+            );
+            let k = key(10);
+            for _ in 0..10 {
+                assert!(admitted(&a, &k).await);
+            }
+            assert!(!admitted(&a, &k).await, "the bucket is empty");
+            // A replica whose clock is a minute later than the one that emptied the
+            // bucket must not find it refilled (with each replica's own clock it did).
+            assert!(!admitted(&b, &k).await, "refilled by a clock difference");
+        }
     }
 }
