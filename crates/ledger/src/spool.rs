@@ -7,6 +7,13 @@
 //! for), then writes it in batches of [`crate::BATCH`] events with no lock held, noting
 //! after each batch how far it got (`<spool>.draining.offset`), so a failed or
 //! interrupted drain resumes where it stopped instead of writing a batch twice.
+//!
+//! Each spool belongs to one process: it holds an advisory lock on `<spool>.lock` for its
+//! life. A second instance on the same path (two replicas on one host, or the new state
+//! of a config reload while the old one still runs) uses the first free of
+//! `<spool>.1` … `<spool>.15` instead, and never reads or truncates a spool in use.
+//! Spools whose owner has gone (their lock is free) are adopted: drained at start by the
+//! next instance.
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, BufWriter, Seek, SeekFrom, Write};
@@ -17,9 +24,14 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use crate::error::LedgerError;
 use crate::event::UsageEvent;
 
+/// How many spool files may share one configured path (the path itself, then `.1` …).
+pub(crate) const SPOOL_SLOTS: usize = 16;
+
 /// A bounded append-only file of events waiting for the database.
 #[derive(Debug)]
 pub(crate) struct Spool {
+    /// Held for the spool's life: the advisory lock on `<path>.lock`.
+    _lock: File,
     path: PathBuf,
     draining: PathBuf,
     offset: PathBuf,
@@ -43,11 +55,106 @@ fn file_len(path: &Path) -> u64 {
     std::fs::metadata(path).map_or(0, |m| m.len())
 }
 
+/// The `slot`-th spool file of the configured path `base`.
+fn slot_path(base: &Path, slot: usize) -> PathBuf {
+    if slot == 0 {
+        base.to_path_buf()
+    } else {
+        with_suffix(base, &format!(".{slot}"))
+    }
+}
+
+/// Take the lock of spool file `path`; `None` if another instance holds it.
+fn try_lock(path: &Path) -> Result<Option<File>, LedgerError> {
+    let lock_path = with_suffix(path, ".lock");
+    let io = |source| LedgerError::Io {
+        path: lock_path.display().to_string(),
+        source,
+    };
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).map_err(io)?;
+    }
+    let file = OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(&lock_path)
+        .map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(file)),
+        Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+        Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+    }
+}
+
 impl Spool {
-    pub(crate) fn new(path: PathBuf, max_bytes: u64) -> Self {
+    /// The spool of the configured path `base` for this instance: `base` itself unless
+    /// another instance holds it, else the first free `base.N`. An error names `base`
+    /// when every slot is taken.
+    pub(crate) fn open(base: &Path, max_bytes: u64) -> Result<Self, LedgerError> {
+        for slot in 0..SPOOL_SLOTS {
+            let path = slot_path(base, slot);
+            if let Some(lock) = try_lock(&path)? {
+                if slot > 0 {
+                    tracing::info!(spool = %path.display(), busy = %base.display(),
+                        "the usage spool is in use by another instance; using another file");
+                }
+                return Ok(Spool::locked(lock, path, max_bytes));
+            }
+        }
+        Err(LedgerError::Io {
+            path: base.display().to_string(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::WouldBlock,
+                format!(
+                    "the usage spool and its {} alternates are all in use by other instances (each holds <spool>.lock); give this one its own [usage] path",
+                    SPOOL_SLOTS - 1
+                ),
+            ),
+        })
+    }
+
+    /// Drain, into `write`, the spools of `base` whose instance has gone (their lock is
+    /// free). Returns how many events were written.
+    pub(crate) fn adopt_orphans(
+        &self,
+        base: &Path,
+        batch: usize,
+        mut write: impl FnMut(&[UsageEvent]) -> Result<(), LedgerError>,
+    ) -> Result<usize, LedgerError> {
+        let mut written = 0;
+        for slot in 0..SPOOL_SLOTS {
+            let path = slot_path(base, slot);
+            if path == self.path {
+                continue;
+            }
+            let draining = with_suffix(&path, ".draining");
+            if file_len(&path) == 0 && file_len(&draining) == 0 {
+                continue;
+            }
+            if let Some(lock) = try_lock(&path)? {
+                let orphan = Spool::locked(lock, path, self.max_bytes);
+                let n = orphan.drain_into(batch, &mut write)?;
+                if n > 0 {
+                    tracing::info!(spool = %orphan.path.display(), events = n,
+                        "usage events recovered from a spool left by another instance");
+                }
+                written += n;
+            }
+        }
+        Ok(written)
+    }
+
+    /// Where this instance spools.
+    pub(crate) fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn locked(lock: File, path: PathBuf, max_bytes: u64) -> Self {
         let draining = with_suffix(&path, ".draining");
         let offset = with_suffix(&path, ".draining.offset");
         Spool {
+            _lock: lock,
             bytes: AtomicU64::new(file_len(&path)),
             draining_bytes: AtomicU64::new(file_len(&draining)),
             path,
@@ -251,7 +358,7 @@ mod tests {
     #[test]
     fn a_failed_drain_resumes_after_the_last_written_batch() {
         let dir = tempfile::tempdir().unwrap();
-        let spool = Spool::new(dir.path().join("s"), 1 << 20);
+        let spool = Spool::open(&dir.path().join("s"), 1 << 20).unwrap();
         for n in 0..10 {
             assert!(spool.push(&event(n)).unwrap());
         }
@@ -272,7 +379,7 @@ mod tests {
         // process) writes the rest once, then the new events.
         assert!(spool.push(&event(10)).unwrap());
         drop(spool);
-        let spool = Spool::new(dir.path().join("s"), 1 << 20);
+        let spool = Spool::open(&dir.path().join("s"), 1 << 20).unwrap();
         let n = spool
             .drain_into(4, |evs| {
                 got.extend(evs.iter().map(|e| e.prompt_tokens));
@@ -288,7 +395,7 @@ mod tests {
     #[test]
     fn appends_do_not_wait_for_a_slow_drain() {
         let dir = tempfile::tempdir().unwrap();
-        let spool = std::sync::Arc::new(Spool::new(dir.path().join("s"), 1 << 20));
+        let spool = std::sync::Arc::new(Spool::open(&dir.path().join("s"), 1 << 20).unwrap());
         assert!(spool.push(&event(0)).unwrap());
         let (entered_tx, entered_rx) = std::sync::mpsc::channel();
         let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
@@ -317,7 +424,7 @@ mod tests {
     fn the_size_limit_counts_what_is_being_drained() {
         let dir = tempfile::tempdir().unwrap();
         let line = serde_json::to_vec(&event(1)).unwrap().len() as u64 + 1;
-        let spool = Spool::new(dir.path().join("s"), 3 * line);
+        let spool = Spool::open(&dir.path().join("s"), 3 * line).unwrap();
         for n in 0..3 {
             assert!(spool.push(&event(n)).unwrap());
         }
@@ -339,7 +446,7 @@ mod tests {
         let good = serde_json::to_string(&event(7)).unwrap();
         writeln!(f, "{good}\n{{\"ts_ms\":1\n{good}").unwrap();
         drop(f);
-        let spool = Spool::new(path, 1 << 20);
+        let spool = Spool::open(&path, 1 << 20).unwrap();
         let mut n = 0;
         spool
             .drain_into(8, |evs| {

@@ -133,8 +133,9 @@ impl UsageLog {
         channel: usize,
         spool_max_bytes: u64,
     ) -> Result<Self, LedgerError> {
-        let spool = Arc::new(Spool::new(spool_path.to_path_buf(), spool_max_bytes));
-        let leftover = spool.drain_into(BATCH, |evs| store.insert(evs))?;
+        let spool = Arc::new(Spool::open(spool_path, spool_max_bytes)?);
+        let leftover = spool.drain_into(BATCH, |evs| store.insert(evs))?
+            + spool.adopt_orphans(spool_path, BATCH, |evs| store.insert(evs))?;
         if leftover > 0 {
             tracing::info!(events = leftover, "usage events recovered from the spool");
         }
@@ -162,6 +163,12 @@ impl UsageLog {
     /// Where the log goes, for people.
     pub fn describe(&self) -> &str {
         &self.describe
+    }
+
+    /// The spool file this instance uses: the configured one, or `<spool>.N` when
+    /// another instance holds that.
+    pub fn spool_path(&self) -> &Path {
+        self.spool.path()
     }
 
     /// Hand `event` to the writer. Never blocks on the database: if the writer is behind,
@@ -403,11 +410,94 @@ mod tests {
         assert_eq!(stats.written + stats.dropped, 200);
     }
 
+    /// A store that refuses while `down` is set.
+    struct Flaky {
+        down: Arc<std::sync::atomic::AtomicBool>,
+        rows: Arc<std::sync::Mutex<Vec<UsageEvent>>>,
+    }
+
+    impl UsageStore for Flaky {
+        fn insert(&mut self, events: &[UsageEvent]) -> Result<(), LedgerError> {
+            if self.down.load(Ordering::Acquire) {
+                return Err(LedgerError::Writer("down".into()));
+            }
+            self.rows.lock().unwrap().extend_from_slice(events);
+            Ok(())
+        }
+
+        fn describe(&self) -> String {
+            "flaky".into()
+        }
+    }
+
+    #[test]
+    fn a_second_instance_on_the_same_spool_path_never_touches_the_first_ones_spool() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = dir.path().join("u.spool");
+        let down = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let rows = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let store = |down: &Arc<std::sync::atomic::AtomicBool>| {
+            Box::new(Flaky {
+                down: Arc::clone(down),
+                rows: Arc::clone(&rows),
+            })
+        };
+        // The first instance's database is down: its events wait in its spool.
+        let first = UsageLog::with_store(store(&down), &spool, 4, 1 << 20).unwrap();
+        for n in 0..50 {
+            first.record(event(n));
+        }
+        let _ = first.flush(Duration::from_secs(10));
+        let spooled = std::fs::read_to_string(&spool)
+            .unwrap_or_default()
+            .lines()
+            .count()
+            + std::fs::read_to_string(dir.path().join("u.spool.draining"))
+                .unwrap_or_default()
+                .lines()
+                .count();
+        assert_eq!(spooled, 50);
+        // A second instance on the same path (two replicas on one host, or a config
+        // reload) gets a file of its own and leaves the first one's alone.
+        let up = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let second = UsageLog::with_store(store(&up), &spool, 4, 1 << 20).unwrap();
+        assert_eq!(second.spool_path(), dir.path().join("u.spool.1"));
+        assert!(
+            rows.lock().unwrap().is_empty(),
+            "the live spool was not drained"
+        );
+        second.record(event(50));
+        second.flush(Duration::from_secs(10)).unwrap();
+        assert_eq!(rows.lock().unwrap().len(), 1);
+        // Once the first instance has gone, the next start adopts its spool: every
+        // event arrives once.
+        drop(first);
+        let writer_gone = Instant::now() + Duration::from_secs(10);
+        let third = loop {
+            let log = UsageLog::with_store(store(&up), &spool, 4, 1 << 20).unwrap();
+            if rows.lock().unwrap().len() == 51 || Instant::now() > writer_gone {
+                break log;
+            }
+            // The first writer thread may still hold its lock for a moment.
+            drop(log);
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        drop(third);
+        let mut got: Vec<u64> = rows
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| e.prompt_tokens)
+            .collect();
+        got.sort_unstable();
+        assert_eq!(got, (0..=50).collect::<Vec<_>>());
+    }
+
     #[test]
     fn a_spool_left_by_a_crash_is_written_at_the_next_start() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("u.db");
-        let spool = Spool::new(dir.path().join("u.db.spool"), 1 << 20);
+        let spool = Spool::open(&dir.path().join("u.db.spool"), 1 << 20).unwrap();
         for n in 0..3 {
             assert!(spool.push(&event(n)).unwrap());
         }
