@@ -258,7 +258,9 @@ fn now_ms() -> i64 {
 impl RedisLimits {
     /// Connect to `url` (`redis://host:port/db`). The connection reconnects by itself.
     pub async fn connect(url: &str, prefix: &str, on_error: OnRedisError) -> Result<Self, String> {
-        let client = redis::Client::open(url).map_err(|e| format!("redis url '{url}': {e}"))?;
+        // Messages never show a password: every form is hidden.
+        let shown = switchyard_ledger::redact(url);
+        let client = redis::Client::open(url).map_err(|e| format!("redis url '{shown}': {e}"))?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(Duration::from_secs(1)))
@@ -268,8 +270,8 @@ impl RedisLimits {
             client.get_connection_manager_with_config(config),
         )
         .await
-        .map_err(|_| format!("redis at {url}: no connection within 5 s"))?
-        .map_err(|e| format!("redis at {url}: {e}"))?;
+        .map_err(|_| format!("redis at {shown}: no connection within 5 s"))?
+        .map_err(|e| format!("redis at {shown}: {e}"))?;
         Ok(RedisLimits {
             conn: Conn::Single(conn),
             prefix: prefix.to_string(),
@@ -288,15 +290,16 @@ impl RedisLimits {
         prefix: &str,
         on_error: OnRedisError,
     ) -> Result<Self, String> {
+        let shown: Vec<String> = nodes.iter().map(|n| switchyard_ledger::redact(n)).collect();
         let client = redis::cluster::ClusterClient::builder(nodes.iter().map(String::as_str))
             .connection_timeout(Duration::from_secs(2))
             .response_timeout(Duration::from_secs(1))
             .build()
-            .map_err(|e| format!("redis cluster {nodes:?}: {e}"))?;
+            .map_err(|e| format!("redis cluster {shown:?}: {e}"))?;
         let conn = tokio::time::timeout(Duration::from_secs(5), client.get_async_connection())
             .await
-            .map_err(|_| format!("redis cluster {nodes:?}: no connection within 5 s"))?
-            .map_err(|e| format!("redis cluster {nodes:?}: {e}"))?;
+            .map_err(|_| format!("redis cluster {shown:?}: no connection within 5 s"))?
+            .map_err(|e| format!("redis cluster {shown:?}: {e}"))?;
         Ok(RedisLimits {
             conn: Conn::Cluster(conn),
             prefix: prefix.to_string(),

@@ -553,3 +553,45 @@ async fn spend_that_redis_lost_is_seeded_again_from_the_usage_log() {
     assert_eq!(r.json()["error"]["code"], "budget_exceeded");
     assert!(b.metric("switchyard_redis_spend_reseeds_total", &[]).await >= 1.0);
 }
+
+#[tokio::test]
+async fn no_form_of_password_reaches_a_start_error_or_the_config_debug() {
+    let base = || {
+        let mut c = switchyard_gateway::Config::embedded_default().unwrap();
+        c.simulator.time_scale = 0.0;
+        c.usage.postgres_options.connect_timeout = Duration::from_secs(1);
+        c
+    };
+    // Nothing listens on port 9: every start fails, and says where without the secret.
+    for url in [
+        "host=127.0.0.1 port=9 user=postgres password=hunter2 dbname=test",
+        "host=127.0.0.1 port=9 user=postgres password='hunter2' dbname=test",
+        "postgres://postgres@127.0.0.1:9/test?password=hunter2",
+        "postgres://postgres:hunter2@127.0.0.1:9/test",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = base();
+        c.usage.path = Some(dir.path().join("u.db"));
+        c.usage.postgres = Some((url.into(), "t".into()));
+        assert!(!format!("{c:?}").contains("hunter2"), "{url}");
+        let err = common::start_error(c).await;
+        assert!(err.contains("127.0.0.1") && err.contains("fix:"), "{err}");
+        assert!(!err.contains("hunter2"), "{url}: {err}");
+    }
+    for url in [
+        "redis://:hunter2@127.0.0.1:9",
+        "redis://user:hunter2@127.0.0.1:9/0",
+        "rediss://user:hunter2@127.0.0.1:9",
+        "redis://127.0.0.1:9/?password=hunter2",
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = base();
+        c.usage.path = Some(dir.path().join("u.db"));
+        c.keys.enabled = true;
+        c.limits.redis_url = Some(url.into());
+        assert!(!format!("{c:?}").contains("hunter2"), "{url}");
+        let err = common::start_error(c).await;
+        assert!(err.contains("cannot reach redis"), "{err}");
+        assert!(!err.contains("hunter2"), "{url}: {err}");
+    }
+}

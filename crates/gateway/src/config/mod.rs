@@ -128,8 +128,8 @@ pub struct RetriesConfig {
     pub backoff_max_ms: u64,
 }
 
-/// `[limits]`: where keys' rate limits and budgets live.
-#[derive(Debug, Clone, PartialEq)]
+/// `[limits]`: where keys' rate limits and budgets live. Its `Debug` hides passwords.
+#[derive(Clone, PartialEq)]
 pub struct LimitsConfig {
     /// Redis URL, when the limits are shared through Redis (`backend = "redis"`).
     pub redis_url: Option<String>,
@@ -154,8 +154,8 @@ pub struct KeysConfig {
     pub refresh_secs: f64,
 }
 
-/// `[usage]`: the usage log.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `[usage]`: the usage log. Its `Debug` hides passwords.
+#[derive(Clone, PartialEq, Eq)]
 pub struct UsageConfig {
     /// Write the log at all (`store = "sqlite"`, the default) or not (`"none"`).
     pub enabled: bool,
@@ -168,6 +168,40 @@ pub struct UsageConfig {
     pub postgres_options: switchyard_ledger::PgOptions,
     /// Events held in memory for the writer before they go to the spool file.
     pub buffer_events: usize,
+}
+
+impl std::fmt::Debug for UsageConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UsageConfig")
+            .field("enabled", &self.enabled)
+            .field("path", &self.path)
+            .field(
+                "postgres",
+                &self
+                    .postgres
+                    .as_ref()
+                    .map(|(url, table)| (switchyard_ledger::redact(url), table)),
+            )
+            .field("postgres_options", &self.postgres_options)
+            .field("buffer_events", &self.buffer_events)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for LimitsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hide = |u: &String| switchyard_ledger::redact(u);
+        f.debug_struct("LimitsConfig")
+            .field("redis_url", &self.redis_url.as_ref().map(hide))
+            .field(
+                "redis_cluster",
+                &self.redis_cluster.iter().map(hide).collect::<Vec<_>>(),
+            )
+            .field("redis_prefix", &self.redis_prefix)
+            .field("deny_on_redis_error", &self.deny_on_redis_error)
+            .field("reservation_ttl", &self.reservation_ttl)
+            .finish()
+    }
 }
 
 /// Where the usage log goes unless `[usage] path` says otherwise:
