@@ -46,7 +46,15 @@ impl KeyState {
             .map_or(0, |s| s.spent.saturating_add(s.reserved))
     }
 
-    fn new(record: KeyRecord, spent: u64, now_ms: i64) -> Self {
+    fn add_local_spend(&self, nanos: u64) {
+        let mut s = self
+            .spend
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        s.spent = s.spent.saturating_add(nanos);
+    }
+
+    pub(crate) fn new(record: KeyRecord, spent: u64, now_ms: i64) -> Self {
         KeyState {
             rpm: record.rpm.map(|l| Mutex::new(Bucket::new(l))),
             tpm: record.tpm.map(|l| Mutex::new(Bucket::new(l))),
@@ -108,6 +116,8 @@ impl Admission {
             let back = i64::try_from(self.tokens_reserved).unwrap_or(i64::MAX)
                 - i64::try_from(tokens).unwrap_or(i64::MAX);
             settler.settle(back, self.nanos_reserved, nanos);
+            // Also counted here: what this process knows, if Redis is away later.
+            self.key.add_local_spend(nanos);
             return;
         }
         if let Some(b) = &self.key.tpm {
@@ -127,6 +137,7 @@ impl Admission {
     pub fn add_spend(&self, nanos: u64) {
         if let Some(settler) = &self.shared {
             settler.settle(0, 0, nanos);
+            self.key.add_local_spend(nanos);
             return;
         }
         let mut s = self
@@ -149,8 +160,35 @@ impl Drop for Admission {
 #[derive(Debug)]
 pub struct Keyring {
     store: Mutex<KeyStore>,
+    /// Where the keys are (password hidden), for `/readyz` without taking the store.
+    location: String,
     by_hash: RwLock<HashMap<String, Arc<KeyState>>>,
-    version: Mutex<(i64, i64)>,
+    /// The store's change counter when the keys were last loaded.
+    version: Mutex<Option<i64>>,
+    refreshed: Mutex<Refreshed>,
+}
+
+/// How the last look at the store went.
+#[derive(Debug)]
+struct Refreshed {
+    /// The last time the store answered.
+    ok_at: std::time::Instant,
+    /// Why the looks since then failed.
+    error: Option<String>,
+}
+
+/// Whether the keys in memory are the store's, for `/readyz`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Freshness {
+    /// Where the keys are (password hidden).
+    pub store: String,
+    /// The store has not answered the last refresh (or not for longer than expected):
+    /// keys revoked or rotated since may still work here.
+    pub stale: bool,
+    /// Seconds since the store last answered.
+    pub secs_since_refresh: f64,
+    /// Why the last refresh failed, if it did.
+    pub error: Option<String>,
 }
 
 fn now_ms() -> i64 {
@@ -175,18 +213,53 @@ impl Keyring {
     /// (from the usage log).
     pub fn load(store: KeyStore) -> Result<Self, String> {
         let ring = Keyring {
+            location: store.location(),
             store: Mutex::new(store),
             by_hash: RwLock::new(HashMap::new()),
-            version: Mutex::new((-1, -1)),
+            version: Mutex::new(None),
+            refreshed: Mutex::new(Refreshed {
+                ok_at: std::time::Instant::now(),
+                error: None,
+            }),
         };
         ring.refresh().map_err(|e| e.to_string())?;
         Ok(ring)
     }
 
     /// Reload the keys if the store changed; live limit and spend state of unchanged
-    /// keys is kept. Blocking (SQLite): call it off the runtime's workers.
+    /// keys is kept. Blocking (SQLite): call it off the runtime's workers. Whether it
+    /// worked is kept for [`Keyring::freshness`].
     pub fn refresh(&self) -> Result<bool, switchyard_ledger::LedgerError> {
-        self.reload(false)
+        let result = self.reload(false);
+        let mut r = self
+            .refreshed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match &result {
+            Ok(_) => {
+                r.ok_at = std::time::Instant::now();
+                r.error = None;
+            }
+            Err(e) => r.error = Some(e.to_string()),
+        }
+        result
+    }
+
+    /// Whether the keys in memory are up to date: stale when the last refresh failed,
+    /// or when none has succeeded for three refresh intervals plus `grace` (a refresh
+    /// stuck on a slow store).
+    pub fn freshness(&self, every: Duration, grace: Duration) -> Freshness {
+        let r = self
+            .refreshed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let age = r.ok_at.elapsed();
+        Freshness {
+            store: self.location.clone(),
+            stale: r.error.is_some() || age > every.saturating_mul(3).saturating_add(grace),
+            secs_since_refresh: (age.as_secs_f64() * 10.0).round() / 10.0,
+            error: r.error.clone(),
+        }
     }
 
     /// Reload the keys now (after a change made through this gateway).
@@ -204,7 +277,7 @@ impl Keyring {
             .version
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if *seen == version && !force {
+        if *seen == Some(version) && !force {
             return Ok(false);
         }
         let now = now_ms();
@@ -232,7 +305,7 @@ impl Keyring {
         if let Ok(mut m) = self.by_hash.write() {
             *m = fresh;
         }
-        *seen = version;
+        *seen = Some(version);
         Ok(true)
     }
 

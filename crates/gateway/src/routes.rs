@@ -79,7 +79,7 @@ async fn readyz(State(live): State<Arc<Live>>) -> Response {
     } else {
         StatusCode::OK
     };
-    let body = json!({
+    let mut body = json!({
         "status": if usable.is_empty() { "no usable provider" } else { "ready" },
         "providers": st.providers.values().map(|p| (p.id.clone(), json!({
             "usable": p.usable(),
@@ -87,6 +87,14 @@ async fn readyz(State(live): State<Arc<Live>>) -> Response {
             "regions": p.regions.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
         }))).collect::<serde_json::Map<_, _>>(),
     });
+    // Keys refreshed from a store that stopped answering are stale (revocations made
+    // elsewhere are not seen); said here, without taking the replica out of rotation.
+    if let Some(ring) = &st.keys {
+        let every = std::time::Duration::try_from_secs_f64(st.config.keys.refresh_secs)
+            .unwrap_or(std::time::Duration::from_secs(2));
+        let fresh = ring.freshness(every, st.config.usage.postgres_options.query_timeout);
+        body["keys"] = json!(fresh);
+    }
     json_response(status, Bytes::from(body.to_string()))
 }
 

@@ -21,11 +21,19 @@ use metrics::counter;
 use redis::Script;
 use redis::aio::ConnectionManager;
 
+use switchyard_ledger::keys::KeyStore;
+
 use crate::error::GatewayError;
 use crate::keys::{Admission, KeyState, Keyring};
 
 const ADMIT: &str = r"
-local now = tonumber(ARGV[1])
+-- KEYS: rpm bucket, tpm bucket, spent, held (sum of live reservations), holds (zset:
+-- reservation -> expiry on the Redis clock).
+-- Every time is the Redis server's, never a replica's: replicas whose clocks differ
+-- would otherwise refill (or starve) each other's buckets.
+local t = redis.call('TIME')
+local clock = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = clock
 local function bucket(key, limit, n)
   if limit <= 0 then return 1, -1, 0 end
   local v = redis.call('HMGET', key, 'level', 'at')
@@ -36,19 +44,47 @@ local function bucket(key, limit, n)
   if n > limit then return 0, level, 60000 end
   return 0, level, math.ceil((n - level) * 60000 / limit)
 end
-local rpm_limit, tpm_limit, tokens = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local function amount(member)
+  return tonumber(string.match(member, ':(%d+)$')) or 0
+end
+local rpm_limit, tpm_limit, tokens = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local ok1, rpm_left, rpm_wait = bucket(KEYS[1], rpm_limit, 1)
 if ok1 == 0 then return {2, rpm_wait, math.floor(rpm_left), -1} end
 local ok2, tpm_left, tpm_wait = bucket(KEYS[2], tpm_limit, tokens)
 if ok2 == 0 then return {3, tpm_wait, math.floor(rpm_left), math.floor(tpm_left)} end
-local budget, max_nanos, ttl = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[8])
+local budget, max_nanos, ttl = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[7])
+local hold, hold_ttl = ARGV[8], tonumber(ARGV[9])
 if budget >= 0 then
-  redis.call('SET', KEYS[3], ARGV[7], 'NX', 'PX', ttl)
-  local spent = tonumber(redis.call('GET', KEYS[3])) or 0
-  local reserved = tonumber(redis.call('GET', KEYS[4])) or 0
-  if spent + reserved + max_nanos > budget then return {4, 0, spent, reserved} end
-  redis.call('INCRBY', KEYS[4], max_nanos)
-  redis.call('PEXPIRE', KEYS[4], ttl)
+  local spent = tonumber(redis.call('GET', KEYS[3]))
+  if spent == nil then
+    -- First use this period, or Redis lost it (restart, eviction): the caller reads the
+    -- spend from the usage log and calls again with it. Nothing was taken yet.
+    if ARGV[6] == '' then return {5, 0, 0, 0} end
+    redis.call('SET', KEYS[3], ARGV[6], 'NX', 'PX', ttl)
+    spent = tonumber(redis.call('GET', KEYS[3])) or 0
+  end
+  local held = tonumber(redis.call('GET', KEYS[4]))
+  if held == nil then
+    -- The sum was lost (eviction): count the live reservations again.
+    held = 0
+    for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], '(' .. clock, '+inf')) do
+      held = held + amount(m)
+    end
+  end
+  -- Reservations whose settle never came (process killed, time-out, shutdown) lapse on
+  -- their own expiry, whatever else the key is doing.
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', KEYS[5], '-inf', clock)) do
+    held = held - amount(m)
+  end
+  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', clock)
+  if held < 0 then held = 0 end
+  if spent + held + max_nanos > budget then
+    redis.call('SET', KEYS[4], string.format('%d', held), 'PX', ttl)
+    return {4, 0, spent, held}
+  end
+  redis.call('SET', KEYS[4], string.format('%d', held + max_nanos), 'PX', ttl)
+  redis.call('ZADD', KEYS[5], clock + hold_ttl, hold .. ':' .. ARGV[5])
+  redis.call('PEXPIRE', KEYS[5], ttl)
 end
 if rpm_limit > 0 then
   redis.call('HSET', KEYS[1], 'level', rpm_left, 'at', now)
@@ -62,7 +98,10 @@ return {1, 0, math.floor(rpm_left), math.floor(tpm_left)}
 ";
 
 const SETTLE: &str = r"
-local now, tpm_limit, back = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+-- KEYS: tpm bucket, spent, held, holds.
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local tpm_limit, back = tonumber(ARGV[1]), tonumber(ARGV[2])
 if tpm_limit > 0 and back ~= 0 then
   local v = redis.call('HMGET', KEYS[1], 'level', 'at')
   local level = tonumber(v[1]) or tpm_limit
@@ -71,18 +110,80 @@ if tpm_limit > 0 and back ~= 0 then
   redis.call('HSET', KEYS[1], 'level', level, 'at', now)
   redis.call('PEXPIRE', KEYS[1], 120000)
 end
-local reserved, spent, ttl = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-if reserved > 0 then
+local reserved, spent, ttl = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+-- Release the reservation only if it has not lapsed (then it was released already).
+if reserved > 0 and redis.call('ZREM', KEYS[4], ARGV[6]) == 1 then
   local left = (tonumber(redis.call('GET', KEYS[3])) or 0) - reserved
   if left < 0 then left = 0 end
-  redis.call('SET', KEYS[3], left, 'PX', ttl)
+  redis.call('SET', KEYS[3], string.format('%d', left), 'PX', ttl)
 end
-if spent > 0 then
+-- Only onto a counter that exists: one lost since (restart, eviction) is seeded again
+-- from the usage log by the next admit, which has this spend too once it is written.
+if spent > 0 and redis.call('EXISTS', KEYS[2]) == 1 then
   redis.call('INCRBY', KEYS[2], spent)
   redis.call('PEXPIRE', KEYS[2], ttl)
 end
 return 1
 ";
+
+/// The usage log as seen by the Redis limits: a key store connection of its own, so that
+/// reading a key's spend never waits behind the key refresh.
+pub struct SpendSource {
+    store: Arc<std::sync::Mutex<KeyStore>>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for SpendSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpendSource")
+            .field("timeout", &self.timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SpendSource {
+    /// Open the key store beside the usage log: PostgreSQL `(url, table)` if given, else
+    /// the SQLite file `db`. Reads give up after `timeout`.
+    pub async fn open(
+        postgres: Option<(String, String)>,
+        options: switchyard_ledger::PgOptions,
+        db: std::path::PathBuf,
+        timeout: Duration,
+    ) -> Result<Self, String> {
+        let opened = tokio::task::spawn_blocking(move || match postgres {
+            Some((url, table)) => KeyStore::open_postgres_with(&url, &table, &options),
+            None => KeyStore::open(&db),
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .map_err(|e| e.to_string())?;
+        Ok(SpendSource {
+            store: Arc::new(std::sync::Mutex::new(opened)),
+            timeout,
+        })
+    }
+
+    /// Spend of key `id` since `since_ms`, off the runtime's workers, within the time
+    /// limit.
+    async fn spent_since(&self, id: &str, since_ms: i64) -> Result<u64, String> {
+        let (store, id) = (Arc::clone(&self.store), id.to_string());
+        let read = tokio::task::spawn_blocking(move || {
+            store
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .spent_since(&id, since_ms)
+        });
+        match tokio::time::timeout(self.timeout, read).await {
+            Ok(Ok(Ok(spent))) => Ok(spent),
+            Ok(Ok(Err(e))) => Err(e.to_string()),
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(_) => Err(format!("no answer within {}s", self.timeout.as_secs_f64())),
+        }
+    }
+}
+
+/// How long a budget reservation lasts unless [`RedisLimits::with_reservation_ttl`] says.
+pub const DEFAULT_HOLD_TTL: Duration = Duration::from_secs(660);
 
 /// What to do when Redis cannot be reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,6 +219,12 @@ pub struct RedisLimits {
     conn: Conn,
     prefix: String,
     on_error: OnRedisError,
+    /// How long a budget reservation lasts if its request never settles it.
+    hold_ttl: Duration,
+    /// Where a key's spend is read from when Redis has lost it.
+    spend: Option<SpendSource>,
+    /// This process's clock: only for which budget period it is (limits run on Redis's).
+    clock: fn() -> i64,
     admit: Script,
     settle: Script,
 }
@@ -136,7 +243,10 @@ struct Names {
     rpm: String,
     tpm: String,
     spent: String,
-    reserved: String,
+    /// Sum of the live reservations.
+    held: String,
+    /// Each live reservation, scored by its expiry (Redis clock, ms).
+    holds: String,
 }
 
 fn now_ms() -> i64 {
@@ -148,7 +258,9 @@ fn now_ms() -> i64 {
 impl RedisLimits {
     /// Connect to `url` (`redis://host:port/db`). The connection reconnects by itself.
     pub async fn connect(url: &str, prefix: &str, on_error: OnRedisError) -> Result<Self, String> {
-        let client = redis::Client::open(url).map_err(|e| format!("redis url '{url}': {e}"))?;
+        // Messages never show a password: every form is hidden.
+        let shown = switchyard_ledger::redact(url);
+        let client = redis::Client::open(url).map_err(|e| format!("redis url '{shown}': {e}"))?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(Duration::from_secs(1)))
@@ -158,12 +270,15 @@ impl RedisLimits {
             client.get_connection_manager_with_config(config),
         )
         .await
-        .map_err(|_| format!("redis at {url}: no connection within 5 s"))?
-        .map_err(|e| format!("redis at {url}: {e}"))?;
+        .map_err(|_| format!("redis at {shown}: no connection within 5 s"))?
+        .map_err(|e| format!("redis at {shown}: {e}"))?;
         Ok(RedisLimits {
             conn: Conn::Single(conn),
             prefix: prefix.to_string(),
             on_error,
+            hold_ttl: DEFAULT_HOLD_TTL,
+            spend: None,
+            clock: now_ms,
             admit: Script::new(ADMIT),
             settle: Script::new(SETTLE),
         })
@@ -175,22 +290,42 @@ impl RedisLimits {
         prefix: &str,
         on_error: OnRedisError,
     ) -> Result<Self, String> {
+        let shown: Vec<String> = nodes.iter().map(|n| switchyard_ledger::redact(n)).collect();
         let client = redis::cluster::ClusterClient::builder(nodes.iter().map(String::as_str))
             .connection_timeout(Duration::from_secs(2))
             .response_timeout(Duration::from_secs(1))
             .build()
-            .map_err(|e| format!("redis cluster {nodes:?}: {e}"))?;
+            .map_err(|e| format!("redis cluster {shown:?}: {e}"))?;
         let conn = tokio::time::timeout(Duration::from_secs(5), client.get_async_connection())
             .await
-            .map_err(|_| format!("redis cluster {nodes:?}: no connection within 5 s"))?
-            .map_err(|e| format!("redis cluster {nodes:?}: {e}"))?;
+            .map_err(|_| format!("redis cluster {shown:?}: no connection within 5 s"))?
+            .map_err(|e| format!("redis cluster {shown:?}: {e}"))?;
         Ok(RedisLimits {
             conn: Conn::Cluster(conn),
             prefix: prefix.to_string(),
             on_error,
+            hold_ttl: DEFAULT_HOLD_TTL,
+            spend: None,
+            clock: now_ms,
             admit: Script::new(ADMIT),
             settle: Script::new(SETTLE),
         })
+    }
+
+    /// Let a budget reservation whose request never settles it (process killed,
+    /// time-out, shutdown) lapse after `ttl`; it should exceed the longest request.
+    #[must_use]
+    pub fn with_reservation_ttl(mut self, ttl: Duration) -> Self {
+        self.hold_ttl = ttl;
+        self
+    }
+
+    /// Read a key's spend from `source` (the usage log) when Redis has none for it —
+    /// first use, or lost in a restart or eviction — instead of this process's own count.
+    #[must_use]
+    pub fn with_spend_source(mut self, source: SpendSource) -> Self {
+        self.spend = Some(source);
+        self
     }
 
     fn names(&self, key: &KeyState, period_start: i64) -> Names {
@@ -199,7 +334,10 @@ impl RedisLimits {
             rpm: format!("{base}:rpm"),
             tpm: format!("{base}:tpm"),
             spent: format!("{base}:spent:{period_start}"),
-            reserved: format!("{base}:reserved:{period_start}"),
+            // Not `reserved:` as before: sums left by older releases held reservations
+            // that never lapse, and are not carried over.
+            held: format!("{base}:held:{period_start}"),
+            holds: format!("{base}:holds:{period_start}"),
         }
     }
 
@@ -216,7 +354,7 @@ impl RedisLimits {
         if rec.rpm.is_none() && rec.tpm.is_none() && rec.budget_nanos.is_none() {
             return Keyring::admit(key, model, tokens, max_nanos);
         }
-        let now = now_ms();
+        let now = (self.clock)();
         let period_start = rec.budget_period.start(now);
         let n = self.names(&key, period_start);
         let ttl_ms = match rec.budget_period {
@@ -224,27 +362,44 @@ impl RedisLimits {
             switchyard_ledger::keys::BudgetPeriod::Month => 33 * 86_400_000,
             switchyard_ledger::keys::BudgetPeriod::Total => 10 * 365 * 86_400_000,
         };
-        let mut call = self.admit.prepare_invoke();
-        call.key(&n.rpm)
-            .key(&n.tpm)
-            .key(&n.spent)
-            .key(&n.reserved)
-            .arg(now)
-            .arg(rec.rpm.unwrap_or(0))
-            .arg(rec.tpm.unwrap_or(0))
-            .arg(tokens)
-            .arg(
-                rec.budget_nanos
-                    .map_or(-1, |b| i64::try_from(b).unwrap_or(i64::MAX)),
-            )
-            .arg(max_nanos)
-            .arg(key.spent_now())
-            .arg(ttl_ms);
-        let reply: Result<Vec<i64>, redis::RedisError> = self.conn.invoke(&call).await;
-        let reply = match reply {
-            Ok(r) if r.len() == 4 => r,
-            Ok(_) => return self.unavailable(key, model, tokens, max_nanos, "unexpected reply"),
-            Err(e) => return self.unavailable(key, model, tokens, max_nanos, &e.to_string()),
+        let hold = format!("{:016x}", rand::random::<u64>());
+        let hold_ttl_ms = u64::try_from(self.hold_ttl.as_millis()).unwrap_or(u64::MAX);
+        // The spend to seed Redis with if it has none: unknown at first (Redis asks for
+        // it, code 5), then read from the usage log.
+        let mut seed = match &self.spend {
+            Some(_) => String::new(),
+            None => key.spent_now().to_string(),
+        };
+        let reply = loop {
+            let mut call = self.admit.prepare_invoke();
+            call.key(&n.rpm)
+                .key(&n.tpm)
+                .key(&n.spent)
+                .key(&n.held)
+                .key(&n.holds)
+                .arg(rec.rpm.unwrap_or(0))
+                .arg(rec.tpm.unwrap_or(0))
+                .arg(tokens)
+                .arg(
+                    rec.budget_nanos
+                        .map_or(-1, |b| i64::try_from(b).unwrap_or(i64::MAX)),
+                )
+                .arg(max_nanos)
+                .arg(&seed)
+                .arg(ttl_ms)
+                .arg(&hold)
+                .arg(hold_ttl_ms);
+            let reply: Result<Vec<i64>, redis::RedisError> = self.conn.invoke(&call).await;
+            match reply {
+                Ok(r) if r.len() == 4 && r[0] == 5 && seed.is_empty() => {
+                    seed = self.spent_from_log(&key, period_start).await.to_string();
+                }
+                Ok(r) if r.len() == 4 && r[0] != 5 => break r,
+                Ok(_) => {
+                    return self.unavailable(key, model, tokens, max_nanos, "unexpected reply");
+                }
+                Err(e) => return self.unavailable(key, model, tokens, max_nanos, &e.to_string()),
+            }
         };
         let mut headers = Vec::new();
         let mut add = |what: &str, limit: Option<u64>, left: i64| {
@@ -280,7 +435,9 @@ impl RedisLimits {
                     limits: Arc::clone(self),
                     tpm: n.tpm,
                     spent: n.spent,
-                    reserved: n.reserved,
+                    held: n.held,
+                    holds: n.holds,
+                    hold: format!("{hold}:{nanos_reserved}"),
                     tpm_limit,
                     ttl_ms,
                 },
@@ -291,6 +448,26 @@ impl RedisLimits {
                 Err(crate::keys::limited(&key, what, wait, headers))
             }
             _ => Err(crate::keys::over_budget(&key)),
+        }
+    }
+
+    /// A key's spend this period from the usage log (all replicas' spend that has been
+    /// written), to seed Redis after it lost the key's counter; this process's own
+    /// count if the log cannot be read in time.
+    async fn spent_from_log(&self, key: &KeyState, period_start: i64) -> u64 {
+        counter!("switchyard_redis_spend_reseeds_total").increment(1);
+        let Some(source) = &self.spend else {
+            return key.spent_now();
+        };
+        match source.spent_since(&key.record.id, period_start).await {
+            Ok(spent) => {
+                tracing::info!(key = %key.record.id, spent, "redis had no spend for the key; seeded it from the usage log");
+                spent
+            }
+            Err(e) => {
+                tracing::error!(key = %key.record.id, error = %e, "redis had no spend for the key and the usage log cannot be read; seeding it with this process's own count");
+                key.spent_now()
+            }
         }
     }
 
@@ -339,7 +516,10 @@ pub struct Settler {
     limits: Arc<RedisLimits>,
     tpm: String,
     spent: String,
-    reserved: String,
+    held: String,
+    holds: String,
+    /// This request's reservation (`<id>:<nano-dollars>`).
+    hold: String,
     tpm_limit: u64,
     ttl_ms: i64,
 }
@@ -352,25 +532,109 @@ impl Settler {
             return;
         };
         let limits = Arc::clone(&self.limits);
-        let (tpm, spent_key, reserved_key) =
-            (self.tpm.clone(), self.spent.clone(), self.reserved.clone());
+        let (tpm, spent_key, held, holds, hold) = (
+            self.tpm.clone(),
+            self.spent.clone(),
+            self.held.clone(),
+            self.holds.clone(),
+            self.hold.clone(),
+        );
         let (tpm_limit, ttl) = (self.tpm_limit, self.ttl_ms);
         rt.spawn(async move {
             let mut call = limits.settle.prepare_invoke();
             call.key(&tpm)
                 .key(&spent_key)
-                .key(&reserved_key)
-                .arg(now_ms())
+                .key(&held)
+                .key(&holds)
                 .arg(tpm_limit)
                 .arg(tokens_back)
                 .arg(reserved)
                 .arg(spent)
-                .arg(ttl);
+                .arg(ttl)
+                .arg(&hold);
             let r: Result<i64, _> = limits.conn.invoke(&call).await;
             if let Err(e) = r {
                 counter!("switchyard_redis_errors_total").increment(1);
                 tracing::error!(error = %e, "could not settle a request's limits in redis");
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+    use super::*;
+    use switchyard_ledger::keys::{BudgetPeriod, KeyRecord};
+
+    fn ahead() -> i64 {
+        now_ms() + 60_000
+    }
+
+    fn behind() -> i64 {
+        now_ms() - 60_000
+    }
+
+    async fn replica(prefix: &str, clock: fn() -> i64) -> Arc<RedisLimits> {
+        let mut limits = RedisLimits::connect("redis://127.0.0.1:6379", prefix, OnRedisError::Deny)
+            .await
+            .unwrap();
+        limits.clock = clock;
+        Arc::new(limits)
+    }
+
+    fn key(rpm: u64) -> Arc<KeyState> {
+        let record = KeyRecord {
+            id: format!("{:012x}", rand::random::<u64>() >> 16),
+            name: "clock".into(),
+            team: None,
+            models: Vec::new(),
+            rpm: Some(rpm),
+            tpm: None,
+            budget_nanos: None,
+            budget_period: BudgetPeriod::Total,
+            expires_ms: None,
+            revoked_ms: None,
+            created_ms: 0,
+        };
+        Arc::new(KeyState::new(record, 0, now_ms()))
+    }
+
+    /// Whether `limits` admits one request of `key`.
+    async fn admitted(limits: &Arc<RedisLimits>, key: &Arc<KeyState>) -> bool {
+        match limits.admit(Arc::clone(key), "m", 1, 0).await {
+            Ok(_) => true,
+            Err(GatewayError::Denied { status, .. }) if status == StatusCode::TOO_MANY_REQUESTS => {
+                false
+            }
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn replicas_whose_clocks_differ_by_a_minute_share_one_bucket_on_the_redis_clock() {
+        let prefix = format!(
+            "sytest_clock_{}_{:x}",
+            std::process::id(),
+            rand::random::<u32>()
+        );
+        for (first, second) in [
+            (now_ms as fn() -> i64, ahead as fn() -> i64),
+            (behind, now_ms),
+        ] {
+            let (a, b) = (
+                replica(&prefix, first).await,
+                replica(&prefix, second).await,
+            );
+            let k = key(10);
+            for _ in 0..10 {
+                assert!(admitted(&a, &k).await);
+            }
+            assert!(!admitted(&a, &k).await, "the bucket is empty");
+            // A replica whose clock is a minute later than the one that emptied the
+            // bucket must not find it refilled (with each replica's own clock it did).
+            assert!(!admitted(&b, &k).await, "refilled by a clock difference");
+        }
     }
 }

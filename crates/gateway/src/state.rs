@@ -307,17 +307,24 @@ impl AppState {
             .unwrap_or_else(|| crate::config::default_usage_path(env));
         let usage = match (&config.usage.postgres, config.usage.enabled) {
             (_, false) => None,
-            (None, true) => {
-                Some(UsageLog::open(&db_path).map_err(|e| StartError::Usage(e.to_string()))?)
-            }
+            (None, true) => Some(
+                UsageLog::open_with(
+                    &db_path,
+                    config.usage.buffer_events,
+                    switchyard_ledger::SPOOL_MAX_BYTES,
+                )
+                .map_err(|e| StartError::Usage(e.to_string()))?,
+            ),
             (Some((url, table)), true) => {
                 let mut spool = db_path.as_os_str().to_owned();
                 spool.push(".pg.spool");
                 let (url, table, spool) =
                     (url.clone(), table.clone(), std::path::PathBuf::from(spool));
+                let options = config.usage.postgres_options.clone();
+                let buffer = config.usage.buffer_events;
                 // Connecting blocks; keep it off the runtime's workers.
                 let opened = tokio::task::spawn_blocking(move || {
-                    UsageLog::open_postgres(&url, &table, &spool)
+                    UsageLog::open_postgres_with(&url, &table, &spool, &options, buffer)
                 })
                 .await
                 .map_err(|e| StartError::Usage(e.to_string()))?;
@@ -328,11 +335,12 @@ impl AppState {
         // replicas on several machines), else in the SQLite database.
         let keys = if config.keys.enabled {
             let postgres = config.usage.postgres.clone();
+            let options = config.usage.postgres_options.clone();
             let db_path = db_path.clone();
             // Opening and loading block (and the PostgreSQL client runs its own runtime).
             let ring = tokio::task::spawn_blocking(move || {
                 let store = match &postgres {
-                    Some((url, table)) => KeyStore::open_postgres(url, table),
+                    Some((url, table)) => KeyStore::open_postgres_with(url, table, &options),
                     None => KeyStore::open(&db_path),
                 }
                 .map_err(|e| e.to_string())?;
@@ -391,7 +399,24 @@ impl AppState {
                     RedisLimits::connect_cluster(&config.limits.redis_cluster, prefix, on_error)
                         .await
                 };
-                Some(Arc::new(connected.map_err(StartError::Limits)?))
+                let options = config.usage.postgres_options.clone();
+                let wait = options
+                    .connect_timeout
+                    .saturating_add(options.query_timeout);
+                let spend = crate::shared::SpendSource::open(
+                    config.usage.postgres.clone(),
+                    options,
+                    db_path.clone(),
+                    wait,
+                )
+                .await
+                .map_err(StartError::Usage)?;
+                Some(Arc::new(
+                    connected
+                        .map_err(StartError::Limits)?
+                        .with_reservation_ttl(config.limits.reservation_ttl)
+                        .with_spend_source(spend),
+                ))
             }
             _ => None,
         };

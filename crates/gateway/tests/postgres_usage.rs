@@ -93,7 +93,7 @@ async fn rows_in_postgres_match_the_requests_of_two_gateways_cut_streams_include
 
 /// Leave the shared `test` database as it was.
 async fn drop_table(table: &str) {
-    let sql = format!("DROP TABLE IF EXISTS {table}");
+    let sql = format!("DROP TABLE IF EXISTS {table}; DROP FUNCTION IF EXISTS {table}_bump()");
     tokio::task::spawn_blocking(move || {
         postgres::Client::connect(PG, postgres::NoTls)
             .unwrap()
@@ -169,5 +169,6 @@ async fn keys_in_postgres_are_shared_by_replicas_and_their_spend_survives_a_rest
     assert_eq!(r.status, 402, "{}", String::from_utf8_lossy(&r.body));
     assert_eq!(r.json()["error"]["code"], "budget_exceeded");
     drop_table(&format!("{t}_keys")).await;
+    drop_table(&format!("{t}_keys_version")).await;
     drop_table(&t).await;
 }

@@ -21,6 +21,8 @@ mod error;
 mod event;
 pub mod keys;
 mod pg;
+mod pgconn;
+mod redact;
 pub mod report;
 mod spool;
 mod store;
@@ -29,5 +31,9 @@ mod writer;
 pub use error::LedgerError;
 pub use event::UsageEvent;
 pub use pg::PgStore;
+pub use pgconn::{BACKOFF_MAX, BACKOFF_MIN, CONNECT_TIMEOUT, PgOptions, QUERY_TIMEOUT};
+pub use redact::redact;
 pub use store::SqliteStore;
-pub use writer::{BATCH, CHANNEL_CAPACITY, FLUSH_INTERVAL, UsageLog, UsageStore, WriterStats};
+pub use writer::{
+    BATCH, CHANNEL_CAPACITY, FLUSH_INTERVAL, SPOOL_MAX_BYTES, UsageLog, UsageStore, WriterStats,
+};

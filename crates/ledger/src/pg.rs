@@ -1,15 +1,15 @@
 //! The usage log in PostgreSQL, for several gateway replicas writing one log.
 
-use postgres::{Client, NoTls};
+use tokio_postgres::Client;
 
 use crate::error::LedgerError;
 use crate::event::UsageEvent;
+use crate::pgconn::{OpError, PgConn, PgOptions};
 use crate::writer::UsageStore;
 
 /// A PostgreSQL usage table.
 pub struct PgStore {
-    client: Client,
-    url: String,
+    conn: PgConn,
     table: String,
 }
 
@@ -21,130 +21,138 @@ impl std::fmt::Debug for PgStore {
     }
 }
 
-pub(crate) fn pg_err(what: &str, e: postgres::Error) -> LedgerError {
-    LedgerError::Postgres(format!("{what}: {e}"))
+/// Whether `table` is a plain identifier (lowercase letters, digits, `_`).
+pub(crate) fn check_table(table: &str) -> Result<(), LedgerError> {
+    if table.is_empty()
+        || !table
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
+    {
+        return Err(LedgerError::Postgres(format!(
+            "table name '{table}' must be lowercase letters, digits and '_'"
+        )));
+    }
+    Ok(())
 }
 
-/// `postgres://user:secret@host/db` → `postgres://user:***@host/db`, for messages.
-pub(crate) fn redact(url: &str) -> String {
-    match (url.find("://"), url.rfind('@')) {
-        (Some(s), Some(at)) if at > s + 3 => {
-            let creds = &url[s + 3..at];
-            match creds.split_once(':') {
-                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
-                None => url.to_string(),
-            }
-        }
-        _ => url.to_string(),
+/// Statements creating the usage table `table` (and its indexes) if missing.
+pub(crate) fn usage_schema(table: &str) -> String {
+    format!(
+        "CREATE TABLE IF NOT EXISTS {table} (
+            id BIGSERIAL PRIMARY KEY,
+            ts_ms BIGINT NOT NULL,
+            request_id TEXT NOT NULL,
+            key_id TEXT,
+            team TEXT,
+            model TEXT NOT NULL,
+            provider TEXT NOT NULL,
+            deployment TEXT NOT NULL,
+            region TEXT NOT NULL,
+            prompt_tokens BIGINT NOT NULL,
+            cached_tokens BIGINT NOT NULL,
+            completion_tokens BIGINT NOT NULL,
+            reasoning_tokens BIGINT NOT NULL,
+            cost_nanos BIGINT NOT NULL,
+            latency_ms BIGINT NOT NULL,
+            ttft_ms BIGINT,
+            status INTEGER NOT NULL,
+            outcome TEXT NOT NULL,
+            attempts INTEGER NOT NULL,
+            estimated BOOLEAN NOT NULL
+        );
+        ALTER TABLE {table} ADD COLUMN IF NOT EXISTS route TEXT;
+        CREATE INDEX IF NOT EXISTS {table}_ts ON {table} (ts_ms);
+        CREATE INDEX IF NOT EXISTS {table}_key ON {table} (key_id, ts_ms);"
+    )
+}
+
+/// `sql` in one transaction holding an advisory lock named after `table`, so that
+/// replicas starting together do not create the same objects at once.
+pub(crate) fn locked_setup(table: &str, sql: &str) -> String {
+    // FNV-1a: any stable hash will do; a collision only serialises two set-ups.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in table.bytes() {
+        h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
     }
+    let lock = i64::from_ne_bytes(h.to_ne_bytes());
+    format!("BEGIN; SELECT pg_advisory_xact_lock({lock}); {sql}; COMMIT;")
 }
 
 impl PgStore {
     /// Connect to `url` and create `table` (and its index) if missing. The table name
     /// must be a plain identifier.
     pub fn connect(url: &str, table: &str) -> Result<Self, LedgerError> {
-        if table.is_empty()
-            || !table
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_')
-        {
-            return Err(LedgerError::Postgres(format!(
-                "table name '{table}' must be lowercase letters, digits and '_'"
-            )));
-        }
-        let mut client = Client::connect(url, NoTls)
-            .map_err(|e| pg_err(&format!("cannot connect to {}", redact(url)), e))?;
-        client
-            .batch_execute(&format!(
-                "CREATE TABLE IF NOT EXISTS {table} (
-                    id BIGSERIAL PRIMARY KEY,
-                    ts_ms BIGINT NOT NULL,
-                    request_id TEXT NOT NULL,
-                    key_id TEXT,
-                    team TEXT,
-                    model TEXT NOT NULL,
-                    provider TEXT NOT NULL,
-                    deployment TEXT NOT NULL,
-                    region TEXT NOT NULL,
-                    prompt_tokens BIGINT NOT NULL,
-                    cached_tokens BIGINT NOT NULL,
-                    completion_tokens BIGINT NOT NULL,
-                    reasoning_tokens BIGINT NOT NULL,
-                    cost_nanos BIGINT NOT NULL,
-                    latency_ms BIGINT NOT NULL,
-                    ttft_ms BIGINT,
-                    status INTEGER NOT NULL,
-                    outcome TEXT NOT NULL,
-                    attempts INTEGER NOT NULL,
-                    estimated BOOLEAN NOT NULL
-                );
-                ALTER TABLE {table} ADD COLUMN IF NOT EXISTS route TEXT;
-                CREATE INDEX IF NOT EXISTS {table}_ts ON {table} (ts_ms);
-                CREATE INDEX IF NOT EXISTS {table}_key ON {table} (key_id, ts_ms);"
-            ))
-            .map_err(|e| pg_err(&format!("cannot create table {table}"), e))?;
+        Self::connect_with(url, table, &PgOptions::default())
+    }
+
+    /// [`PgStore::connect`] with explicit time limits (and TLS settings).
+    pub fn connect_with(url: &str, table: &str, options: &PgOptions) -> Result<Self, LedgerError> {
+        check_table(table)?;
+        let conn = PgConn::connect(url, options, locked_setup(table, &usage_schema(table)))?;
         Ok(PgStore {
-            client,
-            url: url.to_string(),
+            conn,
             table: table.to_string(),
         })
     }
 
-    fn write(&mut self, events: &[UsageEvent]) -> Result<(), postgres::Error> {
-        let mut tx = self.client.transaction()?;
-        let stmt = tx.prepare(&format!(
+    fn write(&mut self, events: &[UsageEvent]) -> Result<(), LedgerError> {
+        let sql = format!(
             "INSERT INTO {} (ts_ms, request_id, key_id, team, model, provider, deployment, region,
              prompt_tokens, cached_tokens, completion_tokens, reasoning_tokens, cost_nanos,
              latency_ms, ttft_ms, status, outcome, attempts, estimated, route)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
             self.table
-        ))?;
-        for e in events {
-            let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
-            tx.execute(
-                &stmt,
-                &[
-                    &e.ts_ms,
-                    &e.request_id,
-                    &e.key_id,
-                    &e.team,
-                    &e.model,
-                    &e.provider,
-                    &e.deployment,
-                    &e.region,
-                    &int(e.prompt_tokens),
-                    &int(e.cached_tokens),
-                    &int(e.completion_tokens),
-                    &int(e.reasoning_tokens),
-                    &int(e.cost_nanos),
-                    &int(e.latency_ms),
-                    &e.ttft_ms.map(int),
-                    &i32::from(e.status),
-                    &e.outcome,
-                    &i32::try_from(e.attempts).unwrap_or(i32::MAX),
-                    &e.estimated,
-                    &e.route,
-                ],
-            )?;
-        }
-        tx.commit()
+        );
+        self.conn.run("cannot write usage", async |c: &mut Client| {
+            let tx = c.transaction().await?;
+            let stmt = tx.prepare(&sql).await?;
+            for e in events {
+                let int = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+                tx.execute(
+                    &stmt,
+                    &[
+                        &e.ts_ms,
+                        &e.request_id,
+                        &e.key_id,
+                        &e.team,
+                        &e.model,
+                        &e.provider,
+                        &e.deployment,
+                        &e.region,
+                        &int(e.prompt_tokens),
+                        &int(e.cached_tokens),
+                        &int(e.completion_tokens),
+                        &int(e.reasoning_tokens),
+                        &int(e.cost_nanos),
+                        &int(e.latency_ms),
+                        &e.ttft_ms.map(int),
+                        &i32::from(e.status),
+                        &e.outcome,
+                        &i32::try_from(e.attempts).unwrap_or(i32::MAX),
+                        &e.estimated,
+                        &e.route,
+                    ],
+                )
+                .await?;
+            }
+            tx.commit().await.map_err(OpError::at_commit)
+        })
     }
 
     /// Every event with `ts_ms >= since_ms`, oldest first.
     pub fn events_since(&mut self, since_ms: i64) -> Result<Vec<UsageEvent>, LedgerError> {
+        let sql = format!(
+            "SELECT ts_ms, request_id, key_id, team, model, provider, deployment, region,
+             prompt_tokens, cached_tokens, completion_tokens, reasoning_tokens, cost_nanos,
+             latency_ms, ttft_ms, status, outcome, attempts, estimated, route
+             FROM {} WHERE ts_ms >= $1 ORDER BY ts_ms, id",
+            self.table
+        );
         let rows = self
-            .client
-            .query(
-                &format!(
-                    "SELECT ts_ms, request_id, key_id, team, model, provider, deployment, region,
-                     prompt_tokens, cached_tokens, completion_tokens, reasoning_tokens, cost_nanos,
-                     latency_ms, ttft_ms, status, outcome, attempts, estimated, route
-                     FROM {} WHERE ts_ms >= $1 ORDER BY ts_ms, id",
-                    self.table
-                ),
-                &[&since_ms],
-            )
-            .map_err(|e| pg_err("cannot read the usage table", e))?;
+            .conn
+            .run("cannot read the usage table", async |c: &mut Client| {
+                Ok(c.query(&sql, &[&since_ms]).await?)
+            })?;
         let nat = |v: i64| u64::try_from(v).unwrap_or(0);
         Ok(rows
             .iter()
@@ -179,40 +187,18 @@ impl UsageStore for PgStore {
         if events.is_empty() {
             return Ok(());
         }
-        match self.write(events) {
-            Ok(()) => Ok(()),
-            Err(first) => {
-                // The server restarted or the connection broke: reconnect once and retry.
-                if self.client.is_closed() {
-                    let fresh = PgStore::connect(&self.url, &self.table)?;
-                    self.client = fresh.client;
-                    return self
-                        .write(events)
-                        .map_err(|e| pg_err("cannot write usage", e));
-                }
-                Err(pg_err("cannot write usage", first))
-            }
-        }
+        // A connection found broken is replaced and the batch tried once more.
+        self.write(events)
     }
 
     fn describe(&self) -> String {
-        format!("postgres {} table {}", redact(&self.url), self.table)
+        format!("postgres {} table {}", self.conn.label(), self.table)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn passwords_are_kept_out_of_messages() {
-        assert_eq!(
-            redact("postgres://u:pw@h:5432/db"),
-            "postgres://u:***@h:5432/db"
-        );
-        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
-        assert_eq!(redact("host=h user=u"), "host=h user=u");
-    }
 
     #[test]
     fn odd_table_names_are_refused_before_connecting() {

@@ -104,8 +104,26 @@ impl UsageLog {
     /// A log writing to PostgreSQL at `url`, table `table`, spooling to `spool` when the
     /// writer falls behind or the database is away.
     pub fn open_postgres(url: &str, table: &str, spool: &Path) -> Result<Self, LedgerError> {
-        let store = crate::pg::PgStore::connect(url, table)?;
-        Self::with_store(Box::new(store), spool, CHANNEL_CAPACITY, SPOOL_MAX_BYTES)
+        Self::open_postgres_with(
+            url,
+            table,
+            spool,
+            &crate::PgOptions::default(),
+            CHANNEL_CAPACITY,
+        )
+    }
+
+    /// [`UsageLog::open_postgres`] with explicit time limits (and TLS settings) and a
+    /// channel of `channel` events.
+    pub fn open_postgres_with(
+        url: &str,
+        table: &str,
+        spool: &Path,
+        options: &crate::PgOptions,
+        channel: usize,
+    ) -> Result<Self, LedgerError> {
+        let store = crate::pg::PgStore::connect_with(url, table, options)?;
+        Self::with_store(Box::new(store), spool, channel, SPOOL_MAX_BYTES)
     }
 
     /// A log over any store.
@@ -115,8 +133,9 @@ impl UsageLog {
         channel: usize,
         spool_max_bytes: u64,
     ) -> Result<Self, LedgerError> {
-        let spool = Arc::new(Spool::new(spool_path.to_path_buf(), spool_max_bytes));
-        let leftover = spool.drain_into(|evs| store.insert(evs))?;
+        let spool = Arc::new(Spool::open(spool_path, spool_max_bytes)?);
+        let leftover = spool.drain_into(BATCH, |evs| store.insert(evs))?
+            + spool.adopt_orphans(spool_path, BATCH, |evs| store.insert(evs))?;
         if leftover > 0 {
             tracing::info!(events = leftover, "usage events recovered from the spool");
         }
@@ -146,6 +165,12 @@ impl UsageLog {
         &self.describe
     }
 
+    /// The spool file this instance uses: the configured one, or `<spool>.N` when
+    /// another instance holds that.
+    pub fn spool_path(&self) -> &Path {
+        self.spool.path()
+    }
+
     /// Hand `event` to the writer. Never blocks on the database: if the writer is behind,
     /// the event goes to the spool file instead.
     pub fn record(&self, event: UsageEvent) {
@@ -172,11 +197,30 @@ impl UsageLog {
 
     /// Wait until everything recorded so far is in the database (at most `timeout`).
     pub fn flush(&self, timeout: Duration) -> Result<(), LedgerError> {
+        let deadline = Instant::now() + timeout;
         let (ack_tx, ack_rx) = mpsc::channel();
-        self.tx
-            .send(Msg::Flush(ack_tx))
-            .map_err(|_| LedgerError::Writer("the writer has stopped".into()))?;
-        match ack_rx.recv_timeout(timeout) {
+        // The channel may be full (the writer stuck on a slow database): wait for room
+        // only until the deadline.
+        let mut msg = Msg::Flush(ack_tx);
+        loop {
+            match self.tx.try_send(msg) {
+                Ok(()) => break,
+                Err(TrySendError::Disconnected(_)) => {
+                    return Err(LedgerError::Writer("the writer has stopped".into()));
+                }
+                Err(TrySendError::Full(back)) => {
+                    if Instant::now() >= deadline {
+                        return Err(LedgerError::Writer(format!(
+                            "not flushed within {}s (the writer is behind)",
+                            timeout.as_secs_f64()
+                        )));
+                    }
+                    msg = back;
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            }
+        }
+        match ack_rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(LedgerError::Writer(e)),
             Err(_) => Err(LedgerError::Writer(format!(
@@ -238,7 +282,7 @@ impl Writer {
                     .ok();
             }
             self.write(&mut batch);
-            if self.spool.pending() > 0 || !acks.is_empty() {
+            if self.spool.pending() || !acks.is_empty() {
                 self.drain_spool();
             }
             for ack in acks.drain(..) {
@@ -276,7 +320,7 @@ impl Writer {
 
     fn drain_spool(&mut self) {
         let store = &mut self.store;
-        match self.spool.drain_into(|evs| store.insert(evs)) {
+        match self.spool.drain_into(BATCH, |evs| store.insert(evs)) {
             Ok(0) => {}
             Ok(n) => {
                 self.counters.written.fetch_add(n as u64, Ordering::Relaxed);
@@ -366,11 +410,94 @@ mod tests {
         assert_eq!(stats.written + stats.dropped, 200);
     }
 
+    /// A store that refuses while `down` is set.
+    struct Flaky {
+        down: Arc<std::sync::atomic::AtomicBool>,
+        rows: Arc<std::sync::Mutex<Vec<UsageEvent>>>,
+    }
+
+    impl UsageStore for Flaky {
+        fn insert(&mut self, events: &[UsageEvent]) -> Result<(), LedgerError> {
+            if self.down.load(Ordering::Acquire) {
+                return Err(LedgerError::Writer("down".into()));
+            }
+            self.rows.lock().unwrap().extend_from_slice(events);
+            Ok(())
+        }
+
+        fn describe(&self) -> String {
+            "flaky".into()
+        }
+    }
+
+    #[test]
+    fn a_second_instance_on_the_same_spool_path_never_touches_the_first_ones_spool() {
+        let dir = tempfile::tempdir().unwrap();
+        let spool = dir.path().join("u.spool");
+        let down = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let rows = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let store = |down: &Arc<std::sync::atomic::AtomicBool>| {
+            Box::new(Flaky {
+                down: Arc::clone(down),
+                rows: Arc::clone(&rows),
+            })
+        };
+        // The first instance's database is down: its events wait in its spool.
+        let first = UsageLog::with_store(store(&down), &spool, 4, 1 << 20).unwrap();
+        for n in 0..50 {
+            first.record(event(n));
+        }
+        let _ = first.flush(Duration::from_secs(10));
+        let spooled = std::fs::read_to_string(&spool)
+            .unwrap_or_default()
+            .lines()
+            .count()
+            + std::fs::read_to_string(dir.path().join("u.spool.draining"))
+                .unwrap_or_default()
+                .lines()
+                .count();
+        assert_eq!(spooled, 50);
+        // A second instance on the same path (two replicas on one host, or a config
+        // reload) gets a file of its own and leaves the first one's alone.
+        let up = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let second = UsageLog::with_store(store(&up), &spool, 4, 1 << 20).unwrap();
+        assert_eq!(second.spool_path(), dir.path().join("u.spool.1"));
+        assert!(
+            rows.lock().unwrap().is_empty(),
+            "the live spool was not drained"
+        );
+        second.record(event(50));
+        second.flush(Duration::from_secs(10)).unwrap();
+        assert_eq!(rows.lock().unwrap().len(), 1);
+        // Once the first instance has gone, the next start adopts its spool: every
+        // event arrives once.
+        drop(first);
+        let writer_gone = Instant::now() + Duration::from_secs(10);
+        let third = loop {
+            let log = UsageLog::with_store(store(&up), &spool, 4, 1 << 20).unwrap();
+            if rows.lock().unwrap().len() == 51 || Instant::now() > writer_gone {
+                break log;
+            }
+            // The first writer thread may still hold its lock for a moment.
+            drop(log);
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        drop(third);
+        let mut got: Vec<u64> = rows
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| e.prompt_tokens)
+            .collect();
+        got.sort_unstable();
+        assert_eq!(got, (0..=50).collect::<Vec<_>>());
+    }
+
     #[test]
     fn a_spool_left_by_a_crash_is_written_at_the_next_start() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("u.db");
-        let spool = Spool::new(dir.path().join("u.db.spool"), 1 << 20);
+        let spool = Spool::open(&dir.path().join("u.db.spool"), 1 << 20).unwrap();
         for n in 0..3 {
             assert!(spool.push(&event(n)).unwrap());
         }

@@ -134,8 +134,8 @@ pub struct RetriesConfig {
     pub backoff_max_ms: u64,
 }
 
-/// `[limits]`: where keys' rate limits and budgets live.
-#[derive(Debug, Clone, PartialEq)]
+/// `[limits]`: where keys' rate limits and budgets live. Its `Debug` hides passwords.
+#[derive(Clone, PartialEq)]
 pub struct LimitsConfig {
     /// Redis URL, when the limits are shared through Redis (`backend = "redis"`).
     pub redis_url: Option<String>,
@@ -145,6 +145,8 @@ pub struct LimitsConfig {
     pub redis_prefix: String,
     /// When Redis cannot be reached: `true` = refuse (503), `false` = local limits.
     pub deny_on_redis_error: bool,
+    /// How long a budget reservation in Redis lasts if its request never settles it.
+    pub reservation_ttl: Duration,
 }
 
 /// `[keys]`: gateway keys (stored in the usage database).
@@ -172,8 +174,8 @@ pub enum PublicEndpoint {
     Metrics,
 }
 
-/// `[usage]`: the usage log.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `[usage]`: the usage log. Its `Debug` hides passwords.
+#[derive(Clone, PartialEq, Eq)]
 pub struct UsageConfig {
     /// Write the log at all (`store = "sqlite"`, the default) or not (`"none"`).
     pub enabled: bool,
@@ -182,6 +184,44 @@ pub struct UsageConfig {
     pub path: Option<std::path::PathBuf>,
     /// With `store = "postgres"`: the connection URL and the table.
     pub postgres: Option<(String, String)>,
+    /// Time limits (and TLS trust) of the PostgreSQL connections (usage and keys).
+    pub postgres_options: switchyard_ledger::PgOptions,
+    /// Events held in memory for the writer before they go to the spool file.
+    pub buffer_events: usize,
+}
+
+impl std::fmt::Debug for UsageConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UsageConfig")
+            .field("enabled", &self.enabled)
+            .field("path", &self.path)
+            .field(
+                "postgres",
+                &self
+                    .postgres
+                    .as_ref()
+                    .map(|(url, table)| (switchyard_ledger::redact(url), table)),
+            )
+            .field("postgres_options", &self.postgres_options)
+            .field("buffer_events", &self.buffer_events)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for LimitsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hide = |u: &String| switchyard_ledger::redact(u);
+        f.debug_struct("LimitsConfig")
+            .field("redis_url", &self.redis_url.as_ref().map(hide))
+            .field(
+                "redis_cluster",
+                &self.redis_cluster.iter().map(hide).collect::<Vec<_>>(),
+            )
+            .field("redis_prefix", &self.redis_prefix)
+            .field("deny_on_redis_error", &self.deny_on_redis_error)
+            .field("reservation_ttl", &self.reservation_ttl)
+            .finish()
+    }
 }
 
 /// Where the usage log goes unless `[usage] path` says otherwise:
@@ -306,6 +346,7 @@ struct RawLimits {
     redis_cluster: Vec<String>,
     redis_prefix: Option<String>,
     on_redis_error: Option<Spanned<String>>,
+    reservation_ttl_secs: Option<Spanned<f64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -326,6 +367,9 @@ struct RawUsage {
     path: Option<String>,
     url: Option<Spanned<String>>,
     table: Option<Spanned<String>>,
+    connect_timeout_secs: Option<Spanned<f64>>,
+    query_timeout_secs: Option<Spanned<f64>>,
+    buffer_events: Option<Spanned<usize>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -397,6 +441,30 @@ fn client_limit(
 }
 
 /// An optional spanned word that must be one of `choices`: `default` when absent.
+/// A duration in seconds (a number > 0, at most a day), or `default`.
+fn secs(
+    at: routes::At<'_>,
+    v: &Option<Spanned<f64>>,
+    default: Duration,
+    what: &str,
+    fix: &str,
+) -> Result<Duration, ConfigError> {
+    match v {
+        None => Ok(default),
+        Some(x) => match Duration::try_from_secs_f64(*x.get_ref()) {
+            Ok(d) if !d.is_zero() && d <= Duration::from_secs(86_400) => Ok(d),
+            _ => Err(at(
+                x.span(),
+                format!(
+                    "{what} {} must be a number > 0 and at most 86400",
+                    x.get_ref()
+                ),
+                fix.to_string(),
+            )),
+        },
+    }
+}
+
 fn one_of<T: Copy>(
     at: routes::At<'_>,
     v: &Option<Spanned<String>>,
@@ -669,6 +737,31 @@ impl Config {
                 "use \"sqlite\" (the default), \"postgres\" or \"none\"",
             )?,
             postgres,
+            postgres_options: switchyard_ledger::PgOptions {
+                connect_timeout: secs(
+                    &at,
+                    &raw.usage.connect_timeout_secs,
+                    switchyard_ledger::CONNECT_TIMEOUT,
+                    "[usage] connect_timeout_secs",
+                    "use e.g. 5: a PostgreSQL server that has not accepted a connection within 5 s is retried later",
+                )?,
+                query_timeout: secs(
+                    &at,
+                    &raw.usage.query_timeout_secs,
+                    switchyard_ledger::QUERY_TIMEOUT,
+                    "[usage] query_timeout_secs",
+                    "use e.g. 10: a PostgreSQL query or batch not answered within 10 s is abandoned and its connection replaced",
+                )?,
+                ca_file: None,
+            },
+            buffer_events: checked(
+                &at,
+                &raw.usage.buffer_events,
+                switchyard_ledger::CHANNEL_CAPACITY,
+                |n: usize| (1..=1_000_000).contains(&n),
+                |n| format!("[usage] buffer_events {n} must be between 1 and 1000000"),
+                "use e.g. 8192: events waiting for the writer in memory before they go to the spool file",
+            )?,
             path: raw
                 .usage
                 .path
@@ -746,6 +839,13 @@ impl Config {
                 &[("local", false), ("deny", true)],
                 "[limits] on_redis_error",
                 "use \"local\" (fail open with each process's own limits) or \"deny\" (fail closed: 503)",
+            )?,
+            reservation_ttl: secs(
+                &at,
+                &raw.limits.reservation_ttl_secs,
+                Duration::from_secs(server.request_timeout_secs.saturating_add(60)),
+                "[limits] reservation_ttl_secs",
+                "use a little more than your longest request, e.g. 660 with request_timeout_secs = 600",
             )?,
         };
 

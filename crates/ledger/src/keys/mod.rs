@@ -197,8 +197,9 @@ trait Backend: Send {
     fn revoke(&self, id: &str, now: i64) -> Result<bool, LedgerError>;
     /// Replace the hash of a key that is not revoked; whether there was one.
     fn set_hash(&self, id: &str, hash: &str, now: i64) -> Result<bool, LedgerError>;
-    /// (latest `updated_ms`, number of keys).
-    fn version(&self) -> Result<(i64, i64), LedgerError>;
+    /// The key table's change counter: bumped in the same transaction as every insert,
+    /// update or delete of a key row (by a trigger, so also by older binaries).
+    fn version(&self) -> Result<i64, LedgerError>;
     /// Spend of `id` since `since_ms`, from the usage log.
     fn spent_since(&self, id: &str, since_ms: i64) -> Result<u64, LedgerError>;
     /// Where, for messages.
@@ -230,8 +231,19 @@ impl KeyStore {
     /// the usage table `usage_table` (`<usage_table>_keys`); spend is read from that usage
     /// table, so every replica sees the same keys and the same spend.
     pub fn open_postgres(url: &str, usage_table: &str) -> Result<Self, LedgerError> {
+        Self::open_postgres_with(url, usage_table, &crate::PgOptions::default())
+    }
+
+    /// [`KeyStore::open_postgres`] with explicit time limits (and TLS settings). A
+    /// connection that breaks later is replaced on the next call, with back-off while
+    /// the server cannot be reached.
+    pub fn open_postgres_with(
+        url: &str,
+        usage_table: &str,
+        options: &crate::PgOptions,
+    ) -> Result<Self, LedgerError> {
         Ok(KeyStore {
-            backend: Box::new(pg::PgKeys::connect(url, usage_table)?),
+            backend: Box::new(pg::PgKeys::connect(url, usage_table, options)?),
         })
     }
 
@@ -282,9 +294,9 @@ impl KeyStore {
         Ok(changed.then_some(key))
     }
 
-    /// Latest change to any key (ms) and the number of keys, to notice changes made by
-    /// another process.
-    pub fn version(&self) -> Result<(i64, i64), LedgerError> {
+    /// The key table's change counter, to notice changes made by another process: it
+    /// grows with every change to any key, whatever the clocks of the processes say.
+    pub fn version(&self) -> Result<i64, LedgerError> {
         self.backend.version()
     }
 
@@ -408,6 +420,57 @@ mod tests {
             None,
             "a revoked key stays revoked"
         );
+    }
+
+    #[test]
+    fn a_change_stamped_at_or_before_the_latest_still_changes_the_version() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let (a, b) = (
+            KeyStore::open(&path).unwrap(),
+            KeyStore::open(&path).unwrap(),
+        );
+        let (first, _) = a.create(&NewKey::default()).unwrap();
+        a.create(&NewKey::default()).unwrap();
+        let seen = b.version().unwrap();
+        // A replica whose clock is behind revokes the first key: its stamp is older than
+        // the newest row's, and the number of keys does not change.
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute(
+                "UPDATE keys SET revoked_ms = ?2, updated_ms = ?2 WHERE id = ?1",
+                rusqlite::params![first.id, first.created_ms - 1],
+            )
+            .unwrap();
+        let after = b.version().unwrap();
+        assert!(after > seen, "{seen} -> {after}");
+        assert!(b.revoke(&first.id).unwrap());
+        assert!(
+            b.version().unwrap() > after,
+            "every change counts, even a repeated one"
+        );
+    }
+
+    #[test]
+    fn a_key_table_from_before_the_version_counter_gets_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("db");
+        let old = KeyStore::open(&path).unwrap();
+        let (rec, _) = old.create(&NewKey::default()).unwrap();
+        drop(old);
+        // What an older release left: the key table without counter or triggers.
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .execute_batch(
+                "DROP TRIGGER keys_version_insert; DROP TRIGGER keys_version_update;
+                 DROP TRIGGER keys_version_delete; DROP TABLE keys_version;",
+            )
+            .unwrap();
+        let store = KeyStore::open(&path).unwrap();
+        let v = store.version().unwrap();
+        assert!(store.revoke(&rec.id).unwrap());
+        assert!(store.version().unwrap() > v);
+        assert_eq!(store.list().unwrap().len(), 1, "the keys are kept");
     }
 
     #[test]

@@ -24,6 +24,20 @@ CREATE TABLE IF NOT EXISTS keys (
     created_ms    INTEGER NOT NULL,
     updated_ms    INTEGER NOT NULL
 );
+-- A change counter bumped by every change to a key row, in the change's own
+-- transaction: other processes compare it, not timestamps (clocks differ, and two
+-- changes can share a millisecond).
+CREATE TABLE IF NOT EXISTS keys_version (
+    id      INTEGER PRIMARY KEY CHECK (id = 1),
+    version INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO keys_version (id, version) VALUES (1, 0);
+CREATE TRIGGER IF NOT EXISTS keys_version_insert AFTER INSERT ON keys
+BEGIN UPDATE keys_version SET version = version + 1 WHERE id = 1; END;
+CREATE TRIGGER IF NOT EXISTS keys_version_update AFTER UPDATE ON keys
+BEGIN UPDATE keys_version SET version = version + 1 WHERE id = 1; END;
+CREATE TRIGGER IF NOT EXISTS keys_version_delete AFTER DELETE ON keys
+BEGIN UPDATE keys_version SET version = version + 1 WHERE id = 1; END;
 ";
 
 /// A SQLite connection to the usage log's database.
@@ -145,13 +159,11 @@ impl Backend for SqliteKeys {
             .map_err(|e| self.err(e))
     }
 
-    fn version(&self) -> Result<(i64, i64), LedgerError> {
+    fn version(&self) -> Result<i64, LedgerError> {
         self.conn
-            .query_row(
-                "SELECT COALESCE(MAX(updated_ms), 0), COUNT(*) FROM keys",
-                [],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
+            .query_row("SELECT version FROM keys_version WHERE id = 1", [], |r| {
+                r.get(0)
+            })
             .map_err(|e| self.err(e))
     }
 
