@@ -279,8 +279,12 @@ async fn serve(
     switchyard_gateway::serve_live(live, listener, fired(stop))
         .await
         .context("server failed")?;
-    // Everything recorded — by the state in force and by any a reload replaced — is
-    // written before the process exits.
+    // The limits of requests that ended last are settled in Redis, and everything
+    // recorded — by the state in force and by any a reload replaced — is written before
+    // the process exits.
+    if !live_for_exit.settle_limits(Duration::from_secs(5)).await {
+        eprintln!("switchyard: some requests' limits were not settled in redis within 5 s");
+    }
     let errors = tokio::task::block_in_place(|| live_for_exit.flush_usage(Duration::from_secs(10)));
     for e in errors {
         eprintln!("switchyard: usage log not fully written: {e}");

@@ -227,6 +227,38 @@ pub struct RedisLimits {
     clock: fn() -> i64,
     admit: Script,
     settle: Script,
+    /// Settles sent but not yet answered, so that shutdown can wait for them.
+    pending: Arc<Pending>,
+}
+
+/// A count of background calls in flight, and a wake-up when it reaches zero.
+#[derive(Debug, Default)]
+struct Pending {
+    count: std::sync::atomic::AtomicUsize,
+    idle: tokio::sync::Notify,
+}
+
+/// One call counted in [`Pending`] until dropped.
+struct PendingCall(Arc<Pending>);
+
+impl Pending {
+    fn enter(self: &Arc<Self>) -> PendingCall {
+        self.count.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        PendingCall(Arc::clone(self))
+    }
+}
+
+impl Drop for PendingCall {
+    fn drop(&mut self) {
+        if self
+            .0
+            .count
+            .fetch_sub(1, std::sync::atomic::Ordering::AcqRel)
+            == 1
+        {
+            self.0.idle.notify_waiters();
+        }
+    }
 }
 
 impl std::fmt::Debug for RedisLimits {
@@ -281,6 +313,7 @@ impl RedisLimits {
             clock: now_ms,
             admit: Script::new(ADMIT),
             settle: Script::new(SETTLE),
+            pending: Arc::default(),
         })
     }
 
@@ -309,7 +342,29 @@ impl RedisLimits {
             clock: now_ms,
             admit: Script::new(ADMIT),
             settle: Script::new(SETTLE),
+            pending: Arc::default(),
         })
+    }
+
+    /// Wait, at most `timeout`, until every settle sent so far has been answered (at
+    /// shutdown, so that requests ended by it still settle their limits); whether they
+    /// all were.
+    pub async fn settled(&self, timeout: Duration) -> bool {
+        let all = async {
+            loop {
+                let idle = self.pending.idle.notified();
+                if self
+                    .pending
+                    .count
+                    .load(std::sync::atomic::Ordering::Acquire)
+                    == 0
+                {
+                    return;
+                }
+                idle.await;
+            }
+        };
+        tokio::time::timeout(timeout, all).await.is_ok()
     }
 
     /// Let a budget reservation whose request never settles it (process killed,
@@ -540,7 +595,9 @@ impl Settler {
             self.hold.clone(),
         );
         let (tpm_limit, ttl) = (self.tpm_limit, self.ttl_ms);
+        let call = limits.pending.enter();
         rt.spawn(async move {
+            let _counted = call;
             let mut call = limits.settle.prepare_invoke();
             call.key(&tpm)
                 .key(&spent_key)

@@ -147,18 +147,35 @@ impl Live {
         old
     }
 
-    /// Write out the usage log of the state in force and of every replaced state still
-    /// alive (at most `timeout` each); the errors of those that could not be.
-    pub fn flush_usage(&self, timeout: std::time::Duration) -> Vec<switchyard_ledger::LedgerError> {
-        let retired: Vec<Arc<AppState>> = self
+    /// The state in force and every replaced state still alive.
+    fn all_states(&self) -> Vec<Arc<AppState>> {
+        let retired = self
             .retired
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .iter()
             .filter_map(std::sync::Weak::upgrade)
-            .collect();
-        std::iter::once(self.get())
-            .chain(retired)
+            .collect::<Vec<_>>();
+        std::iter::once(self.get()).chain(retired).collect()
+    }
+
+    /// Wait, at most `timeout` each, for the Redis settles of every state to be answered
+    /// (at exit); whether they all were.
+    pub async fn settle_limits(&self, timeout: std::time::Duration) -> bool {
+        let mut all = true;
+        for st in self.all_states() {
+            if let Some(limits) = &st.shared_limits {
+                all &= limits.settled(timeout).await;
+            }
+        }
+        all
+    }
+
+    /// Write out the usage log of the state in force and of every replaced state still
+    /// alive (at most `timeout` each); the errors of those that could not be.
+    pub fn flush_usage(&self, timeout: std::time::Duration) -> Vec<switchyard_ledger::LedgerError> {
+        self.all_states()
+            .into_iter()
             .filter_map(|st| st.usage.as_ref().and_then(|log| log.flush(timeout).err()))
             .collect()
     }
