@@ -5,8 +5,9 @@
 #   bench/fuzz.sh                                  # every target, 10,000,000 runs each
 #   bench/fuzz.sh --runs 1000000 --targets sse_stream,parse_error
 #   bench/fuzz.sh --max-time 900 --rss-mb 1024     # stop a target after 15 min, 1 GB RSS
-#   bench/fuzz.sh --sanitizer address              # ASan build (about half the speed)
+#   bench/fuzz.sh --sanitizer address              # AddressSanitizer build (slower)
 #   bench/fuzz.sh --no-merge                       # leave fuzz/corpus/ as it is
+#   bench/fuzz.sh --merge-only                     # no fuzzing: just minimise fuzz/corpus/
 #
 # Targets (fuzz/fuzz_targets/, the harnesses are in crates/fuzz/src/lib.rs):
 # request_prepare, sse_stream, parse_error, config_parse.
@@ -17,9 +18,11 @@
 # inputs go to a scratch directory under the target dir, not to fuzz/corpus/. A crash
 # stops that target (libFuzzer writes the input to fuzz/artifacts/<target>/) and the
 # script goes on with the next, then exits 1. With no crash, the new inputs are merged
-# into fuzz/corpus/<target>/ by `cargo fuzz cmin`, which keeps only inputs that add
-# coverage. Crashes, once fixed, belong in fuzz/regressions/<target>/: the corpus test
-# (crates/fuzz/tests/corpus.rs, run by scripts/test) replays both directories on stable.
+# into fuzz/corpus/<target>/ by `cargo fuzz cmin`, which keeps the fewest inputs that
+# cover every edge (-use_counters=0: telling hit counts apart would keep several times
+# more files for little more coverage). Crashes, once fixed, belong in
+# fuzz/regressions/<target>/: the corpus test (crates/fuzz/tests/corpus.rs, run by
+# scripts/test) replays both directories on stable.
 #
 # Prints one Markdown table for docs/BENCHMARKS.md: executions, exec/s, seconds, corpus
 # files and size after the merge, crashes. ASan is off by default: the workspace forbids
@@ -38,6 +41,7 @@ max_time=3600
 rss_mb=2048
 sanitizer=none
 merge=1
+fuzzing=1
 targets=("${all_targets[@]}")
 while (($#)); do
     case $1 in
@@ -47,6 +51,7 @@ while (($#)); do
         --sanitizer) sanitizer=$2; shift ;;
         --targets) IFS=, read -r -a targets <<<"$2"; shift ;;
         --no-merge) merge=0 ;;
+        --merge-only) fuzzing=0 ;;
         -h | --help) usage; exit 0 ;;
         *) echo "bench/fuzz.sh: unknown argument: $1" >&2; usage >&2; exit 2 ;;
     esac
@@ -101,12 +106,16 @@ for t in "${targets[@]}"; do
     seeds=("$root/fuzz/corpus/$t")
     [[ -d $root/fuzz/regressions/$t ]] && seeds+=("$root/fuzz/regressions/$t")
     before=$(find "$artifacts" -type f | wc -l)
-    echo "==> $t: up to $runs runs, $max_time s, ${rss_mb} MB (log: $log)" >&2
     started=$SECONDS
     status=0
-    "${fuzz[@]}" run "${common[@]}" "$t" "$scratch" "${seeds[@]}" -- \
-        -runs="$runs" -max_total_time="$max_time" -rss_limit_mb="$rss_mb" -timeout=30 \
-        -print_final_stats=1 -artifact_prefix="$artifacts/" >"$log" 2>&1 || status=$?
+    if ((fuzzing)); then
+        echo "==> $t: up to $runs runs, $max_time s, ${rss_mb} MB (log: $log)" >&2
+        "${fuzz[@]}" run "${common[@]}" "$t" "$scratch" "${seeds[@]}" -- \
+            -runs="$runs" -max_total_time="$max_time" -rss_limit_mb="$rss_mb" -timeout=30 \
+            -print_final_stats=1 -artifact_prefix="$artifacts/" >"$log" 2>&1 || status=$?
+    else
+        printf 'stat::number_of_executed_units: -\nstat::average_exec_per_sec: -\n' >"$log"
+    fi
     secs=$((SECONDS - started))
     execs=$(stat number_of_executed_units "$log")
     rate=$(stat average_exec_per_sec "$log")
@@ -123,10 +132,10 @@ for t in "${targets[@]}"; do
         echo "    $t: merging $new new input(s) into fuzz/corpus/$t (cargo fuzz cmin)" >&2
         cp -n "$scratch"/* "$root/fuzz/corpus/$t/" 2>/dev/null || true
         "${fuzz[@]}" cmin "${common[@]}" "$t" "$root/fuzz/corpus/$t" -- \
-            -rss_limit_mb="$rss_mb" -timeout=30 >"$work/$t.cmin.log" 2>&1
+            -use_counters=0 -rss_limit_mb="$rss_mb" -timeout=30 >"$work/$t.cmin.log" 2>&1
     fi
     files=$(find "$root/fuzz/corpus/$t" -type f | wc -l)
-    size=$(du -sk "$root/fuzz/corpus/$t" | cut -f1)
+    size=$(du -sk --apparent-size "$root/fuzz/corpus/$t" | cut -f1)
     rows+=("| \`$t\` | ${execs:-?} | ${rate:-?} | $secs | $files | ${size} KB | $crashes |")
     echo "    $t: ${execs:-?} executions, ${rate:-?} exec/s, $secs s, crashes: $crashes" >&2
 done
