@@ -5,6 +5,7 @@
 #
 #   bench/slow_clients.sh                              # 2000 slow clients, 500 req/s, 10 s phases
 #   bench/slow_clients.sh --slow 4000 --rate 1000 --duration 20
+#   bench/slow_clients.sh --pin                        # gateway alone on CPU 0, the rest on CPU 1
 #
 # Builds release binaries, then runs crates/bench/src/bin/slow_clients.rs, which starts
 # `switchyard serve` on the embedded default (simulator at time scale 0, default
@@ -16,4 +17,8 @@ root=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
 cd "$root"
 cargo build --release --locked -p switchyard -p switchyard-bench >&2
 target=${CARGO_TARGET_DIR:-$root/target}
+if [[ ${1:-} == --pin ]]; then
+    shift
+    exec taskset -c 1 "$target/release/slow_clients" --bin "$target/release/switchyard" --gateway-cpu 0 "$@"
+fi
 exec "$target/release/slow_clients" --bin "$target/release/switchyard" "$@"

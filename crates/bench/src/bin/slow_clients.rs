@@ -6,11 +6,13 @@
 //! docs/BENCHMARKS.md.
 //!
 //! Usage: `slow_clients --bin target/release/switchyard [--slow 2000] [--rate 500]
-//! [--duration 10] [--drip-ms 1000]` (`bench/slow_clients.sh` builds and runs it). The gateway runs with
+//! [--duration 10] [--drip-ms 1000] [--gateway-cpu N]` (`bench/slow_clients.sh` builds
+//! and runs it). With `--gateway-cpu`, the gateway runs alone on that CPU (`taskset`) and
+//! the caller should keep this binary (load generator and slow clients) off it. The gateway runs with
 //! its default `header_timeout_secs` (10) and `body_timeout_secs` (30), in front of its
 //! simulated DeepSeek at time scale 0. Loopback only; stops by itself.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
@@ -34,6 +36,8 @@ struct Args {
     drip: Duration,
     /// Child mode: only trickle against this address for `duration`, then print counts.
     trickle: Option<String>,
+    /// Run the gateway on this CPU alone (`taskset`); run this binary on the others.
+    gateway_cpu: Option<u32>,
 }
 
 fn parse_args() -> Result<Args> {
@@ -44,6 +48,7 @@ fn parse_args() -> Result<Args> {
         duration: Duration::from_secs(10),
         drip: Duration::from_secs(1),
         trickle: None,
+        gateway_cpu: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -59,6 +64,9 @@ fn parse_args() -> Result<Args> {
                 args.drip = Duration::from_millis(val()?.parse().context("bad --drip-ms")?)
             }
             "--trickle" => args.trickle = Some(val()?),
+            "--gateway-cpu" => {
+                args.gateway_cpu = Some(val()?.parse().context("bad --gateway-cpu")?)
+            }
             "--bench" => {}
             other => bail!("unknown argument {other}; see the module docs"),
         }
@@ -173,20 +181,26 @@ async fn main() -> Result<()> {
         "[usage]\nstore = \"none\"\n\n[providers.deepseek]\nsimulated = true\nregions = [{ name = \"global\" }]\n",
     )?;
     let config = config.display().to_string();
-    let (gw, url) = spawn_until(
-        &args.bin,
-        &[
-            "serve",
-            "--config",
-            &config,
-            "--listen",
-            "127.0.0.1:0",
-            "--sim-time-scale",
-            "0",
-        ],
-        "switchyard listening on ",
-    )
-    .await?;
+    let bin = args.bin.display().to_string();
+    let serve = [
+        bin.as_str(),
+        "serve",
+        "--config",
+        &config,
+        "--listen",
+        "127.0.0.1:0",
+        "--sim-time-scale",
+        "0",
+    ];
+    let (gw, url) = match args.gateway_cpu {
+        Some(cpu) => {
+            let cpu = cpu.to_string();
+            let mut pinned = vec!["-c", cpu.as_str()];
+            pinned.extend(serve);
+            spawn_until(Path::new("taskset"), &pinned, "switchyard listening on ").await?
+        }
+        None => spawn_until(&args.bin, &serve[1..], "switchyard listening on ").await?,
+    };
     let pid = gw.id().context("gateway has no pid")?;
     let addr = url.trim_start_matches("http://").to_string();
 
