@@ -141,6 +141,16 @@ async fn reasoning_planted_by_one_key_is_never_handed_to_another() {
     assert_eq!(forwarded_reasoning(&seen), None);
 }
 
+/// Every deployment of `provider` has its breaker closed.
+async fn assert_all_closed(gw: &TestGateway, provider: &str) {
+    let states = breaker_states(gw, provider).await;
+    assert!(
+        states.iter().all(|s| s == "closed"),
+        "{:?}",
+        gw.get("/admin/health").await.json()
+    );
+}
+
 async fn breaker_states(gw: &TestGateway, provider: &str) -> Vec<String> {
     let health = gw.get("/admin/health").await.json();
     health["providers"][provider]
@@ -165,14 +175,7 @@ async fn a_client_shortened_timeout_never_opens_the_shared_breaker() {
             .await;
         assert_eq!(r.status, 504, "{}", String::from_utf8_lossy(&r.body));
     }
-    assert!(
-        breaker_states(&gw, "deepseek")
-            .await
-            .iter()
-            .all(|s| s == "closed"),
-        "{:?}",
-        gw.get("/admin/health").await.json()
-    );
+    assert_all_closed(&gw, "deepseek").await;
     let after = gw.served("deepseek", "global").await + gw.served("deepseek", "cn").await;
     assert!(
         after - before <= 8,
@@ -198,14 +201,7 @@ async fn a_client_shortened_ttft_limit_ends_its_stream_without_marking_the_deplo
         let last = r.chunks().pop().unwrap();
         assert_eq!(last["error"]["code"], "client_timeout", "{last}");
     }
-    assert!(
-        breaker_states(&gw, "deepseek")
-            .await
-            .iter()
-            .all(|s| s == "closed"),
-        "{:?}",
-        gw.get("/admin/health").await.json()
-    );
+    assert_all_closed(&gw, "deepseek").await;
 }
 
 #[tokio::test]
