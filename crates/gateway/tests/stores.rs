@@ -595,3 +595,223 @@ async fn no_form_of_password_reaches_a_start_error_or_the_config_debug() {
         assert!(!err.contains("hunter2"), "{url}: {err}");
     }
 }
+
+#[tokio::test]
+async fn sslmode_require_against_a_server_without_tls_is_a_clear_error_not_plain_text() {
+    // The PostgreSQL on this machine has no TLS: asking for it must fail, saying so,
+    // rather than fall back to plain text.
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = switchyard_gateway::Config::embedded_default().unwrap();
+    c.simulator.time_scale = 0.0;
+    c.usage.path = Some(dir.path().join("u.db"));
+    c.usage.postgres = Some((
+        format!("{PG}?sslmode=require"),
+        common::unique("sytest_tls"),
+    ));
+    let err = common::start_error(c).await;
+    assert!(err.contains("TLS") && err.contains("fix:"), "{err}");
+    // A CA file that is not there is named.
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = switchyard_gateway::Config::embedded_default().unwrap();
+    c.simulator.time_scale = 0.0;
+    c.usage.path = Some(dir.path().join("u.db"));
+    c.usage.postgres = Some((
+        "host=127.0.0.1 user=postgres dbname=test sslmode=verify-full".into(),
+        "t".into(),
+    ));
+    c.usage.postgres_options.ca_file = Some(dir.path().join("missing-ca.pem"));
+    let err = common::start_error(c).await;
+    assert!(err.contains("missing-ca.pem"), "{err}");
+}
+
+#[tokio::test]
+async fn a_rediss_url_opens_a_tls_handshake() {
+    // A listener that records what the gateway sends first, and answers nothing.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (first_tx, first_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 3];
+        let _ = tokio::io::AsyncReadExt::read_exact(&mut s, &mut buf).await;
+        let _ = first_tx.send(buf);
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = switchyard_gateway::Config::embedded_default().unwrap();
+    c.simulator.time_scale = 0.0;
+    c.usage.path = Some(dir.path().join("u.db"));
+    c.keys.enabled = true;
+    c.limits.redis_url = Some(format!("rediss://:secret@{addr}"));
+    let err = common::start_error(c).await;
+    assert!(err.contains("cannot reach redis"), "{err}");
+    assert!(!err.contains("secret"), "{err}");
+    let first = tokio::time::timeout(Duration::from_secs(10), first_rx)
+        .await
+        .unwrap()
+        .unwrap();
+    // A TLS record of type handshake (22), version 3.x: a ClientHello, not `AUTH`.
+    assert_eq!((first[0], first[1]), (0x16, 0x03), "{first:?}");
+}
+
+/// Run `openssl` with `args` in `dir`.
+async fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = tokio::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A certificate authority and a server certificate for 127.0.0.1 signed by it, in `dir`
+/// (`ca.pem`, `server.pem`, `server.key`).
+async fn test_certificates(dir: &std::path::Path) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=switchyard test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign",
+        ],
+    )
+    .await;
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    )
+    .await;
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn limits_are_shared_through_redis_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    test_certificates(dir.path()).await;
+    // A Redis of this test's own that only speaks TLS.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let d = dir.path();
+    let _server = tokio::process::Command::new("redis-server")
+        .args([
+            "--port",
+            "0",
+            "--bind",
+            "127.0.0.1",
+            "--tls-port",
+            &port.to_string(),
+        ])
+        .arg("--tls-cert-file")
+        .arg(d.join("server.pem"))
+        .arg("--tls-key-file")
+        .arg(d.join("server.key"))
+        .arg("--tls-ca-cert-file")
+        .arg(d.join("ca.pem"))
+        .args([
+            "--tls-auth-clients",
+            "no",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .arg("--dir")
+        .arg(d)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "redis-server listening",
+        || async { TcpStream::connect(("127.0.0.1", port)).await.is_ok() },
+    )
+    .await;
+    let db = d.join("keys.db");
+    let key = KeyStore::open(&db)
+        .unwrap()
+        .create(&NewKey {
+            name: "tls".into(),
+            rpm: Some(2),
+            ..NewKey::default()
+        })
+        .unwrap()
+        .1;
+    let ca = d.join("ca.pem");
+    let gw = redis_gateway(
+        0.0,
+        &db,
+        "unused",
+        &common::unique("sytest_tls"),
+        move |c| {
+            c.limits.redis_url = Some(format!("rediss://127.0.0.1:{port}"));
+            c.limits.redis_ca_file = Some(ca);
+        },
+    )
+    .await;
+    // Failing closed: each answer below came from the TLS Redis.
+    for want in [200, 200, 429] {
+        let r = gw.chat_as(&key, ask("deepseek-v4-flash", "hi")).await;
+        assert_eq!(r.status, want, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(r.header("x-ratelimit-limit-requests"), Some("2"));
+    }
+    assert_eq!(gw.metric("switchyard_redis_errors_total", &[]).await, 0.0);
+}

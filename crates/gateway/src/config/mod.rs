@@ -141,6 +141,9 @@ pub struct LimitsConfig {
     pub deny_on_redis_error: bool,
     /// How long a budget reservation in Redis lasts if its request never settles it.
     pub reservation_ttl: Duration,
+    /// PEM file of the certificate authorities trusted for `rediss://` (instead of the
+    /// system's).
+    pub redis_ca_file: Option<std::path::PathBuf>,
 }
 
 /// `[keys]`: gateway keys (stored in the usage database).
@@ -200,6 +203,7 @@ impl std::fmt::Debug for LimitsConfig {
             .field("redis_prefix", &self.redis_prefix)
             .field("deny_on_redis_error", &self.deny_on_redis_error)
             .field("reservation_ttl", &self.reservation_ttl)
+            .field("redis_ca_file", &self.redis_ca_file)
             .finish()
     }
 }
@@ -325,6 +329,7 @@ struct RawLimits {
     redis_prefix: Option<String>,
     on_redis_error: Option<Spanned<String>>,
     reservation_ttl_secs: Option<Spanned<f64>>,
+    redis_ca_file: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -346,6 +351,7 @@ struct RawUsage {
     connect_timeout_secs: Option<Spanned<f64>>,
     query_timeout_secs: Option<Spanned<f64>>,
     buffer_events: Option<Spanned<usize>>,
+    ca_file: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -686,7 +692,12 @@ impl Config {
                     "[usage] query_timeout_secs",
                     "use e.g. 10: a PostgreSQL query or batch not answered within 10 s is abandoned and its connection replaced",
                 )?,
-                ca_file: None,
+                ca_file: raw
+                    .usage
+                    .ca_file
+                    .clone()
+                    .filter(|p| !p.trim().is_empty())
+                    .map(std::path::PathBuf::from),
             },
             buffer_events: checked(
                 &at,
@@ -762,6 +773,12 @@ impl Config {
                 "[limits] reservation_ttl_secs",
                 "use a little more than your longest request, e.g. 660 with request_timeout_secs = 600",
             )?,
+            redis_ca_file: raw
+                .limits
+                .redis_ca_file
+                .clone()
+                .filter(|p| !p.trim().is_empty())
+                .map(std::path::PathBuf::from),
         };
 
         let mut routes = BTreeMap::new();
