@@ -815,3 +815,180 @@ async fn limits_are_shared_through_redis_over_tls() {
     }
     assert_eq!(gw.metric("switchyard_redis_errors_total", &[]).await, 0.0);
 }
+
+/// A PostgreSQL server of the test's own, with TLS on (certificates from
+/// [`test_certificates`] in its directory), run as the `postgres` user; stopped when
+/// dropped.
+struct TlsPostgres {
+    port: u16,
+    bin: std::path::PathBuf,
+    data: std::path::PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl TlsPostgres {
+    async fn start() -> TlsPostgres {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path().join("bin"))
+            .find(|b| b.join("initdb").exists())
+            .expect("a PostgreSQL server installation under /usr/lib/postgresql");
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_path_buf();
+        test_certificates(&d).await;
+        let chown = |p: &std::path::Path| {
+            let ok = std::process::Command::new("chown")
+                .arg("postgres")
+                .arg(p)
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "chown {}", p.display());
+        };
+        chown(&d);
+        chown(&d.join("server.key"));
+        chown(&d.join("server.pem"));
+        std::fs::set_permissions(
+            d.join("server.key"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .unwrap();
+        let data = d.join("data");
+        let as_postgres = |program: &str| {
+            let mut c = tokio::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(bin.join(program));
+            c
+        };
+        let out = as_postgres("initdb")
+            .arg("-D")
+            .arg(&data)
+            .args(["-A", "trust", "-U", "postgres"])
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let server = TlsPostgres {
+            port,
+            bin: bin.clone(),
+            data: data.clone(),
+            dir,
+        };
+        let out = as_postgres("pg_ctl")
+            .arg("-D")
+            .arg(&data)
+            .arg("-l")
+            .arg(d.join("log"))
+            .arg("-o")
+            .arg(format!(
+                "-p {port} -k {dir} -c listen_addresses=127.0.0.1 -c ssl=on -c ssl_cert_file={dir}/server.pem -c ssl_key_file={dir}/server.key",
+                dir = d.display()
+            ))
+            .args(["-w", "-t", "30", "start"])
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        server
+    }
+
+    fn dsn(&self, extra: &str) -> String {
+        format!(
+            "host=127.0.0.1 port={} user=postgres dbname=postgres {extra}",
+            self.port
+        )
+    }
+
+    fn ca(&self) -> std::path::PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// Run `sql` on a plain connection of the test's own.
+    async fn query(&self, sql: String) -> Vec<postgres::Row> {
+        let dsn = self.dsn("");
+        tokio::task::spawn_blocking(move || {
+            postgres::Client::connect(&dsn, postgres::NoTls)
+                .unwrap()
+                .query(&sql, &[])
+                .unwrap()
+        })
+        .await
+        .unwrap()
+    }
+}
+
+impl Drop for TlsPostgres {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-m", "immediate", "stop"])
+            .output();
+    }
+}
+
+#[tokio::test]
+async fn usage_and_keys_reach_postgres_over_verified_tls() {
+    let pg = TlsPostgres::start().await;
+    // Without the test CA the server's certificate is not trusted: a clear error.
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = switchyard_gateway::Config::embedded_default().unwrap();
+    c.simulator.time_scale = 0.0;
+    c.usage.path = Some(dir.path().join("u.db"));
+    c.usage.postgres = Some((pg.dsn("sslmode=require"), "sytest_tls".into()));
+    let err = common::start_error(c).await;
+    assert!(err.to_lowercase().contains("certificate"), "{err}");
+    // With it, the usage log and the keys use TLS.
+    let (dsn, ca) = (pg.dsn("sslmode=require application_name=sy_tls"), pg.ca());
+    let gw = start_with(0.0, move |c| {
+        c.usage.postgres = Some((dsn, "sytest_tls".into()));
+        c.usage.postgres_options.ca_file = Some(ca);
+        c.keys.enabled = true;
+    })
+    .await;
+    let (key, _) = new_key(&gw, json!({"name": "tls"})).await;
+    assert_eq!(
+        gw.chat_as(&key, ask("deepseek-v4-flash", "hi"))
+            .await
+            .status,
+        200
+    );
+    gw.flush_usage();
+    let rows: i64 = pg.query("SELECT COUNT(*) FROM sytest_tls".into()).await[0].get(0);
+    assert_eq!(rows, 1);
+    let tls: i64 = pg
+        .query(
+            "SELECT COUNT(*) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
+             WHERE a.application_name = 'sy_tls' AND s.ssl"
+                .into(),
+        )
+        .await[0]
+        .get(0);
+    let plain: i64 = pg
+        .query(
+            "SELECT COUNT(*) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
+             WHERE a.application_name = 'sy_tls' AND NOT s.ssl"
+                .into(),
+        )
+        .await[0]
+        .get(0);
+    assert!(
+        tls >= 2 && plain == 0,
+        "{tls} TLS and {plain} plain connections"
+    );
+}
