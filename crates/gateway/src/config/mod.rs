@@ -1057,6 +1057,49 @@ mod tests {
     }
 
     #[test]
+    fn store_time_limits_tls_and_buffers_parse_with_their_defaults() {
+        let c = Config::parse("", "c").unwrap();
+        assert_eq!(
+            c.usage.postgres_options,
+            switchyard_ledger::PgOptions::default()
+        );
+        assert_eq!(c.usage.buffer_events, switchyard_ledger::CHANNEL_CAPACITY);
+        assert_eq!(c.limits.reservation_ttl, Duration::from_secs(660));
+        assert_eq!(c.limits.redis_ca_file, None);
+        let c = Config::parse(
+            "[server]\nrequest_timeout_secs = 100\n[usage]\nconnect_timeout_secs = 1.5\nquery_timeout_secs = 3\nbuffer_events = 10\nca_file = \"/etc/ca.pem\"\n[limits]\nredis_ca_file = \"/etc/r.pem\"\n",
+            "c",
+        )
+        .unwrap();
+        let o = &c.usage.postgres_options;
+        assert_eq!(o.connect_timeout, Duration::from_millis(1500));
+        assert_eq!(o.query_timeout, Duration::from_secs(3));
+        assert_eq!(
+            o.ca_file.as_deref(),
+            Some(std::path::Path::new("/etc/ca.pem"))
+        );
+        assert_eq!(c.usage.buffer_events, 10);
+        assert_eq!(
+            c.limits.reservation_ttl,
+            Duration::from_secs(160),
+            "request time-out + 60 s"
+        );
+        assert_eq!(
+            c.limits.redis_ca_file.as_deref(),
+            Some(std::path::Path::new("/etc/r.pem"))
+        );
+        for bad in [
+            "[usage]\nquery_timeout_secs = 0\n",
+            "[usage]\nconnect_timeout_secs = -1\n",
+            "[usage]\nbuffer_events = 0\n",
+            "[limits]\nreservation_ttl_secs = 1e300\n",
+        ] {
+            let err = Config::parse(bad, "c").unwrap_err().to_string();
+            assert!(err.contains("line 2"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
     fn bad_listen_address_names_the_line_and_fix() {
         let err = Config::parse("\n[server]\nlisten = \"localhost\"\n", "c")
             .unwrap_err()
