@@ -461,7 +461,8 @@ async fn a_reservation_whose_settle_never_ran_lapses_and_the_budget_is_usable_ag
     let relay = Relay::start(REDIS_ADDR).await;
     let prefix = common::unique("sytest_hold");
     let gw = redis_gateway(0.02, &db, &relay.addr, &prefix, |c| {
-        c.limits.reservation_ttl = Duration::from_secs(8);
+        // Long enough that the check below sees it before it lapses, even on a busy machine.
+        c.limits.reservation_ttl = Duration::from_secs(12);
     })
     .await;
     let mut body = ask("deepseek-v4-flash", "hi");
