@@ -83,8 +83,15 @@ fn open_store(args: &KeysArgs) -> Result<KeyStore> {
         (None, None) => None,
     };
     let usage = config.map(|c| c.usage);
-    if let Some((url, table)) = usage.as_ref().and_then(|u| u.postgres.as_ref()) {
-        return Ok(KeyStore::open_postgres(url, table)?);
+    if let Some(u) = &usage
+        && let Some((url, table)) = &u.postgres
+    {
+        // The config's time limits and TLS trust ([usage] ca_file) apply here too.
+        return Ok(KeyStore::open_postgres_with(
+            url,
+            table,
+            &u.postgres_options,
+        )?);
     }
     let path = usage
         .and_then(|u| u.path)

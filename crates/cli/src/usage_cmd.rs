@@ -53,7 +53,10 @@ pub fn run(args: UsageArgs) -> Result<()> {
             let text = std::fs::read_to_string(c)
                 .with_context(|| format!("cannot read config file {}", c.display()))?;
             let config = Config::parse(&text, &c.display().to_string())?;
-            postgres = config.usage.postgres;
+            postgres = config
+                .usage
+                .postgres
+                .map(|(url, table)| (url, table, config.usage.postgres_options.clone()));
             config
                 .usage
                 .path
@@ -71,8 +74,9 @@ pub fn run(args: UsageArgs) -> Result<()> {
         }
     };
     let (events, source) = match postgres {
-        Some((url, table)) => {
-            let mut store = PgStore::connect(&url, &table)?;
+        Some((url, table, options)) => {
+            // The config's time limits and TLS trust ([usage] ca_file) apply here too.
+            let mut store = PgStore::connect_with(&url, &table, &options)?;
             (
                 store.events_since(since)?,
                 format!("postgres table {table}"),

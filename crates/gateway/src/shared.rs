@@ -182,6 +182,22 @@ impl SpendSource {
     }
 }
 
+/// The certificate authorities of `ca_file` (PEM), for `rediss://`; `None` = the system's.
+async fn tls_roots(
+    ca_file: Option<&std::path::Path>,
+) -> Result<Option<redis::TlsCertificates>, String> {
+    let Some(path) = ca_file else {
+        return Ok(None);
+    };
+    let pem = tokio::fs::read(path)
+        .await
+        .map_err(|e| format!("redis_ca_file {}: {e}", path.display()))?;
+    Ok(Some(redis::TlsCertificates {
+        client_tls: None,
+        root_cert: Some(pem),
+    }))
+}
+
 /// How long a budget reservation lasts unless [`RedisLimits::with_reservation_ttl`] says.
 pub const DEFAULT_HOLD_TTL: Duration = Duration::from_secs(660);
 
@@ -289,10 +305,22 @@ fn now_ms() -> i64 {
 
 impl RedisLimits {
     /// Connect to `url` (`redis://host:port/db`). The connection reconnects by itself.
-    pub async fn connect(url: &str, prefix: &str, on_error: OnRedisError) -> Result<Self, String> {
+    ///
+    /// `rediss://` connects with TLS (rustls), verifying the server's certificate against
+    /// the system's certificate authorities, or only those in the PEM file `ca_file`.
+    pub async fn connect(
+        url: &str,
+        prefix: &str,
+        on_error: OnRedisError,
+        ca_file: Option<&std::path::Path>,
+    ) -> Result<Self, String> {
         // Messages never show a password: every form is hidden.
         let shown = switchyard_ledger::redact(url);
-        let client = redis::Client::open(url).map_err(|e| format!("redis url '{shown}': {e}"))?;
+        let client = match tls_roots(ca_file).await? {
+            Some(certs) => redis::Client::build_with_tls(url, certs),
+            None => redis::Client::open(url),
+        }
+        .map_err(|e| format!("redis url '{shown}': {e}"))?;
         let config = redis::aio::ConnectionManagerConfig::new()
             .set_connection_timeout(Some(Duration::from_secs(2)))
             .set_response_timeout(Some(Duration::from_secs(1)))
@@ -322,9 +350,14 @@ impl RedisLimits {
         nodes: &[String],
         prefix: &str,
         on_error: OnRedisError,
+        ca_file: Option<&std::path::Path>,
     ) -> Result<Self, String> {
         let shown: Vec<String> = nodes.iter().map(|n| switchyard_ledger::redact(n)).collect();
-        let client = redis::cluster::ClusterClient::builder(nodes.iter().map(String::as_str))
+        let mut builder = redis::cluster::ClusterClient::builder(nodes.iter().map(String::as_str));
+        if let Some(certs) = tls_roots(ca_file).await? {
+            builder = builder.certs(certs);
+        }
+        let client = builder
             .connection_timeout(Duration::from_secs(2))
             .response_timeout(Duration::from_secs(1))
             .build()
@@ -634,9 +667,10 @@ mod tests {
     }
 
     async fn replica(prefix: &str, clock: fn() -> i64) -> Arc<RedisLimits> {
-        let mut limits = RedisLimits::connect("redis://127.0.0.1:6379", prefix, OnRedisError::Deny)
-            .await
-            .unwrap();
+        let mut limits =
+            RedisLimits::connect("redis://127.0.0.1:6379", prefix, OnRedisError::Deny, None)
+                .await
+                .unwrap();
         limits.clock = clock;
         Arc::new(limits)
     }

@@ -410,10 +410,11 @@ impl AppState {
                     OnRedisError::Local
                 };
                 let prefix = &config.limits.redis_prefix;
+                let ca = config.limits.redis_ca_file.as_deref();
                 let connected = if config.limits.redis_cluster.is_empty() {
-                    RedisLimits::connect(url, prefix, on_error).await
+                    RedisLimits::connect(url, prefix, on_error, ca).await
                 } else {
-                    RedisLimits::connect_cluster(&config.limits.redis_cluster, prefix, on_error)
+                    RedisLimits::connect_cluster(&config.limits.redis_cluster, prefix, on_error, ca)
                         .await
                 };
                 let options = config.usage.postgres_options.clone();

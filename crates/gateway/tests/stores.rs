@@ -461,7 +461,8 @@ async fn a_reservation_whose_settle_never_ran_lapses_and_the_budget_is_usable_ag
     let relay = Relay::start(REDIS_ADDR).await;
     let prefix = common::unique("sytest_hold");
     let gw = redis_gateway(0.02, &db, &relay.addr, &prefix, |c| {
-        c.limits.reservation_ttl = Duration::from_secs(8);
+        // Long enough that the check below sees it before it lapses, even on a busy machine.
+        c.limits.reservation_ttl = Duration::from_secs(12);
     })
     .await;
     let mut body = ask("deepseek-v4-flash", "hi");
@@ -594,4 +595,401 @@ async fn no_form_of_password_reaches_a_start_error_or_the_config_debug() {
         assert!(err.contains("cannot reach redis"), "{err}");
         assert!(!err.contains("hunter2"), "{url}: {err}");
     }
+}
+
+#[tokio::test]
+async fn sslmode_require_against_a_server_without_tls_is_a_clear_error_not_plain_text() {
+    // The PostgreSQL on this machine has no TLS: asking for it must fail, saying so,
+    // rather than fall back to plain text.
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = switchyard_gateway::Config::embedded_default().unwrap();
+    c.simulator.time_scale = 0.0;
+    c.usage.path = Some(dir.path().join("u.db"));
+    c.usage.postgres = Some((
+        format!("{PG}?sslmode=require"),
+        common::unique("sytest_tls"),
+    ));
+    let err = common::start_error(c).await;
+    assert!(err.contains("TLS") && err.contains("fix:"), "{err}");
+    // A CA file that is not there is named.
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = switchyard_gateway::Config::embedded_default().unwrap();
+    c.simulator.time_scale = 0.0;
+    c.usage.path = Some(dir.path().join("u.db"));
+    c.usage.postgres = Some((
+        "host=127.0.0.1 user=postgres dbname=test sslmode=verify-full".into(),
+        "t".into(),
+    ));
+    c.usage.postgres_options.ca_file = Some(dir.path().join("missing-ca.pem"));
+    let err = common::start_error(c).await;
+    assert!(err.contains("missing-ca.pem"), "{err}");
+}
+
+#[tokio::test]
+async fn a_rediss_url_opens_a_tls_handshake() {
+    // A listener that records what the gateway sends first, and answers nothing.
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (first_tx, first_rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        let (mut s, _) = listener.accept().await.unwrap();
+        let mut buf = [0u8; 3];
+        let _ = tokio::io::AsyncReadExt::read_exact(&mut s, &mut buf).await;
+        let _ = first_tx.send(buf);
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = switchyard_gateway::Config::embedded_default().unwrap();
+    c.simulator.time_scale = 0.0;
+    c.usage.path = Some(dir.path().join("u.db"));
+    c.keys.enabled = true;
+    c.limits.redis_url = Some(format!("rediss://:secret@{addr}"));
+    let err = common::start_error(c).await;
+    assert!(err.contains("cannot reach redis"), "{err}");
+    assert!(!err.contains("secret"), "{err}");
+    let first = tokio::time::timeout(Duration::from_secs(10), first_rx)
+        .await
+        .unwrap()
+        .unwrap();
+    // A TLS record of type handshake (22), version 3.x: a ClientHello, not `AUTH`.
+    assert_eq!((first[0], first[1]), (0x16, 0x03), "{first:?}");
+}
+
+/// Run `openssl` with `args` in `dir`.
+async fn openssl(dir: &std::path::Path, args: &[&str]) {
+    let out = tokio::process::Command::new("openssl")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "openssl {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A certificate authority and a server certificate for 127.0.0.1 signed by it, in `dir`
+/// (`ca.pem`, `server.pem`, `server.key`).
+async fn test_certificates(dir: &std::path::Path) {
+    openssl(
+        dir,
+        &[
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "ca.key",
+            "-out",
+            "ca.pem",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=switchyard test CA",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+            "-addext",
+            "keyUsage=critical,keyCertSign",
+        ],
+    )
+    .await;
+    openssl(
+        dir,
+        &[
+            "req",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            "server.key",
+            "-out",
+            "server.csr",
+            "-subj",
+            "/CN=127.0.0.1",
+        ],
+    )
+    .await;
+    std::fs::write(
+        dir.join("ext.cnf"),
+        "subjectAltName=IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+    )
+    .unwrap();
+    openssl(
+        dir,
+        &[
+            "x509",
+            "-req",
+            "-in",
+            "server.csr",
+            "-CA",
+            "ca.pem",
+            "-CAkey",
+            "ca.key",
+            "-CAcreateserial",
+            "-out",
+            "server.pem",
+            "-days",
+            "2",
+            "-extfile",
+            "ext.cnf",
+        ],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn limits_are_shared_through_redis_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    test_certificates(dir.path()).await;
+    // A Redis of this test's own that only speaks TLS.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let d = dir.path();
+    let _server = tokio::process::Command::new("redis-server")
+        .args([
+            "--port",
+            "0",
+            "--bind",
+            "127.0.0.1",
+            "--tls-port",
+            &port.to_string(),
+        ])
+        .arg("--tls-cert-file")
+        .arg(d.join("server.pem"))
+        .arg("--tls-key-file")
+        .arg(d.join("server.key"))
+        .arg("--tls-ca-cert-file")
+        .arg(d.join("ca.pem"))
+        .args([
+            "--tls-auth-clients",
+            "no",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .arg("--dir")
+        .arg(d)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    eventually(
+        Duration::from_secs(10),
+        "redis-server listening",
+        || async { TcpStream::connect(("127.0.0.1", port)).await.is_ok() },
+    )
+    .await;
+    let db = d.join("keys.db");
+    let key = KeyStore::open(&db)
+        .unwrap()
+        .create(&NewKey {
+            name: "tls".into(),
+            rpm: Some(2),
+            ..NewKey::default()
+        })
+        .unwrap()
+        .1;
+    let ca = d.join("ca.pem");
+    let gw = redis_gateway(
+        0.0,
+        &db,
+        "unused",
+        &common::unique("sytest_tls"),
+        move |c| {
+            c.limits.redis_url = Some(format!("rediss://127.0.0.1:{port}"));
+            c.limits.redis_ca_file = Some(ca);
+        },
+    )
+    .await;
+    // Failing closed: each answer below came from the TLS Redis.
+    for want in [200, 200, 429] {
+        let r = gw.chat_as(&key, ask("deepseek-v4-flash", "hi")).await;
+        assert_eq!(r.status, want, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(r.header("x-ratelimit-limit-requests"), Some("2"));
+    }
+    assert_eq!(gw.metric("switchyard_redis_errors_total", &[]).await, 0.0);
+}
+
+/// A PostgreSQL server of the test's own, with TLS on (certificates from
+/// [`test_certificates`] in its directory), run as the `postgres` user; stopped when
+/// dropped.
+struct TlsPostgres {
+    port: u16,
+    bin: std::path::PathBuf,
+    data: std::path::PathBuf,
+    dir: tempfile::TempDir,
+}
+
+impl TlsPostgres {
+    async fn start() -> TlsPostgres {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .unwrap()
+            .filter_map(Result::ok)
+            .map(|e| e.path().join("bin"))
+            .find(|b| b.join("initdb").exists())
+            .expect("a PostgreSQL server installation under /usr/lib/postgresql");
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_path_buf();
+        test_certificates(&d).await;
+        let chown = |p: &std::path::Path| {
+            let ok = std::process::Command::new("chown")
+                .arg("postgres")
+                .arg(p)
+                .status()
+                .unwrap()
+                .success();
+            assert!(ok, "chown {}", p.display());
+        };
+        chown(&d);
+        chown(&d.join("server.key"));
+        chown(&d.join("server.pem"));
+        std::fs::set_permissions(
+            d.join("server.key"),
+            std::os::unix::fs::PermissionsExt::from_mode(0o600),
+        )
+        .unwrap();
+        let data = d.join("data");
+        let as_postgres = |program: &str| {
+            let mut c = tokio::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(bin.join(program));
+            c
+        };
+        let out = as_postgres("initdb")
+            .arg("-D")
+            .arg(&data)
+            .args(["-A", "trust", "-U", "postgres"])
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let server = TlsPostgres {
+            port,
+            bin: bin.clone(),
+            data: data.clone(),
+            dir,
+        };
+        let out = as_postgres("pg_ctl")
+            .arg("-D")
+            .arg(&data)
+            .arg("-l")
+            .arg(d.join("log"))
+            .arg("-o")
+            .arg(format!(
+                "-p {port} -k {dir} -c listen_addresses=127.0.0.1 -c ssl=on -c ssl_cert_file={dir}/server.pem -c ssl_key_file={dir}/server.key",
+                dir = d.display()
+            ))
+            .args(["-w", "-t", "30", "start"])
+            .output()
+            .await
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        server
+    }
+
+    fn dsn(&self, extra: &str) -> String {
+        format!(
+            "host=127.0.0.1 port={} user=postgres dbname=postgres {extra}",
+            self.port
+        )
+    }
+
+    fn ca(&self) -> std::path::PathBuf {
+        self.dir.path().join("ca.pem")
+    }
+
+    /// Run `sql` on a plain connection of the test's own.
+    async fn query(&self, sql: String) -> Vec<postgres::Row> {
+        let dsn = self.dsn("");
+        tokio::task::spawn_blocking(move || {
+            postgres::Client::connect(&dsn, postgres::NoTls)
+                .unwrap()
+                .query(&sql, &[])
+                .unwrap()
+        })
+        .await
+        .unwrap()
+    }
+}
+
+impl Drop for TlsPostgres {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(self.bin.join("pg_ctl"))
+            .arg("-D")
+            .arg(&self.data)
+            .args(["-m", "immediate", "stop"])
+            .output();
+    }
+}
+
+#[tokio::test]
+async fn usage_and_keys_reach_postgres_over_verified_tls() {
+    let pg = TlsPostgres::start().await;
+    // Without the test CA the server's certificate is not trusted: a clear error.
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = switchyard_gateway::Config::embedded_default().unwrap();
+    c.simulator.time_scale = 0.0;
+    c.usage.path = Some(dir.path().join("u.db"));
+    c.usage.postgres = Some((pg.dsn("sslmode=require"), "sytest_tls".into()));
+    let err = common::start_error(c).await;
+    assert!(err.to_lowercase().contains("certificate"), "{err}");
+    // With it, the usage log and the keys use TLS.
+    let (dsn, ca) = (pg.dsn("sslmode=require application_name=sy_tls"), pg.ca());
+    let gw = start_with(0.0, move |c| {
+        c.usage.postgres = Some((dsn, "sytest_tls".into()));
+        c.usage.postgres_options.ca_file = Some(ca);
+        c.keys.enabled = true;
+    })
+    .await;
+    let (key, _) = new_key(&gw, json!({"name": "tls"})).await;
+    assert_eq!(
+        gw.chat_as(&key, ask("deepseek-v4-flash", "hi"))
+            .await
+            .status,
+        200
+    );
+    gw.flush_usage();
+    let rows: i64 = pg.query("SELECT COUNT(*) FROM sytest_tls".into()).await[0].get(0);
+    assert_eq!(rows, 1);
+    let tls: i64 = pg
+        .query(
+            "SELECT COUNT(*) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
+             WHERE a.application_name = 'sy_tls' AND s.ssl"
+                .into(),
+        )
+        .await[0]
+        .get(0);
+    let plain: i64 = pg
+        .query(
+            "SELECT COUNT(*) FROM pg_stat_activity a JOIN pg_stat_ssl s USING (pid)
+             WHERE a.application_name = 'sy_tls' AND NOT s.ssl"
+                .into(),
+        )
+        .await[0]
+        .get(0);
+    assert!(
+        tls >= 2 && plain == 0,
+        "{tls} TLS and {plain} plain connections"
+    );
 }

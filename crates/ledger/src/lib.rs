@@ -22,6 +22,7 @@ mod event;
 pub mod keys;
 mod pg;
 mod pgconn;
+mod pgtls;
 mod redact;
 pub mod report;
 mod spool;

@@ -126,10 +126,18 @@ impl Drop for Live {
     }
 }
 
+/// How connections are made: in plain text, or TLS (`sslmode=require`).
+#[derive(Clone)]
+enum Tls {
+    Plain,
+    Rustls(crate::pgtls::RustlsConnector),
+}
+
 /// A PostgreSQL connection, (re)made on demand.
 pub(crate) struct PgConn {
     rt: Option<tokio::runtime::Runtime>,
     config: tokio_postgres::Config,
+    tls: Tls,
     options: PgOptions,
     /// Where, with any password hidden, for messages.
     label: String,
@@ -167,9 +175,23 @@ impl PgConn {
         setup: String,
     ) -> Result<Self, LedgerError> {
         let label = crate::redact::redact(url);
+        // libpq's verifying modes: `require` here verifies the certificate and the host
+        // name already, so they mean the same.
+        let url = url
+            .replace("sslmode=verify-full", "sslmode=require")
+            .replace("sslmode=verify-ca", "sslmode=require");
         let config: tokio_postgres::Config = url.parse().map_err(|e| {
             LedgerError::Postgres(format!("cannot read the connection string {label}: {e}"))
         })?;
+        // TLS when asked for (`sslmode=require`); `prefer` (the default) and `disable`
+        // connect in plain text, as before.
+        let tls = match config.get_ssl_mode() {
+            tokio_postgres::config::SslMode::Require => Tls::Rustls(
+                crate::pgtls::RustlsConnector::new(options.ca_file.as_deref())
+                    .map_err(|e| LedgerError::Postgres(format!("TLS for {label}: {e}")))?,
+            ),
+            _ => Tls::Plain,
+        };
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
@@ -178,6 +200,7 @@ impl PgConn {
         let mut conn = PgConn {
             rt: Some(rt),
             config,
+            tls,
             options: options.clone(),
             label,
             setup,
@@ -234,18 +257,12 @@ impl PgConn {
         config.connect_timeout(limit);
         let setup = self.setup.clone();
         let query_timeout = self.options.query_timeout;
+        let tls = self.tls.clone();
         rt.block_on(async move {
-            let (client, connection) =
-                tokio::time::timeout(limit, config.connect(tokio_postgres::NoTls))
-                    .await
-                    .map_err(|_| format!("no answer within {}s", limit.as_secs_f64()))?
-                    .map_err(|e| e.to_string())?;
-            let driver = tokio::spawn(async move {
-                if let Err(e) = connection.await {
-                    tracing::debug!(error = %e, "postgres connection ended");
-                }
-            });
-            let live = Live { client, driver };
+            let live = match tls {
+                Tls::Plain => open_with(&config, tokio_postgres::NoTls, limit).await?,
+                Tls::Rustls(connector) => open_with(&config, connector, limit).await?,
+            };
             if !setup.is_empty() {
                 tokio::time::timeout(query_timeout, live.client.batch_execute(&setup))
                     .await
@@ -324,6 +341,33 @@ impl PgConn {
             }
         }
     }
+}
+
+/// Connect with `tls` within `limit` (TCP, TLS and start-up), and drive the connection
+/// on the current runtime.
+async fn open_with<T>(
+    config: &tokio_postgres::Config,
+    tls: T,
+    limit: Duration,
+) -> Result<Live, String>
+where
+    T: tokio_postgres::tls::MakeTlsConnect<tokio_postgres::Socket>,
+    T::Stream: Send + 'static,
+{
+    let (client, connection) = tokio::time::timeout(limit, config.connect(tls))
+        .await
+        .map_err(|_| format!("no answer within {}s", limit.as_secs_f64()))?
+        .map_err(|e| match std::error::Error::source(&e) {
+            // "error performing TLS handshake" alone does not say why.
+            Some(cause) => format!("{e}: {cause}"),
+            None => e.to_string(),
+        })?;
+    let driver = tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!(error = %e, "postgres connection ended");
+        }
+    });
+    Ok(Live { client, driver })
 }
 
 enum Failure {

@@ -147,6 +147,7 @@ impl UsageLog {
             rx,
             spool: Arc::clone(&spool),
             counters: Arc::clone(&counters),
+            quiet_until: None,
         };
         std::thread::Builder::new()
             .name("usage-writer".into())
@@ -242,7 +243,13 @@ impl UsageLog {
     }
 }
 
+/// While the database stays away, its errors are logged at most this often.
+const ERROR_LOG_EVERY: Duration = Duration::from_secs(30);
+
 struct Writer {
+    /// Errors are not logged again before this (the database is away; a line every
+    /// batch would flood the log).
+    quiet_until: Option<Instant>,
     store: Box<dyn UsageStore>,
     rx: Receiver<Msg>,
     spool: Arc<Spool>,
@@ -299,6 +306,7 @@ impl Writer {
         }
         match self.store.insert(batch) {
             Ok(()) => {
+                self.quiet_until = None;
                 self.counters
                     .written
                     .fetch_add(batch.len() as u64, Ordering::Relaxed);
@@ -306,7 +314,9 @@ impl Writer {
                 counter!("switchyard_usage_written_total").increment(batch.len() as u64);
             }
             Err(e) => {
-                tracing::error!(error = %e, events = batch.len(), "usage batch not written; spooling it");
+                if self.may_log() {
+                    tracing::error!(error = %e, events = batch.len(), "usage batch not written; spooling it (repeats logged every 30 s at most)");
+                }
                 for ev in batch.iter() {
                     if !matches!(self.spool.push(ev), Ok(true)) {
                         self.counters.dropped.fetch_add(1, Ordering::Relaxed);
@@ -318,6 +328,16 @@ impl Writer {
         batch.clear();
     }
 
+    /// Whether an error may be logged now (not within [`ERROR_LOG_EVERY`] of the last).
+    fn may_log(&mut self) -> bool {
+        let now = Instant::now();
+        if self.quiet_until.is_some_and(|t| now < t) {
+            return false;
+        }
+        self.quiet_until = now.checked_add(ERROR_LOG_EVERY);
+        true
+    }
+
     fn drain_spool(&mut self) {
         let store = &mut self.store;
         match self.spool.drain_into(BATCH, |evs| store.insert(evs)) {
@@ -326,7 +346,11 @@ impl Writer {
                 self.counters.written.fetch_add(n as u64, Ordering::Relaxed);
                 counter!("switchyard_usage_written_total").increment(n as u64);
             }
-            Err(e) => tracing::error!(error = %e, "spooled usage not written yet"),
+            Err(e) => {
+                if self.may_log() {
+                    tracing::error!(error = %e, "spooled usage not written yet (repeats logged every 30 s at most)");
+                }
+            }
         }
     }
 }

@@ -147,6 +147,9 @@ pub struct LimitsConfig {
     pub deny_on_redis_error: bool,
     /// How long a budget reservation in Redis lasts if its request never settles it.
     pub reservation_ttl: Duration,
+    /// PEM file of the certificate authorities trusted for `rediss://` (instead of the
+    /// system's).
+    pub redis_ca_file: Option<std::path::PathBuf>,
 }
 
 /// `[keys]`: gateway keys (stored in the usage database).
@@ -220,6 +223,7 @@ impl std::fmt::Debug for LimitsConfig {
             .field("redis_prefix", &self.redis_prefix)
             .field("deny_on_redis_error", &self.deny_on_redis_error)
             .field("reservation_ttl", &self.reservation_ttl)
+            .field("redis_ca_file", &self.redis_ca_file)
             .finish()
     }
 }
@@ -347,6 +351,7 @@ struct RawLimits {
     redis_prefix: Option<String>,
     on_redis_error: Option<Spanned<String>>,
     reservation_ttl_secs: Option<Spanned<f64>>,
+    redis_ca_file: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -370,6 +375,7 @@ struct RawUsage {
     connect_timeout_secs: Option<Spanned<f64>>,
     query_timeout_secs: Option<Spanned<f64>>,
     buffer_events: Option<Spanned<usize>>,
+    ca_file: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -752,7 +758,12 @@ impl Config {
                     "[usage] query_timeout_secs",
                     "use e.g. 10: a PostgreSQL query or batch not answered within 10 s is abandoned and its connection replaced",
                 )?,
-                ca_file: None,
+                ca_file: raw
+                    .usage
+                    .ca_file
+                    .clone()
+                    .filter(|p| !p.trim().is_empty())
+                    .map(std::path::PathBuf::from),
             },
             buffer_events: checked(
                 &at,
@@ -847,6 +858,12 @@ impl Config {
                 "[limits] reservation_ttl_secs",
                 "use a little more than your longest request, e.g. 660 with request_timeout_secs = 600",
             )?,
+            redis_ca_file: raw
+                .limits
+                .redis_ca_file
+                .clone()
+                .filter(|p| !p.trim().is_empty())
+                .map(std::path::PathBuf::from),
         };
 
         let mut routes = BTreeMap::new();
@@ -1122,6 +1139,49 @@ mod tests {
             err.contains("line 2") && err.contains("at least 1"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn store_time_limits_tls_and_buffers_parse_with_their_defaults() {
+        let c = Config::parse("", "c").unwrap();
+        assert_eq!(
+            c.usage.postgres_options,
+            switchyard_ledger::PgOptions::default()
+        );
+        assert_eq!(c.usage.buffer_events, switchyard_ledger::CHANNEL_CAPACITY);
+        assert_eq!(c.limits.reservation_ttl, Duration::from_secs(660));
+        assert_eq!(c.limits.redis_ca_file, None);
+        let c = Config::parse(
+            "[server]\nrequest_timeout_secs = 100\n[usage]\nconnect_timeout_secs = 1.5\nquery_timeout_secs = 3\nbuffer_events = 10\nca_file = \"/etc/ca.pem\"\n[limits]\nredis_ca_file = \"/etc/r.pem\"\n",
+            "c",
+        )
+        .unwrap();
+        let o = &c.usage.postgres_options;
+        assert_eq!(o.connect_timeout, Duration::from_millis(1500));
+        assert_eq!(o.query_timeout, Duration::from_secs(3));
+        assert_eq!(
+            o.ca_file.as_deref(),
+            Some(std::path::Path::new("/etc/ca.pem"))
+        );
+        assert_eq!(c.usage.buffer_events, 10);
+        assert_eq!(
+            c.limits.reservation_ttl,
+            Duration::from_secs(160),
+            "request time-out + 60 s"
+        );
+        assert_eq!(
+            c.limits.redis_ca_file.as_deref(),
+            Some(std::path::Path::new("/etc/r.pem"))
+        );
+        for bad in [
+            "[usage]\nquery_timeout_secs = 0\n",
+            "[usage]\nconnect_timeout_secs = -1\n",
+            "[usage]\nbuffer_events = 0\n",
+            "[limits]\nreservation_ttl_secs = 1e300\n",
+        ] {
+            let err = Config::parse(bad, "c").unwrap_err().to_string();
+            assert!(err.contains("line 2"), "{bad}: {err}");
+        }
     }
 
     #[test]
