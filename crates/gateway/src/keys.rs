@@ -177,18 +177,17 @@ struct Refreshed {
     error: Option<String>,
 }
 
-/// Whether the keys in memory are the store's, for `/readyz`.
+/// Whether the keys in memory are the store's, for `/readyz` (which anyone may read:
+/// it names the kind of store, never its address or the error's text, which is logged).
 #[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct Freshness {
-    /// Where the keys are (password hidden).
+    /// `sqlite` or `postgres`.
     pub store: String,
     /// The store has not answered the last refresh (or not for longer than expected):
     /// keys revoked or rotated since may still work here.
     pub stale: bool,
     /// Seconds since the store last answered.
     pub secs_since_refresh: f64,
-    /// Why the last refresh failed, if it did.
-    pub error: Option<String>,
 }
 
 fn now_ms() -> i64 {
@@ -255,10 +254,14 @@ impl Keyring {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let age = r.ok_at.elapsed();
         Freshness {
-            store: self.location.clone(),
+            store: self
+                .location
+                .split_whitespace()
+                .next()
+                .unwrap_or_default()
+                .to_string(),
             stale: r.error.is_some() || age > every.saturating_mul(3).saturating_add(grace),
             secs_since_refresh: (age.as_secs_f64() * 10.0).round() / 10.0,
-            error: r.error.clone(),
         }
     }
 

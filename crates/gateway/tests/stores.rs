@@ -219,7 +219,9 @@ async fn readyz_says_how_stale_the_keys_are_while_postgres_is_away() {
     let (key, id) = new_key(&gw, json!({"name": "stale"})).await;
     let keys = readyz_keys(&gw).await;
     assert_eq!(keys["stale"], false, "{keys}");
-    assert!(keys["store"].as_str().unwrap().contains(&table), "{keys}");
+    // The kind of store only: /readyz is public, the database's address is not.
+    assert_eq!(keys["store"], "postgres", "{keys}");
+    assert!(!keys.to_string().contains(&relay.addr), "{keys}");
 
     relay.set(Mode::Refuse);
     eventually(
@@ -231,10 +233,6 @@ async fn readyz_says_how_stale_the_keys_are_while_postgres_is_away() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let keys = readyz_keys(&gw).await;
     assert!(keys["secs_since_refresh"].as_f64().unwrap() > 0.0, "{keys}");
-    assert!(
-        keys["error"].as_str().is_some_and(|e| !e.is_empty()),
-        "{keys}"
-    );
     // Keys already loaded keep working meanwhile.
     assert_eq!(
         gw.chat_as(&key, ask("deepseek-v4-flash", "hi"))
@@ -259,7 +257,6 @@ async fn readyz_says_how_stale_the_keys_are_while_postgres_is_away() {
     .await;
     let keys = readyz_keys(&gw).await;
     assert_eq!(keys["stale"], false, "{keys}");
-    assert_eq!(keys["error"], Value::Null, "{keys}");
     drop_tables(&table).await;
 }
 
