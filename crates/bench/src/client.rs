@@ -11,7 +11,7 @@ use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client as LegacyClient;
-use hyper_util::rt::TokioExecutor;
+use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde::Deserialize;
 use switchyard_wire::{SseEvent, SseParser, tokens};
 
@@ -215,18 +215,28 @@ impl Endpoint {
     }
 }
 
+/// How long an idle pooled connection is kept.
+const POOL_IDLE: Duration = Duration::from_secs(4);
+
 impl Transport {
     /// Build both clients.
     pub fn new() -> Result<Transport, String> {
         let _ = rustls::crypto::ring::default_provider().install_default();
+        // Idle connections are dropped after a few seconds, before servers close them
+        // (Node.js after 5 s, Switchyard after its header_timeout_secs, 10 s): reusing
+        // one the server is closing is a spurious send failure. httpx, under the openai
+        // SDK, lets them go after 5 s too.
         let tls = reqwest::Client::builder()
             .pool_max_idle_per_host(100_000)
+            .pool_idle_timeout(POOL_IDLE)
             .tcp_nodelay(true)
             .connect_timeout(Duration::from_secs(5))
             .build()
             .map_err(|e| e.to_string())?;
         let plain = LegacyClient::builder(TokioExecutor::new())
             .pool_max_idle_per_host(100_000)
+            .pool_idle_timeout(POOL_IDLE)
+            .pool_timer(TokioTimer::new())
             .build(StampedConnector);
         Ok(Transport {
             plain,
