@@ -55,6 +55,19 @@ async fn with_store<T: Send + 'static>(
     .await;
     match done {
         Ok(Some(Ok(v))) => Ok(v),
+        // The database is away (or slow): the store reconnects by itself, so this is a
+        // wait, not a fault of the gateway.
+        Ok(Some(Err(e @ switchyard_ledger::LedgerError::Postgres(_)))) => {
+            let mut r = denied(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "service_unavailable_error",
+                "key_store_unavailable",
+                format!("the key store did not answer; retry shortly ({e})"),
+            );
+            r.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, 5u32.into());
+            Err(r)
+        }
         Ok(Some(Err(e))) => Err(denied(
             StatusCode::INTERNAL_SERVER_ERROR,
             "server_error",

@@ -240,6 +240,11 @@ async fn readyz_says_how_stale_the_keys_are_while_postgres_is_away() {
             .status,
         200
     );
+    // The admin API says the store is away (a wait), not that the gateway failed.
+    let r = common::admin(&gw, "GET", "/admin/keys", None, common::ADMIN_TOKEN).await;
+    assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["error"]["code"], "key_store_unavailable");
+    assert!(r.headers.contains_key("retry-after"));
 
     revoke_elsewhere(&table, &id).await;
     relay.set(Mode::Pass);
