@@ -155,6 +155,16 @@ async fn revoke_elsewhere(table: &str, id: &str) {
 }
 
 /// Poll `check` every 50 ms until it holds; panic with `what` after `limit`.
+/// The status of one small chat request made with `key`.
+async fn status_of(gw: &TestGateway, key: &str) -> u16 {
+    gw.chat_as(key, ask("deepseek-v4-flash", "hi")).await.status
+}
+
+/// Wait, at most `limit`, until `key` is refused (401): `what` names the change awaited.
+async fn until_refused(gw: &TestGateway, key: &str, limit: Duration, what: &str) {
+    eventually(limit, what, || async { status_of(gw, key).await == 401 }).await;
+}
+
 async fn eventually<F, Fut>(limit: Duration, what: &str, mut check: F)
 where
     F: FnMut() -> Fut,
@@ -179,12 +189,7 @@ async fn keys_in_postgres_are_refreshed_again_after_the_connections_are_killed()
     let app = common::unique("sy_reconnect");
     let gw = pg_gateway(format!("{PG}?application_name={app}"), &table).await;
     let (key, id) = new_key(&gw, json!({"name": "doomed"})).await;
-    assert_eq!(
-        gw.chat_as(&key, ask("deepseek-v4-flash", "hi"))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(status_of(&gw, &key).await, 200);
 
     assert!(
         kill_connections(&app).await >= 1,
@@ -195,15 +200,11 @@ async fn keys_in_postgres_are_refreshed_again_after_the_connections_are_killed()
     assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
     // ...and a revocation made by another process reaches this replica.
     revoke_elsewhere(&table, &id).await;
-    eventually(
+    until_refused(
+        &gw,
+        &key,
         Duration::from_secs(20),
         "the revoked key refused",
-        || async {
-            gw.chat_as(&key, ask("deepseek-v4-flash", "hi"))
-                .await
-                .status
-                == 401
-        },
     )
     .await;
     let keys = readyz_keys(&gw).await;
@@ -234,12 +235,7 @@ async fn readyz_says_how_stale_the_keys_are_while_postgres_is_away() {
     let keys = readyz_keys(&gw).await;
     assert!(keys["secs_since_refresh"].as_f64().unwrap() > 0.0, "{keys}");
     // Keys already loaded keep working meanwhile.
-    assert_eq!(
-        gw.chat_as(&key, ask("deepseek-v4-flash", "hi"))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(status_of(&gw, &key).await, 200);
     // The admin API says the store is away (a wait), not that the gateway failed.
     let r = common::admin(&gw, "GET", "/admin/keys", None, common::ADMIN_TOKEN).await;
     assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
@@ -249,15 +245,11 @@ async fn readyz_says_how_stale_the_keys_are_while_postgres_is_away() {
     revoke_elsewhere(&table, &id).await;
     relay.set(Mode::Pass);
     // Back-off between attempts is at most a few seconds after so short an outage.
-    eventually(
+    until_refused(
+        &gw,
+        &key,
         Duration::from_secs(30),
         "the revocation seen after the outage",
-        || async {
-            gw.chat_as(&key, ask("deepseek-v4-flash", "hi"))
-                .await
-                .status
-                == 401
-        },
     )
     .await;
     let keys = readyz_keys(&gw).await;
@@ -271,12 +263,7 @@ async fn a_revoke_stamped_before_the_newest_key_change_reaches_every_replica() {
     let gw = pg_gateway(PG.to_string(), &table).await;
     let (key, id) = new_key(&gw, json!({"name": "first"})).await;
     new_key(&gw, json!({"name": "second"})).await;
-    assert_eq!(
-        gw.chat_as(&key, ask("deepseek-v4-flash", "hi"))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(status_of(&gw, &key).await, 200);
     // Another replica, whose clock is behind, revokes the first key: its stamp is older
     // than the second key's and the number of keys stays the same.
     let sql = format!(
@@ -288,15 +275,11 @@ async fn a_revoke_stamped_before_the_newest_key_change_reaches_every_replica() {
     })
     .await
     .unwrap();
-    eventually(
+    until_refused(
+        &gw,
+        &key,
         Duration::from_secs(20),
         "the skewed revocation seen",
-        || async {
-            gw.chat_as(&key, ask("deepseek-v4-flash", "hi"))
-                .await
-                .status
-                == 401
-        },
     )
     .await;
     drop_tables(&table).await;
@@ -965,12 +948,7 @@ async fn usage_and_keys_reach_postgres_over_verified_tls() {
     })
     .await;
     let (key, _) = new_key(&gw, json!({"name": "tls"})).await;
-    assert_eq!(
-        gw.chat_as(&key, ask("deepseek-v4-flash", "hi"))
-            .await
-            .status,
-        200
-    );
+    assert_eq!(status_of(&gw, &key).await, 200);
     gw.flush_usage();
     let rows: i64 = pg.query("SELECT COUNT(*) FROM sytest_tls".into()).await[0].get(0);
     assert_eq!(rows, 1);
