@@ -47,3 +47,32 @@ pub struct UsageEvent {
     #[serde(default)]
     pub route: Option<String>,
 }
+
+#[cfg(test)]
+impl UsageEvent {
+    /// A small event numbered `n`, for the crate's tests.
+    pub(crate) fn sample(n: u64) -> Self {
+        UsageEvent {
+            ts_ms: 1_700_000_000_000 + n as i64,
+            request_id: format!("r{n}"),
+            key_id: None,
+            team: None,
+            model: "m".into(),
+            provider: "p".into(),
+            deployment: "d".into(),
+            region: "r".into(),
+            prompt_tokens: n,
+            cached_tokens: 0,
+            completion_tokens: 1,
+            reasoning_tokens: 0,
+            cost_nanos: n * 10,
+            latency_ms: 5,
+            ttft_ms: None,
+            status: 200,
+            outcome: "completed".into(),
+            attempts: 1,
+            estimated: false,
+            route: None,
+        }
+    }
+}

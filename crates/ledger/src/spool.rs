@@ -331,28 +331,7 @@ mod tests {
     use std::io::Read;
 
     fn event(n: u64) -> UsageEvent {
-        UsageEvent {
-            ts_ms: i64::try_from(n).unwrap(),
-            request_id: format!("r{n}"),
-            key_id: None,
-            team: None,
-            model: "m".into(),
-            provider: "p".into(),
-            deployment: "d".into(),
-            region: "r".into(),
-            prompt_tokens: n,
-            cached_tokens: 0,
-            completion_tokens: 1,
-            reasoning_tokens: 0,
-            cost_nanos: n,
-            latency_ms: 1,
-            ttft_ms: None,
-            status: 200,
-            outcome: "completed".into(),
-            attempts: 1,
-            estimated: false,
-            route: None,
-        }
+        UsageEvent::sample(n)
     }
 
     #[test]
