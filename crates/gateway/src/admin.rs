@@ -13,7 +13,7 @@ use serde_json::json;
 use switchyard_ledger::keys::{BudgetPeriod, KeyStore, NewKey};
 
 use crate::error::GatewayError;
-use crate::guard::{self, PeerAddr, denied};
+use crate::guard::{PeerAddr, denied};
 use crate::routes::json_response;
 use crate::state::{AppState, Live};
 
@@ -24,7 +24,7 @@ fn authorize(
     peer: Option<PeerAddr>,
 ) -> Result<Arc<AppState>, Box<Response>> {
     let st = live.get();
-    guard::admin(&st, headers, peer)?;
+    st.gate().admin(headers, peer)?;
     if st.keys.is_none() {
         return Err(denied(
             StatusCode::BAD_REQUEST,

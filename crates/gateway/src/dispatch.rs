@@ -268,26 +268,29 @@ pub async fn try_deployments(
         }
     }
     if !tried_any && saturated > 0 {
-        counter!("switchyard_shed_total", "reason" => "deployments_saturated").increment(1);
-        let why = if quota_wait.is_some() {
-            "at its concurrency limit or its vendor quota (max_concurrency, rpm, tpm)"
-        } else {
-            "at its concurrency limit (max_concurrency)"
-        };
-        let mut e = UpstreamError::transport(
-            ErrorKind::RateLimited,
-            format!(
-                "every deployment of '{}' is {why}; retry shortly",
-                ctx.model_id
-            ),
-        );
-        e.retry_after_secs = Some(quota_wait.map_or(1, |w| w.as_secs_f64().ceil().max(1.0) as u64));
-        last_err = e;
+        last_err = saturated_error(&ctx.model_id, quota_wait);
     }
     Tried {
         outcome: Err(last_err),
         rest: Vec::new(),
     }
+}
+
+/// Every deployment of `model` was full (or at its vendor quota, the soonest of which
+/// frees in `quota_wait`): a 429 to retry shortly.
+fn saturated_error(model: &str, quota_wait: Option<Duration>) -> UpstreamError {
+    counter!("switchyard_shed_total", "reason" => "deployments_saturated").increment(1);
+    let why = if quota_wait.is_some() {
+        "at its concurrency limit or its vendor quota (max_concurrency, rpm, tpm)"
+    } else {
+        "at its concurrency limit (max_concurrency)"
+    };
+    let mut e = UpstreamError::transport(
+        ErrorKind::RateLimited,
+        format!("every deployment of '{model}' is {why}; retry shortly"),
+    );
+    e.retry_after_secs = Some(quota_wait.map_or(1, |w| w.as_secs_f64().ceil().max(1.0) as u64));
+    e
 }
 
 /// A deployment answered: healthy, unless it is a latency outlier among its peers.

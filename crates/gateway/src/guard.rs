@@ -14,7 +14,7 @@ use axum::response::{IntoResponse, Response};
 
 use crate::config::PublicEndpoint;
 use crate::error::GatewayError;
-use crate::state::AppState;
+use crate::keys::Keyring;
 
 /// Wrong admin tokens an address may send per window.
 pub const MAX_FAILURES: u32 = 10;
@@ -85,75 +85,88 @@ fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Whether the caller holds the admin token; an address that has sent too many wrong
-/// ones is refused before its token is even looked at.
-pub fn admin(
-    st: &AppState,
-    headers: &HeaderMap,
-    peer: Option<PeerAddr>,
-) -> Result<(), Box<Response>> {
-    let Some(token) = &st.admin_token else {
-        return Err(denied(
-            StatusCode::FORBIDDEN,
-            "permission_error",
-            "admin_disabled",
-            format!(
-                "the admin API is off: set {} to an admin token and restart",
-                st.config.keys.admin_token_env
-            ),
-        ));
-    };
-    let ip = peer.map(|p| p.0.ip());
-    if let Some(wait) = ip.and_then(|ip| st.admin_failures.locked_out(ip)) {
-        let mut r = denied(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limit_error",
-            "too_many_failed_attempts",
-            format!("too many wrong admin tokens from this address; retry in {wait} s"),
-        );
-        r.headers_mut()
-            .insert(axum::http::header::RETRY_AFTER, wait.into());
-        return Err(r);
-    }
-    let given = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default();
-    if same(given.trim().as_bytes(), token.trim().as_bytes()) {
-        return Ok(());
-    }
-    if let Some(ip) = ip {
-        st.admin_failures.fail(ip);
-    }
-    Err(denied(
-        StatusCode::UNAUTHORIZED,
-        "authentication_error",
-        "invalid_admin_token",
-        "missing or wrong admin token (Authorization: Bearer <admin token>)".into(),
-    ))
+/// What the checks look at, lent by the state in force (`AppState::gate`).
+#[derive(Debug, Clone, Copy)]
+pub struct Gate<'a> {
+    /// The admin token; `None` = admin API off.
+    pub token: Option<&'a str>,
+    /// Where the token comes from (for the message when it is off).
+    pub token_env: &'a str,
+    /// Wrong tokens per address.
+    pub failures: &'a AdminFailures,
+    /// Gateway keys, when they are on.
+    pub keys: Option<&'a Keyring>,
+    /// Endpoints `[keys] public` opens.
+    pub public: &'a [PublicEndpoint],
 }
 
-/// Whether the caller may use `what`: anyone with keys off or when `[keys] public`
-/// lists it; else a gateway key (the model list) or the admin token (the rest).
-pub fn endpoint(
-    st: &AppState,
-    headers: &HeaderMap,
-    peer: Option<PeerAddr>,
-    what: PublicEndpoint,
-) -> Result<(), Box<Response>> {
-    let Some(ring) = &st.keys else {
-        return Ok(());
-    };
-    if st.config.keys.public.contains(&what) {
-        return Ok(());
+impl Gate<'_> {
+    /// Whether the caller holds the admin token; an address that has sent too many
+    /// wrong ones is refused before its token is even looked at.
+    pub fn admin(&self, headers: &HeaderMap, peer: Option<PeerAddr>) -> Result<(), Box<Response>> {
+        let Some(token) = self.token else {
+            return Err(denied(
+                StatusCode::FORBIDDEN,
+                "permission_error",
+                "admin_disabled",
+                format!(
+                    "the admin API is off: set {} to an admin token and restart",
+                    self.token_env
+                ),
+            ));
+        };
+        let ip = peer.map(|p| p.0.ip());
+        if let Some(wait) = ip.and_then(|ip| self.failures.locked_out(ip)) {
+            let mut r = denied(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                "too_many_failed_attempts",
+                format!("too many wrong admin tokens from this address; retry in {wait} s"),
+            );
+            r.headers_mut()
+                .insert(axum::http::header::RETRY_AFTER, wait.into());
+            return Err(r);
+        }
+        let given = headers
+            .get(axum::http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or_default();
+        if same(given.trim().as_bytes(), token.trim().as_bytes()) {
+            return Ok(());
+        }
+        if let Some(ip) = ip {
+            self.failures.fail(ip);
+        }
+        Err(denied(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "invalid_admin_token",
+            "missing or wrong admin token (Authorization: Bearer <admin token>)".into(),
+        ))
     }
-    match what {
-        PublicEndpoint::Models => ring
-            .identify(headers)
-            .map(|_| ())
-            .map_err(|e| Box::new(e.into_response())),
-        PublicEndpoint::Health | PublicEndpoint::Metrics => admin(st, headers, peer),
+
+    /// Whether the caller may use `what`: anyone with keys off or when `[keys] public`
+    /// lists it; else a gateway key (the model list) or the admin token (the rest).
+    pub fn endpoint(
+        &self,
+        headers: &HeaderMap,
+        peer: Option<PeerAddr>,
+        what: PublicEndpoint,
+    ) -> Result<(), Box<Response>> {
+        let Some(ring) = self.keys else {
+            return Ok(());
+        };
+        if self.public.contains(&what) {
+            return Ok(());
+        }
+        match what {
+            PublicEndpoint::Models => ring
+                .identify(headers)
+                .map(|_| ())
+                .map_err(|e| Box::new(e.into_response())),
+            PublicEndpoint::Health | PublicEndpoint::Metrics => self.admin(headers, peer),
+        }
     }
 }
 

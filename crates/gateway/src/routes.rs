@@ -19,7 +19,7 @@ use switchyard_catalog::{Catalog, Model};
 use crate::chat::chat;
 use crate::config::PublicEndpoint;
 use crate::error::GatewayError;
-use crate::guard::{self, PeerAddr};
+use crate::guard::PeerAddr;
 use crate::state::{Live, ProviderRuntime};
 
 /// Build the router over the gateway's [`Live`] state.
@@ -104,7 +104,10 @@ async fn admin_health(
     headers: HeaderMap,
 ) -> Response {
     let st = live.get();
-    if let Err(r) = guard::endpoint(&st, &headers, peer.map(|p| p.0), PublicEndpoint::Health) {
+    if let Err(r) = st
+        .gate()
+        .endpoint(&headers, peer.map(|p| p.0), PublicEndpoint::Health)
+    {
         return *r;
     }
     let mut body = st.health.snapshot();
@@ -129,7 +132,10 @@ async fn metrics_text(
     headers: HeaderMap,
 ) -> Response {
     let st = live.get();
-    if let Err(r) = guard::endpoint(&st, &headers, peer.map(|p| p.0), PublicEndpoint::Metrics) {
+    if let Err(r) = st
+        .gate()
+        .endpoint(&headers, peer.map(|p| p.0), PublicEndpoint::Metrics)
+    {
         return *r;
     }
     let mut resp = crate::telemetry::render().into_response();
@@ -146,7 +152,10 @@ async fn list_models(
     headers: HeaderMap,
 ) -> Response {
     let st = live.get();
-    if let Err(r) = guard::endpoint(&st, &headers, peer.map(|p| p.0), PublicEndpoint::Models) {
+    if let Err(r) = st
+        .gate()
+        .endpoint(&headers, peer.map(|p| p.0), PublicEndpoint::Models)
+    {
         return *r;
     }
     json_response(StatusCode::OK, st.models_json.clone())
@@ -159,7 +168,10 @@ async fn get_model(
     Path(id): Path<String>,
 ) -> Response {
     let st = live.get();
-    if let Err(r) = guard::endpoint(&st, &headers, peer.map(|p| p.0), PublicEndpoint::Models) {
+    if let Err(r) = st
+        .gate()
+        .endpoint(&headers, peer.map(|p| p.0), PublicEndpoint::Models)
+    {
         return *r;
     }
     if let Some(v) = st.virtual_models.get(&id.to_ascii_lowercase()) {

@@ -229,6 +229,17 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// What the access checks of [`crate::guard`] look at.
+    pub fn gate(&self) -> crate::guard::Gate<'_> {
+        crate::guard::Gate {
+            token: self.admin_token.as_deref(),
+            token_env: &self.config.keys.admin_token_env,
+            failures: &self.admin_failures,
+            keys: self.keys.as_ref(),
+            public: &self.config.keys.public,
+        }
+    }
+
     /// Apply `config` to the built-in catalog, start the simulator if needed, and build
     /// the providers. `env` looks up environment variables (tests pass their own).
     pub async fn build(
