@@ -12,7 +12,7 @@ use common::{TestGateway, ask, start_with};
 use serde_json::json;
 use switchyard_ledger::PgStore;
 
-const PG: &str = "postgres://postgres@127.0.0.1:5432/test";
+use common::PG;
 
 fn table() -> String {
     common::unique("sytest_usage")
@@ -94,14 +94,7 @@ async fn rows_in_postgres_match_the_requests_of_two_gateways_cut_streams_include
 /// Leave the shared `test` database as it was.
 async fn drop_table(table: &str) {
     let sql = format!("DROP TABLE IF EXISTS {table}; DROP FUNCTION IF EXISTS {table}_bump()");
-    tokio::task::spawn_blocking(move || {
-        postgres::Client::connect(PG, postgres::NoTls)
-            .unwrap()
-            .batch_execute(&sql)
-            .unwrap();
-    })
-    .await
-    .unwrap();
+    common::pg_batch(sql).await;
 }
 
 #[tokio::test]

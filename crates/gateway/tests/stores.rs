@@ -16,7 +16,7 @@ use switchyard_ledger::keys::{BudgetPeriod, KeyStore, NewKey};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-const PG: &str = "postgres://postgres@127.0.0.1:5432/test";
+use common::PG;
 const PG_ADDR: &str = "127.0.0.1:5432";
 const REDIS_ADDR: &str = "127.0.0.1:6379";
 
@@ -116,14 +116,7 @@ async fn drop_tables(table: &str) {
         "DROP TABLE IF EXISTS {table}_keys; DROP TABLE IF EXISTS {table}_keys_version;
          DROP FUNCTION IF EXISTS {table}_keys_bump(); DROP TABLE IF EXISTS {table}"
     );
-    tokio::task::spawn_blocking(move || {
-        postgres::Client::connect(PG, postgres::NoTls)
-            .unwrap()
-            .batch_execute(&sql)
-            .unwrap();
-    })
-    .await
-    .unwrap();
+    common::pg_batch(sql).await;
 }
 
 /// A gateway with keys (refreshed every 0.1 s) and usage in PostgreSQL at `url`.

@@ -373,3 +373,19 @@ pub async fn start_error(config: Config) -> String {
         .expect_err("the gateway should not start")
         .to_string()
 }
+
+/// The local PostgreSQL's `test` database (trust auth), as the tests use it.
+pub const PG: &str = "postgres://postgres@127.0.0.1:5432/test";
+
+/// Run `sql` (one or more statements) on a connection of its own, off the runtime's
+/// workers.
+pub async fn pg_batch(sql: String) {
+    tokio::task::spawn_blocking(move || {
+        postgres::Client::connect(PG, postgres::NoTls)
+            .unwrap()
+            .batch_execute(&sql)
+            .unwrap();
+    })
+    .await
+    .unwrap();
+}
