@@ -57,9 +57,7 @@ fn parse_args() -> Result<Args> {
                     })
                     .collect::<Result<_>>()?;
             }
-            "--duration" => {
-                args.duration = Duration::from_secs_f64(val()?.parse().context("bad --duration")?)
-            }
+            "--duration" => args.duration = procs::seconds(&val()?, "--duration")?,
             "--stream" => args.stream = true,
             "--ledger" => args.ledger = true,
             "--bench" => {} // passed by `cargo bench`

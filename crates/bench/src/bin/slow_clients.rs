@@ -57,9 +57,7 @@ fn parse_args() -> Result<Args> {
             "--bin" => args.bin = PathBuf::from(val()?),
             "--slow" => args.slow = val()?.parse().context("bad --slow")?,
             "--rate" => args.rate = val()?.parse().context("bad --rate")?,
-            "--duration" => {
-                args.duration = Duration::from_secs_f64(val()?.parse().context("bad --duration")?)
-            }
+            "--duration" => args.duration = procs::seconds(&val()?, "--duration")?,
             "--drip-ms" => {
                 args.drip = Duration::from_millis(val()?.parse().context("bad --drip-ms")?)
             }

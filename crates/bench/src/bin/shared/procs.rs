@@ -66,3 +66,15 @@ pub fn rss_kib(pid: u32) -> (u64, u64) {
     };
     (field("VmRSS:"), field("VmHWM:"))
 }
+
+/// A command-line number of seconds (fractions allowed) as a duration; an error names
+/// `flag` when it is not a positive number a duration can hold.
+pub fn seconds(value: &str, flag: &str) -> Result<Duration> {
+    let secs: f64 = value
+        .parse()
+        .with_context(|| format!("{flag} '{value}' is not a number of seconds"))?;
+    if secs <= 0.0 {
+        bail!("{flag} must be above 0 seconds");
+    }
+    Duration::try_from_secs_f64(secs).with_context(|| format!("{flag} '{value}' is too long"))
+}
