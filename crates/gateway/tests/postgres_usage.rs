@@ -144,16 +144,7 @@ async fn keys_in_postgres_are_shared_by_replicas_and_their_spend_survives_a_rest
     }
     assert!(accepted, "replica B never accepted the key issued on A");
     // Spend on A until the budget refuses.
-    let mut refused = false;
-    for _ in 0..10 {
-        let r = a.chat_as(&key, body.clone()).await;
-        if r.status == 402 {
-            refused = true;
-            break;
-        }
-        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    }
-    assert!(refused, "the budget never ran out");
+    common::spend_until_refused(&a, &key, body.clone(), 10).await;
     a.flush_usage();
     b.flush_usage();
     // A gateway started afresh reads the key and this period's spend from PostgreSQL.

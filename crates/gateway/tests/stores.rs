@@ -501,16 +501,7 @@ async fn spend_that_redis_lost_is_seeded_again_from_the_usage_log() {
     let a = redis_gateway(0.0, &db, REDIS_ADDR, &prefix, |_| {}).await;
     let b = redis_gateway(0.0, &db, REDIS_ADDR, &prefix, |_| {}).await;
     // The budget is spent through A.
-    let mut refused = false;
-    for _ in 0..30 {
-        let r = a.chat_as(&key, ask("deepseek-v4-flash", "hi")).await;
-        if r.status == 402 {
-            refused = true;
-            break;
-        }
-        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-    }
-    assert!(refused, "the budget never ran out");
+    common::spend_until_refused(&a, &key, ask("deepseek-v4-flash", "hi"), 30).await;
     a.flush_usage();
     // Redis loses the key's spend (a restart without persistence, an eviction).
     let mut c = redis().await;

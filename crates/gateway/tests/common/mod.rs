@@ -389,3 +389,16 @@ pub async fn pg_batch(sql: String) {
     .await
     .unwrap();
 }
+
+/// Send `body` with `key` until the budget refuses it (402), at most `tries` times;
+/// every earlier answer must be a 200.
+pub async fn spend_until_refused(gw: &TestGateway, key: &str, body: Value, tries: usize) {
+    for _ in 0..tries {
+        let r = gw.chat_as(key, body.clone()).await;
+        if r.status == 402 {
+            return;
+        }
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    }
+    panic!("the budget never ran out in {tries} requests");
+}
