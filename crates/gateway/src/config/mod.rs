@@ -365,6 +365,45 @@ struct RawKeys {
     public: Vec<Spanned<String>>,
 }
 
+impl RawKeys {
+    /// `[keys]`, checked.
+    fn validate(self, at: routes::At<'_>) -> Result<KeysConfig, ConfigError> {
+        Ok(KeysConfig {
+            enabled: self.enabled,
+            admin_token_env: self
+                .admin_token_env
+                .filter(|v| !v.trim().is_empty())
+                .unwrap_or_else(|| "SWITCHYARD_ADMIN_TOKEN".into()),
+            refresh_secs: checked(
+                at,
+                &self.refresh_secs,
+                2.0,
+                |r: f64| r.is_finite() && r > 0.0 && r <= 86_400.0,
+                |r| format!("refresh_secs {r} must be a number of seconds above 0, at most 86400"),
+                "use e.g. 2: keys changed by `switchyard keys` take effect within 2 s",
+            )?,
+            public: self
+                .public
+                .iter()
+                .map(|p| {
+                    one_of(
+                        at,
+                        &Some(p.clone()),
+                        PublicEndpoint::Models,
+                        &[
+                            ("models", PublicEndpoint::Models),
+                            ("health", PublicEndpoint::Health),
+                            ("metrics", PublicEndpoint::Metrics),
+                        ],
+                        "[keys] public entry",
+                        "list any of \"models\", \"health\", \"metrics\"",
+                    )
+                })
+                .collect::<Result<_, _>>()?,
+        })
+    }
+}
+
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawUsage {
@@ -780,41 +819,7 @@ impl Config {
                 .map(std::path::PathBuf::from),
         };
 
-        let keys = KeysConfig {
-            enabled: raw.keys.enabled,
-            admin_token_env: raw
-                .keys
-                .admin_token_env
-                .filter(|v| !v.trim().is_empty())
-                .unwrap_or_else(|| "SWITCHYARD_ADMIN_TOKEN".into()),
-            refresh_secs: checked(
-                &at,
-                &raw.keys.refresh_secs,
-                2.0,
-                |r: f64| r.is_finite() && r > 0.0 && r <= 86_400.0,
-                |r| format!("refresh_secs {r} must be a number of seconds above 0, at most 86400"),
-                "use e.g. 2: keys changed by `switchyard keys` take effect within 2 s",
-            )?,
-            public: raw
-                .keys
-                .public
-                .iter()
-                .map(|p| {
-                    one_of(
-                        &at,
-                        &Some(p.clone()),
-                        PublicEndpoint::Models,
-                        &[
-                            ("models", PublicEndpoint::Models),
-                            ("health", PublicEndpoint::Health),
-                            ("metrics", PublicEndpoint::Metrics),
-                        ],
-                        "[keys] public entry",
-                        "list any of \"models\", \"health\", \"metrics\"",
-                    )
-                })
-                .collect::<Result<_, _>>()?,
-        };
+        let keys = raw.keys.validate(&at)?;
 
         let redis = one_of(
             &at,
