@@ -1,35 +1,38 @@
 //! The Switchyard gateway: one OpenAI-compatible endpoint in front of many providers.
 //!
-//! It owns the request path — config ([`config`]), start-up and provider runtimes
-//! ([`state`]), the HTTP surface ([`routes`]), the chat pipeline ([`chat`]) with its
-//! request checks ([`intake`]), deployments and balancing ([`deploy`]), attempts, retries
-//! and hedges ([`dispatch`]), vendor calls ([`upstream`]), streaming relay ([`relay`]),
-//! health ([`health`]), usage recording ([`usage`]) and metrics ([`telemetry`]). Wire formats live in
-//! `switchyard-wire`, the model catalog in `switchyard-catalog`, and the simulated
-//! providers of the embedded default in `switchyard-sim`.
+//! The modules follow a request down its path (see `docs/ARCHITECTURE.md`): the HTTP
+//! shell ([`http`]), the chat pipeline's stages ([`chat`]), the streaming relay with
+//! failover before the first token ([`relay`]), attempts, retries and hedges
+//! ([`dispatch`]), the per-model plan ([`plan`]) and per-request context ([`ctx`]); then
+//! the state they read ([`state`], built by [`runtime`]) and the parts it holds: the
+//! vendor client ([`upstream`]), gateway keys ([`keys`]), routing decisions ([`routing`]),
+//! the reasoning cache ([`reasoning`]), usage records ([`usage`]) and metrics
+//! ([`telemetry`]). Wire formats live in `switchyard-wire`, the model catalog in
+//! `switchyard-catalog`, and the simulated providers of the embedded default in
+//! `switchyard-sim`.
 
-pub mod admin;
-pub mod bucket;
-pub mod budget;
+// The request path, top to bottom, each module using only those after it: http → chat
+// → relay → dispatch → plan → ctx → runtime → state → listing → upstream, keys,
+// routing → reasoning, usage, telemetry, respond, config, error
+// (scripts/check_cycles.py holds the code to the "no cycles" half of that).
 pub mod chat;
 pub mod config;
-pub mod conn;
-pub mod deploy;
+pub mod ctx;
 pub mod dispatch;
 pub mod error;
-pub mod guard;
-pub mod health;
-pub mod intake;
+pub mod http;
 pub mod keys;
+pub mod listing;
+pub mod plan;
 pub mod reasoning;
 pub mod relay;
-pub mod routes;
-pub mod shared;
+pub mod respond;
+pub mod routing;
+pub mod runtime;
 pub mod state;
 pub mod telemetry;
 pub mod upstream;
 pub mod usage;
-pub mod virtual_models;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -37,7 +40,8 @@ use std::sync::Arc;
 
 pub use config::Config;
 pub use error::{ConfigError, GatewayError};
-pub use state::{AppState, Live, StartError};
+pub use runtime::{Live, StartError};
+pub use state::AppState;
 use tokio::net::TcpListener;
 
 /// Bind the listen address.
@@ -65,10 +69,10 @@ pub async fn serve_live(
 ) -> std::io::Result<()> {
     telemetry::handle();
     let server = &live.get().config.server;
-    let limits = conn::ClientTimeouts {
+    let limits = http::conn::ClientTimeouts {
         header: server.header_timeout,
         grace: std::time::Duration::from_secs(server.shutdown_grace_secs),
     };
-    let app = routes::router(live);
-    conn::serve(listener, app, limits, shutdown).await
+    let app = http::router(live);
+    http::conn::serve(listener, app, limits, shutdown).await
 }

@@ -238,7 +238,7 @@ async fn a_cut_off_cheap_answer_is_escalated_one_tier_up_and_both_are_costed() {
 
 #[test]
 fn escalation_checks_spot_cut_refused_and_non_json_answers() {
-    use switchyard_gateway::virtual_models::needs_escalation;
+    use switchyard_gateway::routing::virtual_models::needs_escalation;
     let req = |fmt: Option<&str>| {
         let mut v = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
         if let Some(t) = fmt {

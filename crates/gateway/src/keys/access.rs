@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 
+use super::ring::Keyring;
 use crate::config::PublicEndpoint;
 use crate::error::GatewayError;
-use crate::keys::Keyring;
 
 /// Wrong admin tokens an address may send per window.
 pub const MAX_FAILURES: u32 = 10;

@@ -23,8 +23,8 @@ use redis::aio::ConnectionManager;
 
 use switchyard_ledger::keys::KeyStore;
 
+use super::admission::{Admission, KeyState, SharedSettle, limited, over_budget};
 use crate::error::GatewayError;
-use crate::keys::{Admission, KeyState, Keyring};
 
 const ADMIT: &str = r"
 -- KEYS: rpm bucket, tpm bucket, spent, held (sum of live reservations), holds (zset:
@@ -429,7 +429,7 @@ impl RedisLimits {
         }
     }
 
-    /// [`Keyring::admit`], with the limits and budget kept in Redis.
+    /// [`Admission::local`], with the limits and budget kept in Redis.
     pub async fn admit(
         self: &Arc<Self>,
         key: Arc<KeyState>,
@@ -437,10 +437,10 @@ impl RedisLimits {
         tokens: u64,
         max_nanos: u64,
     ) -> Result<Admission, GatewayError> {
-        Keyring::check_model(&key, model)?;
+        key.check_model(model)?;
         let rec = &key.record;
         if rec.rpm.is_none() && rec.tpm.is_none() && rec.budget_nanos.is_none() {
-            return Keyring::admit(key, model, tokens, max_nanos);
+            return Admission::local(key, model, tokens, max_nanos);
         }
         let now = (self.clock)();
         let period_start = rec.budget_period.start(now);
@@ -519,7 +519,7 @@ impl RedisLimits {
                 tokens_reserved,
                 nanos_reserved,
                 headers,
-                Settler {
+                Box::new(Settler {
                     limits: Arc::clone(self),
                     tpm: n.tpm,
                     spent: n.spent,
@@ -528,14 +528,14 @@ impl RedisLimits {
                     hold: format!("{hold}:{nanos_reserved}"),
                     tpm_limit,
                     ttl_ms,
-                },
+                }),
             )),
             2 | 3 => {
                 let what = if reply[0] == 2 { "requests" } else { "tokens" };
                 let wait = Duration::from_millis(u64::try_from(reply[1]).unwrap_or(1000));
-                Err(crate::keys::limited(&key, what, wait, headers))
+                Err(limited(&key, what, wait, headers))
             }
-            _ => Err(crate::keys::over_budget(&key)),
+            _ => Err(over_budget(&key)),
         }
     }
 
@@ -574,7 +574,7 @@ impl RedisLimits {
                     error = why,
                     "redis unavailable; enforcing this process's own limits"
                 );
-                Keyring::admit(key, model, tokens, max_nanos)
+                Admission::local(key, model, tokens, max_nanos)
             }
             OnRedisError::Deny => {
                 tracing::error!(
@@ -612,10 +612,8 @@ pub struct Settler {
     ttl_ms: i64,
 }
 
-impl Settler {
-    /// Give back `tokens_back` (may be negative), release `reserved` nano-dollars and add
-    /// `spent`, in the background (never on the response's path).
-    pub fn settle(&self, tokens_back: i64, reserved: u64, spent: u64) {
+impl SharedSettle for Settler {
+    fn settle(&self, tokens_back: i64, reserved: u64, spent: u64) {
         let Ok(rt) = tokio::runtime::Handle::try_current() else {
             return;
         };

@@ -1,16 +1,123 @@
-//! Reading and checking a chat request before anything goes upstream: content type,
-//! size limit, typed parse with field-precise errors, value checks, capabilities.
+//! Stage 1, intake: who is calling, then the request read and checked before anything
+//! is spent — content type, size and time limit on the body, a place under
+//! `[server] max_concurrency`, typed parse with field-precise errors, value checks, the
+//! time limits the client asked for, and the prompt's token estimate.
 
-use axum::body::{Body, Bytes};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use axum::body::Body;
 use axum::http::{HeaderMap, header};
 use serde_json::Value;
-use switchyard_catalog::{Capability, Catalog, Model};
 use switchyard_wire::chat::json_kind;
-use switchyard_wire::{ChatRequest, ResponseFormatKind, Role};
+use switchyard_wire::{ChatRequest, Role, tokens};
 
+use super::admit::Inflight;
 use crate::error::GatewayError;
+use crate::keys::KeyState;
+use crate::respond::read_body;
+use crate::routing::deadlines::ClientLimits;
+use crate::state::AppState;
 
-pub(crate) fn check_content_type(headers: &HeaderMap) -> Result<(), GatewayError> {
+/// A request read, checked and given its place.
+pub(super) struct Intake {
+    /// The caller's key, when keys are on.
+    pub(super) caller: Option<Arc<KeyState>>,
+    /// The parsed request.
+    pub(super) req: ChatRequest,
+    /// Shorter time limits the client asked for.
+    pub(super) client: ClientLimits,
+    /// Prompt tokens by our estimator.
+    pub(super) prompt_estimate: u64,
+    /// Its place under `[server] max_concurrency`, held to the end of its answer.
+    pub(super) inflight: Inflight,
+}
+
+/// Read and check the request (see the module doc). The caller is identified before
+/// anything else is read; the place is taken only once the body is in, so a client that
+/// trickles its body holds a connection, never one of the gateway's request places.
+pub(super) async fn take_in(
+    st: &Arc<AppState>,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<Intake, GatewayError> {
+    let caller = match &st.keys {
+        Some(ring) => Some(ring.identify(headers)?),
+        None => None,
+    };
+    check_content_type(headers)?;
+    let server = &st.config.server;
+    let bytes = read_body(headers, body, server.max_body_bytes, server.body_timeout).await?;
+    let inflight = Inflight::enter(st)?;
+    let req = parse_request(&bytes)?;
+    drop(bytes);
+    validate(&req)?;
+    let client = client_limits(headers)?;
+    let prompt_estimate = tokens::estimate_prompt(&req);
+    Ok(Intake {
+        caller,
+        req,
+        client,
+        prompt_estimate,
+        inflight,
+    })
+}
+
+static REQUEST_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// The client's `x-request-id` when it sent a usable one, else a new gateway id.
+pub(super) fn request_id(headers: &HeaderMap) -> String {
+    if let Some(id) = headers.get("x-request-id").and_then(|v| v.to_str().ok())
+        && !id.is_empty()
+        && id.len() <= 128
+    {
+        return id.to_string();
+    }
+    let n = REQUEST_SEQ.fetch_add(1, Ordering::Relaxed);
+    format!("sy-{:08x}-{n:x}", boot_nonce())
+}
+
+fn boot_nonce() -> u32 {
+    static NONCE: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *NONCE.get_or_init(|| {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        (t.as_nanos() as u32) ^ std::process::id().rotate_left(16)
+    })
+}
+
+/// The time limits the client asked for (`x-switchyard-timeout`,
+/// `x-switchyard-ttft-timeout`); a bad value is a 400 before anything is spent.
+fn client_limits(headers: &HeaderMap) -> Result<ClientLimits, GatewayError> {
+    Ok(ClientLimits {
+        request: limit(headers, "x-switchyard-timeout")?,
+        ttft: limit(headers, "x-switchyard-ttft-timeout")?,
+    })
+}
+
+/// A time limit the client asked for in `header` (seconds, fractions allowed); one
+/// beyond what a `Duration` holds is no limit at all (the configured one applies).
+fn limit(headers: &HeaderMap, header: &'static str) -> Result<Option<Duration>, GatewayError> {
+    let Some(v) = headers.get(header) else {
+        return Ok(None);
+    };
+    let secs = v
+        .to_str()
+        .ok()
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s > 0.0)
+        .ok_or_else(|| GatewayError::InvalidValue {
+            param: header.into(),
+            message: format!("{header} must be a positive number of seconds"),
+        })?;
+    Ok(Some(
+        Duration::try_from_secs_f64(secs).unwrap_or(Duration::MAX),
+    ))
+}
+
+fn check_content_type(headers: &HeaderMap) -> Result<(), GatewayError> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -26,38 +133,6 @@ pub(crate) fn check_content_type(headers: &HeaderMap) -> Result<(), GatewayError
             ct.into()
         }))
     }
-}
-
-/// Read the request body, at most `limit` bytes and within `deadline`: a client that
-/// trickles its body is cut off instead of holding the gateway's resources.
-pub(crate) async fn read_body(
-    headers: &HeaderMap,
-    body: Body,
-    limit: usize,
-    deadline: std::time::Duration,
-) -> Result<Bytes, GatewayError> {
-    let declared = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > limit as u64) {
-        return Err(GatewayError::TooLarge { limit });
-    }
-    let read = tokio::time::timeout(deadline, axum::body::to_bytes(body, limit));
-    let Ok(read) = read.await else {
-        return Err(GatewayError::BodyTimeout {
-            secs: deadline.as_secs_f64(),
-        });
-    };
-    read.map_err(|e| {
-        let too_large = std::iter::successors(Some(&e as &dyn std::error::Error), |e| e.source())
-            .any(|e| e.to_string().contains("length limit exceeded"));
-        if too_large {
-            GatewayError::TooLarge { limit }
-        } else {
-            GatewayError::InvalidJson(format!("could not read the request body: {e}"))
-        }
-    })
 }
 
 /// Parse the body into a typed request; errors say which field is wrong and why.
@@ -115,7 +190,7 @@ fn data_error(path: &str, message: &str, bytes: &[u8]) -> GatewayError {
     }
 }
 
-pub(crate) fn validate(req: &ChatRequest) -> Result<(), GatewayError> {
+fn validate(req: &ChatRequest) -> Result<(), GatewayError> {
     let invalid = |param: &str, message: String| GatewayError::InvalidValue {
         param: param.into(),
         message,
@@ -179,46 +254,6 @@ pub(crate) fn validate(req: &ChatRequest) -> Result<(), GatewayError> {
             return Err(GatewayError::MissingParameter(format!(
                 "messages[{i}].content"
             )));
-        }
-    }
-    Ok(())
-}
-
-pub(crate) fn check_capabilities(
-    catalog: &Catalog,
-    model: &Model,
-    req: &ChatRequest,
-) -> Result<(), GatewayError> {
-    let json = req.json_output();
-    let need = [
-        (req.has_images(), Capability::Vision, "image input"),
-        (req.has_audio(), Capability::Audio, "audio input"),
-        (req.has_tools(), Capability::Tools, "tool calls"),
-        (
-            json == Some(ResponseFormatKind::JsonObject),
-            Capability::JsonMode,
-            "JSON mode (response_format json_object)",
-        ),
-        (
-            json == Some(ResponseFormatKind::JsonSchema),
-            Capability::JsonSchema,
-            "structured output (response_format json_schema)",
-        ),
-    ];
-    for (needed, cap, what) in need {
-        if needed && !model.supports(cap) {
-            let able: Vec<&str> = catalog
-                .models()
-                .iter()
-                .filter(|m| m.supports(cap))
-                .map(|m| m.id.as_str())
-                .take(6)
-                .collect();
-            return Err(GatewayError::UnsupportedCapability {
-                model: model.id.clone(),
-                capability: what,
-                hint: format!("models that do: {}", able.join(", ")),
-            });
         }
     }
     Ok(())

@@ -12,7 +12,6 @@
 //! upstream connection (cancelling it) and records the usage produced so far.
 
 use std::convert::Infallible;
-use std::sync::Arc;
 
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -23,44 +22,15 @@ use switchyard_wire::{
 };
 use tokio::time::Instant;
 
-use crate::chat::RequestCtx;
-use crate::deploy::{ClientExpiry, Deadlines, Deployment, Permit};
-use crate::dispatch::ByteStream;
-use crate::upstream::send_upstream;
+mod failover;
+
+pub use failover::{Failover, Leg, PendingFallbacks};
+
+use crate::ctx::RequestCtx;
+use crate::routing::deadlines::{ClientExpiry, Deadlines};
+use crate::routing::deployment::Permit;
+use crate::upstream::ByteStream;
 use crate::usage::Outcome;
-
-/// Where a stream may still go before its first token: the rest of its model's
-/// deployments, then each fallback model's.
-pub struct Failover {
-    /// Legs in order; the first is the model being relayed.
-    pub legs: std::collections::VecDeque<Leg>,
-    /// Fallback models not tried yet, prepared only when the legs before them run out.
-    pub pending: Option<PendingFallbacks>,
-}
-
-/// Fallback models a stream has not needed yet, and what preparing one takes.
-pub struct PendingFallbacks {
-    /// Model ids, in order.
-    pub models: std::collections::VecDeque<String>,
-    /// The client's request, as it arrived.
-    pub request: switchyard_wire::ChatRequest,
-}
-
-/// One model a stream may be moved to.
-pub struct Leg {
-    /// Canonical model id.
-    pub model_id: String,
-    /// Provider id.
-    pub provider: String,
-    /// The provider's dialect.
-    pub dialect: Dialect,
-    /// Prepared upstream bodies by upstream id.
-    pub bodies: Vec<(String, Bytes)>,
-    /// Deployments still to try, in order.
-    pub deployments: std::collections::VecDeque<Arc<Deployment>>,
-    /// Tokens to reserve from a deployment's vendor quota.
-    pub reserve: u64,
-}
 
 /// The attempt to relay.
 pub struct Attempt {
@@ -366,125 +336,6 @@ impl Relay {
         if !self.held.is_empty() {
             self.out.append(&mut self.held);
         }
-    }
-
-    /// Whether a failure now may be retried elsewhere: nothing but comments has reached
-    /// the client and a deployment is left.
-    fn can_switch(&self) -> bool {
-        !self.saw_first_token
-            && (self.failover.legs.iter().any(|l| !l.deployments.is_empty())
-                || self
-                    .failover
-                    .pending
-                    .as_ref()
-                    .is_some_and(|p| !p.models.is_empty()))
-    }
-
-    /// Prepare the next fallback model that can take the request (its deployments in
-    /// order), if any is left.
-    fn next_fallback_leg(&mut self) -> Option<Leg> {
-        let pending = self.failover.pending.as_mut()?;
-        while let Some(model) = pending.models.pop_front() {
-            let leg = crate::chat::fallback_leg(
-                &self.ctx.st,
-                &model,
-                &pending.request,
-                self.ctx.prompt_estimate,
-                self.ctx.admission.as_deref(),
-            );
-            if leg.is_some() {
-                return leg;
-            }
-        }
-        None
-    }
-
-    /// Replace the current attempt with the next deployment that answers: the model's
-    /// own first, then its fallback models'.
-    async fn switch_region(&mut self, reason: &str) {
-        let st = self.ctx.st.clone();
-        let failed = Arc::clone(self.permit.deployment());
-        let mut blameless = std::mem::take(&mut self.switch_blameless);
-        if !blameless {
-            st.health.failure(&failed.provider, &failed.name);
-        }
-        loop {
-            if self.failover.legs.is_empty() {
-                match self.next_fallback_leg() {
-                    Some(leg) => self.failover.legs.push_back(leg),
-                    None => break,
-                }
-            }
-            let Some(leg) = self.failover.legs.front_mut() else {
-                break;
-            };
-            let Some(dep) = leg.deployments.pop_front() else {
-                self.failover.legs.pop_front();
-                continue;
-            };
-            let Some(provider) = st.providers.get(&leg.provider) else {
-                continue;
-            };
-            let (Some(region), Some(permit)) = (
-                provider.regions.get(dep.region),
-                dep.try_acquire(leg.reserve).ok(),
-            ) else {
-                continue;
-            };
-            if !std::mem::take(&mut blameless) && !st.retry_budget.withdraw() {
-                break;
-            }
-            if leg.model_id != self.ctx.model_id {
-                counter!("switchyard_fallbacks_total", "from" => self.ctx.model_id.clone(), "to" => leg.model_id.clone())
-                    .increment(1);
-                tracing::warn!(from = %self.ctx.model_id, to = %leg.model_id, %reason, "stream failed before its first token everywhere; trying a fallback model");
-                self.ctx.model_id.clone_from(&leg.model_id);
-                self.ctx.provider.clone_from(&leg.provider);
-                self.dialect = leg.dialect;
-            }
-            st.health.attempt(&dep.provider, &dep.name);
-            self.ctx.attempts += 1;
-            counter!("switchyard_failovers_total", "provider" => provider.id.clone(), "from_region" => self.ctx.deployment.clone(),
-                "kind" => "stream_before_first_token")
-            .increment(1);
-            tracing::warn!(provider = %provider.id, from = %self.ctx.deployment, to = %dep.name, %reason, "stream failed before its first token; trying the next deployment");
-            let body = leg
-                .bodies
-                .iter()
-                .find(|(id, _)| *id == dep.upstream_id)
-                .or(leg.bodies.first())
-                .map(|(_, b)| b.clone())
-                .unwrap_or_default();
-            let remaining = self.deadline.saturating_duration_since(Instant::now());
-            self.ctx.region.clone_from(&dep.region_name);
-            self.ctx.deployment.clone_from(&dep.name);
-            let sent = std::time::Instant::now();
-            match send_upstream(&st, provider, region, body, true, remaining).await {
-                Ok(resp) => {
-                    self.permit = permit;
-                    self.sent = sent;
-                    self.upstream = Box::pin(resp.bytes_stream());
-                    self.parser = SseParser::new();
-                    self.norm = StreamNormalizer::new();
-                    self.held.clear();
-                    self.completion_estimate = 0;
-                    self.ttft_deadline = (Instant::now() + self.limits.ttft).min(self.deadline);
-                    return;
-                }
-                Err(e) if e.kind.retryable() => {
-                    st.health.failure(&dep.provider, &dep.name);
-                }
-                Err(e) => {
-                    self.release_held();
-                    self.write_data(&json!({ "error": e.to_api_error(&provider.id) }));
-                    self.done = true;
-                    let (usage, estimated) = self.usage_now();
-                    self.record(usage, estimated, Outcome::Interrupted);
-                    return;
-                }
-            }
-        }
-        self.fail_now("upstream_stream_interrupted", reason);
     }
 
     fn write_data<T: serde::Serialize>(&mut self, value: &T) {

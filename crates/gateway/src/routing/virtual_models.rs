@@ -17,12 +17,45 @@ use switchyard_ledger::keys::KeyRecord;
 use switchyard_router::Model as Classifier;
 use switchyard_wire::{ChatRequest, Role};
 
+use std::collections::HashMap;
+
 use axum::http::HeaderMap;
 
+use super::fit::check_capabilities;
+use super::health::Health;
+use super::route::Route;
 use crate::config::{Match, Policy, Rule, VirtualModelConfig};
 use crate::error::GatewayError;
-use crate::intake::check_capabilities;
-use crate::state::AppState;
+use crate::upstream::ProviderRuntime;
+
+/// What a virtual model's choice looks at: the catalog, each model's deployments, their
+/// providers and health, and the tiered router's classifier.
+#[derive(Clone, Copy)]
+pub struct Landscape<'a> {
+    /// The catalog.
+    pub catalog: &'a switchyard_catalog::Catalog,
+    /// Deployments and policy per canonical model id.
+    pub routes: &'a HashMap<String, Route>,
+    /// Providers by id.
+    pub providers: &'a HashMap<String, ProviderRuntime>,
+    /// Circuit breakers.
+    pub health: &'a Health,
+    /// The classifier, when a virtual model is tiered.
+    pub classifier: Option<&'a Classifier>,
+}
+
+/// One request as a virtual model's choice sees it.
+#[derive(Clone, Copy)]
+pub struct Ask<'a> {
+    /// The parsed request.
+    pub req: &'a ChatRequest,
+    /// Its headers and path.
+    pub meta: RequestMeta<'a>,
+    /// Prompt tokens by our estimator.
+    pub prompt_estimate: u64,
+    /// The caller's key, when keys are on.
+    pub key: Option<&'a KeyRecord>,
+}
 
 /// A virtual model, resolved against the catalog at start-up.
 #[derive(Debug, Clone)]
@@ -146,18 +179,17 @@ pub fn answer_problem(
 
 /// The next model above `current` in `vm` that can take `req`.
 pub fn next_tier<'a>(
-    st: &'a AppState,
+    land: Landscape<'a>,
     vm: &VirtualModel,
     current: &str,
-    req: &ChatRequest,
-    prompt_estimate: u64,
-    key: Option<&KeyRecord>,
+    ask: Ask<'_>,
 ) -> Option<&'a Model> {
     let at = vm.models.iter().position(|m| m == current)?;
-    vm.models[at + 1..]
+    vm.models
+        .get(at + 1..)?
         .iter()
-        .filter_map(|id| st.catalog.get(id))
-        .find(|m| misfit(st, m, req, prompt_estimate, key).is_none())
+        .filter_map(|id| land.catalog.get(id))
+        .find(|m| misfit(land, m, ask).is_none())
 }
 
 /// Where a virtual model sent a request, and why.
@@ -189,14 +221,14 @@ fn user_text(req: &ChatRequest) -> String {
 }
 
 /// Why `model` cannot take `req`, if it cannot.
-fn misfit(
-    st: &AppState,
-    model: &Model,
-    req: &ChatRequest,
-    prompt_estimate: u64,
-    key: Option<&KeyRecord>,
-) -> Option<String> {
-    if let Err(e) = check_capabilities(&st.catalog, model, req) {
+fn misfit(land: Landscape<'_>, model: &Model, ask: Ask<'_>) -> Option<String> {
+    let Ask {
+        req,
+        prompt_estimate,
+        key,
+        ..
+    } = ask;
+    if let Err(e) = check_capabilities(land.catalog, model, req) {
         return Some(e.to_string());
     }
     let need = prompt_estimate + req.completion_cap().map_or(0, u64::from);
@@ -215,11 +247,11 @@ fn misfit(
             model.id
         ));
     }
-    let deployments = st
+    let deployments = land
         .routes
         .get(&model.id)
         .map_or(&[][..], |r| &r.deployments[..]);
-    let usable = |p: &str| st.providers.get(p).is_some_and(|p| p.usable());
+    let usable = |p: &str| land.providers.get(p).is_some_and(|p| p.usable());
     if !deployments.iter().any(|d| usable(&d.provider)) {
         return Some(format!(
             "{}: its provider is not configured (no API key)",
@@ -228,7 +260,7 @@ fn misfit(
     }
     let healthy = deployments
         .iter()
-        .any(|d| usable(&d.provider) && st.health.standing(&d.provider, &d.name).preferred);
+        .any(|d| usable(&d.provider) && land.health.standing(&d.provider, &d.name).preferred);
     if !healthy {
         return Some(format!("{}: no healthy deployment", model.id));
     }
@@ -283,47 +315,19 @@ fn describe(m: &Match) -> String {
     }
 }
 
-/// Pick the model for one request to `vm`.
-pub fn route(
-    st: &AppState,
-    vm: &VirtualModel,
-    req: &ChatRequest,
-    meta: RequestMeta<'_>,
-    prompt_estimate: u64,
-    key: Option<&KeyRecord>,
-) -> Result<Routed, GatewayError> {
-    // Rules first: the first that matches and whose model fits decides.
-    for (rule, model_id) in &vm.rules {
-        let m = &rule.when;
-        let team = key.and_then(|k| k.team.as_deref());
-        if !rule.allows(key.map(|k| k.id.as_str()), team) || !matches(m, meta, req, key) {
-            continue;
-        }
-        let Some(model) = st.catalog.get(model_id) else {
-            continue;
-        };
-        if misfit(st, model, req, prompt_estimate, key).is_none() {
-            return Ok(Routed {
-                model_id: model.id.clone(),
-                header: format!(
-                    "{}; policy=rule; model={}; reason=rule: {}",
-                    vm.name,
-                    model.id,
-                    describe(m)
-                ),
-            });
-        }
+/// Pick the model for one request to `vm`: the first rule that matches and whose model
+/// fits decides; otherwise the policy chooses among the models that fit.
+pub fn route(land: Landscape<'_>, vm: &VirtualModel, ask: Ask<'_>) -> Result<Routed, GatewayError> {
+    if let Some(routed) = by_rule(land, vm, ask) {
+        return Ok(routed);
     }
-    let candidates: Vec<(usize, &Model)> = vm
+    let mut why_not = Vec::new();
+    let fits: Vec<(usize, &Model)> = vm
         .models
         .iter()
         .enumerate()
-        .filter_map(|(i, id)| st.catalog.get(id).map(|m| (i, m)))
-        .collect();
-    let mut why_not = Vec::new();
-    let fits: Vec<(usize, &Model)> = candidates
-        .into_iter()
-        .filter(|(_, m)| match misfit(st, m, req, prompt_estimate, key) {
+        .filter_map(|(i, id)| land.catalog.get(id).map(|m| (i, m)))
+        .filter(|(_, m)| match misfit(land, m, ask) {
             Some(reason) => {
                 why_not.push(reason);
                 false
@@ -342,81 +346,10 @@ pub fn route(
         });
     }
     let (chosen, detail) = match vm.policy {
-        Policy::Tiered => {
-            let score = st
-                .classifier
-                .as_ref()
-                .map_or(0.0, |c| c.score(&user_text(req)));
-            let tier = vm.thresholds.iter().filter(|t| score >= **t).count();
-            // The chosen tier if it fits, else the next one up that does, else down.
-            let pick = fits
-                .iter()
-                .find(|(i, _)| *i >= tier)
-                .or_else(|| fits.iter().rev().find(|(i, _)| *i < tier))
-                .map(|(i, m)| (*i, *m));
-            let Some((i, m)) = pick else {
-                return Err(GatewayError::Internal("no tier after filtering"));
-            };
-            let reason = if i == tier {
-                "scored tier".to_string()
-            } else {
-                format!("tier {tier} cannot take the request")
-            };
-            (m, format!("tier={i}; score={score:.3}; reason={reason}"))
-        }
-        Policy::Cheapest => {
-            let out = u64::from(req.completion_cap().unwrap_or(512));
-            let cost = |m: &Model| m.price.cost_nanos(prompt_estimate, 0, out);
-            let Some((_, m)) = fits.iter().min_by_key(|(_, m)| cost(m)) else {
-                return Err(GatewayError::Internal("no candidate after filtering"));
-            };
-            (
-                *m,
-                format!("reason=lowest expected cost (${:.6})", cost(m) as f64 / 1e9),
-            )
-        }
-        Policy::Weighted => {
-            use rand::Rng;
-            let weight = |i: usize| u64::from(vm.weights.get(i).copied().unwrap_or(1));
-            let total: u64 = fits.iter().map(|(i, _)| weight(*i)).sum();
-            let mut draw = rand::rng().random_range(0..total.max(1));
-            let mut pick = fits[fits.len() - 1];
-            for &(i, m) in &fits {
-                if draw < weight(i) {
-                    pick = (i, m);
-                    break;
-                }
-                draw -= weight(i);
-            }
-            (
-                pick.1,
-                format!(
-                    "reason=weighted draw (weight {} of {total})",
-                    weight(pick.0)
-                ),
-            )
-        }
-        Policy::Fastest => {
-            // The best measured TTFT among a model's deployments; a model with none
-            // measured yet counts as zero, so every candidate gets measured.
-            let ttft = |m: &Model| {
-                st.routes.get(&m.id).map_or(u64::MAX, |r| {
-                    r.deployments
-                        .iter()
-                        .filter_map(|d| d.ewma_ttft())
-                        .map(|t| t.as_micros() as u64)
-                        .min()
-                        .unwrap_or(0)
-                })
-            };
-            let Some((_, m)) = fits.iter().min_by_key(|(_, m)| ttft(m)) else {
-                return Err(GatewayError::Internal("no candidate after filtering"));
-            };
-            (
-                *m,
-                format!("reason=lowest ttft ({:.1} ms)", ttft(m) as f64 / 1000.0),
-            )
-        }
+        Policy::Tiered => tiered(land, vm, ask.req, &fits)?,
+        Policy::Cheapest => cheapest(ask, &fits)?,
+        Policy::Weighted => weighted(vm, &fits)?,
+        Policy::Fastest => fastest(land, &fits)?,
     };
     Ok(Routed {
         model_id: chosen.id.clone(),
@@ -427,4 +360,110 @@ pub fn route(
             chosen.id
         ),
     })
+}
+
+/// The first rule that holds for this request and whose model fits it.
+fn by_rule(land: Landscape<'_>, vm: &VirtualModel, ask: Ask<'_>) -> Option<Routed> {
+    let key = ask.key;
+    let team = key.and_then(|k| k.team.as_deref());
+    vm.rules.iter().find_map(|(rule, model_id)| {
+        let m = &rule.when;
+        if !rule.allows(key.map(|k| k.id.as_str()), team) || !matches(m, ask.meta, ask.req, key) {
+            return None;
+        }
+        let model = land.catalog.get(model_id)?;
+        misfit(land, model, ask).is_none().then(|| Routed {
+            model_id: model.id.clone(),
+            header: format!(
+                "{}; policy=rule; model={}; reason=rule: {}",
+                vm.name,
+                model.id,
+                describe(m)
+            ),
+        })
+    })
+}
+
+/// A model and the `x-switchyard-route` detail of why it was picked.
+type Pick<'a> = (&'a Model, String);
+
+/// `tiered`: the classifier's tier if it fits, else the next one up that does, else down.
+fn tiered<'a>(
+    land: Landscape<'_>,
+    vm: &VirtualModel,
+    req: &ChatRequest,
+    fits: &[(usize, &'a Model)],
+) -> Result<Pick<'a>, GatewayError> {
+    let score = land.classifier.map_or(0.0, |c| c.score(&user_text(req)));
+    let tier = vm.thresholds.iter().filter(|t| score >= **t).count();
+    let pick = fits
+        .iter()
+        .find(|(i, _)| *i >= tier)
+        .or_else(|| fits.iter().rev().find(|(i, _)| *i < tier));
+    let Some(&(i, m)) = pick else {
+        return Err(GatewayError::Internal("no tier after filtering"));
+    };
+    let reason = if i == tier {
+        "scored tier".to_string()
+    } else {
+        format!("tier {tier} cannot take the request")
+    };
+    Ok((m, format!("tier={i}; score={score:.3}; reason={reason}")))
+}
+
+/// `cheapest`: the lowest expected cost for this prompt and its output cap (512 if none).
+fn cheapest<'a>(ask: Ask<'_>, fits: &[(usize, &'a Model)]) -> Result<Pick<'a>, GatewayError> {
+    let out = u64::from(ask.req.completion_cap().unwrap_or(512));
+    let cost = |m: &Model| m.price.cost_nanos(ask.prompt_estimate, 0, out);
+    let Some(&(_, m)) = fits.iter().min_by_key(|(_, m)| cost(m)) else {
+        return Err(GatewayError::Internal("no candidate after filtering"));
+    };
+    let usd = cost(m) as f64 / 1e9;
+    Ok((m, format!("reason=lowest expected cost (${usd:.6})")))
+}
+
+/// `weighted`: a random draw by the configured weights.
+fn weighted<'a>(vm: &VirtualModel, fits: &[(usize, &'a Model)]) -> Result<Pick<'a>, GatewayError> {
+    use rand::Rng;
+    let weight = |i: usize| u64::from(vm.weights.get(i).copied().unwrap_or(1));
+    let total: u64 = fits.iter().map(|(i, _)| weight(*i)).sum();
+    let mut draw = rand::rng().random_range(0..total.max(1));
+    let Some(&last) = fits.last() else {
+        return Err(GatewayError::Internal("no candidate after filtering"));
+    };
+    let mut pick = last;
+    for &(i, m) in fits {
+        if draw < weight(i) {
+            pick = (i, m);
+            break;
+        }
+        draw -= weight(i);
+    }
+    let detail = format!(
+        "reason=weighted draw (weight {} of {total})",
+        weight(pick.0)
+    );
+    Ok((pick.1, detail))
+}
+
+/// `fastest`: the best measured TTFT among a model's deployments; a model with none
+/// measured yet counts as zero, so every candidate gets measured.
+fn fastest<'a>(land: Landscape<'_>, fits: &[(usize, &'a Model)]) -> Result<Pick<'a>, GatewayError> {
+    let ttft = |m: &Model| {
+        land.routes.get(&m.id).map_or(u64::MAX, |r| {
+            r.deployments
+                .iter()
+                .filter_map(|d| d.ewma_ttft())
+                .map(|t| u64::try_from(t.as_micros()).unwrap_or(u64::MAX))
+                .min()
+                .unwrap_or(0)
+        })
+    };
+    let Some(&(_, m)) = fits.iter().min_by_key(|(_, m)| ttft(m)) else {
+        return Err(GatewayError::Internal("no candidate after filtering"));
+    };
+    Ok((
+        m,
+        format!("reason=lowest ttft ({:.1} ms)", ttft(m) as f64 / 1000.0),
+    ))
 }

@@ -13,9 +13,10 @@ use serde_json::json;
 use switchyard_ledger::keys::{BudgetPeriod, KeyStore, NewKey};
 
 use crate::error::GatewayError;
-use crate::guard::{PeerAddr, denied};
-use crate::routes::json_response;
-use crate::state::{AppState, Live};
+use crate::keys::access::{PeerAddr, denied};
+use crate::respond::json_response;
+use crate::runtime::Live;
+use crate::state::AppState;
 
 /// The state, if the caller holds the admin token and keys are on.
 fn authorize(
@@ -135,7 +136,7 @@ pub(crate) async fn create(
         Err(r) => return *r,
     };
     let timeout = st.config.server.body_timeout;
-    let body = match crate::intake::read_body(&headers, body, MAX_ADMIN_BODY, timeout).await {
+    let body = match crate::respond::read_body(&headers, body, MAX_ADMIN_BODY, timeout).await {
         Ok(b) => b,
         Err(e) => return e.into_response(),
     };

@@ -28,7 +28,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tower_service::Service;
 
-use crate::guard::PeerAddr;
+use crate::keys::access::PeerAddr;
 
 /// Limits on how slowly a client may send, and on the drain at shutdown.
 #[derive(Debug, Clone, Copy)]

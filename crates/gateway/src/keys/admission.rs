@@ -1,26 +1,29 @@
-//! Gateway keys on the request path: who is calling, may they use this model, and are
-//! they within their rate limits and budget — all from memory, never the database.
+//! A key's live state — its rate-limit buckets and its spend in the current budget
+//! period — and the [`Admission`] a request holds from it until its usage is recorded.
 //!
-//! The [`Keyring`] holds every key from the key store (`switchyard_ledger::keys`) by hash,
-//! refreshed in the background when another process (`switchyard keys …`) changes them.
-//! [`Keyring::admit`] checks a request before any upstream call: requests per minute and
-//! tokens per minute are token buckets, the tokens reserved up front (prompt estimate +
-//! the most output the request may produce) and trued up with the real usage when it
+//! [`Admission::local`] checks a request before any upstream call: requests per minute
+//! and tokens per minute are token buckets, the tokens reserved up front (the prompt
+//! estimate plus the most output the request may produce) and trued up with the real usage when it
 //! ends; the budget reserves the request's largest possible cost and settles the real
-//! one, so concurrent requests overshoot it by at most one request's maximum.
+//! one, so concurrent requests overshoot it by at most one request's maximum. With the
+//! limits in Redis, [`super::redis`] admits instead and settles through [`SharedSettle`].
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
-use switchyard_ledger::keys::{BudgetPeriod, KeyRecord, KeyStore, hash_key, looks_like_key};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use switchyard_ledger::keys::{BudgetPeriod, KeyRecord};
 
-use crate::bucket::Bucket;
 use crate::error::GatewayError;
-use crate::shared::Settler;
+use crate::routing::bucket::Bucket;
 
-/// A key's spend in its current budget period.
+/// Settles a request whose limits and budget live outside this process (Redis).
+pub(crate) trait SharedSettle: std::fmt::Debug + Send + Sync {
+    /// Give back `tokens_back` (may be negative), release `reserved` nano-dollars and
+    /// add `spent`, in the background (never on the response's path).
+    fn settle(&self, tokens_back: i64, reserved: u64, spent: u64);
+}
+
 #[derive(Debug)]
 struct Spend {
     period_start: i64,
@@ -79,7 +82,7 @@ pub struct Admission {
     /// `x-ratelimit-*` headers for the response.
     pub headers: Vec<(HeaderName, HeaderValue)>,
     /// Where to settle, when the limits live in Redis.
-    shared: Option<Settler>,
+    shared: Option<Box<dyn SharedSettle>>,
 }
 
 impl Admission {
@@ -89,7 +92,7 @@ impl Admission {
         tokens_reserved: u64,
         nanos_reserved: u64,
         headers: Vec<(HeaderName, HeaderValue)>,
-        settler: Settler,
+        settler: Box<dyn SharedSettle>,
     ) -> Self {
         Admission {
             key,
@@ -156,211 +159,10 @@ impl Drop for Admission {
     }
 }
 
-/// Every key, in memory, by hash.
-#[derive(Debug)]
-pub struct Keyring {
-    store: Mutex<KeyStore>,
-    /// Where the keys are (password hidden), for `/readyz` without taking the store.
-    location: String,
-    by_hash: RwLock<HashMap<String, Arc<KeyState>>>,
-    /// The store's change counter when the keys were last loaded.
-    version: Mutex<Option<i64>>,
-    refreshed: Mutex<Refreshed>,
-}
-
-/// How the last look at the store went.
-#[derive(Debug)]
-struct Refreshed {
-    /// The last time the store answered.
-    ok_at: std::time::Instant,
-    /// Why the looks since then failed.
-    error: Option<String>,
-}
-
-/// Whether the keys in memory are the store's, for `/readyz` (which anyone may read:
-/// it names the kind of store, never its address or the error's text, which is logged).
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Freshness {
-    /// `sqlite` or `postgres`.
-    pub store: String,
-    /// The store has not answered the last refresh (or not for longer than expected):
-    /// keys revoked or rotated since may still work here.
-    pub stale: bool,
-    /// Seconds since the store last answered.
-    pub secs_since_refresh: f64,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-fn unauthorized(code: &'static str, message: impl Into<String>) -> GatewayError {
-    GatewayError::Denied {
-        status: StatusCode::UNAUTHORIZED,
-        kind: "authentication_error",
-        code,
-        message: message.into(),
-        retry_after_secs: None,
-        headers: Vec::new(),
-    }
-}
-
-impl Keyring {
-    /// Load every key from `store`, with each budgeted key's spend so far this period
-    /// (from the usage log).
-    pub fn load(store: KeyStore) -> Result<Self, String> {
-        let ring = Keyring {
-            location: store.location(),
-            store: Mutex::new(store),
-            by_hash: RwLock::new(HashMap::new()),
-            version: Mutex::new(None),
-            refreshed: Mutex::new(Refreshed {
-                ok_at: std::time::Instant::now(),
-                error: None,
-            }),
-        };
-        ring.refresh().map_err(|e| e.to_string())?;
-        Ok(ring)
-    }
-
-    /// Reload the keys if the store changed; live limit and spend state of unchanged
-    /// keys is kept. Blocking (SQLite): call it off the runtime's workers. Whether it
-    /// worked is kept for [`Keyring::freshness`].
-    pub fn refresh(&self) -> Result<bool, switchyard_ledger::LedgerError> {
-        let result = self.reload(false);
-        let mut r = self
-            .refreshed
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match &result {
-            Ok(_) => {
-                r.ok_at = std::time::Instant::now();
-                r.error = None;
-            }
-            Err(e) => r.error = Some(e.to_string()),
-        }
-        result
-    }
-
-    /// Whether the keys in memory are up to date: stale when the last refresh failed,
-    /// or when none has succeeded for three refresh intervals plus `grace` (a refresh
-    /// stuck on a slow store).
-    pub fn freshness(&self, every: Duration, grace: Duration) -> Freshness {
-        let r = self
-            .refreshed
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let age = r.ok_at.elapsed();
-        Freshness {
-            store: self
-                .location
-                .split_whitespace()
-                .next()
-                .unwrap_or_default()
-                .to_string(),
-            stale: r.error.is_some() || age > every.saturating_mul(3).saturating_add(grace),
-            secs_since_refresh: (age.as_secs_f64() * 10.0).round() / 10.0,
-        }
-    }
-
-    /// Reload the keys now (after a change made through this gateway).
-    pub fn reload_now(&self) -> Result<bool, switchyard_ledger::LedgerError> {
-        self.reload(true)
-    }
-
-    fn reload(&self, force: bool) -> Result<bool, switchyard_ledger::LedgerError> {
-        let store = self
-            .store
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let version = store.version()?;
-        let mut seen = self
-            .version
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if *seen == Some(version) && !force {
-            return Ok(false);
-        }
-        let now = now_ms();
-        let old = self.by_hash.read().map(|m| m.clone()).unwrap_or_default();
-        let mut by_id_old: HashMap<String, Arc<KeyState>> = HashMap::new();
-        for k in old.values() {
-            by_id_old.insert(k.record.id.clone(), Arc::clone(k));
-        }
-        let mut fresh = HashMap::new();
-        for (hash, record) in store.all_with_hashes()? {
-            let state = match by_id_old.get(&record.id) {
-                Some(k) if k.record == record => Arc::clone(k),
-                _ => {
-                    let spent = match record.budget_nanos {
-                        Some(_) => {
-                            store.spent_since(&record.id, record.budget_period.start(now))?
-                        }
-                        None => 0,
-                    };
-                    Arc::new(KeyState::new(record, spent, now))
-                }
-            };
-            fresh.insert(hash, state);
-        }
-        if let Ok(mut m) = self.by_hash.write() {
-            *m = fresh;
-        }
-        *seen = Some(version);
-        Ok(true)
-    }
-
-    /// Run `f` on the store (blocking).
-    pub fn with_store<T>(&self, f: impl FnOnce(&KeyStore) -> T) -> T {
-        let store = self
-            .store
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        f(&store)
-    }
-
-    /// Who is calling: the key in `Authorization: Bearer …`, which must exist and be
-    /// neither revoked nor expired. Checked before the body is read.
-    pub fn identify(&self, headers: &HeaderMap) -> Result<Arc<KeyState>, GatewayError> {
-        let Some(auth) = headers.get(axum::http::header::AUTHORIZATION) else {
-            return Err(unauthorized(
-                "missing_api_key",
-                "no API key: send a gateway key as `Authorization: Bearer sy-…` (the openai client's api_key)",
-            ));
-        };
-        let key = auth
-            .to_str()
-            .ok()
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .unwrap_or_default();
-        if !looks_like_key(key) {
-            return Err(unauthorized(
-                "invalid_api_key",
-                "the API key is not a gateway key (they look like sy-<12 hex>-<32 characters>)",
-            ));
-        }
-        let state = self
-            .by_hash
-            .read()
-            .ok()
-            .and_then(|m| m.get(&hash_key(key)).cloned())
-            .ok_or_else(|| unauthorized("invalid_api_key", "unknown API key"))?;
-        state
-            .record
-            .usable(now_ms())
-            .map_err(|why| unauthorized("invalid_api_key", why))?;
-        Ok(state)
-    }
-
+impl KeyState {
     /// 403 unless the key may use `model`.
-    pub fn check_model(state: &KeyState, model: &str) -> Result<(), GatewayError> {
-        if state.record.may_use(model) {
+    pub fn check_model(&self, model: &str) -> Result<(), GatewayError> {
+        if self.record.may_use(model) {
             return Ok(());
         }
         Err(GatewayError::Denied {
@@ -369,25 +171,27 @@ impl Keyring {
             code: "model_not_allowed",
             message: format!(
                 "key '{}' may not use model '{model}'; it may use: {}",
-                state.record.id,
-                state.record.models.join(", ")
+                self.record.id,
+                self.record.models.join(", ")
             ),
             retry_after_secs: None,
             headers: Vec::new(),
         })
     }
+}
 
+impl Admission {
     /// Check a request of an identified key: the model, rate limits and budget. `tokens`
     /// is the prompt estimate plus the most output the request may produce; `max_nanos`
     /// the most it may cost.
-    pub fn admit(
+    pub fn local(
         state: Arc<KeyState>,
         model: &str,
         tokens: u64,
         max_nanos: u64,
     ) -> Result<Admission, GatewayError> {
         let now = now_ms();
-        Keyring::check_model(&state, model)?;
+        state.check_model(model)?;
         let mut rl_headers = Vec::new();
         if let Some(b) = &state.rpm {
             let mut b = b.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
@@ -448,6 +252,12 @@ impl Keyring {
             shared: None,
         })
     }
+}
+
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn push_headers(out: &mut Vec<(HeaderName, HeaderValue)>, what: &str, b: &Bucket) {

@@ -1,0 +1,236 @@
+//! `POST /v1/chat/completions`, as a list of stages, each a module:
+//!
+//! 1. [`intake`] — who is calling; the body read (size- and time-limited), parsed into
+//!    a typed [`ChatRequest`] (errors name the field) and checked; a place under
+//!    `[server] max_concurrency`;
+//! 2. [`resolve`] — the catalog model: a virtual model's choice, or a catalog name;
+//!    reasoning the vendor needs restored;
+//! 3. [`admit`] — the caller's key: model allowed, rate limits, budget;
+//! 4. plan — the request prepared for the model's vendor ([`crate::plan`]);
+//! 5. dispatch — the model's deployments tried in order, with retries and hedges
+//!    ([`crate::dispatch`]); then [`fallback`] models and [`escalate`]-ion;
+//! 6. [`reply`] — the answer as JSON, a relayed stream ([`crate::relay`]) or a held
+//!    stream replayed, with the `x-switchyard-*` headers.
+//!
+//! Usage is recorded however the request ends: by the answer, by the relay, or by the
+//! [`abandon`] guard when the client leaves first. Past `[server] max_concurrency` a
+//! request is shed at once with a 503, before its body is read.
+
+mod abandon;
+mod admit;
+mod escalate;
+mod fallback;
+pub mod intake;
+mod reply;
+mod resolve;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::body::Body;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use switchyard_wire::ChatRequest;
+
+use self::abandon::AbandonGuard;
+use self::admit::Inflight;
+use self::intake::Intake;
+use self::reply::{Served, Wants};
+use crate::ctx::RequestCtx;
+use crate::dispatch::{Tried, try_deployments};
+use crate::error::GatewayError;
+use crate::plan::{Target, plan_target};
+use crate::respond::count_error;
+use crate::routing::deadlines::{ClientLimits, Deadlines};
+use crate::routing::virtual_models::RequestMeta;
+use crate::state::AppState;
+
+/// Serve one chat request with the state `st` in force when it arrived (a reload that
+/// swaps in another meanwhile does not change it).
+pub(crate) async fn handle(st: Arc<AppState>, meta: RequestMeta<'_>, body: Body) -> Response {
+    // Shed before reading the body: past the limit the answer is a fast 503, not a queue.
+    if Inflight::full(&st) {
+        let e = admit::overloaded(&st);
+        count_error(e.label());
+        return e.into_response();
+    }
+    match serve(&st, meta, body).await {
+        Ok(resp) => resp,
+        Err(e) => {
+            count_error(e.label());
+            e.into_response()
+        }
+    }
+}
+
+/// The stages, in order (see the module doc).
+async fn serve(
+    st: &Arc<AppState>,
+    meta: RequestMeta<'_>,
+    body: Body,
+) -> Result<Response, GatewayError> {
+    let started = Instant::now();
+    let mut asked = intake::take_in(st, meta.headers, body).await?;
+    let choice = resolve::resolve(st, &mut asked, meta)?;
+    let Intake {
+        caller,
+        req,
+        client,
+        prompt_estimate,
+        inflight,
+    } = asked;
+    let admission = admit::admit(st, caller, choice.primary, &req, prompt_estimate).await?;
+    let job = Job {
+        st,
+        client,
+        prompt_estimate,
+        meta,
+    };
+    let fallbacks = st
+        .fallbacks
+        .get(&choice.primary.id)
+        .map_or(&[][..], Vec::as_slice);
+    // The client's request, kept only when a fallback model may need it re-prepared.
+    let original = (!fallbacks.is_empty()).then(|| req.clone());
+    let target = plan_target(st, choice.primary, req, prompt_estimate)?;
+    // Every request earns a share of a retry (and, where hedging is on, of a hedge).
+    st.retry_budget.deposit();
+    if let Some(h) = &target.route.hedge {
+        h.deposit();
+    }
+    let ctx = RequestCtx {
+        st: Arc::clone(st),
+        request_id: intake::request_id(meta.headers),
+        model_id: choice.primary.id.clone(),
+        provider: target.provider.id.clone(),
+        region: String::new(),
+        deployment: String::new(),
+        started,
+        prompt_estimate,
+        attempts: 0,
+        ttft: None,
+        admission,
+        route: choice.route,
+        conversation: choice.conversation,
+    };
+    for a in &target.adjustments {
+        tracing::debug!(request_id = %ctx.request_id, field = a.field, note = %a.note, "request adjusted for vendor");
+    }
+    // From here on, the request is the vendor's: if the client leaves, record what we know.
+    let mut guard = AbandonGuard::new(ctx);
+    let live = choice.stream && !choice.held;
+    let mut progress = Progress {
+        limits: Deadlines::new(target.route.timeouts, client),
+        target,
+        tried: Tried::default(),
+        attempts: 0,
+        fell_back_from: None,
+        untried: fallbacks,
+        original,
+    };
+    progress.start(&job, guard.ctx_mut()?, live).await;
+    fallback::fall_back(&job, &mut guard, &mut progress, choice.primary, live).await?;
+    let asked = choice.escalation_copy.as_ref();
+    escalate::escalate(
+        &job,
+        &mut guard,
+        &mut progress,
+        choice.virtual_model,
+        asked,
+        choice.stream,
+    )
+    .await?;
+    let wants = Wants {
+        stream: choice.stream,
+        usage: choice.wants_usage,
+    };
+    finish(guard, progress, wants, inflight)
+}
+
+/// What every stage after admission shares.
+struct Job<'a> {
+    st: &'a AppState,
+    /// Shorter time limits the client asked for.
+    client: ClientLimits,
+    /// Prompt tokens by our estimator.
+    prompt_estimate: u64,
+    /// The request's headers and path.
+    meta: RequestMeta<'a>,
+}
+
+/// Where the request stands: the model being tried and what trying it produced.
+struct Progress<'a> {
+    /// The model tried last, prepared.
+    target: Target<'a>,
+    /// What trying it produced.
+    tried: Tried,
+    /// Its time limits.
+    limits: Deadlines,
+    /// Upstream attempts made so far, on every model.
+    attempts: u32,
+    /// The model the request fell back from, once it has.
+    fell_back_from: Option<String>,
+    /// Fallback models not tried yet.
+    untried: &'a [String],
+    /// The client's request, kept only when a fallback model may need it re-prepared.
+    original: Option<ChatRequest>,
+}
+
+impl<'a> Progress<'a> {
+    /// Try the planned target's deployments.
+    async fn start(&mut self, job: &Job<'a>, ctx: &mut RequestCtx, stream: bool) {
+        self.tried = try_deployments(
+            job.st,
+            ctx,
+            &self.target,
+            stream,
+            self.limits,
+            &mut self.attempts,
+        )
+        .await;
+    }
+
+    /// Move on to `target` (another model) and try its deployments, under its limits.
+    async fn try_target(
+        &mut self,
+        job: &Job<'a>,
+        ctx: &mut RequestCtx,
+        target: Target<'a>,
+        stream: bool,
+    ) {
+        self.limits = Deadlines::new(target.route.timeouts, job.client);
+        self.target = target;
+        self.start(job, ctx, stream).await;
+    }
+}
+
+/// The request's answer, or its failure recorded and returned.
+fn finish(
+    mut guard: AbandonGuard,
+    progress: Progress<'_>,
+    wants: Wants,
+    inflight: Inflight,
+) -> Result<Response, GatewayError> {
+    guard.ctx_mut()?.attempts = progress.attempts;
+    let ctx = guard
+        .ctx()
+        .ok_or(GatewayError::Internal("request context already taken"))?;
+    if let Err(error) = &progress.tried.outcome {
+        let err = GatewayError::Upstream {
+            provider: progress.target.provider.id.clone(),
+            error: error.clone(),
+        };
+        ctx.count(err.status());
+        ctx.record_failure(err.status());
+        guard.disarm();
+        return Err(err);
+    }
+    let headers = Served::of(ctx, &progress).headers();
+    ctx.count(StatusCode::OK);
+    let ctx = guard
+        .take()
+        .ok_or(GatewayError::Internal("request context already taken"))?;
+    let mut resp = reply::answer(ctx, progress, wants, inflight)?;
+    resp.headers_mut().extend(headers);
+    Ok(resp)
+}

@@ -1,0 +1,146 @@
+//! The context one request carries down the path once it is admitted: who asked, which
+//! model, provider, region and deployment serve it, when it started — and the one way
+//! its usage is recorded (metrics, usage log, the key's spend), however it ends.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use metrics::counter;
+use switchyard_wire::TokenUsage;
+
+use crate::keys::Admission;
+use crate::reasoning::Conversation;
+use crate::routing::deployment::Deployment;
+use crate::state::AppState;
+use crate::usage::{self, Outcome, UsageRecord};
+
+/// Per-request facts used to record usage, whichever way the request ends.
+pub struct RequestCtx {
+    /// Shared state (catalog for prices).
+    pub st: Arc<AppState>,
+    /// Gateway request id.
+    pub request_id: String,
+    /// Canonical model id.
+    pub model_id: String,
+    /// Provider id.
+    pub provider: String,
+    /// Region that serves the request.
+    pub region: String,
+    /// Deployment that serves the request.
+    pub deployment: String,
+    /// Arrival time.
+    pub started: Instant,
+    /// Prompt tokens by our estimator (used when the vendor's figure never arrives).
+    pub prompt_estimate: u64,
+    /// Upstream attempts made so far.
+    pub attempts: u32,
+    /// Arrival to first token, once a stream has one.
+    pub ttft: Option<Duration>,
+    /// The caller's key and its reservations, when keys are on.
+    pub admission: Option<Arc<Admission>>,
+    /// How a virtual model routed the request (`x-switchyard-route`).
+    pub route: Option<String>,
+    /// The caller's conversation, for remembering the reasoning behind tool calls (only
+    /// when the request offers tools).
+    pub conversation: Option<Conversation>,
+}
+
+impl RequestCtx {
+    /// Record usage for this request; returns its cost in nano-dollars.
+    pub fn record(&self, usage: TokenUsage, estimated: bool, outcome: Outcome) -> u64 {
+        let status = match outcome {
+            Outcome::ClientDisconnected => 499,
+            _ => 200,
+        };
+        self.record_in(
+            (&self.region, &self.deployment),
+            usage,
+            estimated,
+            outcome,
+            status,
+        )
+    }
+
+    /// Record a request that failed with `status` before any answer (no spend).
+    pub fn record_failure(&self, status: StatusCode) {
+        self.record_in(
+            (&self.region, &self.deployment),
+            TokenUsage::default(),
+            false,
+            Outcome::Failed,
+            status.as_u16(),
+        );
+    }
+
+    /// Record the estimated spend of an extra attempt of this request on deployment `d`
+    /// (a cancelled hedge), apart from the request's own record.
+    pub fn record_attempt(&self, d: &Deployment, usage: TokenUsage, outcome: Outcome) {
+        self.record_in((&d.region_name, &d.name), usage, true, outcome, 499);
+    }
+
+    fn record_in(
+        &self,
+        (region, deployment): (&str, &str),
+        usage: TokenUsage,
+        estimated: bool,
+        outcome: Outcome,
+        status: u16,
+    ) -> u64 {
+        let Some(model) = self.st.catalog.get(&self.model_id) else {
+            return 0;
+        };
+        let (usage, estimated) = match usage::implausible(usage, model, self.prompt_estimate) {
+            Some(bounded) => {
+                counter!("switchyard_upstream_usage_implausible_total", "provider" => self.provider.clone())
+                    .increment(1);
+                tracing::warn!(request_id = %self.request_id, provider = %self.provider,
+                    prompt = usage.prompt, completion = usage.completion,
+                    "the vendor reported usage no answer of this model can have; recorded an estimate instead");
+                (bounded, true)
+            }
+            None => (usage, estimated),
+        };
+        let key = self.admission.as_ref().map(|a| &a.key.record);
+        let nanos = usage::record(
+            &UsageRecord {
+                request_id: &self.request_id,
+                model: &self.model_id,
+                provider: &self.provider,
+                region,
+                deployment,
+                attempts: self.attempts,
+                ttft: self.ttft,
+                status,
+                key_id: key.map(|k| k.id.as_str()),
+                team: key.and_then(|k| k.team.as_deref()),
+                route: self.route.as_deref(),
+                usage,
+                estimated,
+                outcome,
+                price: &model.price,
+                latency: self.started.elapsed(),
+            },
+            self.st.metrics.get(&self.model_id),
+            self.st.usage.as_ref(),
+        );
+        if let Some(a) = &self.admission {
+            if matches!(outcome, Outcome::HedgeCancelled | Outcome::Escalated) {
+                a.add_spend(nanos);
+            } else {
+                a.settle(usage.total(), nanos);
+            }
+        }
+        nanos
+    }
+
+    /// Count the request under `switchyard_requests_total` with its final `status`.
+    pub(crate) fn count(&self, status: StatusCode) {
+        match self.st.metrics.get(&self.model_id) {
+            Some(m) if status == StatusCode::OK => m.requests_ok.increment(1),
+            _ => counter!("switchyard_requests_total", "model" => self.model_id.clone(), "provider" => self.provider.clone(),
+                "status" => status.as_str().to_string())
+            .increment(1),
+        }
+    }
+}

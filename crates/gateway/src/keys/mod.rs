@@ -1,0 +1,12 @@
+//! Gateway keys on the request path: who is calling ([`ring`]), may they use this model,
+//! and are they within their rate limits and budget ([`admission`]) — all from memory,
+//! never the database; with `[limits] backend = "redis"` the limits and budgets are
+//! shared by replicas ([`redis`]). [`access`] guards the admin and ops endpoints.
+
+pub mod access;
+pub mod admission;
+pub mod redis;
+pub mod ring;
+
+pub use admission::{Admission, KeyState};
+pub use ring::{Freshness, Keyring};

@@ -1,0 +1,116 @@
+//! The model list clients see (`GET /v1/models[/{id}]`): the OpenAI list shape plus
+//! price, context and capability fields, and the virtual models with how they route.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use serde_json::{Value, json};
+use switchyard_catalog::{Catalog, Model};
+
+use crate::routing::virtual_models::VirtualModel;
+use crate::upstream::ProviderRuntime;
+
+/// `GET /v1/models` body: OpenAI list shape plus price, context and capability fields.
+pub fn render_models(
+    catalog: &Catalog,
+    providers: &HashMap<String, ProviderRuntime>,
+    virtual_models: &[&VirtualModel],
+) -> Bytes {
+    let mut data: Vec<Value> = catalog
+        .models()
+        .iter()
+        .map(|m| model_entry(m, providers.get(&m.provider)))
+        .collect();
+    // Virtual models are callable names too; they say how they route.
+    data.extend(virtual_models.iter().map(|v| virtual_entry(v)));
+    Bytes::from(json!({"object": "list", "data": data}).to_string())
+}
+
+pub(crate) fn virtual_entry(v: &VirtualModel) -> Value {
+    json!({
+        "id": v.name,
+        "object": "model",
+        "created": 0,
+        "owned_by": "switchyard",
+        "virtual": true,
+        "policy": v.policy.as_str(),
+        "models": v.models,
+    })
+}
+
+pub(crate) fn model_entry(m: &Model, p: Option<&ProviderRuntime>) -> Value {
+    json!({
+        "id": m.id,
+        "object": "model",
+        "created": 0,
+        "owned_by": m.provider,
+        "display_name": m.display_name,
+        "family": m.family,
+        "provider": m.provider,
+        "upstream_id": m.upstream_id,
+        "context_window": m.context_window,
+        "max_output": m.max_output,
+        "capabilities": m.capabilities,
+        "aliases": m.aliases,
+        "price": {
+            "currency": "USD",
+            "unit": "per_million_tokens",
+            "input": m.price.input,
+            "cached_input": m.price.cached_input,
+            "output": m.price.output,
+            "as_of": m.price.as_of,
+        },
+        "available": p.is_some_and(ProviderRuntime::usable),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Policy;
+
+    fn list(body: &Bytes) -> Vec<Value> {
+        let v: Value = serde_json::from_slice(body).unwrap();
+        assert_eq!(v["object"], "list");
+        v["data"].as_array().unwrap().clone()
+    }
+
+    #[test]
+    fn every_catalog_model_is_listed_with_its_price_and_unavailable_without_a_provider() {
+        let catalog = Catalog::builtin().unwrap();
+        let data = list(&render_models(&catalog, &HashMap::new(), &[]));
+        assert_eq!(data.len(), catalog.models().len());
+        let first = &data[0];
+        let model = &catalog.models()[0];
+        assert_eq!(first["id"], model.id.as_str());
+        assert_eq!(first["object"], "model");
+        assert_eq!(first["owned_by"], model.provider.as_str());
+        assert_eq!(first["price"]["unit"], "per_million_tokens");
+        assert_eq!(first["price"]["input"], model.price.input);
+        assert_eq!(
+            first["available"], false,
+            "no provider runtime: not available"
+        );
+    }
+
+    #[test]
+    fn virtual_models_follow_the_catalog_and_say_how_they_route() {
+        let catalog = Catalog::builtin().unwrap();
+        let vm = VirtualModel {
+            name: "auto".into(),
+            policy: Policy::Cheapest,
+            models: vec!["a".into(), "b".into()],
+            thresholds: Vec::new(),
+            escalate: false,
+            escalate_streams: false,
+            weights: Vec::new(),
+            rules: Vec::new(),
+        };
+        let data = list(&render_models(&catalog, &HashMap::new(), &[&vm]));
+        let last = data.last().unwrap();
+        assert_eq!(last["id"], "auto");
+        assert_eq!(last["virtual"], true);
+        assert_eq!(last["policy"], "cheapest");
+        assert_eq!(last["models"], json!(["a", "b"]));
+    }
+}

@@ -1,0 +1,141 @@
+//! The plan for one model: whether it can take the request (capabilities, output cap,
+//! a usable provider with deployments), and the request rewritten for its vendor — one
+//! body per distinct upstream id among its deployments, prepared once and reused by
+//! every attempt, hedge and failover.
+
+use axum::body::Bytes;
+use switchyard_catalog::Model;
+use switchyard_wire::{Adjustment, ChatRequest};
+
+use crate::error::GatewayError;
+use crate::routing::deployment::Deployment;
+use crate::routing::fit::check_capabilities;
+use crate::routing::route::Route;
+use crate::state::AppState;
+use crate::upstream::ProviderRuntime;
+
+/// One model the request may be served by, with the request rewritten for its dialect.
+pub struct Target<'a> {
+    /// The model's provider.
+    pub provider: &'a ProviderRuntime,
+    /// The model's deployments and policy.
+    pub route: &'a Route,
+    /// Prepared bodies by upstream id (one per distinct id among the deployments).
+    pub bodies: Vec<(String, Bytes)>,
+    /// What was changed for the vendor.
+    pub adjustments: Vec<Adjustment>,
+    /// Stream from the vendor, answer the client whole.
+    pub assemble: bool,
+    /// Tokens the request may use (prompt estimate + most output), reserved from a
+    /// deployment's vendor quota.
+    pub reserve: u64,
+}
+
+impl Target<'_> {
+    /// The body prepared for `d`'s upstream id.
+    pub fn body_for(&self, d: &Deployment) -> Bytes {
+        body_for(&self.bodies, &d.upstream_id)
+    }
+}
+
+/// The body prepared for `upstream_id` (the first one if none was: a deployment always
+/// has its model's id among them).
+pub(crate) fn body_for(bodies: &[(String, Bytes)], upstream_id: &str) -> Bytes {
+    bodies
+        .iter()
+        .find(|(id, _)| id == upstream_id)
+        .or(bodies.first())
+        .map(|(_, b)| b.clone())
+        .unwrap_or_default()
+}
+
+/// Check that `model` can take `req`, and prepare the request for its provider (one body
+/// per distinct upstream id among its deployments).
+pub(crate) fn plan_target<'a>(
+    st: &'a AppState,
+    model: &'a Model,
+    mut req: ChatRequest,
+    prompt_estimate: u64,
+) -> Result<Target<'a>, GatewayError> {
+    let reserve = prompt_estimate
+        + req
+            .completion_cap()
+            .map_or(u64::from(model.max_output), u64::from);
+    check_capabilities(&st.catalog, model, &req)?;
+    let provider =
+        st.providers
+            .get(&model.provider)
+            .ok_or_else(|| GatewayError::ProviderNotConfigured {
+                provider: model.provider.clone(),
+                hint: "it has no runtime entry".into(),
+            })?;
+    if !provider.usable() {
+        return Err(GatewayError::ProviderNotConfigured {
+            provider: provider.id.clone(),
+            hint: provider.unusable_hint.clone(),
+        });
+    }
+    let route = st
+        .routes
+        .get(&model.id)
+        .filter(|r| !r.deployments.is_empty())
+        .ok_or_else(|| GatewayError::ProviderNotConfigured {
+            provider: provider.id.clone(),
+            hint: format!("model '{}' has no deployments", model.id),
+        })?;
+    if let Some(cap) = req.completion_cap()
+        && cap > model.max_output
+    {
+        return Err(GatewayError::InvalidValue {
+            param: "max_tokens".into(),
+            message: format!(
+                "max_tokens {cap} exceeds the maximum output of '{}' ({} tokens)",
+                model.id, model.max_output
+            ),
+        });
+    }
+    // Stream-only models: stream from the vendor, answer the client in one piece.
+    let assemble = !req.is_stream()
+        && provider
+            .dialect
+            .requires_stream(&model.upstream_id, req.thinking_disabled());
+    if assemble {
+        req.stream = Some(true);
+    }
+    let mut ids: Vec<&str> = Vec::with_capacity(1);
+    for d in &route.deployments {
+        if !ids.contains(&d.upstream_id.as_str()) {
+            ids.push(&d.upstream_id);
+        }
+    }
+    let first = ids.first().copied().unwrap_or(&model.upstream_id);
+    let others: Vec<ChatRequest> = ids.iter().skip(1).map(|_| req.clone()).collect();
+    let mut adjustments = provider.dialect.prepare(&mut req, first);
+    if assemble {
+        adjustments.push(Adjustment {
+            field: "stream",
+            note: format!(
+                "{} answers only as a stream; streamed and assembled",
+                model.upstream_id
+            ),
+        });
+    }
+    let serialize = |r: &ChatRequest| {
+        serde_json::to_vec(r)
+            .map(Bytes::from)
+            .map_err(|e| GatewayError::InvalidJson(e.to_string()))
+    };
+    let mut bodies = vec![(first.to_string(), serialize(&req)?)];
+    for (id, mut r) in ids.iter().skip(1).zip(others) {
+        provider.dialect.prepare(&mut r, id);
+        bodies.push(((*id).to_string(), serialize(&r)?));
+    }
+    Ok(Target {
+        provider,
+        route,
+        bodies,
+        adjustments,
+        assemble,
+        reserve,
+    })
+}

@@ -1,0 +1,197 @@
+//! Failover before the first token: until a stream has sent its first token, nothing
+//! but comments has reached the client, so an attempt that breaks off, errs or misses the
+//! time-to-first-token limit is replaced — by the model's other deployments, then by each
+//! fallback model's (prepared only if it comes to that).
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use metrics::counter;
+use serde_json::json;
+use switchyard_wire::{ChatRequest, Dialect, SseParser, StreamNormalizer};
+use tokio::time::Instant;
+
+use super::Relay;
+use crate::keys::Admission;
+use crate::plan::{body_for, plan_target};
+use crate::routing::deployment::Deployment;
+use crate::state::AppState;
+use crate::upstream::send::send_upstream;
+use crate::usage::Outcome;
+
+/// Where a stream may still go before its first token: the rest of its model's
+/// deployments, then each fallback model's.
+pub struct Failover {
+    /// Legs in order; the first is the model being relayed.
+    pub legs: VecDeque<Leg>,
+    /// Fallback models not tried yet, prepared only when the legs before them run out.
+    pub pending: Option<PendingFallbacks>,
+}
+
+/// Fallback models a stream has not needed yet, and what preparing one takes.
+pub struct PendingFallbacks {
+    /// Model ids, in order.
+    pub models: VecDeque<String>,
+    /// The client's request, as it arrived.
+    pub request: ChatRequest,
+}
+
+/// One model a stream may be moved to.
+pub struct Leg {
+    /// Canonical model id.
+    pub model_id: String,
+    /// Provider id.
+    pub provider: String,
+    /// The provider's dialect.
+    pub dialect: Dialect,
+    /// Prepared upstream bodies by upstream id.
+    pub bodies: Vec<(String, Bytes)>,
+    /// Deployments still to try, in order.
+    pub deployments: VecDeque<Arc<Deployment>>,
+    /// Tokens to reserve from a deployment's vendor quota.
+    pub reserve: u64,
+}
+
+impl Relay {
+    /// Whether a failure now may be retried elsewhere: nothing but comments has reached
+    /// the client and a deployment is left.
+    pub(super) fn can_switch(&self) -> bool {
+        !self.saw_first_token
+            && (self.failover.legs.iter().any(|l| !l.deployments.is_empty())
+                || self
+                    .failover
+                    .pending
+                    .as_ref()
+                    .is_some_and(|p| !p.models.is_empty()))
+    }
+
+    /// Prepare the next fallback model that can take the request (its deployments in
+    /// order), if any is left.
+    fn next_fallback_leg(&mut self) -> Option<Leg> {
+        let pending = self.failover.pending.as_mut()?;
+        while let Some(model) = pending.models.pop_front() {
+            let leg = fallback_leg(
+                &self.ctx.st,
+                &model,
+                &pending.request,
+                self.ctx.prompt_estimate,
+                self.ctx.admission.as_deref(),
+            );
+            if leg.is_some() {
+                return leg;
+            }
+        }
+        None
+    }
+
+    /// Replace the current attempt with the next deployment that answers: the model's
+    /// own first, then its fallback models'.
+    pub(super) async fn switch_region(&mut self, reason: &str) {
+        let st = self.ctx.st.clone();
+        let failed = Arc::clone(self.permit.deployment());
+        let mut blameless = std::mem::take(&mut self.switch_blameless);
+        if !blameless {
+            st.health.failure(&failed.provider, &failed.name);
+        }
+        loop {
+            if self.failover.legs.is_empty() {
+                match self.next_fallback_leg() {
+                    Some(leg) => self.failover.legs.push_back(leg),
+                    None => break,
+                }
+            }
+            let Some(leg) = self.failover.legs.front_mut() else {
+                break;
+            };
+            let Some(dep) = leg.deployments.pop_front() else {
+                self.failover.legs.pop_front();
+                continue;
+            };
+            let Some(provider) = st.providers.get(&leg.provider) else {
+                continue;
+            };
+            let (Some(region), Some(permit)) = (
+                provider.regions.get(dep.region),
+                dep.try_acquire(leg.reserve).ok(),
+            ) else {
+                continue;
+            };
+            if !std::mem::take(&mut blameless) && !st.retry_budget.withdraw() {
+                break;
+            }
+            if leg.model_id != self.ctx.model_id {
+                counter!("switchyard_fallbacks_total", "from" => self.ctx.model_id.clone(), "to" => leg.model_id.clone())
+                    .increment(1);
+                tracing::warn!(from = %self.ctx.model_id, to = %leg.model_id, %reason, "stream failed before its first token everywhere; trying a fallback model");
+                self.ctx.model_id.clone_from(&leg.model_id);
+                self.ctx.provider.clone_from(&leg.provider);
+                self.dialect = leg.dialect;
+            }
+            st.health.attempt(&dep.provider, &dep.name);
+            self.ctx.attempts += 1;
+            counter!("switchyard_failovers_total", "provider" => provider.id.clone(), "from_region" => self.ctx.deployment.clone(),
+                "kind" => "stream_before_first_token")
+            .increment(1);
+            tracing::warn!(provider = %provider.id, from = %self.ctx.deployment, to = %dep.name, %reason, "stream failed before its first token; trying the next deployment");
+            let body = body_for(&leg.bodies, &dep.upstream_id);
+            let remaining = self.deadline.saturating_duration_since(Instant::now());
+            self.ctx.region.clone_from(&dep.region_name);
+            self.ctx.deployment.clone_from(&dep.name);
+            let sent = std::time::Instant::now();
+            match send_upstream(&st.client, provider, region, body, true, remaining).await {
+                Ok(resp) => {
+                    self.permit = permit;
+                    self.sent = sent;
+                    self.upstream = Box::pin(resp.bytes_stream());
+                    self.parser = SseParser::new();
+                    self.norm = StreamNormalizer::new();
+                    self.held.clear();
+                    self.completion_estimate = 0;
+                    self.ttft_deadline = (Instant::now() + self.limits.ttft).min(self.deadline);
+                    return;
+                }
+                Err(e) if e.kind.retryable() => {
+                    st.health.failure(&dep.provider, &dep.name);
+                }
+                Err(e) => {
+                    self.release_held();
+                    self.write_data(&json!({ "error": e.to_api_error(&provider.id) }));
+                    self.done = true;
+                    let (usage, estimated) = self.usage_now();
+                    self.record(usage, estimated, Outcome::Interrupted);
+                    return;
+                }
+            }
+        }
+        self.fail_now("upstream_stream_interrupted", reason);
+    }
+}
+
+/// A stream's fallback leg to `name`: the model's deployments in order, with the request
+/// prepared for its dialect; `None` if the caller's key may not use it or it cannot
+/// take the request.
+fn fallback_leg(
+    st: &AppState,
+    name: &str,
+    request: &ChatRequest,
+    prompt_estimate: u64,
+    admission: Option<&Admission>,
+) -> Option<Leg> {
+    let model = st.catalog.get(name)?;
+    if !admission.is_none_or(|a| a.key.record.may_use(&model.id)) {
+        return None;
+    }
+    let t = plan_target(st, model, request.clone(), prompt_estimate).ok()?;
+    Some(Leg {
+        model_id: model.id.clone(),
+        provider: t.provider.id.clone(),
+        dialect: t.provider.dialect,
+        deployments: t
+            .route
+            .order(|d| st.health.standing(&d.provider, &d.name))
+            .into(),
+        bodies: t.bodies,
+        reserve: t.reserve,
+    })
+}

@@ -1,0 +1,85 @@
+//! The state in force, swapped whole by a config reload, and the states it replaced
+//! that requests still finish on.
+
+use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
+use std::time::Duration;
+
+use super::tasks::Background;
+use crate::state::AppState;
+
+/// The state in force, swapped whole by a config reload. A request takes the current
+/// [`AppState`] when it arrives and keeps it to its end, so a reload never changes (or
+/// drops) a request in flight.
+#[derive(Debug)]
+pub struct Live {
+    current: RwLock<Arc<AppState>>,
+    /// States replaced by a reload: requests that started on one finish on it, and its
+    /// usage log is flushed at exit too.
+    retired: Mutex<Vec<Weak<AppState>>>,
+    /// Probes and key refreshes of the states above.
+    background: Background,
+}
+
+impl Live {
+    /// Start with `state` (and its active probes, if configured).
+    pub fn new(state: Arc<AppState>) -> Self {
+        let background = Background::default();
+        background.start_for(&state);
+        Live {
+            current: RwLock::new(state),
+            retired: Mutex::default(),
+            background,
+        }
+    }
+
+    /// The state in force.
+    pub fn get(&self) -> Arc<AppState> {
+        Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Put `state` in force for new requests; returns the one it replaces.
+    pub fn swap(&self, state: Arc<AppState>) -> Arc<AppState> {
+        self.background.start_for(&state);
+        let old = {
+            let mut g = self.current.write().unwrap_or_else(PoisonError::into_inner);
+            std::mem::replace(&mut *g, state)
+        };
+        let mut retired = self.retired.lock().unwrap_or_else(PoisonError::into_inner);
+        retired.retain(|w| w.strong_count() > 0);
+        retired.push(Arc::downgrade(&old));
+        old
+    }
+
+    /// The state in force and every replaced state still alive.
+    fn all_states(&self) -> Vec<Arc<AppState>> {
+        let retired = self
+            .retired
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+            .filter_map(Weak::upgrade)
+            .collect::<Vec<_>>();
+        std::iter::once(self.get()).chain(retired).collect()
+    }
+
+    /// Wait, at most `timeout` each, for the Redis settles of every state to be answered
+    /// (at exit); whether they all were.
+    pub async fn settle_limits(&self, timeout: Duration) -> bool {
+        let mut all = true;
+        for st in self.all_states() {
+            if let Some(limits) = &st.shared_limits {
+                all &= limits.settled(timeout).await;
+            }
+        }
+        all
+    }
+
+    /// Write out the usage log of the state in force and of every replaced state still
+    /// alive (at most `timeout` each); the errors of those that could not be.
+    pub fn flush_usage(&self, timeout: Duration) -> Vec<switchyard_ledger::LedgerError> {
+        self.all_states()
+            .into_iter()
+            .filter_map(|st| st.usage.as_ref().and_then(|log| log.flush(timeout).err()))
+            .collect()
+    }
+}

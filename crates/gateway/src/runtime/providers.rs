@@ -1,0 +1,121 @@
+//! Providers at start-up: the config's `[providers.<id>]` merged over the built-in ones,
+//! and each provider decided real (a key from the environment or config), simulated
+//! (served by the in-process `switchyard-sim`), or unusable (no key: requests to its
+//! models get a 503 that says which variable to set).
+
+use axum::http::HeaderValue;
+use switchyard_catalog::{Provider, Region};
+use switchyard_sim::SimHandle;
+use switchyard_wire::Dialect;
+
+use super::StartError;
+use crate::config::ProviderConfig;
+use crate::upstream::{ProviderRuntime, RegionRuntime};
+
+pub(super) fn merge_provider(
+    builtin: Option<&Provider>,
+    id: &str,
+    cfg: &ProviderConfig,
+) -> Result<Provider, StartError> {
+    let dialect = match (cfg.dialect, builtin) {
+        (Some(d), _) => d.as_str().to_string(),
+        (None, Some(b)) => b.dialect.clone(),
+        (None, None) => {
+            return Err(StartError::Catalog(format!(
+                "provider '{id}' is not built in, so it needs `dialect` (e.g. dialect = \"openai\") and `regions`"
+            )));
+        }
+    };
+    let regions = match (&cfg.regions, builtin) {
+        (Some(rs), _) => rs
+            .iter()
+            .map(|r| Region {
+                name: r.name.clone(),
+                base_url: r
+                    .base_url
+                    .clone()
+                    .unwrap_or_else(|| format!("http://simulated.invalid/{id}/{}", r.name))
+                    .trim_end_matches('/')
+                    .to_string(),
+            })
+            .collect(),
+        (None, Some(b)) => b.regions.clone(),
+        (None, None) => {
+            return Err(StartError::Catalog(format!(
+                "provider '{id}' needs `regions`"
+            )));
+        }
+    };
+    Ok(Provider {
+        id: id.to_string(),
+        name: builtin.map_or_else(|| id.to_string(), |b| b.name.clone()),
+        dialect,
+        api_key_env: cfg
+            .api_key_env
+            .clone()
+            .or_else(|| builtin.and_then(|b| b.api_key_env.clone())),
+        regions,
+        docs: builtin.and_then(|b| b.docs.clone()),
+    })
+}
+
+pub(super) fn provider_runtime(
+    p: &Provider,
+    cfg: Option<&ProviderConfig>,
+    sim: Option<&SimHandle>,
+    env: &(dyn Fn(&str) -> Option<String> + Sync),
+) -> Result<ProviderRuntime, StartError> {
+    let dialect: Dialect = p
+        .dialect
+        .parse()
+        .map_err(|e| StartError::Catalog(format!("provider '{}': {e}", p.id)))?;
+    let near = |r: &Region| {
+        cfg.and_then(|c| c.regions.as_ref())
+            .and_then(|rs| rs.iter().find(|c| c.name == r.name))
+            .and_then(|c| c.near.clone())
+            .unwrap_or_else(|| r.name.clone())
+    };
+    let regions = |url: &dyn Fn(&Region) -> String| -> Vec<RegionRuntime> {
+        p.regions
+            .iter()
+            .map(|r| RegionRuntime {
+                name: r.name.clone(),
+                near: near(r),
+                chat_url: url(r),
+            })
+            .collect()
+    };
+    let simulated = cfg.is_some_and(|c| c.simulated);
+    if let (true, Some(sim)) = (simulated, sim) {
+        return Ok(ProviderRuntime {
+            id: p.id.clone(),
+            dialect,
+            regions: regions(&|r| {
+                format!("{}/chat/completions", sim.base_url(&p.id, &r.name, dialect))
+            }),
+            auth: Some(HeaderValue::from_static("Bearer switchyard-sim")),
+            simulated: true,
+            unusable_hint: String::new(),
+        });
+    }
+    let key = cfg
+        .and_then(|c| c.api_key.clone())
+        .or_else(|| p.api_key_env.as_deref().and_then(env))
+        .filter(|k| !k.trim().is_empty());
+    let hint = match &p.api_key_env {
+        Some(var) => format!(
+            "set {var} (or api_key_env/api_key under [providers.{}])",
+            p.id
+        ),
+        None => format!("set api_key or api_key_env under [providers.{}]", p.id),
+    };
+    let auth = key.and_then(|k| HeaderValue::from_str(&format!("Bearer {}", k.trim())).ok());
+    Ok(ProviderRuntime {
+        id: p.id.clone(),
+        dialect,
+        regions: regions(&Region::chat_completions_url),
+        auth,
+        simulated: false,
+        unusable_hint: hint,
+    })
+}

@@ -1,0 +1,111 @@
+//! The gateway's background tasks — active health probes and key refreshes of every
+//! state in force — spawned here and nowhere else. Each ends by itself once its state is
+//! gone (after a reload, when the state's last request has finished); all of them are
+//! aborted when their [`Background`] is dropped with the [`super::Live`] that owns it.
+
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use tokio::task::JoinSet;
+
+use crate::keys::Keyring;
+use crate::state::AppState;
+
+/// The background tasks of a server's states.
+#[derive(Default)]
+pub(crate) struct Background {
+    tasks: Mutex<JoinSet<()>>,
+}
+
+impl std::fmt::Debug for Background {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let running = self.tasks.lock().map_or(0, |t| t.len());
+        f.debug_struct("Background")
+            .field("running", &running)
+            .finish()
+    }
+}
+
+impl Background {
+    /// Start `state`'s tasks (those its config asks for), and forget the ones that ended.
+    pub(crate) fn start_for(&self, state: &Arc<AppState>) {
+        let mut tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
+        while tasks.try_join_next().is_some() {}
+        probes(&mut tasks, state);
+        key_refresh(&mut tasks, state);
+    }
+}
+
+/// With `[health] probe_interval_secs` > 0, check every deployment whose breaker is not
+/// closed with `GET <base>/models` (not billed by vendors) each interval: a 2xx closes the
+/// breaker, anything else keeps it out for another cooldown. The task ends once the state
+/// is dropped (after a reload, when its last request has finished).
+fn probes(tasks: &mut JoinSet<()>, state: &Arc<AppState>) {
+    let interval = state.config.health.probe_interval_secs;
+    if interval <= 0.0 {
+        return;
+    }
+    let interval = Duration::from_secs_f64(interval);
+    let weak = Arc::downgrade(state);
+    tasks.spawn(async move {
+        loop {
+            tokio::time::sleep(interval).await;
+            let Some(st) = weak.upgrade() else { return };
+            for (provider, name) in st.health.not_closed() {
+                let Some(url) = probe_url(&st, &provider, &name) else {
+                    continue;
+                };
+                let mut req = st
+                    .client
+                    .get(&url)
+                    .timeout(interval.min(Duration::from_secs(5)));
+                if let Some(auth) = st.providers.get(&provider).and_then(|p| p.auth.clone()) {
+                    req = req.header(axum::http::header::AUTHORIZATION, auth);
+                }
+                let ok = req.send().await.is_ok_and(|r| r.status().is_success());
+                metrics::counter!("switchyard_probes_total", "provider" => provider.clone(), "deployment" => name.clone(),
+                    "result" => if ok { "up" } else { "down" })
+                .increment(1);
+                if ok {
+                    tracing::info!(%provider, deployment = %name, "probe answered; deployment back in rotation");
+                    st.health.probe_ok(&provider, &name);
+                } else {
+                    st.health.probe_failed(&provider, &name);
+                }
+            }
+        }
+    });
+}
+
+/// `…/models` next to the chat URL of the region a deployment named `name` uses.
+fn probe_url(st: &AppState, provider: &str, name: &str) -> Option<String> {
+    let dep = st
+        .routes
+        .values()
+        .flat_map(|r| r.deployments.iter())
+        .find(|d| d.provider == provider && d.name == name)?;
+    let region = st.providers.get(provider)?.regions.get(dep.region)?;
+    let base = region.chat_url.strip_suffix("/chat/completions")?;
+    Some(format!("{base}/models"))
+}
+
+/// With keys on, pick up keys created, revoked or rotated by another process (`switchyard
+/// keys …`) every `[keys] refresh_secs`, off the request path.
+fn key_refresh(tasks: &mut JoinSet<()>, state: &Arc<AppState>) {
+    if state.keys.is_none() {
+        return;
+    }
+    let every = Duration::from_secs_f64(state.config.keys.refresh_secs);
+    let weak = Arc::downgrade(state);
+    tasks.spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            let Some(st) = weak.upgrade() else { return };
+            let refreshed =
+                tokio::task::spawn_blocking(move || st.keys.as_ref().map(Keyring::refresh)).await;
+            if let Ok(Some(Err(e))) = refreshed {
+                tracing::error!(error = %e, "cannot refresh the keys; keeping the ones loaded");
+            }
+        }
+    });
+}

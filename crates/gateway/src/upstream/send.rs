@@ -1,0 +1,132 @@
+//! Sending a request to a vendor, and classifying what goes wrong into [`UpstreamError`]:
+//! transport failures by kind, error answers by the vendor's dialect. Bodies are read up
+//! to a cap, so a vendor cannot make the gateway hold more than that.
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::http::header;
+use switchyard_wire::{ErrorKind, UpstreamError};
+
+use super::provider::{ProviderRuntime, RegionRuntime};
+
+/// Largest whole (non-streamed) answer read from a vendor: a completion of this size is
+/// millions of tokens, far past any model's output limit.
+pub const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
+/// Largest vendor error body read; the rest is not waited for.
+pub const MAX_ERROR_BYTES: usize = 64 * 1024;
+/// Longest wait for a vendor's error body.
+const ERROR_BODY_WAIT: Duration = Duration::from_secs(10);
+
+/// A body read up to a cap.
+pub(super) enum Capped {
+    /// All of it.
+    Whole(Bytes),
+    /// The first `cap` bytes; more was coming.
+    Truncated(Bytes),
+}
+
+/// Read `resp`'s body, stopping at `cap` bytes: a vendor cannot make the gateway hold
+/// more than that, however much it sends.
+pub(super) async fn read_capped(
+    mut resp: reqwest::Response,
+    cap: usize,
+) -> Result<Capped, reqwest::Error> {
+    let mut buf = bytes::BytesMut::new();
+    while let Some(chunk) = resp.chunk().await? {
+        let room = cap.saturating_sub(buf.len());
+        if chunk.len() > room {
+            buf.extend_from_slice(chunk.get(..room).unwrap_or_default());
+            return Ok(Capped::Truncated(buf.freeze()));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(Capped::Whole(buf.freeze()))
+}
+
+/// Send one chat request to `region`; a non-2xx answer becomes the vendor's error,
+/// classified by its dialect (with its `Retry-After`, when it gave one).
+pub(crate) async fn send_upstream(
+    client: &reqwest::Client,
+    provider: &ProviderRuntime,
+    region: &RegionRuntime,
+    body: Bytes,
+    stream: bool,
+    timeout: Duration,
+) -> Result<reqwest::Response, UpstreamError> {
+    let mut rb = client
+        .post(&region.chat_url)
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(body);
+    if let Some(auth) = &provider.auth {
+        rb = rb.header(header::AUTHORIZATION, auth.clone());
+    }
+    if stream {
+        rb = rb.header(header::ACCEPT, "text/event-stream");
+    }
+    let resp = match tokio::time::timeout(timeout, rb.send()).await {
+        Err(_) => {
+            return Err(UpstreamError::transport(
+                ErrorKind::Timeout,
+                format!(
+                    "no response from {} within {}s",
+                    region.name,
+                    timeout.as_secs()
+                ),
+            ));
+        }
+        Ok(Err(e)) => return Err(transport_error(&e, region)),
+        Ok(Ok(r)) => r,
+    };
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(resp);
+    }
+    let req_id = resp
+        .headers()
+        .get(provider.dialect.request_id_header())
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
+    // `Retry-After` in seconds (the HTTP-date form is rare from these vendors, and ignored).
+    let retry_after_secs = resp
+        .headers()
+        .get(header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let body = match tokio::time::timeout(ERROR_BODY_WAIT, read_capped(resp, MAX_ERROR_BYTES)).await
+    {
+        Ok(Ok(Capped::Whole(b) | Capped::Truncated(b))) => b,
+        _ => Bytes::new(),
+    };
+    let mut err = provider
+        .dialect
+        .parse_error(status.as_u16(), &body, req_id.as_deref());
+    err.retry_after_secs = retry_after_secs;
+    Err(err)
+}
+
+fn transport_error(e: &reqwest::Error, region: &RegionRuntime) -> UpstreamError {
+    let mut detail = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        detail.push_str(": ");
+        detail.push_str(&s.to_string());
+        src = s.source();
+    }
+    if e.is_connect() {
+        UpstreamError::transport(
+            ErrorKind::Unreachable,
+            format!("cannot connect to region '{}': {detail}", region.name),
+        )
+    } else if e.is_timeout() {
+        UpstreamError::transport(
+            ErrorKind::Timeout,
+            format!("region '{}' timed out: {detail}", region.name),
+        )
+    } else {
+        UpstreamError::transport(
+            ErrorKind::Unreachable,
+            format!("region '{}' failed: {detail}", region.name),
+        )
+    }
+}
