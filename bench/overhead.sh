@@ -6,6 +6,7 @@
 #   bench/overhead.sh --rates 2000 --duration 30
 #   bench/overhead.sh --stream                 # streaming requests (adds TTFT columns)
 #   bench/overhead.sh --ledger --rates 2000    # keys + limits + usage log: none vs SQLite vs Redis+PostgreSQL
+#   bench/overhead.sh --baseline OLD/switchyard   # also through a gateway built from another revision
 #
 # Builds release binaries, then runs crates/bench/src/bin/overhead.rs, which starts
 # `switchyard sim --time-scale 0` and `switchyard serve` pointed at it, offers open-loop

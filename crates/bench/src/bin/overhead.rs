@@ -1,7 +1,9 @@
 //! Gateway overhead benchmark at fixed request rates, targets measured in turn in one run.
 //! Prints Markdown tables for docs/BENCHMARKS.md.
 //!
-//! - Default: the simulator straight vs through the gateway.
+//! - Default: the simulator straight vs through the gateway; with `--baseline OTHER`, also
+//!   through a gateway built from another revision (`baseline`), so that a change's cost
+//!   is measured side by side with the code before it.
 //! - `--ledger`: what keys, limits and the usage log add. It compares three gateways in
 //!   front of one simulator: `bare` (no keys, no usage log), `sqlite` (a key with RPM, TPM
 //!   and a budget checked in memory, the usage log in SQLite) and `redis+pg` (the same
@@ -9,7 +11,7 @@
 //!   `test`).
 //!
 //! Usage: `overhead --bin target/release/switchyard [--rates 500,1000,2000] [--duration 10]
-//! [--stream] [--ledger]` (`bench/overhead.sh` builds and runs it). Loopback only; stops by
+//! [--stream] [--ledger] [--baseline PATH]` (`bench/overhead.sh` builds and runs it). Loopback only; stops by
 //! itself.
 
 use std::path::PathBuf;
@@ -32,6 +34,7 @@ struct Args {
     duration: Duration,
     stream: bool,
     ledger: bool,
+    baseline: Option<PathBuf>,
 }
 
 fn parse_args() -> Result<Args> {
@@ -41,6 +44,7 @@ fn parse_args() -> Result<Args> {
         duration: Duration::from_secs(10),
         stream: false,
         ledger: false,
+        baseline: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(a) = it.next() {
@@ -60,6 +64,7 @@ fn parse_args() -> Result<Args> {
             "--duration" => args.duration = procs::seconds(&val()?, "--duration")?,
             "--stream" => args.stream = true,
             "--ledger" => args.ledger = true,
+            "--baseline" => args.baseline = Some(PathBuf::from(val()?)),
             "--bench" => {} // passed by `cargo bench`
             other => bail!("unknown argument {other}; see the module docs"),
         }
@@ -176,7 +181,7 @@ async fn targets(args: &Args, sim: Child, sim_url: &str) -> Result<Vec<Target>> 
         )
         .await?;
         let gw_pid = gw.id().context("gateway has no pid")?;
-        return Ok(vec![
+        let mut out = vec![
             Target {
                 name: "direct",
                 url: format!("{sim_url}/deepseek/global"),
@@ -191,7 +196,20 @@ async fn targets(args: &Args, sim: Child, sim_url: &str) -> Result<Vec<Target>> 
                 pids: vec![gw_pid, sim_pid],
                 _children: vec![gw],
             },
-        ]);
+        ];
+        if let Some(bin) = &args.baseline {
+            let db = dir.join("usage-baseline.db").display().to_string();
+            let config = format!("[usage]\npath = \"{db}\"\n\n{provider}");
+            let (gw, url) = serve(bin, "baseline", &config).await?;
+            out.push(Target {
+                name: "baseline",
+                url: format!("{url}/v1"),
+                key: "bench".into(),
+                pids: vec![gw.id().context("baseline has no pid")?, sim_pid],
+                _children: vec![gw],
+            });
+        }
+        return Ok(out);
     }
     let key = issue_key(&args.bin, &db).await?;
     let table = format!("bench_usage_{}", std::process::id());
@@ -238,7 +256,11 @@ async fn main() -> Result<()> {
     )
     .await?;
     let targets = targets(&args, sim, &sim_url).await?;
-    let watched = targets.last().map_or(0, |t| t.pids[0]);
+    let watched = targets
+        .iter()
+        .find(|t| t.name == "gateway")
+        .or(targets.last())
+        .map_or(0, |t| t.pids[0]);
 
     let client = switchyard_bench::engine::http_client()?;
     let plan = |t: &Target, rate: f64, duration: Duration| Plan {
