@@ -139,3 +139,101 @@ pub(crate) fn plan_target<'a>(
         reserve,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+
+    const CONFIG: &str = r#"
+[usage]
+store = "none"
+
+[providers.deepseek]
+api_key = "k"
+regions = [{ name = "a", base_url = "http://127.0.0.1:9/a" }, { name = "b", base_url = "http://127.0.0.1:9/b" }]
+
+[providers.dashscope]
+api_key = "k"
+
+[routes."deepseek-v4-flash"]
+deployments = [{ region = "a" }, { region = "b", upstream_id = "flash-at-b" }, { region = "a", name = "a2" }]
+"#;
+
+    async fn state() -> AppState {
+        let config = Config::parse(CONFIG, "plan-test").unwrap();
+        AppState::build(config, &|_| None).await.unwrap()
+    }
+
+    fn request(model: &str, extra: serde_json::Value) -> ChatRequest {
+        let mut v =
+            serde_json::json!({"model": model, "messages": [{"role": "user", "content": "hi"}]});
+        if let (Some(v), Some(extra)) = (v.as_object_mut(), extra.as_object()) {
+            v.extend(extra.clone());
+        }
+        serde_json::from_value(v).unwrap()
+    }
+
+    fn model_of(body: &Bytes) -> String {
+        let v: serde_json::Value = serde_json::from_slice(body).unwrap();
+        v["model"].as_str().unwrap().to_string()
+    }
+
+    #[tokio::test]
+    async fn a_model_gets_one_body_per_distinct_upstream_id_each_naming_its_own() {
+        let st = state().await;
+        let model = st.catalog.get("deepseek-v4-flash").unwrap();
+        let t = plan_target(&st, model, request(&model.id, serde_json::json!({})), 10).unwrap();
+        let ids: Vec<&str> = t.bodies.iter().map(|(id, _)| id.as_str()).collect();
+        assert_eq!(ids, [model.upstream_id.as_str(), "flash-at-b"]);
+        for (id, body) in &t.bodies {
+            assert_eq!(&model_of(body), id);
+        }
+        let b = t.route.deployments.iter().find(|d| d.name == "b").unwrap();
+        assert_eq!(model_of(&t.body_for(b)), "flash-at-b");
+        assert_eq!(
+            t.reserve,
+            10 + u64::from(model.max_output),
+            "prompt + most output"
+        );
+    }
+
+    #[tokio::test]
+    async fn max_tokens_past_the_model_output_is_refused_before_anything_is_spent() {
+        let st = state().await;
+        let model = st.catalog.get("deepseek-v4-flash").unwrap();
+        let too_many = u64::from(model.max_output) + 1;
+        let req = request(&model.id, serde_json::json!({"max_tokens": too_many}));
+        match plan_target(&st, model, req, 10) {
+            Err(GatewayError::InvalidValue { param, .. }) => assert_eq!(param, "max_tokens"),
+            other => panic!("expected a 400 on max_tokens, got {:?}", other.err()),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_model_whose_provider_has_no_key_is_not_configured() {
+        let st = state().await;
+        let model = st
+            .catalog
+            .models()
+            .iter()
+            .find(|m| m.provider == "moonshot")
+            .unwrap();
+        let req = request(&model.id, serde_json::json!({}));
+        assert!(matches!(
+            plan_target(&st, model, req, 10),
+            Err(GatewayError::ProviderNotConfigured { .. })
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_stream_only_model_is_streamed_from_the_vendor_and_says_so() {
+        let st = state().await;
+        let model = st.catalog.get("qwen3-32b").unwrap();
+        let t = plan_target(&st, model, request(&model.id, serde_json::json!({})), 10).unwrap();
+        assert!(t.assemble);
+        let v: serde_json::Value = serde_json::from_slice(&t.bodies[0].1).unwrap();
+        assert_eq!(v["stream"], true);
+        assert!(t.adjustments.iter().any(|a| a.field == "stream"));
+    }
+}

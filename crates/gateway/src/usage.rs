@@ -200,7 +200,6 @@ pub fn record(r: &UsageRecord<'_>, hot: Option<&ModelMetrics>, log: Option<&Usag
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
     use switchyard_catalog::Catalog;

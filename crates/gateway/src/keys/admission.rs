@@ -320,3 +320,117 @@ pub(crate) fn over_budget(state: &KeyState) -> GatewayError {
         headers: Vec::new(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(
+        models: &[&str],
+        rpm: Option<u64>,
+        tpm: Option<u64>,
+        budget: Option<u64>,
+    ) -> Arc<KeyState> {
+        let record = KeyRecord {
+            id: "k1".into(),
+            name: "test".into(),
+            team: None,
+            models: models.iter().map(|m| (*m).to_string()).collect(),
+            rpm,
+            tpm,
+            budget_nanos: budget,
+            budget_period: BudgetPeriod::Day,
+            expires_ms: None,
+            revoked_ms: None,
+            created_ms: 0,
+        };
+        Arc::new(KeyState::new(record, 0, now_ms()))
+    }
+
+    fn refusal(r: Result<Admission, GatewayError>) -> (StatusCode, &'static str) {
+        match r {
+            Err(GatewayError::Denied { status, code, .. }) => (status, code),
+            Err(e) => panic!("unexpected error {e:?}"),
+            Ok(_) => panic!("admitted"),
+        }
+    }
+
+    #[test]
+    fn a_key_limited_to_some_models_is_refused_the_others_with_403() {
+        let k = key(&["deepseek-chat"], None, None, None);
+        assert!(Admission::local(Arc::clone(&k), "deepseek-chat", 10, 0).is_ok());
+        let (status, code) = refusal(Admission::local(k, "glm-4.6", 10, 0));
+        assert_eq!((status, code), (StatusCode::FORBIDDEN, "model_not_allowed"));
+    }
+
+    #[test]
+    fn past_its_requests_per_minute_a_key_gets_429_with_rate_limit_headers() {
+        let k = key(&[], Some(1), None, None);
+        let first = Admission::local(Arc::clone(&k), "m", 10, 0).unwrap();
+        let names: Vec<&str> = first.headers.iter().map(|(n, _)| n.as_str()).collect();
+        assert!(
+            names.contains(&"x-ratelimit-remaining-requests"),
+            "{names:?}"
+        );
+        let err = Admission::local(k, "m", 10, 0).err().unwrap();
+        let GatewayError::Denied {
+            status,
+            code,
+            retry_after_secs,
+            headers,
+            ..
+        } = err
+        else {
+            panic!("not a refusal");
+        };
+        assert_eq!(
+            (status, code),
+            (StatusCode::TOO_MANY_REQUESTS, "rate_limit_exceeded")
+        );
+        assert!(retry_after_secs.is_some_and(|s| s >= 1));
+        assert!(
+            !headers.is_empty(),
+            "the refusal says where the limit stands"
+        );
+    }
+
+    #[test]
+    fn tokens_reserved_and_unused_go_back_when_the_request_settles() {
+        let k = key(&[], None, Some(1_000), None);
+        let a = Admission::local(Arc::clone(&k), "m", 900, 0).unwrap();
+        let (status, _) = refusal(Admission::local(Arc::clone(&k), "m", 900, 0));
+        assert_eq!(
+            status,
+            StatusCode::TOO_MANY_REQUESTS,
+            "900 of 1000 reserved"
+        );
+        a.settle(100, 0);
+        assert!(
+            Admission::local(k, "m", 800, 0).is_ok(),
+            "800 unused came back"
+        );
+    }
+
+    #[test]
+    fn a_request_that_could_cost_more_than_the_budget_left_gets_402_and_holds_nothing() {
+        let k = key(&[], Some(10), None, Some(1_000));
+        let a = Admission::local(Arc::clone(&k), "m", 1, 600).unwrap();
+        assert_eq!(k.spent_now(), 600, "the most it may cost is reserved");
+        let (status, code) = refusal(Admission::local(Arc::clone(&k), "m", 1, 600));
+        assert_eq!(
+            (status, code),
+            (StatusCode::PAYMENT_REQUIRED, "budget_exceeded")
+        );
+        a.settle(1, 250);
+        assert_eq!(k.spent_now(), 250, "the reservation became the real cost");
+        assert!(Admission::local(k, "m", 1, 600).is_ok());
+    }
+
+    #[test]
+    fn an_admission_dropped_unsettled_gives_everything_back() {
+        let k = key(&[], None, Some(100), Some(1_000));
+        drop(Admission::local(Arc::clone(&k), "m", 100, 1_000).unwrap());
+        assert_eq!(k.spent_now(), 0);
+        assert!(Admission::local(k, "m", 100, 1_000).is_ok());
+    }
+}

@@ -651,7 +651,6 @@ impl SharedSettle for Settler {
 
 #[cfg(test)]
 mod tests {
-    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
     use super::*;
     use switchyard_ledger::keys::{BudgetPeriod, KeyRecord};
