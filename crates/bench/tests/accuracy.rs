@@ -3,7 +3,10 @@
 //! must show its queue in open-loop figures (no coordinated omission); errors must be
 //! counted by kind; and a sweep must find a known capacity.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate
+#![expect(
+    clippy::unwrap_used,
+    reason = "test crate: a failed step is a failed test"
+)]
 
 use std::sync::Arc;
 use std::time::Duration;

@@ -5,7 +5,10 @@
 //! What this proves: no committed input panics its target, each target has a corpus
 //! (so a deleted directory fails here rather than passing on nothing), and every
 //! regression directory belongs to a real target.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate
+#![expect(
+    clippy::unwrap_used,
+    reason = "test crate: a failed step is a failed test"
+)]
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};

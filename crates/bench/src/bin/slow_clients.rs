@@ -26,7 +26,7 @@ use tokio::net::TcpStream;
 
 #[path = "shared/procs.rs"]
 mod procs;
-use procs::{rss_kib, spawn_until};
+use procs::{cpu_secs, rss_kib, spawn_until};
 
 struct Args {
     bin: PathBuf,
@@ -248,7 +248,9 @@ async fn main() -> Result<()> {
                 "round {round}: normal traffic {} slow clients",
                 if beside { "beside" } else { "without" }
             );
+            let cpu0 = cpu_secs(pid);
             let data = run(&plan(args.duration, args.rate), &client).await?;
+            let cpu = cpu_secs(pid) - cpu0;
             if let Some(c) = child {
                 let out = c.wait_with_output().await?;
                 let text = String::from_utf8_lossy(&out.stdout);
@@ -260,20 +262,23 @@ async fn main() -> Result<()> {
             if let Some(e) = recs.iter().find_map(|r| r.error.as_ref()) {
                 eprintln!("  example failure: {e:?}");
             }
-            rows.push((round, beside, recs));
+            let cpu_us_per_req = cpu * 1e6 / recs.len().max(1) as f64;
+            rows.push((round, beside, recs, cpu_us_per_req));
         }
     }
     let (_, hwm) = rss_kib(pid);
 
-    println!("| round | slow clients | ok | errors | p50 ms | p99 ms | max ms |");
-    println!("|---|---|---|---|---|---|---|");
+    println!(
+        "| round | slow clients | ok | errors | p50 ms | p99 ms | max ms | gateway CPU µs/req |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
     let mut p99 = [Vec::new(), Vec::new()];
-    for (round, beside, recs) in &rows {
+    for (round, beside, recs, cpu_us) in &rows {
         let ok: Vec<&Rec> = recs.iter().filter(|r| r.error.is_none()).collect();
         let s = stat_of(ok.iter().map(|r| r.done - r.sent)).unwrap_or_default();
         p99[usize::from(*beside)].push(s.p99);
         println!(
-            "| {round} | {} | {} | {} | {:.3} | {:.3} | {:.3} |",
+            "| {round} | {} | {} | {} | {:.3} | {:.3} | {:.3} | {cpu_us:.0} |",
             if *beside { args.slow } else { 0 },
             ok.len(),
             recs.len() - ok.len(),

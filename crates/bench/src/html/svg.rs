@@ -349,7 +349,6 @@ stroke-linejoin="round" stroke-dasharray="{dash}"/>"#
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

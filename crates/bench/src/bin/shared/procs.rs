@@ -1,8 +1,6 @@
 //! Helpers shared by the benchmark binaries: start a `switchyard` process and read its
 //! address, and read a process's CPU time and memory from `/proc`.
 
-#![allow(dead_code)] // each binary uses a part
-
 use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
