@@ -244,19 +244,11 @@ pub(crate) async fn revoke(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let st = match authorize(&live, &headers, peer.map(|p| p.0)) {
-        Ok(st) => st,
-        Err(r) => return *r,
-    };
-    let key = id.clone();
-    match with_store(st, move |s| s.revoke(&key)).await {
-        Ok(true) => json_response(
-            StatusCode::OK,
-            Bytes::from(json!({ "revoked": id }).to_string()),
-        ),
-        Ok(false) => *not_found(&id),
-        Err(r) => *r,
-    }
+    on_key(&live, peer, &headers, id, |s, id| {
+        s.revoke(id)
+            .map(|done| done.then(|| json!({ "revoked": id })))
+    })
+    .await
 }
 
 pub(crate) async fn rotate(
@@ -265,16 +257,34 @@ pub(crate) async fn rotate(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> Response {
-    let st = match authorize(&live, &headers, peer.map(|p| p.0)) {
+    on_key(&live, peer, &headers, id, |s, id| {
+        s.rotate(id)
+            .map(|key| key.map(|key| json!({ "id": id, "key": key })))
+    })
+    .await
+}
+
+/// Run `op` on key `id` in the store, for an admin: its answer as JSON, or 404 when it
+/// finds no usable key.
+async fn on_key(
+    live: &Live,
+    peer: Option<Extension<PeerAddr>>,
+    headers: &HeaderMap,
+    id: String,
+    op: impl FnOnce(
+        &KeyStore,
+        &str,
+    ) -> Result<Option<serde_json::Value>, switchyard_ledger::LedgerError>
+    + Send
+    + 'static,
+) -> Response {
+    let st = match authorize(live, headers, peer.map(|p| p.0)) {
         Ok(st) => st,
         Err(r) => return *r,
     };
-    let key_id = id.clone();
-    match with_store(st, move |s| s.rotate(&key_id)).await {
-        Ok(Some(key)) => json_response(
-            StatusCode::OK,
-            Bytes::from(json!({ "id": id, "key": key }).to_string()),
-        ),
+    let key = id.clone();
+    match with_store(st, move |s| op(s, &key)).await {
+        Ok(Some(body)) => json_response(StatusCode::OK, Bytes::from(body.to_string())),
         Ok(None) => *not_found(&id),
         Err(r) => *r,
     }

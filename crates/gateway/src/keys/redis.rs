@@ -332,8 +332,13 @@ impl RedisLimits {
         .await
         .map_err(|_| format!("redis at {shown}: no connection within 5 s"))?
         .map_err(|e| format!("redis at {shown}: {e}"))?;
-        Ok(RedisLimits {
-            conn: Conn::Single(conn),
+        Ok(Self::over(Conn::Single(conn), prefix, on_error))
+    }
+
+    /// Limits kept through `conn`, with the default reservation lifetime.
+    fn over(conn: Conn, prefix: &str, on_error: OnRedisError) -> Self {
+        RedisLimits {
+            conn,
             prefix: prefix.to_string(),
             on_error,
             hold_ttl: DEFAULT_HOLD_TTL,
@@ -342,7 +347,7 @@ impl RedisLimits {
             admit: Script::new(ADMIT),
             settle: Script::new(SETTLE),
             pending: Arc::default(),
-        })
+        }
     }
 
     /// Connect to a Redis Cluster through any of its `nodes` (`redis://host:port`).
@@ -366,17 +371,7 @@ impl RedisLimits {
             .await
             .map_err(|_| format!("redis cluster {shown:?}: no connection within 5 s"))?
             .map_err(|e| format!("redis cluster {shown:?}: {e}"))?;
-        Ok(RedisLimits {
-            conn: Conn::Cluster(conn),
-            prefix: prefix.to_string(),
-            on_error,
-            hold_ttl: DEFAULT_HOLD_TTL,
-            spend: None,
-            clock: now_ms,
-            admit: Script::new(ADMIT),
-            settle: Script::new(SETTLE),
-            pending: Arc::default(),
-        })
+        Ok(Self::over(Conn::Cluster(conn), prefix, on_error))
     }
 
     /// Wait, at most `timeout`, until every settle sent so far has been answered (at
