@@ -262,15 +262,17 @@ async fn serve(
     for line in state.banner() {
         outln!("{line}")?;
     }
+    // Everything about the set-up is said before the line that tells it is listening
+    // (scripts and tests wait for that line, then read what came before).
+    if let Some(log) = &state.usage {
+        outln!("  usage log: {}", log.describe())?;
+    }
     outln!("switchyard listening on http://{addr}")?;
     outln!("  try: curl http://{addr}/v1/chat/completions -H 'content-type: application/json' \\")?;
     outln!(
         "         -d '{{\"model\":\"deepseek-v4-flash\",\"messages\":[{{\"role\":\"user\",\"content\":\"hello\"}}]}}'"
     )?;
 
-    if let Some(log) = &state.usage {
-        outln!("  usage log: {}", log.describe())?;
-    }
     let live = Arc::new(Live::new(Arc::new(state)));
     let live_for_exit = Arc::clone(&live);
     reload_on_sighup(Arc::clone(&live), path, overrides)?;

@@ -37,4 +37,5 @@ pub use redact::redact;
 pub use store::SqliteStore;
 pub use writer::{
     BATCH, CHANNEL_CAPACITY, FLUSH_INTERVAL, SPOOL_MAX_BYTES, UsageLog, UsageStore, WriterStats,
+    wait_for_dropped_logs,
 };

@@ -1,9 +1,10 @@
 //! The usage log's front (a non-blocking [`UsageLog::record`]) and its writer thread.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use metrics::counter;
@@ -75,6 +76,41 @@ pub struct UsageLog {
     spool: Arc<Spool>,
     counters: Arc<Counters>,
     describe: String,
+    /// The writer thread, handed to [`DRAINING`] when the log is dropped.
+    writer: Option<JoinHandle<()>>,
+}
+
+/// Writer threads of logs that were dropped: each writes what it still holds, then
+/// ends. [`wait_for_dropped_logs`] lets a process wait for them before it exits (a log
+/// dropped with the last request of a replaced config, say).
+static DRAINING: Mutex<Vec<JoinHandle<()>>> = Mutex::new(Vec::new());
+
+impl Drop for UsageLog {
+    fn drop(&mut self) {
+        if let Some(writer) = self.writer.take() {
+            let mut draining = DRAINING.lock().unwrap_or_else(PoisonError::into_inner);
+            draining.retain(|w| !w.is_finished());
+            draining.push(writer);
+        }
+    }
+}
+
+/// Wait, at most `timeout`, until the writers of every dropped [`UsageLog`] have written
+/// what they held; whether they all have.
+pub fn wait_for_dropped_logs(timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let mut draining = DRAINING.lock().unwrap_or_else(PoisonError::into_inner);
+        draining.retain(|w| !w.is_finished());
+        if draining.is_empty() {
+            return true;
+        }
+        drop(draining);
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 impl UsageLog {
@@ -149,7 +185,7 @@ impl UsageLog {
             counters: Arc::clone(&counters),
             quiet_until: None,
         };
-        std::thread::Builder::new()
+        let writer = std::thread::Builder::new()
             .name("usage-writer".into())
             .spawn(move || writer.run())
             .map_err(|e| LedgerError::Writer(e.to_string()))?;
@@ -158,6 +194,7 @@ impl UsageLog {
             spool,
             counters,
             describe,
+            writer: Some(writer),
         })
     }
 
@@ -381,6 +418,19 @@ mod tests {
             rows.iter().map(|e| e.cost_nanos).sum::<u64>(),
             10 * 1999 * 2000 / 2
         );
+    }
+
+    #[test]
+    fn a_dropped_log_is_fully_written_once_its_writer_is_waited_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("u.db");
+        let log = UsageLog::open(&path).unwrap();
+        for n in 0..1500 {
+            log.record(event(n));
+        }
+        drop(log);
+        assert!(wait_for_dropped_logs(Duration::from_secs(10)));
+        assert_eq!(SqliteStore::open(&path).unwrap().count().unwrap(), 1500);
     }
 
     #[test]

@@ -75,11 +75,21 @@ impl Live {
     }
 
     /// Write out the usage log of the state in force and of every replaced state still
-    /// alive (at most `timeout` each); the errors of those that could not be.
+    /// alive (at most `timeout` each), and wait for the logs of replaced states that are
+    /// gone (their last request ended, maybe just now) to finish writing; the errors of
+    /// those that could not be.
     pub fn flush_usage(&self, timeout: Duration) -> Vec<switchyard_ledger::LedgerError> {
-        self.all_states()
+        let mut errors: Vec<_> = self
+            .all_states()
             .into_iter()
             .filter_map(|st| st.usage.as_ref().and_then(|log| log.flush(timeout).err()))
-            .collect()
+            .collect();
+        if !switchyard_ledger::wait_for_dropped_logs(timeout) {
+            errors.push(switchyard_ledger::LedgerError::Writer(format!(
+                "the usage log of a replaced config was not written within {}s",
+                timeout.as_secs_f64()
+            )));
+        }
+        errors
     }
 }
