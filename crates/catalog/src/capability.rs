@@ -6,7 +6,7 @@ use std::str::FromStr;
 use serde::de::{Deserialize, Deserializer};
 use serde::ser::{Serialize, SerializeSeq, Serializer};
 
-use crate::error::CatalogError;
+use crate::error::{CatalogError, NAMES};
 
 /// One thing a model can do. Serialised as its lowercase name (`"tools"`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
@@ -30,9 +30,6 @@ pub enum Capability {
     /// Structured output: honours `response_format: {"type": "json_schema", …}`.
     JsonSchema,
 }
-
-/// Every capability name, for error messages.
-pub const NAMES: &str = "text, vision, audio, tools, reasoning, code, json, json_schema";
 
 impl Capability {
     /// Every capability, in the order used for display and serialisation.
@@ -203,7 +200,6 @@ impl<'de> Deserialize<'de> for Capabilities {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -464,7 +464,6 @@ fn build_index(providers: &[Provider], models: &[Model]) -> Result<Index, Catalo
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use crate::capability::Capability;

@@ -2,6 +2,10 @@
 
 use std::fmt::Write as _;
 
+/// Every capability name, for error messages (here, below `capability`, so that both
+/// the error and the parser that raises it can name them).
+pub(crate) const NAMES: &str = "text, vision, audio, tools, reasoning, code, json, json_schema";
+
 /// Everything that can go wrong loading, validating, overlaying or querying a catalog.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum CatalogError {
@@ -61,11 +65,8 @@ pub enum CatalogError {
         field: &'static str,
     },
 
-    /// A capability name that is not one of [`crate::capability::NAMES`].
-    #[error(
-        "unknown capability '{value}' (expected one of: {})",
-        crate::capability::NAMES
-    )]
+    /// A name that is not one of a [`Capability`](crate::Capability).
+    #[error("unknown capability '{value}' (expected one of: {})", NAMES)]
     UnknownCapability {
         /// The offending text.
         value: String,

@@ -25,6 +25,8 @@
 //! # Ok::<(), switchyard_catalog::CatalogError>(())
 //! ```
 
+#![warn(unreachable_pub)]
+
 mod capability;
 mod catalog;
 mod error;

@@ -152,7 +152,6 @@ fn format_aliases(aliases: &[String], width: usize) -> String {
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
 

@@ -17,6 +17,8 @@
 //! Costs are integers in nano-dollars (1e-9 USD), computed by
 //! `switchyard_catalog::Price::cost_nanos`.
 
+#![warn(unreachable_pub)]
+
 mod error;
 mod event;
 pub mod keys;
@@ -27,6 +29,7 @@ mod redact;
 pub mod report;
 mod spool;
 mod store;
+mod usage_store;
 mod writer;
 
 pub use error::LedgerError;
@@ -35,7 +38,8 @@ pub use pg::PgStore;
 pub use pgconn::{BACKOFF_MAX, BACKOFF_MIN, CONNECT_TIMEOUT, PgOptions, QUERY_TIMEOUT};
 pub use redact::redact;
 pub use store::SqliteStore;
+pub use usage_store::UsageStore;
 pub use writer::{
-    BATCH, CHANNEL_CAPACITY, FLUSH_INTERVAL, SPOOL_MAX_BYTES, UsageLog, UsageStore, WriterStats,
+    BATCH, CHANNEL_CAPACITY, FLUSH_INTERVAL, SPOOL_MAX_BYTES, UsageLog, WriterStats,
     wait_for_dropped_logs,
 };

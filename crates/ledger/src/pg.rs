@@ -5,7 +5,7 @@ use tokio_postgres::Client;
 use crate::error::LedgerError;
 use crate::event::UsageEvent;
 use crate::pgconn::{OpError, PgConn, PgOptions};
-use crate::writer::UsageStore;
+use crate::usage_store::UsageStore;
 
 /// A PostgreSQL usage table.
 pub struct PgStore {

@@ -6,6 +6,7 @@ use rusqlite::{Connection, params};
 
 use crate::error::LedgerError;
 use crate::event::UsageEvent;
+use crate::usage_store::UsageStore;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS usage (
@@ -193,6 +194,16 @@ fn sql_int(v: u64) -> i64 {
 
 fn from_sql_int(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
+}
+
+impl UsageStore for SqliteStore {
+    fn insert(&mut self, events: &[UsageEvent]) -> Result<(), LedgerError> {
+        SqliteStore::insert(self, events)
+    }
+
+    fn describe(&self) -> String {
+        format!("sqlite {}", self.path().display())
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use crate::error::LedgerError;
 use crate::event::UsageEvent;
 use crate::spool::Spool;
 use crate::store::SqliteStore;
+use crate::usage_store::UsageStore;
 
 /// Events the channel holds before they overflow to the spool.
 pub const CHANNEL_CAPACITY: usize = 8192;
@@ -49,24 +50,6 @@ pub struct WriterStats {
     pub dropped: u64,
     /// Transactions written.
     pub batches: u64,
-}
-
-/// Where the writer puts batches.
-pub trait UsageStore: Send {
-    /// Write `events` in one transaction.
-    fn insert(&mut self, events: &[UsageEvent]) -> Result<(), LedgerError>;
-    /// Where, for people (`sqlite /path` or `postgres …`).
-    fn describe(&self) -> String;
-}
-
-impl UsageStore for SqliteStore {
-    fn insert(&mut self, events: &[UsageEvent]) -> Result<(), LedgerError> {
-        SqliteStore::insert(self, events)
-    }
-
-    fn describe(&self) -> String {
-        format!("sqlite {}", self.path().display())
-    }
 }
 
 /// The usage log: record events without blocking; a thread writes them in batches.

@@ -2,7 +2,10 @@
 //! stores, as two replicas on different machines would hold, see the same keys, changes
 //! and spend.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test crate: a failed unwrap is a failed test"
+)]
 
 use switchyard_ledger::keys::{BudgetPeriod, KeyStore, NewKey, hash_key};
 use switchyard_ledger::{PgStore, UsageEvent, UsageStore};

@@ -39,7 +39,7 @@ fn key(provider: &str, first: &Message) -> u64 {
 
 impl PromptCache {
     /// Record the prompt and return its cached tokens (0 on a first sight).
-    pub fn observe(&self, provider: &str, messages: &[Message]) -> u64 {
+    pub(crate) fn observe(&self, provider: &str, messages: &[Message]) -> u64 {
         let Some(first) = messages.first() else {
             return 0;
         };

@@ -26,7 +26,7 @@ use std::task::{Context, Poll, Waker};
 
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
 
-use crate::dialect::Failure;
+use crate::failure::Failure;
 use crate::stats::Stats;
 
 /// The slots and queue of one provider region.
@@ -104,7 +104,7 @@ impl Drop for InQueue {
 impl Capacity {
     /// `limit` slots per region (`None` = unlimited; 0 is taken as 1) and at most
     /// `max_queue` waiting requests per region (`None` = unbounded).
-    pub fn new(limit: Option<u32>, max_queue: Option<u32>, stats: Arc<Stats>) -> Capacity {
+    pub(crate) fn new(limit: Option<u32>, max_queue: Option<u32>, stats: Arc<Stats>) -> Capacity {
         Capacity {
             limit: limit.map(|n| n.max(1)),
             max_queue,
@@ -135,7 +135,7 @@ impl Capacity {
 
     /// Admit a request to `provider`/`region`, queue it, or refuse it because the queue is
     /// full.
-    pub fn enter(&self, provider: &str, region: &str) -> Result<Ticket, Failure> {
+    pub(crate) fn enter(&self, provider: &str, region: &str) -> Result<Ticket, Failure> {
         let Some(limit) = self.limit else {
             return Ok(Ticket::Admitted(Slot::new(None)));
         };

@@ -18,7 +18,7 @@ use rand::Rng;
 use rand::rngs::SmallRng;
 use serde::{Deserialize, Serialize};
 
-use crate::dialect::Failure;
+use crate::failure::Failure;
 use crate::hostile::Hostile;
 
 /// Region label that makes a rule apply to every region of its provider.
@@ -63,7 +63,7 @@ pub enum FaultKind {
 }
 
 /// Default size of a `huge_body` answer.
-pub const DEFAULT_HUGE_BODY: u64 = 4 * 1024 * 1024 * 1024;
+pub(crate) const DEFAULT_HUGE_BODY: u64 = 4 * 1024 * 1024 * 1024;
 
 /// A fault as set with `PUT /_sim/faults/{provider}/{region}`.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -172,7 +172,7 @@ impl FaultTable {
     }
 
     /// Set (or replace) the rule for a scope.
-    pub fn set(&self, provider: &str, region: &str, spec: FaultSpec) {
+    pub(crate) fn set(&self, provider: &str, region: &str, spec: FaultSpec) {
         let mut rules = self.lock();
         rules
             .entry(provider.to_string())
@@ -182,7 +182,7 @@ impl FaultTable {
     }
 
     /// Remove the rule of a scope; whether there was one.
-    pub fn clear(&self, provider: &str, region: &str) -> bool {
+    pub(crate) fn clear(&self, provider: &str, region: &str) -> bool {
         let mut rules = self.lock();
         let removed = match rules.get_mut(provider) {
             Some(regions) => {
@@ -199,7 +199,7 @@ impl FaultTable {
     }
 
     /// Remove every rule; how many there were.
-    pub fn clear_all(&self) -> usize {
+    pub(crate) fn clear_all(&self) -> usize {
         let mut rules = self.lock();
         let n = rules.values().map(BTreeMap::len).sum();
         rules.clear();
@@ -208,7 +208,7 @@ impl FaultTable {
     }
 
     /// Every rule.
-    pub fn list(&self) -> Vec<FaultEntry> {
+    pub(crate) fn list(&self) -> Vec<FaultEntry> {
         let rules = self.lock();
         rules
             .iter()
@@ -223,7 +223,12 @@ impl FaultTable {
     }
 
     /// The fault that hits a request to `provider`/`region`, if any; uses up one `count`.
-    pub fn pick(&self, provider: &str, region: &str, rng: &mut SmallRng) -> Option<Injected> {
+    pub(crate) fn pick(
+        &self,
+        provider: &str,
+        region: &str,
+        rng: &mut SmallRng,
+    ) -> Option<Injected> {
         if self.active.load(Ordering::Acquire) == 0 {
             return None;
         }

@@ -78,7 +78,7 @@ pub(crate) struct Pieces {
 
 impl Pieces {
     /// `text`, cut into pieces.
-    pub fn new(text: String) -> Pieces {
+    pub(crate) fn new(text: String) -> Pieces {
         Pieces {
             ends: fragment_ends(&text),
             text,
@@ -86,7 +86,7 @@ impl Pieces {
     }
 
     /// The `i`-th piece.
-    pub fn piece(&self, i: usize) -> &str {
+    pub(crate) fn piece(&self, i: usize) -> &str {
         let start = if i == 0 {
             0
         } else {
@@ -110,7 +110,7 @@ pub(crate) struct ToolCallPlan {
 
 impl ToolCallPlan {
     /// Completion tokens the call costs.
-    pub fn tokens(&self) -> u64 {
+    pub(crate) fn tokens(&self) -> u64 {
         tokens::estimate(&self.name) + tokens::estimate(&self.arguments.text)
     }
 }
@@ -139,7 +139,7 @@ pub(crate) struct ChoicePlan {
 
 impl ChoicePlan {
     /// Completion tokens of this choice, reasoning included.
-    pub fn completion_tokens(&self) -> u64 {
+    pub(crate) fn completion_tokens(&self) -> u64 {
         u64::from(self.reasoning)
             + match &self.output {
                 Output::Text(n) => u64::from(*n),
@@ -149,7 +149,7 @@ impl ChoicePlan {
     }
 
     /// Stream items of this choice: role, reasoning tokens, output items, finish.
-    pub fn items(&self) -> u32 {
+    pub(crate) fn items(&self) -> u32 {
         let output = match &self.output {
             Output::Text(n) => *n,
             Output::Literal(text, _) => text.ends.len() as u32,

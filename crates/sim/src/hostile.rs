@@ -15,11 +15,11 @@ use serde_json::json;
 /// Size of each piece of a long body.
 const PIECE: usize = 64 * 1024;
 /// An index no client should size anything by.
-pub const HUGE_INDEX: u64 = 4_000_000_000;
+pub(crate) const HUGE_INDEX: u64 = 4_000_000_000;
 
 /// One hostile answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Hostile {
+pub(crate) enum Hostile {
     /// A first chunk with a tool call at index [`HUGE_INDEX`], then a choice at that index.
     HugeIndex,
     /// A line (an SSE `data:` line, or the JSON body) that never ends.

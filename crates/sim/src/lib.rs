@@ -70,14 +70,18 @@
 //! ```
 //!
 //! Modules (private): `server` routes and the request pipeline; `generate` text, plans
-//! and tool arguments; `latency` delays; `dialect` vendor shapes and errors; `validate`
-//! vendor rejections; `render` bytes on the wire; `stream` pacing and stream faults;
+//! and tool arguments; `latency` delays; `vendor` one file per vendor (shapes, ids,
+//! usage, errors, rejections), kept independent of the gateway's `switchyard_wire::dialect`
+//! on purpose; `validate` the checks every vendor shares; `failure` why a request failed;
+//! `render` bytes on the wire; `stream` pacing and stream faults;
 //! `faults` the fault table; `stats` counters; `cache` prompt caching; `capacity` slots
 //! and queues per provider region.
 
+#![warn(unreachable_pub)]
+
 mod cache;
 mod capacity;
-mod dialect;
+mod failure;
 mod faults;
 mod generate;
 mod hostile;
@@ -87,6 +91,7 @@ mod server;
 mod stats;
 mod stream;
 mod validate;
+mod vendor;
 
 use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
@@ -99,8 +104,8 @@ use switchyard_wire::Dialect;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
-pub use dialect::path_prefix;
 pub use faults::{ANY_REGION, FaultKind, FaultSpec};
+pub use vendor::path_prefix;
 
 /// Id of the generic provider added by [`SimConfig::for_catalog`]: speaks
 /// [`Dialect::OpenAi`] and accepts any model name.

@@ -7,10 +7,10 @@
 use bytes::{BufMut, BytesMut};
 use rand::rngs::SmallRng;
 use serde::Serialize;
-use switchyard_wire::{Dialect, TokenUsage};
+use switchyard_wire::{TokenUsage, Usage};
 
-use crate::dialect::{self, Fingerprint, Shape, StreamUsage, UsageNull};
 use crate::generate::{self, ChoicePlan, Output};
+use crate::vendor::{Fingerprint, Shape, StreamUsage, UsageNull, Vendor};
 
 /// Identity of one response.
 #[derive(Debug, Clone)]
@@ -76,7 +76,8 @@ pub(crate) struct Events {
     max_len: u32,
     /// The choice whose finish chunk is the last one (carries usage for Kimi and GLM).
     last_finisher: usize,
-    usage: TokenUsage,
+    /// The usage object, as the vendor spells it.
+    usage: Usage,
     include_usage: bool,
     /// `data: {"id":…,"choices":[`
     head: Vec<u8>,
@@ -111,14 +112,15 @@ fn push_u64(buf: &mut BytesMut, mut n: u64) {
 
 impl Events {
     /// Prepare the stream of `choices`; `rng` draws the words.
-    pub fn new(
-        shape: &'static Shape,
+    pub(crate) fn new(
+        vendor: &'static dyn Vendor,
         meta: Meta,
         choices: Vec<ChoicePlan>,
         usage: TokenUsage,
         include_usage: bool,
         rng: SmallRng,
     ) -> Events {
+        let shape = vendor.shape();
         let lens: Vec<u32> = choices.iter().map(ChoicePlan::items).collect();
         let max_len = lens.iter().copied().max().unwrap_or(0);
         // Choices advance one item per step in index order, so the last finish event is
@@ -159,8 +161,8 @@ impl Events {
         } else {
             b"]}\n\n"
         };
-        let usage_json =
-            serde_json::to_vec(&dialect::usage(shape.dialect, &usage)).unwrap_or_default();
+        let usage = vendor.usage(&usage);
+        let usage_json = serde_json::to_vec(&usage).unwrap_or_default();
         let cursor = if choices.is_empty() {
             Cursor::Done
         } else {
@@ -185,17 +187,17 @@ impl Events {
 
     /// Token steps of the longest choice (everything but its role and finish events):
     /// how long decoding takes, in per-token intervals.
-    pub fn decode_steps(&self) -> u32 {
+    pub(crate) fn decode_steps(&self) -> u32 {
         self.max_len.saturating_sub(2)
     }
 
     /// Model-output events over all choices (what `drop_after` counts).
-    pub fn token_events(&self) -> u32 {
+    pub(crate) fn token_events(&self) -> u32 {
         self.lens.iter().map(|l| l.saturating_sub(2)).sum()
     }
 
     /// Step of the next event (0 = role chunk); `None` once the choices are done.
-    pub fn step(&self) -> Option<u32> {
+    pub(crate) fn step(&self) -> Option<u32> {
         match self.cursor {
             Cursor::Step { step, .. } => Some(step),
             _ => None,
@@ -203,7 +205,7 @@ impl Events {
     }
 
     /// Whether the next event is model output (counts for `drop_after`/`stall_after`).
-    pub fn next_is_token(&self) -> bool {
+    pub(crate) fn next_is_token(&self) -> bool {
         match self.cursor {
             Cursor::Step { step, choice } => matches!(
                 self.item(choice, step),
@@ -262,7 +264,7 @@ impl Events {
     }
 
     /// Write the next event into `buf`.
-    pub fn write_next(&mut self, buf: &mut BytesMut) -> Emitted {
+    pub(crate) fn write_next(&mut self, buf: &mut BytesMut) -> Emitted {
         let emitted = match self.cursor {
             Cursor::Step { step, choice } => {
                 let item = self.item(choice, step);
@@ -371,7 +373,7 @@ impl Events {
     }
 
     /// Write the whole non-streaming `chat.completion` body into `buf`.
-    pub fn write_completion(&mut self, buf: &mut BytesMut) {
+    pub(crate) fn write_completion(&mut self, buf: &mut BytesMut) {
         let shape = self.shape;
         let mut choices = Vec::with_capacity(self.choices.len());
         for (index, plan) in self.choices.iter().enumerate() {
@@ -388,8 +390,8 @@ impl Events {
                 }
                 Output::Literal(text, _) => (Some(text.text.clone()), None),
                 Output::Tool(call) => (
-                    // DeepSeek answers tool calls with an empty string, the others with null.
-                    (shape.dialect == Dialect::DeepSeek).then(String::new),
+                    // An empty string at some vendors (DeepSeek), null at the others.
+                    shape.tool_call_empty_content.then(String::new),
                     Some(vec![ToolCallOut {
                         id: &call.id,
                         kind: "function",
@@ -423,7 +425,7 @@ impl Events {
             created: self.meta.created,
             model: &self.meta.model,
             choices,
-            usage: dialect::usage(shape.dialect, &self.usage),
+            usage: self.usage.clone(),
             system_fingerprint: fingerprint,
             request_id: shape
                 .body_request_id
@@ -485,10 +487,11 @@ struct FunctionOut<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dialect::shape;
     use crate::generate::{Pieces, ToolCallPlan};
     use crate::latency::request_rng;
+    use crate::vendor::of;
     use serde_json::Value;
+    use switchyard_wire::Dialect;
     use switchyard_wire::{ChatChunk, ChatCompletion, SseEvent, SseParser, tokens};
 
     fn meta() -> Meta {
@@ -521,7 +524,7 @@ mod tests {
     /// All `data:` payloads of a rendered stream.
     fn stream(d: Dialect, plans: Vec<ChoicePlan>, include_usage: bool) -> Vec<String> {
         let mut ev = Events::new(
-            shape(d),
+            of(d),
             meta(),
             plans,
             usage(),
@@ -647,7 +650,7 @@ mod tests {
     fn completion_body_parses_and_carries_dialect_fields() {
         for d in switchyard_wire::dialect::ALL_DIALECTS {
             let mut ev = Events::new(
-                shape(d),
+                of(d),
                 meta(),
                 vec![text_plan(3, 4)],
                 usage(),

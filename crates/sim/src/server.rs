@@ -12,7 +12,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::Json;
 use axum::Router;
@@ -32,14 +32,15 @@ use tokio::time::Instant;
 
 use crate::cache::PromptCache;
 use crate::capacity::{Capacity, Ticket};
-use crate::dialect::{self, Failure, Ids, path_prefix};
+use crate::failure::Failure;
 use crate::faults::{FaultSpec, FaultTable, Injected};
 use crate::generate::{self, ChoicePlan, Target};
 use crate::hostile;
 use crate::latency::{self, DEFAULT_PROFILE, KEEPALIVE_INTERVAL, Profile};
 use crate::render::{Emitted, Events, Meta};
 use crate::stats::{InFlight, Outcome, Stats};
-use crate::stream::{self, Driver, Pacing, StreamFault};
+use crate::stream::{self, Answer, Driver, Pacing, StreamFault};
+use crate::vendor::{self, Fingerprints, Ids, path_prefix};
 use crate::{GENERIC_PROVIDER, SimConfig};
 
 /// Largest request body accepted (prompts can be long).
@@ -72,14 +73,14 @@ pub(crate) struct Shared {
     stats: Arc<Stats>,
     capacity: Capacity,
     cache: PromptCache,
-    deepseek_fingerprint: String,
-    openai_fingerprint: String,
+    /// `system_fingerprint` values, fixed per simulator.
+    fingerprints: Fingerprints,
     stop_tx: watch::Sender<bool>,
 }
 
 impl Shared {
     /// Cut every sleep and stall short (the simulator is shutting down).
-    pub fn stop(&self) {
+    pub(crate) fn stop(&self) {
         self.stop_tx.send_replace(true);
     }
 
@@ -211,8 +212,7 @@ pub(crate) fn build(config: SimConfig, catalog: Arc<Catalog>) -> (Router, Arc<Sh
         capacity: Capacity::new(config.capacity, config.max_queue, Arc::clone(&counters)),
         stats: counters,
         cache: PromptCache::default(),
-        deepseek_fingerprint: dialect::deepseek_fingerprint(&mut rng),
-        openai_fingerprint: dialect::openai_fingerprint(&mut rng),
+        fingerprints: Fingerprints::draw(&mut rng),
         stop_tx,
     });
     for f in &config.faults {
@@ -242,9 +242,9 @@ fn endpoint(dialect: Dialect, tail: &str, method: &Method) -> Option<Endpoint> {
     let rest = tail
         .strip_prefix(path_prefix(dialect))
         .filter(|r| r.starts_with('/'));
-    // DeepSeek's `/v1` is optional.
-    let rest = match (rest, dialect) {
-        (Some(r), Dialect::DeepSeek) => Some(
+    // `/v1` is optional at some vendors (DeepSeek).
+    let rest = match (rest, vendor::of(dialect).shape().optional_v1) {
+        (Some(r), true) => Some(
             r.strip_prefix("/v1")
                 .filter(|r| r.starts_with('/'))
                 .unwrap_or(r),
@@ -269,9 +269,10 @@ struct Note {
 
 fn with_request_id(mut response: Response, dialect: Dialect, request_id: &str) -> Response {
     if let Ok(v) = HeaderValue::from_str(request_id) {
-        response
-            .headers_mut()
-            .insert(HeaderName::from_static(dialect.request_id_header()), v);
+        response.headers_mut().insert(
+            HeaderName::from_static(vendor::of(dialect).shape().request_id_header),
+            v,
+        );
     }
     response
 }
@@ -293,7 +294,7 @@ fn sse_response(body: Body) -> Response {
 }
 
 fn error_response(dialect: Dialect, failure: &Failure, request_id: &str) -> Response {
-    let (status, body) = dialect::error_body(dialect, failure, request_id);
+    let (status, body) = vendor::of(dialect).error_body(failure, request_id);
     json_response(
         status,
         Body::from(serde_json::to_vec(&body).unwrap_or_default()),
@@ -315,7 +316,7 @@ async fn vendor(
     let n = shared.counter.fetch_add(1, Ordering::Relaxed);
     let mut rng = latency::request_rng(shared.seed, n);
     let created = unix_now();
-    let ids = dialect::ids(entry.dialect, &mut rng, created);
+    let ids = vendor::of(entry.dialect).ids(&mut rng, created);
     let mut note = Note::default();
     let result = match endpoint(entry.dialect, tail, &method) {
         Some(Endpoint::Chat) => {
@@ -409,20 +410,123 @@ async fn chat(
         serde_json::from_slice(body).map_err(|e| Failure::InvalidJson(e.to_string()))?;
     let target = shared.target(entry, &req)?;
     note.model = Some(target.key.clone());
-    crate::validate::check(entry.dialect, &req, &target)?;
+    vendor::check(entry.dialect, &req, &target)?;
 
+    let (fault, drip, blank) = match pick_fault(ctx, &req, &target.upstream, &mut rng, note).await?
+    {
+        Picked::Hostile(response) => return Ok(response),
+        Picked::Answer { fault, drip, blank } => (fault, drip, blank),
+    };
+    note.fault |= fault.is_some();
+    let ticket = shared.capacity.enter(&entry.id, region)?;
+
+    let prompt = tokens::estimate_prompt(&req);
+    let cached = shared.cache.observe(&entry.id, &req.messages).min(prompt);
+    let mut choices = generate::plan(&req, &target, &mut rng);
+    if blank {
+        generate::blank(&mut choices);
+    }
+    let timing = latency::draw(target.profile, shared.time_scale, shared.jitter, &mut rng);
+    let completion: u64 = choices.iter().map(ChoicePlan::completion_tokens).sum();
+    let reasoning: u64 = choices.iter().map(|c| u64::from(c.reasoning)).sum();
+    let usage = TokenUsage {
+        prompt,
+        cached_prompt: cached,
+        completion,
+        reasoning,
+    };
+    shared.stats.add_prompt_tokens(prompt);
+
+    let vendor = vendor::of(entry.dialect);
+    let shape = vendor.shape();
+    let fingerprint = shared.fingerprints.of(entry.dialect);
+    let meta = Meta {
+        id: ids.response.clone(),
+        request_id: ids.request.clone(),
+        created,
+        model: target.upstream,
+        fingerprint,
+    };
+    let streaming = req.is_stream();
+    let mut events = Events::new(vendor, meta, choices, usage, req.wants_stream_usage(), rng);
+    let paced = shared.time_scale > 0.0;
+
+    // Benchmark mode: nothing to wait for, nothing to break — write it all now (after
+    // the queue, if there is one: slots are only held for an instant).
+    if (!paced && fault.is_none()) || drip.is_some() {
+        return at_once(shared, &mut events, streaming, completion, ticket, drip).await;
+    }
+
+    let pacing = paced.then_some(Pacing {
+        start,
+        ttft: timing.ttft,
+        per_token: timing.per_token,
+        keepalive: shape
+            .keepalive
+            .then(|| latency::scaled(KEEPALIVE_INTERVAL.as_secs_f64(), shared.time_scale)),
+    });
+
+    let answer = Answer {
+        events,
+        pacing,
+        fault,
+        streaming,
+        completion_tokens: completion,
+    };
+    // Streams, and DeepSeek's non-streamed answers (blank lines while waiting), send their
+    // headers at once and pace the body.
+    if streaming || shape.keepalive {
+        let driver = Driver::new(
+            answer,
+            Arc::clone(&shared.stats),
+            shared.stop_tx.subscribe(),
+            ticket,
+        );
+        let body = driver.into_body();
+        return Ok(if streaming {
+            sse_response(body)
+        } else {
+            json_response(StatusCode::OK, body)
+        });
+    }
+
+    when_done(shared, answer, ticket, start).await
+}
+
+/// What the fault picked for a request does to it.
+enum Picked {
+    /// A hostile answer of its own, in place of the vendor's.
+    Hostile(Response),
+    /// The vendor's answer, perhaps broken: `fault` mid-stream, dripped out every
+    /// `drip`, or `blank` (no output).
+    Answer {
+        fault: Option<StreamFault>,
+        drip: Option<Duration>,
+        blank: bool,
+    },
+}
+
+/// Pick the fault injected into this request (noted in `note`); an injected error ends
+/// the request here.
+async fn pick_fault(
+    ctx: ChatCtx<'_>,
+    req: &ChatRequest,
+    upstream: &str,
+    rng: &mut SmallRng,
+    note: &mut Note,
+) -> Result<Picked, Failure> {
     let mut blank = false;
     let mut drip = None;
-    let fault = match shared.faults.pick(&entry.id, region, &mut rng) {
+    let fault = match ctx.shared.faults.pick(&ctx.entry.id, ctx.region, rng) {
         None => None,
         Some(Injected::Hostile(h)) => {
             note.fault = true;
-            let body = hostile::body(h, req.is_stream(), &ids.response, &target.upstream);
-            return Ok(if req.is_stream() {
+            let body = hostile::body(h, req.is_stream(), &ctx.ids.response, upstream);
+            return Ok(Picked::Hostile(if req.is_stream() {
                 sse_response(body)
             } else {
                 json_response(StatusCode::OK, body)
-            });
+            }));
         }
         Some(Injected::Drip(every)) => {
             note.fault = true;
@@ -448,105 +552,62 @@ async fn chat(
             None
         }
     };
-    note.fault |= fault.is_some();
-    let ticket = shared.capacity.enter(&entry.id, region)?;
+    Ok(Picked::Answer { fault, drip, blank })
+}
 
-    let prompt = tokens::estimate_prompt(&req);
-    let cached = shared.cache.observe(&entry.id, &req.messages).min(prompt);
-    let mut choices = generate::plan(&req, &target, &mut rng);
-    if blank {
-        generate::blank(&mut choices);
-    }
-    let timing = latency::draw(target.profile, shared.time_scale, shared.jitter, &mut rng);
-    let completion: u64 = choices.iter().map(ChoicePlan::completion_tokens).sum();
-    let reasoning: u64 = choices.iter().map(|c| u64::from(c.reasoning)).sum();
-    let usage = TokenUsage {
-        prompt,
-        cached_prompt: cached,
-        completion,
-        reasoning,
-    };
-    shared.stats.add_prompt_tokens(prompt);
-
-    let shape = dialect::shape(entry.dialect);
-    let fingerprint = match entry.dialect {
-        Dialect::DeepSeek => shared.deepseek_fingerprint.clone(),
-        Dialect::OpenAi => shared.openai_fingerprint.clone(),
-        _ => String::new(),
-    };
-    let meta = Meta {
-        id: ids.response.clone(),
-        request_id: ids.request.clone(),
-        created,
-        model: target.upstream,
-        fingerprint,
-    };
-    let streaming = req.is_stream();
-    let mut events = Events::new(shape, meta, choices, usage, req.wants_stream_usage(), rng);
-    let paced = shared.time_scale > 0.0;
-
-    // Benchmark mode: nothing to wait for, nothing to break — write it all now (after
-    // the queue, if there is one: slots are only held for an instant).
-    if (!paced && fault.is_none()) || drip.is_some() {
-        let _slot = match ticket {
-            Ticket::Admitted(slot) => slot,
-            Ticket::Queued(waiting) => {
-                let mut stop = shared.stop_tx.subscribe();
-                tokio::select! {
-                    slot = waiting => slot,
-                    () = stream::stopped(&mut stop) => return Err(Failure::ServerError),
-                }
+/// The whole answer written at once, once a capacity slot is free (and dripped out every
+/// `drip`, if set).
+async fn at_once(
+    shared: &Shared,
+    events: &mut Events,
+    streaming: bool,
+    completion: u64,
+    ticket: Ticket,
+    drip: Option<Duration>,
+) -> Result<Response, Failure> {
+    let _slot = match ticket {
+        Ticket::Admitted(slot) => slot,
+        Ticket::Queued(waiting) => {
+            let mut stop = shared.stop_tx.subscribe();
+            tokio::select! {
+                slot = waiting => slot,
+                () = stream::stopped(&mut stop) => return Err(Failure::ServerError),
             }
-        };
-        let mut buf = BytesMut::with_capacity(if streaming { 4096 } else { 1024 });
-        if streaming {
-            while events.write_next(&mut buf) != Emitted::End {}
-        } else {
-            events.write_completion(&mut buf);
         }
-        shared.stats.add_completion_tokens(completion);
-        let body = match drip {
-            Some(every) => hostile::drip(buf.freeze(), every),
-            None => Body::from(buf.freeze()),
-        };
-        return Ok(if streaming {
-            sse_response(body)
-        } else {
-            json_response(StatusCode::OK, body)
-        });
+    };
+    let mut buf = BytesMut::with_capacity(if streaming { 4096 } else { 1024 });
+    if streaming {
+        while events.write_next(&mut buf) != Emitted::End {}
+    } else {
+        events.write_completion(&mut buf);
     }
+    shared.stats.add_completion_tokens(completion);
+    let body = match drip {
+        Some(every) => hostile::drip(buf.freeze(), every),
+        None => Body::from(buf.freeze()),
+    };
+    Ok(if streaming {
+        sse_response(body)
+    } else {
+        json_response(StatusCode::OK, body)
+    })
+}
 
-    let pacing = paced.then_some(Pacing {
-        start,
-        ttft: timing.ttft,
-        per_token: timing.per_token,
-        keepalive: shape
-            .keepalive
-            .then(|| latency::scaled(KEEPALIVE_INTERVAL.as_secs_f64(), shared.time_scale)),
-    });
-
-    // Streams, and DeepSeek's non-streamed answers (blank lines while waiting), send their
-    // headers at once and pace the body.
-    if streaming || shape.keepalive {
-        let driver = Driver::new(
-            events,
-            pacing,
-            fault,
-            streaming,
-            completion,
-            Arc::clone(&shared.stats),
-            shared.stop_tx.subscribe(),
-            ticket,
-        );
-        let body = driver.into_body();
-        return Ok(if streaming {
-            sse_response(body)
-        } else {
-            json_response(StatusCode::OK, body)
-        });
-    }
-
-    // Other non-streamed answers: the headers come with the finished body.
+/// A non-streamed answer whose headers come with the finished body: waits for a slot
+/// and for the answer's generation time (from `start`, or from admission when queued).
+async fn when_done(
+    shared: &Shared,
+    answer: Answer,
+    ticket: Ticket,
+    start: Instant,
+) -> Result<Response, Failure> {
+    let Answer {
+        mut events,
+        pacing,
+        fault,
+        completion_tokens: completion,
+        ..
+    } = answer;
     let hits = fault.filter(|f| {
         let n = match f {
             StreamFault::Drop(n) | StreamFault::Stall(n) => *n,

@@ -57,7 +57,13 @@ pub(crate) struct Outcome {
 
 impl Stats {
     /// Count one request to a known provider.
-    pub fn record(&self, provider: &str, region: &str, model: Option<&str>, outcome: Outcome) {
+    pub(crate) fn record(
+        &self,
+        provider: &str,
+        region: &str,
+        model: Option<&str>,
+        outcome: Outcome,
+    ) {
         self.requests.fetch_add(1, Ordering::Relaxed);
         let counter = if outcome.ok { &self.ok } else { &self.errors };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -100,34 +106,34 @@ impl Stats {
     }
 
     /// Add prompt tokens of an answered request.
-    pub fn add_prompt_tokens(&self, n: u64) {
+    pub(crate) fn add_prompt_tokens(&self, n: u64) {
         self.prompt_tokens.fetch_add(n, Ordering::Relaxed);
     }
 
     /// Add completion tokens actually sent.
-    pub fn add_completion_tokens(&self, n: u64) {
+    pub(crate) fn add_completion_tokens(&self, n: u64) {
         self.completion_tokens.fetch_add(n, Ordering::Relaxed);
     }
 
     /// A request joined a capacity queue.
-    pub fn join_queue(&self) {
+    pub(crate) fn join_queue(&self) {
         let now = self.queued.fetch_add(1, Ordering::AcqRel) + 1;
         self.max_queued
             .fetch_max(u64::try_from(now).unwrap_or(0), Ordering::AcqRel);
     }
 
     /// A request left a capacity queue (admitted, or gone).
-    pub fn leave_queue(&self) {
+    pub(crate) fn leave_queue(&self) {
         self.queued.fetch_sub(1, Ordering::AcqRel);
     }
 
     /// A request was refused because its capacity queue was full.
-    pub fn reject_overloaded(&self) {
+    pub(crate) fn reject_overloaded(&self) {
         self.rejected.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The JSON served by `GET /_sim/stats`.
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         let scopes = self
             .by_scope
             .lock()
@@ -155,13 +161,13 @@ pub(crate) struct InFlight(Arc<Stats>);
 
 impl InFlight {
     /// Start counting.
-    pub fn new(stats: Arc<Stats>) -> InFlight {
+    pub(crate) fn new(stats: Arc<Stats>) -> InFlight {
         stats.in_flight.fetch_add(1, Ordering::Relaxed);
         InFlight(stats)
     }
 
     /// The counters.
-    pub fn stats(&self) -> &Stats {
+    pub(crate) fn stats(&self) -> &Stats {
         &self.0
     }
 }

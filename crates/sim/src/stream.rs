@@ -134,20 +134,37 @@ pub(crate) struct Driver {
     queue: Option<Waiting>,
 }
 
+/// What a [`Driver`] sends, and how.
+#[derive(Debug)]
+pub(crate) struct Answer {
+    /// The events of the answer.
+    pub(crate) events: Events,
+    /// When they are due; `None` sends them at once.
+    pub(crate) pacing: Option<Pacing>,
+    /// A fault to inject.
+    pub(crate) fault: Option<StreamFault>,
+    /// Sent as SSE (else as one JSON body).
+    pub(crate) streaming: bool,
+    /// What a complete answer reports as completion tokens.
+    pub(crate) completion_tokens: u64,
+}
+
 impl Driver {
-    /// A driver for `events`. `completion_tokens` is what a complete answer reports;
-    /// `ticket` is the request's capacity slot or place in the queue.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        events: Events,
-        pacing: Option<Pacing>,
-        fault: Option<StreamFault>,
-        streaming: bool,
-        completion_tokens: u64,
+    /// A driver for `answer`; `ticket` is the request's capacity slot or place in the
+    /// queue.
+    pub(crate) fn new(
+        answer: Answer,
         stats: Arc<Stats>,
         stop: watch::Receiver<bool>,
         ticket: Ticket,
     ) -> Driver {
+        let Answer {
+            events,
+            pacing,
+            fault,
+            streaming,
+            completion_tokens,
+        } = answer;
         let (slot, queue) = match ticket {
             Ticket::Admitted(slot) => (Some(slot), None),
             Ticket::Queued(waiting) => (None, Some(waiting)),
@@ -171,7 +188,7 @@ impl Driver {
     }
 
     /// The HTTP body.
-    pub fn into_body(self) -> Body {
+    pub(crate) fn into_body(self) -> Body {
         Body::from_stream(futures_util::stream::unfold(self, |mut d| async move {
             d.next().await.map(|item| (item, d))
         }))
@@ -216,7 +233,7 @@ impl Driver {
     }
 
     /// The next piece of the body.
-    pub async fn next(&mut self) -> Option<io::Result<Bytes>> {
+    pub(crate) async fn next(&mut self) -> Option<io::Result<Bytes>> {
         loop {
             match self.stage {
                 Stage::Start => {

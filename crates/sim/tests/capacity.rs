@@ -5,7 +5,10 @@
 //! Timings come from the catalog: `deepseek-v4-flash` (800 ms to first token, 80 tokens/s)
 //! with `max_tokens` 64 at time scale 0.125 takes 100 ms to its first token and
 //! 100 + 64 × 12.5 × 0.125 = 200 ms in all.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test crate: a failed unwrap is a failed test"
+)]
 
 mod common;
 

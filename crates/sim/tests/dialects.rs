@@ -1,6 +1,9 @@
 //! Each vendor dialect over real HTTP: where usage goes, stream shapes, ids, keep-alives,
 //! cache fields, tool calls, and usage that matches the text.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test crate: a failed unwrap is a failed test"
+)]
 
 mod common;
 

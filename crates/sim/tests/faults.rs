@@ -1,6 +1,5 @@
 //! Injected faults over HTTP: vendor error bodies for each kind, counts, regions, dropped
 //! and stalled streams, and no generation left running when clients go away.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
 

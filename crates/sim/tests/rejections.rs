@@ -1,6 +1,9 @@
 //! What the simulated vendors refuse, with their status and error body: auth, bad JSON,
 //! unknown models, missing capabilities, and each dialect's own rules.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![expect(
+    clippy::unwrap_used,
+    reason = "a test crate: a failed unwrap is a failed test"
+)]
 
 mod common;
 

@@ -11,6 +11,7 @@
 //! - [`dialect`]: per-vendor request/response normalisation and error mapping;
 //! - [`tokens`]: a small offline token estimator.
 
+#![warn(unreachable_pub)]
 // Everything here reads bytes from clients and upstreams: an index or a sum that input
 // controls must not panic or wrap. Exceptions are marked where they are, with the reason.
 #![cfg_attr(

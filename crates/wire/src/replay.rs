@@ -80,7 +80,6 @@ pub fn completion_to_chunks(completion: &ChatCompletion, include_usage: bool) ->
 }
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use crate::StreamAggregator;

@@ -16,8 +16,10 @@ pub const PER_MESSAGE_OVERHEAD: u64 = 4;
 pub const REPLY_PRIMING: u64 = 3;
 
 /// Estimated tokens in `text`.
-// Counts of characters of one text: bounded by its length, far below `u64::MAX`.
-#[allow(clippy::arithmetic_side_effects)]
+#[expect(
+    clippy::arithmetic_side_effects,
+    reason = "Counts of characters of one text: bounded by its length, far below `u64::MAX`."
+)]
 pub fn estimate(text: &str) -> u64 {
     let mut tokens = 0u64;
     let mut run = 0u64;
@@ -36,8 +38,10 @@ pub fn estimate(text: &str) -> u64 {
 }
 
 /// Estimated prompt tokens of one message (text parts only; media parts cost a flat 85).
-// Sums of estimates of one message's texts: bounded by their length.
-#[allow(clippy::arithmetic_side_effects)]
+#[expect(
+    clippy::arithmetic_side_effects,
+    reason = "Sums of estimates of one message's texts: bounded by their length."
+)]
 pub fn estimate_message(m: &Message) -> u64 {
     let content = match &m.content {
         None => 0,
@@ -60,8 +64,10 @@ pub fn estimate_message(m: &Message) -> u64 {
 }
 
 /// Estimated prompt tokens of a whole request (messages and tool declarations).
-// Sums of estimates of one request's texts: bounded by the body's length.
-#[allow(clippy::arithmetic_side_effects)]
+#[expect(
+    clippy::arithmetic_side_effects,
+    reason = "Sums of estimates of one request's texts: bounded by the body's length."
+)]
 pub fn estimate_prompt(req: &ChatRequest) -> u64 {
     let tools: u64 = req.tools.as_ref().map_or(0, |tools| {
         tools

@@ -11,7 +11,12 @@
 //!   and [`normalize_completion`] returns the usage in OpenAI shape;
 //! - **errors**: [`Dialect::parse_error`] classifies every documented vendor error body,
 //!   keeps the vendor code and request id, and maps it to the right gateway error.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate
+#![expect(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "a test crate: a failed unwrap is a failed test"
+)]
 
 use std::collections::BTreeMap;
 

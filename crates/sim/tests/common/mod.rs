@@ -1,5 +1,10 @@
 //! Helpers shared by the integration tests: start a simulator, post JSON, read SSE.
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![expect(
+    dead_code,
+    clippy::unwrap_used,
+    clippy::panic,
+    reason = "shared by several test crates, each using a part; a failed unwrap is a failed test"
+)]
 
 use std::sync::Arc;
 use std::time::Duration;
