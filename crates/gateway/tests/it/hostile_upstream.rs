@@ -7,13 +7,10 @@
 //! of its own. A bound of [`RSS_BOUND_MB`] against answers of gigabytes (or endless ones)
 //! shows that nothing is sized by what the upstream sends.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate
-
-mod common;
-
 use std::time::Duration;
 
-use common::{TestGateway, ask, start_with};
+use crate::common;
+use crate::common::{TestGateway, ask, start_with};
 use serde_json::{Value, json};
 
 /// Peak resident memory allowed for the whole test process, in MiB.

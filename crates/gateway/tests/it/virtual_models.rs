@@ -2,11 +2,8 @@
 //! cheap tier and a hard one up, constraints (images, context, the key's models) override
 //! the tier, `cheapest` takes the lowest expected cost, and every routed response says why.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate
-
-mod common;
-
-use common::{TestGateway, ask, start_with};
+use crate::common;
+use crate::common::{TestGateway, ask, start_with};
 use serde_json::json;
 use switchyard_gateway::config::Config;
 

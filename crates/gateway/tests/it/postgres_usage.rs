@@ -2,17 +2,14 @@
 //! two gateways write one table, and its rows match the requests sent — streams cut by the
 //! client included.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate
-
-mod common;
-
 use std::time::Duration;
 
-use common::{TestGateway, ask, start_with};
+use crate::common;
+use crate::common::{TestGateway, ask, start_with};
 use serde_json::json;
 use switchyard_ledger::PgStore;
 
-use common::PG;
+use crate::common::PG;
 
 fn table() -> String {
     common::unique("sytest_usage")

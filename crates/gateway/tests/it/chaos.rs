@@ -3,14 +3,11 @@
 //! byte. Each asserts what the clients saw, how many upstream attempts were made, and that
 //! every request was billed exactly once (or, for errors, not at all).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate
-
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::{Reply, TestGateway, ask, start_with};
+use crate::common;
+use crate::common::{Reply, TestGateway, ask, start_with};
 use futures_util::StreamExt;
 use serde_json::json;
 

@@ -2,11 +2,8 @@
 //! provider's next region; a non-retryable one does not. Faults are injected per region
 //! in the real simulator.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate
-
-mod common;
-
-use common::{ask, start, start_with};
+use crate::common;
+use crate::common::{ask, start, start_with};
 use serde_json::{Value, json};
 
 fn served(stats: &Value, provider: &str, region: &str) -> u64 {

@@ -4,19 +4,16 @@
 //! `pg_terminate_backend`, or cut / stalled by a TCP relay the test puts in between —
 //! never by restarting the servers, which other tests share.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate
-
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{TestGateway, admin, ask, new_key, start_with};
+use crate::common;
+use crate::common::{TestGateway, admin, ask, new_key, start_with};
 use serde_json::{Value, json};
 use switchyard_ledger::keys::{BudgetPeriod, KeyStore, NewKey};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use common::PG;
+use crate::common::PG;
 const PG_ADDR: &str = "127.0.0.1:5432";
 const REDIS_ADDR: &str = "127.0.0.1:6379";
 

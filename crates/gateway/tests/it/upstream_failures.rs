@@ -2,13 +2,9 @@
 //! fault API: every one must reach the client as an OpenAI-shaped error with the right
 //! status and class, and every one must still record usage.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate
-
-mod common;
-
 use std::time::Duration;
 
-use common::{JsonBody, ask, start, start_with};
+use crate::common::{JsonBody, ask, start, start_with};
 use serde_json::json;
 
 #[tokio::test]

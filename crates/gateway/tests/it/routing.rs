@@ -2,13 +2,10 @@
 //! outstanding, latency, per-deployment and gateway-wide concurrency limits, and hedged
 //! requests that beat a slow deployment — each through the real gateway and simulator.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate
-
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{ask, routes, start_with};
+use crate::common;
+use crate::common::{ask, routes, start_with};
 use futures_util::future::join_all;
 use serde_json::json;
 
