@@ -67,7 +67,7 @@ pub async fn serve_live(
     let server = &live.get().config.server;
     let limits = conn::ClientTimeouts {
         header: server.header_timeout,
-        grace: std::time::Duration::from_secs(server.shutdown_grace_secs),
+        grace: server.shutdown_grace,
     };
     let app = routes::router(live);
     conn::serve(listener, app, limits, shutdown).await

@@ -298,7 +298,7 @@ impl AppState {
 
         let _ = rustls::crypto::ring::default_provider().install_default();
         let client = reqwest::Client::builder()
-            .connect_timeout(Duration::from_secs(config.server.connect_timeout_secs))
+            .connect_timeout(config.server.connect_timeout)
             .pool_max_idle_per_host(1024)
             .pool_idle_timeout(Duration::from_secs(90))
             .tcp_nodelay(true)
@@ -459,8 +459,8 @@ impl AppState {
         let health = Health::new(
             BreakerConfig {
                 consecutive_failures: config.health.consecutive_failures,
-                cooldown: Duration::from_secs_f64(config.health.cooldown_secs),
-                slow_start: Duration::from_secs_f64(config.health.slow_start_secs),
+                cooldown: config.health.cooldown,
+                slow_start: config.health.slow_start,
                 error_rate: config.health.error_rate,
                 error_rate_window: config.health.error_rate_window,
             },
@@ -721,13 +721,13 @@ fn build_routes(
         let timeouts = RouteTimeouts {
             request: rc
                 .and_then(|r| r.request_timeout)
-                .unwrap_or(Duration::from_secs(server.request_timeout_secs)),
+                .unwrap_or(server.request_timeout),
             ttft: rc
                 .and_then(|r| r.ttft_timeout)
-                .unwrap_or(Duration::from_secs(server.ttft_timeout_secs)),
+                .unwrap_or(server.ttft_timeout),
             idle: rc
                 .and_then(|r| r.stream_idle_timeout)
-                .unwrap_or(Duration::from_secs(server.stream_idle_timeout_secs)),
+                .unwrap_or(server.stream_idle_timeout),
         };
         routes.insert(
             model.id.clone(),
@@ -747,11 +747,9 @@ fn build_routes(
 /// breaker, anything else keeps it out for another cooldown. The task ends once the state
 /// is dropped (after a reload, when its last request has finished).
 fn start_probes(state: &Arc<AppState>) {
-    let interval = state.config.health.probe_interval_secs;
-    if interval <= 0.0 {
+    let Some(interval) = state.config.health.probe_interval else {
         return;
-    }
-    let interval = Duration::from_secs_f64(interval);
+    };
     let weak = Arc::downgrade(state);
     tokio::spawn(async move {
         loop {
@@ -801,7 +799,7 @@ fn start_key_refresh(state: &Arc<AppState>) {
     if state.keys.is_none() {
         return;
     }
-    let every = Duration::from_secs_f64(state.config.keys.refresh_secs);
+    let every = state.config.keys.refresh;
     let weak = Arc::downgrade(state);
     tokio::spawn(async move {
         loop {

@@ -1,6 +1,8 @@
 //! `[health]`: when a provider region (a deployment) is taken out of rotation, and how
 //! it comes back.
 
+use std::time::Duration;
+
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -12,12 +14,15 @@ use crate::error::ConfigError;
 pub struct HealthConfig {
     /// Retryable failures in a row that open a region's breaker.
     pub consecutive_failures: u32,
-    /// Seconds an open breaker keeps the region out before one trial request.
-    pub cooldown_secs: f64,
-    /// Seconds between active probes of deployments that are out; 0 = no probes.
-    pub probe_interval_secs: f64,
-    /// Seconds a deployment that came back takes to get its whole share of traffic.
-    pub slow_start_secs: f64,
+    /// How long an open breaker keeps the region out before one trial request
+    /// (`cooldown_secs`).
+    pub cooldown: Duration,
+    /// Time between active probes of deployments that are out; `None` = no probes
+    /// (`probe_interval_secs = 0`, the default).
+    pub probe_interval: Option<Duration>,
+    /// How long a deployment that came back takes to get its whole share of traffic
+    /// (`slow_start_secs`).
+    pub slow_start: Duration,
     /// Failure share over the window that takes a deployment out.
     pub error_rate: f64,
     /// Outcomes the error rate is taken over.
@@ -50,21 +55,21 @@ impl RawHealth {
             |_| "consecutive_failures must be at least 1".into(),
             "use e.g. 5: that many retryable failures in a row take a region out",
         )?;
-        let cooldown_secs = seconds(
+        let cooldown = seconds(
             src,
             &self.cooldown_secs,
             10.0,
             "cooldown_secs",
             "use e.g. 10: seconds before a failed region gets a trial request",
         )?;
-        let probe_interval_secs = seconds(
+        let probe_interval = seconds(
             src,
             &self.probe_interval_secs,
             0.0,
             "probe_interval_secs",
             "use e.g. 5 to probe deployments that are out every 5 s, or 0 for no probes",
         )?;
-        let slow_start_secs = seconds(
+        let slow_start = seconds(
             src,
             &self.slow_start_secs,
             30.0,
@@ -73,9 +78,13 @@ impl RawHealth {
         )?;
         Ok(HealthConfig {
             consecutive_failures,
-            cooldown_secs,
-            probe_interval_secs,
-            slow_start_secs,
+            cooldown: check::duration(cooldown, "cooldown_secs")?,
+            probe_interval: if probe_interval > 0.0 {
+                Some(check::duration(probe_interval, "probe_interval_secs")?)
+            } else {
+                None
+            },
+            slow_start: check::duration(slow_start, "slow_start_secs")?,
             error_rate: src.non_negative(
                 &self.error_rate,
                 0.5,
@@ -119,6 +128,7 @@ fn seconds(
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     use crate::config::Config;
     use crate::config::testing::assert_refused;
 
@@ -130,23 +140,24 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            (c.health.consecutive_failures, c.health.cooldown_secs),
-            (3, 2.5)
+            (c.health.consecutive_failures, c.health.cooldown),
+            (3, Duration::from_millis(2500))
         );
         assert_refused("[health]\nconsecutive_failures = 0\n", 2, &["at least 1"]);
     }
 
     #[test]
-    fn probe_intervals_are_from_zero_to_a_day() {
+    fn probes_are_off_unless_an_interval_above_zero_is_given() {
         let c = Config::parse("", "c").unwrap();
+        assert_eq!(c.health.probe_interval, None);
         assert_eq!(
-            (
-                c.health.probe_interval_secs,
-                c.health.cooldown_secs,
-                c.health.slow_start_secs
-            ),
-            (0.0, 10.0, 30.0)
+            (c.health.cooldown, c.health.slow_start),
+            (Duration::from_secs(10), Duration::from_secs(30))
         );
+        let c = Config::parse("[health]\nprobe_interval_secs = 0\n", "c").unwrap();
+        assert_eq!(c.health.probe_interval, None);
+        let c = Config::parse("[health]\nprobe_interval_secs = 0.05\n", "c").unwrap();
+        assert_eq!(c.health.probe_interval, Some(Duration::from_millis(50)));
         assert_refused(
             "[health]\nprobe_interval_secs = -1\n",
             2,

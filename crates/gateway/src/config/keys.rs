@@ -1,5 +1,7 @@
 //! `[keys]`: gateway keys, the admin token, and the endpoints left open with keys on.
 
+use std::time::Duration;
+
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -13,8 +15,8 @@ pub struct KeysConfig {
     pub enabled: bool,
     /// Environment variable holding the admin token of `/admin/keys`.
     pub admin_token_env: String,
-    /// Seconds between checks for keys changed by another process.
-    pub refresh_secs: f64,
+    /// How often keys changed by another process are looked for (`refresh_secs`).
+    pub refresh: Duration,
     /// With keys on, endpoints left open to anyone; the others need credentials
     /// (`models`: a gateway key; `health`, `metrics`: the admin token).
     pub public: Vec<PublicEndpoint>,
@@ -46,7 +48,7 @@ pub(super) struct RawKeys {
 impl RawKeys {
     /// `[keys]`, checked.
     pub(super) fn validate(self, src: Source<'_>) -> Result<KeysConfig, ConfigError> {
-        let refresh_secs = src.checked(
+        let refresh = src.checked(
             &self.refresh_secs,
             2.0,
             |r: f64| r.is_finite() && r > 0.0 && r <= check::DAY_SECS,
@@ -56,7 +58,7 @@ impl RawKeys {
         Ok(KeysConfig {
             enabled: self.enabled,
             admin_token_env: check::word_or(self.admin_token_env, "SWITCHYARD_ADMIN_TOKEN"),
-            refresh_secs,
+            refresh: check::duration(refresh, "refresh_secs")?,
             public: self
                 .public
                 .into_iter()
@@ -92,7 +94,7 @@ mod tests {
             KeysConfig {
                 enabled: false,
                 admin_token_env: "SWITCHYARD_ADMIN_TOKEN".into(),
-                refresh_secs: 2.0,
+                refresh: Duration::from_secs(2),
                 public: Vec::new(),
             }
         );
@@ -106,7 +108,7 @@ mod tests {
         )
         .unwrap()
         .keys;
-        assert_eq!(k.refresh_secs, 0.1);
+        assert_eq!(k.refresh, Duration::from_millis(100));
         assert_eq!(
             k.public,
             vec![PublicEndpoint::Metrics, PublicEndpoint::Models]

@@ -61,11 +61,11 @@ pub(super) struct RawLimits {
 
 impl RawLimits {
     /// `[limits]`, checked. A reservation lasts by default a minute longer than the
-    /// longest request, `request_timeout_secs` (`[server]`).
+    /// longest request, `request_timeout` (`[server]`).
     pub(super) fn validate(
         self,
         src: Source<'_>,
-        request_timeout_secs: u64,
+        request_timeout: Duration,
     ) -> Result<LimitsConfig, ConfigError> {
         let redis = src.one_of(
             &self.backend,
@@ -92,7 +92,7 @@ impl RawLimits {
             )?,
             reservation_ttl: src.secs(
                 &self.reservation_ttl_secs,
-                Duration::from_secs(request_timeout_secs.saturating_add(60)),
+                Duration::from_secs(request_timeout.as_secs().saturating_add(60)),
                 "[limits] reservation_ttl_secs",
                 "use a little more than your longest request, e.g. 660 with request_timeout_secs = 600",
             )?,

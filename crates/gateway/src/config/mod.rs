@@ -151,7 +151,7 @@ impl Config {
         let retries = raw.retries.validate(src)?;
         let usage = raw.usage.validate(src)?;
         let keys = raw.keys.validate(src)?;
-        let limits = raw.limits.validate(src, server.request_timeout_secs)?;
+        let limits = raw.limits.validate(src, server.request_timeout)?;
         let routes = check::tables(src, raw.routes, routes::RawRoute::validate)?;
         let virtual_models = check::tables(
             src,

@@ -1,5 +1,7 @@
 //! `[retries]`: the retry budget, and retries on the same deployment.
 
+use std::time::Duration;
+
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -15,10 +17,12 @@ pub struct RetriesConfig {
     pub budget_reserve: f64,
     /// Extra attempts on a deployment that failed retryably, once no other is left.
     pub same_deployment: u32,
-    /// First backoff before such a retry (full jitter: a random wait up to it, doubling).
-    pub backoff_base_ms: u64,
-    /// Longest backoff; a `Retry-After` longer than this is not waited for.
-    pub backoff_max_ms: u64,
+    /// First backoff before such a retry (full jitter: a random wait up to it, doubling)
+    /// (`backoff_base_ms`).
+    pub backoff_base: Duration,
+    /// Longest backoff; a `Retry-After` longer than this is not waited for
+    /// (`backoff_max_ms`).
+    pub backoff_max: Duration,
 }
 
 /// `[retries]` as written.
@@ -49,23 +53,31 @@ impl RawRetries {
                 "use e.g. 20: retries that may be saved up",
             )?,
             same_deployment: self.same_deployment.unwrap_or(1),
-            backoff_base_ms: self.backoff_base_ms.unwrap_or(100),
-            backoff_max_ms: self.backoff_max_ms.unwrap_or(2_000),
+            backoff_base: Duration::from_millis(self.backoff_base_ms.unwrap_or(100)),
+            backoff_max: Duration::from_millis(self.backoff_max_ms.unwrap_or(2_000)),
         })
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use super::*;
     use crate::config::Config;
     use crate::config::testing::assert_refused;
 
     #[test]
-    fn backoffs_default_to_a_tenth_of_a_second_up_to_two() {
+    fn backoffs_in_milliseconds_become_durations() {
         let r = Config::parse("", "c").unwrap().retries;
         assert_eq!(
-            (r.backoff_base_ms, r.backoff_max_ms, r.same_deployment),
-            (100, 2_000, 1)
+            (r.backoff_base, r.backoff_max, r.same_deployment),
+            (Duration::from_millis(100), Duration::from_secs(2), 1)
+        );
+        let r = Config::parse("[retries]\nbackoff_base_ms = 5\nbackoff_max_ms = 70\n", "c")
+            .unwrap()
+            .retries;
+        assert_eq!(
+            (r.backoff_base, r.backoff_max),
+            (Duration::from_millis(5), Duration::from_millis(70))
         );
     }
 

@@ -22,18 +22,19 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
-    /// Longest a whole request may take, in seconds.
-    pub request_timeout_secs: u64,
+    /// Longest a whole request may take (`request_timeout_secs`).
+    pub request_timeout: Duration,
     /// After a stream's first token, the longest gap between data events (keep-alive
-    /// comments do not count), in seconds.
-    pub stream_idle_timeout_secs: u64,
+    /// comments do not count) (`stream_idle_timeout_secs`).
+    pub stream_idle_timeout: Duration,
     /// Longest a stream may wait for its first token before the next region is tried (or
-    /// the client gets an error event), in seconds. Keep-alive comments do not reset it.
-    pub ttft_timeout_secs: u64,
-    /// Connect timeout to upstreams, in seconds.
-    pub connect_timeout_secs: u64,
-    /// On shutdown, how long in-flight requests get to finish, in seconds.
-    pub shutdown_grace_secs: u64,
+    /// the client gets an error event); keep-alive comments do not reset it
+    /// (`ttft_timeout_secs`).
+    pub ttft_timeout: Duration,
+    /// Connect timeout to upstreams (`connect_timeout_secs`).
+    pub connect_timeout: Duration,
+    /// On shutdown, how long in-flight requests get to finish (`shutdown_grace_secs`).
+    pub shutdown_grace: Duration,
     /// This instance's home region: deployments in regions `near` it are preferred.
     pub region: Option<String>,
     /// Requests in flight at most, gateway-wide; past it, a fast 503 with Retry-After.
@@ -66,14 +67,15 @@ pub(super) struct RawServer {
 impl RawServer {
     /// `[server]`, checked.
     pub(super) fn validate(self, src: Source<'_>) -> Result<ServerConfig, ConfigError> {
+        let whole_secs = |v: Option<u64>, default: u64| Duration::from_secs(v.unwrap_or(default));
         Ok(ServerConfig {
             listen: listen(src, self.listen.as_ref())?,
             max_body_bytes: self.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
-            request_timeout_secs: self.request_timeout_secs.unwrap_or(600),
-            stream_idle_timeout_secs: self.stream_idle_timeout_secs.unwrap_or(120),
-            ttft_timeout_secs: self.ttft_timeout_secs.unwrap_or(120),
-            connect_timeout_secs: self.connect_timeout_secs.unwrap_or(10),
-            shutdown_grace_secs: self.shutdown_grace_secs.unwrap_or(30),
+            request_timeout: whole_secs(self.request_timeout_secs, 600),
+            stream_idle_timeout: whole_secs(self.stream_idle_timeout_secs, 120),
+            ttft_timeout: whole_secs(self.ttft_timeout_secs, 120),
+            connect_timeout: whole_secs(self.connect_timeout_secs, 10),
+            shutdown_grace: whole_secs(self.shutdown_grace_secs, 30),
             region: self.region.filter(|r| !r.trim().is_empty()),
             max_concurrency: src.checked(
                 &self.max_concurrency,
@@ -142,19 +144,30 @@ mod tests {
         let s = server("");
         assert_eq!(s.listen.to_string(), DEFAULT_LISTEN);
         assert_eq!(s.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+        let secs = Duration::from_secs;
+        assert_eq!(
+            [s.request_timeout, s.ttft_timeout, s.stream_idle_timeout],
+            [secs(600), secs(120), secs(120)]
+        );
         assert_eq!(
             [
-                s.request_timeout_secs,
-                s.ttft_timeout_secs,
-                s.stream_idle_timeout_secs
+                s.connect_timeout,
+                s.shutdown_grace,
+                s.header_timeout,
+                s.body_timeout
             ],
-            [600, 120, 120]
+            [secs(10), secs(30), secs(10), secs(30)]
         );
-        assert_eq!([s.connect_timeout_secs, s.shutdown_grace_secs], [10, 30]);
-        assert_eq!(
-            [s.header_timeout, s.body_timeout],
-            [Duration::from_secs(10), Duration::from_secs(30)]
+    }
+
+    #[test]
+    fn whole_seconds_in_the_file_are_durations_in_the_config() {
+        let s = server(
+            "[server]\nrequest_timeout_secs = 7\nshutdown_grace_secs = 0\nheader_timeout_secs = 0.25\n",
         );
+        assert_eq!(s.request_timeout, Duration::from_secs(7));
+        assert_eq!(s.shutdown_grace, Duration::ZERO);
+        assert_eq!(s.header_timeout, Duration::from_millis(250));
     }
 
     #[test]

@@ -53,7 +53,10 @@ fn sim_requests(stats: &serde_json::Value) -> u64 {
 
 #[tokio::test]
 async fn a_region_down_mid_run_loses_no_request_and_bills_each_once() {
-    let gw = start_with(0.0, |c| c.health.cooldown_secs = 0.2).await;
+    let gw = start_with(0.0, |c| {
+        c.health.cooldown = std::time::Duration::from_millis(200)
+    })
+    .await;
     let gw = &gw;
     let replies = drive(gw, 300, 16, |i| async move {
         if i == 60 {

@@ -119,7 +119,7 @@ async fn keys_in_postgres_are_shared_by_replicas_and_their_spend_survives_a_rest
         start_with(0.0, move |c| {
             c.usage.postgres = Some((PG.into(), t));
             c.keys.enabled = true;
-            c.keys.refresh_secs = 0.1;
+            c.keys.refresh = Duration::from_millis(100);
         })
     };
     let (a, b) = (start(t.clone()).await, start(t.clone()).await);

@@ -122,7 +122,7 @@ async fn pg_gateway(url: String, table: &str) -> TestGateway {
     start_with(0.0, move |c| {
         c.usage.postgres = Some((url, table));
         c.keys.enabled = true;
-        c.keys.refresh_secs = 0.1;
+        c.keys.refresh = Duration::from_millis(100);
         c.usage.postgres_options.connect_timeout = Duration::from_secs(1);
         c.usage.postgres_options.query_timeout = Duration::from_secs(2);
     })
@@ -377,7 +377,7 @@ async fn redis_gateway(
     let (db, redis, prefix) = (db.to_path_buf(), redis.to_string(), prefix.to_string());
     start_with(time_scale, move |c| {
         c.keys.enabled = true;
-        c.keys.refresh_secs = 0.1;
+        c.keys.refresh = Duration::from_millis(100);
         c.usage.path = Some(db);
         c.limits.redis_url = Some(format!("redis://{redis}"));
         c.limits.redis_prefix = prefix;

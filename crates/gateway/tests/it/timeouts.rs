@@ -37,7 +37,7 @@ async fn keepalive_comments_do_not_defeat_the_idle_timeout_after_the_first_token
     let base = keepalive_forever_upstream().await;
     let extra = custom_provider(&base, &["lab"]);
     let gw = start_with(0.0, move |c| {
-        c.server.stream_idle_timeout_secs = 1;
+        c.server.stream_idle_timeout = Duration::from_secs(1);
         c.providers.extend(extra.providers);
         c.models.extend(extra.models);
     })

@@ -158,7 +158,10 @@ async fn dropped_upstream_stream_ends_with_an_error_event_not_done() {
 
 #[tokio::test]
 async fn stalled_upstream_stream_times_out_with_an_error_event() {
-    let gw = start_with(0.0, |c| c.server.stream_idle_timeout_secs = 1).await;
+    let gw = start_with(0.0, |c| {
+        c.server.stream_idle_timeout = Duration::from_secs(1)
+    })
+    .await;
     gw.fault(
         "moonshot",
         "global",
