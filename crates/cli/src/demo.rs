@@ -52,7 +52,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     );
     let mut config = Config::embedded_default()?;
     config.simulator.time_scale = args.time_scale;
-    config.health.cooldown_secs = 2.0;
+    config.health.cooldown = Duration::from_secs(2);
     // A rehearsal: its simulated spend stays out of the real usage log.
     config.usage.enabled = false;
     let state = Arc::new(AppState::build(config, &|_| None).await?);

@@ -71,7 +71,7 @@ pub async fn serve_live(
     let server = &live.get().config.server;
     let limits = http::conn::ClientTimeouts {
         header: server.header_timeout,
-        grace: std::time::Duration::from_secs(server.shutdown_grace_secs),
+        grace: server.shutdown_grace,
     };
     let app = http::router(live);
     http::conn::serve(listener, app, limits, shutdown).await

@@ -8,6 +8,8 @@ use std::time::Duration;
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::check::{self, Source};
+use super::hedge::{HedgeConfig, RawHedge};
 use crate::error::ConfigError;
 
 /// How a request picks among the healthy deployments of one tier.
@@ -74,21 +76,6 @@ fn one() -> u32 {
     1
 }
 
-/// Hedged requests, validated.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct HedgeConfig {
-    /// Hedge when the first attempt is slower than this percentile of recent ones.
-    pub percentile: f64,
-    /// Never hedge sooner than this.
-    pub min_delay: Duration,
-    /// The delay used until 20 attempts have been measured.
-    pub initial_delay: Duration,
-    /// Hedges allowed per request, on average.
-    pub budget_ratio: f64,
-    /// Hedges that may be saved up.
-    pub budget_reserve: f64,
-}
-
 /// `[routes."<model>"]`, validated.
 #[derive(Debug, Clone)]
 pub struct RouteConfig {
@@ -108,6 +95,7 @@ pub struct RouteConfig {
     pub line: usize,
 }
 
+/// `[routes."<model>"]` as written.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct RawRoute {
@@ -120,161 +108,29 @@ pub(super) struct RawRoute {
     deployments: Option<Spanned<Vec<DeploymentConfig>>>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawHedge {
-    #[serde(default = "default_percentile")]
-    percentile: f64,
-    #[serde(default = "default_min_delay_ms")]
-    min_delay_ms: u64,
-    #[serde(default = "default_initial_delay_ms")]
-    initial_delay_ms: u64,
-    #[serde(default = "default_budget_ratio")]
-    budget_ratio: f64,
-    #[serde(default = "default_budget_reserve")]
-    budget_reserve: f64,
-}
-
-fn default_percentile() -> f64 {
-    90.0
-}
-fn default_min_delay_ms() -> u64 {
-    50
-}
-fn default_initial_delay_ms() -> u64 {
-    1000
-}
-fn default_budget_ratio() -> f64 {
-    0.2
-}
-fn default_budget_reserve() -> f64 {
-    10.0
-}
-
-/// Builds a [`ConfigError`] for a span of the file.
-pub(super) type At<'a> = &'a dyn Fn(std::ops::Range<usize>, String, String) -> ConfigError;
-
 impl RawRoute {
+    /// `[routes."<model>"]`, whose table starts on `line`, checked.
     pub(super) fn validate(
         self,
+        src: Source<'_>,
         model: &str,
         line: usize,
-        at: At<'_>,
     ) -> Result<RouteConfig, ConfigError> {
-        let secs = |v: Option<Spanned<f64>>, what: &str| -> Result<Option<Duration>, ConfigError> {
-            match v {
-                None => Ok(None),
-                Some(s)
-                    if s.get_ref().is_finite()
-                        && *s.get_ref() > 0.0
-                        && *s.get_ref() <= 86_400.0 =>
-                {
-                    Ok(Some(Duration::from_secs_f64(*s.get_ref())))
-                }
-                Some(s) => Err(at(
-                    s.span(),
-                    format!(
-                        "[routes.\"{model}\"] {what} = {} must be a number of seconds in (0, 86400]",
-                        s.get_ref()
-                    ),
-                    format!("use e.g. {what} = 30"),
-                )),
-            }
-        };
+        let secs = |v: Option<Spanned<f64>>, what: &str| timeout(src, model, v, what);
         let request_timeout = secs(self.request_timeout_secs, "request_timeout_secs")?;
         let ttft_timeout = secs(self.ttft_timeout_secs, "ttft_timeout_secs")?;
         let stream_idle_timeout = secs(self.stream_idle_timeout_secs, "stream_idle_timeout_secs")?;
-        let hedge = match self.hedge {
-            None => None,
-            Some(h) => {
+        let hedge = self
+            .hedge
+            .map(|h| {
                 let span = h.span();
-                let h = h.into_inner();
-                let bad =
-                    |message: String, fix: &str| Err(at(span.clone(), message, fix.to_string()));
-                if !(h.percentile > 0.0 && h.percentile < 100.0) {
-                    return bad(
-                        format!(
-                            "[routes.\"{model}\"] hedge.percentile = {} must be between 0 and 100",
-                            h.percentile
-                        ),
-                        "use e.g. percentile = 90: hedge the slowest 10% of first attempts",
-                    );
-                }
-                if !(h.budget_ratio.is_finite() && (0.0..=1.0).contains(&h.budget_ratio)) {
-                    return bad(
-                        format!(
-                            "[routes.\"{model}\"] hedge.budget_ratio = {} must be in [0, 1]",
-                            h.budget_ratio
-                        ),
-                        "use e.g. budget_ratio = 0.2: hedges add at most 20% to the model's traffic",
-                    );
-                }
-                if !(h.budget_reserve.is_finite() && h.budget_reserve >= 0.0) {
-                    return bad(
-                        format!(
-                            "[routes.\"{model}\"] hedge.budget_reserve = {} must be >= 0",
-                            h.budget_reserve
-                        ),
-                        "use e.g. budget_reserve = 10",
-                    );
-                }
-                Some(HedgeConfig {
-                    percentile: h.percentile,
-                    min_delay: Duration::from_millis(h.min_delay_ms),
-                    initial_delay: Duration::from_millis(h.initial_delay_ms.max(h.min_delay_ms)),
-                    budget_ratio: h.budget_ratio,
-                    budget_reserve: h.budget_reserve,
-                })
-            }
-        };
-        let deployments = match self.deployments {
-            None => None,
-            Some(d) => {
-                let span = d.span();
-                let list = d.into_inner();
-                if list.is_empty() {
-                    return Err(at(
-                        span,
-                        format!("[routes.\"{model}\"] has an empty deployments list"),
-                        "list at least one: deployments = [{ region = \"global\" }], or remove the key to use every region".into(),
-                    ));
-                }
-                for dep in &list {
-                    if dep.weight == 0 {
-                        return Err(at(
-                            span.clone(),
-                            format!(
-                                "deployment in region '{}' of '{model}' has weight 0",
-                                dep.region
-                            ),
-                            "weights are at least 1; remove the deployment to send it nothing"
-                                .into(),
-                        ));
-                    }
-                    if dep.rpm == Some(0) || dep.tpm == Some(0) {
-                        return Err(at(
-                            span.clone(),
-                            format!(
-                                "deployment in region '{}' of '{model}' has a quota of 0",
-                                dep.region
-                            ),
-                            "rpm and tpm are at least 1; leave them out for no quota".into(),
-                        ));
-                    }
-                    if dep.max_concurrency == Some(0) {
-                        return Err(at(
-                            span.clone(),
-                            format!(
-                                "deployment in region '{}' of '{model}' has max_concurrency 0",
-                                dep.region
-                            ),
-                            "use at least 1, or leave it out for no limit".into(),
-                        ));
-                    }
-                }
-                Some(list)
-            }
-        };
+                h.into_inner().validate(src, model, span)
+            })
+            .transpose()?;
+        let deployments = self
+            .deployments
+            .map(|d| deployments(src, model, d))
+            .transpose()?;
         Ok(RouteConfig {
             balance: self.balance,
             request_timeout,
@@ -284,5 +140,167 @@ impl RawRoute {
             deployments,
             line,
         })
+    }
+}
+
+/// A time limit of the route, `what` in the file: seconds in (0, 86400].
+fn timeout(
+    src: Source<'_>,
+    model: &str,
+    v: Option<Spanned<f64>>,
+    what: &str,
+) -> Result<Option<Duration>, ConfigError> {
+    match v {
+        None => Ok(None),
+        Some(s)
+            if s.get_ref().is_finite() && *s.get_ref() > 0.0 && *s.get_ref() <= check::DAY_SECS =>
+        {
+            check::duration(*s.get_ref(), "route time limit").map(Some)
+        }
+        Some(s) => Err(src.error(
+            s.span(),
+            format!(
+                "[routes.\"{model}\"] {what} = {} must be a number of seconds in (0, 86400]",
+                s.get_ref()
+            ),
+            format!("use e.g. {what} = 30"),
+        )),
+    }
+}
+
+/// The `deployments` list of the route: not empty, and no deployment with a weight,
+/// quota or concurrency of 0.
+fn deployments(
+    src: Source<'_>,
+    model: &str,
+    d: Spanned<Vec<DeploymentConfig>>,
+) -> Result<Vec<DeploymentConfig>, ConfigError> {
+    let span = d.span();
+    let list = d.into_inner();
+    if list.is_empty() {
+        return Err(src.error(
+            span,
+            format!("[routes.\"{model}\"] has an empty deployments list"),
+            "list at least one: deployments = [{ region = \"global\" }], or remove the key to use every region",
+        ));
+    }
+    for dep in &list {
+        let zero = if dep.weight == 0 {
+            Some((
+                "weight 0",
+                "weights are at least 1; remove the deployment to send it nothing",
+            ))
+        } else if dep.rpm == Some(0) || dep.tpm == Some(0) {
+            Some((
+                "a quota of 0",
+                "rpm and tpm are at least 1; leave them out for no quota",
+            ))
+        } else if dep.max_concurrency == Some(0) {
+            Some((
+                "max_concurrency 0",
+                "use at least 1, or leave it out for no limit",
+            ))
+        } else {
+            None
+        };
+        if let Some((what, fix)) = zero {
+            return Err(src.error(
+                span,
+                format!(
+                    "deployment in region '{}' of '{model}' has {what}",
+                    dep.region
+                ),
+                fix,
+            ));
+        }
+    }
+    Ok(list)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::config::testing::{assert_refused, error_of};
+
+    #[test]
+    fn routes_parse_with_defaults_and_hedging_off() {
+        let c = Config::parse(
+            "[routes.\"deepseek-v4-flash\"]\nttft_timeout_secs = 2.5\n\
+             deployments = [{ region = \"global\", weight = 3, max_concurrency = 8 }]\n",
+            "c",
+        )
+        .unwrap();
+        let r = &c.routes["deepseek-v4-flash"];
+        assert_eq!(r.balance, Balance::LeastOutstanding);
+        assert_eq!(r.ttft_timeout, Some(Duration::from_millis(2500)));
+        assert!(r.hedge.is_none());
+        let d = &r.deployments.as_ref().unwrap()[0];
+        assert_eq!(
+            (d.weight, d.max_concurrency, d.priority),
+            (3, Some(8), None)
+        );
+        assert_eq!(r.line, 1);
+    }
+
+    #[test]
+    fn bad_route_values_name_the_line_and_fix() {
+        for (text, needle) in [
+            ("\n[routes.m]\nbalance = \"fastest\"\n", "unknown variant"),
+            (
+                "\n[routes.m]\ndeployments = [{ region = \"a\", weight = 0 }]\n",
+                "weight 0",
+            ),
+            ("\n[routes.m]\nhedge = { percentile = 150 }\n", "percentile"),
+            (
+                "\n[routes.m]\nttft_timeout_secs = -1\n",
+                "ttft_timeout_secs",
+            ),
+            (
+                "\n[routes.m]\ndeployments = [{ regoin = \"a\" }]\n",
+                "unknown field",
+            ),
+        ] {
+            let err = error_of(text);
+            assert!(err.contains(needle), "{text}: {err}");
+            assert!(
+                err.contains("line 3") || err.contains("line 2"),
+                "{text}: {err}"
+            );
+            assert!(err.contains("fix:"), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn zero_weights_quotas_and_limits_and_empty_lists_are_refused() {
+        for (deployments, needle) in [
+            ("[]", "[routes.\"m\"] has an empty deployments list"),
+            (
+                "[{ region = \"a\", rpm = 0 }]",
+                "deployment in region 'a' of 'm' has a quota of 0",
+            ),
+            (
+                "[{ region = \"a\" }, { region = \"b\", max_concurrency = 0 }]",
+                "deployment in region 'b' of 'm' has max_concurrency 0",
+            ),
+        ] {
+            assert_refused(
+                &format!("[routes.m]\ndeployments = {deployments}\n"),
+                2,
+                &[needle],
+            );
+        }
+    }
+
+    #[test]
+    fn a_route_time_limit_past_a_day_names_the_setting() {
+        assert_refused(
+            "[routes.m]\nrequest_timeout_secs = 86401\n",
+            2,
+            &[
+                "[routes.\"m\"] request_timeout_secs = 86401 must be a number of seconds in (0, 86400]",
+                "fix: use e.g. request_timeout_secs = 30",
+            ],
+        );
     }
 }

@@ -4,6 +4,7 @@
 use serde::Deserialize;
 use toml::Spanned;
 
+use super::check::Source;
 use crate::error::ConfigError;
 
 /// How a virtual model picks its model.
@@ -150,112 +151,68 @@ pub(super) struct RawVirtualModel {
 }
 
 impl RawVirtualModel {
+    /// `[virtual_models.<name>]`, whose table starts on `line`, checked.
     pub(super) fn validate(
         self,
+        src: Source<'_>,
         name: &str,
         line: usize,
-        at: super::routes::At<'_>,
     ) -> Result<VirtualModelConfig, ConfigError> {
         let span = self.models.span();
         let models = self.models.into_inner();
         if models.is_empty() {
-            return Err(at(
+            return Err(src.error(
                 span,
                 format!("[virtual_models.{name}] has no models"),
-                "list the candidates, e.g. models = [\"qwen3-8b\", \"qwen3-32b\", \"deepseek-v4-pro\"]".into(),
+                "list the candidates, e.g. models = [\"qwen3-8b\", \"qwen3-32b\", \"deepseek-v4-pro\"]",
             ));
         }
-        let shares = match (self.policy, self.shares) {
-            (Policy::Tiered, None) => vec![1.0 / models.len() as f64; models.len()],
-            (Policy::Tiered, Some(s)) => {
-                let sp = s.span();
-                let s = s.into_inner();
-                let sum: f64 = s.iter().sum();
-                if s.len() != models.len()
-                    || s.iter().any(|x| !x.is_finite() || *x < 0.0)
-                    || (sum - 1.0).abs() > 1e-6
-                {
-                    return Err(at(
-                        sp,
-                        format!(
-                            "[virtual_models.{name}] shares must be one non-negative share per model, summing to 1 (got {s:?} for {} models)",
-                            models.len()
-                        ),
-                        "e.g. shares = [0.6, 0.25, 0.15]: at most 15% of traffic to the premium tier".into(),
-                    ));
-                }
-                s
-            }
-            (_, Some(s)) => {
-                return Err(at(
-                    s.span(),
-                    format!("[virtual_models.{name}] shares apply only to policy = \"tiered\""),
-                    "remove shares, or use policy = \"tiered\"".into(),
-                ));
-            }
-            (_, None) => Vec::new(),
-        };
-        let escalate = match self.escalate {
-            Some(e) if *e.get_ref() && self.policy != Policy::Tiered => {
-                return Err(at(
-                    e.span(),
-                    format!("[virtual_models.{name}] escalate applies only to policy = \"tiered\""),
-                    "remove escalate, or use policy = \"tiered\"".into(),
-                ));
-            }
-            Some(e) => *e.get_ref(),
-            None => false,
-        };
-        let escalate_streams = match self.escalate_streams {
-            Some(e) if *e.get_ref() && !escalate => {
-                return Err(at(
-                    e.span(),
-                    format!("[virtual_models.{name}] escalate_streams needs escalate = true"),
-                    "add escalate = true (policy = \"tiered\"), or remove escalate_streams".into(),
-                ));
-            }
-            Some(e) => *e.get_ref(),
-            None => false,
-        };
-        let weights = match (self.policy, self.weights) {
-            (Policy::Weighted, None) => vec![1; models.len()],
-            (Policy::Weighted, Some(w)) => {
-                if w.get_ref().len() != models.len() || w.get_ref().iter().all(|x| *x == 0) {
-                    return Err(at(
-                        w.span(),
-                        format!("[virtual_models.{name}] weights must be one per model, not all 0"),
-                        "e.g. weights = [3, 1]: three quarters to the first model".into(),
-                    ));
-                }
-                w.into_inner()
-            }
-            (_, Some(w)) => {
-                return Err(at(
-                    w.span(),
-                    format!("[virtual_models.{name}] weights apply only to policy = \"weighted\""),
-                    "remove weights, or use policy = \"weighted\"".into(),
-                ));
-            }
-            (_, None) => Vec::new(),
-        };
-        let mut rules = Vec::new();
-        for r in self.rules {
-            let span = r.span();
-            let r = r.into_inner();
-            let when = parse_match(&r.when).ok_or_else(|| {
-                at(
-                    span.clone(),
-                    format!("[virtual_models.{name}] rule when = \"{}\" is not understood", r.when),
-                    "write when = \"header:x-team=search\", \"team=search\", \"user=alice\", \"key=<key id>\" or \"path=/team-a\" (one path segment)".into(),
-                )
-            })?;
-            rules.push(Rule {
-                when,
-                model: r.model,
-                teams: r.teams,
-                keys: r.keys,
-            });
+        let n = models.len();
+        let shares = PerModel {
+            what: "shares",
+            owner: Policy::Tiered,
+            even: 1.0 / n as f64,
         }
+        .validate(src, name, self.policy, n, self.shares, |s| {
+            let sum: f64 = s.iter().sum();
+            (s.len() != n || s.iter().any(|x| !x.is_finite() || *x < 0.0) || (sum - 1.0).abs() > 1e-6)
+                .then(|| (
+                    format!("[virtual_models.{name}] shares must be one non-negative share per model, summing to 1 (got {s:?} for {n} models)"),
+                    "e.g. shares = [0.6, 0.25, 0.15]: at most 15% of traffic to the premium tier",
+                ))
+        })?;
+        let escalate = flag(
+            src,
+            self.escalate,
+            self.policy == Policy::Tiered,
+            format!("[virtual_models.{name}] escalate applies only to policy = \"tiered\""),
+            "remove escalate, or use policy = \"tiered\"",
+        )?;
+        let escalate_streams = flag(
+            src,
+            self.escalate_streams,
+            escalate,
+            format!("[virtual_models.{name}] escalate_streams needs escalate = true"),
+            "add escalate = true (policy = \"tiered\"), or remove escalate_streams",
+        )?;
+        let weights = PerModel {
+            what: "weights",
+            owner: Policy::Weighted,
+            even: 1,
+        }
+        .validate(src, name, self.policy, n, self.weights, |w| {
+            (w.len() != n || w.iter().all(|x| *x == 0)).then(|| {
+                (
+                    format!("[virtual_models.{name}] weights must be one per model, not all 0"),
+                    "e.g. weights = [3, 1]: three quarters to the first model",
+                )
+            })
+        })?;
+        let rules = self
+            .rules
+            .into_iter()
+            .map(|r| rule(src, name, r))
+            .collect::<Result<_, _>>()?;
         Ok(VirtualModelConfig {
             policy: self.policy,
             models,
@@ -269,10 +226,159 @@ impl RawVirtualModel {
     }
 }
 
+/// A list with one entry per model that only one policy takes (`shares`, `weights`).
+struct PerModel<T> {
+    /// Its key in the table.
+    what: &'static str,
+    /// The policy that takes it.
+    owner: Policy,
+    /// Each model's entry when the list is absent.
+    even: T,
+}
+
+impl<T: Clone> PerModel<T> {
+    /// The list of a virtual model with `policy` and `models` models: as given, unless
+    /// `misfit` says what is wrong with it (message and fix); `even` for each model when
+    /// absent; empty, and an error when given, under another policy.
+    fn validate(
+        self,
+        src: Source<'_>,
+        name: &str,
+        policy: Policy,
+        models: usize,
+        v: Option<Spanned<Vec<T>>>,
+        misfit: impl FnOnce(&[T]) -> Option<(String, &'static str)>,
+    ) -> Result<Vec<T>, ConfigError> {
+        let (what, owner) = (self.what, self.owner.as_str());
+        match v {
+            Some(v) if policy != self.owner => Err(src.error(
+                v.span(),
+                format!("[virtual_models.{name}] {what} apply only to policy = \"{owner}\""),
+                format!("remove {what}, or use policy = \"{owner}\""),
+            )),
+            Some(v) => match misfit(v.get_ref()) {
+                Some((message, fix)) => Err(src.error(v.span(), message, fix)),
+                None => Ok(v.into_inner()),
+            },
+            None if policy == self.owner => Ok(vec![self.even; models]),
+            None => Ok(Vec::new()),
+        }
+    }
+}
+
+/// An optional switch (off when absent) that may be on only when `allowed`; else
+/// `message` and `fix` at its line.
+fn flag(
+    src: Source<'_>,
+    v: Option<Spanned<bool>>,
+    allowed: bool,
+    message: String,
+    fix: &str,
+) -> Result<bool, ConfigError> {
+    match v {
+        Some(e) if *e.get_ref() && !allowed => Err(src.error(e.span(), message, fix)),
+        Some(e) => Ok(*e.get_ref()),
+        None => Ok(false),
+    }
+}
+
+/// One of `rules`, its `when` understood.
+fn rule(src: Source<'_>, name: &str, r: Spanned<RawRule>) -> Result<Rule, ConfigError> {
+    let span = r.span();
+    let r = r.into_inner();
+    let when = parse_match(&r.when).ok_or_else(|| {
+        src.error(
+            span,
+            format!("[virtual_models.{name}] rule when = \"{}\" is not understood", r.when),
+            "write when = \"header:x-team=search\", \"team=search\", \"user=alice\", \"key=<key id>\" or \"path=/team-a\" (one path segment)",
+        )
+    })?;
+    Ok(Rule {
+        when,
+        model: r.model,
+        teams: r.teams,
+        keys: r.keys,
+    })
+}
+
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
+    use crate::config::Config;
+    use crate::config::testing::assert_refused;
+
+    fn vm(table: &str) -> VirtualModelConfig {
+        let text = format!("[virtual_models.auto]\n{table}");
+        Config::parse(&text, "c").unwrap().virtual_models["auto"].clone()
+    }
+
+    #[test]
+    fn tiers_share_equally_and_weights_are_even_unless_given() {
+        let v = vm("policy = \"tiered\"\nmodels = [\"a\", \"b\"]\n");
+        assert_eq!((v.shares, v.weights, v.line), (vec![0.5, 0.5], vec![], 1));
+        let v = vm("policy = \"weighted\"\nmodels = [\"a\", \"b\"]\n");
+        assert_eq!((v.shares, v.weights), (vec![], vec![1, 1]));
+        let v = vm("policy = \"weighted\"\nmodels = [\"a\", \"b\"]\nweights = [0, 2]\n");
+        assert_eq!(v.weights, vec![0, 2]);
+        let v = vm(
+            "policy = \"tiered\"\nmodels = [\"a\"]\nescalate = true\nescalate_streams = true\n\
+             rules = [{ when = \"team=x\", model = \"a\", keys = [\"k1\"] }]\n",
+        );
+        assert!(v.escalate && v.escalate_streams);
+        assert_eq!(
+            v.rules,
+            vec![Rule {
+                when: Match::Team("x".into()),
+                model: "a".into(),
+                teams: vec![],
+                keys: vec!["k1".into()],
+            }]
+        );
+    }
+
+    #[test]
+    fn settings_of_another_policy_or_that_do_not_fit_name_the_line_and_fix() {
+        for (rest, needle) in [
+            ("models = []", "[virtual_models.auto] has no models"),
+            (
+                "models = [\"a\"]\nshares = [0.5]",
+                "shares must be one non-negative share per model, summing to 1 (got [0.5] for 1 models)",
+            ),
+            (
+                "models = [\"a\"]\npolicy = \"cheapest\"\nshares = [1.0]",
+                "shares apply only to policy = \"tiered\"",
+            ),
+            (
+                "models = [\"a\"]\nweights = [1]",
+                "weights apply only to policy = \"weighted\"",
+            ),
+            (
+                "models = [\"a\"]\npolicy = \"weighted\"\nweights = [0]",
+                "weights must be one per model, not all 0",
+            ),
+            (
+                "models = [\"a\"]\npolicy = \"cheapest\"\nescalate = true",
+                "escalate applies only to policy = \"tiered\"",
+            ),
+            (
+                "models = [\"a\"]\nescalate_streams = true",
+                "escalate_streams needs escalate = true",
+            ),
+            (
+                "models = [\"a\"]\nrules = [{ when = \"colour=red\", model = \"a\" }]",
+                "rule when = \"colour=red\" is not understood",
+            ),
+        ] {
+            let policy = if rest.contains("policy") {
+                ""
+            } else {
+                "policy = \"tiered\"\n"
+            };
+            let text = format!("[virtual_models.auto]\n{policy}{rest}\n");
+            // Each mistake is on the last line.
+            assert_refused(&text, text.lines().count(), &[needle]);
+        }
+    }
 
     #[test]
     fn rule_conditions_parse_and_path_takes_one_segment() {

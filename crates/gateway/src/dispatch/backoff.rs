@@ -14,15 +14,15 @@ pub(super) fn backoff(
     round: u32,
     retry_after_secs: Option<u64>,
 ) -> Option<Duration> {
-    let max = Duration::from_millis(cfg.backoff_max_ms);
+    let max = cfg.backoff_max;
     if let Some(secs) = retry_after_secs {
         let asked = Duration::from_secs(secs);
         return (asked <= max).then_some(asked);
     }
-    let ceiling = cfg
-        .backoff_base_ms
+    let ms = |d: Duration| u64::try_from(d.as_millis()).unwrap_or(u64::MAX);
+    let ceiling = ms(cfg.backoff_base)
         .saturating_mul(1u64 << round.min(16))
-        .min(cfg.backoff_max_ms);
+        .min(ms(max));
     Some(Duration::from_millis(
         rand::rng().random_range(0..=ceiling.max(1)),
     ))
@@ -37,8 +37,8 @@ mod tests {
             budget_ratio: 0.2,
             budget_reserve: 20.0,
             same_deployment: 1,
-            backoff_base_ms: 100,
-            backoff_max_ms: 2_000,
+            backoff_base: Duration::from_millis(100),
+            backoff_max: Duration::from_millis(2_000),
         }
     }
 

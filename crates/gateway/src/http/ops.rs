@@ -46,8 +46,7 @@ pub(super) async fn readyz(State(live): State<Arc<Live>>) -> Response {
     // Keys refreshed from a store that stopped answering are stale (revocations made
     // elsewhere are not seen); said here, without taking the replica out of rotation.
     if let Some(ring) = &st.keys {
-        let every = std::time::Duration::try_from_secs_f64(st.config.keys.refresh_secs)
-            .unwrap_or(std::time::Duration::from_secs(2));
+        let every = st.config.keys.refresh;
         let fresh = ring.freshness(every, st.config.usage.postgres_options.query_timeout);
         body["keys"] = json!(fresh);
     }

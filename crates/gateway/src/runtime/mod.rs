@@ -178,7 +178,7 @@ async fn simulator(config: &Config, catalog: &Catalog) -> Result<Option<SimHandl
 fn upstream_client(config: &Config) -> Result<reqwest::Client, StartError> {
     let _ = rustls::crypto::ring::default_provider().install_default();
     reqwest::Client::builder()
-        .connect_timeout(Duration::from_secs(config.server.connect_timeout_secs))
+        .connect_timeout(config.server.connect_timeout)
         .pool_max_idle_per_host(1024)
         .pool_idle_timeout(Duration::from_secs(90))
         .tcp_nodelay(true)
@@ -260,8 +260,8 @@ fn health(config: &Config, routes: &HashMap<String, Route>) -> Health {
     Health::new(
         BreakerConfig {
             consecutive_failures: h.consecutive_failures,
-            cooldown: Duration::from_secs_f64(h.cooldown_secs),
-            slow_start: Duration::from_secs_f64(h.slow_start_secs),
+            cooldown: h.cooldown,
+            slow_start: h.slow_start,
             error_rate: h.error_rate,
             error_rate_window: h.error_rate_window,
         },

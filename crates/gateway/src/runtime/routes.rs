@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
 
 use switchyard_catalog::Catalog;
 
@@ -108,13 +107,13 @@ pub(super) fn build_routes(
         let timeouts = RouteTimeouts {
             request: rc
                 .and_then(|r| r.request_timeout)
-                .unwrap_or(Duration::from_secs(server.request_timeout_secs)),
+                .unwrap_or(server.request_timeout),
             ttft: rc
                 .and_then(|r| r.ttft_timeout)
-                .unwrap_or(Duration::from_secs(server.ttft_timeout_secs)),
+                .unwrap_or(server.ttft_timeout),
             idle: rc
                 .and_then(|r| r.stream_idle_timeout)
-                .unwrap_or(Duration::from_secs(server.stream_idle_timeout_secs)),
+                .unwrap_or(server.stream_idle_timeout),
         };
         routes.insert(
             model.id.clone(),

@@ -41,11 +41,9 @@ impl Background {
 /// breaker, anything else keeps it out for another cooldown. The task ends once the state
 /// is dropped (after a reload, when its last request has finished).
 fn probes(tasks: &mut JoinSet<()>, state: &Arc<AppState>) {
-    let interval = state.config.health.probe_interval_secs;
-    if interval <= 0.0 {
+    let Some(interval) = state.config.health.probe_interval else {
         return;
-    }
-    let interval = Duration::from_secs_f64(interval);
+    };
     let weak = Arc::downgrade(state);
     tasks.spawn(async move {
         loop {
@@ -95,7 +93,7 @@ fn key_refresh(tasks: &mut JoinSet<()>, state: &Arc<AppState>) {
     if state.keys.is_none() {
         return;
     }
-    let every = Duration::from_secs_f64(state.config.keys.refresh_secs);
+    let every = state.config.keys.refresh;
     let weak = Arc::downgrade(state);
     tasks.spawn(async move {
         loop {

@@ -2,13 +2,10 @@
 //! outstanding, latency, per-deployment and gateway-wide concurrency limits, and hedged
 //! requests that beat a slow deployment — each through the real gateway and simulator.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate
-
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{ask, routes, start_with};
+use crate::common;
+use crate::common::{ask, routes, start_with};
 use futures_util::future::join_all;
 use serde_json::json;
 
@@ -333,9 +330,9 @@ async fn a_route_to_an_unknown_model_or_region_fails_start_up_naming_the_line() 
 async fn a_probe_brings_a_region_back_and_it_warms_up_gradually() {
     let gw = start_with(0.0, |c| {
         c.health.consecutive_failures = 2;
-        c.health.cooldown_secs = 600.0;
-        c.health.probe_interval_secs = 0.05;
-        c.health.slow_start_secs = 600.0;
+        c.health.cooldown = Duration::from_secs(600);
+        c.health.probe_interval = Some(Duration::from_millis(50));
+        c.health.slow_start = Duration::from_secs(600);
     })
     .await;
     let state = |h: &serde_json::Value| h["providers"]["deepseek"]["global"]["state"].clone();

@@ -3,14 +3,11 @@
 //! byte. Each asserts what the clients saw, how many upstream attempts were made, and that
 //! every request was billed exactly once (or, for errors, not at all).
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate
-
-mod common;
-
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::{Reply, TestGateway, ask, start_with};
+use crate::common;
+use crate::common::{Reply, TestGateway, ask, start_with};
 use futures_util::StreamExt;
 use serde_json::json;
 
@@ -56,7 +53,10 @@ fn sim_requests(stats: &serde_json::Value) -> u64 {
 
 #[tokio::test]
 async fn a_region_down_mid_run_loses_no_request_and_bills_each_once() {
-    let gw = start_with(0.0, |c| c.health.cooldown_secs = 0.2).await;
+    let gw = start_with(0.0, |c| {
+        c.health.cooldown = std::time::Duration::from_millis(200)
+    })
+    .await;
     let gw = &gw;
     let replies = drive(gw, 300, 16, |i| async move {
         if i == 60 {

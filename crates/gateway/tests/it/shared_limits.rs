@@ -2,13 +2,10 @@
 //! (127.0.0.1:6379), and what happens when Redis goes away: fail open with local limits,
 //! or fail closed, as configured.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate
-
-mod common;
-
 use std::path::Path;
 
-use common::{TestGateway, ask, start_with};
+use crate::common;
+use crate::common::{TestGateway, ask, start_with};
 use futures_util::future::join_all;
 use serde_json::json;
 use switchyard_ledger::keys::{BudgetPeriod, KeyStore, NewKey};

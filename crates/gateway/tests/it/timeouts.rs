@@ -1,16 +1,12 @@
 //! Stream time limits against a hand-written upstream that misbehaves on purpose:
 //! keep-alive comments alone must not keep a dead stream open.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate
-
-mod common;
-
 use std::time::{Duration, Instant};
 
+use crate::common::{ask, custom_provider, custom_upstream, start_with};
 use axum::Router;
 use axum::body::Body;
 use axum::routing::post;
-use common::{ask, custom_provider, custom_upstream, start_with};
 use serde_json::json;
 
 /// An OpenAI-style upstream that sends one token, then only `: keep-alive` comments.
@@ -41,7 +37,7 @@ async fn keepalive_comments_do_not_defeat_the_idle_timeout_after_the_first_token
     let base = keepalive_forever_upstream().await;
     let extra = custom_provider(&base, &["lab"]);
     let gw = start_with(0.0, move |c| {
-        c.server.stream_idle_timeout_secs = 1;
+        c.server.stream_idle_timeout = Duration::from_secs(1);
         c.providers.extend(extra.providers);
         c.models.extend(extra.models);
     })

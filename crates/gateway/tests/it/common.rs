@@ -1,8 +1,6 @@
 //! Shared fixtures for the gateway's integration tests: a real gateway on a loopback port
 //! in front of the real in-process simulator, and small HTTP/SSE helpers.
 
-#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -192,7 +190,6 @@ impl TestGateway {
         String::from_utf8(r.body).unwrap()
     }
 
-    /// Every usage event written so far (after flushing the log).
     /// Wait until the usage log has written everything recorded so far.
     pub fn flush_usage(&self) {
         if let Some(log) = &self.state.usage {
@@ -200,6 +197,7 @@ impl TestGateway {
         }
     }
 
+    /// Every usage event written so far (after flushing the log).
     pub fn usage_events(&self) -> Vec<switchyard_ledger::UsageEvent> {
         self.flush_usage();
         switchyard_ledger::SqliteStore::open(&self.usage_db)

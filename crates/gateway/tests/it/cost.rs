@@ -1,11 +1,7 @@
 //! Exact cost: worked examples for each vendor's usage shape (cached and reasoning tokens
 //! included), and the cost the gateway returns and records for real requests.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate
-
-mod common;
-
-use common::{ask, start_with};
+use crate::common::{ask, start_with};
 use serde_json::json;
 use switchyard_catalog::{Catalog, Price};
 use switchyard_wire::ChatCompletion;
@@ -33,7 +29,7 @@ fn every_vendors_usage_shape_is_priced_exactly() {
             // DeepSeek: prompt_cache_hit/miss_tokens and reasoning inside completion.
             // 15 miss × $0.28 + 3,072 hit × $0.028 + 96 completion × $0.42 (per 1M).
             "deepseek",
-            include_bytes!("../../wire/tests/fixtures/deepseek_completion.json"),
+            include_bytes!("../../../wire/tests/fixtures/deepseek_completion.json"),
             price(0.28, 0.028, 0.42),
             [3087, 3072, 96, 71],
             130_536,
@@ -42,7 +38,7 @@ fn every_vendors_usage_shape_is_priced_exactly() {
             // DashScope: prompt_tokens_details.cached_tokens.
             // 67 × $0.40 + 1,408 × $0.08 + 17 × $1.20.
             "dashscope",
-            include_bytes!("../../wire/tests/fixtures/dashscope_completion.json"),
+            include_bytes!("../../../wire/tests/fixtures/dashscope_completion.json"),
             price(0.4, 0.08, 1.2),
             [1475, 1408, 17, 0],
             159_840,
@@ -51,7 +47,7 @@ fn every_vendors_usage_shape_is_priced_exactly() {
             // Kimi: usage inside choices[0], cached_tokens at the top of it.
             // 24 × $0.60 + 8,192 × $0.15 + 14 × $2.50.
             "moonshot",
-            include_bytes!("../../wire/tests/fixtures/moonshot_completion_usage_in_choice.json"),
+            include_bytes!("../../../wire/tests/fixtures/moonshot_completion_usage_in_choice.json"),
             price(0.6, 0.15, 2.5),
             [8216, 8192, 14, 0],
             1_278_200,
@@ -60,7 +56,7 @@ fn every_vendors_usage_shape_is_priced_exactly() {
             // GLM: prompt_tokens_details.cached_tokens.
             // 36 × $0.60 + 576 × $0.11 + 35 × $2.20.
             "zhipu",
-            include_bytes!("../../wire/tests/fixtures/zhipu_completion.json"),
+            include_bytes!("../../../wire/tests/fixtures/zhipu_completion.json"),
             price(0.6, 0.11, 2.2),
             [612, 576, 35, 0],
             161_960,

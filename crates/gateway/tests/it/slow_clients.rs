@@ -6,13 +6,9 @@
 //! How much they slow normal traffic down (p99 against a baseline, side by side) is a
 //! figure for `bench/slow_clients.sh`, not an assertion here; this test prints it.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate
-
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{TestGateway, ask, start_with};
+use crate::common::{TestGateway, ask, start_with};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 

@@ -1,11 +1,7 @@
 //! Gateway keys end to end: the admin API issues them, requests must carry one, and each
 //! key's models, rate limits and budget are enforced before any upstream spend.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate
-
-mod common;
-
-use common::{ADMIN_TOKEN, Reply, TestGateway, admin, ask, new_key, start_with};
+use crate::common::{ADMIN_TOKEN, Reply, TestGateway, admin, ask, new_key, start_with};
 use futures_util::future::join_all;
 use serde_json::json;
 

@@ -4,19 +4,16 @@
 //! `pg_terminate_backend`, or cut / stalled by a TCP relay the test puts in between —
 //! never by restarting the servers, which other tests share.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate
-
-mod common;
-
 use std::time::{Duration, Instant};
 
-use common::{TestGateway, admin, ask, new_key, start_with};
+use crate::common;
+use crate::common::{TestGateway, admin, ask, new_key, start_with};
 use serde_json::{Value, json};
 use switchyard_ledger::keys::{BudgetPeriod, KeyStore, NewKey};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
-use common::PG;
+use crate::common::PG;
 const PG_ADDR: &str = "127.0.0.1:5432";
 const REDIS_ADDR: &str = "127.0.0.1:6379";
 
@@ -125,7 +122,7 @@ async fn pg_gateway(url: String, table: &str) -> TestGateway {
     start_with(0.0, move |c| {
         c.usage.postgres = Some((url, table));
         c.keys.enabled = true;
-        c.keys.refresh_secs = 0.1;
+        c.keys.refresh = Duration::from_millis(100);
         c.usage.postgres_options.connect_timeout = Duration::from_secs(1);
         c.usage.postgres_options.query_timeout = Duration::from_secs(2);
     })
@@ -380,7 +377,7 @@ async fn redis_gateway(
     let (db, redis, prefix) = (db.to_path_buf(), redis.to_string(), prefix.to_string());
     start_with(time_scale, move |c| {
         c.keys.enabled = true;
-        c.keys.refresh_secs = 0.1;
+        c.keys.refresh = Duration::from_millis(100);
         c.usage.path = Some(db);
         c.limits.redis_url = Some(format!("redis://{redis}"));
         c.limits.redis_prefix = prefix;

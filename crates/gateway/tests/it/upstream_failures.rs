@@ -2,13 +2,9 @@
 //! fault API: every one must reach the client as an OpenAI-shaped error with the right
 //! status and class, and every one must still record usage.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate
-
-mod common;
-
 use std::time::Duration;
 
-use common::{JsonBody, ask, start, start_with};
+use crate::common::{JsonBody, ask, start, start_with};
 use serde_json::json;
 
 #[tokio::test]
@@ -162,7 +158,10 @@ async fn dropped_upstream_stream_ends_with_an_error_event_not_done() {
 
 #[tokio::test]
 async fn stalled_upstream_stream_times_out_with_an_error_event() {
-    let gw = start_with(0.0, |c| c.server.stream_idle_timeout_secs = 1).await;
+    let gw = start_with(0.0, |c| {
+        c.server.stream_idle_timeout = Duration::from_secs(1)
+    })
+    .await;
     gw.fault(
         "moonshot",
         "global",

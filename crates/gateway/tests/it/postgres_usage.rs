@@ -2,17 +2,14 @@
 //! two gateways write one table, and its rows match the requests sent — streams cut by the
 //! client included.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate
-
-mod common;
-
 use std::time::Duration;
 
-use common::{TestGateway, ask, start_with};
+use crate::common;
+use crate::common::{TestGateway, ask, start_with};
 use serde_json::json;
 use switchyard_ledger::PgStore;
 
-use common::PG;
+use crate::common::PG;
 
 fn table() -> String {
     common::unique("sytest_usage")
@@ -122,7 +119,7 @@ async fn keys_in_postgres_are_shared_by_replicas_and_their_spend_survives_a_rest
         start_with(0.0, move |c| {
             c.usage.postgres = Some((PG.into(), t));
             c.keys.enabled = true;
-            c.keys.refresh_secs = 0.1;
+            c.keys.refresh = Duration::from_millis(100);
         })
     };
     let (a, b) = (start(t.clone()).await, start(t.clone()).await);

@@ -2,11 +2,8 @@
 //! provider's next region; a non-retryable one does not. Faults are injected per region
 //! in the real simulator.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate
-
-mod common;
-
-use common::{ask, start, start_with};
+use crate::common;
+use crate::common::{ask, start, start_with};
 use serde_json::{Value, json};
 
 fn served(stats: &Value, provider: &str, region: &str) -> u64 {
@@ -135,7 +132,7 @@ async fn a_single_deployment_is_retried_after_a_transient_error() {
 #[tokio::test]
 async fn a_long_retry_after_is_not_waited_for() {
     let gw = start_with(0.0, |c| {
-        c.retries.backoff_max_ms = 500;
+        c.retries.backoff_max = std::time::Duration::from_millis(500);
     })
     .await;
     for region in ["global", "cn"] {
@@ -231,7 +228,10 @@ async fn a_stream_cut_before_its_first_token_is_resumed_in_the_next_region() {
 
 #[tokio::test]
 async fn a_stream_stalled_before_its_first_token_moves_on_at_the_ttft_timeout() {
-    let gw = start_with(0.0, |c| c.server.ttft_timeout_secs = 1).await;
+    let gw = start_with(0.0, |c| {
+        c.server.ttft_timeout = std::time::Duration::from_secs(1)
+    })
+    .await;
     gw.fault(
         "moonshot",
         "global",
@@ -283,7 +283,7 @@ async fn a_stream_stalled_before_its_first_token_moves_on_at_the_ttft_timeout() 
 async fn a_region_that_keeps_failing_is_taken_out_then_given_a_trial() {
     let gw = start_with(0.0, |c| {
         c.health.consecutive_failures = 2;
-        c.health.cooldown_secs = 0.5;
+        c.health.cooldown = std::time::Duration::from_millis(500);
     })
     .await;
     gw.fault("deepseek", "global", json!({"kind": "server_error"}))

@@ -7,13 +7,10 @@
 //! of its own. A bound of [`RSS_BOUND_MB`] against answers of gigabytes (or endless ones)
 //! shows that nothing is sized by what the upstream sends.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate
-
-mod common;
-
 use std::time::Duration;
 
-use common::{TestGateway, ask, start_with};
+use crate::common;
+use crate::common::{TestGateway, ask, start_with};
 use serde_json::{Value, json};
 
 /// Peak resident memory allowed for the whole test process, in MiB.
@@ -32,7 +29,7 @@ fn peak_rss_mb() -> u64 {
 /// Every deployment of DeepSeek gets `fault`.
 async fn hostile(fault: Value) -> TestGateway {
     let gw = start_with(0.0, |c| {
-        c.server.request_timeout_secs = 20;
+        c.server.request_timeout = Duration::from_secs(20);
     })
     .await;
     gw.fault("deepseek", "*", fault).await;
@@ -194,8 +191,8 @@ async fn invalid_utf8_becomes_replacement_characters() {
 #[tokio::test]
 async fn a_one_byte_drip_is_ended_by_the_time_limits() {
     let gw = start_with(0.0, |c| {
-        c.server.ttft_timeout_secs = 1;
-        c.server.request_timeout_secs = 2;
+        c.server.ttft_timeout = Duration::from_secs(1);
+        c.server.request_timeout = Duration::from_secs(2);
     })
     .await;
     gw.fault("deepseek", "*", json!({"kind": "drip", "delay_ms": 200}))

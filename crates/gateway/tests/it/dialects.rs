@@ -2,11 +2,8 @@
 //! documented restrictions and places usage where each vendor does, so these tests fail
 //! if the gateway's normalisation is missing or wrong.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate
-
-mod common;
-
-use common::{ask, start, streamed_text, weather_tool};
+use crate::common;
+use crate::common::{ask, start, streamed_text, weather_tool};
 use serde_json::{Value, json};
 
 fn stream_req(model: &str, include_usage: Option<bool>) -> Value {

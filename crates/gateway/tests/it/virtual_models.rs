@@ -2,11 +2,8 @@
 //! cheap tier and a hard one up, constraints (images, context, the key's models) override
 //! the tier, `cheapest` takes the lowest expected cost, and every routed response says why.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate
-
-mod common;
-
-use common::{TestGateway, ask, start_with};
+use crate::common;
+use crate::common::{TestGateway, ask, start_with};
 use serde_json::json;
 use switchyard_gateway::config::Config;
 
@@ -415,7 +412,7 @@ async fn a_request_with_tools_skips_a_tier_without_tools() {
 async fn reasoning_requests_and_unhealthy_models_are_routed_around() {
     let gw = start_with(0.0, |c| {
         c.health.consecutive_failures = 1;
-        c.health.cooldown_secs = 600.0;
+        c.health.cooldown = std::time::Duration::from_secs(600);
         c.retries.same_deployment = 0;
         c.virtual_models = Config::parse(
             "[virtual_models.budget]\npolicy = \"cheapest\"\nmodels = [\"qwen-flash\", \"glm-4.5-air\"]\n",

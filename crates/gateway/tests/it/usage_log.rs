@@ -1,11 +1,7 @@
 //! The usage log: every request — completed, failed, moved between deployments, or an
 //! extra hedge attempt — is written to SQLite with its key facts, off the request path.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate
-
-mod common;
-
-use common::{ask, routes, start_with};
+use crate::common::{ask, routes, start_with};
 use serde_json::json;
 
 #[tokio::test]

@@ -2,16 +2,13 @@
 //! another's state — cached reasoning, shared breakers, budgets — and bad input gets a
 //! clear 400 with nothing spent.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test crate
-
-mod common;
-
 use std::sync::{Arc, Mutex};
 
+use crate::common;
+use crate::common::{TestGateway, ask, custom_upstream, new_key, start_with, weather_tool};
 use axum::Router;
 use axum::extract::State;
 use axum::routing::post;
-use common::{TestGateway, ask, custom_upstream, new_key, start_with, weather_tool};
 use serde_json::{Value, json};
 use switchyard_gateway::Config;
 

@@ -1,0 +1,161 @@
+//! `[limits]`: where keys' rate limits and budgets are kept (each process alone, or
+//! shared through Redis), and what happens when Redis cannot be reached.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::check::{self, Source};
+use crate::error::ConfigError;
+
+/// `[limits]`: where keys' rate limits and budgets live. Its `Debug` hides passwords.
+#[derive(Clone, PartialEq)]
+pub struct LimitsConfig {
+    /// Redis URL, when the limits are shared through Redis (`backend = "redis"`).
+    pub redis_url: Option<String>,
+    /// Redis Cluster nodes (`redis_cluster`); when set, the cluster protocol is used.
+    pub redis_cluster: Vec<String>,
+    /// Prefix of the Redis keys.
+    pub redis_prefix: String,
+    /// When Redis cannot be reached: `true` = refuse (503), `false` = local limits.
+    pub deny_on_redis_error: bool,
+    /// How long a budget reservation in Redis lasts if its request never settles it.
+    pub reservation_ttl: Duration,
+    /// PEM file of the certificate authorities trusted for `rediss://` (instead of the
+    /// system's).
+    pub redis_ca_file: Option<PathBuf>,
+}
+
+impl std::fmt::Debug for LimitsConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let hide = |u: &String| switchyard_ledger::redact(u);
+        f.debug_struct("LimitsConfig")
+            .field("redis_url", &self.redis_url.as_ref().map(hide))
+            .field(
+                "redis_cluster",
+                &self.redis_cluster.iter().map(hide).collect::<Vec<_>>(),
+            )
+            .field("redis_prefix", &self.redis_prefix)
+            .field("deny_on_redis_error", &self.deny_on_redis_error)
+            .field("reservation_ttl", &self.reservation_ttl)
+            .field("redis_ca_file", &self.redis_ca_file)
+            .finish()
+    }
+}
+
+/// `[limits]` as written.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawLimits {
+    backend: Option<Spanned<String>>,
+    redis_url: Option<String>,
+    #[serde(default)]
+    redis_cluster: Vec<String>,
+    redis_prefix: Option<String>,
+    on_redis_error: Option<Spanned<String>>,
+    reservation_ttl_secs: Option<Spanned<f64>>,
+    redis_ca_file: Option<String>,
+}
+
+impl RawLimits {
+    /// `[limits]`, checked. A reservation lasts by default a minute longer than the
+    /// longest request, `request_timeout` (`[server]`).
+    pub(super) fn validate(
+        self,
+        src: Source<'_>,
+        request_timeout: Duration,
+    ) -> Result<LimitsConfig, ConfigError> {
+        let redis = src.one_of(
+            &self.backend,
+            false,
+            &[("local", false), ("redis", true)],
+            "[limits] backend",
+            "use \"local\" (each process alone, the default) or \"redis\" (shared by replicas)",
+        )?;
+        let redis_url = check::word_or(self.redis_url, "redis://127.0.0.1:6379");
+        Ok(LimitsConfig {
+            redis_url: redis.then_some(redis_url),
+            redis_cluster: if redis {
+                self.redis_cluster
+            } else {
+                Vec::new()
+            },
+            redis_prefix: check::word_or(self.redis_prefix, "switchyard"),
+            deny_on_redis_error: src.one_of(
+                &self.on_redis_error,
+                false,
+                &[("local", false), ("deny", true)],
+                "[limits] on_redis_error",
+                "use \"local\" (fail open with each process's own limits) or \"deny\" (fail closed: 503)",
+            )?,
+            reservation_ttl: src.secs(
+                &self.reservation_ttl_secs,
+                Duration::from_secs(request_timeout.as_secs().saturating_add(60)),
+                "[limits] reservation_ttl_secs",
+                "use a little more than your longest request, e.g. 660 with request_timeout_secs = 600",
+            )?,
+            redis_ca_file: check::path(self.redis_ca_file),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+    use crate::config::testing::assert_refused;
+
+    #[test]
+    fn limits_are_local_unless_redis_is_chosen() {
+        let l = Config::parse(
+            "[limits]\nredis_url = \"redis://h:1\"\nredis_cluster = [\"redis://h:2\"]\n",
+            "c",
+        )
+        .unwrap()
+        .limits;
+        assert_eq!((l.redis_url, l.redis_cluster.len()), (None, 0));
+        assert_eq!(
+            (l.redis_prefix.as_str(), l.deny_on_redis_error),
+            ("switchyard", false)
+        );
+        let l = Config::parse(
+            "[limits]\nbackend = \"redis\"\nredis_prefix = \" \"\non_redis_error = \"deny\"\n",
+            "c",
+        )
+        .unwrap()
+        .limits;
+        assert_eq!(l.redis_url.as_deref(), Some("redis://127.0.0.1:6379"));
+        assert_eq!(
+            (l.redis_prefix.as_str(), l.deny_on_redis_error),
+            ("switchyard", true)
+        );
+    }
+
+    #[test]
+    fn unknown_backends_name_the_line_and_the_choices() {
+        for (text, needle) in [
+            (
+                "[limits]\nbackend = \"memcached\"\n",
+                "[limits] backend 'memcached'",
+            ),
+            (
+                "[limits]\non_redis_error = \"retry\"\n",
+                "[limits] on_redis_error 'retry'",
+            ),
+        ] {
+            assert_refused(text, 2, &[needle]);
+        }
+    }
+
+    #[test]
+    fn passwords_stay_out_of_debug() {
+        let l = Config::parse(
+            "[limits]\nbackend = \"redis\"\nredis_url = \"redis://:hunter2@h:1\"\n",
+            "c",
+        )
+        .unwrap()
+        .limits;
+        assert!(!format!("{l:?}").contains("hunter2"), "{l:?}");
+    }
+}

@@ -1,0 +1,198 @@
+//! `[server]`: where the gateway listens and how long requests and clients may take.
+
+use std::net::SocketAddr;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use super::check::{self, Source};
+use crate::error::ConfigError;
+
+/// Default listen address.
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+/// Default body limit: 10 MiB.
+const DEFAULT_MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+
+/// `[server]`, validated.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on.
+    pub listen: SocketAddr,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Longest a whole request may take (`request_timeout_secs`).
+    pub request_timeout: Duration,
+    /// After a stream's first token, the longest gap between data events (keep-alive
+    /// comments do not count) (`stream_idle_timeout_secs`).
+    pub stream_idle_timeout: Duration,
+    /// Longest a stream may wait for its first token before the next region is tried (or
+    /// the client gets an error event); keep-alive comments do not reset it
+    /// (`ttft_timeout_secs`).
+    pub ttft_timeout: Duration,
+    /// Connect timeout to upstreams (`connect_timeout_secs`).
+    pub connect_timeout: Duration,
+    /// On shutdown, how long in-flight requests get to finish (`shutdown_grace_secs`).
+    pub shutdown_grace: Duration,
+    /// This instance's home region: deployments in regions `near` it are preferred.
+    pub region: Option<String>,
+    /// Requests in flight at most, gateway-wide; past it, a fast 503 with Retry-After.
+    pub max_concurrency: usize,
+    /// Longest a client may take to send a request's headers, counted from when its
+    /// connection opens or its previous response ends: so also how long a kept-alive
+    /// connection may sit idle.
+    pub header_timeout: Duration,
+    /// Longest a client may take to send a request's body, once its headers are in.
+    pub body_timeout: Duration,
+}
+
+/// `[server]` as written.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawServer {
+    listen: Option<Spanned<String>>,
+    max_body_bytes: Option<usize>,
+    request_timeout_secs: Option<u64>,
+    stream_idle_timeout_secs: Option<u64>,
+    ttft_timeout_secs: Option<u64>,
+    connect_timeout_secs: Option<u64>,
+    shutdown_grace_secs: Option<u64>,
+    region: Option<String>,
+    max_concurrency: Option<Spanned<usize>>,
+    header_timeout_secs: Option<Spanned<f64>>,
+    body_timeout_secs: Option<Spanned<f64>>,
+}
+
+impl RawServer {
+    /// `[server]`, checked.
+    pub(super) fn validate(self, src: Source<'_>) -> Result<ServerConfig, ConfigError> {
+        let whole_secs = |v: Option<u64>, default: u64| Duration::from_secs(v.unwrap_or(default));
+        Ok(ServerConfig {
+            listen: listen(src, self.listen.as_ref())?,
+            max_body_bytes: self.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
+            request_timeout: whole_secs(self.request_timeout_secs, 600),
+            stream_idle_timeout: whole_secs(self.stream_idle_timeout_secs, 120),
+            ttft_timeout: whole_secs(self.ttft_timeout_secs, 120),
+            connect_timeout: whole_secs(self.connect_timeout_secs, 10),
+            shutdown_grace: whole_secs(self.shutdown_grace_secs, 30),
+            region: self.region.filter(|r| !r.trim().is_empty()),
+            max_concurrency: src.checked(
+                &self.max_concurrency,
+                10_000,
+                |n| n >= 1,
+                |_| "max_concurrency must be at least 1".into(),
+                "use e.g. 10000: requests in flight before new ones get a fast 503",
+            )?,
+            header_timeout: client_limit(
+                src,
+                &self.header_timeout_secs,
+                10.0,
+                "header_timeout_secs",
+            )?,
+            body_timeout: client_limit(src, &self.body_timeout_secs, 30.0, "body_timeout_secs")?,
+        })
+    }
+}
+
+/// `listen`, or the default address.
+fn listen(src: Source<'_>, l: Option<&Spanned<String>>) -> Result<SocketAddr, ConfigError> {
+    match l {
+        None => DEFAULT_LISTEN
+            .parse()
+            .map_err(|_| ConfigError::Internal("default listen")),
+        Some(l) => SocketAddr::from_str(l.get_ref()).map_err(|_| {
+            src.error(
+                l.span(),
+                format!("listen address '{}' is not IP:PORT", l.get_ref()),
+                "write it like \"127.0.0.1:8080\" or \"[::1]:8080\"",
+            )
+        }),
+    }
+}
+
+/// A limit on how long a client may take, in seconds (fractions allowed): above zero and
+/// at most a day; `default` when absent.
+fn client_limit(
+    src: Source<'_>,
+    v: &Option<Spanned<f64>>,
+    default: f64,
+    name: &str,
+) -> Result<Duration, ConfigError> {
+    let secs = src.checked(
+        v,
+        default,
+        |s| s > 0.0 && s <= check::DAY_SECS,
+        |s| format!("{name} must be above 0 and at most 86400 seconds, got {s}"),
+        &format!("use e.g. {name} = {default}"),
+    )?;
+    check::duration(secs, "client time limit")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::config::testing::assert_refused;
+
+    fn server(text: &str) -> ServerConfig {
+        Config::parse(text, "c").unwrap().server
+    }
+
+    #[test]
+    fn an_empty_section_gives_the_defaults() {
+        let s = server("");
+        assert_eq!(s.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(s.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+        let secs = Duration::from_secs;
+        assert_eq!(
+            [s.request_timeout, s.ttft_timeout, s.stream_idle_timeout],
+            [secs(600), secs(120), secs(120)]
+        );
+        assert_eq!(
+            [
+                s.connect_timeout,
+                s.shutdown_grace,
+                s.header_timeout,
+                s.body_timeout
+            ],
+            [secs(10), secs(30), secs(10), secs(30)]
+        );
+    }
+
+    #[test]
+    fn whole_seconds_in_the_file_are_durations_in_the_config() {
+        let s = server(
+            "[server]\nrequest_timeout_secs = 7\nshutdown_grace_secs = 0\nheader_timeout_secs = 0.25\n",
+        );
+        assert_eq!(s.request_timeout, Duration::from_secs(7));
+        assert_eq!(s.shutdown_grace, Duration::ZERO);
+        assert_eq!(s.header_timeout, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn server_limits_and_home_region_parse() {
+        let s = server("[server]\nregion = \"eu\"\nmax_concurrency = 64\n");
+        assert_eq!(s.region.as_deref(), Some("eu"));
+        assert_eq!(s.max_concurrency, 64);
+        assert_refused("[server]\nmax_concurrency = 0\n", 2, &["at least 1"]);
+    }
+
+    #[test]
+    fn bad_listen_address_names_the_line_and_fix() {
+        assert_refused(
+            "\n[server]\nlisten = \"localhost\"\n",
+            3,
+            &["127.0.0.1:8080"],
+        );
+    }
+
+    #[test]
+    fn unknown_field_is_rejected_with_its_line() {
+        assert_refused(
+            "[server]\nlisten = \"127.0.0.1:1\"\nmax_body = 5\n",
+            3,
+            &["max_body"],
+        );
+    }
+}
