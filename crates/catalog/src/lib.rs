@@ -25,8 +25,6 @@
 //! # Ok::<(), switchyard_catalog::CatalogError>(())
 //! ```
 
-#![warn(unreachable_pub)]
-
 mod capability;
 mod catalog;
 mod error;

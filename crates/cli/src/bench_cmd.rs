@@ -14,11 +14,11 @@ use switchyard_bench::workload::{Dist, Mix, Source};
 use switchyard_bench::{analyze, html, table};
 
 /// Exit code when a `--fail-on` threshold is broken.
-pub const EXIT_THRESHOLD: u8 = 3;
+pub(crate) const EXIT_THRESHOLD: u8 = 3;
 
 /// `switchyard bench` arguments.
 #[derive(Args, Debug)]
-pub struct BenchArgs {
+pub(crate) struct BenchArgs {
     /// Base URL of an OpenAI-compatible API; requests go to `<target>/chat/completions`
     /// (e.g. http://127.0.0.1:8080/v1).
     #[arg(long)]
@@ -109,14 +109,14 @@ pub struct BenchArgs {
 
 impl BenchArgs {
     /// Runtime worker threads to start (at least one).
-    pub fn threads(&self) -> usize {
+    pub(crate) fn threads(&self) -> usize {
         let cores = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         self.threads.unwrap_or(cores.min(4)).max(1)
     }
 }
 
 /// `30s`, `2m`, `500ms`, `1.5s`, or bare seconds.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
     let s = s.trim();
     let (num, unit) = s
         .find(|c: char| c.is_ascii_alphabetic())
@@ -192,7 +192,7 @@ fn source(args: &BenchArgs) -> Result<Source> {
 }
 
 /// Exit code for bad arguments (as clap uses).
-pub const EXIT_USAGE: u8 = 2;
+pub(crate) const EXIT_USAGE: u8 = 2;
 
 /// Arguments checked and parsed, before anything touches the network.
 struct Checked {
@@ -230,7 +230,7 @@ fn check(args: &BenchArgs) -> Result<Checked> {
 }
 
 /// Run `switchyard bench`.
-pub async fn run(args: BenchArgs) -> Result<ExitCode> {
+pub(crate) async fn run(args: BenchArgs) -> Result<ExitCode> {
     let Checked {
         load,
         source,

@@ -18,7 +18,7 @@ use switchyard_gateway::{AppState, Config};
 
 /// `switchyard demo` arguments.
 #[derive(Args, Debug)]
-pub struct DemoArgs {
+pub(crate) struct DemoArgs {
     /// How long to offer load (the outage covers the middle third).
     #[arg(long, value_parser = crate::bench_cmd::parse_duration, default_value = "30s")]
     duration: Duration,
@@ -41,7 +41,7 @@ const PROVIDER: &str = "deepseek";
 const DOWN_REGION: &str = "global";
 
 /// Run the demo.
-pub async fn run(args: DemoArgs) -> Result<()> {
+pub(crate) async fn run(args: DemoArgs) -> Result<()> {
     anyhow::ensure!(
         args.rate.is_finite() && args.rate > 0.0,
         "--rate must be positive"
@@ -122,7 +122,7 @@ pub async fn run(args: DemoArgs) -> Result<()> {
     let data = engine::run(&plan, &transport).await?;
     let faults_applied = outage.await.unwrap_or(false);
     let recs: Vec<&Rec> = data.groups.iter().flat_map(|g| g.recs.iter()).collect();
-    let metrics = switchyard_gateway::telemetry::render();
+    let metrics = switchyard_gateway::render_metrics();
     let _ = stop_tx.send(());
     let _ = server.await;
 

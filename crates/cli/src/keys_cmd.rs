@@ -12,7 +12,7 @@ use switchyard_ledger::keys::{BudgetPeriod, KeyRecord, KeyStore, NewKey};
 
 /// `switchyard keys` options.
 #[derive(Debug, Args)]
-pub struct KeysArgs {
+pub(crate) struct KeysArgs {
     #[command(subcommand)]
     command: KeysCommand,
     /// The database (default: the one `serve` uses, per --config or the default location).
@@ -126,7 +126,7 @@ fn describe(k: &KeyRecord) -> String {
 }
 
 /// Run `switchyard keys …`.
-pub fn run(args: KeysArgs) -> Result<()> {
+pub(crate) fn run(args: KeysArgs) -> Result<()> {
     let store = open_store(&args)?;
     match args.command {
         KeysCommand::Create {

@@ -12,7 +12,7 @@ use switchyard_router::{Model, Row, TrainConfig, held_out};
 
 /// `switchyard route` options.
 #[derive(Debug, Args)]
-pub struct RouteArgs {
+pub(crate) struct RouteArgs {
     #[command(subcommand)]
     command: RouteCommand,
 }
@@ -118,7 +118,7 @@ fn pct(x: f64) -> String {
 }
 
 /// Run `switchyard route …`.
-pub fn run(args: RouteArgs) -> Result<()> {
+pub(crate) fn run(args: RouteArgs) -> Result<()> {
     match args.command {
         RouteCommand::Train { data, out, holdout } => {
             let rows: Vec<Row> = read_rows(&data)?

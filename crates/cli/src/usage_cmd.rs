@@ -10,7 +10,7 @@ use switchyard_ledger::{PgStore, SqliteStore};
 
 /// `switchyard usage` options.
 #[derive(Debug, Args)]
-pub struct UsageArgs {
+pub(crate) struct UsageArgs {
     /// Group rows by: key, team, model or day.
     #[arg(long, default_value = "model", value_parser = clap::value_parser!(GroupByArg))]
     by: GroupByArg,
@@ -34,7 +34,7 @@ pub struct UsageArgs {
 
 /// Clap wrapper of [`GroupBy`].
 #[derive(Debug, Clone, Copy)]
-pub struct GroupByArg(GroupBy);
+pub(crate) struct GroupByArg(GroupBy);
 
 impl std::str::FromStr for GroupByArg {
     type Err = String;
@@ -44,7 +44,7 @@ impl std::str::FromStr for GroupByArg {
 }
 
 /// Run `switchyard usage`.
-pub fn run(args: UsageArgs) -> Result<()> {
+pub(crate) fn run(args: UsageArgs) -> Result<()> {
     let env = |k: &str| std::env::var(k).ok();
     let mut postgres = None;
     let path = match (&args.db, &args.config) {

@@ -16,7 +16,7 @@ use crate::state::AppState;
 use crate::usage::{self, Outcome, UsageRecord};
 
 /// Per-request facts used to record usage, whichever way the request ends.
-pub struct RequestCtx {
+pub(crate) struct RequestCtx {
     /// Shared state (catalog for prices).
     pub st: Arc<AppState>,
     /// Gateway request id.
@@ -48,7 +48,7 @@ pub struct RequestCtx {
 
 impl RequestCtx {
     /// Record usage for this request; returns its cost in nano-dollars.
-    pub fn record(&self, usage: TokenUsage, estimated: bool, outcome: Outcome) -> u64 {
+    pub(crate) fn record(&self, usage: TokenUsage, estimated: bool, outcome: Outcome) -> u64 {
         let status = match outcome {
             Outcome::ClientDisconnected => 499,
             _ => 200,
@@ -63,7 +63,7 @@ impl RequestCtx {
     }
 
     /// Record a request that failed with `status` before any answer (no spend).
-    pub fn record_failure(&self, status: StatusCode) {
+    pub(crate) fn record_failure(&self, status: StatusCode) {
         self.record_in(
             (&self.region, &self.deployment),
             TokenUsage::default(),
@@ -75,7 +75,7 @@ impl RequestCtx {
 
     /// Record the estimated spend of an extra attempt of this request on deployment `d`
     /// (a cancelled hedge), apart from the request's own record.
-    pub fn record_attempt(&self, d: &Deployment, usage: TokenUsage, outcome: Outcome) {
+    pub(crate) fn record_attempt(&self, d: &Deployment, usage: TokenUsage, outcome: Outcome) {
         self.record_in((&d.region_name, &d.name), usage, true, outcome, 499);
     }
 

@@ -267,7 +267,7 @@ impl IntoResponse for GatewayError {
 }
 
 /// A JSON error response.
-pub fn error_response(status: StatusCode, err: &ApiError) -> Response {
+pub(crate) fn error_response(status: StatusCode, err: &ApiError) -> Response {
     let body = serde_json::to_vec(&serde_json::json!({ "error": err })).unwrap_or_default();
     let mut resp = (status, body).into_response();
     resp.headers_mut().insert(

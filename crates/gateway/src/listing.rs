@@ -11,7 +11,7 @@ use crate::routing::virtual_models::VirtualModel;
 use crate::upstream::ProviderRuntime;
 
 /// `GET /v1/models` body: OpenAI list shape plus price, context and capability fields.
-pub fn render_models(
+pub(crate) fn render_models(
     catalog: &Catalog,
     providers: &HashMap<String, ProviderRuntime>,
     virtual_models: &[&VirtualModel],

@@ -15,7 +15,7 @@ use crate::state::AppState;
 use crate::upstream::ProviderRuntime;
 
 /// One model the request may be served by, with the request rewritten for its dialect.
-pub struct Target<'a> {
+pub(crate) struct Target<'a> {
     /// The model's provider.
     pub provider: &'a ProviderRuntime,
     /// The model's deployments and policy.
@@ -33,7 +33,7 @@ pub struct Target<'a> {
 
 impl Target<'_> {
     /// The body prepared for `d`'s upstream id.
-    pub fn body_for(&self, d: &Deployment) -> Bytes {
+    pub(crate) fn body_for(&self, d: &Deployment) -> Bytes {
         body_for(&self.bodies, &d.upstream_id)
     }
 }

@@ -18,19 +18,19 @@ use sha2::{Digest, Sha256};
 use switchyard_wire::{Message, Role};
 
 /// Entries kept at most.
-pub const MAX_ENTRIES: usize = 100_000;
+pub(crate) const MAX_ENTRIES: usize = 100_000;
 /// Reasoning bytes kept at most, over all entries.
-pub const MAX_BYTES: usize = 64 * 1024 * 1024;
+pub(crate) const MAX_BYTES: usize = 64 * 1024 * 1024;
 /// One reasoning text longer than this is not kept.
-pub const MAX_ENTRY_BYTES: usize = 256 * 1024;
+pub(crate) const MAX_ENTRY_BYTES: usize = 256 * 1024;
 /// How long an entry lives.
-pub const TTL: Duration = Duration::from_secs(60 * 60);
+pub(crate) const TTL: Duration = Duration::from_secs(60 * 60);
 
 type EntryKey = [u8; 32];
 
 /// A conversation as seen by the cache: who is asking and what was said so far.
 #[derive(Clone)]
-pub struct Conversation {
+pub(crate) struct Conversation {
     hasher: Sha256,
 }
 
@@ -42,14 +42,14 @@ impl std::fmt::Debug for Conversation {
 
 impl Conversation {
     /// An empty conversation of `owner` (the gateway key id, or `""` with keys off).
-    pub fn new(owner: &str) -> Self {
+    pub(crate) fn new(owner: &str) -> Self {
         let mut hasher = Sha256::new();
         field(&mut hasher, owner.as_bytes());
         Conversation { hasher }
     }
 
     /// Add one message (its reasoning is left out: clients drop it, the gateway restores it).
-    pub fn push(&mut self, m: &Message) {
+    pub(crate) fn push(&mut self, m: &Message) {
         let h = &mut self.hasher;
         field(h, role_tag(m.role).as_bytes());
         field(h, m.text_content().as_bytes());
@@ -100,7 +100,7 @@ fn role_tag(role: Role) -> &'static str {
 /// Bounded map from (caller, conversation, tool-call id) to the reasoning of the turn
 /// that made the call.
 #[derive(Debug)]
-pub struct ReasoningCache {
+pub(crate) struct ReasoningCache {
     inner: Mutex<Inner>,
     max_entries: usize,
     max_bytes: usize,
@@ -139,7 +139,7 @@ impl Default for ReasoningCache {
 
 impl ReasoningCache {
     /// A cache of at most `max_entries` entries and `max_bytes` of text, each kept `ttl`.
-    pub fn new(max_entries: usize, max_bytes: usize, ttl: Duration) -> Self {
+    pub(crate) fn new(max_entries: usize, max_bytes: usize, ttl: Duration) -> Self {
         ReasoningCache {
             inner: Mutex::new(Inner::default()),
             max_entries,
@@ -150,7 +150,7 @@ impl ReasoningCache {
 
     /// Remember `reasoning` for every id in `call_ids`, made in answer to `conv` (the
     /// whole request as the client sent it).
-    pub fn insert<'a>(
+    pub(crate) fn insert<'a>(
         &self,
         conv: &Conversation,
         call_ids: impl IntoIterator<Item = &'a str>,
@@ -182,7 +182,7 @@ impl ReasoningCache {
     }
 
     /// The reasoning recorded for `call_id` after `conv`, if it has not expired.
-    pub fn get(&self, conv: &Conversation, call_id: &str) -> Option<Arc<str>> {
+    pub(crate) fn get(&self, conv: &Conversation, call_id: &str) -> Option<Arc<str>> {
         let key = conv.entry(call_id);
         let mut inner = self.inner.lock().ok()?;
         // Expired entries are dropped oldest first, as they are met.
@@ -204,7 +204,7 @@ impl ReasoningCache {
     /// Put back reasoning the client dropped from assistant tool-call turns of
     /// `messages`, sent by `owner`; returns the conversation of the whole list (for
     /// remembering the answer's reasoning).
-    pub fn restore(&self, owner: &str, messages: &mut [Message]) -> Conversation {
+    pub(crate) fn restore(&self, owner: &str, messages: &mut [Message]) -> Conversation {
         let mut conv = Conversation::new(owner);
         for m in messages {
             if m.role == Role::Assistant && m.reasoning_content.is_none() {

@@ -27,45 +27,45 @@ pub struct AppState {
     /// The catalog, with config overlays applied.
     pub catalog: Catalog,
     /// Providers by id.
-    pub providers: HashMap<String, ProviderRuntime>,
+    pub(crate) providers: HashMap<String, ProviderRuntime>,
     /// Pooled HTTP client for upstream calls.
-    pub client: reqwest::Client,
+    pub(crate) client: reqwest::Client,
     /// Validated config.
     pub config: Config,
     /// (Caller, conversation, tool-call id) → reasoning, for vendors that need it passed back.
-    pub reasoning: ReasoningCache,
+    pub(crate) reasoning: ReasoningCache,
     /// `GET /v1/models` body, rendered once.
-    pub models_json: bytes::Bytes,
+    pub(crate) models_json: bytes::Bytes,
     /// The in-process simulator, when any provider is simulated.
     pub sim: Option<SimHandle>,
     /// Pre-registered metric handles per canonical model id.
-    pub metrics: HashMap<String, ModelMetrics>,
+    pub(crate) metrics: HashMap<String, ModelMetrics>,
     /// `switchyard_inflight_requests`.
-    pub inflight: metrics::Gauge,
+    pub(crate) inflight: metrics::Gauge,
     /// Circuit breakers per provider region.
-    pub health: Health,
+    pub(crate) health: Health,
     /// How many retries may still be made.
-    pub retry_budget: RetryBudget,
+    pub(crate) retry_budget: RetryBudget,
     /// Fallback models by canonical model id (`[fallbacks]`), resolved at start-up.
-    pub fallbacks: HashMap<String, Vec<String>>,
+    pub(crate) fallbacks: HashMap<String, Vec<String>>,
     /// Deployments and routing policy per canonical model id.
-    pub routes: HashMap<String, Route>,
+    pub(crate) routes: HashMap<String, Route>,
     /// Requests in flight, for `[server] max_concurrency`.
     pub admitted: AtomicUsize,
     /// The usage log, unless `[usage] store = "none"`.
     pub usage: Option<UsageLog>,
     /// Gateway keys, when `[keys] enabled`.
-    pub keys: Option<Keyring>,
+    pub(crate) keys: Option<Keyring>,
     /// Token of `/admin/keys` (from `[keys] admin_token_env`); `None` = admin API off.
     pub admin_token: Option<String>,
     /// Wrong admin tokens per client address (see [`crate::keys::access`]).
-    pub admin_failures: AdminFailures,
+    pub(crate) admin_failures: AdminFailures,
     /// Keys' limits and budgets in Redis, with `[limits] backend = "redis"`.
-    pub shared_limits: Option<std::sync::Arc<RedisLimits>>,
+    pub(crate) shared_limits: Option<std::sync::Arc<RedisLimits>>,
     /// Virtual models by lower-cased name.
-    pub virtual_models: HashMap<String, VirtualModel>,
+    pub(crate) virtual_models: HashMap<String, VirtualModel>,
     /// The tiered router's classifier, when a virtual model uses it.
-    pub classifier: Option<switchyard_router::Model>,
+    pub(crate) classifier: Option<switchyard_router::Model>,
 }
 
 impl AppState {

@@ -24,7 +24,7 @@ const LATENCY_BUCKETS: &[f64] = &[
 
 /// Install the recorder (once per process) and return its handle; `None` if another
 /// recorder was installed first (metrics then go there and `/metrics` is empty).
-pub fn handle() -> Option<&'static PrometheusHandle> {
+pub(crate) fn handle() -> Option<&'static PrometheusHandle> {
     HANDLE
         .get_or_init(|| {
             PrometheusBuilder::new()
@@ -44,7 +44,7 @@ pub fn render() -> String {
 /// Pre-registered handles for one model's hot-path series, so a request updates atomics
 /// instead of hashing label sets in the registry.
 #[derive(Clone)]
-pub struct ModelMetrics {
+pub(crate) struct ModelMetrics {
     /// `switchyard_requests_total{status="200"}`.
     pub requests_ok: Counter,
     /// `switchyard_tokens_total` by kind: prompt, cached_prompt, completion, reasoning.
@@ -66,11 +66,11 @@ impl std::fmt::Debug for ModelMetrics {
 }
 
 /// Kinds of `switchyard_tokens_total`, in the order of [`ModelMetrics::tokens`].
-pub const TOKEN_KINDS: [&str; 4] = ["prompt", "cached_prompt", "completion", "reasoning"];
+pub(crate) const TOKEN_KINDS: [&str; 4] = ["prompt", "cached_prompt", "completion", "reasoning"];
 
 impl ModelMetrics {
     /// Register the series of `model` served by `provider`. Call after [`handle`].
-    pub fn register(model: &str, provider: &str) -> Self {
+    pub(crate) fn register(model: &str, provider: &str) -> Self {
         let (m, p) = (model.to_string(), provider.to_string());
         ModelMetrics {
             requests_ok: counter!("switchyard_requests_total", "model" => m.clone(), "provider" => p.clone(), "status" => "200"),

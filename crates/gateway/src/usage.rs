@@ -16,7 +16,7 @@ use switchyard_wire::TokenUsage;
 
 /// How a request ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     /// The response was delivered whole.
     Completed,
     /// The client went away first; usage is estimated from what was produced.
@@ -36,7 +36,7 @@ pub enum Outcome {
 
 impl Outcome {
     /// Label value.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Outcome::Completed => "completed",
             Outcome::ClientDisconnected => "client_disconnected",
@@ -50,7 +50,7 @@ impl Outcome {
 
 /// What one request consumed.
 #[derive(Debug, Clone)]
-pub struct UsageRecord<'a> {
+pub(crate) struct UsageRecord<'a> {
     /// Gateway request id.
     pub request_id: &'a str,
     /// Canonical model id.
@@ -91,7 +91,11 @@ pub struct UsageRecord<'a> {
 /// figure like `u64::MAX` would bill a key for ever. Returns the usage to record instead
 /// (the prompt estimate, the completion capped at the output limit), or `None` when the
 /// figures are believable.
-pub fn implausible(u: TokenUsage, model: &Model, prompt_estimate: u64) -> Option<TokenUsage> {
+pub(crate) fn implausible(
+    u: TokenUsage,
+    model: &Model,
+    prompt_estimate: u64,
+) -> Option<TokenUsage> {
     let prompt_cap = u64::from(model.context_window).saturating_mul(2);
     let completion_cap = u64::from(model.max_output).saturating_mul(2);
     if u.prompt <= prompt_cap && u.completion <= completion_cap {
@@ -118,7 +122,11 @@ pub fn implausible(u: TokenUsage, model: &Model, prompt_estimate: u64) -> Option
 /// Record one request's usage: metrics (not for failed requests), a `switchyard::usage`
 /// debug line, and an event for the usage log when there is one. Returns the exact cost
 /// in nano-dollars. `hot` holds the model's pre-registered series, when it has them.
-pub fn record(r: &UsageRecord<'_>, hot: Option<&ModelMetrics>, log: Option<&UsageLog>) -> u64 {
+pub(crate) fn record(
+    r: &UsageRecord<'_>,
+    hot: Option<&ModelMetrics>,
+    log: Option<&UsageLog>,
+) -> u64 {
     let u = r.usage;
     let nanos = r.price.cost_nanos(u.prompt, u.cached_prompt, u.completion);
     if let Some(log) = log {

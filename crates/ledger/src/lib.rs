@@ -17,8 +17,6 @@
 //! Costs are integers in nano-dollars (1e-9 USD), computed by
 //! `switchyard_catalog::Price::cost_nanos`.
 
-#![warn(unreachable_pub)]
-
 mod error;
 mod event;
 pub mod keys;

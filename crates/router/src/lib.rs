@@ -13,8 +13,6 @@
 //! Pure: no I/O, no network. Scoring one prompt is a tokenise-and-hash pass plus a sparse
 //! dot product.
 
-#![warn(unreachable_pub)]
-
 pub mod cv;
 pub mod eval;
 pub mod features;

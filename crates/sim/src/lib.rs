@@ -77,8 +77,6 @@
 //! `faults` the fault table; `stats` counters; `cache` prompt caching; `capacity` slots
 //! and queues per provider region.
 
-#![warn(unreachable_pub)]
-
 mod cache;
 mod capacity;
 mod failure;

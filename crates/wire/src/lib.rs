@@ -11,7 +11,6 @@
 //! - [`dialect`]: per-vendor request/response normalisation and error mapping;
 //! - [`tokens`]: a small offline token estimator.
 
-#![warn(unreachable_pub)]
 // Everything here reads bytes from clients and upstreams: an index or a sum that input
 // controls must not panic or wrap. Exceptions are marked where they are, with the reason.
 #![cfg_attr(

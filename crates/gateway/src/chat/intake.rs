@@ -136,7 +136,7 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), GatewayError> {
 }
 
 /// Parse the body into a typed request; errors say which field is wrong and why.
-pub fn parse_request(bytes: &[u8]) -> Result<ChatRequest, GatewayError> {
+pub(crate) fn parse_request(bytes: &[u8]) -> Result<ChatRequest, GatewayError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     let req: ChatRequest = match serde_path_to_error::deserialize(&mut *de) {
         Ok(r) => r,

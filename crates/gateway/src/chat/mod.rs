@@ -20,7 +20,7 @@ mod abandon;
 mod admit;
 mod escalate;
 mod fallback;
-pub mod intake;
+pub(crate) mod intake;
 mod reply;
 mod resolve;
 

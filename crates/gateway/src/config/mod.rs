@@ -5,8 +5,6 @@
 //! type) and the `validate` that turns it into the checked type below; [`Config::parse`]
 //! reads the raw file and validates the sections in turn.
 
-#![warn(unreachable_pub)]
-
 use std::collections::BTreeMap;
 
 use serde::Deserialize;

@@ -36,7 +36,7 @@ use crate::upstream::send::send_upstream;
 use crate::usage::Outcome;
 
 /// What a successful attempt produced.
-pub enum Answer {
+pub(crate) enum Answer {
     /// A stream to relay (already past its first token when it won a hedge race).
     Stream(ByteStream),
     /// A whole, normalised answer.
@@ -51,7 +51,7 @@ pub enum Answer {
 }
 
 /// The attempt that answered.
-pub struct Won {
+pub(crate) struct Won {
     /// Its answer.
     pub answer: Answer,
     /// The vendor's request id header.
@@ -64,7 +64,7 @@ pub struct Won {
 
 /// What trying a target produced: the answer or the last error, and the deployments not
 /// tried yet (a stream that fails before its first token may still use them).
-pub struct Tried {
+pub(crate) struct Tried {
     /// The answer, or the error to report.
     pub outcome: Result<Won, UpstreamError>,
     /// Deployments left, in order.
@@ -101,7 +101,7 @@ pub(crate) struct Call<'a> {
 pub(crate) type Finished = Vec<(Permit, Instant, AttemptResult)>;
 
 /// Try `t`'s deployments for one request (see the module doc).
-pub async fn try_deployments(
+pub(crate) async fn try_deployments(
     st: &AppState,
     ctx: &mut RequestCtx,
     t: &Target<'_>,
@@ -394,7 +394,7 @@ fn saturated_error(model: &str, quota_wait: Option<Duration>) -> UpstreamError {
 }
 
 /// A deployment answered: healthy, unless it is a latency outlier among its peers.
-pub fn report_answer(st: &AppState, route: &Route, d: &Deployment) {
+pub(crate) fn report_answer(st: &AppState, route: &Route, d: &Deployment) {
     if route.is_latency_outlier(d, st.config.health.latency_outlier_factor) {
         counter!("switchyard_latency_outliers_total", "provider" => d.provider.clone(), "deployment" => d.name.clone())
             .increment(1);

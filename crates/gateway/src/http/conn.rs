@@ -32,7 +32,7 @@ use crate::keys::access::PeerAddr;
 
 /// Limits on how slowly a client may send, and on the drain at shutdown.
 #[derive(Debug, Clone, Copy)]
-pub struct ClientTimeouts {
+pub(crate) struct ClientTimeouts {
     /// See `[server] header_timeout_secs`.
     pub header: Duration,
     /// See `[server] shutdown_grace_secs`.
@@ -40,7 +40,7 @@ pub struct ClientTimeouts {
 }
 
 /// Serve `app` on `listener` until `shutdown` resolves; see the module docs.
-pub async fn serve(
+pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
     limits: ClientTimeouts,

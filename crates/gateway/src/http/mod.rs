@@ -13,8 +13,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Extension, Router};
 
-pub mod admin;
-pub mod conn;
+pub(crate) mod admin;
+pub(crate) mod conn;
 mod models;
 mod ops;
 
@@ -27,7 +27,7 @@ use crate::runtime::Live;
 use crate::state::AppState;
 
 /// Build the router over the gateway's [`Live`] state.
-pub fn router(state: Arc<Live>) -> Router {
+pub(crate) fn router(state: Arc<Live>) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat))
         .route("/chat/completions", post(chat))

@@ -17,9 +17,9 @@ use crate::config::PublicEndpoint;
 use crate::error::GatewayError;
 
 /// Wrong admin tokens an address may send per window.
-pub const MAX_FAILURES: u32 = 10;
+pub(crate) const MAX_FAILURES: u32 = 10;
 /// The window.
-pub const WINDOW: Duration = Duration::from_secs(60);
+pub(crate) const WINDOW: Duration = Duration::from_secs(60);
 /// Addresses tracked at most (past it, expired entries go; if none has, all do).
 const MAX_TRACKED: usize = 4096;
 

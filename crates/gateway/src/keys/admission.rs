@@ -73,7 +73,7 @@ impl KeyState {
 
 /// What a request holds from admission until its usage is recorded.
 #[derive(Debug)]
-pub struct Admission {
+pub(crate) struct Admission {
     /// The key.
     pub key: Arc<KeyState>,
     tokens_reserved: u64,
@@ -106,7 +106,7 @@ impl Admission {
 
     /// The request ended having used `tokens` and cost `nanos`: true up the token bucket
     /// and the budget. Later calls (and the drop) do nothing.
-    pub fn settle(&self, tokens: u64, nanos: u64) {
+    pub(crate) fn settle(&self, tokens: u64, nanos: u64) {
         let mut done = self
             .settled
             .lock()
@@ -137,7 +137,7 @@ impl Admission {
     }
 
     /// Spend of an extra attempt (a cancelled hedge), on top of the request's own.
-    pub fn add_spend(&self, nanos: u64) {
+    pub(crate) fn add_spend(&self, nanos: u64) {
         if let Some(settler) = &self.shared {
             settler.settle(0, 0, nanos);
             self.key.add_local_spend(nanos);
@@ -184,7 +184,7 @@ impl Admission {
     /// Check a request of an identified key: the model, rate limits and budget. `tokens`
     /// is the prompt estimate plus the most output the request may produce; `max_nanos`
     /// the most it may cost.
-    pub fn local(
+    pub(crate) fn local(
         state: Arc<KeyState>,
         model: &str,
         tokens: u64,

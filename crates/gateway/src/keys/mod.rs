@@ -3,10 +3,10 @@
 //! never the database; with `[limits] backend = "redis"` the limits and budgets are
 //! shared by replicas ([`redis`]). [`access`] guards the admin and ops endpoints.
 
-pub mod access;
-pub mod admission;
-pub mod redis;
-pub mod ring;
+pub(crate) mod access;
+pub(crate) mod admission;
+pub(crate) mod redis;
+pub(crate) mod ring;
 
-pub use admission::{Admission, KeyState};
-pub use ring::{Freshness, Keyring};
+pub(crate) use admission::{Admission, KeyState};
+pub(crate) use ring::Keyring;

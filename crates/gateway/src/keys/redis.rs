@@ -128,7 +128,7 @@ return 1
 
 /// The usage log as seen by the Redis limits: a key store connection of its own, so that
 /// reading a key's spend never waits behind the key refresh.
-pub struct SpendSource {
+pub(crate) struct SpendSource {
     store: Arc<std::sync::Mutex<KeyStore>>,
     timeout: Duration,
 }
@@ -144,7 +144,7 @@ impl std::fmt::Debug for SpendSource {
 impl SpendSource {
     /// Open the key store beside the usage log: PostgreSQL `(url, table)` if given, else
     /// the SQLite file `db`. Reads give up after `timeout`.
-    pub async fn open(
+    pub(crate) async fn open(
         postgres: Option<(String, String)>,
         options: switchyard_ledger::PgOptions,
         db: std::path::PathBuf,
@@ -199,11 +199,11 @@ async fn tls_roots(
 }
 
 /// How long a budget reservation lasts unless [`RedisLimits::with_reservation_ttl`] says.
-pub const DEFAULT_HOLD_TTL: Duration = Duration::from_secs(660);
+pub(crate) const DEFAULT_HOLD_TTL: Duration = Duration::from_secs(660);
 
 /// What to do when Redis cannot be reached.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OnRedisError {
+pub(crate) enum OnRedisError {
     /// Fall back to this process's own limits (fail open).
     Local,
     /// Refuse the request with 503 (fail closed).
@@ -231,7 +231,7 @@ impl Conn {
 }
 
 /// Shared limits in Redis.
-pub struct RedisLimits {
+pub(crate) struct RedisLimits {
     conn: Conn,
     prefix: String,
     on_error: OnRedisError,
@@ -308,7 +308,7 @@ impl RedisLimits {
     ///
     /// `rediss://` connects with TLS (rustls), verifying the server's certificate against
     /// the system's certificate authorities, or only those in the PEM file `ca_file`.
-    pub async fn connect(
+    pub(crate) async fn connect(
         url: &str,
         prefix: &str,
         on_error: OnRedisError,
@@ -351,7 +351,7 @@ impl RedisLimits {
     }
 
     /// Connect to a Redis Cluster through any of its `nodes` (`redis://host:port`).
-    pub async fn connect_cluster(
+    pub(crate) async fn connect_cluster(
         nodes: &[String],
         prefix: &str,
         on_error: OnRedisError,
@@ -377,7 +377,7 @@ impl RedisLimits {
     /// Wait, at most `timeout`, until every settle sent so far has been answered (at
     /// shutdown, so that requests ended by it still settle their limits); whether they
     /// all were.
-    pub async fn settled(&self, timeout: Duration) -> bool {
+    pub(crate) async fn settled(&self, timeout: Duration) -> bool {
         let all = async {
             loop {
                 let idle = self.pending.idle.notified();
@@ -398,7 +398,7 @@ impl RedisLimits {
     /// Let a budget reservation whose request never settles it (process killed,
     /// time-out, shutdown) lapse after `ttl`; it should exceed the longest request.
     #[must_use]
-    pub fn with_reservation_ttl(mut self, ttl: Duration) -> Self {
+    pub(crate) fn with_reservation_ttl(mut self, ttl: Duration) -> Self {
         self.hold_ttl = ttl;
         self
     }
@@ -406,7 +406,7 @@ impl RedisLimits {
     /// Read a key's spend from `source` (the usage log) when Redis has none for it —
     /// first use, or lost in a restart or eviction — instead of this process's own count.
     #[must_use]
-    pub fn with_spend_source(mut self, source: SpendSource) -> Self {
+    pub(crate) fn with_spend_source(mut self, source: SpendSource) -> Self {
         self.spend = Some(source);
         self
     }
@@ -425,7 +425,7 @@ impl RedisLimits {
     }
 
     /// [`Admission::local`], with the limits and budget kept in Redis.
-    pub async fn admit(
+    pub(crate) async fn admit(
         self: &Arc<Self>,
         key: Arc<KeyState>,
         model: &str,
@@ -595,7 +595,7 @@ fn push(out: &mut Vec<(HeaderName, HeaderValue)>, name: &str, value: String) {
 
 /// Where to settle a request admitted through Redis.
 #[derive(Debug)]
-pub struct Settler {
+pub(crate) struct Settler {
     limits: Arc<RedisLimits>,
     tpm: String,
     spent: String,

@@ -22,7 +22,7 @@ use crate::usage::Outcome;
 
 /// Where a stream may still go before its first token: the rest of its model's
 /// deployments, then each fallback model's.
-pub struct Failover {
+pub(crate) struct Failover {
     /// Legs in order; the first is the model being relayed.
     pub legs: VecDeque<Leg>,
     /// Fallback models not tried yet, prepared only when the legs before them run out.
@@ -30,7 +30,7 @@ pub struct Failover {
 }
 
 /// Fallback models a stream has not needed yet, and what preparing one takes.
-pub struct PendingFallbacks {
+pub(crate) struct PendingFallbacks {
     /// Model ids, in order.
     pub models: VecDeque<String>,
     /// The client's request, as it arrived.
@@ -38,7 +38,7 @@ pub struct PendingFallbacks {
 }
 
 /// One model a stream may be moved to.
-pub struct Leg {
+pub(crate) struct Leg {
     /// Canonical model id.
     pub model_id: String,
     /// Provider id.

@@ -24,7 +24,7 @@ use tokio::time::Instant;
 
 mod failover;
 
-pub use failover::{Failover, Leg, PendingFallbacks};
+pub(crate) use failover::{Failover, Leg, PendingFallbacks};
 
 use crate::ctx::RequestCtx;
 use crate::routing::deadlines::{ClientExpiry, Deadlines};
@@ -33,7 +33,7 @@ use crate::upstream::ByteStream;
 use crate::usage::Outcome;
 
 /// The attempt to relay.
-pub struct Attempt {
+pub(crate) struct Attempt {
     /// Its body.
     pub upstream: ByteStream,
     /// Its slot on the deployment.
@@ -43,7 +43,7 @@ pub struct Attempt {
 }
 
 /// State of one relayed stream.
-pub struct Relay {
+pub(crate) struct Relay {
     ctx: RequestCtx,
     dialect: Dialect,
     upstream: ByteStream,
@@ -82,7 +82,7 @@ pub struct Relay {
 
 impl Relay {
     /// Wrap an upstream response that answered 2xx.
-    pub fn new(
+    pub(crate) fn new(
         ctx: RequestCtx,
         dialect: Dialect,
         attempt: Attempt,
@@ -124,7 +124,9 @@ impl Relay {
     }
 
     /// The response body stream.
-    pub fn into_stream(self) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
+    pub(crate) fn into_stream(
+        self,
+    ) -> impl Stream<Item = Result<Bytes, Infallible>> + Send + 'static {
         futures_util::stream::unfold(self, |mut relay| async move {
             relay.next_frame().await.map(|b| (Ok(b), relay))
         })

@@ -10,7 +10,7 @@ const MAX_WAIT_SECS: f64 = (MAX_DEBT_MINUTES + 1.0) * 60.0;
 
 /// A per-minute token bucket: `limit` to start with, refilled at `limit` per minute.
 #[derive(Debug)]
-pub struct Bucket {
+pub(crate) struct Bucket {
     /// The per-minute limit.
     pub limit: f64,
     level: f64,
@@ -19,7 +19,7 @@ pub struct Bucket {
 
 impl Bucket {
     /// A full bucket of `limit` per minute.
-    pub fn new(limit: u64) -> Self {
+    pub(crate) fn new(limit: u64) -> Self {
         Bucket {
             limit: limit as f64,
             level: limit as f64,
@@ -28,7 +28,7 @@ impl Bucket {
     }
 
     /// Add what has dripped in since the last look.
-    pub fn refill(&mut self) {
+    pub(crate) fn refill(&mut self) {
         let now = Instant::now();
         let per_sec = self.limit / 60.0;
         self.level =
@@ -37,7 +37,7 @@ impl Bucket {
     }
 
     /// Take `n`, or say how long until `n` is there.
-    pub fn take(&mut self, n: f64) -> Result<(), Duration> {
+    pub(crate) fn take(&mut self, n: f64) -> Result<(), Duration> {
         self.refill();
         if self.level >= n {
             self.level -= n;
@@ -62,7 +62,7 @@ impl Bucket {
     /// Give back `n` (reserved but not used), or take `-n` more (used beyond the
     /// reservation; may go below zero, which later requests wait out, down to
     /// `MAX_DEBT_MINUTES` minutes of the limit).
-    pub fn adjust(&mut self, n: f64) {
+    pub(crate) fn adjust(&mut self, n: f64) {
         self.refill();
         let floor = -self.limit * MAX_DEBT_MINUTES;
         let level = self.level + if n.is_finite() { n } else { 0.0 };
@@ -70,12 +70,12 @@ impl Bucket {
     }
 
     /// What is left now (never below zero).
-    pub fn remaining(&self) -> u64 {
+    pub(crate) fn remaining(&self) -> u64 {
         self.level.max(0.0) as u64
     }
 
     /// Seconds until the bucket is full again.
-    pub fn reset_secs(&self) -> f64 {
+    pub(crate) fn reset_secs(&self) -> f64 {
         let per_sec = self.limit / 60.0;
         if per_sec > 0.0 {
             ((self.limit - self.level) / per_sec).max(0.0)

@@ -16,7 +16,7 @@ pub struct RouteTimeouts {
 /// Shorter limits a client asked for (`x-switchyard-timeout`,
 /// `x-switchyard-ttft-timeout`), parsed before anything is spent.
 #[derive(Debug, Clone, Copy, Default)]
-pub struct ClientLimits {
+pub(crate) struct ClientLimits {
     /// Whole request.
     pub request: Option<Duration>,
     /// Until the first token of a stream.
@@ -28,7 +28,7 @@ pub struct ClientLimits {
 /// its expiry says nothing about the deployment, so it never counts against the
 /// deployment's health, the retry budget or latency statistics.
 #[derive(Debug, Clone, Copy)]
-pub struct Deadlines {
+pub(crate) struct Deadlines {
     /// Whole request, from its arrival.
     pub request: Duration,
     /// Until the first token of a stream, from when an attempt is sent.
@@ -43,7 +43,7 @@ pub struct Deadlines {
 
 impl Deadlines {
     /// The model's limits, shortened by the client's.
-    pub fn new(route: RouteTimeouts, client: ClientLimits) -> Self {
+    pub(crate) fn new(route: RouteTimeouts, client: ClientLimits) -> Self {
         let shorten = |configured: Duration, asked: Option<Duration>| match asked {
             Some(a) if a < configured => (a, true),
             _ => (configured, false),
@@ -61,7 +61,7 @@ impl Deadlines {
 
     /// Which limit the client shortened, if any, explains a time-out seen now on an
     /// attempt sent at `sent` of a request that arrived at `started`.
-    pub fn client_expired(
+    pub(crate) fn client_expired(
         &self,
         started: Instant,
         sent: Instant,
@@ -79,7 +79,7 @@ impl Deadlines {
 
 /// A limit the client shortened that ran out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ClientExpiry {
+pub(crate) enum ClientExpiry {
     /// The whole request's: it is over.
     Request,
     /// One attempt's time to first token: the next deployment may still answer in time,

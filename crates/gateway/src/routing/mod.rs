@@ -13,12 +13,12 @@
 //!   the traffic allows;
 //! - [`bucket`] — the per-minute token bucket behind quotas and key limits.
 
-pub mod bucket;
-pub mod deadlines;
-pub mod deployment;
-pub mod fit;
-pub mod health;
-pub mod hedger;
-pub mod retry_budget;
-pub mod route;
-pub mod virtual_models;
+pub(crate) mod bucket;
+pub(crate) mod deadlines;
+pub(crate) mod deployment;
+pub(crate) mod fit;
+pub(crate) mod health;
+pub(crate) mod hedger;
+pub(crate) mod retry_budget;
+pub(crate) mod route;
+pub(crate) mod virtual_models;

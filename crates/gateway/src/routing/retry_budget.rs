@@ -11,7 +11,7 @@ use metrics::counter;
 
 /// A token bucket of retries.
 #[derive(Debug)]
-pub struct RetryBudget {
+pub(crate) struct RetryBudget {
     ratio: f64,
     cap: f64,
     tokens: Mutex<f64>,
@@ -19,7 +19,7 @@ pub struct RetryBudget {
 
 impl RetryBudget {
     /// Retries may be up to `ratio` of requests (e.g. 0.2), with at most `cap` saved up.
-    pub fn new(ratio: f64, cap: f64) -> Self {
+    pub(crate) fn new(ratio: f64, cap: f64) -> Self {
         RetryBudget {
             ratio,
             cap,
@@ -28,14 +28,14 @@ impl RetryBudget {
     }
 
     /// A request arrived.
-    pub fn deposit(&self) {
+    pub(crate) fn deposit(&self) {
         if let Ok(mut t) = self.tokens.lock() {
             *t = (*t + self.ratio).min(self.cap);
         }
     }
 
     /// Take one retry from the budget; `false` (and counted) when it is spent.
-    pub fn withdraw(&self) -> bool {
+    pub(crate) fn withdraw(&self) -> bool {
         let granted = self.tokens.lock().map(|mut t| {
             if *t >= 1.0 {
                 *t -= 1.0;

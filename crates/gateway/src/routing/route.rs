@@ -17,7 +17,7 @@ use crate::config::Balance;
 
 /// A latency outlier is also at least this much slower than its fastest peer, so that
 /// fast deployments a few milliseconds apart never count as outliers.
-pub const OUTLIER_FLOOR: Duration = Duration::from_millis(250);
+pub(crate) const OUTLIER_FLOOR: Duration = Duration::from_millis(250);
 
 /// How one model is served.
 #[derive(Debug)]

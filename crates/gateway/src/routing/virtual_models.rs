@@ -46,7 +46,7 @@ pub struct Landscape<'a> {
 
 /// One request as a virtual model's choice sees it.
 #[derive(Clone, Copy)]
-pub struct Ask<'a> {
+pub(crate) struct Ask<'a> {
     /// The parsed request.
     pub req: &'a ChatRequest,
     /// Its headers and path.
@@ -59,7 +59,7 @@ pub struct Ask<'a> {
 
 /// A virtual model, resolved against the catalog at start-up.
 #[derive(Debug, Clone)]
-pub struct VirtualModel {
+pub(crate) struct VirtualModel {
     /// The name clients call.
     pub name: String,
     /// Policy.
@@ -81,12 +81,12 @@ pub struct VirtualModel {
 impl VirtualModel {
     /// Whether an answer to `req` may be escalated: `escalate` on, and for a stream,
     /// `escalate_streams` too.
-    pub fn escalates(&self, req: &ChatRequest) -> bool {
+    pub(crate) fn escalates(&self, req: &ChatRequest) -> bool {
         self.escalate && (!req.is_stream() || self.escalate_streams)
     }
 
     /// Resolve `cfg`'s model names; set tier thresholds from its shares.
-    pub fn build(
+    pub(crate) fn build(
         name: &str,
         cfg: &VirtualModelConfig,
         catalog: &switchyard_catalog::Catalog,
@@ -128,7 +128,7 @@ impl VirtualModel {
 
 /// Why a whole answer should be retried on a stronger tier, if it should: cut off at the
 /// token limit, a refusal, an empty answer, or not the JSON the request asked for.
-pub fn needs_escalation(req: &ChatRequest, body: &[u8]) -> Option<&'static str> {
+pub(crate) fn needs_escalation(req: &ChatRequest, body: &[u8]) -> Option<&'static str> {
     let v: serde_json::Value = serde_json::from_slice(body).ok()?;
     let choice = &v["choices"][0];
     let content = choice["message"]["content"].as_str().unwrap_or_default();
@@ -144,7 +144,7 @@ pub fn needs_escalation(req: &ChatRequest, body: &[u8]) -> Option<&'static str> 
 }
 
 /// [`needs_escalation`] on an answer's parts (a whole body, or a buffered stream).
-pub fn answer_problem(
+pub(crate) fn answer_problem(
     req: &ChatRequest,
     finish_reason: &str,
     content: &str,
@@ -178,7 +178,7 @@ pub fn answer_problem(
 }
 
 /// The next model above `current` in `vm` that can take `req`.
-pub fn next_tier<'a>(
+pub(crate) fn next_tier<'a>(
     land: Landscape<'a>,
     vm: &VirtualModel,
     current: &str,
@@ -194,7 +194,7 @@ pub fn next_tier<'a>(
 
 /// Where a virtual model sent a request, and why.
 #[derive(Debug, Clone)]
-pub struct Routed {
+pub(crate) struct Routed {
     /// Canonical id of the chosen model.
     pub model_id: String,
     /// `x-switchyard-route` value.
@@ -280,7 +280,7 @@ fn asks_for_reasoning(req: &ChatRequest) -> bool {
 
 /// What rules may look at besides the body: the request's headers and URL path.
 #[derive(Debug, Clone, Copy)]
-pub struct RequestMeta<'a> {
+pub(crate) struct RequestMeta<'a> {
     /// Request headers.
     pub headers: &'a HeaderMap,
     /// URL path (`/team-a/v1/chat/completions`).
@@ -317,7 +317,11 @@ fn describe(m: &Match) -> String {
 
 /// Pick the model for one request to `vm`: the first rule that matches and whose model
 /// fits decides; otherwise the policy chooses among the models that fit.
-pub fn route(land: Landscape<'_>, vm: &VirtualModel, ask: Ask<'_>) -> Result<Routed, GatewayError> {
+pub(crate) fn route(
+    land: Landscape<'_>,
+    vm: &VirtualModel,
+    ask: Ask<'_>,
+) -> Result<Routed, GatewayError> {
     if let Some(routed) = by_rule(land, vm, ask) {
         return Ok(routed);
     }
@@ -466,4 +470,46 @@ fn fastest<'a>(land: Landscape<'_>, fits: &[(usize, &'a Model)]) -> Result<Pick<
         m,
         format!("reason=lowest ttft ({:.1} ms)", ttft(m) as f64 / 1000.0),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn escalation_checks_spot_cut_refused_and_non_json_answers() {
+        let req = |fmt: Option<&str>| {
+            let mut v = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+            if let Some(t) = fmt {
+                v["response_format"] = json!({"type": t});
+            }
+            serde_json::from_value::<switchyard_wire::ChatRequest>(v).unwrap()
+        };
+        let answer = |content: &str, finish: &str| {
+            json!({"choices": [{"message": {"role": "assistant", "content": content}, "finish_reason": finish}]})
+                .to_string()
+                .into_bytes()
+        };
+        assert_eq!(needs_escalation(&req(None), &answer("Paris", "stop")), None);
+        assert_eq!(
+            needs_escalation(&req(None), &answer("Par", "length")),
+            Some("cut at max tokens")
+        );
+        assert_eq!(
+            needs_escalation(
+                &req(None),
+                &answer("I'm sorry, but I can't do that.", "stop")
+            ),
+            Some("refusal")
+        );
+        assert_eq!(
+            needs_escalation(&req(Some("json_object")), &answer("{\"a\": 1", "stop")),
+            Some("invalid JSON")
+        );
+        assert_eq!(
+            needs_escalation(&req(Some("json_object")), &answer("{\"a\": 1}", "stop")),
+            None
+        );
+    }
 }

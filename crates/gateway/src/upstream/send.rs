@@ -12,9 +12,9 @@ use super::provider::{ProviderRuntime, RegionRuntime};
 
 /// Largest whole (non-streamed) answer read from a vendor: a completion of this size is
 /// millions of tokens, far past any model's output limit.
-pub const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
+pub(crate) const MAX_ANSWER_BYTES: usize = 32 * 1024 * 1024;
 /// Largest vendor error body read; the rest is not waited for.
-pub const MAX_ERROR_BYTES: usize = 64 * 1024;
+pub(crate) const MAX_ERROR_BYTES: usize = 64 * 1024;
 /// Longest wait for a vendor's error body.
 const ERROR_BODY_WAIT: Duration = Duration::from_secs(10);
 

@@ -8,10 +8,10 @@ use switchyard_gateway::{AppState, Config};
 use switchyard_wire::{SseEvent, SseParser};
 
 /// The admin token every test gateway accepts on `/admin/keys`.
-pub const ADMIN_TOKEN: &str = "test-admin-token";
+pub(crate) const ADMIN_TOKEN: &str = "test-admin-token";
 
 /// A running gateway (embedded default: every provider simulated).
-pub struct TestGateway {
+pub(crate) struct TestGateway {
     /// `http://127.0.0.1:PORT`
     pub base: String,
     /// `http://127.0.0.1:PORT` of the in-process simulator (for fault injection).
@@ -27,7 +27,7 @@ pub struct TestGateway {
 }
 
 /// Start the embedded default with `time_scale`, after applying `tweak` to its config.
-pub async fn start_with(time_scale: f64, tweak: impl FnOnce(&mut Config)) -> TestGateway {
+pub(crate) async fn start_with(time_scale: f64, tweak: impl FnOnce(&mut Config)) -> TestGateway {
     let mut config = Config::embedded_default().unwrap();
     config.simulator.time_scale = time_scale;
     config.server.listen = "127.0.0.1:0".parse().unwrap();
@@ -62,29 +62,29 @@ pub async fn start_with(time_scale: f64, tweak: impl FnOnce(&mut Config)) -> Tes
 }
 
 /// Start the embedded default with no simulated delays.
-pub async fn start() -> TestGateway {
+pub(crate) async fn start() -> TestGateway {
     start_with(0.0, |_| {}).await
 }
 
 /// A response, read whole.
-pub struct Reply {
+pub(crate) struct Reply {
     pub status: u16,
     pub headers: reqwest::header::HeaderMap,
     pub body: Vec<u8>,
 }
 
 impl Reply {
-    pub fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
     }
 
-    pub fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers.get(name).and_then(|v| v.to_str().ok())
     }
 
     /// SSE events of a streamed body.
-    pub fn events(&self) -> Vec<SseEvent> {
+    pub(crate) fn events(&self) -> Vec<SseEvent> {
         let mut p = SseParser::new();
         p.push(&self.body).unwrap();
         let mut out: Vec<SseEvent> = std::iter::from_fn(|| p.next_event().unwrap()).collect();
@@ -93,7 +93,7 @@ impl Reply {
     }
 
     /// JSON payloads of the data events, `[DONE]` excluded.
-    pub fn chunks(&self) -> Vec<Value> {
+    pub(crate) fn chunks(&self) -> Vec<Value> {
         self.events()
             .into_iter()
             .filter_map(|e| match e {
@@ -105,13 +105,13 @@ impl Reply {
             .collect()
     }
 
-    pub fn ends_with_done(&self) -> bool {
+    pub(crate) fn ends_with_done(&self) -> bool {
         matches!(self.events().last(), Some(SseEvent::Data { data, .. }) if data == "[DONE]")
     }
 }
 
 impl TestGateway {
-    pub async fn post(&self, path: &str, body: &Value) -> Reply {
+    pub(crate) async fn post(&self, path: &str, body: &Value) -> Reply {
         let req = self
             .http
             .post(format!("{}{path}", self.base))
@@ -120,12 +120,12 @@ impl TestGateway {
         read(req).await
     }
 
-    pub async fn chat(&self, body: Value) -> Reply {
+    pub(crate) async fn chat(&self, body: Value) -> Reply {
         self.post("/v1/chat/completions", &body).await
     }
 
     /// `POST /v1/chat/completions` with a gateway key.
-    pub async fn chat_as(&self, key: &str, body: Value) -> Reply {
+    pub(crate) async fn chat_as(&self, key: &str, body: Value) -> Reply {
         let req = self
             .http
             .post(format!("{}/v1/chat/completions", self.base))
@@ -136,7 +136,7 @@ impl TestGateway {
     }
 
     /// `POST /v1/chat/completions` with extra request headers.
-    pub async fn chat_with(&self, headers: &[(&str, &str)], body: Value) -> Reply {
+    pub(crate) async fn chat_with(&self, headers: &[(&str, &str)], body: Value) -> Reply {
         let mut req = self
             .http
             .post(format!("{}/v1/chat/completions", self.base))
@@ -148,12 +148,12 @@ impl TestGateway {
         read(req).await
     }
 
-    pub async fn get(&self, path: &str) -> Reply {
+    pub(crate) async fn get(&self, path: &str) -> Reply {
         read(self.http.get(format!("{}{path}", self.base))).await
     }
 
     /// Inject a fault into the simulator for one provider region.
-    pub async fn fault(&self, provider: &str, region: &str, fault: Value) {
+    pub(crate) async fn fault(&self, provider: &str, region: &str, fault: Value) {
         let resp = self
             .http
             .put(format!("{}/_sim/faults/{provider}/{region}", self.sim))
@@ -169,7 +169,7 @@ impl TestGateway {
         );
     }
 
-    pub async fn clear_faults(&self) {
+    pub(crate) async fn clear_faults(&self) {
         let resp = self
             .http
             .delete(format!("{}/_sim/faults", self.sim))
@@ -180,7 +180,7 @@ impl TestGateway {
     }
 
     /// `GET /metrics`, with the admin token (needed when keys are on).
-    pub async fn metrics(&self) -> String {
+    pub(crate) async fn metrics(&self) -> String {
         let req = self
             .http
             .get(format!("{}/metrics", self.base))
@@ -191,14 +191,14 @@ impl TestGateway {
     }
 
     /// Wait until the usage log has written everything recorded so far.
-    pub fn flush_usage(&self) {
+    pub(crate) fn flush_usage(&self) {
         if let Some(log) = &self.state.usage {
             log.flush(std::time::Duration::from_secs(10)).unwrap();
         }
     }
 
     /// Every usage event written so far (after flushing the log).
-    pub fn usage_events(&self) -> Vec<switchyard_ledger::UsageEvent> {
+    pub(crate) fn usage_events(&self) -> Vec<switchyard_ledger::UsageEvent> {
         self.flush_usage();
         switchyard_ledger::SqliteStore::open(&self.usage_db)
             .unwrap()
@@ -207,7 +207,7 @@ impl TestGateway {
     }
 
     /// The simulator's `/_sim/stats`.
-    pub async fn sim_stats(&self) -> Value {
+    pub(crate) async fn sim_stats(&self) -> Value {
         let resp = self
             .http
             .get(format!("{}/_sim/stats", self.sim))
@@ -218,7 +218,7 @@ impl TestGateway {
     }
 
     /// Requests one provider region of the simulator received.
-    pub async fn served(&self, provider: &str, region: &str) -> u64 {
+    pub(crate) async fn served(&self, provider: &str, region: &str) -> u64 {
         self.sim_stats().await["providers"][provider][region]["requests"]
             .as_u64()
             .unwrap_or(0)
@@ -226,7 +226,7 @@ impl TestGateway {
 
     /// Sum of a Prometheus series over the lines that contain every one of `labels`
     /// (e.g. `outcome="completed"`).
-    pub async fn metric(&self, name: &str, labels: &[&str]) -> f64 {
+    pub(crate) async fn metric(&self, name: &str, labels: &[&str]) -> f64 {
         self.metrics()
             .await
             .lines()
@@ -237,7 +237,7 @@ impl TestGateway {
 }
 
 /// A name no other test or run uses (Redis prefixes, PostgreSQL tables).
-pub fn unique(stem: &str) -> String {
+pub(crate) fn unique(stem: &str) -> String {
     format!(
         "{stem}_{}_{}",
         std::process::id(),
@@ -249,14 +249,14 @@ pub fn unique(stem: &str) -> String {
 }
 
 /// `[routes.*]` tables parsed from TOML, to put into a test's config.
-pub fn routes(
+pub(crate) fn routes(
     toml: &str,
 ) -> std::collections::BTreeMap<String, switchyard_gateway::config::RouteConfig> {
     Config::parse(toml, "test routes").unwrap().routes
 }
 
 /// Read a response body as JSON.
-pub trait JsonBody {
+pub(crate) trait JsonBody {
     /// The body, parsed.
     fn json_value(self) -> impl std::future::Future<Output = Value>;
 }
@@ -282,7 +282,7 @@ async fn read(req: reqwest::RequestBuilder) -> Reply {
 
 /// Serve `app` on a loopback port as a hand-written upstream; returns its base URL
 /// (`http://127.0.0.1:PORT/v1`), to be used as provider `custom` via [`custom_provider`].
-pub async fn custom_upstream(app: axum::Router) -> String {
+pub(crate) async fn custom_upstream(app: axum::Router) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await });
@@ -291,7 +291,7 @@ pub async fn custom_upstream(app: axum::Router) -> String {
 
 /// Config additions: provider `custom` (OpenAI dialect) at `base` in regions `regions`,
 /// serving model `custom-model`.
-pub fn custom_provider(base: &str, regions: &[&str]) -> Config {
+pub(crate) fn custom_provider(base: &str, regions: &[&str]) -> Config {
     let regions: Vec<String> = regions
         .iter()
         .map(|r| format!("{{ name = \"{r}\", base_url = \"{base}\" }}"))
@@ -309,18 +309,18 @@ pub fn custom_provider(base: &str, regions: &[&str]) -> Config {
 }
 
 /// A one-message user request.
-pub fn ask(model: &str, text: &str) -> Value {
+pub(crate) fn ask(model: &str, text: &str) -> Value {
     json!({"model": model, "messages": [{"role": "user", "content": text}], "max_tokens": 8})
 }
 
 /// A weather tool declaration.
-pub fn weather_tool() -> Value {
+pub(crate) fn weather_tool() -> Value {
     json!({"type": "function", "function": {"name": "get_weather", "description": "Weather in a city",
         "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}})
 }
 
 /// Concatenate the content deltas of a stream.
-pub fn streamed_text(chunks: &[Value], field: &str) -> String {
+pub(crate) fn streamed_text(chunks: &[Value], field: &str) -> String {
     chunks
         .iter()
         .filter_map(|c| c["choices"].get(0))
@@ -329,7 +329,7 @@ pub fn streamed_text(chunks: &[Value], field: &str) -> String {
 }
 
 /// A request to the admin API with `token`.
-pub async fn admin(
+pub(crate) async fn admin(
     gw: &TestGateway,
     method: &str,
     path: &str,
@@ -354,7 +354,7 @@ pub async fn admin(
 }
 
 /// Issue a key through the admin API: (the key, its id).
-pub async fn new_key(gw: &TestGateway, body: Value) -> (String, String) {
+pub(crate) async fn new_key(gw: &TestGateway, body: Value) -> (String, String) {
     let r = admin(gw, "POST", "/admin/keys", Some(body), ADMIN_TOKEN).await;
     assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
     let v = r.json();
@@ -365,7 +365,7 @@ pub async fn new_key(gw: &TestGateway, body: Value) -> (String, String) {
 }
 
 /// The error `AppState::build` gives for `config` (which must fail to start).
-pub async fn start_error(config: Config) -> String {
+pub(crate) async fn start_error(config: Config) -> String {
     AppState::build(config, &|_| None)
         .await
         .expect_err("the gateway should not start")
@@ -373,11 +373,11 @@ pub async fn start_error(config: Config) -> String {
 }
 
 /// The local PostgreSQL's `test` database (trust auth), as the tests use it.
-pub const PG: &str = "postgres://postgres@127.0.0.1:5432/test";
+pub(crate) const PG: &str = "postgres://postgres@127.0.0.1:5432/test";
 
 /// Run `sql` (one or more statements) on a connection of its own, off the runtime's
 /// workers.
-pub async fn pg_batch(sql: String) {
+pub(crate) async fn pg_batch(sql: String) {
     tokio::task::spawn_blocking(move || {
         postgres::Client::connect(PG, postgres::NoTls)
             .unwrap()
@@ -390,7 +390,7 @@ pub async fn pg_batch(sql: String) {
 
 /// Send `body` with `key` until the budget refuses it (402), at most `tries` times;
 /// every earlier answer must be a 200.
-pub async fn spend_until_refused(gw: &TestGateway, key: &str, body: Value, tries: usize) {
+pub(crate) async fn spend_until_refused(gw: &TestGateway, key: &str, body: Value, tries: usize) {
     for _ in 0..tries {
         let r = gw.chat_as(key, body.clone()).await;
         if r.status == 402 {

@@ -233,43 +233,6 @@ async fn a_cut_off_cheap_answer_is_escalated_one_tier_up_and_both_are_costed() {
     );
 }
 
-#[test]
-fn escalation_checks_spot_cut_refused_and_non_json_answers() {
-    use switchyard_gateway::routing::virtual_models::needs_escalation;
-    let req = |fmt: Option<&str>| {
-        let mut v = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
-        if let Some(t) = fmt {
-            v["response_format"] = json!({"type": t});
-        }
-        serde_json::from_value::<switchyard_wire::ChatRequest>(v).unwrap()
-    };
-    let answer = |content: &str, finish: &str| {
-        json!({"choices": [{"message": {"role": "assistant", "content": content}, "finish_reason": finish}]})
-            .to_string()
-            .into_bytes()
-    };
-    assert_eq!(needs_escalation(&req(None), &answer("Paris", "stop")), None);
-    assert_eq!(
-        needs_escalation(&req(None), &answer("Par", "length")),
-        Some("cut at max tokens")
-    );
-    assert_eq!(
-        needs_escalation(
-            &req(None),
-            &answer("I'm sorry, but I can't do that.", "stop")
-        ),
-        Some("refusal")
-    );
-    assert_eq!(
-        needs_escalation(&req(Some("json_object")), &answer("{\"a\": 1", "stop")),
-        Some("invalid JSON")
-    );
-    assert_eq!(
-        needs_escalation(&req(Some("json_object")), &answer("{\"a\": 1}", "stop")),
-        None
-    );
-}
-
 #[tokio::test]
 async fn weighted_fastest_and_long_prompts_each_pick_as_configured() {
     let gw = gateway(

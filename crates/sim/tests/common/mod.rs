@@ -14,23 +14,23 @@ use switchyard_catalog::Catalog;
 use switchyard_sim::{SimConfig, SimHandle};
 use switchyard_wire::{Dialect, SseEvent, SseParser};
 
-pub const SEED: u64 = 20_261_101;
+pub(crate) const SEED: u64 = 20_261_101;
 
-pub struct Sim {
+pub(crate) struct Sim {
     pub handle: SimHandle,
     pub http: reqwest::Client,
 }
 
-pub async fn start(time_scale: f64) -> Sim {
+pub(crate) async fn start(time_scale: f64) -> Sim {
     start_with(time_scale, None).await
 }
 
-pub async fn start_with(time_scale: f64, api_key: Option<&str>) -> Sim {
+pub(crate) async fn start_with(time_scale: f64, api_key: Option<&str>) -> Sim {
     start_configured(time_scale, |c| c.api_key = api_key.map(str::to_string)).await
 }
 
 /// A simulator of the builtin catalog, its configuration adjusted by `adjust`.
-pub async fn start_configured(time_scale: f64, adjust: impl FnOnce(&mut SimConfig)) -> Sim {
+pub(crate) async fn start_configured(time_scale: f64, adjust: impl FnOnce(&mut SimConfig)) -> Sim {
     let catalog = Arc::new(Catalog::builtin().unwrap());
     let mut config = SimConfig::for_catalog(&catalog, SEED, time_scale);
     adjust(&mut config);
@@ -47,7 +47,7 @@ pub async fn start_configured(time_scale: f64, adjust: impl FnOnce(&mut SimConfi
     Sim { handle, http }
 }
 
-pub fn dialect_of(provider: &str) -> Dialect {
+pub(crate) fn dialect_of(provider: &str) -> Dialect {
     match provider {
         "deepseek" => Dialect::DeepSeek,
         "dashscope" => Dialect::DashScope,
@@ -58,23 +58,28 @@ pub fn dialect_of(provider: &str) -> Dialect {
 }
 
 impl Sim {
-    pub fn chat_url(&self, provider: &str, region: &str) -> String {
+    pub(crate) fn chat_url(&self, provider: &str, region: &str) -> String {
         format!(
             "{}/chat/completions",
             self.handle.base_url(provider, region, dialect_of(provider))
         )
     }
 
-    pub fn admin(&self, path: &str) -> String {
+    pub(crate) fn admin(&self, path: &str) -> String {
         format!("http://{}{path}", self.handle.addr)
     }
 
     /// POST `body` to the provider's chat endpoint with a valid key.
-    pub async fn chat(&self, provider: &str, body: &Value) -> reqwest::Response {
+    pub(crate) async fn chat(&self, provider: &str, body: &Value) -> reqwest::Response {
         self.chat_in(provider, "r1", body).await
     }
 
-    pub async fn chat_in(&self, provider: &str, region: &str, body: &Value) -> reqwest::Response {
+    pub(crate) async fn chat_in(
+        &self,
+        provider: &str,
+        region: &str,
+        body: &Value,
+    ) -> reqwest::Response {
         self.http
             .post(self.chat_url(provider, region))
             .header("authorization", "Bearer test-key")
@@ -85,7 +90,7 @@ impl Sim {
             .unwrap()
     }
 
-    pub async fn put_fault(&self, provider: &str, region: &str, fault: &Value) {
+    pub(crate) async fn put_fault(&self, provider: &str, region: &str, fault: &Value) {
         let r = self
             .http
             .put(self.admin(&format!("/_sim/faults/{provider}/{region}")))
@@ -97,7 +102,7 @@ impl Sim {
         assert_eq!(r.status(), 200, "{}", r.text().await.unwrap());
     }
 
-    pub async fn stats(&self) -> Value {
+    pub(crate) async fn stats(&self) -> Value {
         let r = self
             .http
             .get(self.admin("/_sim/stats"))
@@ -108,7 +113,7 @@ impl Sim {
     }
 
     /// Poll stats until no response is being generated; panics after `within`.
-    pub async fn wait_nothing_in_flight(&self, within: Duration) {
+    pub(crate) async fn wait_nothing_in_flight(&self, within: Duration) {
         let deadline = tokio::time::Instant::now() + within;
         loop {
             let active = self.stats().await["in_flight"].as_i64().unwrap();
@@ -124,21 +129,21 @@ impl Sim {
     }
 }
 
-pub async fn json_body(r: reqwest::Response) -> Value {
+pub(crate) async fn json_body(r: reqwest::Response) -> Value {
     let bytes = r.bytes().await.unwrap();
     serde_json::from_slice(&bytes)
         .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&bytes)))
 }
 
 /// A stream read to its end: the events, and whether the transfer ended in an error.
-pub struct Stream {
+pub(crate) struct Stream {
     pub events: Vec<SseEvent>,
     pub transport_error: bool,
 }
 
 impl Stream {
     /// `data:` payloads, `[DONE]` included.
-    pub fn data(&self) -> Vec<&str> {
+    pub(crate) fn data(&self) -> Vec<&str> {
         self.events
             .iter()
             .filter_map(|e| match e {
@@ -149,7 +154,7 @@ impl Stream {
     }
 
     /// Parsed chunks (everything but `[DONE]`).
-    pub fn chunks(&self) -> Vec<Value> {
+    pub(crate) fn chunks(&self) -> Vec<Value> {
         self.data()
             .into_iter()
             .filter(|d| *d != "[DONE]")
@@ -157,11 +162,11 @@ impl Stream {
             .collect()
     }
 
-    pub fn done(&self) -> bool {
+    pub(crate) fn done(&self) -> bool {
         self.data().last() == Some(&"[DONE]")
     }
 
-    pub fn comments(&self) -> usize {
+    pub(crate) fn comments(&self) -> usize {
         self.events
             .iter()
             .filter(|e| matches!(e, SseEvent::Comment(c) if c == "keep-alive"))
@@ -169,7 +174,7 @@ impl Stream {
     }
 
     /// Concatenated `delta.<field>` of choice `index`.
-    pub fn text(&self, field: &str, index: u64) -> String {
+    pub(crate) fn text(&self, field: &str, index: u64) -> String {
         self.chunks()
             .iter()
             .flat_map(|c| c["choices"].as_array().cloned().unwrap_or_default())
@@ -179,7 +184,7 @@ impl Stream {
     }
 }
 
-pub async fn read_stream(mut r: reqwest::Response) -> Stream {
+pub(crate) async fn read_stream(mut r: reqwest::Response) -> Stream {
     assert_eq!(r.status(), 200);
     assert_eq!(
         r.headers()["content-type"].to_str().unwrap(),
@@ -208,6 +213,6 @@ pub async fn read_stream(mut r: reqwest::Response) -> Stream {
     }
 }
 
-pub fn user(text: &str) -> Value {
+pub(crate) fn user(text: &str) -> Value {
     serde_json::json!([{"role": "user", "content": text}])
 }

@@ -11,7 +11,11 @@ use tokio::process::{Child, Command};
 
 /// Spawn `bin args…` and wait for the stdout line that starts with `marker`; return the
 /// child and the URL that follows the marker.
-pub async fn spawn_until(bin: &Path, args: &[&str], marker: &str) -> Result<(Child, String)> {
+pub(crate) async fn spawn_until(
+    bin: &Path,
+    args: &[&str],
+    marker: &str,
+) -> Result<(Child, String)> {
     let mut child = Command::new(bin)
         .args(args)
         .env("RUST_LOG", "error")
@@ -37,7 +41,7 @@ pub async fn spawn_until(bin: &Path, args: &[&str], marker: &str) -> Result<(Chi
 }
 
 /// CPU time (user + system) a process has used so far, in seconds.
-pub fn cpu_secs(pid: u32) -> f64 {
+pub(crate) fn cpu_secs(pid: u32) -> f64 {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
     // Fields after the command name (which may contain spaces) start at state, field 3.
     let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
@@ -52,7 +56,7 @@ pub fn cpu_secs(pid: u32) -> f64 {
     (ticks(11) + ticks(12)) / 100.0
 }
 
-pub fn rss_kib(pid: u32) -> (u64, u64) {
+pub(crate) fn rss_kib(pid: u32) -> (u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {
         status
@@ -67,7 +71,7 @@ pub fn rss_kib(pid: u32) -> (u64, u64) {
 
 /// A command-line number of seconds (fractions allowed) as a duration; an error names
 /// `flag` when it is not a positive number a duration can hold.
-pub fn seconds(value: &str, flag: &str) -> Result<Duration> {
+pub(crate) fn seconds(value: &str, flag: &str) -> Result<Duration> {
     let secs: f64 = value
         .parse()
         .with_context(|| format!("{flag} '{value}' is not a number of seconds"))?;
