@@ -1,7 +1,14 @@
 #!/usr/bin/env python3
-"""Fail when the modules of a crate import each other in a circle.
+"""Fail when the modules of a crate import each other in a circle, or a function is
+longer than the house limit.
 
-    scripts/check_cycles.py [crate_dir ...]     (default: every crates/*/)
+    scripts/check_structure.py [crate_dir ...]     (default: every crates/*/)
+
+Two checks, on every `src/**/*.rs` of each crate:
+
+1. Import cycles (below).
+2. Function length: no `fn` body (signature to closing brace, comments and strings
+   included) over MAX_FN_LINES lines; each one over is listed with its file and line.
 
 For each crate it reads every `src/**/*.rs`, strips comments and string literals,
 and collects the module paths the code names: `use crate::a::b`, `use super::x`,
@@ -17,7 +24,7 @@ and is skipped; so are edges to the crate root (re-exports). At every level the
 sibling graph must be acyclic: a stage may know the stages below it, never above.
 
 Binary targets under src/bin/ are separate crates and are checked on their own.
-Exit status 1 lists each cycle found, as a chain of modules with one file and line
+Exit status 1 lists each function too long, and each cycle found, as a chain of modules with one file and line
 per edge, so the import to move is easy to find.
 """
 from __future__ import annotations
@@ -218,6 +225,14 @@ def sccs(adj):
     return out
 
 
+def shown(path: Path, root: Path) -> Path:
+    """`path` relative to the repository when it is inside it."""
+    try:
+        return path.relative_to(root)
+    except ValueError:
+        return path
+
+
 def check(crate: Path, root: Path) -> int:
     src = crate / "src"
     if not src.is_dir():
@@ -233,31 +248,61 @@ def check(crate: Path, root: Path) -> int:
     for files in groups:
         if not files:
             continue
-        base = src if files[0].parent != bins else bins
-        if files[0].parent == bins:
-            # a binary: its own file is the root, sibling helper folders are its modules
-            files = files
+        # A binary's own file is its root; the helper folders beside it are its modules.
+        base = bins if files[0].parent == bins else src
         _, edges = crate_edges(base, files)
         for parent, comp, pairs in cycles(edges):
             bad += 1
             where = "::".join(parent) or "crate root"
-            print(f"{crate.relative_to(root)}: import cycle under {where}: {' <-> '.join(comp)}")
+            print(f"{shown(crate, root)}: import cycle under {where}: {' <-> '.join(comp)}")
             for (x, y), uses in sorted(pairs.items()):
                 if x in comp and y in comp:
                     a, b, f, line = uses[0]
                     more = f" (+{len(uses) - 1} more)" if len(uses) > 1 else ""
-                    print(f"    {x} -> {y}: {f.relative_to(root)}:{line}{more}")
+                    print(f"    {x} -> {y}: {shown(f, root)}:{line}{more}")
+    return bad
+
+
+MAX_FN_LINES = 120
+FN_RE = re.compile(r"^[ \t]*(?:pub(?:\([^)]*\))? )?(?:const )?(?:async )?fn (\w+)", re.M)
+
+
+def long_functions(crate: Path, root: Path) -> int:
+    """Print every function of `crate` longer than MAX_FN_LINES; how many there are."""
+    bad = 0
+    for f in sorted((crate / "src").rglob("*.rs")):
+        text = strip(f.read_text())
+        for m in FN_RE.finditer(text):
+            brace, semi = text.find("{", m.end()), text.find(";", m.end())
+            if brace < 0 or 0 <= semi < brace:
+                continue  # a declaration without a body (trait method)
+            depth, end = 0, brace
+            while end < len(text):
+                depth += {"{": 1, "}": -1}.get(text[end], 0)
+                if depth == 0:
+                    break
+                end += 1
+            lines = text.count("\n", m.start(), end) + 1
+            if lines > MAX_FN_LINES:
+                bad += 1
+                line = text.count("\n", 0, m.start()) + 1
+                print(f"{shown(f, root)}:{line}: fn {m.group(1)} is {lines} lines "
+                      f"(at most {MAX_FN_LINES}): split it into named steps")
     return bad
 
 
 def main() -> int:
     root = Path(__file__).resolve().parent.parent
     crates = [Path(a).resolve() for a in sys.argv[1:]] or sorted(p for p in (root / "crates").iterdir() if p.is_dir())
-    bad = sum(check(c, root) for c in crates)
-    if bad:
-        print(f"check_cycles: {bad} import cycle(s); move the shared item down to a module both can import")
+    cycles = sum(check(c, root) for c in crates)
+    long = sum(long_functions(c, root) for c in crates)
+    if cycles:
+        print(f"check_structure: {cycles} import cycle(s); move the shared item down to a module both can import")
+    if long:
+        print(f"check_structure: {long} function(s) over {MAX_FN_LINES} lines")
+    if cycles or long:
         return 1
-    print(f"check_cycles: no import cycles in {len(crates)} crate(s)")
+    print(f"check_structure: no import cycles and no function over {MAX_FN_LINES} lines in {len(crates)} crate(s)")
     return 0
 
 
