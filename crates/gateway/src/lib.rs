@@ -1,13 +1,13 @@
 //! The Switchyard gateway: one OpenAI-compatible endpoint in front of many providers.
 //!
 //! The modules follow a request down its path (see `docs/ARCHITECTURE.md`): the HTTP
-//! shell ([`http`]), the chat pipeline's stages ([`chat`]), the streaming relay with
-//! failover before the first token ([`relay`]), attempts, retries and hedges
-//! ([`dispatch`]), the per-model plan ([`plan`]) and per-request context ([`ctx`]); then
-//! the state they read ([`state`], built by [`runtime`]) and the parts it holds: the
-//! vendor client ([`upstream`]), gateway keys ([`keys`]), routing decisions ([`routing`]),
-//! the reasoning cache ([`reasoning`]), usage records ([`usage`]) and metrics
-//! ([`telemetry`]). Wire formats live in `switchyard-wire`, the model catalog in
+//! shell (`http`), the chat pipeline's stages (`chat`), the streaming relay with
+//! failover before the first token (`relay`), attempts, retries and hedges
+//! (`dispatch`), the per-model plan (`plan`) and per-request context (`ctx`); then
+//! the state they read (`state`, built by `runtime`) and the parts it holds: the
+//! vendor client (`upstream`), gateway keys (`keys`), routing decisions (`routing`),
+//! the reasoning cache (`reasoning`), usage records (`usage`) and metrics
+//! (`telemetry`). Wire formats live in `switchyard-wire`, the model catalog in
 //! `switchyard-catalog`, and the simulated providers of the embedded default in
 //! `switchyard-sim`.
 

@@ -69,7 +69,7 @@ pub struct AppState {
 }
 
 impl AppState {
-    /// What the access checks of [`crate::keys::access`] look at.
+    /// What the access checks of `keys::access` look at.
     pub fn gate(&self) -> Gate<'_> {
         Gate {
             token: self.admin_token.as_deref(),

@@ -2,6 +2,11 @@
 //! state in force — spawned here and nowhere else. Each ends by itself once its state is
 //! gone (after a reload, when the state's last request has finished); all of them are
 //! aborted when their [`Background`] is dropped with the [`super::Live`] that owns it.
+//!
+//! The other tasks the gateway starts belong to one request or one connection and end
+//! with it: connections are `http::conn`'s (drained, then aborted, at shutdown); a Redis
+//! settle is counted by its `RedisLimits` until answered, and `Live::settle_limits`
+//! waits for those at exit.
 
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
