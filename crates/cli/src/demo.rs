@@ -4,13 +4,15 @@
 //! and brings it back, then prints what a person wants to see: success rate and latency
 //! before, during and after, the failovers, and the cost.
 
-use std::path::PathBuf;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
 use serde_json::json;
+use switchyard_bench::client::Transport;
 use switchyard_bench::engine::{self, Load, Plan, Rec};
 use switchyard_bench::summary::stat_of;
 use switchyard_bench::workload::{Dist, Source};
@@ -42,6 +44,36 @@ const DOWN_REGION: &str = "global";
 
 /// Run the demo.
 pub(crate) async fn run(args: DemoArgs) -> Result<()> {
+    check_args(&args)?;
+    let gateway = Gateway::start(args.time_scale).await?;
+    outln!(
+        "switchyard demo: gateway http://{}, simulated providers at http://{}; {} req/s for {:?} to {MODEL}",
+        gateway.addr,
+        gateway.sim,
+        args.rate,
+        args.duration
+    )?;
+
+    let third = args.duration / 3;
+    let transport = engine::http_client()?;
+    let outage = spawn_outage(&transport, gateway.sim, third);
+    let data = engine::run(&load_plan(&args, gateway.addr), &transport).await?;
+    let outage_injected = outage.await.unwrap_or(false);
+    let recs: Vec<&Rec> = data.groups.iter().flat_map(|g| g.recs.iter()).collect();
+    let metrics = switchyard_gateway::render_metrics();
+    gateway.stop().await;
+
+    let phases = print_phases(&recs, third, args.duration)?;
+    let totals = Totals::of(&recs, &metrics, outage_injected);
+    print_totals(&totals)?;
+    if let Some(path) = &args.json {
+        write_report(path, &args, &totals, phases)?;
+    }
+    Ok(())
+}
+
+/// Refuse a rate that is not positive or a time scale below zero.
+fn check_args(args: &DemoArgs) -> Result<()> {
     anyhow::ensure!(
         args.rate.is_finite() && args.rate > 0.0,
         "--rate must be positive"
@@ -50,34 +82,68 @@ pub(crate) async fn run(args: DemoArgs) -> Result<()> {
         args.time_scale.is_finite() && args.time_scale >= 0.0,
         "--time-scale must be >= 0"
     );
-    let mut config = Config::embedded_default()?;
-    config.simulator.time_scale = args.time_scale;
-    config.health.cooldown = Duration::from_secs(2);
-    // A rehearsal: its simulated spend stays out of the real usage log.
-    config.usage.enabled = false;
-    let state = Arc::new(AppState::build(config, &|_| None).await?);
-    let sim = state
-        .sim
-        .as_ref()
-        .map(|s| s.addr)
-        .context("the embedded default has no simulator")?;
-    let listener = switchyard_gateway::bind("127.0.0.1:0".parse()?).await?;
-    let gateway = listener.local_addr()?;
-    let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(switchyard_gateway::serve(state.clone(), listener, async {
-        let _ = stop_rx.await;
-    }));
-    outln!(
-        "switchyard demo: gateway http://{gateway}, simulated providers at http://{sim}; {} req/s for {:?} to {MODEL}",
-        args.rate,
-        args.duration
-    )?;
+    Ok(())
+}
 
-    let third = args.duration / 3;
-    let transport = engine::http_client()?;
+/// The gateway under rehearsal, served in this process, with its simulated providers.
+struct Gateway {
+    /// Where the gateway listens.
+    addr: SocketAddr,
+    /// Where its simulated providers listen.
+    sim: SocketAddr,
+    state: Arc<AppState>,
+    stop_tx: tokio::sync::oneshot::Sender<()>,
+    server: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl Gateway {
+    /// Start the embedded default at `time_scale`, with a short cooldown and no usage log,
+    /// on a free loopback port.
+    async fn start(time_scale: f64) -> Result<Self> {
+        let mut config = Config::embedded_default()?;
+        config.simulator.time_scale = time_scale;
+        config.health.cooldown = Duration::from_secs(2);
+        // A rehearsal: its simulated spend stays out of the real usage log.
+        config.usage.enabled = false;
+        let state = Arc::new(AppState::build(config, &|_| None).await?);
+        let sim = state
+            .sim
+            .as_ref()
+            .map(|s| s.addr)
+            .context("the embedded default has no simulator")?;
+        let listener = switchyard_gateway::bind("127.0.0.1:0".parse()?).await?;
+        let addr = listener.local_addr()?;
+        let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let server = tokio::spawn(switchyard_gateway::serve(state.clone(), listener, async {
+            let _ = stop_rx.await;
+        }));
+        Ok(Self {
+            addr,
+            sim,
+            state,
+            stop_tx,
+            server,
+        })
+    }
+
+    /// Stop serving and wait for the server to finish.
+    async fn stop(self) {
+        let _ = self.stop_tx.send(());
+        let _ = self.server.await;
+        drop(self.state);
+    }
+}
+
+/// Take the region down after one `third` of the run and bring it back after another;
+/// the task answers whether both fault calls reached the simulator at `sim`.
+fn spawn_outage(
+    transport: &Transport,
+    sim: SocketAddr,
+    third: Duration,
+) -> tokio::task::JoinHandle<bool> {
     let admin = transport.reqwest().clone();
     let fault_url = format!("http://{sim}/_sim/faults/{PROVIDER}/{DOWN_REGION}");
-    let outage = tokio::spawn(async move {
+    tokio::spawn(async move {
         tokio::time::sleep(third).await;
         outln!(
             "  t={:>5.1}s  region {PROVIDER}/{DOWN_REGION} goes DOWN (every connection cut)",
@@ -98,9 +164,12 @@ pub(crate) async fn run(args: DemoArgs) -> Result<()> {
         .ok();
         let up = admin.delete(&fault_url).send().await;
         down.is_ok() && up.is_ok()
-    });
+    })
+}
 
-    let plan = Plan {
+/// The steady open-loop load the demo offers the gateway at `gateway`.
+fn load_plan(args: &DemoArgs, gateway: SocketAddr) -> Plan {
+    Plan {
         target: format!("http://{gateway}/v1"),
         models: vec![MODEL.into()],
         load: Load::Open {
@@ -118,22 +187,20 @@ pub(crate) async fn run(args: DemoArgs) -> Result<()> {
         },
         seed: 7,
         progress: false,
-    };
-    let data = engine::run(&plan, &transport).await?;
-    let faults_applied = outage.await.unwrap_or(false);
-    let recs: Vec<&Rec> = data.groups.iter().flat_map(|g| g.recs.iter()).collect();
-    let metrics = switchyard_gateway::render_metrics();
-    let _ = stop_tx.send(());
-    let _ = server.await;
+    }
+}
 
+/// Print the table of requests, success and latency before, during and after the outage,
+/// and return its rows as JSON.
+fn print_phases(
+    recs: &[&Rec],
+    third: Duration,
+    duration: Duration,
+) -> Result<Vec<serde_json::Value>> {
     let phases = [
         ("before", Duration::ZERO, third),
         ("during outage", third, third * 2),
-        (
-            "after",
-            third * 2,
-            args.duration + Duration::from_secs(3600),
-        ),
+        ("after", third * 2, duration + Duration::from_secs(3600)),
     ];
     let mut rows = Vec::new();
     outln!(
@@ -174,32 +241,74 @@ pub(crate) async fn run(args: DemoArgs) -> Result<()> {
             "p50_ms": lat.map(|s| s.p50), "p99_ms": lat.map(|s| s.p99)}),
         );
     }
-    let requests = recs.len();
-    let succeeded = recs.iter().filter(|r| r.error.is_none()).count();
-    let failovers = metric_sum(&metrics, "switchyard_failovers_total");
-    let cost = metric_sum(&metrics, "switchyard_cost_usd_total");
-    let success_rate = if requests == 0 {
-        0.0
-    } else {
-        succeeded as f64 / requests as f64
-    };
+    Ok(rows)
+}
+
+/// The whole run's figures.
+struct Totals {
+    requests: usize,
+    succeeded: usize,
+    success_rate: f64,
+    failovers: f64,
+    cost: f64,
+    /// Whether the outage was really injected.
+    outage_injected: bool,
+}
+
+impl Totals {
+    /// Count the requests in `recs` and read failovers and cost from the gateway's `metrics`.
+    fn of(recs: &[&Rec], metrics: &str, outage_injected: bool) -> Self {
+        let requests = recs.len();
+        let succeeded = recs.iter().filter(|r| r.error.is_none()).count();
+        let success_rate = if requests == 0 {
+            0.0
+        } else {
+            succeeded as f64 / requests as f64
+        };
+        Self {
+            requests,
+            succeeded,
+            success_rate,
+            failovers: metric_sum(metrics, "switchyard_failovers_total"),
+            cost: metric_sum(metrics, "switchyard_cost_usd_total"),
+            outage_injected,
+        }
+    }
+}
+
+/// Print the overall line, and a warning when the outage could not be injected.
+fn print_totals(t: &Totals) -> Result<()> {
+    let Totals {
+        requests,
+        succeeded,
+        failovers,
+        cost,
+        ..
+    } = t;
     outln!(
         "\n  overall: {succeeded}/{requests} succeeded ({:.3}%), {failovers:.0} failovers, cost ${cost:.6} (list prices, simulated tokens)",
-        success_rate * 100.0
+        t.success_rate * 100.0
     )?;
-    if !faults_applied {
+    if !t.outage_injected {
         outln!("  warning: the outage could not be injected; the figures show a run without it")?;
     }
-    if let Some(path) = &args.json {
-        let report = json!({
-            "requests": requests, "succeeded": succeeded, "success_rate": success_rate,
-            "failovers": failovers, "cost_usd": cost, "phases": rows, "rate": args.rate,
-            "duration_s": args.duration.as_secs_f64(), "stream": args.stream, "outage_injected": faults_applied,
-        });
-        std::fs::write(path, serde_json::to_string_pretty(&report)?)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
     Ok(())
+}
+
+/// Write the figures, the per-phase rows and the run's settings to `path` as JSON.
+fn write_report(
+    path: &Path,
+    args: &DemoArgs,
+    t: &Totals,
+    phases: Vec<serde_json::Value>,
+) -> Result<()> {
+    let report = json!({
+        "requests": t.requests, "succeeded": t.succeeded, "success_rate": t.success_rate,
+        "failovers": t.failovers, "cost_usd": t.cost, "phases": phases, "rate": args.rate,
+        "duration_s": args.duration.as_secs_f64(), "stream": args.stream, "outage_injected": t.outage_injected,
+    });
+    std::fs::write(path, serde_json::to_string_pretty(&report)?)
+        .with_context(|| format!("cannot write {}", path.display()))
 }
 
 /// Sum of every sample of a Prometheus metric in `text`.

@@ -18,6 +18,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use switchyard_bench::client::Transport;
 use switchyard_bench::engine::{Load, Plan, Rec, run};
 use switchyard_bench::report::Stat;
 use switchyard_bench::summary::stat_of;
@@ -256,14 +257,47 @@ async fn main() -> Result<()> {
     )
     .await?;
     let targets = targets(&args, sim, &sim_url).await?;
-    let watched = targets
+    let watched = watched_pid(&targets);
+
+    let client = switchyard_bench::engine::http_client()?;
+    for t in &targets {
+        run(
+            &plan(t, 200.0, Duration::from_secs(2), args.stream),
+            &client,
+        )
+        .await?;
+    }
+    let (rss0, _) = rss_kib(watched);
+    let rows = measure(&args, &targets, &client).await?;
+    let (rss, hwm) = rss_kib(watched);
+
+    print_latency_table(&rows, args.stream);
+    println!();
+    print_added_table(&rows);
+    println!();
+    println!(
+        "gateway RSS: {:.1} MiB after warm-up, {:.1} MiB at the end, peak {:.1} MiB",
+        rss0 as f64 / 1024.0,
+        rss as f64 / 1024.0,
+        hwm as f64 / 1024.0
+    );
+    drop(targets);
+    clean_up(args.ledger).await;
+    Ok(())
+}
+
+/// The process whose memory the run reports: the gateway, else the last target's server.
+fn watched_pid(targets: &[Target]) -> u32 {
+    targets
         .iter()
         .find(|t| t.name == "gateway")
         .or(targets.last())
-        .map_or(0, |t| t.pids[0]);
+        .map_or(0, |t| t.pids[0])
+}
 
-    let client = switchyard_bench::engine::http_client()?;
-    let plan = |t: &Target, rate: f64, duration: Duration| Plan {
+/// A constant-rate load of small requests against `t` for `duration`.
+fn plan(t: &Target, rate: f64, duration: Duration, stream: bool) -> Plan {
+    Plan {
         target: t.url.clone(),
         models: vec!["deepseek-v4-flash".into()],
         load: Load::Open {
@@ -272,7 +306,7 @@ async fn main() -> Result<()> {
         },
         duration: Some(duration),
         max_requests: None,
-        stream: args.stream,
+        stream,
         timeout: Duration::from_secs(10),
         api_key: Some(t.key.clone()),
         source: Source::Synthetic {
@@ -281,12 +315,11 @@ async fn main() -> Result<()> {
         },
         seed: 1,
         progress: false,
-    };
-    for t in &targets {
-        run(&plan(t, 200.0, Duration::from_secs(2)), &client).await?;
     }
-    let (rss0, _) = rss_kib(watched);
+}
 
+/// Load every target at every rate in turn; one group of rows per rate, in target order.
+async fn measure(args: &Args, targets: &[Target], client: &Transport) -> Result<Vec<Vec<Row>>> {
     let mut rows = Vec::new();
     for (i, &rate) in args.rates.iter().enumerate() {
         // Rotate the order per rate so no target always runs on a warmer machine.
@@ -294,24 +327,32 @@ async fn main() -> Result<()> {
         let mut group: Vec<Option<Row>> = (0..n).map(|_| None).collect();
         for k in 0..n {
             let t = (i + k) % n;
-            let target = &targets[t];
-            eprintln!(
-                "running {} at {rate} req/s for {:?}",
-                target.name, args.duration
-            );
-            let cpu0: f64 = target.pids.iter().map(|&p| cpu_secs(p)).sum();
-            let data = run(&plan(target, rate, args.duration), &client).await?;
-            let samples: Vec<Rec> = data.groups.into_iter().flat_map(|g| g.recs).collect();
-            let cpu = target.pids.iter().map(|&p| cpu_secs(p)).sum::<f64>() - cpu0;
-            group[t] = Some(row(rate, target.name, &samples, cpu));
+            group[t] = Some(measure_one(args, &targets[t], rate, client).await?);
         }
         rows.push(group.into_iter().flatten().collect::<Vec<_>>());
     }
-    let (rss, hwm) = rss_kib(watched);
+    Ok(rows)
+}
 
+/// Load one target at `rate` for the run's duration; its row, with the CPU its servers used.
+async fn measure_one(args: &Args, target: &Target, rate: f64, client: &Transport) -> Result<Row> {
+    eprintln!(
+        "running {} at {rate} req/s for {:?}",
+        target.name, args.duration
+    );
+    let cpu0: f64 = target.pids.iter().map(|&p| cpu_secs(p)).sum();
+    let data = run(&plan(target, rate, args.duration, args.stream), client).await?;
+    let samples: Vec<Rec> = data.groups.into_iter().flat_map(|g| g.recs).collect();
+    let cpu = target.pids.iter().map(|&p| cpu_secs(p)).sum::<f64>() - cpu0;
+    Ok(row(rate, target.name, &samples, cpu))
+}
+
+/// Print the Markdown table of each target's latency, dispatch delay and CPU per rate
+/// (and TTFT when streaming).
+fn print_latency_table(rows: &[Vec<Row>], stream: bool) {
     println!(
         "| rate (req/s) | target | ok | errors | p50 ms | p90 ms | p99 ms | p99.9 ms | max ms | p99 from schedule ms | dispatch p99 ms | server CPU µs/req |{}",
-        if args.stream {
+        if stream {
             " TTFT p50 ms | TTFT p99 ms |"
         } else {
             ""
@@ -319,12 +360,12 @@ async fn main() -> Result<()> {
     );
     println!(
         "|---|---|---|---|---|---|---|---|---|---|---|---|{}",
-        if args.stream { "---|---|" } else { "" }
+        if stream { "---|---|" } else { "" }
     );
     for r in rows.iter().flatten() {
         let s = r.service.unwrap_or_default();
         let sched = r.scheduled.map_or(0.0, |s| s.p99);
-        let ttft = if args.stream {
+        let ttft = if stream {
             r.ttft.map_or(" - | - |".to_string(), |t| {
                 format!(" {:.3} | {:.3} |", t.p50, t.p99)
             })
@@ -347,10 +388,13 @@ async fn main() -> Result<()> {
             r.cpu_us_per_req
         );
     }
-    println!();
+}
+
+/// Print the Markdown table of what each target adds to the first one of its rate.
+fn print_added_table(rows: &[Vec<Row>]) {
     println!("| rate (req/s) | target | added p50 ms | added p99 ms | added CPU µs/req |");
     println!("|---|---|---|---|---|");
-    for group in &rows {
+    for group in rows {
         let Some((base, rest)) = group.split_first() else {
             continue;
         };
@@ -368,15 +412,11 @@ async fn main() -> Result<()> {
             }
         }
     }
-    println!();
-    println!(
-        "gateway RSS: {:.1} MiB after warm-up, {:.1} MiB at the end, peak {:.1} MiB",
-        rss0 as f64 / 1024.0,
-        rss as f64 / 1024.0,
-        hwm as f64 / 1024.0
-    );
-    drop(targets);
-    if args.ledger {
+}
+
+/// Remove the run's files and, after a `--ledger` run, its usage table in PostgreSQL.
+async fn clean_up(ledger: bool) {
+    if ledger {
         // Leave the shared `test` database as it was.
         let _ = Command::new("psql")
             .args([
@@ -395,5 +435,4 @@ async fn main() -> Result<()> {
     let _ = std::fs::remove_dir_all(
         std::env::temp_dir().join(format!("switchyard-overhead-{}", std::process::id())),
     );
-    Ok(())
 }

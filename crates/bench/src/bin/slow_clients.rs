@@ -18,11 +18,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use switchyard_bench::client::Transport;
 use switchyard_bench::engine::{Load, Plan, Rec, run};
 use switchyard_bench::summary::stat_of;
 use switchyard_bench::workload::{Dist, Source};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
 
 #[path = "shared/procs.rs"]
 mod procs;
@@ -173,6 +175,41 @@ async fn main() -> Result<()> {
     }
     let dir = std::env::temp_dir().join(format!("switchyard-slow-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
+    let (gw, url) = start_gateway(&args, &dir).await?;
+    let pid = gw.id().context("gateway has no pid")?;
+
+    let client = switchyard_bench::engine::http_client()?;
+    run(&plan(&url, Duration::from_secs(2), args.rate), &client).await?;
+    let bench = Bench {
+        args: &args,
+        url: &url,
+        pid,
+        client: &client,
+    };
+    let (phases, counts) = run_phases(&bench).await?;
+    let (_, hwm) = rss_kib(pid);
+
+    let p99 = print_phase_table(&phases, args.slow);
+    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
+    println!();
+    println!(
+        "p99 beside {} slow clients (a byte every {} ms) / alone: {:.2}x; slow connections opened {}, closed at the header limit {}, answered 408 at the body limit {}; gateway peak RSS {:.1} MiB",
+        args.slow,
+        args.drip.as_millis(),
+        mean(&p99[1]) / mean(&p99[0]).max(f64::MIN_POSITIVE),
+        counts[0],
+        counts[1],
+        counts[2],
+        hwm as f64 / 1024.0
+    );
+    drop(gw);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// Write the gateway's config into `dir` and start it (pinned to `--gateway-cpu` if
+/// given) in front of its simulated DeepSeek; the child and its URL.
+async fn start_gateway(args: &Args, dir: &Path) -> Result<(Child, String)> {
     let config = dir.join("gateway.toml");
     std::fs::write(
         &config,
@@ -190,20 +227,20 @@ async fn main() -> Result<()> {
         "--sim-time-scale",
         "0",
     ];
-    let (gw, url) = match args.gateway_cpu {
+    match args.gateway_cpu {
         Some(cpu) => {
             let cpu = cpu.to_string();
             let mut pinned = vec!["-c", cpu.as_str()];
             pinned.extend(serve);
-            spawn_until(Path::new("taskset"), &pinned, "switchyard listening on ").await?
+            spawn_until(Path::new("taskset"), &pinned, "switchyard listening on ").await
         }
-        None => spawn_until(&args.bin, &serve[1..], "switchyard listening on ").await?,
-    };
-    let pid = gw.id().context("gateway has no pid")?;
-    let addr = url.trim_start_matches("http://").to_string();
+        None => spawn_until(&args.bin, &serve[1..], "switchyard listening on ").await,
+    }
+}
 
-    let client = switchyard_bench::engine::http_client()?;
-    let plan = |duration: Duration, rate: f64| Plan {
+/// A constant-rate load of small requests against the gateway at `url` for `duration`.
+fn plan(url: &str, duration: Duration, rate: f64) -> Plan {
+    Plan {
         target: format!("{url}/v1"),
         models: vec!["deepseek-v4-flash".into()],
         load: Load::Open {
@@ -221,65 +258,124 @@ async fn main() -> Result<()> {
         },
         seed: 1,
         progress: false,
-    };
-    run(&plan(Duration::from_secs(2), args.rate), &client).await?;
+    }
+}
 
+/// What the measured phases need: the options, the gateway's URL and pid, and the client.
+struct Bench<'a> {
+    args: &'a Args,
+    url: &'a str,
+    pid: u32,
+    client: &'a Transport,
+}
+
+/// One measured phase of normal traffic.
+struct Phase {
+    round: usize,
+    /// Whether the slow clients ran beside it.
+    beside: bool,
+    recs: Vec<Rec>,
+    /// Gateway CPU microseconds per request.
+    cpu_us_per_req: f64,
+}
+
+/// Run the phases A B A B (normal traffic alone, then beside the slow clients); the
+/// phases, and the slow clients' counts summed: opened, closed, answered 408.
+async fn run_phases(bench: &Bench<'_>) -> Result<(Vec<Phase>, [u64; 3])> {
     let me = std::env::current_exe().context("cannot find this binary")?;
+    let addr = bench.url.trim_start_matches("http://");
     let mut counts = [0u64; 3];
-    let mut rows = Vec::new();
+    let mut phases = Vec::new();
     for round in 0..2 {
         for beside in [false, true] {
-            let mut child = None;
-            if beside {
-                // The slow clients outlive the phase by a second at each end.
-                let secs = args.duration.as_secs_f64() + 2.0;
-                let c = tokio::process::Command::new(&me)
-                    .args(["--trickle", &addr, "--slow", &args.slow.to_string()])
-                    .args(["--drip-ms", &args.drip.as_millis().to_string()])
-                    .args(["--duration", &secs.to_string()])
-                    .stdout(std::process::Stdio::piped())
-                    .kill_on_drop(true)
-                    .spawn()
-                    .context("cannot start the slow clients")?;
-                child = Some(c);
-                tokio::time::sleep(Duration::from_secs(1)).await;
-            }
+            let child = if beside {
+                Some(spawn_slow_clients(&me, addr, bench.args).await?)
+            } else {
+                None
+            };
             eprintln!(
                 "round {round}: normal traffic {} slow clients",
                 if beside { "beside" } else { "without" }
             );
-            let cpu0 = cpu_secs(pid);
-            let data = run(&plan(args.duration, args.rate), &client).await?;
-            let cpu = cpu_secs(pid) - cpu0;
-            if let Some(c) = child {
-                let out = c.wait_with_output().await?;
-                let text = String::from_utf8_lossy(&out.stdout);
-                for (n, v) in counts.iter_mut().zip(text.split_whitespace()) {
-                    *n += v.parse::<u64>().unwrap_or(0);
-                }
-            }
-            let recs: Vec<Rec> = data.groups.into_iter().flat_map(|g| g.recs).collect();
-            if let Some(e) = recs.iter().find_map(|r| r.error.as_ref()) {
-                eprintln!("  example failure: {e:?}");
-            }
-            let cpu_us_per_req = cpu * 1e6 / recs.len().max(1) as f64;
-            rows.push((round, beside, recs, cpu_us_per_req));
+            let (recs, cpu_us_per_req) = measure(bench, child, &mut counts).await?;
+            phases.push(Phase {
+                round,
+                beside,
+                recs,
+                cpu_us_per_req,
+            });
         }
     }
-    let (_, hwm) = rss_kib(pid);
+    Ok((phases, counts))
+}
 
+/// Start the slow clients in a child process (this binary with `--trickle`) against
+/// `addr`, and give them a second to connect.
+async fn spawn_slow_clients(me: &Path, addr: &str, args: &Args) -> Result<Child> {
+    // The slow clients outlive the phase by a second at each end.
+    let secs = args.duration.as_secs_f64() + 2.0;
+    let child = Command::new(me)
+        .args(["--trickle", addr, "--slow", &args.slow.to_string()])
+        .args(["--drip-ms", &args.drip.as_millis().to_string()])
+        .args(["--duration", &secs.to_string()])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .context("cannot start the slow clients")?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    Ok(child)
+}
+
+/// Offer normal traffic for the run's duration and add the slow clients' counts (if
+/// `child` ran them) to `counts`; every request, and gateway CPU microseconds per request.
+async fn measure(
+    bench: &Bench<'_>,
+    child: Option<Child>,
+    counts: &mut [u64; 3],
+) -> Result<(Vec<Rec>, f64)> {
+    let cpu0 = cpu_secs(bench.pid);
+    let data = run(
+        &plan(bench.url, bench.args.duration, bench.args.rate),
+        bench.client,
+    )
+    .await?;
+    let cpu = cpu_secs(bench.pid) - cpu0;
+    if let Some(c) = child {
+        let out = c.wait_with_output().await?;
+        let text = String::from_utf8_lossy(&out.stdout);
+        for (n, v) in counts.iter_mut().zip(text.split_whitespace()) {
+            *n += v.parse::<u64>().unwrap_or(0);
+        }
+    }
+    let recs: Vec<Rec> = data.groups.into_iter().flat_map(|g| g.recs).collect();
+    if let Some(e) = recs.iter().find_map(|r| r.error.as_ref()) {
+        eprintln!("  example failure: {e:?}");
+    }
+    let cpu_us_per_req = cpu * 1e6 / recs.len().max(1) as f64;
+    Ok((recs, cpu_us_per_req))
+}
+
+/// Print the Markdown table of the phases; the p99s alone (`[0]`) and beside `slow`
+/// slow clients (`[1]`).
+fn print_phase_table(phases: &[Phase], slow: usize) -> [Vec<f64>; 2] {
     println!(
         "| round | slow clients | ok | errors | p50 ms | p99 ms | max ms | gateway CPU µs/req |"
     );
     println!("|---|---|---|---|---|---|---|---|");
     let mut p99 = [Vec::new(), Vec::new()];
-    for (round, beside, recs, cpu_us) in &rows {
+    for phase in phases {
+        let Phase {
+            round,
+            beside,
+            recs,
+            cpu_us_per_req: cpu_us,
+        } = phase;
         let ok: Vec<&Rec> = recs.iter().filter(|r| r.error.is_none()).collect();
         let s = stat_of(ok.iter().map(|r| r.done - r.sent)).unwrap_or_default();
         p99[usize::from(*beside)].push(s.p99);
         println!(
             "| {round} | {} | {} | {} | {:.3} | {:.3} | {:.3} | {cpu_us:.0} |",
-            if *beside { args.slow } else { 0 },
+            if *beside { slow } else { 0 },
             ok.len(),
             recs.len() - ok.len(),
             s.p50,
@@ -287,19 +383,5 @@ async fn main() -> Result<()> {
             s.max
         );
     }
-    let mean = |v: &[f64]| v.iter().sum::<f64>() / v.len().max(1) as f64;
-    println!();
-    println!(
-        "p99 beside {} slow clients (a byte every {} ms) / alone: {:.2}x; slow connections opened {}, closed at the header limit {}, answered 408 at the body limit {}; gateway peak RSS {:.1} MiB",
-        args.slow,
-        args.drip.as_millis(),
-        mean(&p99[1]) / mean(&p99[0]).max(f64::MIN_POSITIVE),
-        counts[0],
-        counts[1],
-        counts[2],
-        hwm as f64 / 1024.0
-    );
-    drop(gw);
-    let _ = std::fs::remove_dir_all(&dir);
-    Ok(())
+    p99
 }
