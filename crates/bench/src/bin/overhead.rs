@@ -114,11 +114,15 @@ struct Target {
     _children: Vec<Child>,
 }
 
+/// This run's scratch folder (configs, usage databases), removed at the end.
+fn work_dir() -> PathBuf {
+    std::env::temp_dir().join(format!("switchyard-overhead-{}", std::process::id()))
+}
+
 async fn serve(bin: &std::path::Path, name: &str, config: &str) -> Result<(Child, String)> {
-    let path = std::env::temp_dir().join(format!(
-        "switchyard-overhead-{}-{name}.toml",
-        std::process::id()
-    ));
+    let dir = work_dir();
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(format!("{name}.toml"));
     std::fs::write(&path, config)?;
     let arg = path.display().to_string();
     spawn_until(
@@ -171,7 +175,7 @@ async fn targets(args: &Args, sim: Child, sim_url: &str) -> Result<Vec<Target>> 
     let provider = format!(
         "[providers.deepseek]\napi_key = \"bench\"\nregions = [{{ name = \"global\", base_url = \"{sim_url}/deepseek/global\" }}]\n"
     );
-    let dir = std::env::temp_dir().join(format!("switchyard-overhead-{}", std::process::id()));
+    let dir = work_dir();
     std::fs::create_dir_all(&dir)?;
     let db = dir.join("usage.db").display().to_string();
     if !args.ledger {
@@ -432,7 +436,5 @@ async fn clean_up(ledger: bool) {
             .status()
             .await;
     }
-    let _ = std::fs::remove_dir_all(
-        std::env::temp_dir().join(format!("switchyard-overhead-{}", std::process::id())),
-    );
+    let _ = std::fs::remove_dir_all(work_dir());
 }
