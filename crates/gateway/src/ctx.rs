@@ -2,7 +2,7 @@
 //! model, provider, region and deployment serve it, when it started — and the one way
 //! its usage is recorded (metrics, usage log, the key's spend), however it ends.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
@@ -13,6 +13,7 @@ use crate::keys::Admission;
 use crate::reasoning::Conversation;
 use crate::routing::deployment::Deployment;
 use crate::state::AppState;
+use crate::trail::{RecordTrace, Trail, ends_request};
 use crate::usage::{self, Outcome, UsageRecord};
 
 /// Per-request facts used to record usage, whichever way the request ends.
@@ -44,6 +45,8 @@ pub(crate) struct RequestCtx {
     /// The caller's conversation, for remembering the reasoning behind tool calls (only
     /// when the request offers tools).
     pub conversation: Option<Conversation>,
+    /// Its trail, kept in [`AppState::trails`] once it ends (taken then).
+    pub trail: Mutex<Option<Trail>>,
 }
 
 impl RequestCtx {
@@ -62,8 +65,10 @@ impl RequestCtx {
         )
     }
 
-    /// Record a request that failed with `status` before any answer (no spend).
-    pub(crate) fn record_failure(&self, status: StatusCode) {
+    /// Record a request that failed with `status` before any answer (no spend), for
+    /// `why`.
+    pub(crate) fn record_failure(&self, status: StatusCode, why: &str) {
+        self.trace(|t| t.error = Some(why.to_string()));
         self.record_in(
             (&self.region, &self.deployment),
             TokenUsage::default(),
@@ -71,6 +76,14 @@ impl RequestCtx {
             Outcome::Failed,
             status.as_u16(),
         );
+    }
+
+    /// Add to the request's trail (nothing once it has ended).
+    pub(crate) fn trace(&self, f: impl FnOnce(&mut Trail)) {
+        let mut trail = self.trail.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(t) = trail.as_mut() {
+            f(t);
+        }
     }
 
     /// Record the estimated spend of an extra attempt of this request on deployment `d`
@@ -124,6 +137,21 @@ impl RequestCtx {
             self.st.metrics.get(&self.model_id),
             self.st.usage.as_ref(),
         );
+        self.trace(|t| {
+            t.record(RecordTrace {
+                outcome: outcome.as_str(),
+                status,
+                model: self.model_id.clone(),
+                provider: self.provider.clone(),
+                deployment: deployment.to_string(),
+                usage,
+                estimated,
+                cost_nanos: nanos,
+            });
+        });
+        if ends_request(outcome) {
+            self.keep_trail(status);
+        }
         if let Some(a) = &self.admission {
             if matches!(outcome, Outcome::HedgeCancelled | Outcome::Escalated) {
                 a.add_spend(nanos);
@@ -132,6 +160,20 @@ impl RequestCtx {
             }
         }
         nanos
+    }
+
+    /// The request ended with `status`: its trail goes to the store.
+    fn keep_trail(&self, status: u16) {
+        let taken = self
+            .trail
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(mut t) = taken {
+            t.route.clone_from(&self.route);
+            t.finish(status, None);
+            self.st.trails.keep(t);
+        }
     }
 
     /// Count the request under `switchyard_requests_total` with its final `status`.

@@ -32,6 +32,7 @@ mod routing;
 mod runtime;
 mod state;
 mod telemetry;
+mod trail;
 mod upstream;
 mod usage;
 

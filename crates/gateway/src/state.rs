@@ -19,6 +19,7 @@ use crate::routing::retry_budget::RetryBudget;
 use crate::routing::route::Route;
 use crate::routing::virtual_models::{Landscape, VirtualModel};
 use crate::telemetry::ModelMetrics;
+use crate::trail::Trails;
 use crate::upstream::ProviderRuntime;
 
 /// Everything a request handler needs; built once per config, shared by `Arc`.
@@ -62,6 +63,8 @@ pub struct AppState {
     pub(crate) admin_failures: AdminFailures,
     /// Keys' limits and budgets in Redis, with `[limits] backend = "redis"`.
     pub(crate) shared_limits: Option<std::sync::Arc<RedisLimits>>,
+    /// The trails of the most recent requests (`GET /admin/requests/{id}`).
+    pub(crate) trails: Trails,
     /// Virtual models by lower-cased name.
     pub(crate) virtual_models: HashMap<String, VirtualModel>,
     /// The tiered router's classifier, when a virtual model uses it.

@@ -24,7 +24,7 @@ pub(crate) mod intake;
 mod reply;
 mod resolve;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::body::Body;
@@ -44,23 +44,39 @@ use crate::respond::count_error;
 use crate::routing::deadlines::{ClientLimits, Deadlines};
 use crate::routing::virtual_models::RequestMeta;
 use crate::state::AppState;
+use crate::trail::Trail;
 
 /// Serve one chat request with the state `st` in force when it arrived (a reload that
 /// swaps in another meanwhile does not change it).
 pub(crate) async fn handle(st: Arc<AppState>, meta: RequestMeta<'_>, body: Body) -> Response {
+    let started = Instant::now();
+    let request_id = intake::request_id(meta.headers);
     // Shed before reading the body: past the limit the answer is a fast 503, not a queue.
-    if Inflight::full(&st) {
-        let e = admit::overloaded(&st);
-        count_error(e.label());
-        return e.into_response();
-    }
-    match serve(&st, meta, body).await {
+    let served = if Inflight::full(&st) {
+        Err(admit::overloaded(&st))
+    } else {
+        serve(&st, meta, body, &request_id, started).await
+    };
+    match served {
         Ok(resp) => resp,
-        Err(e) => {
-            count_error(e.label());
-            e.into_response()
-        }
+        Err(e) => refused(&st, e, &request_id, started),
     }
+}
+
+/// The error answer to a request refused before any upstream answer, with its id; its
+/// trail says why.
+fn refused(st: &AppState, e: GatewayError, request_id: &str, started: Instant) -> Response {
+    count_error(e.label());
+    if !matches!(e, GatewayError::Upstream { .. }) {
+        // An upstream failure was traced with its attempts; anything earlier is here.
+        let mut trail = Trail::new(request_id, "", started);
+        trail.finish(e.status().as_u16(), Some(&e.to_string()));
+        st.trails.keep(trail);
+    }
+    let mut resp = e.into_response();
+    resp.headers_mut()
+        .insert("x-request-id", reply::header_value(request_id));
+    resp
 }
 
 /// The stages, in order (see the module doc).
@@ -68,8 +84,9 @@ async fn serve(
     st: &Arc<AppState>,
     meta: RequestMeta<'_>,
     body: Body,
+    request_id: &str,
+    started: Instant,
 ) -> Result<Response, GatewayError> {
-    let started = Instant::now();
     let mut asked = intake::take_in(st, meta.headers, body).await?;
     let choice = resolve::resolve(st, &mut asked, meta)?;
     let Intake {
@@ -92,6 +109,7 @@ async fn serve(
         .map_or(&[][..], Vec::as_slice);
     // The client's request, kept only when a fallback model may need it re-prepared.
     let original = (!fallbacks.is_empty()).then(|| req.clone());
+    let trail = Trail::new(request_id, &req.model, started);
     let target = plan_target(st, choice.primary, req, prompt_estimate)?;
     // Every request earns a share of a retry (and, where hedging is on, of a hedge).
     st.retry_budget.deposit();
@@ -100,7 +118,7 @@ async fn serve(
     }
     let ctx = RequestCtx {
         st: Arc::clone(st),
-        request_id: intake::request_id(meta.headers),
+        request_id: request_id.to_string(),
         model_id: choice.primary.id.clone(),
         provider: target.provider.id.clone(),
         region: String::new(),
@@ -112,6 +130,7 @@ async fn serve(
         admission,
         route: choice.route,
         conversation: choice.conversation,
+        trail: Mutex::new(Some(trail)),
     };
     for a in &target.adjustments {
         tracing::debug!(request_id = %ctx.request_id, field = a.field, note = %a.note, "request adjusted for vendor");
@@ -221,7 +240,7 @@ fn finish(
             error: error.clone(),
         };
         ctx.count(err.status());
-        ctx.record_failure(err.status());
+        ctx.record_failure(err.status(), &err.to_string());
         guard.disarm();
         return Err(err);
     }

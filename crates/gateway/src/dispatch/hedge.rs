@@ -1,8 +1,8 @@
 //! Hedging: the first attempt gets the model's recent-percentile delay; if it has not
 //! answered by then (first token of a stream, whole answer otherwise), a copy goes to
 //! the next deployment in order that has room, budget permitting, and the first to
-//! answer wins. The loser is cancelled; its slot comes back to the caller, which records
-//! its prompt as spent.
+//! answer wins. The loser is cancelled; its slot (and when it was sent) comes back to
+//! the caller, which records its prompt as spent.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -23,7 +23,7 @@ pub(super) async fn race(
     first: Permit,
     queue: &mut VecDeque<Arc<Deployment>>,
     attempts: &mut u32,
-) -> (Finished, Option<Permit>) {
+) -> (Finished, Option<(Permit, Instant)>) {
     let stream = call.stream;
     *attempts += 1;
     let sent_a = Instant::now();
@@ -59,7 +59,7 @@ pub(super) async fn race(
     tokio::select! {
         r = &mut a => {
             if r.is_ok() {
-                return (vec![(first, sent_a, r)], Some(second));
+                return (vec![(first, sent_a, r)], Some((second, sent_b)));
             }
             let rb = b.await;
             (vec![(first, sent_a, r), (second, sent_b, rb)], None)
@@ -67,7 +67,7 @@ pub(super) async fn race(
         r = &mut b => {
             if r.is_ok() {
                 counter!("switchyard_hedge_wins_total").increment(1);
-                return (vec![(second, sent_b, r)], Some(first));
+                return (vec![(second, sent_b, r)], Some((first, sent_a)));
             }
             let ra = a.await;
             (vec![(second, sent_b, r), (first, sent_a, ra)], None)

@@ -31,6 +31,7 @@ use crate::routing::deadlines::{ClientExpiry, Deadlines};
 use crate::routing::deployment::{Busy, Deployment, Permit};
 use crate::routing::route::Route;
 use crate::state::AppState;
+use crate::trail::Fate;
 use crate::upstream::ByteStream;
 use crate::upstream::send::send_upstream;
 use crate::usage::Outcome;
@@ -135,15 +136,21 @@ pub(crate) async fn try_deployments(
             };
             launch(&call, permit, &mut run.queue, attempts).await
         };
-        if let Some(loser) = cancelled {
+        if let Some((loser, sent)) = cancelled {
             // The vendor has read the loser's prompt.
             loser.set_used(ctx.prompt_estimate);
+            ctx.trace(|trail| {
+                let i = trail.attempt(loser.deployment(), &ctx.model_id, sent);
+                trail.end(i, Fate::HedgeLost, None);
+            });
             record_cancelled(ctx, loser.deployment());
         }
         for (permit, sent, result) in finished {
             let d = permit.deployment();
             ctx.region.clone_from(&d.region_name);
             ctx.deployment.clone_from(&d.name);
+            let mut traced = None;
+            ctx.trace(|trail| traced = trail.attempt(d, &ctx.model_id, sent));
             let call = Call {
                 st,
                 ctx,
@@ -151,7 +158,14 @@ pub(crate) async fn try_deployments(
                 stream,
                 limits,
             };
-            match run.judge(&call, permit, sent, result) {
+            let verdict = run.judge(&call, permit, sent, result);
+            ctx.trace(|trail| match &verdict {
+                Verdict::Won(_) if stream => trail.first_token_pending(traced),
+                Verdict::Won(_) => trail.end(traced, Fate::Answered, None),
+                Verdict::Over(e) => trail.end(traced, Fate::Failed, Some(&e.message)),
+                Verdict::Next => trail.end(traced, Fate::Failed, Some(&run.last_err.message)),
+            });
+            match verdict {
                 Verdict::Won(w) => {
                     return Tried {
                         outcome: Ok(w),
@@ -180,7 +194,7 @@ async fn launch(
     permit: Permit,
     queue: &mut VecDeque<Arc<Deployment>>,
     attempts: &mut u32,
-) -> (Finished, Option<Permit>) {
+) -> (Finished, Option<(Permit, Instant)>) {
     match call.t.route.hedge.as_ref().filter(|_| *attempts == 0) {
         Some(h) => hedge::race(call, h, permit, queue, attempts).await,
         None => {

@@ -41,6 +41,7 @@ pub(crate) fn router(state: Arc<Live>) -> Router {
         .route("/readyz", get(ops::readyz))
         .route("/metrics", get(ops::metrics_text))
         .route("/admin/health", get(ops::admin_health))
+        .route("/admin/requests/{id}", get(ops::request_trail))
         .route("/admin/keys", get(admin::list).post(admin::create))
         .route("/admin/keys/{id}", delete(admin::revoke))
         .route("/admin/keys/{id}/rotate", post(admin::rotate))

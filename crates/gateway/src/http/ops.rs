@@ -7,16 +7,17 @@ use std::sync::Arc;
 
 use axum::Extension;
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
 use super::allowed;
 use crate::config::PublicEndpoint;
-use crate::keys::access::PeerAddr;
+use crate::keys::access::{PeerAddr, denied};
 use crate::respond::json_response;
 use crate::runtime::Live;
+use crate::trail::MAX_TRAILS;
 
 pub(super) async fn healthz() -> Response {
     json_response(StatusCode::OK, Bytes::from_static(b"{\"status\":\"ok\"}"))
@@ -92,4 +93,33 @@ pub(super) async fn metrics_text(
         HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
     );
     resp
+}
+
+/// `GET /admin/requests/{id}`: the trail of a recent request — route, attempts, usage
+/// and cost. With keys on it needs the admin token (a trail names other callers' models
+/// and spend), whatever `[keys] public` says.
+pub(super) async fn request_trail(
+    State(live): State<Arc<Live>>,
+    peer: Option<Extension<PeerAddr>>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> Response {
+    let st = live.get();
+    if st.keys.is_some()
+        && let Err(r) = st.gate().admin(&headers, peer.map(|p| p.0))
+    {
+        return *r;
+    }
+    let trails = live.find_trails(&id);
+    if trails.is_empty() {
+        return *denied(
+            StatusCode::NOT_FOUND,
+            "not_found_error",
+            "request_not_found",
+            format!("no recent request with id '{id}' (the last {MAX_TRAILS} are kept)"),
+        );
+    }
+    let trails: Vec<&crate::trail::Trail> = trails.iter().map(AsRef::as_ref).collect();
+    let body = json!({ "request_id": id, "source": "memory", "trails": trails });
+    json_response(StatusCode::OK, Bytes::from(body.to_string()))
 }

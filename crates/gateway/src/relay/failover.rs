@@ -17,6 +17,7 @@ use crate::keys::Admission;
 use crate::plan::{body_for, plan_target};
 use crate::routing::deployment::Deployment;
 use crate::state::AppState;
+use crate::trail::Fate;
 use crate::upstream::send::send_upstream;
 use crate::usage::Outcome;
 
@@ -90,6 +91,7 @@ impl Relay {
     pub(super) async fn switch_region(&mut self, reason: &str) {
         let st = self.ctx.st.clone();
         let failed = Arc::clone(self.permit.deployment());
+        self.ctx.trace(|t| t.abandon_last(reason));
         let mut blameless = std::mem::take(&mut self.switch_blameless);
         if !blameless {
             st.health.failure(&failed.provider, &failed.name);
@@ -139,7 +141,15 @@ impl Relay {
             self.ctx.region.clone_from(&dep.region_name);
             self.ctx.deployment.clone_from(&dep.name);
             let sent = std::time::Instant::now();
-            match send_upstream(&st.client, provider, region, body, true, remaining).await {
+            let mut traced = None;
+            self.ctx
+                .trace(|t| traced = t.attempt(&dep, &leg.model_id, sent));
+            let sent_to = send_upstream(&st.client, provider, region, body, true, remaining).await;
+            if let Err(e) = &sent_to {
+                self.ctx
+                    .trace(|t| t.end(traced, Fate::Failed, Some(&e.message)));
+            }
+            match sent_to {
                 Ok(resp) => {
                     self.permit = permit;
                     self.sent = sent;

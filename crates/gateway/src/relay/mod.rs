@@ -269,6 +269,7 @@ impl Relay {
             let d = &choice.delta;
             if !self.saw_first_token && d.has_output() {
                 self.saw_first_token = true;
+                self.ctx.trace(|t| t.first_token());
                 self.ctx.ttft = Some(self.ctx.started.elapsed());
                 let dep = self.permit.deployment();
                 let since_sent = self.sent.elapsed();

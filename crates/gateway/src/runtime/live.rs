@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::tasks::Background;
 use crate::state::AppState;
+use crate::trail::Trail;
 
 /// The state in force, swapped whole by a config reload. A request takes the current
 /// [`AppState`] when it arrives and keeps it to its end, so a reload never changes (or
@@ -60,6 +61,18 @@ impl Live {
             .filter_map(Weak::upgrade)
             .collect::<Vec<_>>();
         std::iter::once(self.get()).chain(retired).collect()
+    }
+
+    /// Every trail of request `id` kept by the state in force or a replaced one still
+    /// alive, newest first.
+    pub(crate) fn find_trails(&self, id: &str) -> Vec<Arc<Trail>> {
+        let mut found: Vec<Arc<Trail>> = self
+            .all_states()
+            .iter()
+            .flat_map(|st| st.trails.find(id))
+            .collect();
+        found.sort_by_key(|t| std::cmp::Reverse(t.received_ms));
+        found
     }
 
     /// Wait, at most `timeout` each, for the Redis settles of every state to be answered

@@ -22,6 +22,7 @@ mod shared_limits;
 mod slow_clients;
 mod stores;
 mod timeouts;
+mod trails;
 mod trust;
 mod upstream_failures;
 mod usage_log;

@@ -1,0 +1,89 @@
+//! The trail of a request (`GET /admin/requests/{id}`): which deployments it tried, how
+//! each attempt ended, what it used and cost — for answered, failed-over, streamed and
+//! refused requests, under the caller's own `x-request-id` or the gateway's.
+
+use serde_json::{Value, json};
+
+use crate::common::{ADMIN_TOKEN, TestGateway, admin, ask, start, start_with};
+
+async fn trail(gw: &TestGateway, id: &str) -> Value {
+    let r = gw.get(&format!("/admin/requests/{id}")).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let v = r.json();
+    assert_eq!(v["request_id"], id);
+    v["trails"][0].clone()
+}
+
+#[tokio::test]
+async fn a_request_that_failed_over_once_shows_both_attempts_and_its_cost() {
+    let gw = start().await;
+    gw.fault("deepseek", "global", json!({"kind": "server_error"}))
+        .await;
+    for stream in [false, true] {
+        let mut body = ask("deepseek-v4-flash", "hi");
+        body["stream"] = json!(stream);
+        let r = gw.chat(body).await;
+        assert_eq!(r.status, 200);
+        let id = r.header("x-request-id").unwrap().to_string();
+        let t = trail(&gw, &id).await;
+        assert_eq!(t["status"], 200, "stream={stream}: {t}");
+        assert_eq!(t["model_asked"], "deepseek-v4-flash");
+        let attempts = t["attempts"].as_array().unwrap();
+        assert_eq!(attempts.len(), 2, "stream={stream}: {t}");
+        assert_eq!(attempts[0]["deployment"], "global");
+        assert_eq!(attempts[0]["fate"], "failed");
+        assert!(!attempts[0]["error"].as_str().unwrap().is_empty(), "{t}");
+        assert_eq!(attempts[1]["deployment"], "global-b");
+        assert_eq!(attempts[1]["fate"], "answered", "stream={stream}: {t}");
+        assert!(
+            attempts[1]["start_ms"].as_f64().unwrap() >= attempts[0]["start_ms"].as_f64().unwrap()
+        );
+        if stream {
+            assert!(attempts[1]["ttft_ms"].as_f64().is_some(), "{t}");
+        }
+        let record = &t["records"][0];
+        assert_eq!(record["outcome"], "completed");
+        assert_eq!(record["deployment"], "global-b");
+        assert!(record["cost_nanos"].as_u64().unwrap() > 0);
+        assert!(record["usage"]["completion"].as_u64().unwrap() > 0);
+    }
+}
+
+#[tokio::test]
+async fn the_clients_own_request_id_finds_its_trail() {
+    let gw = start().await;
+    let r = gw
+        .chat_with(&[("x-request-id", "my-req-42")], ask("qwen-flash", "hi"))
+        .await;
+    assert_eq!(r.header("x-request-id"), Some("my-req-42"));
+    let t = trail(&gw, "my-req-42").await;
+    assert_eq!(t["attempts"].as_array().unwrap().len(), 1);
+    assert_eq!(t["attempts"][0]["fate"], "answered");
+}
+
+#[tokio::test]
+async fn a_refused_request_has_an_id_and_a_trail_that_says_why() {
+    let gw = start().await;
+    let r = gw
+        .post(
+            "/v1/chat/completions",
+            &json!({"model": "deepseek-v4-flash"}),
+        )
+        .await;
+    assert_eq!(r.status, 400);
+    let id = r.header("x-request-id").unwrap().to_string();
+    let t = trail(&gw, &id).await;
+    assert_eq!(t["status"], 400);
+    assert!(t["error"].as_str().unwrap().contains("messages"), "{t}");
+    assert!(t["attempts"].as_array().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn an_unknown_id_is_a_404_and_with_keys_on_only_the_admin_reads_trails() {
+    let gw = start_with(0.0, |c| c.keys.enabled = true).await;
+    let r = gw.get("/admin/requests/nope").await;
+    assert_eq!(r.status, 401, "keys on: the admin token is needed");
+    let r = admin(&gw, "GET", "/admin/requests/nope", None, ADMIN_TOKEN).await;
+    assert_eq!(r.status, 404);
+    assert_eq!(r.json()["error"]["code"], "request_not_found");
+}
