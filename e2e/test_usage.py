@@ -63,3 +63,38 @@ def test_usage_reports_completed_and_abandoned_requests(tmp_path):
 
     missing = _usage(env, "--db", str(tmp_path / "nope.db"))
     assert missing.returncode != 0 and "no usage log" in missing.stderr
+
+
+def test_one_request_is_found_by_its_id_in_the_gateway_and_in_the_usage_log(tmp_path):
+    """The id on a response (sent with the stock openai client) finds the request: its
+    trail at /admin/requests/{id} while the gateway runs, and `switchyard usage --request`
+    in the log afterwards."""
+    env = child_env()
+    env["SWITCHYARD_DATA_DIR"] = str(tmp_path)
+    gw = Gateway([str(gateway_bin()), "serve", "--listen", "127.0.0.1:0", "--sim-time-scale", "0"],
+                 env=env).wait_listening()
+    try:
+        raw = gw.client.chat.completions.with_raw_response.create(
+            model="kimi-k2.5", max_tokens=8, messages=[{"role": "user", "content": "hi"}],
+            extra_headers={"x-request-id": "e2e-trail-1"})
+        assert raw.headers["x-request-id"] == "e2e-trail-1"
+        assert raw.parse().usage.completion_tokens == 8
+        resp = gw.http.get("/admin/requests/e2e-trail-1")
+        assert resp.status_code == 200, resp.text
+        trail = resp.json()
+        assert trail["source"] == "memory"
+        [t] = trail["trails"]
+        assert [a["fate"] for a in t["attempts"]] == ["answered"]
+        assert t["records"][0]["usage"]["completion"] == 8
+    finally:
+        assert gw.stop() == 0
+
+    found = _usage(env, "--request", "e2e-trail-1", "--json")
+    assert found.returncode == 0, found.stderr
+    [record] = json.loads(found.stdout)
+    assert record["request_id"] == "e2e-trail-1"
+    assert record["model"] == "kimi-k2.5" and record["completion_tokens"] == 8
+    text = _usage(env, "--request", "e2e-trail-1")
+    assert "request e2e-trail-1" in text.stdout and "completed status 200" in text.stdout
+    missing = _usage(env, "--request", "not-a-request")
+    assert missing.returncode != 0 and "no request with id 'not-a-request'" in missing.stderr

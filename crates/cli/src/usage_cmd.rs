@@ -6,7 +6,7 @@ use anyhow::{Context, Result};
 use clap::Args;
 use switchyard_gateway::Config;
 use switchyard_ledger::report::{self, GroupBy};
-use switchyard_ledger::{PgStore, SqliteStore};
+use switchyard_ledger::{PgStore, SqliteStore, UsageEvent};
 
 /// `switchyard usage` options.
 #[derive(Debug, Args)]
@@ -30,6 +30,9 @@ pub(crate) struct UsageArgs {
     /// Print CSV instead of a table.
     #[arg(long)]
     csv: bool,
+    /// Print the records of one request (its `x-request-id`) instead of totals.
+    #[arg(long, value_name = "ID", conflicts_with_all = ["days", "csv"])]
+    request: Option<String>,
 }
 
 /// Clap wrapper of [`GroupBy`].
@@ -77,10 +80,11 @@ pub(crate) fn run(args: UsageArgs) -> Result<()> {
         Some((url, table, options)) => {
             // The config's time limits and TLS trust ([usage] ca_file) apply here too.
             let mut store = PgStore::connect_with(&url, &table, &options)?;
-            (
-                store.events_since(since)?,
-                format!("postgres table {table}"),
-            )
+            let events = match &args.request {
+                Some(id) => store.events_of_request(id)?,
+                None => store.events_since(since)?,
+            };
+            (events, format!("postgres table {table}"))
         }
         None => {
             anyhow::ensure!(
@@ -89,9 +93,16 @@ pub(crate) fn run(args: UsageArgs) -> Result<()> {
                 path.display()
             );
             let store = SqliteStore::open(&path)?;
-            (store.events_since(since)?, path.display().to_string())
+            let events = match &args.request {
+                Some(id) => store.events_of_request(id)?,
+                None => store.events_since(since)?,
+            };
+            (events, path.display().to_string())
         }
     };
+    if let Some(id) = &args.request {
+        return print_request(id, &events, &source, args.json);
+    }
     let rows = report::summarize(&events, args.by.0);
     if args.json {
         outln!("{}", serde_json::to_string_pretty(&rows)?)?;
@@ -100,6 +111,41 @@ pub(crate) fn run(args: UsageArgs) -> Result<()> {
     } else {
         outln!("usage log {source}")?;
         out!("{}", report::table(&rows, args.by.0))?;
+    }
+    Ok(())
+}
+
+/// `--request ID`: each record of that request, as JSON or a line per record.
+fn print_request(id: &str, events: &[UsageEvent], source: &str, json: bool) -> Result<()> {
+    anyhow::ensure!(
+        !events.is_empty(),
+        "no request with id '{id}' in the usage log {source}"
+    );
+    if json {
+        outln!("{}", serde_json::to_string_pretty(events)?)?;
+        return Ok(());
+    }
+    outln!("request {id} in the usage log {source}")?;
+    for e in events {
+        let usd = e.cost_nanos as f64 / 1e9;
+        let ttft = e.ttft_ms.map_or("-".to_string(), |t| format!("{t} ms"));
+        outln!(
+            "  {} {} status {} | {} via {} / {} | {} attempt(s) | {} in + {} out tokens{} | ${usd:.9} | {} ms, TTFT {ttft}{}",
+            report::day(e.ts_ms),
+            e.outcome,
+            e.status,
+            e.model,
+            e.provider,
+            e.deployment,
+            e.attempts,
+            e.prompt_tokens,
+            e.completion_tokens,
+            if e.estimated { " (estimated)" } else { "" },
+            e.latency_ms,
+            e.route
+                .as_deref()
+                .map_or(String::new(), |r| format!(" | route: {r}")),
+        )?;
     }
     Ok(())
 }

@@ -62,7 +62,8 @@ pub(crate) fn usage_schema(table: &str) -> String {
         );
         ALTER TABLE {table} ADD COLUMN IF NOT EXISTS route TEXT;
         CREATE INDEX IF NOT EXISTS {table}_ts ON {table} (ts_ms);
-        CREATE INDEX IF NOT EXISTS {table}_key ON {table} (key_id, ts_ms);"
+        CREATE INDEX IF NOT EXISTS {table}_key ON {table} (key_id, ts_ms);
+        CREATE INDEX IF NOT EXISTS {table}_request ON {table} (request_id);"
     )
 }
 
@@ -141,21 +142,41 @@ impl PgStore {
 
     /// Every event with `ts_ms >= since_ms`, oldest first.
     pub fn events_since(&mut self, since_ms: i64) -> Result<Vec<UsageEvent>, LedgerError> {
-        let sql = format!(
-            "SELECT ts_ms, request_id, key_id, team, model, provider, deployment, region,
-             prompt_tokens, cached_tokens, completion_tokens, reasoning_tokens, cost_nanos,
-             latency_ms, ttft_ms, status, outcome, attempts, estimated, route
-             FROM {} WHERE ts_ms >= $1 ORDER BY ts_ms, id",
-            self.table
-        );
+        let sql = self.select("ts_ms >= $1");
         let rows = self
             .conn
             .run("cannot read the usage table", async |c: &mut Client| {
                 Ok(c.query(&sql, &[&since_ms]).await?)
             })?;
+        Ok(Self::events(&rows))
+    }
+
+    /// Every event of request `request_id`, oldest first.
+    pub fn events_of_request(&mut self, request_id: &str) -> Result<Vec<UsageEvent>, LedgerError> {
+        let sql = self.select("request_id = $1");
+        let rows = self
+            .conn
+            .run("cannot read the usage table", async |c: &mut Client| {
+                Ok(c.query(&sql, &[&request_id]).await?)
+            })?;
+        Ok(Self::events(&rows))
+    }
+
+    /// The query for the events that match `filter` (SQL over the columns).
+    fn select(&self, filter: &str) -> String {
+        format!(
+            "SELECT ts_ms, request_id, key_id, team, model, provider, deployment, region,
+             prompt_tokens, cached_tokens, completion_tokens, reasoning_tokens, cost_nanos,
+             latency_ms, ttft_ms, status, outcome, attempts, estimated, route
+             FROM {} WHERE {filter} ORDER BY ts_ms, id",
+            self.table
+        )
+    }
+
+    /// Rows of [`Self::select`] as events.
+    fn events(rows: &[tokio_postgres::Row]) -> Vec<UsageEvent> {
         let nat = |v: i64| u64::try_from(v).unwrap_or(0);
-        Ok(rows
-            .iter()
+        rows.iter()
             .map(|r| UsageEvent {
                 ts_ms: r.get(0),
                 request_id: r.get(1),
@@ -178,7 +199,7 @@ impl PgStore {
                 estimated: r.get(18),
                 route: r.get(19),
             })
-            .collect())
+            .collect()
     }
 }
 

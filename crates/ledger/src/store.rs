@@ -34,6 +34,7 @@ CREATE TABLE IF NOT EXISTS usage (
 );
 CREATE INDEX IF NOT EXISTS usage_ts ON usage (ts_ms);
 CREATE INDEX IF NOT EXISTS usage_key ON usage (key_id, ts_ms);
+CREATE INDEX IF NOT EXISTS usage_request ON usage (request_id);
 ";
 
 /// A SQLite usage database.
@@ -140,17 +141,32 @@ impl SqliteStore {
 
     /// Every event with `ts_ms >= since_ms`, oldest first.
     pub fn events_since(&self, since_ms: i64) -> Result<Vec<UsageEvent>, LedgerError> {
+        self.select("ts_ms >= ?1", &since_ms)
+    }
+
+    /// Every event of request `request_id` (its own record, and any escalated answer or
+    /// cancelled hedge), oldest first.
+    pub fn events_of_request(&self, request_id: &str) -> Result<Vec<UsageEvent>, LedgerError> {
+        self.select("request_id = ?1", &request_id)
+    }
+
+    /// The events that match `filter` (SQL over the columns, with `?1` = `param`).
+    fn select(
+        &self,
+        filter: &str,
+        param: &dyn rusqlite::ToSql,
+    ) -> Result<Vec<UsageEvent>, LedgerError> {
         let mut stmt = self
             .conn
-            .prepare(
+            .prepare(&format!(
                 "SELECT ts_ms, request_id, key_id, team, model, provider, deployment, region,
                  prompt_tokens, cached_tokens, completion_tokens, reasoning_tokens, cost_nanos,
                  latency_ms, ttft_ms, status, outcome, attempts, estimated, route
-                 FROM usage WHERE ts_ms >= ?1 ORDER BY ts_ms, id",
-            )
+                 FROM usage WHERE {filter} ORDER BY ts_ms, id"
+            ))
             .map_err(|e| self.err(e))?;
         let rows = stmt
-            .query_map([since_ms], |r| {
+            .query_map([param], |r| {
                 Ok(UsageEvent {
                     ts_ms: r.get(0)?,
                     request_id: r.get(1)?,

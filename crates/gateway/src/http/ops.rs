@@ -11,12 +11,14 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
+use switchyard_ledger::{PgStore, SqliteStore, UsageEvent};
 
 use super::allowed;
-use crate::config::PublicEndpoint;
+use crate::config::{PublicEndpoint, default_usage_path};
 use crate::keys::access::{PeerAddr, denied};
 use crate::respond::json_response;
 use crate::runtime::Live;
+use crate::state::AppState;
 use crate::trail::MAX_TRAILS;
 
 pub(super) async fn healthz() -> Response {
@@ -112,14 +114,54 @@ pub(super) async fn request_trail(
     }
     let trails = live.find_trails(&id);
     if trails.is_empty() {
+        // Older requests: what the usage log has of them.
+        match from_usage_log(&st, &id).await {
+            Ok(records) if !records.is_empty() => {
+                let body = json!({ "request_id": id, "source": "usage_log", "records": records });
+                return json_response(StatusCode::OK, Bytes::from(body.to_string()));
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "cannot read the usage log for a request trail"),
+        }
         return *denied(
             StatusCode::NOT_FOUND,
             "not_found_error",
             "request_not_found",
-            format!("no recent request with id '{id}' (the last {MAX_TRAILS} are kept)"),
+            format!(
+                "no request with id '{id}': not among the last {MAX_TRAILS} in memory, nor in the usage log"
+            ),
         );
     }
     let trails: Vec<&crate::trail::Trail> = trails.iter().map(AsRef::as_ref).collect();
     let body = json!({ "request_id": id, "source": "memory", "trails": trails });
     json_response(StatusCode::OK, Bytes::from(body.to_string()))
+}
+
+/// The usage log's records of request `id` (none when the log is off), read off the
+/// runtime's workers.
+async fn from_usage_log(st: &AppState, id: &str) -> Result<Vec<UsageEvent>, String> {
+    let usage = &st.config.usage;
+    if !usage.enabled {
+        return Ok(Vec::new());
+    }
+    let postgres = usage
+        .postgres
+        .clone()
+        .map(|(url, table)| (url, table, usage.postgres_options.clone()));
+    let path = usage
+        .path
+        .clone()
+        .unwrap_or_else(|| default_usage_path(&|k| std::env::var(k).ok()));
+    let id = id.to_string();
+    tokio::task::spawn_blocking(move || match postgres {
+        Some((url, table, options)) => {
+            PgStore::connect_with(&url, &table, &options).and_then(|mut s| s.events_of_request(&id))
+        }
+        // No file yet: nothing was logged (and opening would create one).
+        None if !path.exists() => Ok(Vec::new()),
+        None => SqliteStore::open(&path).and_then(|s| s.events_of_request(&id)),
+    })
+    .await
+    .map_err(|e| e.to_string())?
+    .map_err(|e| e.to_string())
 }

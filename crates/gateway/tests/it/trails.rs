@@ -87,3 +87,25 @@ async fn an_unknown_id_is_a_404_and_with_keys_on_only_the_admin_reads_trails() {
     assert_eq!(r.status, 404);
     assert_eq!(r.json()["error"]["code"], "request_not_found");
 }
+
+#[tokio::test]
+async fn a_request_no_longer_in_memory_is_read_back_from_the_usage_log() {
+    let first = start().await;
+    let r = first.chat(ask("glm-4.5-air", "hi")).await;
+    assert_eq!(r.status, 200);
+    let id = r.header("x-request-id").unwrap().to_string();
+    first.flush_usage();
+    // Another gateway on the same usage log has never seen the request.
+    let db = first.usage_db.clone();
+    let second = start_with(0.0, move |c| c.usage.path = Some(db)).await;
+    let r = second.get(&format!("/admin/requests/{id}")).await;
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    let v = r.json();
+    assert_eq!(v["source"], "usage_log");
+    let records = v["records"].as_array().unwrap();
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0]["request_id"], id.as_str());
+    assert_eq!(records[0]["outcome"], "completed");
+    assert!(records[0]["cost_nanos"].as_u64().unwrap() > 0);
+    assert_eq!(second.get("/admin/requests/never-sent").await.status, 404);
+}
