@@ -9,6 +9,13 @@
 //! - `switchyard_errors_total{code}`
 //! - `switchyard_client_disconnects_total{model,provider}`
 //! - `switchyard_inflight_requests` (gauge)
+//!
+//! And the same under the OpenTelemetry GenAI semantic conventions' names, with their
+//! attributes as labels (`gen_ai_operation_name="chat"`, `gen_ai_system` = the provider,
+//! `gen_ai_request_model`, and for tokens `gen_ai_token_type` = input or output):
+//! - `gen_ai_client_token_usage` (histogram of tokens per request)
+//! - `gen_ai_client_operation_duration_seconds` (histogram)
+//! - `gen_ai_server_time_to_first_token_seconds` (histogram; streams only)
 
 use std::sync::OnceLock;
 
@@ -22,6 +29,19 @@ const LATENCY_BUCKETS: &[f64] = &[
     10.0, 15.0, 30.0, 60.0, 120.0, 300.0,
 ];
 
+/// Buckets of `gen_ai_client_token_usage`: powers of 4, as the conventions advise.
+const TOKEN_BUCKETS: &[f64] = &[
+    1.0, 4.0, 16.0, 64.0, 256.0, 1024.0, 4096.0, 16384.0, 65536.0, 262144.0, 1048576.0, 4194304.0,
+    16777216.0, 67108864.0,
+];
+
+/// `gen_ai_client_token_usage`.
+pub(crate) const GENAI_TOKENS: &str = "gen_ai_client_token_usage";
+/// `gen_ai_client_operation_duration_seconds`.
+pub(crate) const GENAI_DURATION: &str = "gen_ai_client_operation_duration_seconds";
+/// `gen_ai_server_time_to_first_token_seconds`.
+pub(crate) const GENAI_TTFT: &str = "gen_ai_server_time_to_first_token_seconds";
+
 /// Install the recorder (once per process) and return its handle; `None` if another
 /// recorder was installed first (metrics then go there and `/metrics` is empty).
 pub(crate) fn handle() -> Option<&'static PrometheusHandle> {
@@ -29,6 +49,8 @@ pub(crate) fn handle() -> Option<&'static PrometheusHandle> {
         .get_or_init(|| {
             PrometheusBuilder::new()
                 .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
+                .ok()?
+                .set_buckets_for_metric(Matcher::Full(GENAI_TOKENS.into()), TOKEN_BUCKETS)
                 .ok()?
                 .install_recorder()
                 .ok()
@@ -57,6 +79,12 @@ pub(crate) struct ModelMetrics {
     pub duration: Histogram,
     /// `switchyard_ttft_seconds`.
     pub ttft: Histogram,
+    /// `gen_ai_client_token_usage` for input, then output, tokens.
+    pub genai_tokens: [Histogram; 2],
+    /// `gen_ai_client_operation_duration_seconds`.
+    pub genai_duration: Histogram,
+    /// `gen_ai_server_time_to_first_token_seconds`.
+    pub genai_ttft: Histogram,
 }
 
 impl std::fmt::Debug for ModelMetrics {
@@ -81,7 +109,15 @@ impl ModelMetrics {
             completed_exact: counter!("switchyard_usage_records_total", "model" => m.clone(), "provider" => p.clone(),
                 "outcome" => "completed", "estimated" => "false"),
             duration: histogram!("switchyard_request_duration_seconds", "model" => m.clone(), "provider" => p.clone()),
-            ttft: histogram!("switchyard_ttft_seconds", "model" => m, "provider" => p),
+            ttft: histogram!("switchyard_ttft_seconds", "model" => m.clone(), "provider" => p.clone()),
+            genai_tokens: ["input", "output"].map(|kind| {
+                histogram!(GENAI_TOKENS, "gen_ai_operation_name" => "chat", "gen_ai_system" => p.clone(),
+                    "gen_ai_request_model" => m.clone(), "gen_ai_token_type" => kind)
+            }),
+            genai_duration: histogram!(GENAI_DURATION, "gen_ai_operation_name" => "chat",
+                "gen_ai_system" => p.clone(), "gen_ai_request_model" => m.clone()),
+            genai_ttft: histogram!(GENAI_TTFT, "gen_ai_operation_name" => "chat",
+                "gen_ai_system" => p, "gen_ai_request_model" => m),
         }
     }
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use metrics::{counter, gauge, histogram};
 
-use crate::telemetry::{ModelMetrics, TOKEN_KINDS};
+use crate::telemetry::{GENAI_DURATION, GENAI_TOKENS, ModelMetrics, TOKEN_KINDS};
 use switchyard_catalog::{Model, NANOS_PER_USD, Price};
 use switchyard_ledger::{UsageEvent, UsageLog};
 use switchyard_wire::TokenUsage;
@@ -168,6 +168,9 @@ pub(crate) fn record(
             }
             m.cost.increment(cost);
             m.duration.record(r.latency.as_secs_f64());
+            m.genai_tokens[0].record(u.prompt as f64);
+            m.genai_tokens[1].record(u.completion as f64);
+            m.genai_duration.record(r.latency.as_secs_f64());
         }
         None => {
             let labels = [
@@ -181,6 +184,14 @@ pub(crate) fn record(
             gauge!("switchyard_cost_usd_total", &labels).increment(cost);
             histogram!("switchyard_request_duration_seconds", &labels)
                 .record(r.latency.as_secs_f64());
+            histogram!(GENAI_DURATION, "gen_ai_operation_name" => "chat", "gen_ai_system" => r.provider.to_string(),
+                "gen_ai_request_model" => r.model.to_string())
+            .record(r.latency.as_secs_f64());
+            for (kind, n) in [("input", u.prompt), ("output", u.completion)] {
+                histogram!(GENAI_TOKENS, "gen_ai_operation_name" => "chat", "gen_ai_system" => r.provider.to_string(),
+                    "gen_ai_request_model" => r.model.to_string(), "gen_ai_token_type" => kind)
+                .record(n as f64);
+            }
         }
     }
     match hot {

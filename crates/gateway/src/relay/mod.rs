@@ -29,6 +29,7 @@ pub(crate) use failover::{Failover, Leg, PendingFallbacks};
 use crate::ctx::RequestCtx;
 use crate::routing::deadlines::{ClientExpiry, Deadlines};
 use crate::routing::deployment::Permit;
+use crate::telemetry::GENAI_TTFT;
 use crate::upstream::ByteStream;
 use crate::usage::Outcome;
 
@@ -286,11 +287,17 @@ impl Relay {
                 }
                 let ttft = self.ctx.started.elapsed().as_secs_f64();
                 match self.ctx.st.metrics.get(&self.ctx.model_id) {
-                    Some(m) => m.ttft.record(ttft),
+                    Some(m) => {
+                        m.ttft.record(ttft);
+                        m.genai_ttft.record(ttft);
+                    }
                     None => {
                         histogram!("switchyard_ttft_seconds", "model" => self.ctx.model_id.clone(),
                         "provider" => self.ctx.provider.clone())
-                        .record(ttft)
+                        .record(ttft);
+                        histogram!(GENAI_TTFT, "gen_ai_operation_name" => "chat",
+                            "gen_ai_system" => self.ctx.provider.clone(), "gen_ai_request_model" => self.ctx.model_id.clone())
+                        .record(ttft);
                     }
                 }
             }

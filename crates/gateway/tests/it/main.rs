@@ -21,6 +21,7 @@ mod routing;
 mod shared_limits;
 mod slow_clients;
 mod stores;
+mod telemetry;
 mod timeouts;
 mod trails;
 mod trust;
