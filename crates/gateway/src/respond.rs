@@ -1,5 +1,7 @@
 //! Small pieces every handler reads and answers with.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
 use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -51,5 +53,29 @@ pub(crate) async fn read_body(
         } else {
             GatewayError::InvalidJson(format!("could not read the request body: {e}"))
         }
+    })
+}
+
+static REQUEST_SEQ: AtomicU64 = AtomicU64::new(0);
+
+/// The client's `x-request-id` when it sent a usable one, else a new gateway id.
+pub(crate) fn request_id(headers: &HeaderMap) -> String {
+    if let Some(id) = headers.get("x-request-id").and_then(|v| v.to_str().ok())
+        && !id.is_empty()
+        && id.len() <= 128
+    {
+        return id.to_string();
+    }
+    let n = REQUEST_SEQ.fetch_add(1, Ordering::Relaxed);
+    format!("sy-{:08x}-{n:x}", boot_nonce())
+}
+
+fn boot_nonce() -> u32 {
+    static NONCE: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *NONCE.get_or_init(|| {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        (t.as_nanos() as u32) ^ std::process::id().rotate_left(16)
     })
 }

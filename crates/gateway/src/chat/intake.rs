@@ -4,7 +4,6 @@
 //! time limits the client asked for, and the prompt's token estimate.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::body::Body;
@@ -17,6 +16,7 @@ use super::admit::Inflight;
 use crate::error::GatewayError;
 use crate::keys::KeyState;
 use crate::respond::read_body;
+pub(super) use crate::respond::request_id;
 use crate::routing::deadlines::ClientLimits;
 use crate::state::AppState;
 
@@ -61,30 +61,6 @@ pub(super) async fn take_in(
         client,
         prompt_estimate,
         inflight,
-    })
-}
-
-static REQUEST_SEQ: AtomicU64 = AtomicU64::new(0);
-
-/// The client's `x-request-id` when it sent a usable one, else a new gateway id.
-pub(super) fn request_id(headers: &HeaderMap) -> String {
-    if let Some(id) = headers.get("x-request-id").and_then(|v| v.to_str().ok())
-        && !id.is_empty()
-        && id.len() <= 128
-    {
-        return id.to_string();
-    }
-    let n = REQUEST_SEQ.fetch_add(1, Ordering::Relaxed);
-    format!("sy-{:08x}-{n:x}", boot_nonce())
-}
-
-fn boot_nonce() -> u32 {
-    static NONCE: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
-    *NONCE.get_or_init(|| {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default();
-        (t.as_nanos() as u32) ^ std::process::id().rotate_left(16)
     })
 }
 

@@ -7,8 +7,10 @@
 use std::sync::Arc;
 
 use axum::body::Body;
+use axum::extract::Request;
 use axum::extract::State;
-use axum::http::{HeaderMap, Method, Uri};
+use axum::http::{HeaderMap, HeaderValue, Method, Uri};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Extension, Router};
@@ -21,7 +23,7 @@ mod ops;
 use crate::config::PublicEndpoint;
 use crate::error::GatewayError;
 use crate::keys::access::PeerAddr;
-use crate::respond::count_error;
+use crate::respond::{count_error, request_id};
 use crate::routing::virtual_models::RequestMeta;
 use crate::runtime::Live;
 use crate::state::AppState;
@@ -29,11 +31,6 @@ use crate::state::AppState;
 /// Build the router over the gateway's [`Live`] state.
 pub(crate) fn router(state: Arc<Live>) -> Router {
     Router::new()
-        .route("/v1/chat/completions", post(chat))
-        .route("/chat/completions", post(chat))
-        // A one-segment prefix (`base_url = …/team-a/v1`) that virtual-model rules can
-        // match with `when = "path=/team-a"`.
-        .route("/{scope}/v1/chat/completions", post(chat))
         .route("/{scope}/v1/models", get(models::list_models))
         .route("/v1/models", get(models::list_models))
         .route("/v1/models/{*id}", get(models::get_model))
@@ -45,23 +42,52 @@ pub(crate) fn router(state: Arc<Live>) -> Router {
         .route("/admin/keys", get(admin::list).post(admin::create))
         .route("/admin/keys/{id}", delete(admin::revoke))
         .route("/admin/keys/{id}/rotate", post(admin::rotate))
+        // The chat pipeline gives its answers their ids itself (and traces them).
+        .route_layer(middleware::from_fn(with_request_id))
+        .route("/v1/chat/completions", post(chat))
+        .route("/chat/completions", post(chat))
+        // A one-segment prefix (`base_url = …/team-a/v1`) that virtual-model rules can
+        // match with `when = "path=/team-a"`.
+        .route("/{scope}/v1/chat/completions", post(chat))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
 }
 
-async fn unknown_route(method: Method, uri: Uri) -> Response {
+async fn unknown_route(method: Method, uri: Uri, headers: HeaderMap) -> Response {
     count_error("unknown_route");
-    GatewayError::UnknownRoute {
+    let e = GatewayError::UnknownRoute {
         method: method.to_string(),
         path: uri.path().to_string(),
-    }
-    .into_response()
+    };
+    identified(&headers, e.into_response())
 }
 
-async fn method_not_allowed(method: Method) -> Response {
+async fn method_not_allowed(method: Method, headers: HeaderMap) -> Response {
     count_error("method_not_allowed");
-    GatewayError::MethodNotAllowed(method.to_string()).into_response()
+    let e = GatewayError::MethodNotAllowed(method.to_string());
+    identified(&headers, e.into_response())
+}
+
+/// Every answer carries `x-request-id`: the client's own when it sent a usable one.
+async fn with_request_id(req: Request, next: Next) -> Response {
+    let id = request_id(req.headers());
+    let resp = next.run(req).await;
+    with_id(&id, resp)
+}
+
+/// `resp` with the request id of `headers`.
+fn identified(headers: &HeaderMap, resp: Response) -> Response {
+    with_id(&request_id(headers), resp)
+}
+
+fn with_id(id: &str, mut resp: Response) -> Response {
+    if !resp.headers().contains_key("x-request-id")
+        && let Ok(v) = HeaderValue::from_str(id)
+    {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    resp
 }
 
 /// `POST /v1/chat/completions`: the chat pipeline, with the state in force now.

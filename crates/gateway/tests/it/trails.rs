@@ -109,3 +109,35 @@ async fn a_request_no_longer_in_memory_is_read_back_from_the_usage_log() {
     assert!(records[0]["cost_nanos"].as_u64().unwrap() > 0);
     assert_eq!(second.get("/admin/requests/never-sent").await.status, 404);
 }
+
+#[tokio::test]
+async fn every_answer_carries_a_request_id_the_clients_own_when_it_sent_one() {
+    let gw = start().await;
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/v1/models",
+        "/metrics",
+        "/no/such/route",
+    ] {
+        let r = gw.get(path).await;
+        let id = r.header("x-request-id").unwrap_or_default();
+        assert!(id.starts_with("sy-"), "{path}: {id:?}");
+    }
+    let r = gw
+        .http
+        .get(format!("{}/v1/models", gw.base))
+        .header("x-request-id", "mine-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["x-request-id"], "mine-1");
+    let r = gw
+        .http
+        .delete(format!("{}/v1/chat/completions", gw.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    assert!(r.headers().contains_key("x-request-id"));
+}
