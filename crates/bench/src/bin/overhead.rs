@@ -134,8 +134,8 @@ async fn serve(bin: &std::path::Path, name: &str, config: &str) -> Result<(Child
 }
 
 /// A key with limits far above the offered load (so every request is checked, none
-/// refused), issued in the database at `db`.
-async fn issue_key(bin: &std::path::Path, db: &str) -> Result<String> {
+/// refused), issued in the key store that `store` names (`--db FILE` or `--config FILE`).
+async fn issue_key(bin: &std::path::Path, store: [&str; 2]) -> Result<String> {
     let out = Command::new(bin)
         .args([
             "keys",
@@ -152,10 +152,9 @@ async fn issue_key(bin: &std::path::Path, db: &str) -> Result<String> {
             "1000000",
             "--period",
             "day",
-            "--db",
-            db,
             "--json",
         ])
+        .args(store)
         .output()
         .await?;
     anyhow::ensure!(
@@ -216,7 +215,7 @@ async fn targets(args: &Args, sim: Child, sim_url: &str) -> Result<Vec<Target>> 
         }
         return Ok(out);
     }
-    let key = issue_key(&args.bin, &db).await?;
+    let key = issue_key(&args.bin, ["--db", &db]).await?;
     let table = format!("bench_usage_{}", std::process::id());
     let configs = [
         ("bare", format!("[usage]\nstore = \"none\"\n\n{provider}")),
@@ -236,6 +235,14 @@ async fn targets(args: &Args, sim: Child, sim_url: &str) -> Result<Vec<Target>> 
     let mut out = Vec::new();
     let mut sim = Some(sim);
     for (name, config) in configs {
+        // A gateway whose keys live in PostgreSQL needs its key issued there.
+        let key = if config.contains("store = \"postgres\"") {
+            let path = work_dir().join(format!("{name}-keys.toml"));
+            std::fs::write(&path, &config)?;
+            issue_key(&args.bin, ["--config", &path.display().to_string()]).await?
+        } else {
+            key.clone()
+        };
         let (gw, url) = serve(&args.bin, name, &config).await?;
         let pid = gw.id().context("gateway has no pid")?;
         let mut children = vec![gw];
@@ -243,7 +250,7 @@ async fn targets(args: &Args, sim: Child, sim_url: &str) -> Result<Vec<Target>> 
         out.push(Target {
             name,
             url: format!("{url}/v1"),
-            key: key.clone(),
+            key,
             pids: vec![pid, sim_pid],
             _children: children,
         });
@@ -431,7 +438,11 @@ async fn clean_up(ledger: bool) {
                 "-d",
                 "test",
                 "-qc",
-                &format!("DROP TABLE IF EXISTS bench_usage_{}", std::process::id()),
+                &format!(
+                    "DROP TABLE IF EXISTS bench_usage_{0}, bench_usage_{0}_keys, bench_usage_{0}_keys_version; \
+                     DROP FUNCTION IF EXISTS bench_usage_{0}_keys_bump()",
+                    std::process::id()
+                ),
             ])
             .status()
             .await;
