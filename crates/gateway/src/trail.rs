@@ -4,8 +4,8 @@
 //! `GET /admin/requests/{id}`; older requests are answered from the usage log.
 //!
 //! Bounded: at most [`MAX_TRAILS`] trails, [`MAX_ATTEMPTS`] attempts and
-//! [`MAX_RECORDS`] usage records each, error texts cut at [`MAX_ERROR_BYTES`] — a few
-//! hundred bytes a request, so the store stays within a few MiB.
+//! [`MAX_RECORDS`] usage records each, error texts cut at [`MAX_ERROR_BYTES`]. A typical
+//! trail takes about 2 KiB, so a full store holds about 20 MiB (docs/BENCHMARKS.md).
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
