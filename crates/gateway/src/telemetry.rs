@@ -9,6 +9,10 @@
 //! - `switchyard_errors_total{code}`
 //! - `switchyard_client_disconnects_total{model,provider}`
 //! - `switchyard_inflight_requests` (gauge)
+//! - `switchyard_region_healthy{provider,region}` (gauge: 1 closed, 0 open breaker)
+//! - `switchyard_key_budget_usd{key,team}` and `switchyard_key_spend_usd{key,team}`
+//!   (gauges, with keys on, for keys with a budget; set at each key refresh, spend as
+//!   this process knows it)
 //!
 //! And the same under the OpenTelemetry GenAI semantic conventions' names, with their
 //! attributes as labels (`gen_ai_operation_name="chat"`, `gen_ai_system` = the provider,

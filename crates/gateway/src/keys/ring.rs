@@ -163,6 +163,17 @@ impl Keyring {
         Ok(true)
     }
 
+    /// Call `f` with every key in memory.
+    pub(crate) fn for_each(&self, mut f: impl FnMut(&KeyState)) {
+        let keys = self
+            .by_hash
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        for k in keys.values() {
+            f(k);
+        }
+    }
+
     /// Run `f` on the store (blocking).
     pub fn with_store<T>(&self, f: impl FnOnce(&KeyStore) -> T) -> T {
         let store = self

@@ -11,6 +11,8 @@
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use metrics::gauge;
+use switchyard_catalog::NANOS_PER_USD;
 use tokio::task::JoinSet;
 
 use crate::keys::Keyring;
@@ -92,6 +94,26 @@ fn probe_url(st: &AppState, provider: &str, name: &str) -> Option<String> {
     Some(format!("{base}/models"))
 }
 
+/// Each key's budget and its spend in the current period as this process knows it
+/// (`switchyard_key_budget_usd`, `switchyard_key_spend_usd`, labelled by key id and
+/// team), for the "budget at 80%" alert: set off the request path, at each refresh.
+fn export_budgets(st: &AppState) {
+    let Some(ring) = &st.keys else { return };
+    ring.for_each(|k| {
+        let Some(budget) = k.record.budget_nanos else {
+            return;
+        };
+        let usd = |nanos: u64| nanos as f64 / NANOS_PER_USD as f64;
+        let (key, team) = (
+            k.record.id.clone(),
+            k.record.team.clone().unwrap_or_default(),
+        );
+        gauge!("switchyard_key_budget_usd", "key" => key.clone(), "team" => team.clone())
+            .set(usd(budget));
+        gauge!("switchyard_key_spend_usd", "key" => key, "team" => team).set(usd(k.spent_now()));
+    });
+}
+
 /// With keys on, pick up keys created, revoked or rotated by another process (`switchyard
 /// keys …`) every `[keys] refresh_secs`, off the request path.
 fn key_refresh(tasks: &mut JoinSet<()>, state: &Arc<AppState>) {
@@ -108,6 +130,9 @@ fn key_refresh(tasks: &mut JoinSet<()>, state: &Arc<AppState>) {
                 tokio::task::spawn_blocking(move || st.keys.as_ref().map(Keyring::refresh)).await;
             if let Ok(Some(Err(e))) = refreshed {
                 tracing::error!(error = %e, "cannot refresh the keys; keeping the ones loaded");
+            }
+            if let Some(st) = weak.upgrade() {
+                export_budgets(&st);
             }
         }
     });
