@@ -1,8 +1,9 @@
-"""The shipped Prometheus rules (deploy/prometheus/switchyard-rules.yml) against a real
-Prometheus (Debian's package, started here on loopback) scraping a real gateway:
-`promtool check rules` passes, and every alert's expression is evaluated on the scraped
-data — the ones whose condition the test brings about (errors burning the budget, a
-breaker open, a key past 80% of its budget) with a result."""
+"""The shipped operations files against a real Prometheus (Debian's package, started
+here on loopback) scraping a real gateway: `promtool check rules` passes on
+deploy/prometheus/switchyard-rules.yml, and every alert's expression is evaluated on the
+scraped data — those whose condition the test brings about (errors burning the budget, a
+breaker open, a key past 80% of its budget) with a result; every query of the Grafana
+dashboard (deploy/grafana/switchyard-dashboard.json) runs, and its main panels have data."""
 
 from __future__ import annotations
 
@@ -22,7 +23,9 @@ import pytest
 
 from support import Gateway, child_env, gateway_bin
 
-RULES = Path(__file__).resolve().parent.parent / "deploy" / "prometheus" / "switchyard-rules.yml"
+DEPLOY = Path(__file__).resolve().parent.parent / "deploy"
+RULES = DEPLOY / "prometheus" / "switchyard-rules.yml"
+DASHBOARD = DEPLOY / "grafana" / "switchyard-dashboard.json"
 ADMIN = "prom-admin-token"
 
 
@@ -149,6 +152,7 @@ def test_every_alert_is_evaluated_on_data_scraped_from_a_gateway(tmp_path):
                 assert ("deepseek", "global") in opened, result
             if name == "SwitchyardKeyBudget80":
                 assert result[0]["metric"]["team"] == "ops"
+        _check_dashboard(prom)
     finally:
         if prom_proc is not None:
             prom_proc.terminate()
@@ -167,3 +171,26 @@ def _safe(f):
         return f()
     except (OSError, AssertionError):
         return None
+
+
+def _check_dashboard(prom: str) -> None:
+    """Every query of the Grafana dashboard runs; the panels this traffic feeds have data."""
+    dashboard = json.loads(DASHBOARD.read_text())
+    assert dashboard["uid"] == "switchyard-gateway"
+    with_data = set()
+    for panel in dashboard["panels"]:
+        assert panel["targets"], panel["title"]
+        for target in panel["targets"]:
+            if _query(prom, target["expr"]):
+                with_data.add(panel["title"])
+    assert with_data >= {
+        "Requests by status",
+        "Availability SLO: error budget burn",
+        "End-to-end latency by model (p50 / p95 / p99)",
+        "Output tokens per second by model",
+        "In flight, failovers, retries, hedges, fallbacks, escalations",
+        "Deployments in rotation (1) or with an open breaker (0)",
+        "Spend by model (USD since start)",
+        "Keys: share of budget used",
+        "GenAI semantic conventions: tokens per second",
+    }, with_data
