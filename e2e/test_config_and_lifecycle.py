@@ -198,3 +198,31 @@ def test_streams_cut_by_the_end_of_the_shutdown_grace_are_recorded_even_across_a
     for model, outcome, estimated, prompt in rows:
         assert model == "deepseek-v4-flash"
         assert estimated == 1 and prompt > 0, rows
+
+
+def test_a_reload_keeps_the_request_trails_and_the_stats(tmp_path):
+    """Trails and the per-second series outlive a config reload: a request made before
+    the SIGHUP is still found, and still counted, after it."""
+    base = (
+        '[server]\nlisten = "127.0.0.1:0"\n\n[simulator]\ntime_scale = 0\n\n'
+        f'[usage]\npath = "{tmp_path / "usage.db"}"\n\n'
+        '[providers.deepseek]\nsimulated = true\nregions = [{ name = "global" }]\n'
+    )
+    cfg = tmp_path / "reload.toml"
+    cfg.write_text(base)
+    gw = Gateway([str(gateway_bin()), "serve", "--config", str(cfg)], env=child_env()).wait_listening()
+    try:
+        before = gw.client.chat.completions.with_raw_response.create(
+            model="deepseek-v4-flash", max_tokens=4, messages=[{"role": "user", "content": "hi"}])
+        request_id = before.headers["x-request-id"]
+        cfg.write_text(base + "\n# reloaded\n")
+        gw.proc.send_signal(signal.SIGHUP)
+        _wait_for_output(gw, "config reloaded")
+        trail = gw.http.get(f"/admin/requests/{request_id}")
+        assert trail.status_code == 200, trail.text
+        assert trail.json()["source"] == "memory"
+        stats = gw.http.get("/admin/stats", params={"series": "deepseek-v4-flash", "range": "10m"})
+        assert stats.status_code == 200, stats.text
+        assert sum(p["rps"] for p in stats.json()["points"]) > 0
+    finally:
+        gw.stop()

@@ -12,6 +12,7 @@ use switchyard_wire::TokenUsage;
 use crate::keys::Admission;
 use crate::reasoning::Conversation;
 use crate::routing::deployment::Deployment;
+use crate::series::Done;
 use crate::state::AppState;
 use crate::trail::{RecordTrace, Trail, ends_request};
 use crate::usage::{self, Outcome, UsageRecord};
@@ -151,6 +152,13 @@ impl RequestCtx {
         });
         if ends_request(outcome) {
             self.keep_trail(status);
+            let done = Done {
+                status,
+                latency: self.started.elapsed(),
+                ttft: self.ttft,
+                output_tokens: usage.completion,
+            };
+            self.st.stats.add(Some(&self.model_id), &done);
         }
         if let Some(a) = &self.admission {
             if matches!(outcome, Outcome::HedgeCancelled | Outcome::Escalated) {

@@ -30,6 +30,7 @@ mod relay;
 mod respond;
 mod routing;
 mod runtime;
+mod series;
 mod state;
 mod telemetry;
 mod trail;

@@ -3,6 +3,7 @@
 //! reload. It holds things; it does nothing on its own.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
 
 use switchyard_catalog::Catalog;
@@ -18,6 +19,7 @@ use crate::routing::health::Health;
 use crate::routing::retry_budget::RetryBudget;
 use crate::routing::route::Route;
 use crate::routing::virtual_models::{Landscape, VirtualModel};
+use crate::series::Stats;
 use crate::telemetry::ModelMetrics;
 use crate::trail::Trails;
 use crate::upstream::ProviderRuntime;
@@ -62,9 +64,13 @@ pub struct AppState {
     /// Wrong admin tokens per client address (see [`crate::keys::access`]).
     pub(crate) admin_failures: AdminFailures,
     /// Keys' limits and budgets in Redis, with `[limits] backend = "redis"`.
-    pub(crate) shared_limits: Option<std::sync::Arc<RedisLimits>>,
-    /// The trails of the most recent requests (`GET /admin/requests/{id}`).
-    pub(crate) trails: Trails,
+    pub(crate) shared_limits: Option<Arc<RedisLimits>>,
+    /// The trails of the most recent requests (`GET /admin/requests/{id}`); handed on
+    /// to the state that replaces this one.
+    pub(crate) trails: Arc<Trails>,
+    /// Per-second and per-minute series of finished requests (`GET /admin/stats`);
+    /// handed on like `trails`.
+    pub(crate) stats: Arc<Stats>,
     /// Virtual models by lower-cased name.
     pub(crate) virtual_models: HashMap<String, VirtualModel>,
     /// The tiered router's classifier, when a virtual model uses it.

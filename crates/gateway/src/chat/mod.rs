@@ -43,6 +43,7 @@ use crate::plan::{Target, plan_target};
 use crate::respond::count_error;
 use crate::routing::deadlines::{ClientLimits, Deadlines};
 use crate::routing::virtual_models::RequestMeta;
+use crate::series::Done;
 use crate::state::AppState;
 use crate::trail::Trail;
 
@@ -68,10 +69,18 @@ pub(crate) async fn handle(st: Arc<AppState>, meta: RequestMeta<'_>, body: Body)
 fn refused(st: &AppState, e: GatewayError, request_id: &str, started: Instant) -> Response {
     count_error(e.label());
     if !matches!(e, GatewayError::Upstream { .. }) {
-        // An upstream failure was traced with its attempts; anything earlier is here.
+        // An upstream failure was traced and counted with its attempts; anything
+        // earlier is here.
         let mut trail = Trail::new(request_id, "", started);
         trail.finish(e.status().as_u16(), Some(&e.to_string()));
         st.trails.keep(trail);
+        let done = Done {
+            status: e.status().as_u16(),
+            latency: started.elapsed(),
+            ttft: None,
+            output_tokens: 0,
+        };
+        st.stats.add(None, &done);
     }
     let mut resp = e.into_response();
     resp.headers_mut()

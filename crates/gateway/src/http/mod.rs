@@ -39,6 +39,7 @@ pub(crate) fn router(state: Arc<Live>) -> Router {
         .route("/metrics", get(ops::metrics_text))
         .route("/admin/health", get(ops::admin_health))
         .route("/admin/requests/{id}", get(ops::request_trail))
+        .route("/admin/stats", get(ops::stats))
         .route("/admin/keys", get(admin::list).post(admin::create))
         .route("/admin/keys/{id}", delete(admin::revoke))
         .route("/admin/keys/{id}/rotate", post(admin::rotate))

@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use axum::Extension;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use std::time::Duration;
+
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
@@ -15,9 +17,11 @@ use switchyard_ledger::{PgStore, SqliteStore, UsageEvent};
 
 use super::allowed;
 use crate::config::{PublicEndpoint, default_usage_path};
+use crate::error::GatewayError;
 use crate::keys::access::{PeerAddr, denied};
 use crate::respond::json_response;
 use crate::runtime::Live;
+use crate::series::ALL;
 use crate::state::AppState;
 use crate::trail::MAX_TRAILS;
 
@@ -164,4 +168,89 @@ async fn from_usage_log(st: &AppState, id: &str) -> Result<Vec<UsageEvent>, Stri
     .await
     .map_err(|e| e.to_string())?
     .map_err(|e| e.to_string())
+}
+
+/// `GET /admin/stats` query: `series` (`all`, the default, or a model id) and `range`
+/// (seconds, or with a unit: `5m`, `1h`, `24h`; default `5m`, at most a day).
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct StatsQuery {
+    series: Option<String>,
+    range: Option<String>,
+}
+
+/// `range` in seconds: a number, or a number with `s`, `m`, `h` or `d`.
+fn parse_range(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().last()? {
+        (i, 's') => (text.get(..i)?, 1),
+        (i, 'm') => (text.get(..i)?, 60),
+        (i, 'h') => (text.get(..i)?, 3600),
+        (i, 'd') => (text.get(..i)?, 86_400),
+        _ => (text, 1),
+    };
+    let secs = number.parse::<u64>().ok()?.checked_mul(unit)?;
+    (1..=86_400).contains(&secs).then_some(secs)
+}
+
+/// `GET /admin/stats`: one series' points over a range — per second up to an hour, per
+/// minute beyond — with the names of every series kept. Guarded like `/admin/health`.
+pub(super) async fn stats(
+    State(live): State<Arc<Live>>,
+    peer: Option<Extension<PeerAddr>>,
+    headers: HeaderMap,
+    Query(q): Query<StatsQuery>,
+) -> Response {
+    let st = match allowed(&live, peer, &headers, PublicEndpoint::Health) {
+        Ok(st) => st,
+        Err(r) => return *r,
+    };
+    let range = match q.range.as_deref().map_or(Some(300), parse_range) {
+        Some(r) => r,
+        None => {
+            return GatewayError::InvalidValue {
+                param: "range".into(),
+                message: "range must be seconds (300) or a duration (5m, 1h, 24h), at most a day"
+                    .into(),
+            }
+            .into_response();
+        }
+    };
+    let name = q.series.as_deref().unwrap_or(ALL);
+    let Some((width, points)) = st.stats.points(name, Duration::from_secs(range)) else {
+        return *denied(
+            StatusCode::NOT_FOUND,
+            "not_found_error",
+            "series_not_found",
+            format!(
+                "no series '{name}': one is kept for all traffic and for each of the first models used"
+            ),
+        );
+    };
+    let body = json!({
+        "series": name,
+        "range_secs": range,
+        "step_secs": width,
+        "points": points,
+        "series_kept": st.stats.names(),
+    });
+    json_response(StatusCode::OK, Bytes::from(body.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_take_seconds_or_a_unit_and_stop_at_a_day() {
+        assert_eq!(parse_range("300"), Some(300));
+        assert_eq!(parse_range("5m"), Some(300));
+        assert_eq!(parse_range("1h"), Some(3600));
+        assert_eq!(parse_range("24h"), Some(86_400));
+        assert_eq!(parse_range("1d"), Some(86_400));
+        assert_eq!(parse_range("2d"), None);
+        assert_eq!(parse_range("0"), None);
+        assert_eq!(parse_range("m"), None);
+        assert_eq!(parse_range("99999999999999999999h"), None);
+        assert_eq!(parse_range("é"), None);
+    }
 }

@@ -38,8 +38,14 @@ impl Live {
         Arc::clone(&self.current.read().unwrap_or_else(PoisonError::into_inner))
     }
 
-    /// Put `state` in force for new requests; returns the one it replaces.
-    pub fn swap(&self, state: Arc<AppState>) -> Arc<AppState> {
+    /// Put `state` in force for new requests; returns the one it replaces. The request
+    /// trails and series of the state in force carry over to a `state` not yet shared.
+    pub fn swap(&self, mut state: Arc<AppState>) -> Arc<AppState> {
+        if let Some(fresh) = Arc::get_mut(&mut state) {
+            let now = self.get();
+            fresh.trails = Arc::clone(&now.trails);
+            fresh.stats = Arc::clone(&now.stats);
+        }
         self.background.start_for(&state);
         let old = {
             let mut g = self.current.write().unwrap_or_else(PoisonError::into_inner);

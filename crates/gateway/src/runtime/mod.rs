@@ -32,7 +32,6 @@ use crate::routing::route::Route;
 use crate::routing::virtual_models::VirtualModel;
 use crate::state::AppState;
 use crate::telemetry::ModelMetrics;
-use crate::trail::Trails;
 
 /// Why start-up failed.
 #[derive(Debug, thiserror::Error)]
@@ -131,7 +130,8 @@ impl AppState {
             shared_limits: stores.shared_limits,
             virtual_models,
             classifier,
-            trails: Trails::default(),
+            trails: Arc::default(),
+            stats: Arc::default(),
         })
     }
 }

@@ -80,3 +80,68 @@ async fn genai_metrics_count_tokens_durations_and_first_tokens_by_model() {
         Some(2.0)
     );
 }
+
+#[tokio::test]
+async fn admin_stats_shows_this_seconds_requests_errors_and_latency_per_model() {
+    let gw = start().await;
+    for _ in 0..3 {
+        assert_eq!(gw.chat(ask("qwen-flash", "hi")).await.status, 200);
+    }
+    gw.fault("deepseek", "*", json!({"kind": "server_error"}))
+        .await;
+    assert!(gw.chat(ask("deepseek-v4-flash", "hi")).await.status >= 500);
+    let bad = gw
+        .post("/v1/chat/completions", &json!({"model": "qwen-flash"}))
+        .await;
+    assert_eq!(bad.status, 400);
+
+    let all = gw.get("/admin/stats?range=10").await;
+    assert_eq!(all.status, 200, "{}", String::from_utf8_lossy(&all.body));
+    let v = all.json();
+    assert_eq!(v["step_secs"], 1);
+    let points = v["points"].as_array().unwrap();
+    assert_eq!(points.len(), 10);
+    let sum = |field: &str| {
+        points
+            .iter()
+            .map(|p| p[field].as_f64().unwrap())
+            .sum::<f64>()
+    };
+    assert_eq!(sum("rps"), 5.0, "{v}");
+    assert_eq!(sum("server_errors_per_s"), 1.0);
+    assert_eq!(
+        sum("client_errors_per_s"),
+        1.0,
+        "the refused request counts too"
+    );
+    assert!(points.iter().any(|p| p["p99_ms"].is_number()));
+    let kept = v["series_kept"].as_array().unwrap();
+    assert!(kept.contains(&json!("qwen-flash")) && kept.contains(&json!("all")));
+
+    let model = gw
+        .get("/admin/stats?series=qwen-flash&range=1h")
+        .await
+        .json();
+    assert_eq!(model["points"].as_array().unwrap().len(), 3600);
+    let day = gw
+        .get("/admin/stats?series=qwen-flash&range=24h")
+        .await
+        .json();
+    assert_eq!(
+        (
+            day["step_secs"].as_u64(),
+            day["points"].as_array().unwrap().len()
+        ),
+        (Some(60), 1440)
+    );
+    let tokens: f64 = day["points"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["output_tokens_per_s"].as_f64().unwrap() * 60.0)
+        .sum();
+    assert!(tokens > 0.0);
+
+    assert_eq!(gw.get("/admin/stats?range=2d").await.status, 400);
+    assert_eq!(gw.get("/admin/stats?series=nope").await.status, 404);
+}
