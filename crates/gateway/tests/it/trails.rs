@@ -17,14 +17,19 @@ async fn trail(gw: &TestGateway, id: &str) -> Value {
 #[tokio::test]
 async fn a_request_that_failed_over_once_shows_both_attempts_and_its_cost() {
     let gw = start().await;
+    let whole = ask("deepseek-v4-flash", "hi");
+    let mut streamed = whole.clone();
+    streamed["stream"] = json!(true);
+    // The first region fails every request: each goes on to the second.
     gw.fault("deepseek", "global", json!({"kind": "server_error"}))
         .await;
-    for stream in [false, true] {
-        let mut body = ask("deepseek-v4-flash", "hi");
-        body["stream"] = json!(stream);
-        let r = gw.chat(body).await;
-        assert_eq!(r.status, 200);
-        let id = r.header("x-request-id").unwrap().to_string();
+    for (stream, body) in [(false, whole), (true, streamed)] {
+        let id = gw
+            .chat(body)
+            .await
+            .header("x-request-id")
+            .unwrap()
+            .to_string();
         let t = trail(&gw, &id).await;
         assert_eq!(t["status"], 200, "stream={stream}: {t}");
         assert_eq!(t["model_asked"], "deepseek-v4-flash");
