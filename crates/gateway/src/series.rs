@@ -262,10 +262,15 @@ impl Stats {
 
     fn add_at(&self, now: u64, model: Option<&str>, done: &Done) {
         let mut series = self.series.lock().unwrap_or_else(PoisonError::into_inner);
-        series
-            .entry(ALL.to_string())
-            .or_insert_with(Series::new)
-            .add(now, done);
+        // Looked up by reference: no allocation once the series exists.
+        match series.get_mut(ALL) {
+            Some(all) => all.add(now, done),
+            None => {
+                let mut all = Series::new();
+                all.add(now, done);
+                series.insert(ALL.to_string(), all);
+            }
+        }
         let Some(model) = model else { return };
         if let Some(s) = series.get_mut(model) {
             s.add(now, done);

@@ -15,7 +15,7 @@ use serde::Serialize;
 use switchyard_wire::TokenUsage;
 
 use crate::routing::deployment::Deployment;
-use crate::usage::Outcome;
+use crate::usage::{Outcome, now_ms};
 
 /// Requests whose trails are kept in memory.
 pub(crate) const MAX_TRAILS: usize = 10_000;
@@ -111,13 +111,6 @@ pub(crate) struct Trail {
     pub(crate) records: Vec<RecordTrace>,
     #[serde(skip)]
     started: Option<Instant>,
-}
-
-/// Unix milliseconds now.
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn ms(d: Duration) -> f64 {

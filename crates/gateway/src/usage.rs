@@ -119,6 +119,13 @@ pub(crate) fn implausible(
     })
 }
 
+/// Unix milliseconds now (0 before 1970, saturated far after).
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
 /// Record one request's usage: metrics (not for failed requests), a `switchyard::usage`
 /// debug line, and an event for the usage log when there is one. Returns the exact cost
 /// in nano-dollars. `hot` holds the model's pre-registered series, when it has them.
@@ -131,9 +138,7 @@ pub(crate) fn record(
     let nanos = r.price.cost_nanos(u.prompt, u.cached_prompt, u.completion);
     if let Some(log) = log {
         log.record(UsageEvent {
-            ts_ms: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX)),
+            ts_ms: now_ms(),
             request_id: r.request_id.to_string(),
             key_id: r.key_id.map(str::to_string),
             team: r.team.map(str::to_string),

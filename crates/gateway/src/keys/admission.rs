@@ -16,6 +16,7 @@ use switchyard_ledger::keys::{BudgetPeriod, KeyRecord};
 
 use crate::error::GatewayError;
 use crate::routing::bucket::Bucket;
+use crate::usage::now_ms;
 
 /// Settles a request whose limits and budget live outside this process (Redis).
 pub(crate) trait SharedSettle: std::fmt::Debug + Send + Sync {
@@ -252,12 +253,6 @@ impl Admission {
             shared: None,
         })
     }
-}
-
-pub(crate) fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 fn push_headers(out: &mut Vec<(HeaderName, HeaderValue)>, what: &str, b: &Bucket) {

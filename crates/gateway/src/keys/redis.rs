@@ -25,6 +25,7 @@ use switchyard_ledger::keys::KeyStore;
 
 use super::admission::{Admission, KeyState, SharedSettle, limited, over_budget};
 use crate::error::GatewayError;
+use crate::usage::now_ms;
 
 const ADMIT: &str = r"
 -- KEYS: rpm bucket, tpm bucket, spent, held (sum of live reservations), holds (zset:
@@ -295,12 +296,6 @@ struct Names {
     held: String,
     /// Each live reservation, scored by its expiry (Redis clock, ms).
     holds: String,
-}
-
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
 }
 
 impl RedisLimits {

@@ -10,8 +10,9 @@ use std::time::Duration;
 use axum::http::{HeaderMap, StatusCode};
 use switchyard_ledger::keys::{KeyStore, hash_key, looks_like_key};
 
-use super::admission::{KeyState, now_ms};
+use super::admission::KeyState;
 use crate::error::GatewayError;
+use crate::usage::now_ms;
 
 /// Every key, in memory, by hash.
 #[derive(Debug)]
