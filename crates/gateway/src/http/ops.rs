@@ -125,7 +125,23 @@ pub(super) async fn request_trail(
                 return json_response(StatusCode::OK, Bytes::from(body.to_string()));
             }
             Ok(_) => {}
-            Err(e) => tracing::warn!(error = %e, "cannot read the usage log for a request trail"),
+            Err(e) => {
+                // Not the same as "no such request": say so, and when to ask again.
+                tracing::warn!(error = %e, "cannot read the usage log for a request trail");
+                let mut r = denied(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "service_unavailable_error",
+                    "usage_log_unavailable",
+                    format!(
+                        "request '{id}' is not in memory and the usage log cannot be read now; retry shortly"
+                    ),
+                );
+                r.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    HeaderValue::from_static("1"),
+                );
+                return *r;
+            }
         }
         return *denied(
             StatusCode::NOT_FOUND,
@@ -144,10 +160,16 @@ pub(super) async fn request_trail(
 /// The usage log's records of request `id` (none when the log is off), read off the
 /// runtime's workers.
 async fn from_usage_log(st: &AppState, id: &str) -> Result<Vec<UsageEvent>, String> {
+    /// Lookups in the log at once: each opens the database, so callers asking for ids
+    /// that are not in memory cannot tie up the blocking pool or the database.
+    static LOOKUPS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
     let usage = &st.config.usage;
     if !usage.enabled {
         return Ok(Vec::new());
     }
+    let _lookup = LOOKUPS
+        .try_acquire()
+        .map_err(|_| "two usage-log lookups are already running".to_string())?;
     let postgres = usage
         .postgres
         .clone()

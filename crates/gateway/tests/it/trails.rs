@@ -146,3 +146,15 @@ async fn every_answer_carries_a_request_id_the_clients_own_when_it_sent_one() {
     assert_eq!(r.status(), 405);
     assert!(r.headers().contains_key("x-request-id"));
 }
+
+#[tokio::test]
+async fn a_usage_log_that_cannot_be_read_is_a_503_not_a_missing_request() {
+    let gw = start().await;
+    // The log's file is replaced by a directory: the lookup cannot open it.
+    std::fs::remove_file(&gw.usage_db).unwrap();
+    std::fs::create_dir(&gw.usage_db).unwrap();
+    let r = gw.get("/admin/requests/not-in-memory").await;
+    assert_eq!(r.status, 503, "{}", String::from_utf8_lossy(&r.body));
+    assert_eq!(r.json()["error"]["code"], "usage_log_unavailable");
+    assert_eq!(r.header("retry-after"), Some("1"));
+}
