@@ -12,9 +12,9 @@ use switchyard_wire::TokenUsage;
 use crate::keys::Admission;
 use crate::reasoning::Conversation;
 use crate::routing::deployment::Deployment;
-use crate::series::Done;
+use crate::series::{AttemptDone, Class, Done};
 use crate::state::AppState;
-use crate::trail::{RecordTrace, Trail, ends_request};
+use crate::trail::{Fate, RecordTrace, Trail, ends_request};
 use crate::usage::{self, Outcome, UsageRecord};
 
 /// Per-request facts used to record usage, whichever way the request ends.
@@ -138,6 +138,12 @@ impl RequestCtx {
             self.st.metrics.get(&self.model_id),
             self.st.usage.as_ref(),
         );
+        self.st.spend.add(
+            key.map(|k| k.id.as_str()),
+            key.and_then(|k| k.team.as_deref()),
+            &self.model_id,
+            nanos,
+        );
         self.trace(|t| {
             t.record(RecordTrace {
                 outcome: outcome.as_str(),
@@ -151,14 +157,18 @@ impl RequestCtx {
             });
         });
         if ends_request(outcome) {
-            self.keep_trail(status);
+            let class = match Class::of_status(status) {
+                // Every deployment failed: the upstream's doing, whatever status it chose.
+                c if c.is_server() && outcome == Outcome::Failed => Class::Upstream,
+                c => c,
+            };
             let done = Done {
-                status,
+                class,
                 latency: self.started.elapsed(),
                 ttft: self.ttft,
                 output_tokens: usage.completion,
             };
-            self.st.stats.add(Some(&self.model_id), &done);
+            self.keep_trail(status, &done);
         }
         if let Some(a) = &self.admission {
             if matches!(outcome, Outcome::HedgeCancelled | Outcome::Escalated) {
@@ -170,18 +180,50 @@ impl RequestCtx {
         nanos
     }
 
-    /// The request ended with `status`: its trail goes to the store.
-    fn keep_trail(&self, status: u16) {
+    /// The request ended with `status`: it is counted in the series (with each of its
+    /// attempts, against their deployments) and its trail goes to the store.
+    fn keep_trail(&self, status: u16, done: &Done) {
         let taken = self
             .trail
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        if let Some(mut t) = taken {
-            t.route.clone_from(&self.route);
-            t.finish(status, None);
-            self.st.trails.keep(t);
-        }
+        let Some(mut t) = taken else {
+            self.st.stats.add(Some(&self.model_id), done, &[]);
+            return;
+        };
+        t.route.clone_from(&self.route);
+        t.finish(status, None);
+        let attempts: Vec<AttemptDone<'_>> = t
+            .attempts
+            .iter()
+            .filter_map(|a| {
+                let class = match a.fate {
+                    Fate::Answered => Class::Ok,
+                    Fate::Failed | Fate::Abandoned => Class::Upstream,
+                    Fate::HedgeLost | Fate::Running => return None,
+                };
+                let since_sent =
+                    |ms: f64| Duration::from_secs_f64((ms - a.start_ms).max(0.0) / 1e3);
+                Some(AttemptDone {
+                    provider: &a.provider,
+                    deployment: &a.deployment,
+                    done: Done {
+                        class,
+                        latency: since_sent(a.end_ms.or(t.latency_ms).unwrap_or(a.start_ms)),
+                        ttft: a.ttft_ms.map(since_sent),
+                        output_tokens: if class == Class::Ok {
+                            done.output_tokens
+                        } else {
+                            0
+                        },
+                    },
+                })
+            })
+            .collect();
+        self.st.stats.add(Some(&self.model_id), done, &attempts);
+        drop(attempts);
+        self.st.trails.keep(t);
     }
 
     /// Count the request under `switchyard_requests_total` with its final `status`.

@@ -31,6 +31,7 @@ mod respond;
 mod routing;
 mod runtime;
 mod series;
+mod spend;
 mod state;
 mod telemetry;
 mod trail;

@@ -20,6 +20,7 @@ use crate::routing::retry_budget::RetryBudget;
 use crate::routing::route::Route;
 use crate::routing::virtual_models::{Landscape, VirtualModel};
 use crate::series::Stats;
+use crate::spend::Spend;
 use crate::telemetry::ModelMetrics;
 use crate::trail::Trails;
 use crate::upstream::ProviderRuntime;
@@ -71,6 +72,9 @@ pub struct AppState {
     /// Per-second and per-minute series of finished requests (`GET /admin/stats`);
     /// handed on like `trails`.
     pub(crate) stats: Arc<Stats>,
+    /// Spend today and this month per key, team and model (`GET /admin/overview`);
+    /// handed on across reloads like the series.
+    pub(crate) spend: Arc<Spend>,
     /// Virtual models by lower-cased name.
     pub(crate) virtual_models: HashMap<String, VirtualModel>,
     /// The tiered router's classifier, when a virtual model uses it.

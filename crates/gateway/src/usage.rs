@@ -223,6 +223,39 @@ pub(crate) fn record(
     nanos
 }
 
+/// The usage log opened for reading, for [`read_log`].
+pub(crate) enum LogReader {
+    /// The SQLite file.
+    Sqlite(switchyard_ledger::SqliteStore),
+    /// The PostgreSQL table.
+    Postgres(Box<switchyard_ledger::PgStore>),
+}
+
+/// Open the usage log `usage` names and hand it to `read` — blocking, so off the
+/// runtime's workers; `Ok(None)` when the log is off or its file does not exist yet
+/// (opening would create it).
+pub(crate) fn read_log<T>(
+    usage: &crate::config::UsageConfig,
+    read: impl FnOnce(LogReader) -> Result<T, switchyard_ledger::LedgerError>,
+) -> Result<Option<T>, switchyard_ledger::LedgerError> {
+    if !usage.enabled {
+        return Ok(None);
+    }
+    if let Some((url, table)) = &usage.postgres {
+        let store = switchyard_ledger::PgStore::connect_with(url, table, &usage.postgres_options)?;
+        return read(LogReader::Postgres(Box::new(store))).map(Some);
+    }
+    let path = usage
+        .path
+        .clone()
+        .unwrap_or_else(|| crate::config::default_usage_path(&|k| std::env::var(k).ok()));
+    if !path.exists() {
+        return Ok(None);
+    }
+    let store = switchyard_ledger::SqliteStore::open(&path)?;
+    read(LogReader::Sqlite(store)).map(Some)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

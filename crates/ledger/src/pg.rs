@@ -162,6 +162,36 @@ impl PgStore {
         Ok(Self::events(&rows))
     }
 
+    /// Spend per UTC day, key, team and model of the events with `since_ms <= ts_ms <
+    /// until_ms` (summed in SQL).
+    pub fn spend_between(
+        &mut self,
+        since_ms: i64,
+        until_ms: i64,
+    ) -> Result<Vec<crate::report::SpendRow>, LedgerError> {
+        let sql = format!(
+            "SELECT ts_ms / 86400000 AS day, key_id, team, model, SUM(cost_nanos)::BIGINT
+             FROM {} WHERE ts_ms >= $1 AND ts_ms < $2
+             GROUP BY day, key_id, team, model",
+            self.table
+        );
+        let rows = self
+            .conn
+            .run("cannot read the usage table", async |c: &mut Client| {
+                Ok(c.query(&sql, &[&since_ms, &until_ms]).await?)
+            })?;
+        Ok(rows
+            .iter()
+            .map(|r| crate::report::SpendRow {
+                day: r.get(0),
+                key_id: r.get(1),
+                team: r.get(2),
+                model: r.get(3),
+                cost_nanos: u64::try_from(r.get::<_, i64>(4)).unwrap_or(0),
+            })
+            .collect())
+    }
+
     /// The query for the events that match `filter` (SQL over the columns).
     fn select(&self, filter: &str) -> String {
         format!(

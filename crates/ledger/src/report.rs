@@ -66,6 +66,21 @@ pub struct Row {
     pub ttft_p50_ms: Option<u64>,
 }
 
+/// What one key, team and model spent on one UTC day ([`crate::SqliteStore::spend_between`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpendRow {
+    /// Days since 1970-01-01 (UTC).
+    pub day: i64,
+    /// Gateway key id, when keys were on.
+    pub key_id: Option<String>,
+    /// The key's team.
+    pub team: Option<String>,
+    /// Canonical model id.
+    pub model: String,
+    /// Cost in nano-dollars.
+    pub cost_nanos: u64,
+}
+
 /// Group `events` into rows, sorted by group.
 pub fn summarize(events: &[UsageEvent], by: GroupBy) -> Vec<Row> {
     #[derive(Default)]

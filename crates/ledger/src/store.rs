@@ -194,6 +194,35 @@ impl SqliteStore {
         rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
     }
 
+    /// Spend per UTC day, key, team and model of the events with `since_ms <= ts_ms <
+    /// until_ms` (summed in SQL: one row per group, however many events).
+    pub fn spend_between(
+        &self,
+        since_ms: i64,
+        until_ms: i64,
+    ) -> Result<Vec<crate::report::SpendRow>, LedgerError> {
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT ts_ms / 86400000 AS day, key_id, team, model, SUM(cost_nanos)
+                 FROM usage WHERE ts_ms >= ?1 AND ts_ms < ?2
+                 GROUP BY day, key_id, team, model",
+            )
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([since_ms, until_ms], |r| {
+                Ok(crate::report::SpendRow {
+                    day: r.get(0)?,
+                    key_id: r.get(1)?,
+                    team: r.get(2)?,
+                    model: r.get(3)?,
+                    cost_nanos: from_sql_int(r.get(4)?),
+                })
+            })
+            .map_err(|e| self.err(e))?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(|e| self.err(e))
+    }
+
     /// Rows in the log.
     pub fn count(&self) -> Result<u64, LedgerError> {
         self.conn
@@ -262,6 +291,25 @@ mod tests {
         assert_eq!(s.count().unwrap(), 2);
         assert_eq!(s.events_since(0).unwrap(), [event(1), second]);
         assert_eq!(s.events_since(1_700_000_000_002).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn spend_is_summed_per_day_key_team_and_model_within_the_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = SqliteStore::open(&dir.path().join("u.db")).unwrap();
+        let next_day = {
+            let mut e = event(3);
+            e.ts_ms += 86_400_000;
+            e
+        };
+        s.insert(&[event(1), event(2), next_day]).unwrap();
+        let rows = s.spend_between(0, 1_700_000_000_000 + 86_400_000).unwrap();
+        assert_eq!(rows.len(), 1, "{rows:?}");
+        assert_eq!(rows[0].cost_nanos, 2 * 12_345);
+        assert_eq!(rows[0].day, 1_700_000_000_001 / 86_400_000);
+        assert_eq!(rows[0].model, event(1).model);
+        assert_eq!(s.spend_between(0, i64::MAX).unwrap().len(), 2);
+        assert!(s.spend_between(i64::MAX - 1, i64::MAX).unwrap().is_empty());
     }
 
     #[test]

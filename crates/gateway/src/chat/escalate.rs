@@ -12,6 +12,7 @@ use crate::dispatch::{Answer, Won};
 use crate::error::GatewayError;
 use crate::plan::plan_target;
 use crate::routing::virtual_models::{Ask, VirtualModel, needs_escalation, next_tier};
+use crate::series::Event;
 use crate::usage::Outcome;
 
 /// Escalate `progress`'s answer if it needs it and a tier above can take the request.
@@ -62,6 +63,7 @@ pub(super) async fn escalate<'a>(
     ctx.record(usage, estimated, Outcome::Escalated);
     counter!("switchyard_escalations_total", "from" => from.clone(), "to" => next.id.clone(), "reason" => why)
         .increment(1);
+    ctx.st.stats.event(Event::Escalation);
     ctx.model_id.clone_from(&next.id);
     ctx.provider.clone_from(&target.provider.id);
     if let Some(r) = &mut ctx.route {

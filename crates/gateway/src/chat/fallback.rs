@@ -10,6 +10,7 @@ use super::abandon::AbandonGuard;
 use super::{Job, Progress};
 use crate::error::GatewayError;
 use crate::plan::plan_target;
+use crate::series::Event;
 
 /// Try the fallback models still untried in `progress` (see the module doc).
 pub(super) async fn fall_back<'a>(
@@ -43,6 +44,7 @@ pub(super) async fn fall_back<'a>(
             continue;
         };
         counter!("switchyard_fallbacks_total", "from" => primary.id.clone(), "to" => model.id.clone()).increment(1);
+        st.stats.event(Event::Fallback);
         tracing::warn!(from = %primary.id, to = %model.id, "every deployment failed; trying a fallback model");
         let ctx = guard.ctx_mut()?;
         ctx.model_id.clone_from(&model.id);

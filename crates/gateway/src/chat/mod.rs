@@ -43,7 +43,7 @@ use crate::plan::{Target, plan_target};
 use crate::respond::count_error;
 use crate::routing::deadlines::{ClientLimits, Deadlines};
 use crate::routing::virtual_models::RequestMeta;
-use crate::series::Done;
+use crate::series::{Class, Done};
 use crate::state::AppState;
 use crate::trail::Trail;
 
@@ -75,17 +75,29 @@ fn refused(st: &AppState, e: GatewayError, request_id: &str, started: Instant) -
         trail.finish(e.status().as_u16(), Some(&e.to_string()));
         st.trails.keep(trail);
         let done = Done {
-            status: e.status().as_u16(),
+            class: class_of(&e),
             latency: started.elapsed(),
             ttft: None,
             output_tokens: 0,
         };
-        st.stats.add(None, &done);
+        st.stats.add(None, &done, &[]);
     }
     let mut resp = e.into_response();
     resp.headers_mut()
         .insert("x-request-id", reply::header_value(request_id));
     resp
+}
+
+/// How a request refused with `e` counts on the dashboard.
+fn class_of(e: &GatewayError) -> Class {
+    match e {
+        GatewayError::Upstream { .. } => Class::Upstream,
+        GatewayError::Overloaded { status, .. } if *status == StatusCode::SERVICE_UNAVAILABLE => {
+            Class::Shed
+        }
+        GatewayError::Denied { code, .. } if code.contains("budget") => Class::Budget,
+        other => Class::of_status(other.status().as_u16()),
+    }
 }
 
 /// The stages, in order (see the module doc).

@@ -13,6 +13,7 @@ use metrics::counter;
 use super::{Call, Finished, attempt};
 use crate::routing::deployment::{Deployment, Permit};
 use crate::routing::hedger::Hedger;
+use crate::series::Event;
 
 /// The first attempt, raced by a hedge once it is slower than the model's recent
 /// percentile. Returns the attempts that finished, in the order they finished (stopping
@@ -52,6 +53,7 @@ pub(super) async fn race(
     let d = second.deployment();
     counter!("switchyard_hedges_total", "provider" => d.provider.clone(), "deployment" => d.name.clone())
         .increment(1);
+    call.st.stats.event(Event::Hedge);
     tracing::debug!(request_id = %call.ctx.request_id, to = %d.name, "first attempt slow; hedging");
     let sent_b = Instant::now();
     let b = attempt(call, Arc::clone(second.deployment()), stream);
@@ -67,6 +69,7 @@ pub(super) async fn race(
         r = &mut b => {
             if r.is_ok() {
                 counter!("switchyard_hedge_wins_total").increment(1);
+                call.st.stats.event(Event::HedgeWon);
                 return (vec![(second, sent_b, r)], Some((first, sent_a)));
             }
             let ra = a.await;

@@ -30,6 +30,7 @@ use crate::plan::Target;
 use crate::routing::deadlines::{ClientExpiry, Deadlines};
 use crate::routing::deployment::{Busy, Deployment, Permit};
 use crate::routing::route::Route;
+use crate::series::Event;
 use crate::state::AppState;
 use crate::trail::Fate;
 use crate::upstream::ByteStream;
@@ -296,6 +297,7 @@ impl Run {
                 self.round += 1;
                 counter!("switchyard_retries_total", "provider" => dep.provider.clone(), "deployment" => dep.name.clone())
                     .increment(1);
+                st.stats.event(Event::Retry);
                 tokio::time::sleep(wait).await;
                 true
             }
@@ -363,10 +365,11 @@ impl Run {
                 Verdict::Next
             }
             Err(e) if e.kind.retryable() => {
-                call.st.health.failure(&d.provider, &d.name);
+                call.st.health.failure(&d.provider, &d.name, &e.message);
                 counter!("switchyard_failovers_total", "provider" => d.provider.clone(), "from_region" => d.name.clone(),
                     "kind" => e.kind.default_code())
                 .increment(1);
+                call.st.stats.event(Event::Failover);
                 tracing::warn!(provider = %d.provider, deployment = %d.name, error = %e.message, "upstream failed; trying the next deployment");
                 self.last_err = e;
                 self.retry_on = Some(d);
@@ -412,7 +415,11 @@ pub(crate) fn report_answer(st: &AppState, route: &Route, d: &Deployment) {
     if route.is_latency_outlier(d, st.config.health.latency_outlier_factor) {
         counter!("switchyard_latency_outliers_total", "provider" => d.provider.clone(), "deployment" => d.name.clone())
             .increment(1);
-        st.health.failure(&d.provider, &d.name);
+        st.health.failure(
+            &d.provider,
+            &d.name,
+            "answered far slower than the deployment's usual (latency outlier)",
+        );
     } else {
         st.health.success(&d.provider, &d.name);
     }
@@ -475,6 +482,7 @@ async fn attempt(call: &Call<'_>, d: Arc<Deployment>, prime: bool) -> AttemptRes
 fn record_cancelled(ctx: &RequestCtx, d: &Deployment) {
     counter!("switchyard_hedge_cancelled_total", "provider" => d.provider.clone(), "deployment" => d.name.clone())
         .increment(1);
+    ctx.st.stats.event(Event::HedgeLost);
     ctx.record_attempt(
         d,
         TokenUsage {

@@ -17,8 +17,10 @@ use axum::{Extension, Router};
 
 pub(crate) mod admin;
 pub(crate) mod conn;
+mod dashboard;
 mod models;
 mod ops;
+mod overview;
 
 use crate::config::PublicEndpoint;
 use crate::error::GatewayError;
@@ -40,6 +42,11 @@ pub(crate) fn router(state: Arc<Live>) -> Router {
         .route("/admin/health", get(ops::admin_health))
         .route("/admin/requests/{id}", get(ops::request_trail))
         .route("/admin/stats", get(ops::stats))
+        .route("/admin/overview", get(ops::overview))
+        .route("/dashboard", get(dashboard::page))
+        .route("/dashboard/login", post(dashboard::login))
+        .route("/dashboard/logout", post(dashboard::logout))
+        .route("/dashboard/{asset}", get(dashboard::asset))
         .route("/admin/keys", get(admin::list).post(admin::create))
         .route("/admin/keys/{id}", delete(admin::revoke))
         .route("/admin/keys/{id}/rotate", post(admin::rotate))

@@ -13,17 +13,18 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
-use switchyard_ledger::{PgStore, SqliteStore, UsageEvent};
+use switchyard_ledger::UsageEvent;
 
 use super::allowed;
-use crate::config::{PublicEndpoint, default_usage_path};
+use crate::config::PublicEndpoint;
 use crate::error::GatewayError;
 use crate::keys::access::{PeerAddr, denied};
 use crate::respond::json_response;
 use crate::runtime::Live;
-use crate::series::ALL;
+use crate::series::{ALL, Key};
 use crate::state::AppState;
 use crate::trail::MAX_TRAILS;
+use crate::usage::{LogReader, read_log};
 
 pub(super) async fn healthz() -> Response {
     json_response(StatusCode::OK, Bytes::from_static(b"{\"status\":\"ok\"}"))
@@ -163,41 +164,35 @@ async fn from_usage_log(st: &AppState, id: &str) -> Result<Vec<UsageEvent>, Stri
     /// Lookups in the log at once: each opens the database, so callers asking for ids
     /// that are not in memory cannot tie up the blocking pool or the database.
     static LOOKUPS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(2);
-    let usage = &st.config.usage;
-    if !usage.enabled {
+    if !st.config.usage.enabled {
         return Ok(Vec::new());
     }
     let _lookup = LOOKUPS
         .try_acquire()
         .map_err(|_| "two usage-log lookups are already running".to_string())?;
-    let postgres = usage
-        .postgres
-        .clone()
-        .map(|(url, table)| (url, table, usage.postgres_options.clone()));
-    let path = usage
-        .path
-        .clone()
-        .unwrap_or_else(|| default_usage_path(&|k| std::env::var(k).ok()));
+    let usage = st.config.usage.clone();
     let id = id.to_string();
-    tokio::task::spawn_blocking(move || match postgres {
-        Some((url, table, options)) => {
-            PgStore::connect_with(&url, &table, &options).and_then(|mut s| s.events_of_request(&id))
-        }
-        // No file yet: nothing was logged (and opening would create one).
-        None if !path.exists() => Ok(Vec::new()),
-        None => SqliteStore::open(&path).and_then(|s| s.events_of_request(&id)),
+    tokio::task::spawn_blocking(move || {
+        read_log(&usage, |log| match log {
+            LogReader::Postgres(mut s) => s.events_of_request(&id),
+            LogReader::Sqlite(s) => s.events_of_request(&id),
+        })
     })
     .await
     .map_err(|e| e.to_string())?
+    .map(Option::unwrap_or_default)
     .map_err(|e| e.to_string())
 }
 
-/// `GET /admin/stats` query: `series` (`all`, the default, or a model id) and `range`
-/// (seconds, or with a unit: `5m`, `1h`, `24h`; default `5m`, at most a day).
+/// `GET /admin/stats` query: `series` (`all`, the default; a model id; or
+/// `deployment:<provider>/<name>`), `range` (seconds, or with a unit: `5m`, `1h`,
+/// `24h`; default `5m`, at most a day) and `points` (fold to at most this many; default:
+/// every second up to an hour, every minute beyond).
 #[derive(Debug, serde::Deserialize)]
 pub(super) struct StatsQuery {
     series: Option<String>,
     range: Option<String>,
+    points: Option<usize>,
 }
 
 /// `range` in seconds: a number, or a number with `s`, `m`, `h` or `d`.
@@ -214,6 +209,35 @@ fn parse_range(text: &str) -> Option<u64> {
     (1..=86_400).contains(&secs).then_some(secs)
 }
 
+/// The range and point count of a stats or overview query, or the 400 saying what is
+/// wrong.
+fn range_and_points(
+    range: Option<&str>,
+    points: Option<usize>,
+    default_points: usize,
+) -> Result<(Duration, usize), Box<Response>> {
+    let Some(range) = range.map_or(Some(300), parse_range) else {
+        return Err(Box::new(
+            GatewayError::InvalidValue {
+                param: "range".into(),
+                message: "range must be seconds (300) or a duration (5m, 1h, 24h), at most a day"
+                    .into(),
+            }
+            .into_response(),
+        ));
+    };
+    match points.unwrap_or(default_points) {
+        p @ 1..=3600 => Ok((Duration::from_secs(range), p)),
+        _ => Err(Box::new(
+            GatewayError::InvalidValue {
+                param: "points".into(),
+                message: "points must be from 1 to 3600".into(),
+            }
+            .into_response(),
+        )),
+    }
+}
+
 /// `GET /admin/stats`: one series' points over a range — per second up to an hour, per
 /// minute beyond — with the names of every series kept. Guarded like `/admin/health`.
 pub(super) async fn stats(
@@ -226,34 +250,66 @@ pub(super) async fn stats(
         Ok(st) => st,
         Err(r) => return *r,
     };
-    let range = match q.range.as_deref().map_or(Some(300), parse_range) {
-        Some(r) => r,
-        None => {
-            return GatewayError::InvalidValue {
-                param: "range".into(),
-                message: "range must be seconds (300) or a duration (5m, 1h, 24h), at most a day"
-                    .into(),
-            }
-            .into_response();
-        }
+    let (range, points) = match range_and_points(q.range.as_deref(), q.points, 3600) {
+        Ok(rp) => rp,
+        Err(r) => return *r,
     };
     let name = q.series.as_deref().unwrap_or(ALL);
-    let Some((width, points)) = st.stats.points(name, Duration::from_secs(range)) else {
+    let found = Key::parse(name).and_then(|key| st.stats.points(key, range, points));
+    let Some((width, points)) = found else {
         return *denied(
             StatusCode::NOT_FOUND,
             "not_found_error",
             "series_not_found",
             format!(
-                "no series '{name}': one is kept for all traffic and for each of the first models used"
+                "no series '{name}': one is kept for all traffic, each of the first models used \
+                 and each of the first deployments (`deployment:<provider>/<name>`)"
             ),
         );
     };
     let body = json!({
         "series": name,
-        "range_secs": range,
+        "range_secs": range.as_secs(),
         "step_secs": width,
         "points": points,
         "series_kept": st.stats.names(),
+    });
+    json_response(StatusCode::OK, Bytes::from(body.to_string()))
+}
+
+/// `GET /admin/overview` query: `range` as for `/admin/stats`, `points` (default 300).
+#[derive(Debug, serde::Deserialize)]
+pub(super) struct OverviewQuery {
+    range: Option<String>,
+    points: Option<usize>,
+}
+
+/// `GET /admin/overview`: everything the dashboard draws, in one answer — every series
+/// as columns, the breakers, requests in flight, the SLO and spend. Behind the admin
+/// token (or the dashboard's session) whenever keys are on or a token is set.
+pub(super) async fn overview(
+    State(live): State<Arc<Live>>,
+    peer: Option<Extension<PeerAddr>>,
+    headers: HeaderMap,
+    Query(q): Query<OverviewQuery>,
+) -> Response {
+    let st = live.get();
+    if let Err(r) = st.gate().dashboard(&headers, peer.map(|p| p.0)) {
+        return *r;
+    }
+    let (range, points) = match range_and_points(q.range.as_deref(), q.points, 300) {
+        Ok(rp) => rp,
+        Err(r) => return *r,
+    };
+    let body = json!({
+        "now": crate::series::now_secs(),
+        "range_secs": range.as_secs(),
+        "series": st.stats.overview(range, points),
+        "breakers": super::overview::breakers(&st),
+        "in_flight": st.admitted.load(std::sync::atomic::Ordering::Acquire),
+        "max_concurrency": st.config.server.max_concurrency,
+        "slo": st.stats.slo(st.config.slo.target, st.config.slo.window),
+        "spend": super::overview::spend(&st),
     });
     json_response(StatusCode::OK, Bytes::from(body.to_string()))
 }

@@ -81,6 +81,15 @@ pub(crate) fn denied(
 
 /// Equal in time whatever the first difference, so the token cannot be guessed byte by
 /// byte from response times.
+/// The dashboard's session cookie.
+pub(crate) const SESSION_COOKIE: &str = "switchyard_admin";
+
+/// The session cookie's value for admin token `token`: a digest of it, so the token
+/// itself is never stored in the browser, and a new token ends every session.
+pub(crate) fn session_value(token: &str) -> String {
+    switchyard_ledger::keys::hash_key(&format!("switchyard-dashboard-session\0{}", token.trim()))
+}
+
 fn same(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -104,6 +113,60 @@ impl Gate<'_> {
     /// Whether the caller holds the admin token; an address that has sent too many
     /// wrong ones is refused before its token is even looked at.
     pub fn admin(&self, headers: &HeaderMap, peer: Option<PeerAddr>) -> Result<(), Box<Response>> {
+        self.check_admin(headers, peer, false)
+    }
+
+    /// [`Self::admin`] for reading (the dashboard and the endpoints it reads): the
+    /// dashboard's session cookie is accepted too.
+    pub fn admin_read(
+        &self,
+        headers: &HeaderMap,
+        peer: Option<PeerAddr>,
+    ) -> Result<(), Box<Response>> {
+        self.check_admin(headers, peer, true)
+    }
+
+    /// The dashboard and its data: open when neither keys nor an admin token are set
+    /// (the embedded default, offline), else behind the admin token or its session.
+    pub fn dashboard(
+        &self,
+        headers: &HeaderMap,
+        peer: Option<PeerAddr>,
+    ) -> Result<(), Box<Response>> {
+        if self.keys.is_none() && self.token.is_none() {
+            return Ok(());
+        }
+        self.admin_read(headers, peer)
+    }
+
+    /// Whether `given` is the admin token (a login), counting a wrong one against `peer`.
+    pub fn login(&self, given: &str, peer: Option<PeerAddr>) -> Result<(), Box<Response>> {
+        let mut headers = HeaderMap::new();
+        let bearer = format!("Bearer {}", given.trim());
+        if let Ok(v) = axum::http::HeaderValue::from_str(&bearer) {
+            headers.insert(axum::http::header::AUTHORIZATION, v);
+        }
+        self.admin(&headers, peer)
+    }
+
+    /// Whether `headers` carry the dashboard session of `token`.
+    fn holds_session(&self, headers: &HeaderMap, token: &str) -> bool {
+        let want = session_value(token);
+        headers
+            .get_all(axum::http::header::COOKIE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(';'))
+            .filter_map(|pair| pair.trim().split_once('='))
+            .any(|(name, value)| name == SESSION_COOKIE && same(value.as_bytes(), want.as_bytes()))
+    }
+
+    fn check_admin(
+        &self,
+        headers: &HeaderMap,
+        peer: Option<PeerAddr>,
+        reading: bool,
+    ) -> Result<(), Box<Response>> {
         let Some(token) = self.token else {
             return Err(denied(
                 StatusCode::FORBIDDEN,
@@ -132,7 +195,9 @@ impl Gate<'_> {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or_default();
-        if same(given.trim().as_bytes(), token.trim().as_bytes()) {
+        if same(given.trim().as_bytes(), token.trim().as_bytes())
+            || (reading && self.holds_session(headers, token))
+        {
             return Ok(());
         }
         if let Some(ip) = ip {
@@ -165,7 +230,7 @@ impl Gate<'_> {
                 .identify(headers)
                 .map(|_| ())
                 .map_err(|e| Box::new(e.into_response())),
-            PublicEndpoint::Health | PublicEndpoint::Metrics => self.admin(headers, peer),
+            PublicEndpoint::Health | PublicEndpoint::Metrics => self.admin_read(headers, peer),
         }
     }
 }

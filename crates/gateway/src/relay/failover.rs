@@ -16,6 +16,7 @@ use super::Relay;
 use crate::keys::Admission;
 use crate::plan::{body_for, plan_target};
 use crate::routing::deployment::Deployment;
+use crate::series::Event;
 use crate::state::AppState;
 use crate::trail::Fate;
 use crate::upstream::send::send_upstream;
@@ -94,7 +95,7 @@ impl Relay {
         self.ctx.trace(|t| t.abandon_last(reason));
         let mut blameless = std::mem::take(&mut self.switch_blameless);
         if !blameless {
-            st.health.failure(&failed.provider, &failed.name);
+            st.health.failure(&failed.provider, &failed.name, reason);
         }
         loop {
             if self.failover.legs.is_empty() {
@@ -125,6 +126,7 @@ impl Relay {
             if leg.model_id != self.ctx.model_id {
                 counter!("switchyard_fallbacks_total", "from" => self.ctx.model_id.clone(), "to" => leg.model_id.clone())
                     .increment(1);
+                st.stats.event(Event::Fallback);
                 tracing::warn!(from = %self.ctx.model_id, to = %leg.model_id, %reason, "stream failed before its first token everywhere; trying a fallback model");
                 self.ctx.model_id.clone_from(&leg.model_id);
                 self.ctx.provider.clone_from(&leg.provider);
@@ -135,6 +137,7 @@ impl Relay {
             counter!("switchyard_failovers_total", "provider" => provider.id.clone(), "from_region" => self.ctx.deployment.clone(),
                 "kind" => "stream_before_first_token")
             .increment(1);
+            st.stats.event(Event::Failover);
             tracing::warn!(provider = %provider.id, from = %self.ctx.deployment, to = %dep.name, %reason, "stream failed before its first token; trying the next deployment");
             let body = body_for(&leg.bodies, &dep.upstream_id);
             let remaining = self.deadline.saturating_duration_since(Instant::now());
@@ -162,7 +165,7 @@ impl Relay {
                     return;
                 }
                 Err(e) if e.kind.retryable() => {
-                    st.health.failure(&dep.provider, &dep.name);
+                    st.health.failure(&dep.provider, &dep.name, &e.message);
                 }
                 Err(e) => {
                     self.release_held();

@@ -69,6 +69,8 @@ struct Breaker {
     recent_len: u32,
     successes: u64,
     failures: u64,
+    /// Why it last opened, and when (Unix ms): for the dashboard and `/admin/health`.
+    opened_because: Option<(String, i64)>,
 }
 
 /// Breakers of every provider region.
@@ -95,6 +97,7 @@ impl Health {
                         recent_len: 0,
                         successes: 0,
                         failures: 0,
+                        opened_because: None,
                     }),
                 )
             })
@@ -209,7 +212,7 @@ impl Health {
     }
 
     /// The region failed in a way that says something about its health.
-    pub fn failure(&self, provider: &str, region: &str) {
+    pub fn failure(&self, provider: &str, region: &str, why: &str) {
         let Some(m) = self.get(provider, region) else {
             return;
         };
@@ -228,11 +231,18 @@ impl Health {
             f64::from((b.recent & mask).count_ones()) / f64::from(window) >= self.config.error_rate
         };
         let trip = match b.state {
-            State::HalfOpen { .. } => true,
-            State::Closed => b.failures_in_row >= self.config.consecutive_failures || rate_tripped,
-            State::Open { .. } => false,
+            State::HalfOpen { .. } => Some(format!("its trial request failed: {why}")),
+            State::Closed if b.failures_in_row >= self.config.consecutive_failures => Some(
+                format!("{} failures in a row, the last: {why}", b.failures_in_row),
+            ),
+            State::Closed if rate_tripped => Some(format!(
+                "error rate of {:.0}% or more over the last {window} attempts, the last: {why}",
+                self.config.error_rate * 100.0
+            )),
+            State::Closed | State::Open { .. } => None,
         };
-        if trip {
+        if let Some(reason) = trip {
+            b.opened_because = Some((reason, crate::usage::now_ms()));
             b.state = State::Open {
                 since: Instant::now(),
             };
@@ -284,6 +294,8 @@ impl Health {
                 "successes": b.successes,
                 "failures": b.failures,
                 "reopens_in_s": open_for,
+                "opened_because": b.opened_because.as_ref().map(|(why, _)| why),
+                "opened_at_ms": b.opened_because.as_ref().map(|(_, at)| at),
             });
         }
         json!({ "providers": providers, "consecutive_failures": self.config.consecutive_failures,
@@ -321,10 +333,10 @@ mod tests {
     #[test]
     fn opens_after_consecutive_failures_and_not_before() {
         let h = health(10_000);
-        h.failure("p", "a");
-        h.failure("p", "a");
+        h.failure("p", "a", "503");
+        h.failure("p", "a", "503");
         assert!(h.preferred("p", "a"));
-        h.failure("p", "a");
+        h.failure("p", "a", "503");
         assert!(!h.preferred("p", "a"));
         assert_eq!(h.snapshot()["providers"]["p"]["a"]["state"], "open");
     }
@@ -332,10 +344,10 @@ mod tests {
     #[test]
     fn a_success_resets_the_count() {
         let h = health(10_000);
-        h.failure("p", "a");
-        h.failure("p", "a");
+        h.failure("p", "a", "503");
+        h.failure("p", "a", "503");
         h.success("p", "a");
-        h.failure("p", "a");
+        h.failure("p", "a", "503");
         assert!(h.preferred("p", "a"));
     }
 
@@ -343,12 +355,12 @@ mod tests {
     fn after_cooldown_one_trial_decides() {
         let h = health(0);
         for _ in 0..3 {
-            h.failure("p", "a");
+            h.failure("p", "a", "503");
         }
         assert!(h.preferred("p", "a"), "cooldown over: a trial is due");
         h.attempt("p", "a");
         assert_eq!(h.snapshot()["providers"]["p"]["a"]["state"], "half_open");
-        h.failure("p", "a");
+        h.failure("p", "a", "503");
         assert_eq!(h.snapshot()["providers"]["p"]["a"]["state"], "open");
         h.attempt("p", "a");
         h.success("p", "a");
@@ -360,7 +372,7 @@ mod tests {
         let h = health(10_000);
         assert_eq!(h.standing("p", "a").warmth, 1.0, "never failed: fully warm");
         for _ in 0..3 {
-            h.failure("p", "a");
+            h.failure("p", "a", "503");
         }
         assert_eq!(h.not_closed(), [("p".to_string(), "a".to_string())]);
         assert!(!h.standing("p", "a").preferred);
@@ -378,7 +390,7 @@ mod tests {
         // Fail, succeed, fail, succeed…: never two failures in a row, but 50% of the window.
         for i in 0..9 {
             if i % 2 == 0 {
-                h.failure("p", "a");
+                h.failure("p", "a", "503");
             } else {
                 h.success("p", "a");
             }
@@ -386,7 +398,7 @@ mod tests {
         }
         h.success("p", "a");
         assert!(h.preferred("p", "a"), "4 of 10 failed");
-        h.failure("p", "a");
+        h.failure("p", "a", "503");
         assert!(!h.preferred("p", "a"), "5 of the last 10 failed");
     }
 

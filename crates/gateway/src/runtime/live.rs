@@ -22,10 +22,13 @@ pub struct Live {
 }
 
 impl Live {
-    /// Start with `state` (and its active probes, if configured).
+    /// Start with `state` (and its active probes, if configured), with the SLO window
+    /// saved by the last run.
     pub fn new(state: Arc<AppState>) -> Self {
+        super::slo_file::load(&state);
         let background = Background::default();
         background.start_for(&state);
+        background.seed_spend(&state);
         Live {
             current: RwLock::new(state),
             retired: Mutex::default(),
@@ -45,6 +48,7 @@ impl Live {
             let now = self.get();
             fresh.trails = Arc::clone(&now.trails);
             fresh.stats = Arc::clone(&now.stats);
+            fresh.spend = Arc::clone(&now.spend);
         }
         self.background.start_for(&state);
         let old = {
@@ -91,6 +95,11 @@ impl Live {
             }
         }
         all
+    }
+
+    /// Write the SLO window (at exit), if it changed since last written.
+    pub fn save_slo(&self) -> std::io::Result<()> {
+        super::slo_file::save(&self.get())
     }
 
     /// Write out the usage log of the state in force and of every replaced state still

@@ -8,6 +8,7 @@
 mod live;
 mod providers;
 mod routes;
+mod slo_file;
 mod stores;
 mod tasks;
 
@@ -132,6 +133,7 @@ impl AppState {
             classifier,
             trails: Arc::default(),
             stats: Arc::default(),
+            spend: Arc::default(),
         })
     }
 }

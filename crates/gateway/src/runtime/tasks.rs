@@ -1,5 +1,5 @@
-//! The gateway's background tasks — active health probes and key refreshes of every
-//! state in force — spawned here and nowhere else. Each ends by itself once its state is
+//! The gateway's background tasks — active health probes, key refreshes and the series'
+//! in-flight samples and SLO saves of every state in force — spawned here and nowhere else. Each ends by itself once its state is
 //! gone (after a reload, when the state's last request has finished); all of them are
 //! aborted when their [`Background`] is dropped with the [`super::Live`] that owns it.
 //!
@@ -15,8 +15,10 @@ use metrics::gauge;
 use switchyard_catalog::NANOS_PER_USD;
 use tokio::task::JoinSet;
 
+use super::slo_file;
 use crate::keys::Keyring;
 use crate::state::AppState;
+use crate::usage::{LogReader, read_log};
 
 /// The background tasks of a server's states.
 #[derive(Default)]
@@ -40,7 +42,63 @@ impl Background {
         while tasks.try_join_next().is_some() {}
         probes(&mut tasks, state);
         key_refresh(&mut tasks, state);
+        stats_tick(&mut tasks, state);
     }
+}
+
+impl Background {
+    /// Add this month's spend from the usage log (what was logged before this process
+    /// began counting) to `state`'s board, once, off the runtime's workers.
+    pub(crate) fn seed_spend(&self, state: &Arc<AppState>) {
+        let st = Arc::clone(state);
+        let mut tasks = self.tasks.lock().unwrap_or_else(PoisonError::into_inner);
+        tasks.spawn(async move {
+            let until = st.spend.since_ms;
+            let month = switchyard_ledger::keys::BudgetPeriod::Month.start(until);
+            let usage = st.config.usage.clone();
+            let read = tokio::task::spawn_blocking(move || {
+                read_log(&usage, |log| match log {
+                    LogReader::Postgres(mut s) => s.spend_between(month, until),
+                    LogReader::Sqlite(s) => s.spend_between(month, until),
+                })
+            })
+            .await;
+            match read {
+                Ok(Ok(Some(rows))) => st.spend.seed(&rows, crate::usage::now_ms()),
+                Ok(Ok(None)) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "cannot read this month's spend from the usage log; the dashboard shows what this process recorded");
+                }
+                Err(e) => tracing::warn!(error = %e, "the spend lookup did not finish"),
+            }
+        });
+    }
+}
+
+/// Each second, note the requests in flight in the series; every
+/// [`slo_file::SAVE_EVERY`], write the SLO window if it changed (off the runtime's
+/// workers).
+fn stats_tick(tasks: &mut JoinSet<()>, state: &Arc<AppState>) {
+    let weak = Arc::downgrade(state);
+    tasks.spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+        let mut since_save = Duration::ZERO;
+        loop {
+            tick.tick().await;
+            let Some(st) = weak.upgrade() else { return };
+            st.stats
+                .sample_in_flight(st.admitted.load(std::sync::atomic::Ordering::Relaxed));
+            since_save += Duration::from_secs(1);
+            if since_save >= slo_file::SAVE_EVERY {
+                since_save = Duration::ZERO;
+                let saved = tokio::task::spawn_blocking(move || slo_file::save(&st)).await;
+                if let Ok(Err(e)) = saved {
+                    tracing::warn!(error = %e, "cannot write the SLO window; will retry");
+                }
+            }
+        }
+    });
 }
 
 /// With `[health] probe_interval_secs` > 0, check every deployment whose breaker is not
