@@ -53,8 +53,9 @@ function clock(t) {
 function chart(fig, t, lines, opts = {}) {
   const plot = $(".plot", fig);
   plot.replaceChildren();
-  const W = 600, H = 180, L = 46, R = 8, T = 8, B = 20;
-  const svg = el("svg:svg", { viewBox: `0 0 ${W} ${H}`, preserveAspectRatio: "none" });
+  // Drawn at the plot's own width, so text keeps its size on wide and narrow charts.
+  const W = Math.max(300, Math.round(plot.clientWidth || 600)), H = 180, L = 52, R = 8, T = 8, B = 20;
+  const svg = el("svg:svg", { viewBox: `0 0 ${W} ${H}`, width: W, height: H });
   let max = 0, points = 0, drawn = 0;
   for (const line of lines) for (const v of line.values) if (v != null && v > max) max = v;
   if (opts.max != null) max = Math.max(max, opts.max);
@@ -118,8 +119,9 @@ function drawTiles(o) {
   tile("tokens", fmt(recent(a.tokens_per_s), 0));
   tile("inflight", `${o.in_flight} / ${o.max_concurrency}`);
   const s = o.slo;
-  const days = s.since ? Math.max(1, Math.round((o.now - s.since) / 86400)) : 0;
-  tile("availability", pct(s.availability, 3), `target ${pct(s.target, 1)} over ${s.window_days} d` + (s.since && days < s.window_days ? ` (${days} d of data)` : ""),
+  const hours = s.since ? Math.max(1, Math.round((o.now - s.since) / 3600)) : 0;
+  const held = hours < 48 ? `${hours} h` : `${Math.round(hours / 24)} d`;
+  tile("availability", pct(s.availability, 3), `target ${pct(s.target, 1)} over ${s.window_days} d` + (s.since && hours < s.window_days * 24 ? ` (${held} of data so far)` : ""),
     s.availability == null ? null : s.availability >= s.target ? "good" : "bad");
   tile("budget", s.error_budget_left == null ? "–" : pct(s.error_budget_left, 1), `${s.failed.toLocaleString()} failed of ${s.requests.toLocaleString()}`,
     s.error_budget_left == null ? null : s.error_budget_left <= 0 ? "bad" : s.error_budget_left < 0.25 ? "warn" : "good");
@@ -181,7 +183,7 @@ function drawCharts(o) {
   chart($('[data-chart="failing"]'), t,
     Object.entries(s.deployments).map(([name, lines]) => ({ name, values: lines.error_ratio })), { format: (v) => pct(v, 0), max: 1 });
   chart($('[data-chart="resilience"]'), t, Object.entries(a.events_per_s).map(([name, values]) => ({ name: name.replace("_", " "), values })));
-  chart($('[data-chart="inflight"]'), t, [{ name: "in flight", values: a.in_flight }, { name: "limit", values: t.map(() => o.max_concurrency), color: "#8b949e" }]);
+  chart($('[data-chart="inflight"]'), t, [{ name: "in flight (most per point)", values: a.in_flight }]);
 }
 
 function budgetCell(used, text) {
