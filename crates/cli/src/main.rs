@@ -291,9 +291,6 @@ async fn serve(
     for e in errors {
         eprintln!("switchyard: usage log not fully written: {e}");
     }
-    if let Err(e) = tokio::task::block_in_place(|| live_for_exit.save_slo()) {
-        eprintln!("switchyard: SLO window not saved: {e}");
-    }
     Ok(())
 }
 

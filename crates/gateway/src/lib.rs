@@ -78,6 +78,12 @@ pub async fn serve_live(
         header: server.header_timeout,
         grace: server.shutdown_grace,
     };
-    let app = http::router(live);
-    http::conn::serve(listener, app, limits, shutdown).await
+    let app = http::router(Arc::clone(&live));
+    let served = http::conn::serve(listener, app, limits, shutdown).await;
+    // Every request has been recorded: the SLO window they counted in is written now.
+    let saved = tokio::task::spawn_blocking(move || live.save_slo()).await;
+    if let Ok(Err(e)) = saved {
+        tracing::warn!(error = %e, "cannot write the SLO window at exit");
+    }
+    served
 }

@@ -12,6 +12,7 @@ mod common;
 
 mod chaos;
 mod cost;
+mod dashboard;
 mod dialects;
 mod failover;
 mod hostile_upstream;
