@@ -36,6 +36,9 @@ pub(crate) struct DemoArgs {
     /// Write the figures as JSON.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Where the rehearsal's gateway listens (watch it at `http://<listen>/dashboard`).
+    #[arg(long, default_value = "127.0.0.1:0")]
+    listen: SocketAddr,
 }
 
 const MODEL: &str = "deepseek-v4-flash";
@@ -45,13 +48,17 @@ const DOWN_REGION: &str = "global";
 /// Run the demo.
 pub(crate) async fn run(args: DemoArgs) -> Result<()> {
     check_args(&args)?;
-    let gateway = Gateway::start(args.time_scale).await?;
+    let gateway = Gateway::start(args.time_scale, args.listen).await?;
     outln!(
         "switchyard demo: gateway http://{}, simulated providers at http://{}; {} req/s for {:?} to {MODEL}",
         gateway.addr,
         gateway.sim,
         args.rate,
         args.duration
+    )?;
+    outln!(
+        "  watch it live: http://{}/dashboard (the outage covers the middle third)",
+        gateway.addr
     )?;
 
     let third = args.duration / 3;
@@ -97,21 +104,22 @@ struct Gateway {
 }
 
 impl Gateway {
-    /// Start the embedded default at `time_scale`, with a short cooldown and no usage log,
-    /// on a free loopback port.
-    async fn start(time_scale: f64) -> Result<Self> {
+    /// Start the embedded default at `time_scale`, with a short cooldown, no usage log and
+    /// no saved SLO window, listening on `listen`.
+    async fn start(time_scale: f64, listen: SocketAddr) -> Result<Self> {
         let mut config = Config::embedded_default()?;
         config.simulator.time_scale = time_scale;
         config.health.cooldown = Duration::from_secs(2);
         // A rehearsal: its simulated spend stays out of the real usage log.
         config.usage.enabled = false;
+        config.slo.persist = false;
         let state = Arc::new(AppState::build(config, &|_| None).await?);
         let sim = state
             .sim
             .as_ref()
             .map(|s| s.addr)
             .context("the embedded default has no simulator")?;
-        let listener = switchyard_gateway::bind("127.0.0.1:0".parse()?).await?;
+        let listener = switchyard_gateway::bind(listen).await?;
         let addr = listener.local_addr()?;
         let (stop_tx, stop_rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(switchyard_gateway::serve(state.clone(), listener, async {
