@@ -49,21 +49,39 @@ struct TeamBudget {
     month: u64,
 }
 
+/// A key's name, team and budget, with what it spent of it this period.
+fn key_budget(k: &crate::keys::KeyState) -> Value {
+    let r = &k.record;
+    let mut v = json!({ "name": r.name, "team": r.team });
+    if let Some(b) = r.budget_nanos {
+        let spent = k.spent_now();
+        v["budget_usd"] = usd(b).into();
+        v["budget_period"] = r.budget_period.as_str().into();
+        v["period_spent_usd"] = usd(spent).into();
+        v["budget_used"] = (spent as f64 / b.max(1) as f64).into();
+    }
+    v
+}
+
+/// Rows of each kind in the overview: the biggest spenders this month.
+const SPEND_ROWS: usize = 100;
+
 /// Spend today and this month per key (with its budget), team (with the sum of its keys'
-/// budgets) and model.
+/// budgets) and model: the [`SPEND_ROWS`] that spent most this month of each, with how
+/// many there are in all.
 pub(super) fn spend(st: &AppState) -> Value {
-    let (keys, teams, models) = st.spend.snapshot(crate::usage::now_ms());
+    let (mut keys, mut teams, mut models) = st.spend.snapshot(crate::usage::now_ms());
+    let counts = json!({ "keys": keys.len(), "teams": teams.len(), "models": models.len() });
+    for rows in [&mut keys, &mut teams, &mut models] {
+        rows.truncate(SPEND_ROWS);
+    }
     let mut budgets: BTreeMap<String, Value> = BTreeMap::new();
     let mut team_budgets: BTreeMap<String, TeamBudget> = BTreeMap::new();
+    let shown: std::collections::HashSet<&str> = keys.iter().map(|(id, _)| id.as_str()).collect();
     if let Some(ring) = &st.keys {
         ring.for_each(|k| {
             let r = &k.record;
-            let mut v = json!({ "name": r.name, "team": r.team });
             if let Some(b) = r.budget_nanos {
-                v["budget_usd"] = usd(b).into();
-                v["budget_period"] = r.budget_period.as_str().into();
-                v["period_spent_usd"] = usd(k.spent_now()).into();
-                v["budget_used"] = (k.spent_now() as f64 / b.max(1) as f64).into();
                 let team = team_budgets
                     .entry(r.team.clone().unwrap_or_default())
                     .or_default();
@@ -73,7 +91,9 @@ pub(super) fn spend(st: &AppState) -> Value {
                     BudgetPeriod::Total => {}
                 }
             }
-            budgets.insert(r.id.clone(), v);
+            if shown.contains(r.id.as_str()) {
+                budgets.insert(r.id.clone(), key_budget(k));
+            }
         });
     }
     let row = |name: &str, what: &str, s: &Sums| json!({ what: name, "today_usd": usd(s.today_nanos), "month_usd": usd(s.month_nanos) });
@@ -101,5 +121,6 @@ pub(super) fn spend(st: &AppState) -> Value {
             }
         }),
         "models": rows(&models, "model", &|_, _| {}),
+        "counts": counts,
     })
 }

@@ -1,0 +1,134 @@
+#!/usr/bin/env python3
+"""bench/callgrind.py — instructions per request through the gateway, counted by
+valgrind's callgrind, for one or more gateway binaries side by side.
+
+On a shared, noisy machine wall-clock CPU per request swings by ±10% from run to run;
+an instruction count does not. For each binary this starts `switchyard sim` natively
+(time scale 0, so the upstream answers at once), then the gateway under
+`valgrind --tool=callgrind` pointed at it (usage log on, as in production), sends N1
+and then, in a second run, N2 requests with `switchyard bench` (closed loop), stops the
+gateway, and reads callgrind's instruction total (every thread). The cost of one
+request is (I(N2) - I(N1)) / (N2 - N1): start-up and shutdown cancel out.
+
+    bench/callgrind.py NEW/switchyard OLD/switchyard [--requests 200,1000] [--stream]
+
+Everything runs on loopback and stops by itself; prints a Markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_http(url: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2):
+                return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{url} did not answer within {timeout:.0f} s")
+            time.sleep(0.2)
+
+
+def instructions(binary: Path, sim_url: str, requests: int, stream: bool, work: Path) -> int:
+    """Callgrind's total instruction count of a gateway that served `requests`."""
+    port = free_port()
+    work.mkdir(parents=True, exist_ok=True)
+    cfg = work / "gateway.toml"
+    cfg.write_text(
+        f'[server]\nlisten = "127.0.0.1:{port}"\n\n'
+        f'[usage]\npath = "{work / "usage.db"}"\n\n[slo]\npath = "{work / "slo.json"}"\n\n'
+        '[providers.deepseek]\napi_key = "bench"\n'
+        f'regions = [{{ name = "global", base_url = "{sim_url}/deepseek/global" }}]\n')
+    out = work / "callgrind.out"
+    env = dict(os.environ, SWITCHYARD_DATA_DIR=str(work))
+    # An older binary does not know [slo]: drop the section for it.
+    if subprocess.run([str(binary), "serve", "--help"], capture_output=True, text=True).returncode == 0:
+        probe = subprocess.run([str(binary), "models", "--config", str(cfg)], capture_output=True, text=True, env=env)
+        if probe.returncode != 0 and "slo" in probe.stderr:
+            cfg.write_text(re.sub(r"\[slo\]\npath = .*\n\n", "", cfg.read_text()))
+    gw = subprocess.Popen(
+        ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", str(binary), "serve", "--config", str(cfg)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz", 120)
+        bench = [str(binary), "bench", "--target", f"http://127.0.0.1:{port}/v1", "--model", "deepseek-v4-flash",
+                 "--requests", str(requests), "--concurrency", "2", "--output-tokens", "16", "--quiet",
+                 "--api-key", "none", "--timeout", "60s", "--fail-on", "error_rate>0"]
+        if not stream:
+            bench.append("--no-stream")
+        r = subprocess.run(bench, capture_output=True, text=True, timeout=900)
+        if r.returncode != 0:  # 3: some request failed (--fail-on)
+            raise SystemExit(f"bench failed ({r.returncode}): {(r.stdout + r.stderr)[-2000:]}")
+    finally:
+        gw.send_signal(signal.SIGTERM)
+        try:
+            _, err = gw.communicate(timeout=300)
+        except subprocess.TimeoutExpired:
+            gw.kill()
+            _, err = gw.communicate()
+    total = 0
+    for f in work.glob("callgrind.out*"):
+        for line in f.read_text(errors="replace").splitlines():
+            if line.startswith("summary:") or line.startswith("totals:"):
+                total = max(total, int(line.split()[1]))
+                break
+        f.unlink()
+    if total == 0:
+        raise SystemExit(f"no callgrind total for {binary}:\n{err[-2000:]}")
+    return total
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("binaries", nargs="+", type=Path)
+    ap.add_argument("--requests", default="200,1000", help="N1,N2 (default 200,1000)")
+    ap.add_argument("--stream", action="store_true", help="streamed requests")
+    args = ap.parse_args()
+    n1, n2 = (int(x) for x in args.requests.split(","))
+    assert 0 < n1 < n2, "--requests N1,N2 with N1 < N2"
+    sim_port = free_port()
+    sim = subprocess.Popen([str(args.binaries[0]), "sim", "--listen", f"127.0.0.1:{sim_port}", "--time-scale", "0"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    rows = []
+    try:
+        sim_url = f"http://127.0.0.1:{sim_port}"
+        wait_http(f"{sim_url}/_sim/stats", 30)
+        with tempfile.TemporaryDirectory(prefix="switchyard-callgrind-") as tmp:
+            for i, binary in enumerate(args.binaries):
+                counts = [instructions(binary, sim_url, n, args.stream, Path(tmp) / f"{i}-{n}") for n in (n1, n2)]
+                per = (counts[1] - counts[0]) / (n2 - n1)
+                rows.append((binary, counts, per))
+                print(f"{binary}: {counts[0]:,} instructions at {n1}, {counts[1]:,} at {n2}: {per:,.0f} per request",
+                      file=sys.stderr)
+    finally:
+        sim.terminate()
+        sim.wait(timeout=20)
+    base = rows[-1][2]
+    kind = "streamed" if args.stream else "whole"
+    print(f"| binary | kind | instructions at {n1:,} | at {n2:,} | per request | vs last |")
+    print("|---|---|---|---|---|---|")
+    for binary, counts, per in rows:
+        print(f"| `{binary}` | {kind} | {counts[0]:,} | {counts[1]:,} | {per:,.0f} | {per / base:.3f} |")
+
+
+if __name__ == "__main__":
+    main()
