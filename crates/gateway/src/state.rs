@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::keys::Keyring;
 use crate::keys::access::{AdminFailures, Gate};
 use crate::keys::redis::RedisLimits;
+use crate::otel::Otel;
 use crate::reasoning::ReasoningCache;
 use crate::routing::health::Health;
 use crate::routing::retry_budget::RetryBudget;
@@ -71,6 +72,9 @@ pub struct AppState {
     /// Per-second and per-minute series of finished requests (`GET /admin/stats`);
     /// handed on like `trails`.
     pub(crate) stats: Arc<Stats>,
+    /// OTLP trace export, when `[telemetry] otlp_endpoint` is set; kept by the state
+    /// that replaces this one when its `[telemetry]` is the same.
+    pub(crate) otel: Option<Arc<Otel>>,
     /// Virtual models by lower-cased name.
     pub(crate) virtual_models: HashMap<String, VirtualModel>,
     /// The tiered router's classifier, when a virtual model uses it.

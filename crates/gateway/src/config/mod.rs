@@ -25,6 +25,7 @@ mod retries;
 mod routes;
 mod server;
 mod simulator;
+mod telemetry;
 mod usage;
 mod virtual_models;
 
@@ -37,6 +38,7 @@ pub use retries::RetriesConfig;
 pub use routes::{Balance, DeploymentConfig, RouteConfig};
 pub use server::ServerConfig;
 pub use simulator::SimulatorConfig;
+pub use telemetry::TelemetryConfig;
 pub use usage::{UsageConfig, default_usage_path};
 pub use virtual_models::{Match, Policy, Rule, VirtualModelConfig};
 
@@ -69,6 +71,8 @@ pub struct Config {
     pub keys: KeysConfig,
     /// `[limits]`: where keys' limits and budgets are kept.
     pub limits: LimitsConfig,
+    /// `[telemetry]`: OpenTelemetry trace export.
+    pub telemetry: TelemetryConfig,
     /// `[routes."<model>"]`: deployments, balancing, time limits and hedging per model.
     pub routes: BTreeMap<String, RouteConfig>,
     /// `[virtual_models.<name>]`: names that route to a catalog model by a policy.
@@ -107,6 +111,8 @@ struct RawConfig {
     keys: keys::RawKeys,
     #[serde(default)]
     limits: limits::RawLimits,
+    #[serde(default)]
+    telemetry: telemetry::RawTelemetry,
     #[serde(default)]
     routes: BTreeMap<String, Spanned<routes::RawRoute>>,
     #[serde(default)]
@@ -150,6 +156,7 @@ impl Config {
         let usage = raw.usage.validate(src)?;
         let keys = raw.keys.validate(src)?;
         let limits = raw.limits.validate(src, server.request_timeout)?;
+        let telemetry = raw.telemetry.validate(src)?;
         let routes = check::tables(src, raw.routes, routes::RawRoute::validate)?;
         let virtual_models = check::tables(
             src,
@@ -167,6 +174,7 @@ impl Config {
             usage,
             keys,
             limits,
+            telemetry,
             routes,
             virtual_models,
             fallbacks,

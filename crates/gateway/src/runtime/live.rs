@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
 use super::tasks::Background;
+use crate::otel::Otel;
 use crate::state::AppState;
 use crate::trail::Trail;
 
@@ -45,6 +46,16 @@ impl Live {
             let now = self.get();
             fresh.trails = Arc::clone(&now.trails);
             fresh.stats = Arc::clone(&now.stats);
+            // The same [telemetry] keeps its exporter (and what it has queued); other
+            // settings start their own, and the old one sends what it has once the old
+            // state is dropped.
+            if let Some(otel) = now
+                .otel
+                .as_ref()
+                .filter(|o| *o.config() == fresh.config.telemetry)
+            {
+                fresh.otel = Some(Arc::clone(otel));
+            }
         }
         self.background.start_for(&state);
         let old = {
@@ -89,6 +100,24 @@ impl Live {
             if let Some(limits) = &st.shared_limits {
                 all &= limits.settled(timeout).await;
             }
+        }
+        all
+    }
+
+    /// Send the spans every state has queued (at exit), waiting at most `timeout` for
+    /// each exporter; whether they all were sent in time.
+    pub async fn flush_traces(&self, timeout: Duration) -> bool {
+        let mut exporters: Vec<Arc<Otel>> = Vec::new();
+        for st in self.all_states() {
+            if let Some(o) = &st.otel
+                && !exporters.iter().any(|e| Arc::ptr_eq(e, o))
+            {
+                exporters.push(Arc::clone(o));
+            }
+        }
+        let mut all = true;
+        for o in exporters {
+            all &= o.flush(timeout).await;
         }
         all
     }
