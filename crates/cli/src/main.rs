@@ -267,6 +267,9 @@ async fn serve(
     if let Some(log) = &state.usage {
         outln!("  usage log: {}", log.describe())?;
     }
+    if let Some(url) = state.config.telemetry.traces_url() {
+        outln!("  traces: OTLP/HTTP to {url}")?;
+    }
     outln!("switchyard listening on http://{addr}")?;
     outln!("  try: curl http://{addr}/v1/chat/completions -H 'content-type: application/json' \\")?;
     outln!(
@@ -286,6 +289,9 @@ async fn serve(
     // the process exits.
     if !live_for_exit.settle_limits(Duration::from_secs(5)).await {
         eprintln!("switchyard: some requests' limits were not settled in redis within 5 s");
+    }
+    if !live_for_exit.flush_traces(Duration::from_secs(5)).await {
+        eprintln!("switchyard: some spans were not sent to the OTLP endpoint within 5 s");
     }
     let errors = tokio::task::block_in_place(|| live_for_exit.flush_usage(Duration::from_secs(10)));
     for e in errors {

@@ -14,6 +14,7 @@ use crate::reasoning::Conversation;
 use crate::routing::deployment::Deployment;
 use crate::series::{AttemptDone, Class, Done};
 use crate::state::AppState;
+use crate::traceparent::TraceCtx;
 use crate::trail::{Fate, RecordTrace, Trail, ends_request};
 use crate::usage::{self, Outcome, UsageRecord};
 
@@ -48,6 +49,8 @@ pub(crate) struct RequestCtx {
     pub conversation: Option<Conversation>,
     /// Its trail, kept in [`AppState::trails`] once it ends (taken then).
     pub trail: Mutex<Option<Trail>>,
+    /// Its W3C trace, when OTLP export is on or the client sent a `traceparent`.
+    pub trace_ctx: Option<TraceCtx>,
 }
 
 impl RequestCtx {
@@ -223,7 +226,10 @@ impl RequestCtx {
             .collect();
         self.st.stats.add(Some(&self.model_id), done, &attempts);
         drop(attempts);
-        self.st.trails.keep(t);
+        let kept = self.st.trails.keep(t);
+        if let Some(otel) = &self.st.otel {
+            otel.submit(kept);
+        }
     }
 
     /// Count the request under `switchyard_requests_total` with its final `status`.

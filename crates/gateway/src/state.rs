@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::keys::Keyring;
 use crate::keys::access::{AdminFailures, Gate};
 use crate::keys::redis::RedisLimits;
+use crate::otel::Otel;
 use crate::reasoning::ReasoningCache;
 use crate::routing::health::Health;
 use crate::routing::retry_budget::RetryBudget;
@@ -75,6 +76,9 @@ pub struct AppState {
     /// Spend today and this month per key, team and model (`GET /admin/overview`);
     /// handed on across reloads like the series.
     pub(crate) spend: Arc<Spend>,
+    /// OTLP trace export, when `[telemetry] otlp_endpoint` is set; kept by the state
+    /// that replaces this one when its `[telemetry]` is the same.
+    pub(crate) otel: Option<Arc<Otel>>,
     /// Virtual models by lower-cased name.
     pub(crate) virtual_models: HashMap<String, VirtualModel>,
     /// The tiered router's classifier, when a virtual model uses it.

@@ -9,12 +9,14 @@
 
 use std::collections::VecDeque;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
+use opentelemetry::trace::SpanId;
 use serde::Serialize;
-use switchyard_wire::TokenUsage;
+use switchyard_wire::{TokenUsage, UpstreamError};
 
 use crate::routing::deployment::Deployment;
+use crate::traceparent::{TraceCtx, span_hex};
 use crate::usage::{Outcome, now_ms};
 
 /// Requests whose trails are kept in memory.
@@ -42,6 +44,63 @@ pub(crate) enum Fate {
     Abandoned,
 }
 
+/// Why an attempt was sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum Reason {
+    /// The request's first attempt.
+    First,
+    /// The same deployment again, after it failed and no other was left.
+    Retry,
+    /// Another deployment of the same model, after a failure (a stream moved before its
+    /// first token included).
+    Failover,
+    /// A race against a slow first attempt.
+    Hedge,
+    /// A `[fallbacks]` model, after every deployment of the one before failed.
+    Fallback,
+    /// The next tier up of a virtual model, after a cheap answer failed its check.
+    Escalation,
+}
+
+impl Reason {
+    /// Its name, as in the trail's JSON.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Reason::First => "first",
+            Reason::Retry => "retry",
+            Reason::Failover => "failover",
+            Reason::Hedge => "hedge",
+            Reason::Fallback => "fallback",
+            Reason::Escalation => "escalation",
+        }
+    }
+}
+
+/// An attempt as it went out: when, why, and its span (when spans are exported).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sent {
+    /// When it was sent.
+    pub(crate) at: Instant,
+    /// Why.
+    pub(crate) reason: Reason,
+    /// Its span id, which its `traceparent` carried.
+    pub(crate) span: Option<SpanId>,
+}
+
+impl Fate {
+    /// Its name, as in the trail's JSON.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Fate::Running => "running",
+            Fate::Answered => "answered",
+            Fate::Failed => "failed",
+            Fate::HedgeLost => "hedge_lost",
+            Fate::Abandoned => "abandoned",
+        }
+    }
+}
+
 /// One upstream attempt.
 #[derive(Debug, Clone, Serialize)]
 pub(crate) struct AttemptTrace {
@@ -53,6 +112,11 @@ pub(crate) struct AttemptTrace {
     pub(crate) deployment: String,
     /// Region label.
     pub(crate) region: String,
+    /// Why it was sent.
+    pub(crate) reason: Reason,
+    /// Its span (the `traceparent` it carried), when spans are exported.
+    #[serde(serialize_with = "span_hex", skip_serializing_if = "Option::is_none")]
+    pub(crate) span_id: Option<SpanId>,
     /// Sent this long after the request arrived, in milliseconds.
     pub(crate) start_ms: f64,
     /// Its first token, after the request arrived (streams).
@@ -63,6 +127,12 @@ pub(crate) struct AttemptTrace {
     pub(crate) fate: Fate,
     /// Its error, when it failed.
     pub(crate) error: Option<String>,
+    /// The error's class (`upstream_server_error`, `timeout`, …), when it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) error_type: Option<&'static str>,
+    /// The vendor's HTTP status, when it answered with an error.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) status: Option<u16>,
 }
 
 /// One usage record of the request.
@@ -93,6 +163,9 @@ pub(crate) struct Trail {
     pub(crate) request_id: String,
     /// Arrival, in Unix milliseconds.
     pub(crate) received_ms: i64,
+    /// Its trace (`trace_id`, and the request's `span_id` when exported).
+    #[serde(flatten)]
+    pub(crate) trace: Option<TraceCtx>,
     /// The model the client asked for.
     pub(crate) model_asked: String,
     /// How a virtual model routed it (`x-switchyard-route`).
@@ -109,6 +182,13 @@ pub(crate) struct Trail {
     pub(crate) attempts_not_kept: u32,
     /// Usage records, in the order they were made.
     pub(crate) records: Vec<RecordTrace>,
+    /// The deployments each model tried had, in the order it ranked them (only when
+    /// spans are exported).
+    #[serde(skip)]
+    pub(crate) ranked: Vec<String>,
+    /// Arrival, on the wall clock.
+    #[serde(skip)]
+    pub(crate) received: SystemTime,
     #[serde(skip)]
     started: Option<Instant>,
 }
@@ -129,9 +209,13 @@ fn bounded(text: &str) -> String {
 impl Trail {
     /// A request that arrived at `started` asking for `model`.
     pub(crate) fn new(request_id: &str, model: &str, started: Instant) -> Self {
+        let received = SystemTime::now()
+            .checked_sub(started.elapsed())
+            .unwrap_or_else(SystemTime::now);
         Trail {
             request_id: request_id.to_string(),
             received_ms: now_ms() - i64::try_from(started.elapsed().as_millis()).unwrap_or(0),
+            trace: None,
             model_asked: bounded(model),
             route: None,
             status: 0,
@@ -140,6 +224,8 @@ impl Trail {
             attempts: Vec::new(),
             attempts_not_kept: 0,
             records: Vec::new(),
+            ranked: Vec::new(),
+            received,
             started: Some(started),
         }
     }
@@ -149,8 +235,24 @@ impl Trail {
             .map_or(0.0, |s| ms(at.saturating_duration_since(s)))
     }
 
-    /// An attempt on `d` for `model`, sent at `sent`; its index, to finish it later.
-    pub(crate) fn attempt(&mut self, d: &Deployment, model: &str, sent: Instant) -> Option<usize> {
+    /// Whether the request's spans are exported.
+    pub(crate) fn exported(&self) -> bool {
+        self.trace.as_ref().is_some_and(TraceCtx::exported)
+    }
+
+    /// `model` ranked `deployments` in this order (kept only when spans are exported,
+    /// at most [`MAX_ATTEMPTS`] names).
+    pub(crate) fn ranked<'a>(&mut self, model: &str, deployments: impl Iterator<Item = &'a str>) {
+        if !self.exported() {
+            return;
+        }
+        let room = MAX_ATTEMPTS.saturating_sub(self.ranked.len());
+        self.ranked
+            .extend(deployments.take(room).map(|d| format!("{model}/{d}")));
+    }
+
+    /// An attempt on `d` for `model`, `sent`; its index, to finish it later.
+    pub(crate) fn attempt(&mut self, d: &Deployment, model: &str, sent: &Sent) -> Option<usize> {
         if self.attempts.len() >= MAX_ATTEMPTS {
             self.attempts_not_kept = self.attempts_not_kept.saturating_add(1);
             return None;
@@ -160,11 +262,15 @@ impl Trail {
             provider: d.provider.clone(),
             deployment: d.name.clone(),
             region: d.region_name.clone(),
-            start_ms: self.since(sent),
+            reason: sent.reason,
+            span_id: sent.span,
+            start_ms: self.since(sent.at),
             ttft_ms: None,
             end_ms: None,
             fate: Fate::Running,
             error: None,
+            error_type: None,
+            status: None,
         });
         Some(self.attempts.len() - 1)
     }
@@ -176,6 +282,15 @@ impl Trail {
             a.end_ms = Some(now);
             a.fate = fate;
             a.error = error.map(bounded);
+        }
+    }
+
+    /// Attempt `i` failed with `e`.
+    pub(crate) fn fail(&mut self, i: Option<usize>, e: &UpstreamError) {
+        self.end(i, Fate::Failed, Some(&e.message));
+        if let Some(a) = i.and_then(|i| self.attempts.get_mut(i)) {
+            a.error_type = Some(e.kind.default_code());
+            a.status = (e.vendor_status != 0).then_some(e.vendor_status);
         }
     }
 
@@ -238,13 +353,15 @@ pub(crate) struct Trails {
 }
 
 impl Trails {
-    /// Keep `trail`, forgetting the oldest past [`MAX_TRAILS`].
-    pub(crate) fn keep(&self, trail: Trail) {
+    /// Keep `trail`, forgetting the oldest past [`MAX_TRAILS`]; the trail kept.
+    pub(crate) fn keep(&self, trail: Trail) -> Arc<Trail> {
+        let trail = Arc::new(trail);
         let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
         if recent.len() >= MAX_TRAILS {
             recent.pop_front();
         }
-        recent.push_back(Arc::new(trail));
+        recent.push_back(Arc::clone(&trail));
+        trail
     }
 
     /// Every kept trail of request `id`, newest first (a client may reuse an id).
@@ -265,15 +382,23 @@ mod tests {
     use super::*;
     use crate::routing::deployment::tests::dep;
 
+    fn at(at: Instant) -> Sent {
+        Sent {
+            at,
+            reason: Reason::First,
+            span: None,
+        }
+    }
+
     #[test]
     fn a_trail_keeps_each_attempt_with_its_fate_and_times() {
         let t0 = Instant::now();
         let mut t = Trail::new("r1", "deepseek-v4-flash", t0);
         let d = dep("global", 1, 0, None);
-        let first = t.attempt(&d, "deepseek-v4-flash", t0);
+        let first = t.attempt(&d, "deepseek-v4-flash", &at(t0));
         t.end(first, Fate::Failed, Some("upstream 503"));
         let b = dep("global-b", 1, 0, None);
-        let second = t.attempt(&b, "deepseek-v4-flash", Instant::now());
+        let second = t.attempt(&b, "deepseek-v4-flash", &at(Instant::now()));
         t.end(second, Fate::Answered, None);
         t.finish(200, None);
         let v = serde_json::to_value(&t).unwrap();
@@ -292,7 +417,7 @@ mod tests {
         let mut t = Trail::new("r", "m", t0);
         let d = dep("d", 1, 0, None);
         for _ in 0..MAX_ATTEMPTS + 5 {
-            let i = t.attempt(&d, "m", t0);
+            let i = t.attempt(&d, "m", &at(t0));
             t.end(i, Fate::Failed, Some(&"é".repeat(MAX_ERROR_BYTES)));
         }
         assert_eq!(t.attempts.len(), MAX_ATTEMPTS);

@@ -13,6 +13,7 @@ use crate::error::GatewayError;
 use crate::plan::plan_target;
 use crate::routing::virtual_models::{Ask, VirtualModel, needs_escalation, next_tier};
 use crate::series::Event;
+use crate::trail::Reason;
 use crate::usage::Outcome;
 
 /// Escalate `progress`'s answer if it needs it and a tier above can take the request.
@@ -69,7 +70,9 @@ pub(super) async fn escalate<'a>(
     if let Some(r) = &mut ctx.route {
         r.push_str(&format!("; escalated from {from} ({why})"));
     }
-    progress.try_target(job, ctx, target, stream).await;
+    progress
+        .try_target(job, ctx, target, stream, Reason::Escalation)
+        .await;
     progress.untried = &[];
     Ok(())
 }

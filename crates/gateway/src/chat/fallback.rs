@@ -11,6 +11,7 @@ use super::{Job, Progress};
 use crate::error::GatewayError;
 use crate::plan::plan_target;
 use crate::series::Event;
+use crate::trail::Reason;
 
 /// Try the fallback models still untried in `progress` (see the module doc).
 pub(super) async fn fall_back<'a>(
@@ -49,7 +50,9 @@ pub(super) async fn fall_back<'a>(
         let ctx = guard.ctx_mut()?;
         ctx.model_id.clone_from(&model.id);
         ctx.provider.clone_from(&target.provider.id);
-        progress.try_target(job, ctx, target, live).await;
+        progress
+            .try_target(job, ctx, target, live, Reason::Fallback)
+            .await;
         progress.fell_back_from = Some(primary.id.clone());
     }
     Ok(())

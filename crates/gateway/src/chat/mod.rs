@@ -37,7 +37,7 @@ use self::admit::Inflight;
 use self::intake::Intake;
 use self::reply::{Served, Wants};
 use crate::ctx::RequestCtx;
-use crate::dispatch::{Tried, try_deployments};
+use crate::dispatch::{Sending, Tried, try_deployments};
 use crate::error::GatewayError;
 use crate::plan::{Target, plan_target};
 use crate::respond::count_error;
@@ -45,35 +45,62 @@ use crate::routing::deadlines::{ClientLimits, Deadlines};
 use crate::routing::virtual_models::RequestMeta;
 use crate::series::{Class, Done};
 use crate::state::AppState;
-use crate::trail::Trail;
+use crate::traceparent::TraceCtx;
+use crate::trail::{Reason, Trail};
 
 /// Serve one chat request with the state `st` in force when it arrived (a reload that
 /// swaps in another meanwhile does not change it).
 pub(crate) async fn handle(st: Arc<AppState>, meta: RequestMeta<'_>, body: Body) -> Response {
     let started = Instant::now();
     let request_id = intake::request_id(meta.headers);
+    let trace = TraceCtx::from_headers(meta.headers, st.otel.is_some());
+    let asked = Asked {
+        request_id: &request_id,
+        started,
+        trace: trace.as_ref(),
+    };
     // Shed before reading the body: past the limit the answer is a fast 503, not a queue.
     let served = if Inflight::full(&st) {
         Err(admit::overloaded(&st))
     } else {
-        serve(&st, meta, body, &request_id, started).await
+        serve(&st, meta, body, asked).await
     };
     match served {
         Ok(resp) => resp,
-        Err(e) => refused(&st, e, &request_id, started),
+        Err(e) => refused(&st, e, asked),
     }
+}
+
+/// What a request is known by from its arrival.
+#[derive(Clone, Copy)]
+struct Asked<'a> {
+    /// Gateway request id.
+    request_id: &'a str,
+    /// Arrival.
+    started: Instant,
+    /// Its W3C trace (see [`TraceCtx::from_headers`]).
+    trace: Option<&'a TraceCtx>,
 }
 
 /// The error answer to a request refused before any upstream answer, with its id; its
 /// trail says why.
-fn refused(st: &AppState, e: GatewayError, request_id: &str, started: Instant) -> Response {
+fn refused(st: &AppState, e: GatewayError, asked: Asked<'_>) -> Response {
+    let Asked {
+        request_id,
+        started,
+        trace,
+    } = asked;
     count_error(e.label());
     if !matches!(e, GatewayError::Upstream { .. }) {
         // An upstream failure was traced and counted with its attempts; anything
         // earlier is here.
         let mut trail = Trail::new(request_id, "", started);
+        trail.trace = trace.cloned();
         trail.finish(e.status().as_u16(), Some(&e.to_string()));
-        st.trails.keep(trail);
+        let kept = st.trails.keep(trail);
+        if let Some(otel) = &st.otel {
+            otel.submit(kept);
+        }
         let done = Done {
             class: class_of(&e),
             latency: started.elapsed(),
@@ -105,9 +132,13 @@ async fn serve(
     st: &Arc<AppState>,
     meta: RequestMeta<'_>,
     body: Body,
-    request_id: &str,
-    started: Instant,
+    asked_by: Asked<'_>,
 ) -> Result<Response, GatewayError> {
+    let Asked {
+        request_id,
+        started,
+        trace,
+    } = asked_by;
     let mut asked = intake::take_in(st, meta.headers, body).await?;
     let choice = resolve::resolve(st, &mut asked, meta)?;
     let Intake {
@@ -130,7 +161,13 @@ async fn serve(
         .map_or(&[][..], Vec::as_slice);
     // The client's request, kept only when a fallback model may need it re-prepared.
     let original = (!fallbacks.is_empty()).then(|| req.clone());
-    let trail = Trail::new(request_id, &req.model, started);
+    let mut trail = Trail::new(request_id, &req.model, started);
+    let trace = trace.cloned().map(|mut t| {
+        t.max_tokens = req.max_completion_tokens.or(req.max_tokens).map(u64::from);
+        t.temperature = req.temperature;
+        t
+    });
+    trail.trace.clone_from(&trace);
     let target = plan_target(st, choice.primary, req, prompt_estimate)?;
     // Every request earns a share of a retry (and, where hedging is on, of a hedge).
     st.retry_budget.deposit();
@@ -152,6 +189,7 @@ async fn serve(
         route: choice.route,
         conversation: choice.conversation,
         trail: Mutex::new(Some(trail)),
+        trace_ctx: trace,
     };
     for a in &target.adjustments {
         tracing::debug!(request_id = %ctx.request_id, field = a.field, note = %a.note, "request adjusted for vendor");
@@ -168,7 +206,9 @@ async fn serve(
         untried: fallbacks,
         original,
     };
-    progress.start(&job, guard.ctx_mut()?, live).await;
+    progress
+        .start(&job, guard.ctx_mut()?, live, Reason::First)
+        .await;
     fallback::fall_back(&job, &mut guard, &mut progress, choice.primary, live).await?;
     let asked = choice.escalation_copy.as_ref();
     escalate::escalate(
@@ -217,30 +257,29 @@ struct Progress<'a> {
 }
 
 impl<'a> Progress<'a> {
-    /// Try the planned target's deployments.
-    async fn start(&mut self, job: &Job<'a>, ctx: &mut RequestCtx, stream: bool) {
-        self.tried = try_deployments(
-            job.st,
-            ctx,
-            &self.target,
+    /// Try the planned target's deployments; the first attempt is sent for `reason`.
+    async fn start(&mut self, job: &Job<'a>, ctx: &mut RequestCtx, stream: bool, reason: Reason) {
+        let first = Sending {
             stream,
-            self.limits,
-            &mut self.attempts,
-        )
-        .await;
+            limits: self.limits,
+            reason,
+        };
+        self.tried = try_deployments(job.st, ctx, &self.target, first, &mut self.attempts).await;
     }
 
-    /// Move on to `target` (another model) and try its deployments, under its limits.
+    /// Move on to `target` (another model, for `reason`) and try its deployments, under
+    /// its limits.
     async fn try_target(
         &mut self,
         job: &Job<'a>,
         ctx: &mut RequestCtx,
         target: Target<'a>,
         stream: bool,
+        reason: Reason,
     ) {
         self.limits = Deadlines::new(target.route.timeouts, job.client);
         self.target = target;
-        self.start(job, ctx, stream).await;
+        self.start(job, ctx, stream, reason).await;
     }
 }
 

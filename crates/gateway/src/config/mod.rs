@@ -26,6 +26,7 @@ mod routes;
 mod server;
 mod simulator;
 mod slo;
+mod telemetry;
 mod usage;
 mod virtual_models;
 
@@ -39,6 +40,7 @@ pub use routes::{Balance, DeploymentConfig, RouteConfig};
 pub use server::ServerConfig;
 pub use simulator::SimulatorConfig;
 pub use slo::SloConfig;
+pub use telemetry::TelemetryConfig;
 pub use usage::{UsageConfig, default_usage_path};
 pub use virtual_models::{Match, Policy, Rule, VirtualModelConfig};
 
@@ -73,6 +75,8 @@ pub struct Config {
     pub limits: LimitsConfig,
     /// `[slo]`: the availability objective the dashboard tracks.
     pub slo: SloConfig,
+    /// `[telemetry]`: OpenTelemetry trace export.
+    pub telemetry: TelemetryConfig,
     /// `[routes."<model>"]`: deployments, balancing, time limits and hedging per model.
     pub routes: BTreeMap<String, RouteConfig>,
     /// `[virtual_models.<name>]`: names that route to a catalog model by a policy.
@@ -113,6 +117,8 @@ struct RawConfig {
     limits: limits::RawLimits,
     #[serde(default)]
     slo: slo::RawSlo,
+    #[serde(default)]
+    telemetry: telemetry::RawTelemetry,
     #[serde(default)]
     routes: BTreeMap<String, Spanned<routes::RawRoute>>,
     #[serde(default)]
@@ -157,6 +163,7 @@ impl Config {
         let keys = raw.keys.validate(src)?;
         let limits = raw.limits.validate(src, server.request_timeout)?;
         let slo = raw.slo.validate(src)?;
+        let telemetry = raw.telemetry.validate(src)?;
         let routes = check::tables(src, raw.routes, routes::RawRoute::validate)?;
         let virtual_models = check::tables(
             src,
@@ -175,6 +182,7 @@ impl Config {
             keys,
             limits,
             slo,
+            telemetry,
             routes,
             virtual_models,
             fallbacks,

@@ -4,16 +4,15 @@
 //! answer wins. The loser is cancelled; its slot (and when it was sent) comes back to
 //! the caller, which records its prompt as spent.
 
+use metrics::counter;
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Instant;
 
-use metrics::counter;
-
-use super::{Call, Finished, attempt};
+use super::{Call, Finished, attempt, sending};
 use crate::routing::deployment::{Deployment, Permit};
 use crate::routing::hedger::Hedger;
 use crate::series::Event;
+use crate::trail::{Reason, Sent};
 
 /// The first attempt, raced by a hedge once it is slower than the model's recent
 /// percentile. Returns the attempts that finished, in the order they finished (stopping
@@ -24,11 +23,12 @@ pub(super) async fn race(
     first: Permit,
     queue: &mut VecDeque<Arc<Deployment>>,
     attempts: &mut u32,
-) -> (Finished, Option<(Permit, Instant)>) {
+    reason: Reason,
+) -> (Finished, Option<(Permit, Sent)>) {
     let stream = call.stream;
     *attempts += 1;
-    let sent_a = Instant::now();
-    let a = attempt(call, Arc::clone(first.deployment()), stream);
+    let sent_a = sending(call.ctx, reason);
+    let a = attempt(call, Arc::clone(first.deployment()), stream, &sent_a);
     tokio::pin!(a);
     tokio::select! {
         r = &mut a => return (vec![(first, sent_a, r)], None),
@@ -55,8 +55,8 @@ pub(super) async fn race(
         .increment(1);
     call.st.stats.event(Event::Hedge);
     tracing::debug!(request_id = %call.ctx.request_id, to = %d.name, "first attempt slow; hedging");
-    let sent_b = Instant::now();
-    let b = attempt(call, Arc::clone(second.deployment()), stream);
+    let sent_b = sending(call.ctx, Reason::Hedge);
+    let b = attempt(call, Arc::clone(second.deployment()), stream, &sent_b);
     tokio::pin!(b);
     tokio::select! {
         r = &mut a => {

@@ -32,7 +32,8 @@ use crate::routing::deployment::{Busy, Deployment, Permit};
 use crate::routing::route::Route;
 use crate::series::Event;
 use crate::state::AppState;
-use crate::trail::Fate;
+use crate::traceparent::TraceCtx;
+use crate::trail::{Fate, Reason, Sent};
 use crate::upstream::ByteStream;
 use crate::upstream::send::send_upstream;
 use crate::usage::Outcome;
@@ -99,19 +100,42 @@ pub(crate) struct Call<'a> {
     limits: Deadlines,
 }
 
-/// Attempts that finished, in the order they finished, with when each was sent.
-pub(crate) type Finished = Vec<(Permit, Instant, AttemptResult)>;
+/// Attempts that finished, in the order they finished, with when and why each was sent.
+pub(crate) type Finished = Vec<(Permit, Sent, AttemptResult)>;
+
+/// How one target's attempts go out: streamed or not, under which limits, and why its
+/// first one is sent (the request's first, a fallback model, an escalation).
+#[derive(Clone, Copy)]
+pub(crate) struct Sending {
+    /// A stream.
+    pub stream: bool,
+    /// Its time limits.
+    pub limits: Deadlines,
+    /// Why the target's first attempt is sent.
+    pub reason: Reason,
+}
+
+/// An attempt going out now for `reason`, with a span of its own when the request's
+/// spans are exported.
+fn sending(ctx: &RequestCtx, reason: Reason) -> Sent {
+    Sent {
+        at: Instant::now(),
+        reason,
+        span: ctx.trace_ctx.as_ref().and_then(TraceCtx::attempt_span),
+    }
+}
 
 /// Try `t`'s deployments for one request (see the module doc).
 pub(crate) async fn try_deployments(
     st: &AppState,
     ctx: &mut RequestCtx,
     t: &Target<'_>,
-    stream: bool,
-    limits: Deadlines,
+    first: Sending,
     attempts: &mut u32,
 ) -> Tried {
+    let Sending { stream, limits, .. } = first;
     let mut run = Run::new(st, t);
+    ctx.trace(|trail| trail.ranked(&ctx.model_id, run.queue.iter().map(|d| d.name.as_str())));
     while let Some((dep, same)) = run.next() {
         if !run.may_go(st, &dep) {
             break;
@@ -126,6 +150,11 @@ pub(crate) async fn try_deployments(
                 continue;
             }
         };
+        let reason = match (run.tried_any, same) {
+            (false, _) => first.reason,
+            (true, true) => Reason::Retry,
+            (true, false) => Reason::Failover,
+        };
         run.tried_any = true;
         let (finished, cancelled) = {
             let call = Call {
@@ -135,13 +164,13 @@ pub(crate) async fn try_deployments(
                 stream,
                 limits,
             };
-            launch(&call, permit, &mut run.queue, attempts).await
+            launch(&call, permit, &mut run.queue, attempts, reason).await
         };
         if let Some((loser, sent)) = cancelled {
             // The vendor has read the loser's prompt.
             loser.set_used(ctx.prompt_estimate);
             ctx.trace(|trail| {
-                let i = trail.attempt(loser.deployment(), &ctx.model_id, sent);
+                let i = trail.attempt(loser.deployment(), &ctx.model_id, &sent);
                 trail.end(i, Fate::HedgeLost, None);
             });
             record_cancelled(ctx, loser.deployment());
@@ -151,7 +180,7 @@ pub(crate) async fn try_deployments(
             ctx.region.clone_from(&d.region_name);
             ctx.deployment.clone_from(&d.name);
             let mut traced = None;
-            ctx.trace(|trail| traced = trail.attempt(d, &ctx.model_id, sent));
+            ctx.trace(|trail| traced = trail.attempt(d, &ctx.model_id, &sent));
             let call = Call {
                 st,
                 ctx,
@@ -159,12 +188,12 @@ pub(crate) async fn try_deployments(
                 stream,
                 limits,
             };
-            let verdict = run.judge(&call, permit, sent, result);
+            let verdict = run.judge(&call, permit, sent.at, result);
             ctx.trace(|trail| match &verdict {
                 Verdict::Won(_) if stream => trail.first_token_pending(traced),
                 Verdict::Won(_) => trail.end(traced, Fate::Answered, None),
-                Verdict::Over(e) => trail.end(traced, Fate::Failed, Some(&e.message)),
-                Verdict::Next => trail.end(traced, Fate::Failed, Some(&run.last_err.message)),
+                Verdict::Over(e) => trail.fail(traced, e),
+                Verdict::Next => trail.fail(traced, &run.last_err),
             });
             match verdict {
                 Verdict::Won(w) => {
@@ -189,19 +218,21 @@ pub(crate) async fn try_deployments(
     run.finish(&ctx.model_id)
 }
 
-/// The first attempt of a request with hedging on is raced; any other goes alone.
+/// The first attempt of a request with hedging on is raced; any other goes alone. It
+/// is sent for `reason`.
 async fn launch(
     call: &Call<'_>,
     permit: Permit,
     queue: &mut VecDeque<Arc<Deployment>>,
     attempts: &mut u32,
-) -> (Finished, Option<(Permit, Instant)>) {
+    reason: Reason,
+) -> (Finished, Option<(Permit, Sent)>) {
     match call.t.route.hedge.as_ref().filter(|_| *attempts == 0) {
-        Some(h) => hedge::race(call, h, permit, queue, attempts).await,
+        Some(h) => hedge::race(call, h, permit, queue, attempts, reason).await,
         None => {
             *attempts += 1;
-            let sent = Instant::now();
-            let r = attempt(call, Arc::clone(permit.deployment()), false).await;
+            let sent = sending(call.ctx, reason);
+            let r = attempt(call, Arc::clone(permit.deployment()), false, &sent).await;
             (vec![(permit, sent, r)], None)
         }
     }
@@ -425,9 +456,9 @@ pub(crate) fn report_answer(st: &AppState, route: &Route, d: &Deployment) {
     }
 }
 
-/// One attempt on one deployment. With `prime`, a stream is read up to its first token
-/// (so that a hedge race is won by the first *token*, not the first header).
-async fn attempt(call: &Call<'_>, d: Arc<Deployment>, prime: bool) -> AttemptResult {
+/// One attempt on one deployment, `sent` now. With `prime`, a stream is read up to its
+/// first token (so that a hedge race is won by the first *token*, not the first header).
+async fn attempt(call: &Call<'_>, d: Arc<Deployment>, prime: bool, sent: &Sent) -> AttemptResult {
     let Call {
         st,
         ctx,
@@ -441,6 +472,10 @@ async fn attempt(call: &Call<'_>, d: Arc<Deployment>, prime: bool) -> AttemptRes
     })?;
     st.health.attempt(&d.provider, &d.name);
     let remaining = limits.request.saturating_sub(ctx.started.elapsed());
+    let trace = ctx
+        .trace_ctx
+        .as_ref()
+        .and_then(|c| c.upstream_headers(sent.span));
     let resp = send_upstream(
         &st.client,
         provider,
@@ -448,6 +483,7 @@ async fn attempt(call: &Call<'_>, d: Arc<Deployment>, prime: bool) -> AttemptRes
         t.body_for(&d),
         stream || t.assemble,
         remaining,
+        trace.as_ref(),
     )
     .await?;
     let request_id = resp

@@ -18,7 +18,8 @@ use crate::plan::{body_for, plan_target};
 use crate::routing::deployment::Deployment;
 use crate::series::Event;
 use crate::state::AppState;
-use crate::trail::Fate;
+use crate::traceparent::TraceCtx;
+use crate::trail::{Reason, Sent};
 use crate::upstream::send::send_upstream;
 use crate::usage::Outcome;
 
@@ -123,6 +124,11 @@ impl Relay {
             if !std::mem::take(&mut blameless) && !st.retry_budget.withdraw() {
                 break;
             }
+            let why_sent = if leg.model_id == self.ctx.model_id {
+                Reason::Failover
+            } else {
+                Reason::Fallback
+            };
             if leg.model_id != self.ctx.model_id {
                 counter!("switchyard_fallbacks_total", "from" => self.ctx.model_id.clone(), "to" => leg.model_id.clone())
                     .increment(1);
@@ -143,19 +149,33 @@ impl Relay {
             let remaining = self.deadline.saturating_duration_since(Instant::now());
             self.ctx.region.clone_from(&dep.region_name);
             self.ctx.deployment.clone_from(&dep.name);
-            let sent = std::time::Instant::now();
+            let sent = Sent {
+                at: std::time::Instant::now(),
+                reason: why_sent,
+                span: self.ctx.trace_ctx.as_ref().and_then(TraceCtx::attempt_span),
+            };
             let mut traced = None;
             self.ctx
-                .trace(|t| traced = t.attempt(&dep, &leg.model_id, sent));
-            let sent_to = send_upstream(&st.client, provider, region, body, true, remaining).await;
+                .trace(|t| traced = t.attempt(&dep, &leg.model_id, &sent));
+            let trace = self.ctx.trace_ctx.as_ref();
+            let trace = trace.and_then(|c| c.upstream_headers(sent.span));
+            let sent_to = send_upstream(
+                &st.client,
+                provider,
+                region,
+                body,
+                true,
+                remaining,
+                trace.as_ref(),
+            )
+            .await;
             if let Err(e) = &sent_to {
-                self.ctx
-                    .trace(|t| t.end(traced, Fate::Failed, Some(&e.message)));
+                self.ctx.trace(|t| t.fail(traced, e));
             }
             match sent_to {
                 Ok(resp) => {
                     self.permit = permit;
-                    self.sent = sent;
+                    self.sent = sent.at;
                     self.upstream = Box::pin(resp.bytes_stream());
                     self.parser = SseParser::new();
                     self.norm = StreamNormalizer::new();

@@ -5,6 +5,7 @@ use std::sync::{Arc, Mutex, PoisonError, RwLock, Weak};
 use std::time::Duration;
 
 use super::tasks::Background;
+use crate::otel::Otel;
 use crate::state::AppState;
 use crate::trail::Trail;
 
@@ -49,6 +50,16 @@ impl Live {
             fresh.trails = Arc::clone(&now.trails);
             fresh.stats = Arc::clone(&now.stats);
             fresh.spend = Arc::clone(&now.spend);
+            // The same [telemetry] keeps its exporter (and what it has queued); other
+            // settings start their own, and the old one sends what it has once the old
+            // state is dropped.
+            if let Some(otel) = now
+                .otel
+                .as_ref()
+                .filter(|o| *o.config() == fresh.config.telemetry)
+            {
+                fresh.otel = Some(Arc::clone(otel));
+            }
         }
         self.background.start_for(&state);
         let old = {
@@ -100,6 +111,24 @@ impl Live {
     /// Write the SLO window (at exit), if it changed since last written.
     pub fn save_slo(&self) -> std::io::Result<()> {
         super::slo_file::save(&self.get())
+    }
+
+    /// Send the spans every state has queued (at exit), waiting at most `timeout` for
+    /// each exporter; whether they all were sent in time.
+    pub async fn flush_traces(&self, timeout: Duration) -> bool {
+        let mut exporters: Vec<Arc<Otel>> = Vec::new();
+        for st in self.all_states() {
+            if let Some(o) = &st.otel
+                && !exporters.iter().any(|e| Arc::ptr_eq(e, o))
+            {
+                exporters.push(Arc::clone(o));
+            }
+        }
+        let mut all = true;
+        for o in exporters {
+            all &= o.flush(timeout).await;
+        }
+        all
     }
 
     /// Write out the usage log of the state in force and of every replaced state still

@@ -26,6 +26,7 @@ pub use live::Live;
 use crate::config::{Config, Policy};
 use crate::keys::access::AdminFailures;
 use crate::listing::render_models;
+use crate::otel::Otel;
 use crate::reasoning::ReasoningCache;
 use crate::routing::health::{BreakerConfig, Health};
 use crate::routing::retry_budget::RetryBudget;
@@ -46,6 +47,11 @@ pub enum StartError {
     /// The HTTP client could not be built.
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
+    /// OTLP trace export could not start.
+    #[error(
+        "{0}\n  fix: check [telemetry] otlp_endpoint and otlp_headers, or remove otlp_endpoint"
+    )]
+    Telemetry(String),
     /// Redis, for shared limits, could not be reached.
     #[error(
         "cannot reach redis for [limits]: {0}\n  fix: start redis, correct [limits] redis_url, or set backend = \"local\""
@@ -109,6 +115,9 @@ impl AppState {
             .collect();
         let retry_budget =
             RetryBudget::new(config.retries.budget_ratio, config.retries.budget_reserve);
+        let otel = Otel::start(&config.telemetry)
+            .map_err(|e| StartError::Telemetry(e.to_string()))?
+            .map(Arc::new);
         Ok(AppState {
             catalog,
             providers,
@@ -134,6 +143,7 @@ impl AppState {
             trails: Arc::default(),
             stats: Arc::default(),
             spend: Arc::default(),
+            otel,
         })
     }
 }

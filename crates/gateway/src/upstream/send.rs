@@ -9,6 +9,7 @@ use axum::http::header;
 use switchyard_wire::{ErrorKind, UpstreamError};
 
 use super::provider::{ProviderRuntime, RegionRuntime};
+use crate::traceparent::TraceHeaders;
 
 /// Largest whole (non-streamed) answer read from a vendor: a completion of this size is
 /// millions of tokens, far past any model's output limit.
@@ -44,8 +45,9 @@ pub(super) async fn read_capped(
     Ok(Capped::Whole(buf.freeze()))
 }
 
-/// Send one chat request to `region`; a non-2xx answer becomes the vendor's error,
-/// classified by its dialect (with its `Retry-After`, when it gave one).
+/// Send one chat request to `region`, with the W3C `trace` headers when there are; a
+/// non-2xx answer becomes the vendor's error, classified by its dialect (with its
+/// `Retry-After`, when it gave one).
 pub(crate) async fn send_upstream(
     client: &reqwest::Client,
     provider: &ProviderRuntime,
@@ -53,11 +55,18 @@ pub(crate) async fn send_upstream(
     body: Bytes,
     stream: bool,
     timeout: Duration,
+    trace: Option<&TraceHeaders>,
 ) -> Result<reqwest::Response, UpstreamError> {
     let mut rb = client
         .post(&region.chat_url)
         .header(header::CONTENT_TYPE, "application/json")
         .body(body);
+    if let Some(t) = trace {
+        rb = rb.header("traceparent", t.traceparent.clone());
+        if let Some(state) = &t.tracestate {
+            rb = rb.header("tracestate", state.clone());
+        }
+    }
     if let Some(auth) = &provider.auth {
         rb = rb.header(header::AUTHORIZATION, auth.clone());
     }

@@ -17,6 +17,7 @@ mod dialects;
 mod failover;
 mod hostile_upstream;
 mod keys;
+mod otlp;
 mod postgres_usage;
 mod routing;
 mod shared_limits;
