@@ -11,6 +11,7 @@ gateway, and reads callgrind's instruction total (every thread). The cost of one
 request is (I(N2) - I(N1)) / (N2 - N1): start-up and shutdown cancel out.
 
     bench/callgrind.py NEW/switchyard OLD/switchyard [--requests 200,1000] [--stream]
+    bench/callgrind.py NEW/switchyard NEW/switchyard --otlp-for 1   # the first with traces exported
 
 Everything runs on loopback and stops by itself; prints a Markdown table.
 """
@@ -18,6 +19,7 @@ Everything runs on loopback and stops by itself; prints a Markdown table.
 from __future__ import annotations
 
 import argparse
+import http.server
 import os
 import re
 import signal
@@ -25,6 +27,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -48,7 +51,21 @@ def wait_http(url: str, timeout: float) -> None:
             time.sleep(0.2)
 
 
-def instructions(binary: Path, sim_url: str, requests: int, stream: bool, work: Path) -> int:
+class Sink(http.server.BaseHTTPRequestHandler):
+    """An OTLP/HTTP receiver that takes every export and keeps nothing."""
+
+    def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        self.rfile.read(int(self.headers.get("content-length", 0)))
+        self.send_response(200)
+        self.send_header("content-type", "application/x-protobuf")
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+def instructions(binary: Path, sim_url: str, requests: int, stream: bool, work: Path, extra: str = "") -> int:
     """Callgrind's total instruction count of a gateway that served `requests`."""
     port = free_port()
     work.mkdir(parents=True, exist_ok=True)
@@ -57,7 +74,7 @@ def instructions(binary: Path, sim_url: str, requests: int, stream: bool, work: 
         f'[server]\nlisten = "127.0.0.1:{port}"\n\n'
         f'[usage]\npath = "{work / "usage.db"}"\n\n[slo]\npath = "{work / "slo.json"}"\n\n'
         '[providers.deepseek]\napi_key = "bench"\n'
-        f'regions = [{{ name = "global", base_url = "{sim_url}/deepseek/global" }}]\n')
+        f'regions = [{{ name = "global", base_url = "{sim_url}/deepseek/global" }}]\n' + extra)
     out = work / "callgrind.out"
     env = dict(os.environ, SWITCHYARD_DATA_DIR=str(work))
     # An older binary does not know [slo]: drop the section for it.
@@ -102,32 +119,41 @@ def main() -> None:
     ap.add_argument("binaries", nargs="+", type=Path)
     ap.add_argument("--requests", default="200,1000", help="N1,N2 (default 200,1000)")
     ap.add_argument("--stream", action="store_true", help="streamed requests")
+    ap.add_argument("--otlp-for", type=int, action="append", default=[],
+                    help="export traces (to a sink on loopback) from the Nth binary (1-based; repeatable)")
     args = ap.parse_args()
     n1, n2 = (int(x) for x in args.requests.split(","))
     assert 0 < n1 < n2, "--requests N1,N2 with N1 < N2"
     sim_port = free_port()
     sim = subprocess.Popen([str(args.binaries[0]), "sim", "--listen", f"127.0.0.1:{sim_port}", "--time-scale", "0"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    sink = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+    threading.Thread(target=sink.serve_forever, daemon=True).start()
+    otlp = f'\n[telemetry]\notlp_endpoint = "http://127.0.0.1:{sink.server_address[1]}"\n'
     rows = []
     try:
         sim_url = f"http://127.0.0.1:{sim_port}"
         wait_http(f"{sim_url}/_sim/stats", 30)
         with tempfile.TemporaryDirectory(prefix="switchyard-callgrind-") as tmp:
             for i, binary in enumerate(args.binaries):
-                counts = [instructions(binary, sim_url, n, args.stream, Path(tmp) / f"{i}-{n}") for n in (n1, n2)]
+                extra = otlp if i + 1 in args.otlp_for else ""
+                counts = [instructions(binary, sim_url, n, args.stream, Path(tmp) / f"{i}-{n}", extra)
+                          for n in (n1, n2)]
                 per = (counts[1] - counts[0]) / (n2 - n1)
-                rows.append((binary, counts, per))
+                rows.append((binary, counts, per, bool(extra)))
                 print(f"{binary}: {counts[0]:,} instructions at {n1}, {counts[1]:,} at {n2}: {per:,.0f} per request",
                       file=sys.stderr)
     finally:
         sim.terminate()
         sim.wait(timeout=20)
+        sink.shutdown()
     base = rows[-1][2]
     kind = "streamed" if args.stream else "whole"
     print(f"| binary | kind | instructions at {n1:,} | at {n2:,} | per request | vs last |")
     print("|---|---|---|---|---|---|")
-    for binary, counts, per in rows:
-        print(f"| `{binary}` | {kind} | {counts[0]:,} | {counts[1]:,} | {per:,.0f} | {per / base:.3f} |")
+    for binary, counts, per, traced in rows:
+        what = kind + (", traces exported" if traced else "")
+        print(f"| `{binary}` | {what} | {counts[0]:,} | {counts[1]:,} | {per:,.0f} | {per / base:.3f} |")
 
 
 if __name__ == "__main__":

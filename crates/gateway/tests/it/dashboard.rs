@@ -232,6 +232,31 @@ async fn a_failing_region_shows_in_its_deployment_series_its_breaker_and_the_fai
     assert!(breaker["opened_at_ms"].as_i64().unwrap() > 0);
     assert_eq!(o["slo"]["requests"], 8);
     assert_eq!(o["slo"]["failed"], 0);
+
+    // Scripts read one deployment's series from /admin/stats.
+    let one = admin(
+        &gw,
+        "GET",
+        "/admin/stats?series=deployment:deepseek/global&range=1m&points=6",
+        None,
+        ADMIN_TOKEN,
+    )
+    .await
+    .json();
+    assert_eq!(one["step_secs"], 10);
+    let points = one["points"].as_array().unwrap();
+    assert_eq!(points.len(), 6);
+    let failed: f64 = points
+        .iter()
+        .map(|p| p["errors_per_s"]["upstream"].as_f64().unwrap() * 10.0)
+        .sum();
+    assert!(failed >= 5.0, "{one}");
+    assert!(
+        one["series_kept"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("deployment:deepseek/global-b"))
+    );
 }
 
 #[tokio::test]
