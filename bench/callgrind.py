@@ -6,9 +6,11 @@ On a shared, noisy machine wall-clock CPU per request swings by ±10% from run t
 an instruction count does not. For each binary this starts `switchyard sim` natively
 (time scale 0, so the upstream answers at once), then the gateway under
 `valgrind --tool=callgrind` pointed at it (usage log on, as in production), sends N1
-and then, in a second run, N2 requests with `switchyard bench` (closed loop), stops the
-gateway, and reads callgrind's instruction total (every thread). The cost of one
-request is (I(N2) - I(N1)) / (N2 - N1): start-up and shutdown cancel out.
+and then, in a second run, N2 requests with `switchyard bench` (one at a time), stops
+the gateway, and reads callgrind's instruction total (every thread). The cost of one
+request is (I(N2) - I(N1)) / (N2 - N1): start-up and shutdown cancel out. Counts still
+vary by a few percent from run to run (the runtime's threads spin and park as timing
+falls), so each binary runs --repeat times, interleaved, and the median is reported.
 
     bench/callgrind.py NEW/switchyard OLD/switchyard [--requests 200,1000] [--stream]
     bench/callgrind.py NEW/switchyard NEW/switchyard --otlp-for 1   # the first with traces exported
@@ -65,7 +67,8 @@ class Sink(http.server.BaseHTTPRequestHandler):
         pass
 
 
-def instructions(binary: Path, sim_url: str, requests: int, stream: bool, work: Path, extra: str = "") -> int:
+def instructions(binary: Path, sim_url: str, requests: int, stream: bool, work: Path, extra: str = "",
+                 keep: Path | None = None) -> int:
     """Callgrind's total instruction count of a gateway that served `requests`."""
     port = free_port()
     work.mkdir(parents=True, exist_ok=True)
@@ -88,7 +91,7 @@ def instructions(binary: Path, sim_url: str, requests: int, stream: bool, work: 
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz", 120)
         bench = [str(binary), "bench", "--target", f"http://127.0.0.1:{port}/v1", "--model", "deepseek-v4-flash",
-                 "--requests", str(requests), "--concurrency", "2", "--output-tokens", "16", "--quiet",
+                 "--requests", str(requests), "--concurrency", "1", "--output-tokens", "16", "--quiet",
                  "--api-key", "none", "--timeout", "60s", "--fail-on", "error_rate>0"]
         if not stream:
             bench.append("--no-stream")
@@ -108,7 +111,11 @@ def instructions(binary: Path, sim_url: str, requests: int, stream: bool, work: 
             if line.startswith("summary:") or line.startswith("totals:"):
                 total = max(total, int(line.split()[1]))
                 break
-        f.unlink()
+        if keep is not None:
+            keep.mkdir(parents=True, exist_ok=True)
+            f.rename(keep / f"{binary.name}-{requests}{'-otlp' if extra else ''}.callgrind")
+        else:
+            f.unlink()
     if total == 0:
         raise SystemExit(f"no callgrind total for {binary}:\n{err[-2000:]}")
     return total
@@ -119,6 +126,9 @@ def main() -> None:
     ap.add_argument("binaries", nargs="+", type=Path)
     ap.add_argument("--requests", default="200,1000", help="N1,N2 (default 200,1000)")
     ap.add_argument("--stream", action="store_true", help="streamed requests")
+    ap.add_argument("--repeat", type=int, default=3,
+                    help="runs per binary, interleaved; the median per-request count is reported (default 3)")
+    ap.add_argument("--keep", type=Path, help="keep callgrind's output files here (for callgrind_annotate)")
     ap.add_argument("--otlp-for", type=int, action="append", default=[],
                     help="export traces (to a sink on loopback) from the Nth binary (1-based; repeatable)")
     args = ap.parse_args()
@@ -135,25 +145,32 @@ def main() -> None:
         sim_url = f"http://127.0.0.1:{sim_port}"
         wait_http(f"{sim_url}/_sim/stats", 30)
         with tempfile.TemporaryDirectory(prefix="switchyard-callgrind-") as tmp:
+            runs: dict[int, list[tuple[list[int], float]]] = {i: [] for i in range(len(args.binaries))}
+            for r in range(args.repeat):
+                for i, binary in enumerate(args.binaries):
+                    extra = otlp if i + 1 in args.otlp_for else ""
+                    counts = [instructions(binary, sim_url, n, args.stream, Path(tmp) / f"{r}-{i}-{n}", extra,
+                                           args.keep if r == 0 else None)
+                              for n in (n1, n2)]
+                    per = (counts[1] - counts[0]) / (n2 - n1)
+                    runs[i].append((counts, per))
+                    print(f"run {r + 1}: {binary}{' (traces)' if extra else ''}: {per:,.0f} per request",
+                          file=sys.stderr)
             for i, binary in enumerate(args.binaries):
-                extra = otlp if i + 1 in args.otlp_for else ""
-                counts = [instructions(binary, sim_url, n, args.stream, Path(tmp) / f"{i}-{n}", extra)
-                          for n in (n1, n2)]
-                per = (counts[1] - counts[0]) / (n2 - n1)
-                rows.append((binary, counts, per, bool(extra)))
-                print(f"{binary}: {counts[0]:,} instructions at {n1}, {counts[1]:,} at {n2}: {per:,.0f} per request",
-                      file=sys.stderr)
+                pers = sorted(p for _, p in runs[i])
+                rows.append((binary, [p for _, p in runs[i]], pers[len(pers) // 2], i + 1 in args.otlp_for))
     finally:
         sim.terminate()
         sim.wait(timeout=20)
         sink.shutdown()
     base = rows[-1][2]
     kind = "streamed" if args.stream else "whole"
-    print(f"| binary | kind | instructions at {n1:,} | at {n2:,} | per request | vs last |")
-    print("|---|---|---|---|---|---|")
-    for binary, counts, per, traced in rows:
+    print(f"| binary | kind | per request, each run | median | vs last |")
+    print("|---|---|---|---|---|")
+    for binary, pers, median, traced in rows:
         what = kind + (", traces exported" if traced else "")
-        print(f"| `{binary}` | {what} | {counts[0]:,} | {counts[1]:,} | {per:,.0f} | {per / base:.3f} |")
+        each = ", ".join(f"{p:,.0f}" for p in pers)
+        print(f"| `{binary}` | {what} | {each} | {median:,.0f} | {median / base:.3f} |")
 
 
 if __name__ == "__main__":
