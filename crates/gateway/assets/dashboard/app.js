@@ -64,10 +64,11 @@ function chart(fig, t, lines, opts = {}) {
   max = Math.ceil(max / nice) * nice;
   const x = (i) => L + (W - L - R) * (t.length > 1 ? i / (t.length - 1) : 0);
   const y = (v) => T + (H - T - B) * (1 - v / max);
+  const any = lines.some((line) => line.values.some((v) => v != null));
   for (let k = 0; k <= 4; k++) {
     const v = max * k / 4;
     svg.append(el("svg:line", { class: "grid", x1: L, x2: W - R, y1: y(v), y2: y(v) }));
-    svg.append(el("svg:text", { x: L - 4, y: y(v) + 3, "text-anchor": "end" }, opts.format ? opts.format(v) : fmt(v, v < 10 ? 1 : 0)));
+    if (any) svg.append(el("svg:text", { x: L - 4, y: y(v) + 3, "text-anchor": "end" }, opts.format ? opts.format(v) : fmt(v, v < 10 ? 1 : 0)));
   }
   if (t.length) {
     for (const i of [0, Math.floor((t.length - 1) / 2), t.length - 1]) {
@@ -89,7 +90,9 @@ function chart(fig, t, lines, opts = {}) {
     }
     points += count;
     const item = el("span");
-    item.append(el("i", { style: `background:${color}` }), `${line.name} ${opts.format ? opts.format(latest(line.values)) : fmt(latest(line.values))}`);
+    // The newest point is a period still running: the legend shows the one before.
+    const shown = latest(line.values.slice(0, -1));
+    item.append(el("i", { style: `background:${color}` }), `${line.name} ${opts.format ? opts.format(shown) : fmt(shown)}`);
     legend.append(item);
   });
   if (!points) svg.append(el("svg:text", { class: "empty", x: W / 2, y: H / 2, "text-anchor": "middle" }, "no traffic in this range"));
@@ -152,7 +155,9 @@ function drawBreakers(o) {
   const box = $("#breakers");
   box.replaceChildren(...o.breakers.map((b) => {
     const card = el("div", { class: "breaker", "data-state": b.state, "data-deployment": `${b.provider}/${b.deployment}` });
-    card.append(el("span", { class: "state" }, b.state.replace("_", "-")), el("div", { class: "name" }, `${b.provider}/${b.deployment}`));
+    const head = el("div", { class: "head" });
+    head.append(el("span", { class: "name" }, `${b.provider}/${b.deployment}`), el("span", { class: "state" }, b.state.replace("_", "-")));
+    card.append(head);
     let why = "";
     if (b.state !== "closed") {
       why = b.opened_because || "";
@@ -196,11 +201,21 @@ function budgetCell(used, text) {
 }
 
 function drawSpend(o) {
-  const rows = (id, list, cells) => $(`#${id} tbody`).replaceChildren(...list.slice(0, 50).map((r) => {
-    const tr = el("tr");
-    tr.append(...cells(r));
-    return tr;
-  }));
+  const rows = (id, list, cells) => {
+    const body = $(`#${id} tbody`);
+    if (!list.length) {
+      const columns = $(`#${id} thead tr`).children.length;
+      body.replaceChildren(el("tr", {}, ""));
+      body.firstChild.append(el("td", { colspan: columns, class: "none" }, id === "spend-models" ? "nothing spent yet"
+        : "no spend by key yet (or gateway keys are off: [keys] enabled)"));
+      return;
+    }
+    body.replaceChildren(...list.slice(0, 50).map((r) => {
+      const tr = el("tr");
+      tr.append(...cells(r));
+      return tr;
+    }));
+  };
   rows("spend-keys", o.spend.keys, (k) => [
     el("td", {}, k.name ? `${k.name} (${k.key})` : k.key), el("td", {}, k.team || ""),
     el("td", {}, usd(k.today_usd)), el("td", {}, usd(k.month_usd)),
