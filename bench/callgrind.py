@@ -67,9 +67,24 @@ class Sink(http.server.BaseHTTPRequestHandler):
         pass
 
 
+SERVE = "chat/mod.rs:switchyard_gateway::chat::serve::{{closure}}"
+
+
+def request_path(out: Path) -> int:
+    """Instructions inside the chat pipeline (`chat::serve`, inclusive): the request's
+    own code, without the runtime's idle spinning that makes totals vary."""
+    text = subprocess.run(["callgrind_annotate", "--inclusive=yes", "--threshold=100", str(out)],
+                          capture_output=True, text=True).stdout
+    for line in text.splitlines():
+        if SERVE in line:
+            return int(line.split()[0].replace(",", ""))
+    return 0
+
+
 def instructions(binary: Path, sim_url: str, requests: int, stream: bool, work: Path, extra: str = "",
-                 keep: Path | None = None) -> int:
-    """Callgrind's total instruction count of a gateway that served `requests`."""
+                 keep: Path | None = None) -> tuple[int, int]:
+    """Callgrind's instruction counts of a gateway that served `requests`: in all, and
+    inside the chat pipeline."""
     port = free_port()
     work.mkdir(parents=True, exist_ok=True)
     cfg = work / "gateway.toml"
@@ -105,12 +120,13 @@ def instructions(binary: Path, sim_url: str, requests: int, stream: bool, work: 
         except subprocess.TimeoutExpired:
             gw.kill()
             _, err = gw.communicate()
-    total = 0
+    total = serve = 0
     for f in work.glob("callgrind.out*"):
         for line in f.read_text(errors="replace").splitlines():
             if line.startswith("summary:") or line.startswith("totals:"):
                 total = max(total, int(line.split()[1]))
                 break
+        serve = max(serve, request_path(f))
         if keep is not None:
             keep.mkdir(parents=True, exist_ok=True)
             f.rename(keep / f"{binary.name}-{requests}{'-otlp' if extra else ''}.callgrind")
@@ -118,7 +134,7 @@ def instructions(binary: Path, sim_url: str, requests: int, stream: bool, work: 
             f.unlink()
     if total == 0:
         raise SystemExit(f"no callgrind total for {binary}:\n{err[-2000:]}")
-    return total
+    return total, serve
 
 
 def main() -> None:
@@ -145,32 +161,39 @@ def main() -> None:
         sim_url = f"http://127.0.0.1:{sim_port}"
         wait_http(f"{sim_url}/_sim/stats", 30)
         with tempfile.TemporaryDirectory(prefix="switchyard-callgrind-") as tmp:
-            runs: dict[int, list[tuple[list[int], float]]] = {i: [] for i in range(len(args.binaries))}
+            runs: dict[int, list[tuple[float, float]]] = {i: [] for i in range(len(args.binaries))}
             for r in range(args.repeat):
                 for i, binary in enumerate(args.binaries):
                     extra = otlp if i + 1 in args.otlp_for else ""
-                    counts = [instructions(binary, sim_url, n, args.stream, Path(tmp) / f"{r}-{i}-{n}", extra,
-                                           args.keep if r == 0 else None)
-                              for n in (n1, n2)]
-                    per = (counts[1] - counts[0]) / (n2 - n1)
-                    runs[i].append((counts, per))
-                    print(f"run {r + 1}: {binary}{' (traces)' if extra else ''}: {per:,.0f} per request",
-                          file=sys.stderr)
+                    (t1, s1), (t2, s2) = (
+                        instructions(binary, sim_url, n, args.stream, Path(tmp) / f"{r}-{i}-{n}", extra,
+                                     args.keep if r == 0 else None)
+                        for n in (n1, n2))
+                    total, serve = (t2 - t1) / (n2 - n1), (s2 - s1) / (n2 - n1)
+                    runs[i].append((total, serve))
+                    print(f"run {r + 1}: {binary}{' (traces)' if extra else ''}: {total:,.0f} per request, "
+                          f"{serve:,.0f} in chat::serve", file=sys.stderr)
             for i, binary in enumerate(args.binaries):
-                pers = sorted(p for _, p in runs[i])
-                rows.append((binary, [p for _, p in runs[i]], pers[len(pers) // 2], i + 1 in args.otlp_for))
+                rows.append((binary, runs[i], i + 1 in args.otlp_for))
     finally:
         sim.terminate()
         sim.wait(timeout=20)
         sink.shutdown()
-    base = rows[-1][2]
+    def median(xs: list[float]) -> float:
+        return sorted(xs)[len(xs) // 2]
+
+    base_total = median([t for t, _ in rows[-1][1]])
+    base_serve = median([s for _, s in rows[-1][1]])
     kind = "streamed" if args.stream else "whole"
-    print(f"| binary | kind | per request, each run | median | vs last |")
-    print("|---|---|---|---|---|")
-    for binary, pers, median, traced in rows:
+    print("| binary | kind | in all, per request (each run) | median | vs last | chat::serve, per request | vs last |")
+    print("|---|---|---|---|---|---|---|")
+    for binary, runs_of, traced in rows:
         what = kind + (", traces exported" if traced else "")
-        each = ", ".join(f"{p:,.0f}" for p in pers)
-        print(f"| `{binary}` | {what} | {each} | {median:,.0f} | {median / base:.3f} |")
+        totals = [t for t, _ in runs_of]
+        serve = median([s for _, s in runs_of])
+        each = ", ".join(f"{t:,.0f}" for t in totals)
+        print(f"| `{binary}` | {what} | {each} | {median(totals):,.0f} | {median(totals) / base_total:.3f} "
+              f"| {serve:,.0f} | {serve / base_serve:.3f} |")
 
 
 if __name__ == "__main__":
