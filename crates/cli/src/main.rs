@@ -26,6 +26,7 @@ macro_rules! out {
 mod bench_cmd;
 mod demo;
 mod keys_cmd;
+mod plan_cmd;
 mod route_cmd;
 mod usage_cmd;
 
@@ -107,6 +108,8 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Spend and latency from the usage log, by key, team, model or day.
     Usage(usage_cmd::UsageArgs),
+    /// What a workload will cost, the capacity and quotas it needs, and whether its failover meets the SLA
+    Plan(Box<plan_cmd::PlanArgs>),
     /// Issue, list, revoke and rotate gateway keys.
     Keys(keys_cmd::KeysArgs),
     /// Train, evaluate and explain the tiered router's classifier.
@@ -184,6 +187,7 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
             // Database clients that block (PostgreSQL's makes its own runtime) run off the
             // async workers.
             Command::Usage(args) => tokio::task::block_in_place(|| usage_cmd::run(args)),
+            Command::Plan(args) => tokio::task::block_in_place(|| plan_cmd::run(*args)),
             Command::Keys(args) => tokio::task::block_in_place(|| keys_cmd::run(args)),
             Command::Route(args) => tokio::task::block_in_place(|| route_cmd::run(args)),
         }

@@ -48,58 +48,23 @@ impl std::str::FromStr for GroupByArg {
 
 /// Run `switchyard usage`.
 pub(crate) fn run(args: UsageArgs) -> Result<()> {
-    let env = |k: &str| std::env::var(k).ok();
-    let mut postgres = None;
-    let path = match (&args.db, &args.config) {
-        (Some(p), _) => p.clone(),
-        (None, Some(c)) => {
+    let config = match &args.config {
+        Some(c) => {
             let text = std::fs::read_to_string(c)
                 .with_context(|| format!("cannot read config file {}", c.display()))?;
-            let config = Config::parse(&text, &c.display().to_string())?;
-            postgres = config
-                .usage
-                .postgres
-                .map(|(url, table)| (url, table, config.usage.postgres_options.clone()));
-            config
-                .usage
-                .path
-                .unwrap_or_else(|| switchyard_gateway::config::default_usage_path(&env))
+            Some(Config::parse(&text, &c.display().to_string())?)
         }
-        (None, None) => switchyard_gateway::config::default_usage_path(&env),
+        None => None,
     };
     let since = match args.days {
         None => 0,
-        Some(d) => {
-            let now = std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |t| t.as_millis() as i64);
-            now - i64::from(d) * 86_400_000
-        }
+        Some(d) => days_ago(d),
     };
-    let (events, source) = match postgres {
-        Some((url, table, options)) => {
-            // The config's time limits and TLS trust ([usage] ca_file) apply here too.
-            let mut store = PgStore::connect_with(&url, &table, &options)?;
-            let events = match &args.request {
-                Some(id) => store.events_of_request(id)?,
-                None => store.events_since(since)?,
-            };
-            (events, format!("postgres table {table}"))
-        }
-        None => {
-            anyhow::ensure!(
-                path.exists(),
-                "no usage log at {} (run `switchyard serve` first, or pass --db FILE)",
-                path.display()
-            );
-            let store = SqliteStore::open(&path)?;
-            let events = match &args.request {
-                Some(id) => store.events_of_request(id)?,
-                None => store.events_since(since)?,
-            };
-            (events, path.display().to_string())
-        }
+    let which = match &args.request {
+        Some(id) => Events::OfRequest(id),
+        None => Events::Since(since),
     };
+    let (events, source) = load_events(args.db.as_ref(), config.as_ref(), which)?;
     if let Some(id) = &args.request {
         return print_request(id, &events, &source, args.json);
     }
@@ -113,6 +78,67 @@ pub(crate) fn run(args: UsageArgs) -> Result<()> {
         out!("{}", report::table(&rows, args.by.0))?;
     }
     Ok(())
+}
+
+/// Unix milliseconds `days` days ago.
+pub(crate) fn days_ago(days: u32) -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |t| i64::try_from(t.as_millis()).unwrap_or(i64::MAX));
+    now - i64::from(days) * 86_400_000
+}
+
+/// Which records of the usage log to read.
+pub(crate) enum Events<'a> {
+    /// Those of one request.
+    OfRequest(&'a str),
+    /// Those since a time (Unix ms).
+    Since(i64),
+}
+
+/// Records of the usage log — `db`, else the one `config`'s `[usage]` names (PostgreSQL
+/// or SQLite), else the default file — and where they came from.
+pub(crate) fn load_events(
+    db: Option<&PathBuf>,
+    config: Option<&Config>,
+    which: Events<'_>,
+) -> Result<(Vec<UsageEvent>, String)> {
+    let env = |k: &str| std::env::var(k).ok();
+    let postgres = config.filter(|_| db.is_none()).and_then(|c| {
+        c.usage
+            .postgres
+            .clone()
+            .map(|(url, table)| (url, table, c.usage.postgres_options.clone()))
+    });
+    if let Some((url, table, options)) = postgres {
+        // The config's time limits and TLS trust ([usage] ca_file) apply here too.
+        let mut store = PgStore::connect_with(&url, &table, &options)?;
+        let events = match which {
+            Events::OfRequest(id) => store.events_of_request(id)?,
+            Events::Since(t) => store.events_since(t)?,
+        };
+        return Ok((events, format!("postgres table {table}")));
+    }
+    let path = match (db, config) {
+        (Some(p), _) => p.clone(),
+        (None, Some(c)) => c
+            .usage
+            .path
+            .clone()
+            .unwrap_or_else(|| switchyard_gateway::config::default_usage_path(&env)),
+        (None, None) => switchyard_gateway::config::default_usage_path(&env),
+    };
+    anyhow::ensure!(
+        path.exists(),
+        "no usage log at {} (run `switchyard serve` first, or pass --db FILE)",
+        path.display()
+    );
+    let store = SqliteStore::open(&path)?;
+    let events = match which {
+        Events::OfRequest(id) => store.events_of_request(id)?,
+        Events::Since(t) => store.events_since(t)?,
+    };
+    Ok((events, path.display().to_string()))
 }
 
 /// `--request ID`: each record of that request, as JSON or a line per record.
