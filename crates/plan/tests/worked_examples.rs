@@ -25,7 +25,10 @@ fn workload(rpd: f64, input: u32, output: u32, cached: f64) -> Workload {
     Workload {
         requests_per_day: rpd,
         profile: profile_with_peak(3.0, 14).unwrap(),
-        regions: vec![Share { name: "all".into(), share: 1.0 }],
+        regions: vec![Share {
+            name: "all".into(),
+            share: 1.0,
+        }],
         input: Tokens::Dist(Dist::Fixed(input)),
         output: Tokens::Dist(Dist::Fixed(output)),
         cached_share: cached,
@@ -39,12 +42,22 @@ fn inputs(measured: BTreeMap<String, Latency>) -> CapacityInputs {
     CapacityInputs {
         measured,
         quotas: BTreeMap::new(),
-        gateway: GatewaySizing { rps_per_core: 2_000.0, cores_per_replica: 2.0, headroom: 0.3, min_replicas: 2 },
+        gateway: GatewaySizing {
+            rps_per_core: 2_000.0,
+            cores_per_replica: 2.0,
+            headroom: 0.3,
+            min_replicas: 2,
+        },
     }
 }
 
 fn assumptions() -> Assumptions {
-    Assumptions { deployment_default: 0.995, deployments: BTreeMap::new(), vendor: 0.999, target: 0.999 }
+    Assumptions {
+        deployment_default: 0.995,
+        deployments: BTreeMap::new(),
+        vendor: 0.999,
+        target: 0.999,
+    }
 }
 
 fn run(land: &Landscape, w: &Workload, p: Policy, measured: BTreeMap<String, Latency>) -> Plan {
@@ -55,16 +68,32 @@ fn run(land: &Landscape, w: &Workload, p: Policy, measured: BTreeMap<String, Lat
 fn two_million_requests_a_day_on_deepseek_v4_flash_cost_exactly_the_catalog_arithmetic() {
     let land = land();
     let w = workload(2_000_000.0, 500, 300, 0.0);
-    let p = run(&land, &w, Policy::single(&land, "--model", "deepseek-v4-flash").unwrap(), BTreeMap::new());
+    let p = run(
+        &land,
+        &w,
+        Policy::single(&land, "--model", "deepseek-v4-flash").unwrap(),
+        BTreeMap::new(),
+    );
     let price = &land.catalog.get("deepseek-v4-flash").unwrap().price;
     let per_request = price.cost_nanos(500, 0, 300);
     let c = &p.policies[0].cost;
-    assert_eq!(c.models[0].per_month_nanos, (2_000_000 * 30 * per_request) as f64);
+    assert_eq!(
+        c.models[0].per_month_nanos,
+        (2_000_000 * 30 * per_request) as f64
+    );
     // By hand: 500 × $0.14/M + 300 × $0.28/M = $0.000154 a request.
     assert_eq!(per_request, 154_000);
-    assert!((c.per_month_usd - 9_240.0).abs() < 1e-9, "{}", c.per_month_usd);
+    assert!(
+        (c.per_month_usd - 9_240.0).abs() < 1e-9,
+        "{}",
+        c.per_month_usd
+    );
     assert!((c.per_day_usd - 308.0).abs() < 1e-9);
-    assert_eq!(c.per_month_band_usd, (c.per_month_usd, c.per_month_usd), "fixed tokens: no spread");
+    assert_eq!(
+        c.per_month_band_usd,
+        (c.per_month_usd, c.per_month_usd),
+        "fixed tokens: no spread"
+    );
     assert_eq!(c.models[0].price_as_of, price.as_of);
 }
 
@@ -76,12 +105,19 @@ fn a_mix_with_a_cached_share_costs_each_models_share_at_its_cached_price() {
     let p = run(&land, &w, Policy::mix(&land, mix).unwrap(), BTreeMap::new());
     let c = &p.policies[0].cost;
     let mut total = 0u128;
-    for (id, share) in [("deepseek-v4-flash", 0.7), ("qwen3-32b", 0.2), ("kimi-k2.5", 0.1)] {
+    for (id, share) in [
+        ("deepseek-v4-flash", 0.7),
+        ("qwen3-32b", 0.2),
+        ("kimi-k2.5", 0.1),
+    ] {
         let price = &land.catalog.get(id).unwrap().price;
         let per = price.cost_nanos(1_000, 250, 200);
         let requests = (1_000_000.0f64 * share).round() as u128 * 30;
         let m = c.models.iter().find(|m| m.model == id).unwrap();
-        assert!((m.per_month_nanos - (requests * u128::from(per)) as f64).abs() < 1.0, "{id}");
+        assert!(
+            (m.per_month_nanos - (requests * u128::from(per)) as f64).abs() < 1.0,
+            "{id}"
+        );
         total += requests * u128::from(per);
     }
     assert!((c.per_month_usd - total as f64 / 1e9).abs() < 1e-6);
@@ -95,20 +131,36 @@ fn peak_concurrency_is_littles_law_at_the_peak_hour() {
     w.regions = parse_shares("--regions", "us-east:0.4,eu:0.35,ap:0.25").unwrap();
     let measured = BTreeMap::from([(
         "deepseek-v4-flash".to_string(),
-        Latency { mean_s: 2.0, source: "test".into() },
+        Latency {
+            mean_s: 2.0,
+            source: "test".into(),
+        },
     )]);
-    let p = run(&land, &w, Policy::single(&land, "--model", "deepseek-v4-flash").unwrap(), measured);
+    let p = run(
+        &land,
+        &w,
+        Policy::single(&land, "--model", "deepseek-v4-flash").unwrap(),
+        measured,
+    );
     let c = &p.policies[0].capacity;
     // By hand: 2,000,000 / 86,400 = 23.148 req/s; ×3 at the peak = 69.444; in us-east
     // 40% of it = 27.778 req/s; × 2 s = 55.56 in flight.
     assert!((c.peak_rps - 69.444_444).abs() < 1e-3, "{}", c.peak_rps);
     let us = c.models.iter().find(|m| m.region == "us-east").unwrap();
     assert!((us.peak_rps - 27.777_778).abs() < 1e-3);
-    assert!((us.concurrency_mean - 55.555_556).abs() < 1e-3, "{}", us.concurrency_mean);
+    assert!(
+        (us.concurrency_mean - 55.555_556).abs() < 1e-3,
+        "{}",
+        us.concurrency_mean
+    );
     // In flight is Poisson(55.6): its 99th percentile is 74.
     assert_eq!(us.concurrency_p99, 74);
     // RPM: the busiest minute's 99th percentile of Poisson(1,666.7).
-    assert!((1_750..=1_770).contains(&us.rpm_needed), "{}", us.rpm_needed);
+    assert!(
+        (1_750..=1_770).contains(&us.rpm_needed),
+        "{}",
+        us.rpm_needed
+    );
     assert_eq!(us.tpm_needed, us.rpm_needed * 800);
     assert_eq!(c.regions.iter().map(|r| r.replicas).sum::<u32>(), 6);
 }
@@ -119,13 +171,23 @@ fn availability_follows_the_failover_order_and_a_fallback_to_another_vendor() {
     let w = workload(1_000.0, 100, 100, 0.0);
     let policy = Policy::single(&land, "--model", "deepseek-v4-flash").unwrap();
     let alone = run(&land, &w, policy.clone(), BTreeMap::new());
-    land.fallbacks.insert("deepseek-v4-flash".into(), vec!["qwen3-32b".into()]);
+    land.fallbacks
+        .insert("deepseek-v4-flash".into(), vec!["qwen3-32b".into()]);
     let with_fallback = run(&land, &w, policy, BTreeMap::new());
-    let (a, b) = (&alone.policies[0].availability, &with_fallback.policies[0].availability);
+    let (a, b) = (
+        &alone.policies[0].availability,
+        &with_fallback.policies[0].availability,
+    );
     // One region of one vendor: 0.999 × 0.995.
-    let deepseek_regions = land.deployments_of(land.catalog.get("deepseek-v4-flash").unwrap()).len() as i32;
+    let deepseek_regions = land
+        .deployments_of(land.catalog.get("deepseek-v4-flash").unwrap())
+        .len() as i32;
     let by_hand = 1.0 - (0.001 + 0.999 * 0.005f64.powi(deepseek_regions));
-    assert!((a.availability - by_hand).abs() < 1e-12, "{} vs {by_hand}", a.availability);
+    assert!(
+        (a.availability - by_hand).abs() < 1e-12,
+        "{} vs {by_hand}",
+        a.availability
+    );
     assert!(b.availability > a.availability && b.meets_target);
     assert!((a.allowed_minutes_per_month - 43.2).abs() < 1e-9);
     assert!((a.downtime_minutes_per_month - (1.0 - a.availability) * 43_200.0).abs() < 1e-9);
