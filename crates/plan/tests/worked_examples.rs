@@ -2,6 +2,11 @@
 //! calculation — exact cost from the catalog's prices, a mix with a cached share,
 //! Little's law at the peak hour.
 
+#![expect(
+    clippy::unwrap_used,
+    reason = "test crate: a failed unwrap is a failed test"
+)]
+
 use std::collections::BTreeMap;
 
 use switchyard_bench::workload::Dist;

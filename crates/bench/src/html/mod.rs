@@ -399,6 +399,30 @@ const DEFINITIONS: &str = r#"<section><h2>Definitions</h2><dl class="defs">
 </dl></section></main></body></html>
 "#;
 
+/// A line chart in the report's style, for other reports (`switchyard plan`): one line
+/// per `(label, points)`, axes fitted to the data (linear), text escaped. `id` must be a
+/// literal (it names the SVG's elements).
+pub fn line_chart(
+    id: &'static str,
+    title: &str,
+    labels: (&'static str, &'static str),
+    lines: &[(String, Vec<(f64, f64)>)],
+) -> String {
+    let mut chart = Chart::new(id, title, labels);
+    for (i, (label, points)) in lines.iter().enumerate() {
+        chart.plot(label, Style::line(colour(i), SOLID), points.clone());
+    }
+    chart.fit(Some(false), Some(false)).svg()
+}
+
+/// `text` escaped for HTML.
+pub fn escape(text: &str) -> String {
+    esc(text)
+}
+
+/// The report's style sheet, for other reports in the same look.
+pub const STYLE: &str = CSS;
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -588,27 +612,3 @@ mod tests {
         assert_clean(&render_html(&r));
     }
 }
-
-/// A line chart in the report's style, for other reports (`switchyard plan`): one line
-/// per `(label, points)`, axes fitted to the data (linear), text escaped. `id` must be a
-/// literal (it names the SVG's elements).
-pub fn line_chart(
-    id: &'static str,
-    title: &str,
-    labels: (&'static str, &'static str),
-    lines: &[(String, Vec<(f64, f64)>)],
-) -> String {
-    let mut chart = Chart::new(id, title, labels);
-    for (i, (label, points)) in lines.iter().enumerate() {
-        chart.plot(label, Style::line(colour(i), SOLID), points.clone());
-    }
-    chart.fit(Some(false), Some(false)).svg()
-}
-
-/// `text` escaped for HTML.
-pub fn escape(text: &str) -> String {
-    esc(text)
-}
-
-/// The report's style sheet, for other reports in the same look.
-pub const STYLE: &str = CSS;

@@ -185,17 +185,27 @@ fn availability_section(h: &mut String, plan: &Plan) {
         pct(a.assumptions.target, 2),
         a.allowed_minutes_per_month
     );
-    let lines = vec![(
-        "one vendor, N regions".to_string(),
-        a.by_region_count
-            .iter()
-            .map(|(k, v)| (f64::from(*k), v * 100.0))
-            .collect(),
-    )];
+    let minutes = |v: f64| (1.0 - v) * crate::cost::DAYS_PER_MONTH * 24.0 * 60.0;
+    let lines = vec![
+        (
+            "expected downtime, one vendor".to_string(),
+            a.by_region_count
+                .iter()
+                .map(|(k, v)| (f64::from(*k), minutes(*v)))
+                .collect(),
+        ),
+        (
+            "allowed by the SLA".to_string(),
+            a.by_region_count
+                .iter()
+                .map(|(k, _)| (f64::from(*k), a.allowed_minutes_per_month))
+                .collect(),
+        ),
+    ];
     h.push_str(&line_chart(
         "availability",
-        "Availability against regions",
-        ("regions of one vendor", "availability, %"),
+        "Downtime against regions (a vendor's own outages cap what regions buy)",
+        ("regions of one vendor", "minutes down per month"),
         &lines,
     ));
     h.push_str("<table><thead><tr><th>policy</th><th>availability</th><th>down, min/month</th><th>target</th><th>with one more region</th></tr></thead><tbody>");
