@@ -44,9 +44,12 @@ def test_json_and_csv_carry_every_figure_for_each_model(sim_url, tmp_path):
         for figure in ("ttft", "itl_chunk", "tpot", "e2e", "dispatch_delay"):
             assert g[figure]["count"] > 0, figure
             assert g[figure]["p50"] <= g[figure]["p99"] <= g[figure]["max"], figure
+        assert g["cost"] is None, "the simulator reports no cost (only Switchyard does)"
+    assert "$/1k req" not in r.stdout, "no cost rows without a cost"
     rows = list(csv.DictReader(out_csv.open()))
     assert [row["model"] for row in rows] == ["glm-4.5-flash", "glm-4.6"]
     assert float(rows[0]["ttft_p99"]) > 0
+    assert rows[0]["cost_per_month_usd"] == "", "cost columns are empty without a cost"
 
 
 def test_broken_threshold_exits_3_and_says_which(sim_url):

@@ -219,4 +219,9 @@ def test_bench_html_report_renders_its_charts_in_a_browser(chromium, sim, tmp_pa
     for g in groups:
         assert g["ttft_histogram"] and g["itl_histogram"], f"{g['name']}: no TTFT or ITL histogram"
 
+    # The simulator reports no cost, so there is no cost section (test_bench_cost.py
+    # covers a run against Switchyard, which has one).
+    assert all(g["cost"] is None for g in groups), "the simulator reported a cost"
+    page = out_html.read_text(encoding="utf-8")
+    assert "<h2>Cost</h2>" not in page and "cost-per-month" not in page, "a cost section without costs"
     render_and_check(chromium, out_html, tmp_path, MODELS)

@@ -6,9 +6,9 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 
 use crate::engine::{GroupData, Load, Plan, Rec, RunData, errors_by_kind, micros};
-use crate::report::{GroupReport, Report, RunMeta, WindowPoint};
+use crate::report::{GroupReport, RateBasis, Report, RunMeta, WindowPoint};
 use crate::slo::Conditions;
-use crate::summary::{log_buckets, stat_of, stat_of_micros, stat_of_values};
+use crate::summary::{cost_of, log_buckets, stat_of, stat_of_micros, stat_of_values};
 
 /// Dispatch delay (p99) beyond which the generator is said to have fallen behind.
 const BEHIND_P99: Duration = Duration::from_millis(10);
@@ -51,6 +51,12 @@ pub fn analyze(plan: &Plan, data: &RunData, slo: Option<&Conditions>, meta: RunM
     if estimated > 0 {
         warnings.push(format!(
             "token counts of {estimated} request(s) are estimates: the server sent no usage (our estimator, not the model's tokenizer)"
+        ));
+    }
+    let unreadable = all.iter().filter(|r| r.cost_unreadable).count();
+    if unreadable > 0 {
+        warnings.push(format!(
+            "{unreadable} response(s) carried a cost that could not be read (not dollars with at most 9 decimals, or over $1,000): left out of the cost figures"
         ));
     }
     for g in &groups {
@@ -103,6 +109,11 @@ fn group_report(
         (r.output_tokens > 1 && secs > 0.0).then(|| f64::from(r.output_tokens) / secs)
     });
     let goodput_rps = slo.map(|c| ok.iter().filter(|r| meets(c, r)).count() as f64 / wall);
+    let throughput_rps = recs.len() as f64 / wall;
+    let cost = match offered_rps {
+        Some(rate) => cost_of(recs, rate, RateBasis::Offered),
+        None => cost_of(recs, throughput_rps, RateBasis::Achieved),
+    };
     GroupReport {
         name: g.name.clone(),
         requests: recs.len() as u64,
@@ -111,7 +122,7 @@ fn group_report(
         timeouts: errors.get("timeout").copied().unwrap_or(0),
         errors_by_kind: errors,
         offered_rps,
-        throughput_rps: recs.len() as f64 / wall,
+        throughput_rps,
         goodput_rps,
         input_tokens: ok.iter().map(|r| u64::from(r.input_tokens)).sum(),
         output_tokens,
@@ -129,6 +140,7 @@ fn group_report(
         timeline: timeline(recs, plan.stream),
         ttft_histogram: ttft_h.as_ref().map(log_buckets).unwrap_or_default(),
         itl_histogram: log_buckets(&g.itl_chunk),
+        cost,
     }
 }
 

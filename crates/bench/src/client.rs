@@ -15,6 +15,7 @@ use hyper_util::rt::{TokioExecutor, TokioTimer};
 use serde::Deserialize;
 use switchyard_wire::{SseEvent, SseParser, tokens};
 
+use crate::cost::{COST_HEADER, CostRead};
 use crate::net::{Clock, RxStamp, StampedConnector};
 
 /// What happened to one request. Instants are absolute; the caller relates them to its
@@ -43,6 +44,9 @@ pub struct Outcome {
     pub estimated: bool,
     /// Gaps between consecutive content-bearing chunks, with the tokens each carried.
     pub gaps: Vec<(Duration, u32)>,
+    /// What the target said the answer cost (Switchyard's header, or on a stream its
+    /// cost comment, which wins when both came).
+    pub cost: CostRead,
 }
 
 impl Outcome {
@@ -335,6 +339,7 @@ pub async fn execute(
         input_tokens: None,
         estimated: false,
         gaps: Vec::new(),
+        cost: CostRead::Absent,
     };
     // Like the openai SDK, always send a bearer token: servers without auth ignore it.
     let fut = run(
@@ -378,6 +383,9 @@ async fn run(
     }
     out.first_byte = Some(arrival(stamp.as_ref(), &transport.clock).max(out.sent));
     out.status = resp.status().as_u16();
+    // Any answer may carry its cost, a refusal included (the gateway may have charged
+    // for attempts before it).
+    out.cost = CostRead::from_header(resp.headers().get(COST_HEADER));
     let mut body = resp.into_body();
     if !(200..300).contains(&out.status) {
         let _ = (&mut body).collect().await;
@@ -458,8 +466,14 @@ async fn read_stream(mut body: Body, stamp: Option<&RxStamp>, clock: &Clock, out
                     return;
                 }
             };
-            let SseEvent::Data { data, .. } = ev else {
-                continue;
+            let data = match ev {
+                SseEvent::Data { data, .. } => data,
+                // The parser already owns the comment's text; matching a prefix costs
+                // nothing more. The comment is the stream's cost, over any header.
+                SseEvent::Comment(c) => {
+                    out.cost = CostRead::from_comment(&c).or(out.cost);
+                    continue;
+                }
             };
             if data.trim() == "[DONE]" {
                 done = true;

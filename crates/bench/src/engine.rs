@@ -17,6 +17,7 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
 use crate::client::{Endpoint, Outcome, Transport, execute};
+use crate::cost::CostRead;
 use crate::error::BenchError;
 use crate::workload::{Source, Workload};
 
@@ -119,6 +120,11 @@ pub struct Rec {
     pub estimated: bool,
     /// Failure kind.
     pub error: Option<String>,
+    /// What the target said this request cost, in nano-dollars (Switchyard only). A
+    /// failed request may carry one too: the gateway charges for what it did.
+    pub cost_nanos: Option<u64>,
+    /// The response carried a cost that could not be read (malformed or absurd).
+    pub cost_unreadable: bool,
 }
 
 impl Rec {
@@ -404,6 +410,8 @@ fn record(shared: &Shared, group: usize, scheduled: Duration, est_input: u32, o:
         input_tokens: o.input_tokens.unwrap_or(est_input),
         estimated: o.estimated || o.input_tokens.is_none(),
         error: o.error,
+        cost_nanos: o.cost.nanos(),
+        cost_unreadable: o.cost == CostRead::Unreadable,
     };
     shared.done.fetch_add(1, Ordering::Relaxed);
     if rec.error.is_some() {

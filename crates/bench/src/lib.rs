@@ -6,6 +6,8 @@
 //!   from the *scheduled* start, so a slow target cannot hide its queue (no coordinated
 //!   omission);
 //! - [`client`]: one request timed exactly (first byte, first token, every chunk);
+//! - [`cost`]: what a Switchyard target says each answer cost, read as exact
+//!   nano-dollars (header or SSE comment);
 //! - [`net`]: connections stamped with the kernel's receive time, so a burst of streams
 //!   does not make late readers look like slow servers;
 //! - [`workload`]: synthetic prompts of controlled length, JSONL files, built-in mixes;
@@ -16,6 +18,7 @@
 
 pub mod analyze;
 pub mod client;
+pub mod cost;
 pub mod engine;
 pub mod error;
 pub mod html;

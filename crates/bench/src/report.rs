@@ -100,6 +100,57 @@ pub struct GroupReport {
     pub ttft_histogram: Vec<Bucket>,
     /// Per-chunk ITL distribution, log-spaced buckets.
     pub itl_histogram: Vec<Bucket>,
+    /// What the requests cost, as the target said (Switchyard's `x-switchyard-cost-usd`);
+    /// `null` when no response carried a readable cost (any other target).
+    #[serde(default)]
+    pub cost: Option<CostReport>,
+}
+
+/// The cost of one model's requests, from the costs the target reported.
+///
+/// Every request that reported a cost counts, failed ones included (a gateway charges
+/// for the attempts it made, e.g. an escalation that then failed); requests without one
+/// are left out of the mean rather than counted as free.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct CostReport {
+    /// Requests whose response carried a readable cost.
+    pub requests_with_cost: u64,
+    /// Responses whose cost could not be read (malformed, or over $1,000): left out.
+    #[serde(default)]
+    pub cost_unreadable: u64,
+    /// Sum of the reported costs, in nano-dollars (exact).
+    pub total_nanos: u64,
+    /// Sum of the reported costs, in USD.
+    pub total_usd: f64,
+    /// Mean cost of a request that reported one, × 1,000, in USD.
+    pub per_1k_requests_usd: f64,
+    /// Mean cost per request × `rate_rps` × a 30-day month, in USD.
+    pub per_month_usd: f64,
+    /// The rate the month is priced at, requests per second.
+    pub rate_rps: f64,
+    /// Where `rate_rps` comes from.
+    pub rate_basis: RateBasis,
+}
+
+/// Which rate a `$/month` figure assumes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RateBasis {
+    /// The rate offered to this model (open loop, ramps at their mean rate).
+    #[default]
+    Offered,
+    /// The throughput the run achieved (closed loop, sweeps).
+    Achieved,
+}
+
+impl RateBasis {
+    /// The word used in labels and JSON.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RateBasis::Offered => "offered",
+            RateBasis::Achieved => "achieved",
+        }
+    }
 }
 
 /// Percentiles of one figure (milliseconds, or tokens/s for throughput figures).

@@ -11,8 +11,9 @@ use std::time::Duration;
 use crate::analyze::analyze;
 use crate::engine::{GroupData, Load, Plan, RunData, histogram, run};
 use crate::error::BenchError;
-use crate::report::{GroupReport, Report, RunMeta, SweepReport, SweepStep};
+use crate::report::{GroupReport, RateBasis, Report, RunMeta, SweepReport, SweepStep};
 use crate::slo::Conditions;
+use crate::summary::priced_at;
 
 /// Sweep settings.
 #[derive(Debug, Clone, Copy)]
@@ -83,6 +84,7 @@ pub async fn sweep(
     let best = steps.iter().rposition(|(s, _)| s.within_slo).unwrap_or(0);
     let mut report = steps.get(best).map(|(_, r)| r.clone()).unwrap_or_default();
     report.meta = meta;
+    price_months_at_achieved(&mut report);
     report.sweep = Some(SweepReport {
         slo: slo.to_string(),
         steps: steps.into_iter().map(|(s, _)| s).collect(),
@@ -90,6 +92,16 @@ pub async fn sweep(
         knee_rate,
     });
     Ok(report)
+}
+
+/// The user offered no one rate: a sweep's month is priced at the throughput each model
+/// achieved in the reported step.
+fn price_months_at_achieved(report: &mut Report) {
+    for g in &mut report.groups {
+        g.cost = g
+            .cost
+            .map(|c| priced_at(c, g.throughput_rps, RateBasis::Achieved));
+    }
 }
 
 fn max_opt(acc: Option<f64>, v: f64) -> Option<f64> {
@@ -201,6 +213,33 @@ mod tests {
             step(160.0, 2000.0),
         ];
         assert_eq!(knee(&steps), Some(40.0));
+    }
+
+    #[test]
+    fn a_sweep_prices_the_month_at_the_achieved_rate() {
+        let cost = crate::report::CostReport {
+            requests_with_cost: 4,
+            total_nanos: 4_000,
+            per_1k_requests_usd: 0.001,
+            per_month_usd: 1.0,
+            rate_rps: 8.0,
+            rate_basis: RateBasis::Offered,
+            ..Default::default()
+        };
+        let mut report = Report {
+            groups: vec![GroupReport {
+                throughput_rps: 2.0,
+                cost: Some(cost),
+                ..GroupReport::default()
+            }],
+            ..Report::default()
+        };
+        price_months_at_achieved(&mut report);
+        let c = report.groups[0].cost.unwrap();
+        assert_eq!((c.rate_rps, c.rate_basis), (2.0, RateBasis::Achieved));
+        // $0.000001 a request × 2 req/s × 2,592,000 s.
+        assert!((c.per_month_usd - 5.184).abs() < 1e-12, "{c:?}");
+        assert_eq!(c.total_nanos, 4_000);
     }
 
     #[test]

@@ -2,7 +2,8 @@
 
 use std::fmt::Write as _;
 
-use crate::report::{GroupReport, Report, Stat};
+use crate::cost::usd;
+use crate::report::{CostReport, GroupReport, Report, Stat};
 
 /// Rows of the side-by-side table: label and how to read the value from a group.
 type Row = (&'static str, fn(&GroupReport) -> String);
@@ -70,6 +71,26 @@ const ROWS: &[Row] = &[
     }),
 ];
 
+/// The cost rows, when some model reported a cost (a Switchyard target): label, and
+/// each group's value (`-` for a group without one).
+fn cost_rows(r: &Report) -> Vec<(String, Vec<String>)> {
+    let basis = r.groups.iter().find_map(|g| g.cost).map(|c| c.rate_basis);
+    let Some(basis) = basis else {
+        return Vec::new();
+    };
+    let per = |f: fn(&CostReport) -> f64| -> Vec<String> {
+        let value = |g: &GroupReport| g.cost.as_ref().map_or("-".into(), |c| usd(f(c)));
+        r.groups.iter().map(value).collect()
+    };
+    vec![
+        ("$/1k req".to_string(), per(|c| c.per_1k_requests_usd)),
+        (
+            format!("$/month ({} rate)", basis.as_str()),
+            per(|c| c.per_month_usd),
+        ),
+    ]
+}
+
 /// The terminal summary: one column per model, then warnings, sweep and thresholds.
 pub fn render_table(r: &Report) -> String {
     let mut out = String::new();
@@ -78,19 +99,19 @@ pub fn render_table(r: &Report) -> String {
         "{} · {} · {}",
         r.meta.target, r.meta.load, r.meta.workload
     );
-    let label_w = ROWS.iter().map(|(l, _)| l.len()).max().unwrap_or(10);
-    let cols: Vec<Vec<String>> = r
-        .groups
+    let mut rows: Vec<(String, Vec<String>)> = ROWS
         .iter()
-        .map(|g| ROWS.iter().map(|(_, f)| f(g)).collect())
+        .map(|(label, f)| (label.to_string(), r.groups.iter().map(f).collect()))
         .collect();
+    rows.extend(cost_rows(r));
+    let label_w = rows.iter().map(|(l, _)| l.len()).max().unwrap_or(10);
     let widths: Vec<usize> = r
         .groups
         .iter()
-        .zip(&cols)
-        .map(|(g, c)| {
-            c.iter()
-                .map(String::len)
+        .enumerate()
+        .map(|(i, g)| {
+            rows.iter()
+                .filter_map(|(_, vals)| vals.get(i).map(String::len))
                 .chain([g.name.chars().count()])
                 .max()
                 .unwrap_or(4)
@@ -101,10 +122,10 @@ pub fn render_table(r: &Report) -> String {
         let _ = write!(out, "  {:>w$}", g.name);
     }
     out.push('\n');
-    for (i, (label, _)) in ROWS.iter().enumerate() {
+    for (label, vals) in &rows {
         let _ = write!(out, "{label:label_w$}");
-        for (c, w) in cols.iter().zip(&widths) {
-            let _ = write!(out, "  {:>w$}", c[i]);
+        for (v, w) in vals.iter().zip(&widths) {
+            let _ = write!(out, "  {v:>w$}");
         }
         out.push('\n');
     }
@@ -185,6 +206,7 @@ pub fn to_csv(r: &Report) -> String {
             header.push(format!("{name}_{p}"));
         }
     }
+    header.extend(COST_COLUMNS.map(String::from));
     let mut out = header.join(",");
     out.push('\n');
     for g in &r.groups {
@@ -219,10 +241,38 @@ pub fn to_csv(r: &Report) -> String {
                 None => row.extend(std::iter::repeat_n(String::new(), parts.len())),
             }
         }
+        row.extend(cost_cells(g.cost.as_ref()));
         out.push_str(&row.join(","));
         out.push('\n');
     }
     out
+}
+
+/// The cost columns of `--csv`, last so that readers by position are not disturbed.
+const COST_COLUMNS: [&str; 7] = [
+    "cost_requests",
+    "cost_unreadable",
+    "cost_total_nanos",
+    "cost_per_1k_requests_usd",
+    "cost_per_month_usd",
+    "cost_rate_rps",
+    "cost_rate_basis",
+];
+
+/// The cost cells of a row, empty when the model reported no cost.
+fn cost_cells(c: Option<&CostReport>) -> [String; 7] {
+    let Some(c) = c else {
+        return Default::default();
+    };
+    [
+        c.requests_with_cost.to_string(),
+        c.cost_unreadable.to_string(),
+        c.total_nanos.to_string(),
+        format!("{:.9}", c.per_1k_requests_usd),
+        format!("{:.6}", c.per_month_usd),
+        format!("{:.3}", c.rate_rps),
+        c.rate_basis.as_str().to_string(),
+    ]
 }
 
 fn csv_field(s: &str) -> String {
@@ -266,6 +316,59 @@ mod tests {
             assert!(t.contains(label), "{label}");
         }
         assert!(t.contains("http_429:1") && t.contains("WARNING: w"));
+    }
+
+    fn costed() -> Report {
+        let mut r = report();
+        let mut b = r.groups[0].clone();
+        b.name = "b".into();
+        r.groups[0].cost = Some(CostReport {
+            requests_with_cost: 10,
+            total_nanos: 123_450,
+            per_1k_requests_usd: 0.012345,
+            per_month_usd: 1234.4,
+            rate_rps: 5.0,
+            ..CostReport::default()
+        });
+        r.groups.push(b);
+        r
+    }
+
+    #[test]
+    fn cost_rows_show_only_when_a_cost_was_read() {
+        let plain = render_table(&report());
+        assert!(
+            !plain.contains("$/1k req") && !plain.contains("$/month"),
+            "{plain}"
+        );
+        let t = render_table(&costed());
+        let line = |label: &str| {
+            let l = t.lines().find(|l| l.starts_with(label));
+            l.unwrap_or_else(|| panic!("no {label} row in\n{t}"))
+                .to_string()
+        };
+        let per_1k: Vec<String> = line("$/1k req")
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        assert_eq!(
+            per_1k[per_1k.len() - 2..],
+            ["0.01235".to_string(), "-".into()]
+        );
+        let month: Vec<String> = line("$/month (offered rate)")
+            .split_whitespace()
+            .map(String::from)
+            .collect();
+        assert_eq!(month[month.len() - 2..], ["1234".to_string(), "-".into()]);
+    }
+
+    #[test]
+    fn csv_carries_cost_columns_last_and_empty_without_a_cost() {
+        let c = to_csv(&costed());
+        let lines: Vec<&str> = c.lines().collect();
+        assert!(lines[0].ends_with(&COST_COLUMNS.join(",")), "{}", lines[0]);
+        assert!(lines[1].ends_with(",10,0,123450,0.012345000,1234.400000,5.000,offered"));
+        assert!(lines[2].ends_with(",,,,,,,"), "{}", lines[2]);
     }
 
     #[test]

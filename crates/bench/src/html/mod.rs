@@ -1,13 +1,15 @@
 //! The `--html` report: one self-contained file (inline CSS and SVG, no script, no
 //! network) that opens from `file://`: the comparison table, the charts (drawn by
 //! `svg`, which checks every value for finiteness before it becomes a coordinate and
-//! escapes all text), the sweep and the definitions.
+//! escapes all text), the cost a Switchyard target reported (when it did), the sweep
+//! and the definitions.
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
 use crate::report::{Bucket, GroupReport, Report, Stat, SweepReport, SweepStep, WindowPoint};
 
+mod cost;
 mod svg;
 use svg::*;
 
@@ -49,6 +51,7 @@ content="width=device-width, initial-scale=1"><title>Switchyard bench: {target}<
     }
     h.push_str("</header>\n");
     comparison_table(&mut h, r);
+    cost::cost_section(&mut h, r);
     let over_time = [latency_over_time(r).svg(), throughput_over_time(r).svg()].concat();
     let _ = write!(
         h,
@@ -559,6 +562,23 @@ mod tests {
         // To look at: open it in a browser.
         let path = std::env::temp_dir().join("switchyard-bench-report-sample.html");
         std::fs::write(&path, &html).unwrap();
+    }
+
+    #[test]
+    fn a_report_with_costs_has_the_cost_section_after_the_comparison() {
+        assert!(!render_html(&sample()).contains("<h2>Cost</h2>"));
+        let mut r = sample();
+        r.groups[1].cost = Some(crate::report::CostReport {
+            requests_with_cost: 1,
+            per_month_usd: 3.0,
+            ..Default::default()
+        });
+        let html = render_html(&r);
+        assert_eq!(html.matches("<svg").count(), 7);
+        let at = |s: &str| html.find(s).unwrap_or(usize::MAX);
+        assert!(at("Comparison") < at("<h2>Cost</h2>"));
+        assert!(at("<h2>Cost</h2>") < at("over time"));
+        assert_clean(&html);
     }
 
     #[test]

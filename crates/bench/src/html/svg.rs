@@ -297,7 +297,7 @@ fill-opacity="0.25" stroke="{colour}" stroke-width="2"/>"#
 }
 
 /// SVG being written. Coordinates go through [`xy`], so they are never `NaN` or `inf`.
-pub(super) struct Svg(String);
+pub(super) struct Svg(pub(super) String);
 
 impl Svg {
     pub(super) fn line(&mut self, (x1, y1): Pt, (x2, y2): Pt, attrs: &str) {
