@@ -11,8 +11,8 @@ use crate::error::PlanError;
 use crate::policy::{Landscape, Policy};
 use crate::workload::Workload;
 
-/// Days in a month, for monthly figures.
-pub const DAYS_PER_MONTH: f64 = 30.0;
+/// Days in a month, for monthly figures: the same 30-day month as `bench`'s $/month.
+pub const DAYS_PER_MONTH: f64 = switchyard_bench::cost::SECONDS_PER_MONTH / 86_400.0;
 /// Requests drawn to estimate a model's cost per request when token counts vary.
 const DRAWS: usize = 20_000;
 /// z for a two-sided 90% band (p5 to p95).
