@@ -11,13 +11,13 @@
 # (busiest minute) and predicted (λ·W), error.
 set -euo pipefail
 root=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
-rate=20 duration=30s models=deepseek-v4-flash,qwen3-32b stream=--stream time_scale=0.2
+rate=20 duration=30s models=deepseek-v4-flash,qwen3-32b stream= time_scale=0.2
 while (($#)); do
     case $1 in
         --rate) rate=$2; shift ;;
         --duration) duration=$2; shift ;;
         --models) models=$2; shift ;;
-        --no-stream) stream= ;;
+        --no-stream) stream=--no-stream ;;
         --time-scale) time_scale=$2; shift ;;
         *) echo "bench/plan_check.sh: unknown argument $1" >&2; exit 2 ;;
     esac
@@ -43,6 +43,9 @@ regions = [{ name = "global" }, { name = "cn" }]
 simulated = true
 regions = [{ name = "singapore" }]
 [providers.moonshot]
+simulated = true
+regions = [{ name = "global" }]
+[providers.zhipu]
 simulated = true
 regions = [{ name = "global" }]
 TOML
