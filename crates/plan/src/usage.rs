@@ -227,6 +227,16 @@ fn measured(events: &[UsageEvent], requests: &[&UsageEvent], first: i64, span_s:
             t = next;
         }
     }
+    if span_s <= 60.0 {
+        // The whole span is the busiest minute there is.
+        return Measured {
+            requests: requests.len() as u64,
+            span_s,
+            cost_usd: cost as f64 / switchyard_catalog::NANOS_PER_USD as f64,
+            concurrency_mean: busy_s / span_s,
+            concurrency_busiest_minute: busy_s / span_s,
+        };
+    }
     let window = 60.min(in_flight.len());
     let mut sum: f64 = in_flight.iter().take(window).sum();
     let mut best = sum;
