@@ -447,7 +447,11 @@ mod tests {
         let stats = log.stats();
         assert_eq!(stats.written, 60);
         let most = u64::try_from(intervals).unwrap() + 3;
-        assert!(stats.rounds <= most, "{} rounds for 60 events (at most {most})", stats.rounds);
+        assert!(
+            stats.rounds <= most,
+            "{} rounds for 60 events (at most {most})",
+            stats.rounds
+        );
     }
 
     #[test]

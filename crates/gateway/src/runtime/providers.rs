@@ -75,13 +75,24 @@ pub(super) fn provider_runtime(
             .and_then(|c| c.near.clone())
             .unwrap_or_else(|| r.name.clone())
     };
-    let regions = |url: &dyn Fn(&Region) -> String| -> Vec<RegionRuntime> {
+    // Each URL parsed once here, not on every request.
+    let regions = |url: &dyn Fn(&Region) -> String| -> Result<Vec<RegionRuntime>, StartError> {
         p.regions
             .iter()
-            .map(|r| RegionRuntime {
-                name: r.name.clone(),
-                near: near(r),
-                chat_url: url(r),
+            .map(|r| {
+                let chat_url = url(r);
+                let target = reqwest::Url::parse(&chat_url).map_err(|e| {
+                    StartError::Catalog(format!(
+                        "provider '{}' region '{}': '{chat_url}' is not a URL: {e}",
+                        p.id, r.name
+                    ))
+                })?;
+                Ok(RegionRuntime {
+                    name: r.name.clone(),
+                    near: near(r),
+                    chat_url,
+                    target,
+                })
             })
             .collect()
     };
@@ -92,7 +103,7 @@ pub(super) fn provider_runtime(
             dialect,
             regions: regions(&|r| {
                 format!("{}/chat/completions", sim.base_url(&p.id, &r.name, dialect))
-            }),
+            })?,
             auth: Some(HeaderValue::from_static("Bearer switchyard-sim")),
             simulated: true,
             unusable_hint: String::new(),
@@ -113,7 +124,7 @@ pub(super) fn provider_runtime(
     Ok(ProviderRuntime {
         id: p.id.clone(),
         dialect,
-        regions: regions(&Region::chat_completions_url),
+        regions: regions(&Region::chat_completions_url)?,
         auth,
         simulated: false,
         unusable_hint: hint,

@@ -13,6 +13,8 @@ pub struct RegionRuntime {
     pub near: String,
     /// Full chat-completions URL.
     pub chat_url: String,
+    /// The same, parsed once (a request never parses it again).
+    pub target: reqwest::Url,
 }
 
 /// A provider as the request path sees it.

@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::http::header;
+use axum::http::{HeaderValue, header};
 use switchyard_wire::{ErrorKind, UpstreamError};
 
 use super::provider::{ProviderRuntime, RegionRuntime};
@@ -58,8 +58,11 @@ pub(crate) async fn send_upstream(
     trace: Option<&TraceHeaders>,
 ) -> Result<reqwest::Response, UpstreamError> {
     let mut rb = client
-        .post(&region.chat_url)
-        .header(header::CONTENT_TYPE, "application/json")
+        .post(region.target.clone())
+        .header(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )
         .body(body);
     if let Some(t) = trace {
         rb = rb.header("traceparent", t.traceparent.clone());
@@ -71,7 +74,10 @@ pub(crate) async fn send_upstream(
         rb = rb.header(header::AUTHORIZATION, auth.clone());
     }
     if stream {
-        rb = rb.header(header::ACCEPT, "text/event-stream");
+        rb = rb.header(
+            header::ACCEPT,
+            HeaderValue::from_static("text/event-stream"),
+        );
     }
     let resp = match tokio::time::timeout(timeout, rb.send()).await {
         Err(_) => {
