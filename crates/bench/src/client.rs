@@ -257,15 +257,14 @@ impl Transport {
     async fn post(
         &self,
         to: &Endpoint,
-        key: &str,
+        headers: &http::HeaderMap,
         body: Bytes,
     ) -> Result<(http::Response<Body>, Option<RxStamp>), &'static str> {
         if to.url.scheme() == "http" {
-            let req = http::Request::post(to.uri.clone())
-                .header(http::header::CONTENT_TYPE, "application/json")
-                .header(http::header::AUTHORIZATION, format!("Bearer {key}"))
+            let mut req = http::Request::post(to.uri.clone())
                 .body(Full::new(body))
                 .map_err(|_| "send")?;
+            *req.headers_mut() = headers.clone();
             let resp = self
                 .plain
                 .request(req)
@@ -283,8 +282,7 @@ impl Transport {
             let resp = self
                 .tls
                 .post(to.url.clone())
-                .header("content-type", "application/json")
-                .bearer_auth(key)
+                .headers(headers.clone())
                 .body(body)
                 .send()
                 .await
@@ -317,11 +315,12 @@ fn arrival(stamp: Option<&RxStamp>, clock: &Clock) -> Instant {
         .unwrap_or_else(Instant::now)
 }
 
-/// Send one request and time it.
+/// Send one request with `headers` (built once per run, see
+/// [`crate::headers::ExtraHeaders::request_headers`]) and time it.
 pub async fn execute(
     transport: &Transport,
     to: &Endpoint,
-    api_key: Option<&str>,
+    headers: &http::HeaderMap,
     body: Bytes,
     stream: bool,
     timeout: Duration,
@@ -341,15 +340,7 @@ pub async fn execute(
         gaps: Vec::new(),
         cost: CostRead::Absent,
     };
-    // Like the openai SDK, always send a bearer token: servers without auth ignore it.
-    let fut = run(
-        transport,
-        to,
-        api_key.unwrap_or("no-key"),
-        body,
-        stream,
-        &mut out,
-    );
+    let fut = run(transport, to, headers, body, stream, &mut out);
     if tokio::time::timeout(timeout, fut).await.is_err() {
         out.error = Some("timeout".into());
     }
@@ -360,12 +351,12 @@ pub async fn execute(
 async fn run(
     transport: &Transport,
     to: &Endpoint,
-    key: &str,
+    headers: &http::HeaderMap,
     body: Bytes,
     stream: bool,
     out: &mut Outcome,
 ) {
-    let (resp, stamp) = match transport.post(to, key, body).await {
+    let (resp, stamp) = match transport.post(to, headers, body).await {
         Ok(r) => r,
         Err(kind) => {
             out.error = Some(kind.into());

@@ -19,6 +19,7 @@ use rand::{Rng, SeedableRng};
 use crate::client::{Endpoint, Outcome, Transport, execute};
 use crate::cost::CostRead;
 use crate::error::BenchError;
+use crate::headers::ExtraHeaders;
 use crate::workload::{Source, Workload};
 
 /// How load is offered.
@@ -82,6 +83,9 @@ pub struct Plan {
     pub timeout: Duration,
     /// Bearer token.
     pub api_key: Option<String>,
+    /// `--header`s sent with every request (an `authorization` among them replaces
+    /// `api_key`'s bearer token).
+    pub headers: ExtraHeaders,
     /// Prompts.
     pub source: Source,
     /// Seed of prompt draws and Poisson gaps.
@@ -163,7 +167,8 @@ pub struct RunData {
 struct Shared {
     start: Instant,
     url: Endpoint,
-    api_key: Option<String>,
+    /// Every request's headers, built once.
+    headers: http::HeaderMap,
     stream: bool,
     timeout: Duration,
     groups: Vec<Mutex<Option<GroupData>>>,
@@ -248,7 +253,7 @@ pub async fn run(plan: &Plan, client: &Transport) -> Result<RunData, BenchError>
         url: Endpoint::parse(&plan.url()).map_err(|e| {
             BenchError::Arg(format!("--target '{}' is not a URL ({e})", plan.target))
         })?,
-        api_key: plan.api_key.clone(),
+        headers: plan.headers.request_headers(plan.api_key.as_deref())?,
         stream: plan.stream,
         timeout: plan.timeout,
         groups: plan
@@ -387,7 +392,7 @@ async fn one(
     let o = execute(
         client,
         &shared.url,
-        shared.api_key.as_deref(),
+        &shared.headers,
         prepared.body.clone(),
         shared.stream,
         shared.timeout,

@@ -6,6 +6,8 @@
 //!   from the *scheduled* start, so a slow target cannot hide its queue (no coordinated
 //!   omission);
 //! - [`client`]: one request timed exactly (first byte, first token, every chunk);
+//! - [`headers`]: the headers every request carries (`--api-key`, `--header`), checked
+//!   and built once;
 //! - [`cost`]: what a Switchyard target says each answer cost, read as exact
 //!   nano-dollars (header or SSE comment);
 //! - [`net`]: connections stamped with the kernel's receive time, so a burst of streams
@@ -21,6 +23,7 @@ pub mod client;
 pub mod cost;
 pub mod engine;
 pub mod error;
+pub mod headers;
 pub mod html;
 pub mod net;
 pub mod report;
@@ -32,4 +35,5 @@ pub mod workload;
 
 pub use engine::{Load, Plan};
 pub use error::BenchError;
+pub use headers::ExtraHeaders;
 pub use report::Report;

@@ -42,6 +42,11 @@ pub struct RunMeta {
     pub duration_s: f64,
     /// Whether requests streamed (TTFT and ITL only exist then).
     pub stream: bool,
+    /// The `--header`s every request carried, `name: value`, with the values of
+    /// secret-looking names (`authorization`, `x-api-key`, `*-token`, …; see
+    /// `headers::is_secret`) replaced by `<redacted>`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<String>,
 }
 
 /// Figures of one model or target.

@@ -11,6 +11,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use switchyard_bench::ExtraHeaders;
 use switchyard_bench::analyze::analyze;
 use switchyard_bench::engine::{self, Load, Plan};
 use switchyard_bench::report::{GroupReport, RunMeta};
@@ -61,6 +62,7 @@ fn plan(t: &Target, load: Load, requests: u64, output: u32) -> Plan {
         stream: true,
         timeout: Duration::from_secs(30),
         api_key: Some("k".into()),
+        headers: ExtraHeaders::default(),
         source: Source::Synthetic {
             input: Dist::Fixed(32),
             output: Dist::Fixed(output),

@@ -10,6 +10,7 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use switchyard_bench::ExtraHeaders;
 use switchyard_bench::client::{Endpoint, Outcome, execute};
 use switchyard_bench::cost::CostRead;
 use switchyard_bench::engine::http_client;
@@ -67,10 +68,11 @@ async fn serve(content_type: &'static str, head: &'static str, body: String) -> 
 
 async fn post(to: &Endpoint, stream: bool) -> Outcome {
     let client = http_client().unwrap();
+    let headers = ExtraHeaders::default().request_headers(None).unwrap();
     execute(
         &client,
         to,
-        None,
+        &headers,
         Bytes::from_static(b"{}"),
         stream,
         Duration::from_secs(10),

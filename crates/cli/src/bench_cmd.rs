@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
+use switchyard_bench::ExtraHeaders;
 use switchyard_bench::engine::{self, Load, Plan};
+use switchyard_bench::headers::{REDACTED, is_secret};
 use switchyard_bench::report::RunMeta;
 use switchyard_bench::slo::Conditions;
 use switchyard_bench::sweep::{SweepPlan, sweep};
@@ -30,6 +32,14 @@ pub(crate) struct BenchArgs {
     /// API key (default: $OPENAI_API_KEY).
     #[arg(long, env = "OPENAI_API_KEY", hide_env_values = true)]
     api_key: Option<String>,
+    /// Send this header with every request, 'Name: value' (repeatable), e.g.
+    /// --header 'x-portkey-provider: openai'. An `authorization` header replaces the
+    /// bearer token of --api-key. host, content-length, transfer-encoding, connection and
+    /// the other hop-by-hop headers are bench's own and refused. The report lists the
+    /// headers sent, with secret values (authorization, cookie, names with a word such as
+    /// key, token, secret, auth) redacted.
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    headers: Vec<String>,
     /// Open loop: offer this many requests per second.
     #[arg(long, group = "load", allow_negative_numbers = true)]
     rate: Option<f64>,
@@ -200,6 +210,7 @@ struct Checked {
     source: Source,
     slo: Option<Conditions>,
     fail_on: Option<Conditions>,
+    headers: ExtraHeaders,
 }
 
 fn check(args: &BenchArgs) -> Result<Checked> {
@@ -221,11 +232,16 @@ fn check(args: &BenchArgs) -> Result<Checked> {
     if args.model.iter().any(|m| m.trim().is_empty()) {
         bail!("--model has an empty name");
     }
+    let headers = ExtraHeaders::parse(&args.headers)?;
+    // The whole set (the api key's bearer token included) is built here once to refuse
+    // a bad key before the run; the run builds it once more, never per request.
+    headers.request_headers(args.api_key.as_deref())?;
     Ok(Checked {
         load,
         source,
         slo,
         fail_on,
+        headers,
     })
 }
 
@@ -236,6 +252,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<ExitCode> {
         source,
         slo,
         fail_on,
+        headers,
     } = match check(&args) {
         Ok(c) => c,
         Err(e) => {
@@ -259,6 +276,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<ExitCode> {
         stream: !args.no_stream,
         timeout: args.timeout,
         api_key: args.api_key.clone(),
+        headers,
         source,
         seed: args.seed,
         progress: !args.quiet,
@@ -266,7 +284,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<ExitCode> {
     let meta = RunMeta {
         version: env!("CARGO_PKG_VERSION").into(),
         target,
-        command: std::env::args().collect::<Vec<_>>().join(" "),
+        command: redacted_command(std::env::args()),
         started_at: now_rfc3339(),
         load: if args.sweep {
             format!(
@@ -279,6 +297,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<ExitCode> {
         workload: plan.source.describe(),
         duration_s: duration.map_or(0.0, |d| d.as_secs_f64()),
         stream: plan.stream,
+        headers: plan.headers.redacted(),
     };
     let mut report = match (&slo, args.sweep) {
         (Some(slo), true) => {
@@ -323,6 +342,38 @@ pub(crate) async fn run(args: BenchArgs) -> Result<ExitCode> {
     } else {
         ExitCode::from(EXIT_THRESHOLD)
     })
+}
+
+/// The command line for the report, with secrets out: the value of `--api-key`, and
+/// of every `--header` whose name looks secret (see `switchyard_bench::headers`).
+fn redacted_command(args: impl Iterator<Item = String>) -> String {
+    let mut out: Vec<String> = Vec::new();
+    // The flag whose value the next argument is.
+    let mut value_of: Option<String> = None;
+    for arg in args {
+        let shown = match (value_of.take().as_deref(), arg.split_once('=')) {
+            (Some("--api-key"), _) => REDACTED.to_string(),
+            (Some(_), _) => redact_header(&arg),
+            (None, Some(("--api-key", _))) => format!("--api-key={REDACTED}"),
+            (None, Some(("--header", h))) => format!("--header={}", redact_header(h)),
+            (None, _) => {
+                if arg == "--api-key" || arg == "--header" {
+                    value_of = Some(arg.clone());
+                }
+                arg
+            }
+        };
+        out.push(shown);
+    }
+    out.join(" ")
+}
+
+/// `Name: value` with the value redacted when the name looks secret.
+fn redact_header(spec: &str) -> String {
+    match spec.split_once(':') {
+        Some((name, _)) if is_secret(name.trim()) => format!("{name}: {REDACTED}"),
+        _ => spec.to_string(),
+    }
 }
 
 fn write(path: &PathBuf, text: &str) -> Result<()> {
@@ -370,6 +421,58 @@ mod tests {
         for bad in ["", "abc", "5 parsecs", "-1s", "0s"] {
             assert!(parse_duration(bad).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn the_reported_command_line_hides_keys_and_secret_headers() {
+        let argv = [
+            "switchyard",
+            "bench",
+            "--api-key",
+            "sk-1",
+            "--api-key=sk-2",
+            "--header",
+            "Authorization: Bearer sk-3",
+            "--header=x-api-key: sk-4",
+            "--header",
+            "x-portkey-provider: openai",
+        ];
+        let line = redacted_command(argv.iter().map(|s| s.to_string()));
+        for secret in ["sk-1", "sk-2", "sk-3", "sk-4"] {
+            assert!(!line.contains(secret), "{secret} in {line}");
+        }
+        assert!(
+            line.contains("--header x-portkey-provider: openai"),
+            "{line}"
+        );
+        assert!(
+            line.contains("--header Authorization: <redacted>"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn a_bad_header_is_an_argument_error_naming_the_flag() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            bench: BenchArgs,
+        }
+        let args = |h: &str| {
+            let argv = ["x", "--target", "http://127.0.0.1:1/v1", "--model", "m"];
+            let argv = argv.into_iter().chain(["--rate", "1", "--header", h]);
+            Cli::try_parse_from(argv).unwrap().bench
+        };
+        for bad in ["x y: 1", "host: example.com", "x-a: a\nb", "nocolon"] {
+            let e = check(&args(bad)).err().map(|e| format!("{e:#}"));
+            assert!(
+                e.as_deref().is_some_and(|e| e.contains("--header")),
+                "{bad:?}: {e:?}"
+            );
+        }
+        let ok = check(&args("x-portkey-provider: openai")).unwrap();
+        assert_eq!(ok.headers.redacted(), ["x-portkey-provider: openai"]);
     }
 
     #[test]

@@ -12,6 +12,7 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use clap::Args;
 use serde_json::json;
+use switchyard_bench::ExtraHeaders;
 use switchyard_bench::client::Transport;
 use switchyard_bench::engine::{self, Load, Plan, Rec};
 use switchyard_bench::summary::stat_of;
@@ -189,6 +190,7 @@ fn load_plan(args: &DemoArgs, gateway: SocketAddr) -> Plan {
         stream: args.stream,
         timeout: Duration::from_secs(60),
         api_key: None,
+        headers: ExtraHeaders::default(),
         source: Source::Synthetic {
             input: Dist::Fixed(64),
             output: Dist::Fixed(32),

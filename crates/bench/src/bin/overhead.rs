@@ -18,6 +18,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use switchyard_bench::ExtraHeaders;
 use switchyard_bench::client::Transport;
 use switchyard_bench::engine::{Load, Plan, Rec, run};
 use switchyard_bench::report::Stat;
@@ -320,6 +321,7 @@ fn plan(t: &Target, rate: f64, duration: Duration, stream: bool) -> Plan {
         stream,
         timeout: Duration::from_secs(10),
         api_key: Some(t.key.clone()),
+        headers: ExtraHeaders::default(),
         source: Source::Synthetic {
             input: Dist::Fixed(8),
             output: Dist::Fixed(16),

@@ -18,6 +18,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use switchyard_bench::ExtraHeaders;
 use switchyard_bench::client::Transport;
 use switchyard_bench::engine::{Load, Plan, Rec, run};
 use switchyard_bench::summary::stat_of;
@@ -252,6 +253,7 @@ fn plan(url: &str, duration: Duration, rate: f64) -> Plan {
         stream: false,
         timeout: Duration::from_secs(10),
         api_key: None,
+        headers: ExtraHeaders::default(),
         source: Source::Synthetic {
             input: Dist::Fixed(8),
             output: Dist::Fixed(16),

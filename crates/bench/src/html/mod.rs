@@ -19,12 +19,26 @@ pub const SERIES_COLOURS: [&str; 8] = [
     "#1f77b4", "#e8710a", "#2ca02c", "#c2185b", "#7b4fd6", "#0f9ba8", "#8c564b", "#5f6b7a",
 ];
 
+/// The `--header`s the run sent (values of secrets already redacted), as a `<dt>`/`<dd>`
+/// pair of the meta list; nothing when there were none.
+fn sent_headers(headers: &[String]) -> String {
+    if headers.is_empty() {
+        return String::new();
+    }
+    let items: Vec<String> = headers
+        .iter()
+        .map(|h| format!("<code>{}</code>", esc(h)))
+        .collect();
+    format!("<dt>headers</dt><dd>{}</dd>", items.join("<br>"))
+}
+
 /// Render the report as one HTML document.
 pub fn render_html(r: &Report) -> String {
     let m = &r.meta;
     let (target, command, started) = (esc(&m.target), esc(&m.command), esc(&m.started_at));
     let (load, workload, version) = (esc(&m.load), esc(&m.workload), esc(&m.version));
     let (duration, stream) = (num(m.duration_s), if m.stream { "yes" } else { "no" });
+    let headers = sent_headers(&m.headers);
     let mut h = format!(
         r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport"
 content="width=device-width, initial-scale=1"><title>Switchyard bench: {target}</title>
@@ -33,7 +47,7 @@ content="width=device-width, initial-scale=1"><title>Switchyard bench: {target}<
 <dt>command</dt><dd><code>{command}</code></dd><dt>started</dt><dd>{started}</dd>
 <dt>load</dt><dd>{load}</dd><dt>workload</dt><dd>{workload}</dd>
 <dt>duration</dt><dd>{duration} s</dd><dt>stream</dt><dd>{stream}</dd>
-<dt>version</dt><dd>{version}</dd></dl>"#
+<dt>version</dt><dd>{version}</dd>{headers}</dl>"#
     );
     let lists = [("Failed thresholds", &r.failed_thresholds)];
     let lists = lists.into_iter().chain([("Warnings", &r.warnings)]);
@@ -520,6 +534,10 @@ mod tests {
             workload: "synthetic in=512\u{b1}64 out=128".into(),
             duration_s: 60.0,
             stream: true,
+            headers: vec![
+                "x-portkey-provider: openai".into(),
+                "authorization: <redacted>".into(),
+            ],
         };
         Report {
             meta,
@@ -587,6 +605,19 @@ mod tests {
         assert_eq!(html.matches("<svg").count(), 4);
         assert!(html.contains("no data"));
         assert_clean(&html);
+    }
+
+    #[test]
+    fn the_headers_sent_are_listed_escaped_and_absent_when_none_were() {
+        let mut r = sample();
+        r.meta.headers.push("x-note: <i>".into());
+        let html = render_html(&r);
+        assert!(html.contains("<dt>headers</dt>"));
+        assert!(html.contains("<code>x-portkey-provider: openai</code>"));
+        assert!(html.contains("<code>authorization: &lt;redacted&gt;</code>"));
+        assert!(html.contains("x-note: &lt;i&gt;"));
+        r.meta.headers.clear();
+        assert!(!render_html(&r).contains("<dt>headers</dt>"));
     }
 
     #[test]
