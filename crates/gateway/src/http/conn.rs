@@ -30,6 +30,10 @@ use tower_service::Service;
 
 use crate::keys::access::PeerAddr;
 
+/// Most bytes of answers buffered per connection (HTTP/1) or stream (HTTP/2) for a
+/// client that reads slower than the upstream writes (at least 8 KiB: hyper's minimum).
+const WRITE_BUFFER: usize = 64 * 1024;
+
 /// Limits on how slowly a client may send, and on the drain at shutdown.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ClientTimeouts {
@@ -103,15 +107,20 @@ async fn connection(
         tracing::debug!(error = %e, "could not set TCP_NODELAY");
     }
     let mut builder = Builder::new(TokioExecutor::new());
+    // A client that stops reading holds at most WRITE_BUFFER of its answer in our heap
+    // (hyper's default is about 400 KiB per connection, and h2's per stream): past it,
+    // backpressure reaches the relay and the upstream, not memory.
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header);
+        .header_read_timeout(limits.header)
+        .max_buf_size(WRITE_BUFFER);
     builder
         .http2()
         .timer(TokioTimer::new())
         .keep_alive_interval(Some(limits.header))
-        .keep_alive_timeout(limits.header);
+        .keep_alive_timeout(limits.header)
+        .max_send_buf_size(WRITE_BUFFER);
     // Each request carries the client's address (for limits on wrong admin tokens).
     let service = service_fn(move |mut req: Request<Incoming>| {
         req.extensions_mut().insert(PeerAddr(peer));

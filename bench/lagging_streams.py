@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""bench/lagging_streams.py — what a client that stops reading costs the gateway: N raw
+connections each ask for a long stream, read its first bytes, then read nothing more.
+The gateway's RSS before and after, divided by N, is what each lagging connection holds
+(the kernel's socket buffers are not in RSS). Side by side for several binaries; loopback
+only, bounded, stops by itself.
+
+    bench/lagging_streams.py NEW/switchyard OLD/switchyard [--clients 500] [--tokens 4000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def wait_http(url: str, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise SystemExit(f"{url} did not answer")
+            time.sleep(0.1)
+
+
+def measure(binary: Path, clients: int, tokens: int, work: Path) -> tuple[float, float, int]:
+    port = free_port()
+    work.mkdir(parents=True, exist_ok=True)
+    cfg = work / "gw.toml"
+    sim_port = free_port()
+    # The simulator in a process of its own, so that its buffers are not counted.
+    sim = subprocess.Popen([str(binary), "sim", "--listen", f"127.0.0.1:{sim_port}", "--time-scale", "0"],
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    cfg.write_text(f'[server]\nlisten = "127.0.0.1:{port}"\nmax_concurrency = {clients * 2}\n'
+                   '[usage]\nstore = "none"\n'
+                   '[providers.deepseek]\napi_key = "bench"\n'
+                   f'regions = [{{ name = "global", base_url = "http://127.0.0.1:{sim_port}/deepseek/global" }}]\n')
+    gw = subprocess.Popen([str(binary), "serve", "--config", str(cfg)],
+                          stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    socks = []
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz")
+        body = json.dumps({"model": "deepseek-v4-flash", "stream": True, "max_tokens": tokens,
+                           "messages": [{"role": "user", "content": "write at length"}]}).encode()
+        request = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                   f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+        time.sleep(1)
+        before = rss_kib(gw.pid)
+        for _ in range(clients):
+            s = socket.socket()
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+            s.connect(("127.0.0.1", port))
+            s.sendall(request)
+            s.settimeout(10)
+            s.recv(1024)  # the headers and the first events; then nothing more
+            socks.append(s)
+        time.sleep(5)  # let every stream fill what it may
+        after = rss_kib(gw.pid)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/admin/health", timeout=10) as r:
+            print(f"in flight after 5 s: {json.load(r)['in_flight']} of {clients}", file=sys.stderr)
+        return before / 1024, after / 1024, (after - before) * 1024 // clients
+    finally:
+        for s in socks:
+            s.close()
+        for p in (gw, sim):
+            p.terminate()
+            p.wait(timeout=20)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("binaries", nargs="+", type=Path)
+    ap.add_argument("--clients", type=int, default=500)
+    ap.add_argument("--tokens", type=int, default=4000, help="max_tokens of each stream (the simulator writes them all)")
+    args = ap.parse_args()
+    print("| binary | lagging clients | RSS before MiB | after MiB | bytes per lagging connection |")
+    print("|---|---|---|---|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, b in enumerate(args.binaries):
+            before, after, per = measure(b, args.clients, args.tokens, Path(tmp) / str(i))
+            print(f"| `{b}` | {args.clients} | {before:.1f} | {after:.1f} | {per:,} |")
+            sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()
