@@ -259,8 +259,26 @@ async fn targets(args: &Args, sim: Child, sim_url: &str) -> Result<Vec<Target>> 
     Ok(out)
 }
 
+/// `--help`: what the module doc says.
+const USAGE: &str = "overhead: the gateway's overhead at fixed request rates, the simulator straight vs through it (and through a --baseline build), side by side in one run; prints Markdown tables.
+
+usage: overhead --bin target/release/switchyard [--rates 500,1000,2000] [--duration 10]
+                [--stream] [--ledger] [--baseline OTHER/switchyard]
+
+  --bin PATH        the switchyard binary to run as simulator and gateway
+  --rates LIST      offered request rates, req/s, comma-separated
+  --duration SECS   seconds per rate and target
+  --stream          streamed requests (adds TTFT columns)
+  --ledger          keys, limits and the usage log: none vs SQLite vs Redis+PostgreSQL
+  --baseline PATH   also through a gateway built from another revision
+
+bench/overhead.sh builds the release binaries and runs it. Loopback only; stops by itself.";
+
 #[tokio::main]
 async fn main() -> Result<()> {
+    if procs::help(USAGE) {
+        return Ok(());
+    }
     let args = parse_args()?;
     let (sim, sim_url) = spawn_until(
         &args.bin,

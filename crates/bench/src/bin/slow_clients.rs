@@ -168,8 +168,26 @@ async fn trickle(args: &Args, addr: &str) -> Result<()> {
     Ok(())
 }
 
+/// `--help`: what the module doc says.
+const USAGE: &str = "slow_clients: normal traffic's latency alone and beside many slow clients (slow-loris), phases interleaved in one run; prints a Markdown table.
+
+usage: slow_clients --bin target/release/switchyard [--slow 2000] [--rate 500]
+                    [--duration 10] [--drip-ms 1000] [--gateway-cpu N]
+
+  --bin PATH        the switchyard binary (gateway, and its simulated DeepSeek)
+  --slow N          slow clients, half trickling headers, half bodies
+  --rate R          normal requests per second
+  --duration SECS   seconds per phase
+  --drip-ms MS      one byte every MS milliseconds from each slow client
+  --gateway-cpu N   run the gateway alone on CPU N (taskset)
+
+bench/slow_clients.sh builds and runs it. Loopback only; stops by itself.";
+
 #[tokio::main]
 async fn main() -> Result<()> {
+    if procs::help(USAGE) {
+        return Ok(());
+    }
     let args = parse_args()?;
     if let Some(addr) = &args.trickle {
         return trickle(&args, addr).await;

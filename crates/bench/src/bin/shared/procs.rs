@@ -80,3 +80,12 @@ pub(crate) fn seconds(value: &str, flag: &str) -> Result<Duration> {
     }
     Duration::try_from_secs_f64(secs).with_context(|| format!("{flag} '{value}' is too long"))
 }
+
+/// Whether the command line asks for help (`-h`, `--help`); if so, `usage` is printed.
+pub(crate) fn help(usage: &str) -> bool {
+    let asked = std::env::args().skip(1).any(|a| a == "-h" || a == "--help");
+    if asked {
+        println!("{usage}");
+    }
+    asked
+}
