@@ -43,11 +43,16 @@ pub(crate) struct Attempt {
     pub sent: std::time::Instant,
 }
 
+/// Most upstream bytes parsed and relayed in one frame.
+const SLICE: usize = 16 * 1024;
+
 /// State of one relayed stream.
 pub(crate) struct Relay {
     ctx: RequestCtx,
     dialect: Dialect,
     upstream: ByteStream,
+    /// The rest of the upstream's last chunk, handled [`SLICE`] bytes at a time.
+    pending: Bytes,
     parser: SseParser,
     norm: StreamNormalizer,
     wants_usage: bool,
@@ -98,6 +103,7 @@ impl Relay {
             ctx,
             dialect,
             upstream: attempt.upstream,
+            pending: Bytes::new(),
             parser: SseParser::new(),
             norm: StreamNormalizer::new(),
             wants_usage,
@@ -136,7 +142,15 @@ impl Relay {
     async fn next_frame(&mut self) -> Option<Bytes> {
         while !self.done {
             if let Some(reason) = self.switch_reason.take() {
+                self.pending = Bytes::new();
                 self.switch_region(&reason).await;
+                if !self.out.is_empty() {
+                    return Some(Bytes::from(std::mem::take(&mut self.out)));
+                }
+                continue;
+            }
+            if !self.pending.is_empty() {
+                self.on_pending();
                 if !self.out.is_empty() {
                     return Some(Bytes::from(std::mem::take(&mut self.out)));
                 }
@@ -195,13 +209,26 @@ impl Relay {
                     "upstream_stream_interrupted",
                     &format!("upstream connection failed: {e}"),
                 ),
-                Ok(Some(Ok(bytes))) => self.on_bytes(&bytes),
+                Ok(Some(Ok(bytes))) => self.pending = bytes,
             }
+            self.on_pending();
             if !self.out.is_empty() {
                 return Some(Bytes::from(std::mem::take(&mut self.out)));
             }
         }
         None
+    }
+
+    /// Handle the next [`SLICE`] bytes of the upstream's chunk. A vendor (or a reader that
+    /// fell behind) may deliver hundreds of kilobytes at once; taken whole, that is a
+    /// parser buffer and an answer frame as large, held while the client is slow. In
+    /// slices, each frame waits for the client's connection to take the previous one.
+    fn on_pending(&mut self) {
+        if self.pending.is_empty() {
+            return;
+        }
+        let piece = self.pending.split_to(self.pending.len().min(SLICE));
+        self.on_bytes(&piece);
     }
 
     /// Parse what arrived and act on each whole event, until the stream ends or switches.
