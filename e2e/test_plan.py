@@ -115,3 +115,20 @@ def test_bad_plan_arguments_name_the_argument_and_the_fix():
         assert r.returncode != 0, args
         assert message in r.stderr, (args, r.stderr)
         assert "panicked" not in r.stderr
+
+
+def test_plan_knows_providers_and_models_the_config_adds(tmp_path):
+    cfg = tmp_path / "own.toml"
+    cfg.write_text(
+        '[providers.local-vllm]\ndialect = "openai"\napi_key = "none"\n'
+        'regions = [{ name = "rack1", base_url = "http://127.0.0.1:9/v1" }, { name = "rack2", base_url = "http://127.0.0.1:9/v1" }]\n\n'
+        '[[models]]\nid = "llama-3.3-70b"\nprovider = "local-vllm"\nupstream_id = "meta-llama/Llama-3.3-70B-Instruct"\n'
+        'context_window = 131072\nmax_output = 8192\ncapabilities = ["text", "tools"]\n'
+        'price = { input = 0.1, cached_input = 0.1, output = 0.2, as_of = "2026-11-01", source = "self-hosted" }\n')
+    r = run("plan", "--config", str(cfg), "--requests-per-day", "1000000", "--input-tokens", "1000",
+            "--output-tokens", "500", "--model", "llama-3.3-70b", "--json", "-")
+    assert r.returncode == 0, r.stderr
+    p = json.loads(r.stdout)["policies"][0]
+    # 1,000 × $0.1/M + 500 × $0.2/M = $0.0002 a request; a million a day for 30 days.
+    assert abs(p["cost"]["per_month_usd"] - 6000.0) < 1e-6, p["cost"]
+    assert p["availability"]["models"][0]["deployments"] == ["local-vllm/rack1", "local-vllm/rack2"]

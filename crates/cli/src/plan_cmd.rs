@@ -9,7 +9,6 @@ use std::path::PathBuf;
 use anyhow::{Context, Result};
 use clap::Args;
 use switchyard_bench::workload::Dist;
-use switchyard_catalog::Catalog;
 use switchyard_gateway::Config;
 use switchyard_gateway::config::Policy as RoutePolicy;
 use switchyard_plan::availability::{self, Assumptions};
@@ -160,30 +159,12 @@ pub(crate) fn run(args: PlanArgs) -> Result<()> {
     Ok(())
 }
 
-/// The config's catalog, deployments, fallbacks and tiers.
+/// The config's catalog (its providers and models applied, as the gateway does),
+/// deployments, fallbacks and tiers. A model without `[routes]` deployments fails over
+/// across its provider's regions (`Landscape::deployments_of`).
 fn landscape(config: &Config) -> Result<Landscape> {
-    let mut catalog = Catalog::builtin()?;
-    for m in &config.models {
-        catalog.upsert_model(m.clone())?;
-    }
+    let catalog = switchyard_gateway::catalog(config)?;
     let mut deployments = BTreeMap::new();
-    // A provider's regions in the config are its models' deployments, unless a route
-    // lists its own.
-    for m in catalog.models() {
-        let regions = config
-            .providers
-            .get(&m.provider)
-            .and_then(|p| p.regions.as_ref());
-        if let Some(regions) = regions {
-            let list = regions.iter().map(|r| Deployment {
-                provider: m.provider.clone(),
-                name: r.name.clone(),
-                rpm: None,
-                tpm: None,
-            });
-            deployments.insert(m.id.clone(), list.collect::<Vec<_>>());
-        }
-    }
     for (name, route) in &config.routes {
         let Some(model) = catalog.find(name) else {
             continue;

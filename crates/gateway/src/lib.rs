@@ -46,7 +46,7 @@ use std::sync::Arc;
 
 pub use config::Config;
 pub use error::{ConfigError, GatewayError};
-pub use runtime::{Live, StartError};
+pub use runtime::{Live, StartError, catalog};
 pub use state::AppState;
 pub use telemetry::render as render_metrics;
 use tokio::net::TcpListener;

@@ -148,8 +148,9 @@ impl AppState {
     }
 }
 
-/// The built-in catalog with the config's `[providers.<id>]` and `[[models]]` applied.
-fn catalog(config: &Config) -> Result<Catalog, StartError> {
+/// The built-in catalog with the config's `[providers.<id>]` and `[[models]]` applied
+/// (also what `switchyard plan` plans with).
+pub fn catalog(config: &Config) -> Result<Catalog, StartError> {
     let mut catalog = Catalog::builtin().map_err(|e| StartError::Catalog(e.to_string()))?;
     for (id, p) in &config.providers {
         let place = place(config, config.provider_lines.get(id).copied());
