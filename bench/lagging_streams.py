@@ -1,17 +1,26 @@
 #!/usr/bin/env python3
-"""bench/lagging_streams.py — what a client that stops reading costs the gateway: N raw
-connections each ask for a long stream, read its first bytes, then read nothing more.
-The gateway's RSS before and after, divided by N, is what each lagging connection holds
-(the kernel's socket buffers are not in RSS). Side by side for several binaries; loopback
-only, bounded, stops by itself.
+"""bench/lagging_streams.py — what an open stream costs the gateway, side by side for
+several binaries; loopback only, bounded, stops by itself.
+
+- Lagging (default): N raw connections each ask for a long stream from a simulator at
+  time scale 0, read its first bytes, then read nothing more: what a client that stops
+  reading makes the gateway buffer.
+- `--idle`: N connections each ask for a stream from a slow simulator (time scale 50:
+  the first token is due after about 40 s) and wait: what an open stream that is
+  waiting on its vendor costs.
+
+The gateway's RSS before and after, divided by N, is the cost per connection (the
+kernel's socket buffers are not in RSS).
 
     bench/lagging_streams.py NEW/switchyard OLD/switchyard [--clients 500] [--tokens 4000]
+    bench/lagging_streams.py NEW/switchyard OLD/switchyard --idle --clients 8000
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import resource
 import socket
 import subprocess
 import sys
@@ -46,13 +55,14 @@ def wait_http(url: str, timeout: float = 30) -> None:
             time.sleep(0.1)
 
 
-def measure(binary: Path, clients: int, tokens: int, work: Path) -> tuple[float, float, int]:
+def measure(binary: Path, clients: int, tokens: int, work: Path, idle: bool) -> tuple[float, float, int]:
     port = free_port()
     work.mkdir(parents=True, exist_ok=True)
     cfg = work / "gw.toml"
     sim_port = free_port()
     # The simulator in a process of its own, so that its buffers are not counted.
-    sim = subprocess.Popen([str(binary), "sim", "--listen", f"127.0.0.1:{sim_port}", "--time-scale", "0"],
+    scale = "50" if idle else "0"
+    sim = subprocess.Popen([str(binary), "sim", "--listen", f"127.0.0.1:{sim_port}", "--time-scale", scale],
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     cfg.write_text(f'[server]\nlisten = "127.0.0.1:{port}"\nmax_concurrency = {clients * 2}\n'
                    '[usage]\nstore = "none"\n'
@@ -74,10 +84,11 @@ def measure(binary: Path, clients: int, tokens: int, work: Path) -> tuple[float,
             s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
             s.connect(("127.0.0.1", port))
             s.sendall(request)
-            s.settimeout(10)
-            s.recv(1024)  # the headers and the first events; then nothing more
+            if not idle:
+                s.settimeout(10)
+                s.recv(1024)  # the headers and the first events; then nothing more
             socks.append(s)
-        time.sleep(5)  # let every stream fill what it may
+        time.sleep(5)  # let every stream fill what it may (or reach its vendor)
         after = rss_kib(gw.pid)
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/admin/health", timeout=10) as r:
             print(f"in flight after 5 s: {json.load(r)['in_flight']} of {clients}", file=sys.stderr)
@@ -95,12 +106,18 @@ def main() -> None:
     ap.add_argument("binaries", nargs="+", type=Path)
     ap.add_argument("--clients", type=int, default=500)
     ap.add_argument("--tokens", type=int, default=4000, help="max_tokens of each stream (the simulator writes them all)")
+    ap.add_argument("--idle", action="store_true", help="streams waiting on a slow vendor instead of lagging clients")
     args = ap.parse_args()
-    print("| binary | lagging clients | RSS before MiB | after MiB | bytes per lagging connection |")
+    # Each stream is a socket here and two in the gateway.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = min(hard, max(soft, 3 * args.clients + 256))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+    what = "idle streams" if args.idle else "lagging clients"
+    print(f"| binary | {what} | RSS before MiB | after MiB | bytes per connection |")
     print("|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as tmp:
         for i, b in enumerate(args.binaries):
-            before, after, per = measure(b, args.clients, args.tokens, Path(tmp) / str(i))
+            before, after, per = measure(b, args.clients, args.tokens, Path(tmp) / str(i), args.idle)
             print(f"| `{b}` | {args.clients} | {before:.1f} | {after:.1f} | {per:,} |")
             sys.stdout.flush()
 

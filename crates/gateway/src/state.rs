@@ -34,7 +34,7 @@ pub struct AppState {
     /// Providers by id.
     pub(crate) providers: HashMap<String, ProviderRuntime>,
     /// Pooled HTTP client for upstream calls.
-    pub(crate) client: reqwest::Client,
+    pub(crate) client: crate::upstream::UpstreamClient,
     /// Validated config.
     pub config: Config,
     /// (Caller, conversation, tool-call id) → reasoning, for vendors that need it passed back.

@@ -491,7 +491,7 @@ async fn attempt(call: &Call<'_>, d: Arc<Deployment>, prime: bool, sent: &Sent) 
         .get(provider.dialect.request_id_header())
         .cloned();
     if stream {
-        let body: ByteStream = Box::pin(resp.bytes_stream());
+        let body = crate::upstream::body_stream(resp);
         let body = if prime {
             let deadline = tokio::time::Instant::now() + limits.ttft.min(remaining);
             prime::prime_stream(body, deadline).await?

@@ -18,7 +18,7 @@ use crate::upstream::answer::read_whole;
 pub(super) async fn complete(
     ctx: &RequestCtx,
     provider: &ProviderRuntime,
-    upstream: reqwest::Response,
+    upstream: crate::upstream::UpstreamResponse,
     timeout: Duration,
     assemble: bool,
 ) -> Result<(Bytes, TokenUsage, bool), UpstreamError> {

@@ -176,7 +176,7 @@ impl Relay {
                 Ok(resp) => {
                     self.permit = permit;
                     self.sent = sent.at;
-                    self.upstream = Box::pin(resp.bytes_stream());
+                    self.upstream = crate::upstream::body_stream(resp);
                     self.parser = SseParser::new();
                     self.norm = StreamNormalizer::new();
                     self.held.clear();

@@ -16,7 +16,6 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
-use std::time::Duration;
 
 use switchyard_catalog::Catalog;
 use switchyard_sim::{SimConfig, SimHandle};
@@ -34,6 +33,7 @@ use crate::routing::route::Route;
 use crate::routing::virtual_models::VirtualModel;
 use crate::state::AppState;
 use crate::telemetry::ModelMetrics;
+use crate::upstream::UpstreamClient;
 
 /// Why start-up failed.
 #[derive(Debug, thiserror::Error)]
@@ -44,9 +44,6 @@ pub enum StartError {
     /// The in-process simulator could not start.
     #[error("cannot start the simulator: {0}")]
     Simulator(String),
-    /// The HTTP client could not be built.
-    #[error("cannot build the HTTP client: {0}")]
-    Client(String),
     /// OTLP trace export could not start.
     #[error(
         "{0}\n  fix: check [telemetry] otlp_endpoint and otlp_headers, or remove otlp_endpoint"
@@ -96,7 +93,7 @@ impl AppState {
             let runtime = providers::provider_runtime(p, cfg, sim.as_ref(), env)?;
             providers.insert(p.id.clone(), runtime);
         }
-        let client = upstream_client(&config)?;
+        let client = UpstreamClient::new(config.server.connect_timeout);
         let fallbacks = fallbacks(&config, &catalog)?;
         crate::telemetry::handle();
         let routes = routes::build_routes(&config, &catalog, &providers)?;
@@ -187,19 +184,6 @@ async fn simulator(config: &Config, catalog: &Catalog) -> Result<Option<SimHandl
         .await
         .map(Some)
         .map_err(|e| StartError::Simulator(e.to_string()))
-}
-
-/// The pooled HTTP client every upstream call goes through.
-fn upstream_client(config: &Config) -> Result<reqwest::Client, StartError> {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
-        .connect_timeout(config.server.connect_timeout)
-        .pool_max_idle_per_host(1024)
-        .pool_idle_timeout(Duration::from_secs(90))
-        .tcp_nodelay(true)
-        .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| StartError::Client(e.to_string()))
 }
 
 /// `[fallbacks]`, resolved to canonical model ids.

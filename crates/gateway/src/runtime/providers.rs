@@ -81,9 +81,9 @@ pub(super) fn provider_runtime(
             .iter()
             .map(|r| {
                 let chat_url = url(r);
-                let target = reqwest::Url::parse(&chat_url).map_err(|e| {
+                let target = upstream_uri(&chat_url).map_err(|why| {
                     StartError::Catalog(format!(
-                        "provider '{}' region '{}': '{chat_url}' is not a URL: {e}",
+                        "provider '{}' region '{}': '{chat_url}' {why}\n  fix: give an http:// or https:// URL with a host",
                         p.id, r.name
                     ))
                 })?;
@@ -129,4 +129,39 @@ pub(super) fn provider_runtime(
         simulated: false,
         unusable_hint: hint,
     })
+}
+
+/// `url` parsed for the upstream client: http or https, with a host.
+fn upstream_uri(url: &str) -> Result<axum::http::Uri, String> {
+    let uri = url
+        .parse::<axum::http::Uri>()
+        .map_err(|e| format!("is not a URL: {e}"))?;
+    match (uri.scheme_str(), uri.host()) {
+        (Some("http" | "https"), Some(host)) if !host.is_empty() => Ok(uri),
+        (Some("http" | "https"), _) => Err("has no host".into()),
+        _ => Err("is not an http or https URL".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::upstream_uri;
+
+    #[test]
+    fn upstream_urls_must_be_http_or_https_with_a_host() {
+        let ok = upstream_uri("https://api.deepseek.com/chat/completions").unwrap();
+        assert_eq!(ok.host(), Some("api.deepseek.com"));
+        assert!(upstream_uri("http://127.0.0.1:9/v1/chat/completions").is_ok());
+        assert!(
+            upstream_uri("ftp://example.com/x")
+                .unwrap_err()
+                .contains("not an http")
+        );
+        assert!(
+            upstream_uri("localhost:8080/v1")
+                .unwrap_err()
+                .contains("not")
+        );
+        assert!(upstream_uri("not a url").unwrap_err().contains("not a URL"));
+    }
 }

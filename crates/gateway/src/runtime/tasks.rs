@@ -18,6 +18,7 @@ use tokio::task::JoinSet;
 use super::slo_file;
 use crate::keys::Keyring;
 use crate::state::AppState;
+use crate::upstream::send::probe;
 use crate::usage::{LogReader, read_log};
 
 /// The background tasks of a server's states.
@@ -118,14 +119,9 @@ fn probes(tasks: &mut JoinSet<()>, state: &Arc<AppState>) {
                 let Some(url) = probe_url(&st, &provider, &name) else {
                     continue;
                 };
-                let mut req = st
-                    .client
-                    .get(&url)
-                    .timeout(interval.min(Duration::from_secs(5)));
-                if let Some(auth) = st.providers.get(&provider).and_then(|p| p.auth.clone()) {
-                    req = req.header(axum::http::header::AUTHORIZATION, auth);
-                }
-                let ok = req.send().await.is_ok_and(|r| r.status().is_success());
+                let auth = st.providers.get(&provider).and_then(|p| p.auth.clone());
+                let wait = interval.min(Duration::from_secs(5));
+                let ok = probe(&st.client, &url, auth, wait).await;
                 metrics::counter!("switchyard_probes_total", "provider" => provider.clone(), "deployment" => name.clone(),
                     "result" => if ok { "up" } else { "down" })
                 .increment(1);

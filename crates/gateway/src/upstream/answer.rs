@@ -18,7 +18,7 @@ use super::send::{Capped, MAX_ANSWER_BYTES, read_capped};
 /// Read and parse `upstream`'s whole answer within `remaining` (see the module doc).
 pub(crate) async fn read_whole(
     provider: &ProviderRuntime,
-    upstream: reqwest::Response,
+    upstream: super::UpstreamResponse,
     remaining: Duration,
     assemble: bool,
 ) -> Result<ChatCompletion, UpstreamError> {

@@ -14,7 +14,7 @@ pub struct RegionRuntime {
     /// Full chat-completions URL.
     pub chat_url: String,
     /// The same, parsed once (a request never parses it again).
-    pub target: reqwest::Url,
+    pub target: axum::http::Uri,
 }
 
 /// A provider as the request path sees it.

@@ -5,9 +5,11 @@
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderValue, Method, Request, header};
+use http_body_util::{BodyExt, Full};
 use switchyard_wire::{ErrorKind, UpstreamError};
 
+use super::client::{SendError, USER_AGENT, UpstreamClient, UpstreamResponse};
 use super::provider::{ProviderRuntime, RegionRuntime};
 use crate::traceparent::TraceHeaders;
 
@@ -30,11 +32,15 @@ pub(super) enum Capped {
 /// Read `resp`'s body, stopping at `cap` bytes: a vendor cannot make the gateway hold
 /// more than that, however much it sends.
 pub(super) async fn read_capped(
-    mut resp: reqwest::Response,
+    resp: UpstreamResponse,
     cap: usize,
-) -> Result<Capped, reqwest::Error> {
+) -> Result<Capped, hyper::Error> {
+    let mut body = resp.into_body();
     let mut buf = bytes::BytesMut::new();
-    while let Some(chunk) = resp.chunk().await? {
+    while let Some(frame) = body.frame().await {
+        let Ok(chunk) = frame?.into_data() else {
+            continue; // trailers
+        };
         let room = cap.saturating_sub(buf.len());
         if chunk.len() > room {
             buf.extend_from_slice(chunk.get(..room).unwrap_or_default());
@@ -49,37 +55,16 @@ pub(super) async fn read_capped(
 /// non-2xx answer becomes the vendor's error, classified by its dialect (with its
 /// `Retry-After`, when it gave one).
 pub(crate) async fn send_upstream(
-    client: &reqwest::Client,
+    client: &UpstreamClient,
     provider: &ProviderRuntime,
     region: &RegionRuntime,
     body: Bytes,
     stream: bool,
     timeout: Duration,
     trace: Option<&TraceHeaders>,
-) -> Result<reqwest::Response, UpstreamError> {
-    let mut rb = client
-        .post(region.target.clone())
-        .header(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        )
-        .body(body);
-    if let Some(t) = trace {
-        rb = rb.header("traceparent", t.traceparent.clone());
-        if let Some(state) = &t.tracestate {
-            rb = rb.header("tracestate", state.clone());
-        }
-    }
-    if let Some(auth) = &provider.auth {
-        rb = rb.header(header::AUTHORIZATION, auth.clone());
-    }
-    if stream {
-        rb = rb.header(
-            header::ACCEPT,
-            HeaderValue::from_static("text/event-stream"),
-        );
-    }
-    let resp = match tokio::time::timeout(timeout, rb.send()).await {
+) -> Result<UpstreamResponse, UpstreamError> {
+    let req = chat_request(provider, region, body, stream, trace);
+    let resp = match tokio::time::timeout(timeout, client.send(req)).await {
         Err(_) => {
             return Err(UpstreamError::transport(
                 ErrorKind::Timeout,
@@ -120,7 +105,65 @@ pub(crate) async fn send_upstream(
     Err(err)
 }
 
-fn transport_error(e: &reqwest::Error, region: &RegionRuntime) -> UpstreamError {
+/// `GET url` (a vendor's model list, which no vendor bills) within `wait`: whether it
+/// answered 2xx.
+pub(crate) async fn probe(
+    client: &UpstreamClient,
+    url: &str,
+    auth: Option<HeaderValue>,
+    wait: Duration,
+) -> bool {
+    let Ok(uri) = url.parse::<axum::http::Uri>() else {
+        return false;
+    };
+    let mut req = Request::new(Full::new(Bytes::new()));
+    *req.uri_mut() = uri;
+    req.headers_mut().insert(header::USER_AGENT, USER_AGENT);
+    if let Some(auth) = auth {
+        req.headers_mut().insert(header::AUTHORIZATION, auth);
+    }
+    matches!(
+        tokio::time::timeout(wait, client.send(req)).await,
+        Ok(Ok(resp)) if resp.status().is_success()
+    )
+}
+
+/// The HTTP request for one chat call: every header value prebuilt but the trace's.
+fn chat_request(
+    provider: &ProviderRuntime,
+    region: &RegionRuntime,
+    body: Bytes,
+    stream: bool,
+    trace: Option<&TraceHeaders>,
+) -> Request<Full<Bytes>> {
+    let mut req = Request::new(Full::new(body));
+    *req.method_mut() = Method::POST;
+    *req.uri_mut() = region.target.clone();
+    let headers = req.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::USER_AGENT, USER_AGENT);
+    if stream {
+        headers.insert(
+            header::ACCEPT,
+            HeaderValue::from_static("text/event-stream"),
+        );
+    }
+    if let Some(auth) = &provider.auth {
+        headers.insert(header::AUTHORIZATION, auth.clone());
+    }
+    if let Some(t) = trace {
+        headers.insert("traceparent", t.traceparent.clone());
+        if let Some(state) = &t.tracestate {
+            headers.insert("tracestate", state.clone());
+        }
+    }
+    req
+}
+
+fn transport_error(e: &SendError, region: &RegionRuntime) -> UpstreamError {
     let mut detail = e.to_string();
     let mut src = std::error::Error::source(e);
     while let Some(s) = src {
@@ -132,11 +175,6 @@ fn transport_error(e: &reqwest::Error, region: &RegionRuntime) -> UpstreamError 
         UpstreamError::transport(
             ErrorKind::Unreachable,
             format!("cannot connect to region '{}': {detail}", region.name),
-        )
-    } else if e.is_timeout() {
-        UpstreamError::transport(
-            ErrorKind::Timeout,
-            format!("region '{}' timed out: {detail}", region.name),
         )
     } else {
         UpstreamError::transport(
