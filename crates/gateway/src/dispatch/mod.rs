@@ -486,10 +486,12 @@ async fn attempt(call: &Call<'_>, d: Arc<Deployment>, prime: bool, sent: &Sent) 
         trace.as_ref(),
     )
     .await?;
+    // Copied, not shared: a shared value would pin the connection's whole read buffer
+    // for as long as the answer takes, and the next read would need another.
     let request_id = resp
         .headers()
         .get(provider.dialect.request_id_header())
-        .cloned();
+        .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok());
     if stream {
         let body = crate::upstream::body_stream(resp);
         let body = if prime {

@@ -32,7 +32,8 @@ use crate::keys::access::PeerAddr;
 
 /// Most bytes of answers buffered per connection (HTTP/1) or stream (HTTP/2) for a
 /// client that reads slower than the upstream writes (at least 8 KiB: hyper's minimum).
-const WRITE_BUFFER: usize = 64 * 1024;
+/// HTTP/1 request headers must fit in it too (nginx's default allows 8 KiB a line).
+const WRITE_BUFFER: usize = 16 * 1024;
 
 /// Limits on how slowly a client may send, and on the drain at shutdown.
 #[derive(Debug, Clone, Copy)]

@@ -44,7 +44,7 @@ pub(crate) struct Attempt {
 }
 
 /// Most upstream bytes parsed and relayed in one frame.
-const SLICE: usize = 16 * 1024;
+const SLICE: usize = 8 * 1024;
 
 /// State of one relayed stream.
 pub(crate) struct Relay {

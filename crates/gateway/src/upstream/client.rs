@@ -27,9 +27,10 @@ pub(crate) type UpstreamResponse = Response<Incoming>;
 /// What reading or sending can fail with.
 pub(crate) type SendError = hyper_util::client::legacy::Error;
 
-/// Largest HTTP/1 read buffer per upstream connection (hyper's floor is 8 KiB). A
-/// vendor's headers must fit in it; a body is read this much at a time.
-pub(crate) const READ_BUFFER: usize = 16 * 1024;
+/// Largest HTTP/1 read buffer per upstream connection (hyper's floor). A vendor's
+/// headers must fit in it, as in nginx's default `proxy_buffer_size`; a body is read
+/// this much at a time.
+pub(crate) const READ_BUFFER: usize = 8 * 1024;
 /// Receive window of one HTTP/2 stream: what a vendor may send before the client reads.
 pub(crate) const H2_STREAM_WINDOW: u32 = 64 * 1024;
 /// Receive window of one HTTP/2 connection. Data the client has not read counts against
