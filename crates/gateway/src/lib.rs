@@ -81,7 +81,7 @@ pub async fn serve_live(
         grace: server.shutdown_grace,
     };
     let app = http::router(Arc::clone(&live));
-    let served = http::conn::serve(listener, app, limits, shutdown).await;
+    let served = http::conn::serve(listener, app, limits, server.workers, shutdown).await;
     // Every request has been recorded: the SLO window they counted in is written now.
     let saved = tokio::task::spawn_blocking(move || live.save_slo()).await;
     if let Ok(Err(e)) = saved {

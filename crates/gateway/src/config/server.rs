@@ -45,6 +45,17 @@ pub struct ServerConfig {
     pub header_timeout: Duration,
     /// Longest a client may take to send a request's body, once its headers are in.
     pub body_timeout: Duration,
+    /// Serving threads, each an event loop of its own (`workers`); 0 serves on the
+    /// process's shared runtime instead.
+    pub workers: usize,
+}
+
+/// Most serving threads `workers` may ask for.
+const MAX_WORKERS: usize = 1024;
+
+/// One serving thread per CPU the process may use.
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
 }
 
 /// `[server]` as written.
@@ -62,6 +73,7 @@ pub(super) struct RawServer {
     max_concurrency: Option<Spanned<usize>>,
     header_timeout_secs: Option<Spanned<f64>>,
     body_timeout_secs: Option<Spanned<f64>>,
+    workers: Option<Spanned<usize>>,
 }
 
 impl RawServer {
@@ -91,6 +103,13 @@ impl RawServer {
                 "header_timeout_secs",
             )?,
             body_timeout: client_limit(src, &self.body_timeout_secs, 30.0, "body_timeout_secs")?,
+            workers: src.checked(
+                &self.workers,
+                cores(),
+                |n| n <= MAX_WORKERS,
+                |n| format!("workers must be at most {MAX_WORKERS}, got {n}"),
+                "leave it out for one per CPU core, or 0 for the shared runtime",
+            )?,
         })
     }
 }
@@ -176,6 +195,18 @@ mod tests {
         assert_eq!(s.region.as_deref(), Some("eu"));
         assert_eq!(s.max_concurrency, 64);
         assert_refused("[server]\nmax_concurrency = 0\n", 2, &["at least 1"]);
+    }
+
+    #[test]
+    fn workers_default_to_one_per_core_and_are_bounded() {
+        assert_eq!(server("").workers, cores());
+        assert_eq!(server("[server]\nworkers = 0\n").workers, 0);
+        assert_eq!(server("[server]\nworkers = 3\n").workers, 3);
+        assert_refused(
+            "[server]\n\nworkers = 5000\n",
+            3,
+            &["at most 1024", "one per CPU core"],
+        );
     }
 
     #[test]

@@ -44,11 +44,14 @@ pub(crate) struct ClientTimeouts {
     pub grace: Duration,
 }
 
-/// Serve `app` on `listener` until `shutdown` resolves; see the module docs.
+/// Serve `app` on `listener` until `shutdown` resolves; see the module docs. With
+/// `workers` > 0, on that many event loops of their own ([`serve_on_workers`]); with 0,
+/// on the caller's runtime.
 pub(crate) async fn serve(
     listener: TcpListener,
     app: Router,
     limits: ClientTimeouts,
+    workers: usize,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> io::Result<()> {
     // Dropping `stop_rx` (when `shutdown` resolves) tells every connection to wind down;
@@ -58,6 +61,73 @@ pub(crate) async fn serve(
         shutdown.await;
         drop(stop_rx);
     });
+    if workers == 0 {
+        return accept_loop(listener, app, limits, stop_tx).await;
+    }
+    serve_on_workers(listener, app, limits, workers, stop_tx).await
+}
+
+/// Thread per core, as nginx runs a process per core: `workers` threads, each a
+/// single-threaded runtime accepting from the same listening socket and serving its
+/// connections start to end, upstream calls included (each worker has its own upstream
+/// pool, [`crate::upstream::client::use_pool`]). A request then never wakes another
+/// thread: work-stealing across two cores cost ~25% more CPU per request
+/// (docs/BENCHMARKS.md). Returns once every worker has drained.
+async fn serve_on_workers(
+    listener: TcpListener,
+    app: Router,
+    limits: ClientTimeouts,
+    workers: usize,
+    stop: watch::Sender<()>,
+) -> io::Result<()> {
+    let listener = listener.into_std()?;
+    let mut done = Vec::with_capacity(workers);
+    for i in 0..workers {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let (listener, app, stop) = (listener.try_clone()?, app.clone(), stop.clone());
+        std::thread::Builder::new()
+            .name(format!("switchyard-worker-{i}"))
+            .spawn(move || {
+                let _ = tx.send(run_worker(i, listener, app, limits, stop));
+            })?;
+        done.push(rx);
+    }
+    let mut result = Ok(());
+    for rx in done {
+        match rx.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => result = Err(e),
+            Err(_) => result = Err(io::Error::other("a worker thread ended without a result")),
+        }
+    }
+    result
+}
+
+/// One worker: its runtime, its accept loop, until the loop has drained.
+fn run_worker(
+    index: usize,
+    listener: std::net::TcpListener,
+    app: Router,
+    limits: ClientTimeouts,
+    stop: watch::Sender<()>,
+) -> io::Result<()> {
+    crate::upstream::client::use_pool(index);
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(async move {
+            let listener = TcpListener::from_std(listener)?;
+            accept_loop(listener, app, limits, stop).await
+        })
+}
+
+/// Accept connections until `stop` is closed, then let them finish within the grace.
+async fn accept_loop(
+    listener: TcpListener,
+    app: Router,
+    limits: ClientTimeouts,
+    stop_tx: watch::Sender<()>,
+) -> io::Result<()> {
     let mut conns = tokio::task::JoinSet::new();
     loop {
         let accepted = tokio::select! {

@@ -93,7 +93,7 @@ impl AppState {
             let runtime = providers::provider_runtime(p, cfg, sim.as_ref(), env)?;
             providers.insert(p.id.clone(), runtime);
         }
-        let client = UpstreamClient::new(config.server.connect_timeout);
+        let client = UpstreamClient::new(config.server.connect_timeout, config.server.workers);
         let fallbacks = fallbacks(&config, &catalog)?;
         crate::telemetry::handle();
         let routes = routes::build_routes(&config, &catalog, &providers)?;

@@ -8,6 +8,7 @@
 //! (reqwest, used before, cannot bound its read buffer: a lagging stream held up to
 //! ~400 KB of the vendor's answer here.)
 
+use std::cell::Cell;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -52,45 +53,76 @@ const TCP_KEEPALIVE: Duration = Duration::from_secs(30);
 pub(crate) const USER_AGENT: HeaderValue =
     HeaderValue::from_static(concat!("switchyard/", env!("CARGO_PKG_VERSION")));
 
-/// The shared upstream client; cloning shares its pool.
-#[derive(Clone, Debug)]
-pub(crate) struct UpstreamClient {
-    inner: Client<HttpsConnector<HttpConnector>, UpstreamBody>,
+thread_local! {
+    /// Which of the client's pools this thread uses (see [`use_pool`]).
+    static POOL: Cell<usize> = const { Cell::new(0) };
 }
 
+/// Make the calling thread use pool `index` (modulo the pools there are). Each serving
+/// worker has a pool of its own, so a connection's task runs on the worker that sends
+/// on it and a request never wakes another thread.
+pub(crate) fn use_pool(index: usize) {
+    POOL.set(index);
+}
+
+/// The shared upstream client: one pool per serving worker; cloning shares them.
+#[derive(Clone, Debug)]
+pub(crate) struct UpstreamClient {
+    /// Pool 0.
+    first: Pool,
+    /// Pools 1, 2, …
+    others: Arc<[Pool]>,
+}
+
+type Pool = Client<HttpsConnector<HttpConnector>, UpstreamBody>;
+
 impl UpstreamClient {
-    /// A client whose TCP connects give up after `connect_timeout`.
-    pub(crate) fn new(connect_timeout: Duration) -> Self {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(connect_timeout));
-        http.set_keepalive(Some(TCP_KEEPALIVE));
-        let https = HttpsConnectorBuilder::new()
-            .with_tls_config(tls_config().as_ref().clone())
-            .https_or_http()
-            .enable_http1()
-            .enable_http2()
-            .wrap_connector(http);
-        let inner = Client::builder(TokioExecutor::new())
-            .pool_timer(TokioTimer::new())
-            .timer(TokioTimer::new())
-            .pool_idle_timeout(POOL_IDLE)
-            .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
-            .http1_max_buf_size(READ_BUFFER)
-            .http2_initial_stream_window_size(H2_STREAM_WINDOW)
-            .http2_initial_connection_window_size(H2_CONNECTION_WINDOW)
-            .build(https);
-        UpstreamClient { inner }
+    /// A client with `pools` pools (at least one) whose TCP connects give up after
+    /// `connect_timeout`.
+    pub(crate) fn new(connect_timeout: Duration, pools: usize) -> Self {
+        UpstreamClient {
+            first: pool(connect_timeout),
+            others: (1..pools).map(|_| pool(connect_timeout)).collect(),
+        }
     }
 
-    /// Send `req`, resolving once the vendor's status and headers have arrived.
+    /// Send `req` on this thread's pool, resolving once the vendor's status and headers
+    /// have arrived.
     pub(crate) async fn send(
         &self,
         req: Request<UpstreamBody>,
     ) -> Result<UpstreamResponse, SendError> {
-        self.inner.request(req).await
+        let index = POOL.get() % (self.others.len() + 1);
+        let pool = match index.checked_sub(1) {
+            Some(i) => self.others.get(i).unwrap_or(&self.first),
+            None => &self.first,
+        };
+        pool.request(req).await
     }
+}
+
+/// One pool: HTTP/1.1 and HTTP/2 over rustls, see the module doc.
+fn pool(connect_timeout: Duration) -> Pool {
+    let mut http = HttpConnector::new();
+    http.enforce_http(false);
+    http.set_nodelay(true);
+    http.set_connect_timeout(Some(connect_timeout));
+    http.set_keepalive(Some(TCP_KEEPALIVE));
+    let https = HttpsConnectorBuilder::new()
+        .with_tls_config(tls_config().as_ref().clone())
+        .https_or_http()
+        .enable_http1()
+        .enable_http2()
+        .wrap_connector(http);
+    Client::builder(TokioExecutor::new())
+        .pool_timer(TokioTimer::new())
+        .timer(TokioTimer::new())
+        .pool_idle_timeout(POOL_IDLE)
+        .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
+        .http1_max_buf_size(READ_BUFFER)
+        .http2_initial_stream_window_size(H2_STREAM_WINDOW)
+        .http2_initial_connection_window_size(H2_CONNECTION_WINDOW)
+        .build(https)
 }
 
 /// rustls with the system's roots, built once per process (reading the roots takes
