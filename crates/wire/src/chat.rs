@@ -9,10 +9,11 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
 use crate::JsonMap;
+use crate::open::open_struct;
 use crate::usage::Usage;
 
 /// `POST /v1/chat/completions` request body.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct ChatRequest {
     /// Model name as the client wrote it (alias, vendor-prefixed, any case).
     pub model: String,
@@ -228,7 +229,7 @@ pub enum Role {
 }
 
 /// One message of the conversation (also the message of a non-streaming choice).
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Message {
     /// Author role.
     pub role: Role,
@@ -452,7 +453,7 @@ pub struct FunctionDef {
 }
 
 /// A tool call, whole (in a message) or partial (in a stream delta).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ToolCall {
     /// Position of the call in a streamed delta list (Kimi sometimes omits it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -483,7 +484,7 @@ pub struct FunctionCall {
 }
 
 /// Non-streaming response body.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ChatCompletion {
     /// Response id.
     #[serde(default)]
@@ -516,7 +517,7 @@ fn chunk_object() -> String {
 }
 
 /// One choice of a non-streaming response.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct Choice {
     /// Choice index.
     #[serde(default)]
@@ -532,7 +533,7 @@ pub struct Choice {
 }
 
 /// One streamed chunk.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ChatChunk {
     /// Stream id (same on every chunk).
     #[serde(default)]
@@ -558,7 +559,7 @@ pub struct ChatChunk {
 }
 
 /// One choice delta of a chunk.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ChunkChoice {
     /// Choice index.
     #[serde(default)]
@@ -578,7 +579,7 @@ pub struct ChunkChoice {
 }
 
 /// A streamed increment of the assistant message.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, Serialize)]
 pub struct Delta {
     /// Role, usually on the first chunk only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -596,6 +597,120 @@ pub struct Delta {
     #[serde(flatten)]
     pub extra: JsonMap,
 }
+
+// Every request, whole answer and streamed chunk (one per token) goes through these:
+// they are read in one pass (`crate::open`), not through `#[serde(flatten)]`.
+open_struct!(ChatRequest, ChatRequest::default(), {
+    "stream" => stream,
+    "stream_options" => stream_options,
+    "tools" => tools,
+    "tool_choice" => tool_choice,
+    "n" => n,
+    "stop" => stop,
+    "seed" => seed,
+    "max_tokens" => max_tokens,
+    "max_completion_tokens" => max_completion_tokens,
+    "temperature" => temperature,
+    "top_p" => top_p,
+    "response_format" => response_format,
+    "user" => user,
+}, required {
+    "model" => model,
+    "messages" => messages,
+});
+open_struct!(Message, Message {
+    role: Role::User,
+    content: None,
+    name: None,
+    tool_calls: None,
+    tool_call_id: None,
+    reasoning_content: None,
+    extra: JsonMap::new(),
+}, {
+    "content" => content,
+    "name" => name,
+    "tool_calls" => tool_calls,
+    "tool_call_id" => tool_call_id,
+    "reasoning_content" => reasoning_content,
+}, required {
+    "role" => role,
+});
+open_struct!(ChatCompletion, ChatCompletion {
+    id: String::new(),
+    object: completion_object(),
+    created: 0,
+    model: String::new(),
+    choices: Vec::new(),
+    usage: None,
+    extra: JsonMap::new(),
+}, {
+    "id" => id,
+    "object" => object,
+    "created" => created,
+    "model" => model,
+    "usage" => usage,
+}, required {
+    "choices" => choices,
+});
+open_struct!(Choice, Choice {
+    index: 0,
+    message: Message {
+        role: Role::Assistant,
+        content: None,
+        name: None,
+        tool_calls: None,
+        tool_call_id: None,
+        reasoning_content: None,
+        extra: JsonMap::new(),
+    },
+    finish_reason: None,
+    extra: JsonMap::new(),
+}, {
+    "index" => index,
+    "finish_reason" => finish_reason,
+}, required {
+    "message" => message,
+});
+open_struct!(ChatChunk, ChatChunk {
+    id: String::new(),
+    object: chunk_object(),
+    created: 0,
+    model: String::new(),
+    choices: Vec::new(),
+    usage: None,
+    extra: JsonMap::new(),
+}, {
+    "id" => id,
+    "object" => object,
+    "created" => created,
+    "model" => model,
+    "choices" => choices,
+    "usage" => usage,
+});
+open_struct!(ChunkChoice, ChunkChoice {
+    index: 0,
+    delta: Delta::default(),
+    finish_reason: None,
+    usage: None,
+    extra: JsonMap::new(),
+}, {
+    "index" => index,
+    "delta" => delta,
+    "finish_reason" => finish_reason,
+    "usage" => usage,
+});
+open_struct!(Delta, Delta::default(), {
+    "role" => role,
+    "content" => content,
+    "reasoning_content" => reasoning_content,
+    "tool_calls" => tool_calls,
+});
+open_struct!(ToolCall, ToolCall::default(), {
+    "index" => index,
+    "id" => id,
+    "type" => kind,
+    "function" => function,
+});
 
 impl Delta {
     /// Whether the delta carries any model output (text, reasoning, tool call or audio).

@@ -22,6 +22,7 @@ pub mod aggregate;
 pub mod chat;
 pub mod dialect;
 pub mod error;
+mod open;
 pub mod replay;
 pub mod sse;
 pub mod tokens;

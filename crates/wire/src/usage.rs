@@ -43,7 +43,7 @@ pub struct Usage {
 }
 
 /// `prompt_tokens_details` / `completion_tokens_details`.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct TokenDetails {
     /// Cached prompt tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -55,6 +55,12 @@ pub struct TokenDetails {
     #[serde(flatten)]
     pub extra: JsonMap,
 }
+
+// Read in one pass, not through `#[serde(flatten)]` (see `crate::open`).
+crate::open::open_struct!(TokenDetails, TokenDetails::default(), {
+    "cached_tokens" => cached_tokens,
+    "reasoning_tokens" => reasoning_tokens,
+});
 
 /// The normalised usage every part of Switchyard works with.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
