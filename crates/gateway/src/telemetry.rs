@@ -22,6 +22,8 @@
 //! - `gen_ai_server_time_to_first_token_seconds` (histogram; streams only)
 
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use metrics::{Counter, Gauge, Histogram, counter, gauge, histogram};
 use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
@@ -58,8 +60,34 @@ pub(crate) fn handle() -> Option<&'static PrometheusHandle> {
                 .ok()?
                 .install_recorder()
                 .ok()
+                .inspect(|h| start_upkeep(h.clone(), UPKEEP_EVERY))
         })
         .as_ref()
+}
+
+/// How often histogram samples are folded into their buckets.
+const UPKEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// Upkeep rounds run so far (for tests).
+static UPKEEP_ROUNDS: AtomicU64 = AtomicU64::new(0);
+
+/// Fold `handle`'s buffered histogram samples into their buckets every `every`, on a
+/// thread of its own for the life of the process. The recorder keeps each sample until
+/// upkeep or a scrape of `/metrics`: without this, a gateway nobody scrapes grew by
+/// ~110 bytes per request (`bench/soak.py`, docs/BENCHMARKS.md).
+fn start_upkeep(handle: PrometheusHandle, every: Duration) {
+    let spawned = std::thread::Builder::new()
+        .name("metrics-upkeep".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(every);
+                handle.run_upkeep();
+                UPKEEP_ROUNDS.fetch_add(1, Ordering::Relaxed);
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot start the metrics upkeep thread; samples are folded only when /metrics is scraped");
+    }
 }
 
 /// Prometheus text exposition of every series.
@@ -122,6 +150,23 @@ impl ModelMetrics {
                 "gen_ai_system" => p.clone(), "gen_ai_request_model" => m.clone()),
             genai_ttft: histogram!(GENAI_TTFT, "gen_ai_operation_name" => "chat",
                 "gen_ai_system" => p, "gen_ai_request_model" => m),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn upkeep_runs_on_its_own_without_a_scrape() {
+        let handle = PrometheusBuilder::new().build_recorder().handle();
+        let before = UPKEEP_ROUNDS.load(Ordering::Relaxed);
+        start_upkeep(handle, Duration::from_millis(5));
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while UPKEEP_ROUNDS.load(Ordering::Relaxed) < before + 2 {
+            assert!(std::time::Instant::now() < deadline, "upkeep never ran");
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
 }
