@@ -3,7 +3,8 @@
 # itself), nginx, Switchyard, the LiteLLM proxy and Portkey's gateway, at the same rates,
 # interleaved; CPU per request, added p50/p99 vs direct, RSS. Markdown on stdout.
 #
-#   bench/peers.sh                                   # 500,2000 req/s whole + 500 streamed, 10 s each
+#   bench/peers.sh                                   # 100,2000,5000 req/s whole + 100,1000 streamed, 10 s each
+#                                                    # (LiteLLM up to 100 req/s, Portkey up to 200: they saturate above)
 #   bench/peers.sh --rates 1000 --stream-rates '' --duration 5 --targets direct,nginx,switchyard
 #
 # Builds the release binary, installs Debian's nginx when it is missing (root or sudo),
