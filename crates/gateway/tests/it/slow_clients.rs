@@ -198,3 +198,27 @@ async fn a_slow_body_gets_a_408_in_the_openai_error_shape() {
     assert!(text.starts_with("HTTP/1.1 408"), "{text}");
     assert!(text.contains("\"code\":\"request_body_timeout\""), "{text}");
 }
+
+#[tokio::test]
+async fn headers_over_16_kib_get_a_431_and_those_under_are_served() {
+    let gw = gateway().await;
+    let send = |extra: usize| {
+        let addr = addr(&gw);
+        async move {
+            let mut s = TcpStream::connect(addr).await.unwrap();
+            let filler = "a".repeat(extra);
+            let head = format!("GET /healthz HTTP/1.1\r\nhost: x\r\nx-filler: {filler}\r\n\r\n");
+            s.write_all(head.as_bytes()).await.unwrap();
+            let mut buf = vec![0u8; 256];
+            let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf))
+                .await
+                .unwrap()
+                .unwrap_or(0);
+            String::from_utf8_lossy(&buf[..n]).to_string()
+        }
+    };
+    let small = send(12 * 1024).await;
+    assert!(small.starts_with("HTTP/1.1 200"), "{small}");
+    let big = send(20 * 1024).await;
+    assert!(big.starts_with("HTTP/1.1 431"), "{big}");
+}
