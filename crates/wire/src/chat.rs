@@ -598,6 +598,20 @@ pub struct Delta {
     pub extra: JsonMap,
 }
 
+/// A message with only its role, where a required field needs a starting value that
+/// reading replaces (or refuses as missing).
+fn placeholder_message(role: Role) -> Message {
+    Message {
+        role,
+        content: None,
+        name: None,
+        tool_calls: None,
+        tool_call_id: None,
+        reasoning_content: None,
+        extra: JsonMap::new(),
+    }
+}
+
 // Every request, whole answer and streamed chunk (one per token) goes through these:
 // they are read in one pass (`crate::open`), not through `#[serde(flatten)]`.
 open_struct!(ChatRequest, ChatRequest::default(), {
@@ -618,15 +632,7 @@ open_struct!(ChatRequest, ChatRequest::default(), {
     "model" => model,
     "messages" => messages,
 });
-open_struct!(Message, Message {
-    role: Role::User,
-    content: None,
-    name: None,
-    tool_calls: None,
-    tool_call_id: None,
-    reasoning_content: None,
-    extra: JsonMap::new(),
-}, {
+open_struct!(Message, placeholder_message(Role::User), {
     "content" => content,
     "name" => name,
     "tool_calls" => tool_calls,
@@ -654,15 +660,7 @@ open_struct!(ChatCompletion, ChatCompletion {
 });
 open_struct!(Choice, Choice {
     index: 0,
-    message: Message {
-        role: Role::Assistant,
-        content: None,
-        name: None,
-        tool_calls: None,
-        tool_call_id: None,
-        reasoning_content: None,
-        extra: JsonMap::new(),
-    },
+    message: placeholder_message(Role::Assistant),
     finish_reason: None,
     extra: JsonMap::new(),
 }, {
