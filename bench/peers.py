@@ -2,7 +2,7 @@
 """Gateways side by side in front of one simulator: what each adds per request.
 
     bench/peers.sh [--rates 500,2000] [--duration 10] [--stream-rates 500]
-                   [--targets direct,nginx,switchyard,litellm,portkey]
+                   [--targets direct,nginx,floor,switchyard,litellm,portkey]
 
 (`bench/peers.sh` builds the release binary, installs Debian's nginx when it is
 missing, and runs this file; python3 stdlib only.)
@@ -12,6 +12,9 @@ One `switchyard sim --time-scale 0` on loopback answers at once; in front of it:
 - direct: the simulator itself (the baseline every "added" figure is against);
 - nginx: a reverse proxy with upstream keep-alive and buffering off (the floor of a
   proxy that does nothing with the request);
+- floor: `proxy_floor` (crates/bench/src/bin/proxy_floor.rs), the gateway's own HTTP
+  stack (hyper server, hyper-util pooled client, a runtime per core, mimalloc) forwarding
+  bytes with no LLM logic: what the gateway costs before it does any work;
 - switchyard: `switchyard serve` with the simulator as DeepSeek's one region;
 - litellm: the LiteLLM proxy (`litellm[proxy]`, pinned, in a venv under target/peers/);
 - portkey: Portkey's gateway (npm, pinned, under target/peers/), routed by the
@@ -210,6 +213,16 @@ def start_switchyard(bin_: Path, work: Path, upstream: str) -> Target:
               log_path, {"RUST_LOG": "error"})
     url = wait_for_line(log_path, r"switchyard listening on (\S+)", p, 30)
     return Target("switchyard", f"{url.rstrip('/')}/v1", p.pid, note="usage log in SQLite on")
+
+
+def start_floor(floor_bin: Path, work: Path, upstream: str) -> Target:
+    if not floor_bin.is_file():
+        raise RuntimeError(f"{floor_bin} is missing (bench/peers.sh builds it)")
+    log_path = work / "floor.log"
+    p = start([str(floor_bin), "--upstream", upstream, "--listen", "127.0.0.1:0"], log_path)
+    url = wait_for_line(log_path, r"proxy_floor listening on (\S+)", p, 30)
+    return Target("floor", f"{url.rstrip('/')}/v1", p.pid,
+                  note="proxy_floor: hyper server + pooled client, a runtime per core, no LLM logic")
 
 
 def start_nginx(work: Path, upstream: str) -> Target:
@@ -416,6 +429,7 @@ def start_targets(a, work: Path, cache: Path, sim: subprocess.Popen, upstream: s
     starters = {
         "direct": lambda: Target("direct", upstream, sim.pid, note="switchyard sim --time-scale 0"),
         "nginx": lambda: start_nginx(work, upstream),
+        "floor": lambda: start_floor(a.bin.parent / "proxy_floor", work, upstream),
         "switchyard": lambda: start_switchyard(a.bin, work, upstream),
         "litellm": lambda: start_litellm(cache, work, upstream, a.install_timeout),
         "portkey": lambda: start_portkey(cache, work, upstream, a.install_timeout),
@@ -441,7 +455,7 @@ def parse_args():
     p.add_argument("--max-rate", action="append", default=[], metavar="TARGET=RATE",
                    help=f"highest rate a target is run at (default {CEILING})")
     p.add_argument("--duration", type=float, default=10.0, help="seconds per target and rate")
-    p.add_argument("--targets", default="direct,nginx,switchyard,litellm,portkey")
+    p.add_argument("--targets", default="direct,nginx,floor,switchyard,litellm,portkey")
     p.add_argument("--install-timeout", type=float, default=600.0,
                    help="seconds an install (pip, npm) may take before its target is skipped")
     a = p.parse_args()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench/peers.sh — gateways side by side in front of one simulator: direct (the simulator
-# itself), nginx, Switchyard, the LiteLLM proxy and Portkey's gateway, at the same rates,
+# itself), nginx, the floor of our HTTP stack (proxy_floor), Switchyard, the LiteLLM proxy
+# and Portkey's gateway, at the same rates,
 # interleaved; CPU per request, added p50/p99 vs direct, RSS. Markdown on stdout.
 #
 #   bench/peers.sh                                   # 100,2000,5000 req/s whole + 100,1000 streamed, 10 s each
@@ -42,6 +43,6 @@ if [[ " $* " != *" --targets "* || " $* " == *nginx* ]]; then
     # Without nginx the script goes on and peers.py skips the target, saying why.
     debian_tool /usr/sbin/nginx nginx || echo "bench/peers.sh: nginx could not be installed; it will be skipped" >&2
 fi
-cargo build --release --locked -p switchyard >&2
+cargo build --release --locked -p switchyard -p switchyard-bench --bin switchyard --bin proxy_floor >&2
 target=${CARGO_TARGET_DIR:-$root/target}
 exec python3 "$root/bench/peers.py" --bin "$target/release/switchyard" "$@"

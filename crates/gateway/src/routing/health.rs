@@ -77,31 +77,30 @@ struct Breaker {
 #[derive(Debug)]
 pub struct Health {
     config: BreakerConfig,
-    breakers: HashMap<(String, String), Mutex<Breaker>>,
+    /// By provider, then region: looked up by `&str` on every attempt, without allocating.
+    breakers: HashMap<String, HashMap<String, Mutex<Breaker>>>,
 }
 
 impl Health {
     /// One closed breaker per `(provider, region)`.
     pub fn new(config: BreakerConfig, regions: impl IntoIterator<Item = (String, String)>) -> Self {
-        let breakers = regions
-            .into_iter()
-            .map(|key| {
-                set_gauge(&key, true);
-                (
-                    key,
-                    Mutex::new(Breaker {
-                        state: State::Closed,
-                        recovered: None,
-                        failures_in_row: 0,
-                        recent: 0,
-                        recent_len: 0,
-                        successes: 0,
-                        failures: 0,
-                        opened_because: None,
-                    }),
-                )
-            })
-            .collect();
+        let mut breakers: HashMap<String, HashMap<String, Mutex<Breaker>>> = HashMap::new();
+        for (provider, region) in regions {
+            set_gauge(&provider, &region, true);
+            breakers.entry(provider).or_default().insert(
+                region,
+                Mutex::new(Breaker {
+                    state: State::Closed,
+                    recovered: None,
+                    failures_in_row: 0,
+                    recent: 0,
+                    recent_len: 0,
+                    successes: 0,
+                    failures: 0,
+                    opened_because: None,
+                }),
+            );
+        }
         Health { config, breakers }
     }
 
@@ -152,10 +151,9 @@ impl Health {
 
     /// Deployments whose breaker is not closed: what active probes should check.
     pub fn not_closed(&self) -> Vec<(String, String)> {
-        self.breakers
-            .iter()
-            .filter(|(_, m)| m.lock().is_ok_and(|b| b.state != State::Closed))
-            .map(|(k, _)| k.clone())
+        self.all()
+            .filter(|(_, _, m)| m.lock().is_ok_and(|b| b.state != State::Closed))
+            .map(|(provider, region, _)| (provider.to_string(), region.to_string()))
             .collect()
     }
 
@@ -207,7 +205,7 @@ impl Health {
             b.state = State::Closed;
             b.recovered = Some(Instant::now());
             tracing::info!(provider, region, "region healthy again; breaker closed");
-            set_gauge(&(provider.to_string(), region.to_string()), true);
+            set_gauge(provider, region, true);
         }
     }
 
@@ -255,14 +253,14 @@ impl Health {
                 "breaker opened; region skipped for {:?}",
                 self.config.cooldown
             );
-            set_gauge(&(provider.to_string(), region.to_string()), false);
+            set_gauge(provider, region, false);
         }
     }
 
     /// `GET /admin/health` body.
     pub fn snapshot(&self) -> Value {
         let mut providers = serde_json::Map::new();
-        for ((provider, region), m) in &self.breakers {
+        for (provider, region, m) in self.all() {
             let Ok(b) = m.lock() else { continue };
             let (state, open_for) = match b.state {
                 State::Closed => ("closed", None),
@@ -278,7 +276,7 @@ impl Health {
                 ),
             };
             let entry = providers
-                .entry(provider.clone())
+                .entry(provider.to_string())
                 .or_insert_with(|| json!({}));
             let warmth = match (b.state, b.recovered) {
                 (State::Closed, Some(at)) if !self.config.slow_start.is_zero() => (0.1
@@ -287,7 +285,7 @@ impl Health {
                 (State::Closed, _) => 1.0,
                 _ => 0.1,
             };
-            entry[region.as_str()] = json!({
+            entry[region] = json!({
                 "state": state,
                 "warmth": warmth,
                 "failures_in_row": b.failures_in_row,
@@ -303,13 +301,21 @@ impl Health {
     }
 
     fn get(&self, provider: &str, region: &str) -> Option<&Mutex<Breaker>> {
-        self.breakers
-            .get(&(provider.to_string(), region.to_string()))
+        self.breakers.get(provider)?.get(region)
+    }
+
+    /// Every breaker, with its provider and region.
+    fn all(&self) -> impl Iterator<Item = (&str, &str, &Mutex<Breaker>)> {
+        self.breakers.iter().flat_map(|(provider, regions)| {
+            regions
+                .iter()
+                .map(move |(region, m)| (provider.as_str(), region.as_str(), m))
+        })
     }
 }
 
-fn set_gauge(key: &(String, String), healthy: bool) {
-    gauge!("switchyard_region_healthy", "provider" => key.0.clone(), "region" => key.1.clone())
+fn set_gauge(provider: &str, region: &str, healthy: bool) {
+    gauge!("switchyard_region_healthy", "provider" => provider.to_string(), "region" => region.to_string())
         .set(if healthy { 1.0 } else { 0.0 });
 }
 

@@ -5,7 +5,6 @@
 
 use std::time::Duration;
 
-use axum::body::Bytes;
 use metrics::counter;
 use switchyard_wire::dialect::{choice_slot, tool_slot};
 use switchyard_wire::{
@@ -44,15 +43,20 @@ pub(crate) async fn read_whole(
             ));
         }
     };
-    // Bytes that are not UTF-8 become U+FFFD, as they do in streams.
-    let bytes = match String::from_utf8_lossy(&bytes) {
-        std::borrow::Cow::Borrowed(_) => bytes,
-        std::borrow::Cow::Owned(text) => Bytes::from(text),
+    // Bytes that are not UTF-8 become U+FFFD, as they do in streams. Checked once here
+    // (the fast check first), so the parser need not check again.
+    let lossy;
+    let text = match std::str::from_utf8(&bytes) {
+        Ok(text) => text,
+        Err(_) => {
+            lossy = String::from_utf8_lossy(&bytes).into_owned();
+            lossy.as_str()
+        }
     };
     let parsed = if assemble {
-        assemble_stream(provider, &bytes)
+        assemble_stream(provider, text.as_bytes())
     } else {
-        serde_json::from_slice::<ChatCompletion>(&bytes)
+        serde_json::from_str::<ChatCompletion>(text)
             .map_err(|e| {
                 UpstreamError::transport(
                     ErrorKind::BadResponse,
