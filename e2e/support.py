@@ -202,7 +202,9 @@ class Gateway:
                     pass
         if self.proc.poll() is None:
             try:
-                self.proc.send_signal(signal.SIGTERM)
+                # Ctrl-C: the drain takes no new connections (SIGTERM would keep the
+                # listener open for drain_accept_secs, for a load balancer to notice).
+                self.proc.send_signal(signal.SIGINT)
                 self.proc.wait(timeout=STOP_GRACE_S)
             except subprocess.TimeoutExpired:
                 self.proc.kill()

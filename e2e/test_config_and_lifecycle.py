@@ -147,15 +147,15 @@ def test_sighup_reloads_the_config_without_dropping_a_stream_in_flight(tmp_path)
         gw.stop()
 
 
-def test_streams_cut_by_the_end_of_the_shutdown_grace_are_recorded_even_across_a_reload(tmp_path):
-    """Two streams outlive the grace period, one started before a SIGHUP (on the replaced
-    config) and one after: both end when the grace does, and both are in the usage log
+def test_streams_ended_by_the_drain_are_recorded_even_across_a_reload(tmp_path):
+    """Two streams outlive the drain (`drain_timeout_secs`), one started before a SIGHUP (on the replaced
+    config) and one after: both end when the drain does, and both are in the usage log
     when the process has exited."""
     import sqlite3
 
     db = tmp_path / "usage.db"
     base = (
-        f'[server]\nlisten = "127.0.0.1:0"\nshutdown_grace_secs = 1\n\n'
+        f'[server]\nlisten = "127.0.0.1:0"\ndrain_timeout_secs = 1\n\n'
         f'[usage]\npath = "{db}"\n\n[simulator]\ntime_scale = 1.0\n\n'
         '[providers.deepseek]\nsimulated = true\nregions = [{ name = "global" }]\n'
     )

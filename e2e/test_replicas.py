@@ -67,8 +67,8 @@ def test_two_processes_share_a_keys_rpm_through_redis_and_log_to_postgres(tmp_pa
                     f"DROP TABLE IF EXISTS {table}, {table}_keys"], check=False, timeout=30)
 
 
-def test_a_stream_cut_by_the_end_of_the_grace_settles_its_budget_in_redis(tmp_path):
-    """A budgeted key's long stream outlives `shutdown_grace_secs`: when the gateway
+def test_a_stream_ended_by_the_drain_settles_its_budget_in_redis(tmp_path):
+    """A budgeted key's long stream outlives `drain_timeout_secs`: when the gateway
     ends it, the request's spend reaches Redis and its reservation is released before
     the process exits (not left to lapse, not lost)."""
     import threading
@@ -79,7 +79,7 @@ def test_a_stream_cut_by_the_end_of_the_grace_settles_its_budget_in_redis(tmp_pa
     prefix = f"sye2e-grace-{run}"
     cfg = tmp_path / "grace.toml"
     cfg.write_text(
-        '[server]\nlisten = "127.0.0.1:0"\nshutdown_grace_secs = 1\n\n[keys]\nenabled = true\n\n'
+        '[server]\nlisten = "127.0.0.1:0"\ndrain_timeout_secs = 1\n\n[keys]\nenabled = true\n\n'
         f'[limits]\nbackend = "redis"\nredis_url = "redis://127.0.0.1:6379"\nredis_prefix = "{prefix}"\n\n'
         '[simulator]\ntime_scale = 1.0\n\n'
         '[providers.deepseek]\nsimulated = true\nregions = [{ name = "global" }]\n')

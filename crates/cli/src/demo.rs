@@ -137,6 +137,8 @@ impl Gateway {
 
     /// Stop serving and wait for the server to finish.
     async fn stop(self) {
+        // Nothing balances traffic onto the demo's gateway: no window for new connections.
+        self.state.drain.start(std::time::Duration::ZERO);
         let _ = self.stop_tx.send(());
         let _ = self.server.await;
         drop(self.state);

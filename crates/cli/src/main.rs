@@ -25,6 +25,7 @@ macro_rules! out {
 
 mod bench_cmd;
 mod demo;
+mod healthcheck_cmd;
 mod keys_cmd;
 mod plan_cmd;
 mod route_cmd;
@@ -73,6 +74,10 @@ enum Command {
         /// Time scale of simulated providers, overriding the config (1 = realistic).
         #[arg(long)]
         sim_time_scale: Option<f64>,
+        /// Check the config (syntax, values, providers and models) and exit, without
+        /// serving or connecting to anything: 0 when it is valid.
+        #[arg(long)]
+        check: bool,
     },
     /// Run the simulated providers standalone.
     Sim {
@@ -116,6 +121,8 @@ enum Command {
     Keys(keys_cmd::KeysArgs),
     /// Train, evaluate and explain the tiered router's classifier.
     Route(route_cmd::RouteArgs),
+    /// Exit 0 if a gateway answers /healthz (a container's HEALTHCHECK).
+    Healthcheck(healthcheck_cmd::HealthcheckArgs),
     /// Print the model catalog.
     Models {
         /// Print JSON instead of a table.
@@ -162,8 +169,14 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
         match cli.command {
             Command::Serve {
                 config,
+                check: true,
+                ..
+            } => check_config(config.as_ref()),
+            Command::Serve {
+                config,
                 listen,
                 sim_time_scale,
+                check: false,
             } => serve(config, listen, sim_time_scale).await,
             Command::Sim {
                 listen,
@@ -184,6 +197,7 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
                 sim(listen, seed, time_scale, api_key, limits).await
             }
             Command::Models { json, config } => models(json, config).await,
+            Command::Healthcheck(args) => healthcheck_cmd::run(args).await,
             Command::Bench(args) => return bench_cmd::run(*args).await,
             Command::Demo(args) => demo::run(args).await,
             // Database clients that block (PostgreSQL's makes its own runtime) run off the
@@ -207,6 +221,15 @@ fn init_tracing() {
 }
 
 /// Which configuration to run, and why (for the banner).
+/// `serve --check`: the config loads, and its provider and model overlays apply to the
+/// catalog.
+fn check_config(path: Option<&PathBuf>) -> Result<()> {
+    let (config, why) = load_config(path)?;
+    switchyard_gateway::catalog(&config)?;
+    outln!("config OK: {why}")?;
+    Ok(())
+}
+
 fn load_config(path: Option<&PathBuf>) -> Result<(Config, String)> {
     if let Some(path) = path {
         let text = std::fs::read_to_string(path)
@@ -250,7 +273,7 @@ async fn serve(
     let state = AppState::build(config, &|var| std::env::var(var).ok()).await?;
     let listener = switchyard_gateway::bind(listen).await?;
     let addr = listener.local_addr().context("listener has no address")?;
-    let stop = shared_shutdown()?;
+    let stop = shared_shutdown(Arc::clone(&state.drain))?;
 
     outln!("switchyard {} — {why}", env!("CARGO_PKG_VERSION"))?;
     if let Some(sim) = &state.sim {
@@ -285,8 +308,8 @@ async fn serve(
     let live = Arc::new(Live::new(Arc::new(state)));
     let live_for_exit = Arc::clone(&live);
     reload_on_sighup(Arc::clone(&live), path, overrides)?;
-    // The server drains for the grace period, then ends what is left (each request
-    // records what it used as it goes); it returns once every request is recorded.
+    // The server drains (`switchyard_gateway::Drain`), then ends what is left (each
+    // request records what it used as it goes); it returns once every request is recorded.
     switchyard_gateway::serve_live(live, listener, fired(stop))
         .await
         .context("server failed")?;
@@ -368,27 +391,50 @@ fn reload_on_sighup(live: Arc<Live>, path: Option<PathBuf>, overrides: Overrides
     Ok(())
 }
 
-/// Resolves on the first SIGTERM or SIGINT (Ctrl-C). The handlers are installed when this
-/// is called, not when it is first polled, so a signal that arrives right after start-up
-/// is never missed.
-fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 'static> {
+/// Which signal asked the process to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum StopSignal {
+    /// SIGTERM: an orchestrator (Kubernetes, systemd, podman) stopping the process.
+    Terminate,
+    /// SIGINT: Ctrl-C at a terminal.
+    Interrupt,
+}
+
+/// Resolves on the first SIGTERM or SIGINT (Ctrl-C), saying which. The handlers are
+/// installed when this is called, not when it is first polled, so a signal that arrives
+/// right after start-up is never missed.
+fn stop_signal() -> Result<impl std::future::Future<Output = StopSignal> + Send + 'static> {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).context("cannot install the SIGTERM handler")?;
     let mut int = signal(SignalKind::interrupt()).context("cannot install the SIGINT handler")?;
     Ok(async move {
         tokio::select! {
-            _ = term.recv() => {},
-            _ = int.recv() => {},
+            _ = term.recv() => StopSignal::Terminate,
+            _ = int.recv() => StopSignal::Interrupt,
         }
     })
 }
 
-/// A shutdown signal shared by several waiters: the server and the grace timer.
-fn shared_shutdown() -> Result<tokio::sync::watch::Receiver<bool>> {
-    let signal = shutdown_signal()?;
+/// [`stop_signal`], whichever it is.
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()> + Send + 'static> {
+    let signal = stop_signal()?;
+    Ok(async move {
+        signal.await;
+    })
+}
+
+/// A shutdown signal shared by several waiters. After Ctrl-C the gateway's drain takes
+/// no new connections (someone at a terminal wants it to stop); after SIGTERM it takes
+/// them for `[server] drain_accept_secs`, while a load balancer notices `/readyz`.
+fn shared_shutdown(
+    drain: Arc<switchyard_gateway::Drain>,
+) -> Result<tokio::sync::watch::Receiver<bool>> {
+    let signal = stop_signal()?;
     let (tx, rx) = tokio::sync::watch::channel(false);
     tokio::spawn(async move {
-        signal.await;
+        if signal.await == StopSignal::Interrupt {
+            drain.start(Duration::ZERO);
+        }
         let _ = tx.send(true);
     });
     Ok(rx)

@@ -139,7 +139,7 @@ pub enum GatewayError {
     Overloaded {
         /// 503 for the gateway, 429 for the model's deployments.
         status: StatusCode,
-        /// `gateway_overloaded` or `deployments_saturated`.
+        /// `gateway_overloaded`, `deployments_saturated` or `shutting_down`.
         code: &'static str,
         /// What is full.
         message: String,

@@ -20,6 +20,7 @@ mod chat;
 pub mod config;
 mod ctx;
 mod dispatch;
+mod drain;
 mod error;
 mod http;
 mod keys;
@@ -45,6 +46,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 pub use config::Config;
+pub use drain::Drain;
 pub use error::{ConfigError, GatewayError};
 pub use runtime::{Live, StartError, catalog};
 pub use state::AppState;
@@ -58,8 +60,9 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, StartError> {
         .map_err(|source| StartError::Bind { addr, source })
 }
 
-/// Serve the gateway on `listener` until `shutdown` resolves, then stop accepting and let
-/// in-flight requests finish.
+/// Serve the gateway on `listener` until `shutdown` resolves, then drain: `/readyz`
+/// fails, new connections are taken for `[server] drain_accept_secs` more, requests in
+/// flight get until `drain_timeout_secs` (see [`Drain`]).
 pub async fn serve(
     state: Arc<AppState>,
     listener: TcpListener,
@@ -75,13 +78,30 @@ pub async fn serve_live(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     telemetry::handle();
-    let server = &live.get().config.server;
-    let limits = http::conn::ClientTimeouts {
-        header: server.header_timeout,
-        grace: server.shutdown_grace,
+    // Read from the state in force now, which is not kept (a reload may retire it).
+    let (limits, workers, accept, drain) = {
+        let state = live.get();
+        let server = &state.config.server;
+        let limits = http::conn::ClientTimeouts {
+            header: server.header_timeout,
+            drain_timeout: server.drain_timeout,
+        };
+        (
+            limits,
+            server.workers,
+            server.drain_accept,
+            Arc::clone(&state.drain),
+        )
     };
+    // The drain starts with the signal (a caller may have started it already, with
+    // another window: see `Drain::start`).
+    let started = Arc::clone(&drain);
+    tokio::spawn(async move {
+        shutdown.await;
+        started.start(accept);
+    });
     let app = http::router(Arc::clone(&live));
-    let served = http::conn::serve(listener, app, limits, server.workers, shutdown).await;
+    let served = http::conn::serve(listener, app, limits, workers, drain).await;
     // Every request has been recorded: the SLO window they counted in is written now.
     let saved = tokio::task::spawn_blocking(move || live.save_slo()).await;
     if let Ok(Err(e)) = saved {

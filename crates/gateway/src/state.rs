@@ -76,6 +76,9 @@ pub struct AppState {
     /// Spend today and this month per key, team and model (`GET /admin/overview`);
     /// handed on across reloads like the series.
     pub(crate) spend: Arc<Spend>,
+    /// The drain at shutdown, shared by every state of the process (handed on like
+    /// `trails`).
+    pub drain: Arc<crate::drain::Drain>,
     /// OTLP trace export, when `[telemetry] otlp_endpoint` is set; kept by the state
     /// that replaces this one when its `[telemetry]` is the same.
     pub(crate) otel: Option<Arc<Otel>>,

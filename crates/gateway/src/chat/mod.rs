@@ -63,7 +63,20 @@ pub(crate) async fn handle(st: Arc<AppState>, meta: RequestMeta<'_>, body: Body)
     let served = if Inflight::full(&st) {
         Err(admit::overloaded(&st))
     } else {
-        serve(&st, meta, body, asked).await
+        // A request still waiting for its answer when the drain at shutdown ends is
+        // answered 503 (its usage recorded as a client gone); a stream already answering
+        // is ended by its relay.
+        let shutdown = st.drain.ended_here();
+        tokio::select! {
+            biased;
+            served = serve(&st, meta, body, asked) => served,
+            () = shutdown.cancelled() => Err(GatewayError::Overloaded {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                code: "shutting_down",
+                message: "the gateway is shutting down and this request ran past its drain_timeout_secs; retry it".into(),
+                retry_after_secs: 1,
+            }),
+        }
     };
     match served {
         Ok(resp) => resp,

@@ -33,8 +33,12 @@ pub struct ServerConfig {
     pub ttft_timeout: Duration,
     /// Connect timeout to upstreams (`connect_timeout_secs`).
     pub connect_timeout: Duration,
-    /// On shutdown, how long in-flight requests get to finish (`shutdown_grace_secs`).
-    pub shutdown_grace: Duration,
+    /// After SIGTERM, how long new connections are still accepted while `/readyz` fails
+    /// (`drain_accept_secs`; none after Ctrl-C).
+    pub drain_accept: Duration,
+    /// From the shutdown signal, how long requests and streams in flight may run on
+    /// before they are ended (`drain_timeout_secs`, formerly `shutdown_grace_secs`).
+    pub drain_timeout: Duration,
     /// This instance's home region: deployments in regions `near` it are preferred.
     pub region: Option<String>,
     /// Requests in flight at most, gateway-wide; past it, a fast 503 with Retry-After.
@@ -68,7 +72,10 @@ pub(super) struct RawServer {
     stream_idle_timeout_secs: Option<u64>,
     ttft_timeout_secs: Option<u64>,
     connect_timeout_secs: Option<u64>,
-    shutdown_grace_secs: Option<u64>,
+    drain_accept_secs: Option<Spanned<u64>>,
+    drain_timeout_secs: Option<Spanned<u64>>,
+    /// The older name of `drain_timeout_secs`.
+    shutdown_grace_secs: Option<Spanned<u64>>,
     region: Option<String>,
     max_concurrency: Option<Spanned<usize>>,
     header_timeout_secs: Option<Spanned<f64>>,
@@ -80,6 +87,7 @@ impl RawServer {
     /// `[server]`, checked.
     pub(super) fn validate(self, src: Source<'_>) -> Result<ServerConfig, ConfigError> {
         let whole_secs = |v: Option<u64>, default: u64| Duration::from_secs(v.unwrap_or(default));
+        let (drain_accept, drain_timeout) = self.drain(src)?;
         Ok(ServerConfig {
             listen: listen(src, self.listen.as_ref())?,
             max_body_bytes: self.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES),
@@ -87,7 +95,8 @@ impl RawServer {
             stream_idle_timeout: whole_secs(self.stream_idle_timeout_secs, 120),
             ttft_timeout: whole_secs(self.ttft_timeout_secs, 120),
             connect_timeout: whole_secs(self.connect_timeout_secs, 10),
-            shutdown_grace: whole_secs(self.shutdown_grace_secs, 30),
+            drain_accept,
+            drain_timeout,
             region: self.region.filter(|r| !r.trim().is_empty()),
             max_concurrency: src.checked(
                 &self.max_concurrency,
@@ -112,7 +121,38 @@ impl RawServer {
             )?,
         })
     }
+
+    /// `drain_accept_secs` and `drain_timeout_secs` (or its older name), checked: the
+    /// window for new connections ends before the drain does.
+    fn drain(&self, src: Source<'_>) -> Result<(Duration, Duration), ConfigError> {
+        if let (Some(_), Some(old)) = (&self.drain_timeout_secs, &self.shutdown_grace_secs) {
+            return Err(src.error(
+                old.span(),
+                "shutdown_grace_secs is the older name of drain_timeout_secs, and both are set"
+                    .into(),
+                "keep drain_timeout_secs only",
+            ));
+        }
+        let timeout = self
+            .drain_timeout_secs
+            .as_ref()
+            .or(self.shutdown_grace_secs.as_ref());
+        let timeout = timeout.map_or(DEFAULT_DRAIN_TIMEOUT_SECS, |t| *t.get_ref());
+        let accept = src.checked(
+            &self.drain_accept_secs,
+            DEFAULT_DRAIN_ACCEPT_SECS.min(timeout),
+            |a| a <= timeout,
+            |a| format!("drain_accept_secs ({a}) is longer than the drain itself (drain_timeout_secs = {timeout})"),
+            "make drain_accept_secs at most drain_timeout_secs: connections are accepted for part of the drain",
+        )?;
+        Ok((Duration::from_secs(accept), Duration::from_secs(timeout)))
+    }
 }
+
+/// After SIGTERM, seconds new connections are still accepted, by default.
+const DEFAULT_DRAIN_ACCEPT_SECS: u64 = 5;
+/// Seconds requests in flight get after the shutdown signal, by default.
+const DEFAULT_DRAIN_TIMEOUT_SECS: u64 = 30;
 
 /// `listen`, or the default address.
 fn listen(src: Source<'_>, l: Option<&Spanned<String>>) -> Result<SocketAddr, ConfigError> {
@@ -171,11 +211,12 @@ mod tests {
         assert_eq!(
             [
                 s.connect_timeout,
-                s.shutdown_grace,
+                s.drain_accept,
+                s.drain_timeout,
                 s.header_timeout,
                 s.body_timeout
             ],
-            [secs(10), secs(30), secs(10), secs(30)]
+            [secs(10), secs(5), secs(30), secs(10), secs(30)]
         );
     }
 
@@ -185,8 +226,31 @@ mod tests {
             "[server]\nrequest_timeout_secs = 7\nshutdown_grace_secs = 0\nheader_timeout_secs = 0.25\n",
         );
         assert_eq!(s.request_timeout, Duration::from_secs(7));
-        assert_eq!(s.shutdown_grace, Duration::ZERO);
+        // The older name still sets the drain; a shorter drain shortens its accept window.
+        assert_eq!(
+            (s.drain_timeout, s.drain_accept),
+            (Duration::ZERO, Duration::ZERO)
+        );
         assert_eq!(s.header_timeout, Duration::from_millis(250));
+    }
+
+    #[test]
+    fn the_drain_window_must_end_before_the_drain_and_one_name_is_enough() {
+        let s = server("[server]\ndrain_accept_secs = 2\ndrain_timeout_secs = 9\n");
+        assert_eq!(
+            (s.drain_accept, s.drain_timeout),
+            (Duration::from_secs(2), Duration::from_secs(9))
+        );
+        assert_refused(
+            "[server]\ndrain_timeout_secs = 3\ndrain_accept_secs = 4\n",
+            3,
+            &["drain_accept_secs (4)", "at most drain_timeout_secs"],
+        );
+        assert_refused(
+            "[server]\ndrain_timeout_secs = 3\nshutdown_grace_secs = 4\n",
+            3,
+            &["older name", "keep drain_timeout_secs"],
+        );
     }
 
     #[test]

@@ -7,15 +7,17 @@
 //!   and the connection closes when one goes unanswered for as long).
 //! - `[server] body_timeout_secs` bounds reading a body ([`crate::intake::read_body`]).
 //!
-//! On shutdown the listener closes and each connection finishes the requests it has and
-//! takes no more. Connections still busy when the grace period ends are dropped: each
-//! request's own drop guard then records what it used (as a client gone), so that
-//! [`serve`] returns only once every request has been recorded, and a final flush of the
-//! usage log holds them all.
+//! On shutdown, the steps of [`crate::drain`]: connections are still accepted for the
+//! drain's window, then the listener closes and each connection finishes the requests it
+//! has and takes no more; at the drain's deadline what still runs is ended (streams with
+//! an error event), and connections still open [`END_GRACE`] later are dropped (each
+//! request's own drop guard then records what it used). So [`serve`] returns only once
+//! every request has been recorded, and a final flush of the usage log holds them all.
 
 use std::io;
 use std::net::SocketAddr;
 use std::pin::pin;
+use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
@@ -25,9 +27,10 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::watch;
+use tokio::task::JoinSet;
 use tower_service::Service;
 
+use crate::drain::{Drain, END_GRACE};
 use crate::keys::access::PeerAddr;
 
 /// Most bytes of answers buffered per connection (HTTP/1) or stream (HTTP/2) for a
@@ -40,11 +43,11 @@ const WRITE_BUFFER: usize = 16 * 1024;
 pub(crate) struct ClientTimeouts {
     /// See `[server] header_timeout_secs`.
     pub header: Duration,
-    /// See `[server] shutdown_grace_secs`.
-    pub grace: Duration,
+    /// See `[server] drain_timeout_secs`.
+    pub drain_timeout: Duration,
 }
 
-/// Serve `app` on `listener` until `shutdown` resolves; see the module docs. With
+/// Serve `app` on `listener` until `drain` has run its course; see the module docs. With
 /// `workers` > 0, on that many event loops of their own ([`serve_on_workers`]); with 0,
 /// on the caller's runtime.
 pub(crate) async fn serve(
@@ -52,19 +55,12 @@ pub(crate) async fn serve(
     app: Router,
     limits: ClientTimeouts,
     workers: usize,
-    shutdown: impl Future<Output = ()> + Send + 'static,
+    drain: Arc<Drain>,
 ) -> io::Result<()> {
-    // Dropping `stop_rx` (when `shutdown` resolves) tells every connection to wind down;
-    // each holds a `done_rx` until it has, which `done_tx.closed()` waits for.
-    let (stop_tx, stop_rx) = watch::channel(());
-    tokio::spawn(async move {
-        shutdown.await;
-        drop(stop_rx);
-    });
     if workers == 0 {
-        return accept_loop(listener, app, limits, stop_tx).await;
+        return accept_loop(listener, app, limits, drain).await;
     }
-    serve_on_workers(listener, app, limits, workers, stop_tx).await
+    serve_on_workers(listener, app, limits, workers, drain).await
 }
 
 /// Thread per core, as nginx runs a process per core: `workers` threads, each a
@@ -78,20 +74,23 @@ async fn serve_on_workers(
     app: Router,
     limits: ClientTimeouts,
     workers: usize,
-    stop: watch::Sender<()>,
+    drain: Arc<Drain>,
 ) -> io::Result<()> {
     let listener = listener.into_std()?;
     let mut done = Vec::with_capacity(workers);
     for i in 0..workers {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        let (listener, app, stop) = (listener.try_clone()?, app.clone(), stop.clone());
+        let (listener, app, drain) = (listener.try_clone()?, app.clone(), Arc::clone(&drain));
         std::thread::Builder::new()
             .name(format!("switchyard-worker-{i}"))
             .spawn(move || {
-                let _ = tx.send(run_worker(i, listener, app, limits, stop));
+                let _ = tx.send(run_worker(i, listener, app, limits, drain));
             })?;
         done.push(rx);
     }
+    // The socket closes (and new connections are refused) only once every copy of it is
+    // dropped: the workers drop theirs when the drain's window closes.
+    drop(listener);
     let mut result = Ok(());
     for rx in done {
         match rx.await {
@@ -109,7 +108,7 @@ fn run_worker(
     listener: std::net::TcpListener,
     app: Router,
     limits: ClientTimeouts,
-    stop: watch::Sender<()>,
+    drain: Arc<Drain>,
 ) -> io::Result<()> {
     crate::upstream::client::use_pool(index);
     tokio::runtime::Builder::new_current_thread()
@@ -117,30 +116,31 @@ fn run_worker(
         .build()?
         .block_on(async move {
             let listener = TcpListener::from_std(listener)?;
-            accept_loop(listener, app, limits, stop).await
+            accept_loop(listener, app, limits, drain).await
         })
 }
 
-/// Accept connections until `stop` is closed, then let them finish within the grace.
+/// Accept connections until the drain's window closes, then let them finish (see the
+/// module docs).
 async fn accept_loop(
     listener: TcpListener,
     app: Router,
     limits: ClientTimeouts,
-    stop_tx: watch::Sender<()>,
+    drain: Arc<Drain>,
 ) -> io::Result<()> {
-    let mut conns = tokio::task::JoinSet::new();
+    let mut conns = JoinSet::new();
+    let mut closing = pin!(listener_closes(&drain));
     loop {
         let accepted = tokio::select! {
             a = listener.accept() => a,
-            () = stop_tx.closed() => break,
+            () = &mut closing => break,
             // Reap ended connections so the set holds only live ones.
             Some(_) = conns.join_next(), if !conns.is_empty() => continue,
         };
         match accepted {
             Ok((stream, peer)) => {
-                let stop = stop_tx.clone();
                 let app = app.clone();
-                conns.spawn(connection(stream, peer, app, limits, stop));
+                conns.spawn(connection(stream, peer, app, limits, Arc::clone(&drain)));
             }
             // Out of file descriptors, or a connection reset before it was accepted: the
             // listener itself is fine; pause briefly so that a full table can drain.
@@ -151,19 +151,48 @@ async fn accept_loop(
         }
     }
     drop(listener);
-    let drained = tokio::time::timeout(limits.grace, async {
-        while conns.join_next().await.is_some() {}
-    })
-    .await;
-    if drained.is_err() {
+    finish(conns, &drain, limits.drain_timeout).await;
+    Ok(())
+}
+
+async fn join_all(conns: &mut JoinSet<()>) {
+    while conns.join_next().await.is_some() {}
+}
+
+/// Resolves when the listener is to close: the drain's window after the signal.
+async fn listener_closes(drain: &Drain) {
+    let until = drain.accept_until().await;
+    tokio::time::sleep_until(until).await;
+}
+
+/// Let `conns` finish until the drain's deadline; then end what still runs, and after
+/// [`END_GRACE`] drop the connections still open.
+async fn finish(mut conns: JoinSet<()>, drain: &Drain, timeout: Duration) {
+    let deadline = drain.deadline(timeout).await;
+    if tokio::time::timeout_at(deadline, join_all(&mut conns))
+        .await
+        .is_ok()
+    {
+        return;
+    }
+    if !drain.has_ended() {
         tracing::warn!(
             connections = conns.len(),
-            "requests still running when the shutdown grace ended; ending them"
+            "requests still running when drain_timeout_secs ran out; ending them"
+        );
+    }
+    drain.end();
+    if tokio::time::timeout(END_GRACE, join_all(&mut conns))
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            connections = conns.len(),
+            "connections still open after the drain; closing them"
         );
         conns.abort_all();
         while conns.join_next().await.is_some() {}
     }
-    Ok(())
 }
 
 async fn connection(
@@ -171,7 +200,7 @@ async fn connection(
     peer: SocketAddr,
     app: Router,
     limits: ClientTimeouts,
-    stop: watch::Sender<()>,
+    drain: Arc<Drain>,
 ) {
     // Streams write small events that should leave at once.
     if let Err(e) = stream.set_nodelay(true) {
@@ -198,7 +227,7 @@ async fn connection(
         app.clone().call(req)
     });
     let mut conn = pin!(builder.serve_connection_with_upgrades(TokioIo::new(stream), service));
-    let mut stopping = pin!(stop.closed());
+    let mut stopping = pin!(listener_closes(&drain));
     let mut told = false;
     loop {
         tokio::select! {

@@ -32,6 +32,13 @@ pub(super) async fn healthz() -> Response {
 
 pub(super) async fn readyz(State(live): State<Arc<Live>>) -> Response {
     let st = live.get();
+    // Draining at shutdown: out of rotation at once, whatever else holds.
+    if st.drain.is_draining() {
+        return json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            Bytes::from_static(b"{\"status\":\"draining\"}"),
+        );
+    }
     let usable: Vec<&str> = st
         .providers
         .values()

@@ -246,6 +246,10 @@ pub(crate) struct RedisLimits {
     settle: Script,
     /// Settles sent but not yet answered, so that shutdown can wait for them.
     pending: Arc<Pending>,
+    /// The runtime the connection was made on, which lives until the process exits:
+    /// settles run there, not on a serving worker's runtime, which ends (dropping its
+    /// tasks) as soon as its connections have drained.
+    runtime: Option<tokio::runtime::Handle>,
 }
 
 /// A count of background calls in flight, and a wake-up when it reaches zero.
@@ -342,6 +346,7 @@ impl RedisLimits {
             admit: Script::new(ADMIT),
             settle: Script::new(SETTLE),
             pending: Arc::default(),
+            runtime: tokio::runtime::Handle::try_current().ok(),
         }
     }
 
@@ -604,7 +609,9 @@ pub(crate) struct Settler {
 
 impl SharedSettle for Settler {
     fn settle(&self, tokens_back: i64, reserved: u64, spent: u64) {
-        let Ok(rt) = tokio::runtime::Handle::try_current() else {
+        let Some(rt) =
+            (self.limits.runtime.clone()).or_else(|| tokio::runtime::Handle::try_current().ok())
+        else {
             return;
         };
         let limits = Arc::clone(&self.limits);

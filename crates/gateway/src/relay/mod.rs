@@ -83,6 +83,8 @@ pub(crate) struct Relay {
     permit: Permit,
     /// When the current attempt was sent.
     sent: std::time::Instant,
+    /// Cancelled when the drain at shutdown ends what still runs.
+    shutdown: tokio_util::sync::CancellationToken,
     _inflight: Box<dyn Send + Sync>,
 }
 
@@ -99,6 +101,7 @@ impl Relay {
     ) -> Self {
         let deadline = Instant::from_std(ctx.started) + limits.request;
         let ttft_deadline = (Instant::now() + limits.ttft).min(deadline);
+        let shutdown = ctx.st.drain.ended_here();
         Relay {
             ctx,
             dialect,
@@ -126,6 +129,7 @@ impl Relay {
             last_data: Instant::now(),
             permit: attempt.permit,
             sent: attempt.sent,
+            shutdown,
             _inflight: Box::new(inflight),
         }
     }
@@ -164,7 +168,15 @@ impl Relay {
             } else {
                 self.ttft_deadline.min(self.deadline)
             };
-            match tokio::time::timeout_at(wait_until, self.upstream.next()).await {
+            let next = tokio::select! {
+                biased;
+                r = tokio::time::timeout_at(wait_until, self.upstream.next()) => r,
+                () = self.shutdown.cancelled() => {
+                    self.shut_down();
+                    return Some(Bytes::from(std::mem::take(&mut self.out)));
+                }
+            };
+            match next {
                 // A limit the client shortened ran out: the client's own choice, not the
                 // deployment's fault, so no mark against its health.
                 Err(_) if self.client_limit_ran_out() == Some(ClientExpiry::Request) => self
@@ -475,9 +487,6 @@ impl Relay {
 
     /// End the stream with an SSE error event.
     fn fail_now(&mut self, code: &str, message: &str) {
-        self.release_held();
-        counter!("switchyard_stream_failures_total", "provider" => self.ctx.provider.clone(), "code" => code.to_string())
-            .increment(1);
         let body = json!({"error": {
             "message": format!("{}: {message}", self.ctx.provider),
             "type": "upstream_error",
@@ -486,7 +495,28 @@ impl Relay {
             "provider": self.ctx.provider,
             "retryable": true,
         }});
-        self.write_data(&body);
+        self.end_with(code, &body);
+    }
+
+    /// The drain at shutdown ran out of time (`[server] drain_timeout_secs`): end the
+    /// stream with an error event that says so (never a clean end that looks complete).
+    fn shut_down(&mut self) {
+        let body = json!({"error": {
+            "message": "the gateway is shutting down and this stream ran past its drain_timeout_secs; retry the request",
+            "type": "server_error",
+            "param": null,
+            "code": "shutting_down",
+            "retryable": true,
+        }});
+        self.end_with("shutting_down", &body);
+    }
+
+    /// Send what was held back, then the error event `body`; record the usage so far.
+    fn end_with(&mut self, code: &str, body: &serde_json::Value) {
+        self.release_held();
+        counter!("switchyard_stream_failures_total", "provider" => self.ctx.provider.clone(), "code" => code.to_string())
+            .increment(1);
+        self.write_data(body);
         self.done = true;
         let (usage, estimated) = self.usage_now();
         self.record(usage, estimated, Outcome::Interrupted);

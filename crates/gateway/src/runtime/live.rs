@@ -50,6 +50,7 @@ impl Live {
             fresh.trails = Arc::clone(&now.trails);
             fresh.stats = Arc::clone(&now.stats);
             fresh.spend = Arc::clone(&now.spend);
+            fresh.drain = Arc::clone(&now.drain);
             // The same [telemetry] keeps its exporter (and what it has queued); other
             // settings start their own, and the old one sends what it has once the old
             // state is dropped.

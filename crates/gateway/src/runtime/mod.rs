@@ -140,6 +140,7 @@ impl AppState {
             trails: Arc::default(),
             stats: Arc::default(),
             spend: Arc::default(),
+            drain: Arc::default(),
             otel,
         })
     }
