@@ -243,6 +243,16 @@ class Gateway:
         return self._http
 
 
+def create_key(config: Path, name: str, *limits: str, env: dict[str, str] | None = None) -> dict[str, Any]:
+    """`switchyard keys create --name NAME LIMITS… --config CONFIG --json`: the new key's
+    `{"key": secret, "record": {...}}`."""
+    made = subprocess.run([str(gateway_bin()), "keys", "create", "--name", name, *limits,
+                           "--config", str(config), "--json"], capture_output=True, text=True,
+                          env=env if env is not None else child_env(), timeout=30)
+    assert made.returncode == 0, made.stderr
+    return json.loads(made.stdout)
+
+
 def start_gateway(extra_args: Iterable[str] = (), config_path: Path | None = None) -> Gateway:
     argv = [
         str(gateway_bin()),

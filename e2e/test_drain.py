@@ -16,7 +16,7 @@ import time
 import httpx
 import pytest
 
-from support import Gateway, child_env, gateway_bin
+from support import Gateway, child_env, create_key, gateway_bin
 
 STREAMS = 100
 ACCEPT_S = 2
@@ -69,11 +69,7 @@ def drained_gateway(tmp_path):
         f'[limits]\nbackend = "redis"\nredis_url = "redis://127.0.0.1:6379"\nredis_prefix = "{prefix}"\n\n'
         '[simulator]\ntime_scale = 1.0\n\n'
         '[providers.deepseek]\nsimulated = true\nregions = [{ name = "global" }]\n')
-    made = subprocess.run([str(gateway_bin()), "keys", "create", "--name", "drain", "--budget", "100",
-                           "--period", "day", "--config", str(cfg), "--json"],
-                          capture_output=True, text=True, env=env, timeout=30)
-    assert made.returncode == 0, made.stderr
-    key = json.loads(made.stdout)
+    key = create_key(cfg, "drain", "--budget", "100", "--period", "day", env=env)
     gw = Gateway([str(gateway_bin()), "serve", "--config", str(cfg)], env=env).wait_listening()
     try:
         yield gw, key, db, prefix

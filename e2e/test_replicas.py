@@ -12,7 +12,7 @@ import time
 
 import httpx
 
-from support import Gateway, child_env, gateway_bin
+from support import Gateway, child_env, create_key, gateway_bin
 
 PG = "postgres://postgres@127.0.0.1:5432/test"
 
@@ -31,11 +31,7 @@ def test_two_processes_share_a_keys_rpm_through_redis_and_log_to_postgres(tmp_pa
         f'[usage]\nstore = "postgres"\nurl = "{PG}"\ntable = "{table}"\n\n'
         '[simulator]\ntime_scale = 0\n\n'
         '[providers.deepseek]\nsimulated = true\nregions = [{ name = "global" }]\n')
-    made = subprocess.run([str(gateway_bin()), "keys", "create", "--name", "shared", "--rpm", "6",
-                           "--config", str(cfg), "--json"], capture_output=True, text=True, env=env,
-                          timeout=30)
-    assert made.returncode == 0, made.stderr
-    key = json.loads(made.stdout)["key"]
+    key = create_key(cfg, "shared", "--rpm", "6", env=env)["key"]
     # Each replica has its own data directory, as on its own machine: the key reaches
     # them through PostgreSQL.
     gws = []
@@ -83,11 +79,7 @@ def test_a_stream_ended_by_the_drain_settles_its_budget_in_redis(tmp_path):
         f'[limits]\nbackend = "redis"\nredis_url = "redis://127.0.0.1:6379"\nredis_prefix = "{prefix}"\n\n'
         '[simulator]\ntime_scale = 1.0\n\n'
         '[providers.deepseek]\nsimulated = true\nregions = [{ name = "global" }]\n')
-    made = subprocess.run([str(gateway_bin()), "keys", "create", "--name", "grace", "--budget", "100",
-                           "--period", "day", "--config", str(cfg), "--json"],
-                          capture_output=True, text=True, env=env, timeout=30)
-    assert made.returncode == 0, made.stderr
-    key = json.loads(made.stdout)["key"]
+    key = create_key(cfg, "grace", "--budget", "100", "--period", "day", env=env)["key"]
     gw = Gateway([str(gateway_bin()), "serve", "--config", str(cfg)], env=env).wait_listening()
 
     def redis(*args: str) -> list[str]:
