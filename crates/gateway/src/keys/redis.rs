@@ -315,9 +315,12 @@ impl RedisLimits {
     ) -> Result<Self, String> {
         // Messages never show a password: every form is hidden.
         let shown = switchyard_ledger::redact(url);
+        let info = redis::IntoConnectionInfo::into_connection_info(url)
+            .map_err(|e| format!("redis url '{shown}': {e}"))?
+            .set_tcp_settings(tcp_settings());
         let client = match tls_roots(ca_file).await? {
-            Some(certs) => redis::Client::build_with_tls(url, certs),
-            None => redis::Client::open(url),
+            Some(certs) => redis::Client::build_with_tls(info, certs),
+            None => redis::Client::open(info),
         }
         .map_err(|e| format!("redis url '{shown}': {e}"))?;
         let config = redis::aio::ConnectionManagerConfig::new()
@@ -351,6 +354,7 @@ impl RedisLimits {
     }
 
     /// Connect to a Redis Cluster through any of its `nodes` (`redis://host:port`).
+    /// Like [`RedisLimits::connect`], with `TCP_NODELAY`.
     pub(crate) async fn connect_cluster(
         nodes: &[String],
         prefix: &str,
@@ -363,6 +367,7 @@ impl RedisLimits {
             builder = builder.certs(certs);
         }
         let client = builder
+            .tcp_settings(tcp_settings())
             .connection_timeout(Duration::from_secs(2))
             .response_timeout(Duration::from_secs(1))
             .build()
@@ -591,6 +596,13 @@ fn push(out: &mut Vec<(HeaderName, HeaderValue)>, name: &str, value: String) {
     if let (Ok(n), Ok(v)) = (HeaderName::try_from(name), HeaderValue::try_from(value)) {
         out.push((n, v));
     }
+}
+
+/// `TCP_NODELAY` on every connection to Redis. Without it, an admission written while
+/// the previous request's settle is still unacknowledged waits for the peer's delayed
+/// ACK: +40 ms on each admission to a Redis in another region (e2e/test_regions.py).
+fn tcp_settings() -> redis::io::tcp::TcpSettings {
+    redis::io::tcp::TcpSettings::default().set_nodelay(true)
 }
 
 /// Where to settle a request admitted through Redis.
