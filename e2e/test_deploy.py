@@ -12,7 +12,7 @@ import subprocess
 
 import pytest
 
-from support import REPO_ROOT, gateway_bin
+from support import REPO_ROOT, child_env, gateway_bin
 
 
 def _container_tools() -> None:
@@ -73,3 +73,19 @@ def test_serve_check_names_the_line_of_a_bad_config_and_passes_a_good_one(tmp_pa
     done = subprocess.run([str(gateway_bin()), "serve", "--check", "--config", str(good)],
                           capture_output=True, text=True, timeout=30)
     assert done.returncode == 0 and "config OK" in done.stdout, done.stderr
+
+
+def test_database_urls_can_come_from_the_environment_so_the_config_holds_no_password(tmp_path):
+    cfg = tmp_path / "secretless.toml"
+    cfg.write_text('[keys]\nenabled = true\n[limits]\nbackend = "redis"\nredis_url_env = "SY_E2E_REDIS_URL"\n'
+                   '[usage]\nstore = "postgres"\nurl_env = "SY_E2E_PG_URL"\n')
+    argv = [str(gateway_bin()), "serve", "--check", "--config", str(cfg)]
+    pg = {"SY_E2E_PG_URL": "postgres://postgres:s3cret@127.0.0.1:5432/test"}
+    redis = {"SY_E2E_REDIS_URL": "redis://:s3cret@127.0.0.1:6379"}
+    for env, line, var in (({}, 8, "SY_E2E_PG_URL"), (pg, 5, "SY_E2E_REDIS_URL")):
+        unset = subprocess.run(argv, capture_output=True, text=True, timeout=30, env=child_env() | env)
+        assert unset.returncode == 1 and f"line {line}:" in unset.stderr, unset.stderr
+        assert f"{var}, which is not set" in unset.stderr
+    done = subprocess.run(argv, capture_output=True, text=True, timeout=30, env=child_env() | pg | redis)
+    assert done.returncode == 0 and "config OK" in done.stdout, done.stderr
+    assert "s3cret" not in done.stdout + done.stderr

@@ -13,18 +13,48 @@ use crate::error::ConfigError;
 /// and an `Instant` plus it.
 pub(super) const DAY_SECS: f64 = 86_400.0;
 
-/// The config text being validated and where it came from.
+/// The config text being validated, where it came from, and the environment that
+/// settings naming a variable (`url_env`, `redis_url_env`) are read from.
 #[derive(Clone, Copy)]
 pub(super) struct Source<'a> {
     /// A path, or "embedded default".
     name: &'a str,
     /// The whole file.
     text: &'a str,
+    /// Environment variables by name.
+    env: &'a dyn Fn(&str) -> Option<String>,
 }
 
 impl<'a> Source<'a> {
-    pub(super) fn new(name: &'a str, text: &'a str) -> Self {
-        Source { name, text }
+    pub(super) fn new(
+        name: &'a str,
+        text: &'a str,
+        env: &'a dyn Fn(&str) -> Option<String>,
+    ) -> Self {
+        Source { name, text, env }
+    }
+
+    /// The value of the environment variable that `setting` (at `var`'s span) names:
+    /// a secret kept out of the file. Unset or empty is an error naming the variable.
+    pub(super) fn env_var(
+        self,
+        var: &Spanned<String>,
+        setting: &str,
+    ) -> Result<String, ConfigError> {
+        match (self.env)(var.get_ref()).filter(|v| !v.trim().is_empty()) {
+            Some(v) => Ok(v),
+            None => Err(self.error(
+                var.span(),
+                format!(
+                    "{setting} names the environment variable {}, which is not set",
+                    var.get_ref()
+                ),
+                format!(
+                    "set {} (e.g. from a Kubernetes Secret), or write the value in the file",
+                    var.get_ref()
+                ),
+            )),
+        }
     }
 
     /// The whole file.
@@ -188,7 +218,7 @@ mod tests {
 
     #[test]
     fn lines_count_from_one_and_past_the_end_is_zero() {
-        let src = Source::new("c", "a\nb\n");
+        let src = Source::new("c", "a\nb\n", &|_| None);
         assert_eq!(
             (src.line(0), src.line(2), src.line(4), src.line(99)),
             (1, 2, 3, 0)

@@ -51,6 +51,9 @@ impl std::fmt::Debug for LimitsConfig {
 pub(super) struct RawLimits {
     backend: Option<Spanned<String>>,
     redis_url: Option<String>,
+    /// The environment variable holding `redis_url` instead (a password stays out of
+    /// the file).
+    redis_url_env: Option<Spanned<String>>,
     #[serde(default)]
     redis_cluster: Vec<String>,
     redis_prefix: Option<String>,
@@ -74,7 +77,17 @@ impl RawLimits {
             "[limits] backend",
             "use \"local\" (each process alone, the default) or \"redis\" (shared by replicas)",
         )?;
-        let redis_url = check::word_or(self.redis_url, "redis://127.0.0.1:6379");
+        let redis_url = match (self.redis_url, &self.redis_url_env) {
+            (Some(_), Some(var)) => {
+                return Err(src.error(
+                    var.span(),
+                    "[limits] has both redis_url and redis_url_env".into(),
+                    "keep one: redis_url in the file, or redis_url_env naming the variable that holds it",
+                ));
+            }
+            (None, Some(var)) if redis => src.env_var(var, "[limits] redis_url_env")?,
+            (url, _) => check::word_or(url, "redis://127.0.0.1:6379"),
+        };
         Ok(LimitsConfig {
             redis_url: redis.then_some(redis_url),
             redis_cluster: if redis {
@@ -105,6 +118,30 @@ impl RawLimits {
 mod tests {
     use crate::config::Config;
     use crate::config::testing::assert_refused;
+
+    #[test]
+    fn redis_url_env_reads_the_url_from_the_named_variable_and_names_it_when_unset() {
+        let text = "[limits]\nbackend = \"redis\"\nredis_url_env = \"SY_TEST_REDIS\"\n";
+        let env = |v: &str| (v == "SY_TEST_REDIS").then(|| "redis://:pw@r:6379".to_string());
+        let c = Config::parse_with_env(text, "c", &env).unwrap();
+        assert_eq!(c.limits.redis_url.as_deref(), Some("redis://:pw@r:6379"));
+        assert!(
+            !format!("{:?}", c.limits).contains("pw"),
+            "Debug hides the password"
+        );
+        let err = Config::parse_with_env(text, "c", &|_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("c line 3") && err.contains("SY_TEST_REDIS, which is not set"),
+            "{err}"
+        );
+        assert_refused(
+            "[limits]\nbackend = \"redis\"\nredis_url = \"redis://h:1\"\nredis_url_env = \"X\"\n",
+            4,
+            &["both redis_url and redis_url_env"],
+        );
+    }
 
     #[test]
     fn limits_are_local_unless_redis_is_chosen() {

@@ -152,8 +152,21 @@ impl Config {
     /// Sections are checked in the order below, so that of several mistakes the same one
     /// is always reported first. `[limits]` follows `[server]`: a budget reservation
     /// lasts by default a minute longer than the longest request.
+    ///
+    /// Settings that name an environment variable (`[usage] url_env`, `[limits]
+    /// redis_url_env`) read this process's environment; [`Config::parse_with_env`] takes
+    /// another.
     pub fn parse(text: &str, source: &str) -> Result<Config, ConfigError> {
-        let src = check::Source::new(source, text);
+        Self::parse_with_env(text, source, &|var| std::env::var(var).ok())
+    }
+
+    /// [`Config::parse`], with environment variables read from `env`.
+    pub fn parse_with_env(
+        text: &str,
+        source: &str,
+        env: &dyn Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let src = check::Source::new(source, text, env);
         let raw = RawConfig::read(src)?;
         let server = raw.server.validate(src)?;
         let simulator = raw.simulator.validate(src)?;

@@ -68,6 +68,8 @@ pub(super) struct RawUsage {
     store: Option<Spanned<String>>,
     path: Option<String>,
     url: Option<Spanned<String>>,
+    /// The environment variable holding `url` instead (a password stays out of the file).
+    url_env: Option<Spanned<String>>,
     table: Option<Spanned<String>>,
     connect_timeout_secs: Option<Spanned<f64>>,
     query_timeout_secs: Option<Spanned<f64>>,
@@ -119,13 +121,24 @@ impl RawUsage {
         if self.store.as_ref().map(|s| s.get_ref().as_str()) != Some("postgres") {
             return Ok(None);
         }
-        let Some(url) = &self.url else {
-            let span = self.store.as_ref().map_or(0..0, Spanned::span);
-            return Err(src.error(
-                span,
-                "[usage] store = \"postgres\" needs url".into(),
-                "add url = \"postgres://user@host:5432/db\"",
-            ));
+        let url = match (&self.url, &self.url_env) {
+            (Some(url), None) => url.get_ref().clone(),
+            (None, Some(var)) => src.env_var(var, "[usage] url_env")?,
+            (Some(_), Some(var)) => {
+                return Err(src.error(
+                    var.span(),
+                    "[usage] has both url and url_env".into(),
+                    "keep one: url in the file, or url_env naming the variable that holds it",
+                ));
+            }
+            (None, None) => {
+                let span = self.store.as_ref().map_or(0..0, Spanned::span);
+                return Err(src.error(
+                    span,
+                    "[usage] store = \"postgres\" needs url (or url_env)".into(),
+                    "add url = \"postgres://user@host:5432/db\", or url_env = \"NAME\" of a variable holding it",
+                ));
+            }
         };
         let table = match &self.table {
             None => "switchyard_usage".to_string(),
@@ -138,7 +151,7 @@ impl RawUsage {
                 ));
             }
         };
-        Ok(Some((url.get_ref().clone(), table)))
+        Ok(Some((url, table)))
     }
 }
 
@@ -157,6 +170,34 @@ mod tests {
     use super::*;
     use crate::config::Config;
     use crate::config::testing::{assert_refused, error_of};
+
+    #[test]
+    fn url_env_reads_the_postgres_url_from_the_named_variable_and_names_it_when_unset() {
+        let text = "[usage]\nstore = \"postgres\"\nurl_env = \"SY_TEST_PG\"\n";
+        let env = |v: &str| (v == "SY_TEST_PG").then(|| "postgres://u:pw@db/g".to_string());
+        let c = Config::parse_with_env(text, "c", &env).unwrap();
+        let (url, table) = c.usage.postgres.clone().unwrap();
+        assert_eq!(
+            (url.as_str(), table.as_str()),
+            ("postgres://u:pw@db/g", "switchyard_usage")
+        );
+        assert!(
+            !format!("{:?}", c.usage).contains("pw"),
+            "Debug hides the password"
+        );
+        let err = Config::parse_with_env(text, "c", &|_| None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("c line 3") && err.contains("SY_TEST_PG, which is not set"),
+            "{err}"
+        );
+        assert_refused(
+            "[usage]\nstore = \"postgres\"\nurl = \"postgres://h/d\"\nurl_env = \"X\"\n",
+            4,
+            &["both url and url_env"],
+        );
+    }
 
     #[test]
     fn store_time_limits_tls_and_buffers_parse_with_their_defaults() {
