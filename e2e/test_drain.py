@@ -143,3 +143,36 @@ def test_ctrl_c_takes_no_new_connections_and_exits_at_once_when_idle(tmp_path):
         assert time.monotonic() - started < 3, "no window for new connections after Ctrl-C"
     finally:
         gw.stop()
+
+
+def test_a_whole_request_still_waiting_when_the_drain_ends_gets_a_503_and_is_recorded(tmp_path):
+    db = tmp_path / "usage.db"
+    cfg = tmp_path / "slow.toml"
+    cfg.write_text(
+        '[server]\nlisten = "127.0.0.1:0"\ndrain_accept_secs = 0\ndrain_timeout_secs = 1\n\n'
+        f'[usage]\npath = "{db}"\n\n[simulator]\ntime_scale = 1.0\n\n'
+        '[providers.deepseek]\nsimulated = true\nregions = [{ name = "global" }]\n')
+    gw = Gateway([str(gateway_bin()), "serve", "--config", str(cfg)], env=child_env()).wait_listening()
+    answers: list[httpx.Response] = []
+
+    def ask() -> None:
+        # A long answer, not streamed: nothing reaches the client until it is whole.
+        answers.append(httpx.post(f"{gw.base_url}/chat/completions", timeout=30,
+                                  json={"model": "deepseek-v4-flash", "max_tokens": 4000,
+                                        "messages": [{"role": "user", "content": "a long story"}]}))
+
+    try:
+        t = threading.Thread(target=ask)
+        t.start()
+        time.sleep(0.5)
+        gw.proc.send_signal(signal.SIGTERM)
+        assert gw.proc.wait(timeout=20) == 0
+        t.join(timeout=10)
+    finally:
+        gw.stop()
+    assert len(answers) == 1
+    r = answers[0]
+    assert r.status_code == 503 and r.headers["retry-after"] == "1", r.text
+    assert r.json()["error"]["code"] == "shutting_down", r.text
+    rows = sqlite3.connect(db).execute("SELECT model, status FROM usage").fetchall()
+    assert len(rows) == 1 and rows[0][0] == "deepseek-v4-flash", rows
