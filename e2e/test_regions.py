@@ -34,7 +34,7 @@ from support import child_env, create_key, gateway_bin
 HERE = Path(__file__).resolve().parent
 REGIONS = ("a", "b", "c")
 RTT_MS = {("a", "b"): 70, ("a", "c"): 150, ("b", "c"): 100}
-SIM_PORT, GW_PORT, REDIS_PORT = 9900, 8080, 6390
+SIM_PORT, GW_PORT, LEASE_PORT, REDIS_PORT = 9900, 8080, 8081, 6390
 MODEL = "deepseek-v4-flash"
 
 
@@ -161,17 +161,17 @@ class Fleet:
             self.stop(name)
 
 
-def _gateway_config(net: Net, home: str, tmp: Path) -> Path:
+def _gateway_config(net: Net, home: str, tmp: Path, lease_secs: float = 0, port: int = GW_PORT) -> Path:
     regions = ",\n  ".join(
         f'{{ name = "{r}", base_url = "http://{_remote(net, home, r, SIM_PORT)}/deepseek/global", near = "{r}" }}'
         for r in REGIONS)
     deployments = ", ".join(f'{{ region = "{r}", priority = {i} }}' for i, r in enumerate(by_distance(home)))
-    cfg = tmp / f"gw-{home}.toml"
+    cfg = tmp / f"gw-{home}-{port}.toml"
     cfg.write_text(
-        f'[server]\nlisten = "{net.host(home)}:{GW_PORT}"\nregion = "{home}"\nworkers = 1\n\n'
+        f'[server]\nlisten = "{net.host(home)}:{port}"\nregion = "{home}"\nworkers = 1\n\n'
         f'[keys]\nenabled = true\n\n'
         f'[limits]\nbackend = "redis"\nredis_url = "redis://{_remote(net, home, "a", REDIS_PORT)}"\n'
-        f'redis_prefix = "region-test"\n\n'
+        f'redis_prefix = "region-test"\nlease_secs = {lease_secs}\n\n'
         f'[usage]\npath = "{tmp / "usage.db"}"\n\n'
         f'[health]\nconsecutive_failures = 1\n\n'
         f'[providers.deepseek]\napi_key = "test"\nregions = [\n  {regions},\n]\n\n'
@@ -199,12 +199,17 @@ def fleet(net, tmp_path_factory):
         for r in REGIONS:
             f.start(f"gw-{r}", net.run(r, str(gateway_bin()), "serve", "--config", str(configs[r])),
                     "switchyard listening on")
+        # A second gateway in c, 150 ms from Redis, admitting from local leases.
+        leased = _gateway_config(net, "c", tmp, lease_secs=5, port=LEASE_PORT)
+        f.start("gw-c-lease", net.run("c", str(gateway_bin()), "serve", "--config", str(leased)),
+                "switchyard listening on")
         yield f, key
     finally:
         f.stop_all()
 
 
-def _requests(fleet: Fleet, region: str, key: str, n: int) -> tuple[list[float], list[str]]:
+def _requests(fleet: Fleet, region: str, key: str, n: int,
+              port: int = GW_PORT) -> tuple[list[float], list[str]]:
     """`n` requests to region's gateway from inside the region, one at a time: each one's
     time in ms and the region that served it."""
     script = (
@@ -219,7 +224,7 @@ def _requests(fleet: Fleet, region: str, key: str, n: int) -> tuple[list[float],
         "        r.read()\n"
         "        out.append([(time.monotonic() - t) * 1000, r.headers['x-switchyard-region']])\n"
         "print(json.dumps(out))\n" % MODEL)
-    url = f"http://{fleet.net.host(region)}:{GW_PORT}/v1/chat/completions"
+    url = f"http://{fleet.net.host(region)}:{port}/v1/chat/completions"
     done = sh(*fleet.net.run(region, sys.executable, "-c", script, url, key, str(n)), timeout=120)
     rows = json.loads(done.stdout)
     return [r[0] for r in rows], [r[1] for r in rows]
@@ -266,3 +271,17 @@ def test_a_key_admitted_through_a_far_redis_pays_its_round_trip_on_every_request
     assert 60 <= cost_b <= 160, near
     assert 140 <= cost_c <= 260, far
     assert cost_c - cost_b >= 50
+
+
+def test_with_leases_a_far_redis_is_off_the_request_path(fleet):
+    """`[limits] lease_secs = 5` on a gateway 150 ms from Redis: it takes a lease of the
+    key's limits now and then (the first request waits for one) and admits the others
+    from memory, so they cost what they would next to Redis."""
+    f, key = fleet
+    ms, served = _requests(f, "c", key, 30, port=LEASE_PORT)
+    assert set(served) == {"c"}
+    first, rest = ms[0], ms[1:]
+    print(f"\nREGIONS lease: first request {first:.1f} ms (takes the lease), then p50 "
+          f"{statistics.median(rest):.1f} / p99 {_p(rest, 99):.1f} ms, 150 ms from Redis")
+    assert statistics.median(rest) < 20, ms
+    assert _p(rest, 90) < 40, ms

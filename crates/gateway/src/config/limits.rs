@@ -26,6 +26,9 @@ pub struct LimitsConfig {
     /// PEM file of the certificate authorities trusted for `rediss://` (instead of the
     /// system's).
     pub redis_ca_file: Option<PathBuf>,
+    /// Admit each key's requests from local leases of this long (`lease_secs`); zero =
+    /// one Redis call per request.
+    pub lease: Duration,
 }
 
 impl std::fmt::Debug for LimitsConfig {
@@ -41,6 +44,7 @@ impl std::fmt::Debug for LimitsConfig {
             .field("deny_on_redis_error", &self.deny_on_redis_error)
             .field("reservation_ttl", &self.reservation_ttl)
             .field("redis_ca_file", &self.redis_ca_file)
+            .field("lease", &self.lease)
             .finish()
     }
 }
@@ -60,6 +64,7 @@ pub(super) struct RawLimits {
     on_redis_error: Option<Spanned<String>>,
     reservation_ttl_secs: Option<Spanned<f64>>,
     redis_ca_file: Option<String>,
+    lease_secs: Option<Spanned<f64>>,
 }
 
 impl RawLimits {
@@ -110,6 +115,16 @@ impl RawLimits {
                 "use a little more than your longest request, e.g. 660 with request_timeout_secs = 600",
             )?,
             redis_ca_file: check::path(self.redis_ca_file),
+            lease: check::duration(
+                src.checked(
+                    &self.lease_secs,
+                    0.0,
+                    |s| (0.0..=60.0).contains(&s),
+                    |s| format!("[limits] lease_secs must be between 0 and 60, got {s}"),
+                    "use e.g. 5 (a lease covers 5 s of a key's limits), or 0 for a Redis call per request",
+                )?,
+                "[limits] lease_secs",
+            )?,
         })
     }
 }
@@ -118,6 +133,14 @@ impl RawLimits {
 mod tests {
     use crate::config::Config;
     use crate::config::testing::assert_refused;
+
+    #[test]
+    fn lease_secs_is_off_by_default_and_at_most_a_minute() {
+        assert!(Config::parse("", "c").unwrap().limits.lease.is_zero());
+        let c = Config::parse("[limits]\nlease_secs = 2.5\n", "c").unwrap();
+        assert_eq!(c.limits.lease, std::time::Duration::from_millis(2500));
+        assert_refused("[limits]\nlease_secs = 90\n", 2, &["between 0 and 60"]);
+    }
 
     #[test]
     fn redis_url_env_reads_the_url_from_the_named_variable_and_names_it_when_unset() {

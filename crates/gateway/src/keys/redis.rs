@@ -24,6 +24,7 @@ use redis::aio::ConnectionManager;
 use switchyard_ledger::keys::KeyStore;
 
 use super::admission::{Admission, KeyState, SharedSettle, limited, over_budget};
+use super::lease::{self, Reserve, Slots};
 use crate::error::GatewayError;
 use crate::usage::now_ms;
 
@@ -49,7 +50,9 @@ local function amount(member)
   return tonumber(string.match(member, ':(%d+)$')) or 0
 end
 local rpm_limit, tpm_limit, tokens = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
-local ok1, rpm_left, rpm_wait = bucket(KEYS[1], rpm_limit, 1)
+-- Requests taken at once: 1, or a lease's worth (keys/lease.rs).
+local requests = tonumber(ARGV[10]) or 1
+local ok1, rpm_left, rpm_wait = bucket(KEYS[1], rpm_limit, requests)
 if ok1 == 0 then return {2, rpm_wait, math.floor(rpm_left), -1} end
 local ok2, tpm_left, tpm_wait = bucket(KEYS[2], tpm_limit, tokens)
 if ok2 == 0 then return {3, tpm_wait, math.floor(rpm_left), math.floor(tpm_left)} end
@@ -246,6 +249,12 @@ pub(crate) struct RedisLimits {
     settle: Script,
     /// Settles sent but not yet answered, so that shutdown can wait for them.
     pending: Arc<Pending>,
+    /// Admit-script calls made (for tests of the leases).
+    calls: std::sync::atomic::AtomicU64,
+    /// `[limits] lease_secs`: admit from local leases of this long (keys/lease.rs).
+    lease: Option<Duration>,
+    /// Each key's lease.
+    leases: Slots,
     /// The runtime the connection was made on, which lives until the process exits:
     /// settles run there, not on a serving worker's runtime, which ends (dropping its
     /// tasks) as soon as its connections have drained.
@@ -292,6 +301,20 @@ impl std::fmt::Debug for RedisLimits {
 }
 
 /// The Redis keys of one gateway key in one budget period.
+/// What one call of the admit script asks for.
+struct Ask<'a> {
+    /// Requests taken from the RPM bucket: 1, or a lease's worth.
+    requests: u64,
+    /// Tokens taken from the TPM bucket.
+    tokens: u64,
+    /// Nano-dollars of budget reserved.
+    nanos: u64,
+    /// The reservation's id.
+    hold: &'a str,
+    /// How long the reservation lasts if never settled.
+    hold_ttl: Duration,
+}
+
 struct Names {
     rpm: String,
     tpm: String,
@@ -349,6 +372,9 @@ impl RedisLimits {
             admit: Script::new(ADMIT),
             settle: Script::new(SETTLE),
             pending: Arc::default(),
+            calls: std::sync::atomic::AtomicU64::new(0),
+            lease: None,
+            leases: Slots::default(),
             runtime: tokio::runtime::Handle::try_current().ok(),
         }
     }
@@ -383,6 +409,7 @@ impl RedisLimits {
     /// shutdown, so that requests ended by it still settle their limits); whether they
     /// all were.
     pub(crate) async fn settled(&self, timeout: Duration) -> bool {
+        self.leases.release_all();
         let all = async {
             loop {
                 let idle = self.pending.idle.notified();
@@ -405,6 +432,14 @@ impl RedisLimits {
     #[must_use]
     pub(crate) fn with_reservation_ttl(mut self, ttl: Duration) -> Self {
         self.hold_ttl = ttl;
+        self
+    }
+
+    /// Admit each key's requests from a local lease taken for `secs` at a time
+    /// (`[limits] lease_secs`; see keys/lease.rs); zero keeps one Redis call per request.
+    #[must_use]
+    pub(crate) fn with_leases(mut self, secs: Duration) -> Self {
+        self.lease = (!secs.is_zero()).then_some(secs);
         self
     }
 
@@ -442,52 +477,22 @@ impl RedisLimits {
         if rec.rpm.is_none() && rec.tpm.is_none() && rec.budget_nanos.is_none() {
             return Admission::local(key, model, tokens, max_nanos);
         }
-        let now = (self.clock)();
-        let period_start = rec.budget_period.start(now);
-        let n = self.names(&key, period_start);
-        let ttl_ms = match rec.budget_period {
-            switchyard_ledger::keys::BudgetPeriod::Day => 2 * 86_400_000i64,
-            switchyard_ledger::keys::BudgetPeriod::Month => 33 * 86_400_000,
-            switchyard_ledger::keys::BudgetPeriod::Total => 10 * 365 * 86_400_000,
-        };
+        if let Some(secs) = self.lease
+            && let Some(admitted) = lease::admit(self, &key, tokens, max_nanos, secs).await
+        {
+            return Ok(admitted);
+        }
         let hold = format!("{:016x}", rand::random::<u64>());
-        let hold_ttl_ms = u64::try_from(self.hold_ttl.as_millis()).unwrap_or(u64::MAX);
-        // The spend to seed Redis with if it has none: unknown at first (Redis asks for
-        // it, code 5), then read from the usage log.
-        let mut seed = match &self.spend {
-            Some(_) => String::new(),
-            None => key.spent_now().to_string(),
+        let ask = Ask {
+            requests: 1,
+            tokens,
+            nanos: max_nanos,
+            hold: &hold,
+            hold_ttl: self.hold_ttl,
         };
-        let reply = loop {
-            let mut call = self.admit.prepare_invoke();
-            call.key(&n.rpm)
-                .key(&n.tpm)
-                .key(&n.spent)
-                .key(&n.held)
-                .key(&n.holds)
-                .arg(rec.rpm.unwrap_or(0))
-                .arg(rec.tpm.unwrap_or(0))
-                .arg(tokens)
-                .arg(
-                    rec.budget_nanos
-                        .map_or(-1, |b| i64::try_from(b).unwrap_or(i64::MAX)),
-                )
-                .arg(max_nanos)
-                .arg(&seed)
-                .arg(ttl_ms)
-                .arg(&hold)
-                .arg(hold_ttl_ms);
-            let reply: Result<Vec<i64>, redis::RedisError> = self.conn.invoke(&call).await;
-            match reply {
-                Ok(r) if r.len() == 4 && r[0] == 5 && seed.is_empty() => {
-                    seed = self.spent_from_log(&key, period_start).await.to_string();
-                }
-                Ok(r) if r.len() == 4 && r[0] != 5 => break r,
-                Ok(_) => {
-                    return self.unavailable(key, model, tokens, max_nanos, "unexpected reply");
-                }
-                Err(e) => return self.unavailable(key, model, tokens, max_nanos, &e.to_string()),
-            }
+        let (reply, n, ttl_ms) = match self.reserve(&key, &ask).await {
+            Ok(r) => r,
+            Err(why) => return self.unavailable(key, model, tokens, max_nanos, &why),
         };
         let mut headers = Vec::new();
         let mut add = |what: &str, limit: Option<u64>, left: i64| {
@@ -512,30 +517,101 @@ impl RedisLimits {
         } else {
             0
         };
-        let tpm_limit = rec.tpm.unwrap_or(0);
         match reply[0] {
-            1 => Ok(Admission::shared(
-                key,
-                tokens_reserved,
-                nanos_reserved,
-                headers,
-                Box::new(Settler {
-                    limits: Arc::clone(self),
-                    tpm: n.tpm,
-                    spent: n.spent,
-                    held: n.held,
-                    holds: n.holds,
-                    hold: format!("{hold}:{nanos_reserved}"),
-                    tpm_limit,
-                    ttl_ms,
-                }),
-            )),
+            1 => {
+                let settler = self.settler(&key, n, &hold, nanos_reserved, ttl_ms);
+                Ok(Admission::shared(
+                    key,
+                    tokens_reserved,
+                    nanos_reserved,
+                    headers,
+                    Box::new(settler),
+                ))
+            }
             2 | 3 => {
                 let what = if reply[0] == 2 { "requests" } else { "tokens" };
                 let wait = Duration::from_millis(u64::try_from(reply[1]).unwrap_or(1000));
                 Err(limited(&key, what, wait, headers))
             }
             _ => Err(over_budget(&key)),
+        }
+    }
+
+    /// Run the admit script for `ask` on `key`: its reply (code, wait, requests left,
+    /// tokens left), the key's Redis names this period and their lifetime (ms).
+    async fn reserve(
+        &self,
+        key: &KeyState,
+        ask: &Ask<'_>,
+    ) -> Result<(Vec<i64>, Names, i64), String> {
+        let rec = &key.record;
+        let period_start = rec.budget_period.start((self.clock)());
+        let n = self.names(key, period_start);
+        let ttl_ms = match rec.budget_period {
+            switchyard_ledger::keys::BudgetPeriod::Day => 2 * 86_400_000i64,
+            switchyard_ledger::keys::BudgetPeriod::Month => 33 * 86_400_000,
+            switchyard_ledger::keys::BudgetPeriod::Total => 10 * 365 * 86_400_000,
+        };
+        let hold_ttl_ms = u64::try_from(ask.hold_ttl.as_millis()).unwrap_or(u64::MAX);
+        // The spend to seed Redis with if it has none: unknown at first (Redis asks for
+        // it, code 5), then read from the usage log.
+        let mut seed = match &self.spend {
+            Some(_) => String::new(),
+            None => key.spent_now().to_string(),
+        };
+        loop {
+            let mut call = self.admit.prepare_invoke();
+            call.key(&n.rpm)
+                .key(&n.tpm)
+                .key(&n.spent)
+                .key(&n.held)
+                .key(&n.holds)
+                .arg(rec.rpm.unwrap_or(0))
+                .arg(rec.tpm.unwrap_or(0))
+                .arg(ask.tokens)
+                .arg(
+                    rec.budget_nanos
+                        .map_or(-1, |b| i64::try_from(b).unwrap_or(i64::MAX)),
+                )
+                .arg(ask.nanos)
+                .arg(&seed)
+                .arg(ttl_ms)
+                .arg(ask.hold)
+                .arg(hold_ttl_ms)
+                .arg(ask.requests);
+            self.calls
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let reply: Result<Vec<i64>, redis::RedisError> = self.conn.invoke(&call).await;
+            match reply {
+                Ok(r) if r.len() == 4 && r[0] == 5 && seed.is_empty() => {
+                    seed = self.spent_from_log(key, period_start).await.to_string();
+                }
+                Ok(r) if r.len() == 4 && r[0] != 5 => return Ok((r, n, ttl_ms)),
+                Ok(_) => return Err("unexpected reply".into()),
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+    }
+
+    /// The `Settler` that releases the reservation `hold` (of `reserved` nano-dollars)
+    /// of a key whose names are `n`.
+    fn settler(
+        self: &Arc<Self>,
+        key: &KeyState,
+        n: Names,
+        hold: &str,
+        reserved: u64,
+        ttl_ms: i64,
+    ) -> Settler {
+        Settler {
+            limits: Arc::clone(self),
+            tpm: n.tpm,
+            spent: n.spent,
+            held: n.held,
+            holds: n.holds,
+            hold: format!("{hold}:{reserved}"),
+            tpm_limit: key.record.tpm.unwrap_or(0),
+            ttl_ms,
         }
     }
 
@@ -619,11 +695,44 @@ pub(crate) struct Settler {
     ttl_ms: i64,
 }
 
+impl Reserve for RedisLimits {
+    async fn reserve_lease(
+        self: &Arc<Self>,
+        key: &KeyState,
+        requests: u64,
+        tokens: u64,
+        nanos: u64,
+        hold: Duration,
+    ) -> Option<Box<dyn SharedSettle>> {
+        let id = format!("{:016x}", rand::random::<u64>());
+        let ask = Ask {
+            requests,
+            tokens,
+            nanos,
+            hold: &id,
+            hold_ttl: hold,
+        };
+        let (reply, names, ttl_ms) = self.reserve(key, &ask).await.ok()?;
+        (reply.first() == Some(&1)).then(|| {
+            Box::new(self.settler(key, names, &id, nanos, ttl_ms)) as Box<dyn SharedSettle>
+        })
+    }
+
+    /// Where background Redis calls run: see the `runtime` field.
+    fn runtime(&self) -> Option<tokio::runtime::Handle> {
+        self.runtime
+            .clone()
+            .or_else(|| tokio::runtime::Handle::try_current().ok())
+    }
+
+    fn slots(&self) -> &Slots {
+        &self.leases
+    }
+}
+
 impl SharedSettle for Settler {
     fn settle(&self, tokens_back: i64, reserved: u64, spent: u64) {
-        let Some(rt) =
-            (self.limits.runtime.clone()).or_else(|| tokio::runtime::Handle::try_current().ok())
-        else {
+        let Some(rt) = self.limits.runtime() else {
             return;
         };
         let limits = Arc::clone(&self.limits);
@@ -733,5 +842,93 @@ mod tests {
             // bucket must not find it refilled (with each replica's own clock it did).
             assert!(!admitted(&b, &k).await, "refilled by a clock difference");
         }
+    }
+
+    #[tokio::test]
+    async fn leases_admit_from_memory_and_two_replicas_never_spend_past_the_budget() {
+        let prefix = format!(
+            "sytest_lease_{}_{:x}",
+            std::process::id(),
+            rand::random::<u32>()
+        );
+        let connect = || async {
+            let l =
+                RedisLimits::connect("redis://127.0.0.1:6379", &prefix, OnRedisError::Deny, None)
+                    .await
+                    .unwrap();
+            Arc::new(l.with_leases(Duration::from_secs(5)))
+        };
+        let (a, b) = (connect().await, connect().await);
+        // 600 RPM and a budget of 800,000: a lease is 10 requests (an eighth of the budget
+        // at 10,000 each at most); each request costs 7,000.
+        let mut record = key(600).record.clone();
+        record.budget_nanos = Some(800_000);
+        let k = Arc::new(KeyState::new(record, 0, now_ms()));
+        let admit = |replica: &Arc<RedisLimits>| {
+            let (replica, k) = (Arc::clone(replica), Arc::clone(&k));
+            async move {
+                match replica.admit(k, "m", 1, 10_000).await {
+                    Ok(adm) => {
+                        adm.settle(1, 7_000);
+                        true
+                    }
+                    Err(GatewayError::Denied { status, .. }) => {
+                        assert_eq!(status, StatusCode::PAYMENT_REQUIRED);
+                        false
+                    }
+                    Err(e) => panic!("{e:?}"),
+                }
+            }
+        };
+        let calls = || {
+            a.calls.load(std::sync::atomic::Ordering::Relaxed)
+                + b.calls.load(std::sync::atomic::Ordering::Relaxed)
+        };
+        // While the budget is plentiful, requests are admitted from memory: a Redis call
+        // for a lease now and then, not one per request.
+        for i in 0..60 {
+            assert!(admit(if i % 2 == 0 { &a } else { &b }).await);
+        }
+        assert!(calls() * 4 <= 60, "{} Redis calls for 60 requests", calls());
+        // Then on to the end of the budget, the replicas taking turns.
+        let (mut admitted, mut refused_in_a_row) = (60u64, 0);
+        for i in 0..400 {
+            if admit(if i % 2 == 0 { &a } else { &b }).await {
+                admitted += 1;
+                refused_in_a_row = 0;
+            } else {
+                refused_in_a_row += 1;
+                if refused_in_a_row == 4 {
+                    break;
+                }
+            }
+        }
+        assert!(admitted >= 100, "the budget is used: {admitted} requests");
+        let (sa, sb) = (
+            a.settled(Duration::from_secs(5)).await,
+            b.settled(Duration::from_secs(5)).await,
+        );
+        assert!(
+            sa && sb,
+            "settled {sa} {sb}: pending {} {}",
+            a.pending.count.load(std::sync::atomic::Ordering::Relaxed),
+            b.pending.count.load(std::sync::atomic::Ordering::Relaxed)
+        );
+        let n = a.names(&k, k.record.budget_period.start(now_ms()));
+        let client = redis::Client::open("redis://127.0.0.1:6379").unwrap();
+        let mut conn = client.get_multiplexed_async_connection().await.unwrap();
+        let spent: u64 = redis::cmd("GET")
+            .arg(&n.spent)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        let held: u64 = redis::cmd("GET")
+            .arg(&n.held)
+            .query_async(&mut conn)
+            .await
+            .unwrap();
+        assert_eq!(spent, admitted * 7_000, "every request's spend, once");
+        assert!(spent <= 800_000, "never past the budget");
+        assert_eq!(held, 0, "every lease given back");
     }
 }

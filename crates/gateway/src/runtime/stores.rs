@@ -130,6 +130,7 @@ async fn redis_limits(
         connected
             .map_err(StartError::Limits)?
             .with_reservation_ttl(limits.reservation_ttl)
+            .with_leases(limits.lease)
             .with_spend_source(spend),
     ))
 }
