@@ -18,8 +18,9 @@
 //! or at shutdown. Bounds: the key's budget and RPM are never exceeded (a lease is
 //! reserved against them before any of it is used); what a lease holds but does not
 //! use is unavailable to other replicas until it is given back, at most two leases per
-//! key per replica; a replica that dies loses its lease's rest until the reservation
-//! lapses (`lease_secs` + 60 s).
+//! key per replica, and its unused requests do not go back to the RPM bucket (which
+//! refills at its own rate); a replica that dies loses its lease's rest until the
+//! reservation lapses (`lease_secs` + 60 s).
 
 use std::collections::HashMap;
 use std::future::Future;
