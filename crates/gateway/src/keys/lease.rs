@@ -8,7 +8,8 @@
 //! memory: each takes a request, its tokens and its maximum cost from it, and gives back
 //! what it did not use when it settles. A new lease is taken in the background when the
 //! current one is half used or half over, so that requests do not wait for Redis; only
-//! the first request of a key (or one that finds its lease used up) does. A lease that
+//! the first request of a key (or one that finds its lease used up) does, and requests
+//! that arrive meanwhile wait for that lease rather than each taking one. A lease that
 //! cannot be granted in full (the budget's rest or the RPM bucket is smaller) leaves the
 //! key to one Redis call per request, as without leases, for a quarter of `lease_secs`
 //! before a lease is asked for again.
@@ -95,6 +96,9 @@ pub(crate) struct Slot {
     /// A lease was refused (the budget's rest or the RPM bucket is smaller): until
     /// then, requests go to Redis one at a time without asking for one first.
     refused_until: Mutex<Option<Instant>>,
+    /// Held while a lease is being taken: requests that find none wait for that one
+    /// instead of each taking its own.
+    granting: tokio::sync::Mutex<()>,
 }
 
 impl Slot {
@@ -182,7 +186,7 @@ impl Lease {
     fn low(&self) -> bool {
         let left = self.left.lock().unwrap_or_else(PoisonError::into_inner);
         let half_time = self.granted + (self.until - self.granted) / 2;
-        left.requests * 2 < self.size || Instant::now() >= half_time
+        left.requests.saturating_mul(2) < self.size || Instant::now() >= half_time
     }
 }
 
@@ -229,6 +233,13 @@ pub(crate) async fn admit<R: Reserve>(
     if slot.refused_lately() {
         return None;
     }
+    // One lease at a time: whoever comes second uses the first one's.
+    let _granting = slot.granting.lock().await;
+    if let Some(lease) = slot.current()
+        && lease.take(key, tokens, nanos)
+    {
+        return Some(admission(key, lease, tokens, nanos));
+    }
     let Some(lease) = grant(limits, key, tokens, nanos, secs).await else {
         slot.refused(secs);
         return None;
@@ -270,6 +281,7 @@ fn refill<R: Reserve>(
     };
     let (limits, key, slot) = (Arc::clone(limits), Arc::clone(key), Arc::clone(slot));
     rt.spawn(async move {
+        let _granting = slot.granting.lock().await;
         match grant(&limits, &key, tokens, nanos, secs).await {
             Some(lease) => slot.install(lease),
             None => slot.refused(secs),

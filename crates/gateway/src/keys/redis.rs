@@ -931,4 +931,30 @@ mod tests {
         assert!(spent <= 800_000, "never past the budget");
         assert_eq!(held, 0, "every lease given back");
     }
+
+    #[tokio::test]
+    async fn requests_that_arrive_together_share_one_lease() {
+        let prefix = format!(
+            "sytest_lease_herd_{}_{:x}",
+            std::process::id(),
+            rand::random::<u32>()
+        );
+        let limits = Arc::new(
+            RedisLimits::connect("redis://127.0.0.1:6379", &prefix, OnRedisError::Deny, None)
+                .await
+                .unwrap()
+                .with_leases(Duration::from_secs(5)),
+        );
+        let k = key(6_000);
+        let all = (0..50).map(|_| limits.admit(Arc::clone(&k), "m", 1, 0));
+        let admitted = futures_util::future::join_all(all).await;
+        assert!(admitted.iter().all(Result::is_ok));
+        let calls = limits.calls.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(
+            calls <= 3,
+            "{calls} Redis calls for 50 requests arriving together"
+        );
+        drop(admitted);
+        assert!(limits.settled(Duration::from_secs(5)).await);
+    }
 }
