@@ -781,6 +781,24 @@ mod tests {
         now_ms() - 60_000
     }
 
+    /// A Redis key prefix of this test run alone.
+    fn unique(what: &str) -> String {
+        format!(
+            "sytest_{what}_{}_{:x}",
+            std::process::id(),
+            rand::random::<u32>()
+        )
+    }
+
+    /// A replica that admits from 5-second leases.
+    async fn leased(prefix: &str) -> Arc<RedisLimits> {
+        let limits =
+            RedisLimits::connect("redis://127.0.0.1:6379", prefix, OnRedisError::Deny, None)
+                .await
+                .unwrap();
+        Arc::new(limits.with_leases(Duration::from_secs(5)))
+    }
+
     async fn replica(prefix: &str, clock: fn() -> i64) -> Arc<RedisLimits> {
         let mut limits =
             RedisLimits::connect("redis://127.0.0.1:6379", prefix, OnRedisError::Deny, None)
@@ -820,11 +838,7 @@ mod tests {
 
     #[tokio::test]
     async fn replicas_whose_clocks_differ_by_a_minute_share_one_bucket_on_the_redis_clock() {
-        let prefix = format!(
-            "sytest_clock_{}_{:x}",
-            std::process::id(),
-            rand::random::<u32>()
-        );
+        let prefix = unique("clock");
         for (first, second) in [
             (now_ms as fn() -> i64, ahead as fn() -> i64),
             (behind, now_ms),
@@ -846,19 +860,8 @@ mod tests {
 
     #[tokio::test]
     async fn leases_admit_from_memory_and_two_replicas_never_spend_past_the_budget() {
-        let prefix = format!(
-            "sytest_lease_{}_{:x}",
-            std::process::id(),
-            rand::random::<u32>()
-        );
-        let connect = || async {
-            let l =
-                RedisLimits::connect("redis://127.0.0.1:6379", &prefix, OnRedisError::Deny, None)
-                    .await
-                    .unwrap();
-            Arc::new(l.with_leases(Duration::from_secs(5)))
-        };
-        let (a, b) = (connect().await, connect().await);
+        let prefix = unique("lease");
+        let (a, b) = (leased(&prefix).await, leased(&prefix).await);
         // 600 RPM and a budget of 800,000: a lease is 10 requests (an eighth of the budget
         // at 10,000 each at most); each request costs 7,000.
         let mut record = key(600).record.clone();
@@ -934,17 +937,7 @@ mod tests {
 
     #[tokio::test]
     async fn requests_that_arrive_together_share_one_lease() {
-        let prefix = format!(
-            "sytest_lease_herd_{}_{:x}",
-            std::process::id(),
-            rand::random::<u32>()
-        );
-        let limits = Arc::new(
-            RedisLimits::connect("redis://127.0.0.1:6379", &prefix, OnRedisError::Deny, None)
-                .await
-                .unwrap()
-                .with_leases(Duration::from_secs(5)),
-        );
+        let limits = leased(&unique("lease_herd")).await;
         let k = key(6_000);
         let all = (0..50).map(|_| limits.admit(Arc::clone(&k), "m", 1, 0));
         let admitted = futures_util::future::join_all(all).await;
