@@ -16,7 +16,7 @@ use crate::series::{AttemptDone, Class, Done};
 use crate::state::AppState;
 use crate::traceparent::TraceCtx;
 use crate::trail::{Fate, RecordTrace, Trail, ends_request};
-use crate::usage::{self, Outcome, UsageRecord};
+use crate::usage::{self, Endpoint, Outcome, UsageRecord};
 
 /// Per-request facts used to record usage, whichever way the request ends.
 pub(crate) struct RequestCtx {
@@ -44,6 +44,8 @@ pub(crate) struct RequestCtx {
     pub admission: Option<Arc<Admission>>,
     /// How a virtual model routed the request (`x-switchyard-route`).
     pub route: Option<String>,
+    /// The API it came in by.
+    pub endpoint: Endpoint,
     /// The caller's conversation, for remembering the reasoning behind tool calls (only
     /// when the request offers tools).
     pub conversation: Option<Conversation>,
@@ -132,6 +134,7 @@ impl RequestCtx {
                 key_id: key.map(|k| k.id.as_str()),
                 team: key.and_then(|k| k.team.as_deref()),
                 route: self.route.as_deref(),
+                endpoint: self.endpoint,
                 usage,
                 estimated,
                 outcome,

@@ -1,7 +1,8 @@
 //! The Switchyard gateway: one OpenAI-compatible endpoint in front of many providers.
 //!
 //! The modules follow a request down its path (see `docs/ARCHITECTURE.md`): the HTTP
-//! shell (`http`), the chat pipeline's stages (`chat`), the streaming relay with
+//! shell (`http`), the APIs translated into the chat pipeline (`edge`: the Anthropic
+//! Messages API, …), the chat pipeline's stages (`chat`), the streaming relay with
 //! failover before the first token (`relay`), attempts, retries and hedges
 //! (`dispatch`), the per-model plan (`plan`) and per-request context (`ctx`); then
 //! the state they read (`state`, built by `runtime`) and the parts it holds: the
@@ -11,7 +12,7 @@
 //! `switchyard-catalog`, and the simulated providers of the embedded default in
 //! `switchyard-sim`.
 
-// The request path, top to bottom: http, chat, relay, dispatch, plan, ctx; then what
+// The request path, top to bottom: http, edge, chat, relay, dispatch, plan, ctx; then what
 // they read: runtime builds state, which holds upstream, keys, routing, reasoning,
 // usage, telemetry; respond, config and error are at the bottom. No module imports one
 // above it (scripts/check_cycles.py fails on any import cycle). Only `config` and the
@@ -21,6 +22,7 @@ pub mod config;
 mod ctx;
 mod dispatch;
 mod drain;
+mod edge;
 mod error;
 mod http;
 mod keys;

@@ -48,6 +48,25 @@ impl Outcome {
     }
 }
 
+/// The API a request came in by, as the usage log names it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Endpoint {
+    /// `POST /v1/chat/completions`.
+    Chat,
+    /// `POST /v1/messages` (the Anthropic Messages API).
+    Messages,
+}
+
+impl Endpoint {
+    /// Its name in the usage log.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            Endpoint::Chat => "chat.completions",
+            Endpoint::Messages => "messages",
+        }
+    }
+}
+
 /// What one request consumed.
 #[derive(Debug, Clone)]
 pub(crate) struct UsageRecord<'a> {
@@ -73,6 +92,8 @@ pub(crate) struct UsageRecord<'a> {
     pub team: Option<&'a str>,
     /// How a virtual model routed the request.
     pub route: Option<&'a str>,
+    /// The API it came in by.
+    pub endpoint: Endpoint,
     /// Tokens.
     pub usage: TokenUsage,
     /// Whether `usage` is our estimate rather than the vendor's figure.
@@ -158,6 +179,7 @@ pub(crate) fn record(
             attempts: r.attempts,
             estimated: r.estimated,
             route: r.route.map(str::to_string),
+            endpoint: r.endpoint.as_str().to_string(),
         });
     }
     if r.outcome == Outcome::Failed {

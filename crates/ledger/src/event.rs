@@ -46,6 +46,15 @@ pub struct UsageEvent {
     /// For requests to a virtual model: how it was routed (`x-switchyard-route`).
     #[serde(default)]
     pub route: Option<String>,
+    /// The API it came in by: `chat.completions`, `messages`, `responses` or
+    /// `embeddings`.
+    #[serde(default = "chat_endpoint")]
+    pub endpoint: String,
+}
+
+/// The endpoint of events written before there were others.
+pub(crate) fn chat_endpoint() -> String {
+    "chat.completions".into()
 }
 
 #[cfg(test)]
@@ -73,6 +82,7 @@ impl UsageEvent {
             attempts: 1,
             estimated: false,
             route: None,
+            endpoint: "chat.completions".into(),
         }
     }
 }

@@ -61,6 +61,7 @@ pub(crate) fn usage_schema(table: &str) -> String {
             estimated BOOLEAN NOT NULL
         );
         ALTER TABLE {table} ADD COLUMN IF NOT EXISTS route TEXT;
+        ALTER TABLE {table} ADD COLUMN IF NOT EXISTS endpoint TEXT NOT NULL DEFAULT 'chat.completions';
         CREATE INDEX IF NOT EXISTS {table}_ts ON {table} (ts_ms);
         CREATE INDEX IF NOT EXISTS {table}_key ON {table} (key_id, ts_ms);
         CREATE INDEX IF NOT EXISTS {table}_request ON {table} (request_id);"
@@ -100,8 +101,8 @@ impl PgStore {
         let sql = format!(
             "INSERT INTO {} (ts_ms, request_id, key_id, team, model, provider, deployment, region,
              prompt_tokens, cached_tokens, completion_tokens, reasoning_tokens, cost_nanos,
-             latency_ms, ttft_ms, status, outcome, attempts, estimated, route)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)",
+             latency_ms, ttft_ms, status, outcome, attempts, estimated, route, endpoint)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)",
             self.table
         );
         self.conn.run("cannot write usage", async |c: &mut Client| {
@@ -132,6 +133,7 @@ impl PgStore {
                         &i32::try_from(e.attempts).unwrap_or(i32::MAX),
                         &e.estimated,
                         &e.route,
+                        &e.endpoint,
                     ],
                 )
                 .await?;
@@ -197,7 +199,7 @@ impl PgStore {
         format!(
             "SELECT ts_ms, request_id, key_id, team, model, provider, deployment, region,
              prompt_tokens, cached_tokens, completion_tokens, reasoning_tokens, cost_nanos,
-             latency_ms, ttft_ms, status, outcome, attempts, estimated, route
+             latency_ms, ttft_ms, status, outcome, attempts, estimated, route, endpoint
              FROM {} WHERE {filter} ORDER BY ts_ms, id",
             self.table
         )
@@ -228,6 +230,7 @@ impl PgStore {
                 attempts: u32::try_from(r.get::<_, i32>(17)).unwrap_or(0),
                 estimated: r.get(18),
                 route: r.get(19),
+                endpoint: r.get(20),
             })
             .collect()
     }

@@ -283,6 +283,7 @@ mod tests {
             attempts: 1,
             estimated: false,
             route: None,
+            endpoint: "chat.completions".into(),
         }
     }
 

@@ -30,7 +30,8 @@ CREATE TABLE IF NOT EXISTS usage (
     outcome           TEXT    NOT NULL,
     attempts          INTEGER NOT NULL,
     estimated         INTEGER NOT NULL,
-    route             TEXT
+    route             TEXT,
+    endpoint          TEXT    NOT NULL DEFAULT 'chat.completions'
 );
 CREATE INDEX IF NOT EXISTS usage_ts ON usage (ts_ms);
 CREATE INDEX IF NOT EXISTS usage_key ON usage (key_id, ts_ms);
@@ -71,6 +72,14 @@ impl SqliteStore {
             conn.execute_batch("ALTER TABLE usage ADD COLUMN route TEXT")
                 .map_err(err)?;
         }
+        // … and the `endpoint` column: they were all chat completions.
+        let has_endpoint = conn.prepare("SELECT endpoint FROM usage LIMIT 0").is_ok();
+        if !has_endpoint {
+            conn.execute_batch(
+                "ALTER TABLE usage ADD COLUMN endpoint TEXT NOT NULL DEFAULT 'chat.completions'",
+            )
+            .map_err(err)?;
+        }
         Ok(SqliteStore {
             conn,
             path: path.to_path_buf(),
@@ -105,9 +114,10 @@ impl SqliteStore {
                 .prepare_cached(
                     "INSERT INTO usage (ts_ms, request_id, key_id, team, model, provider, deployment,
                      region, prompt_tokens, cached_tokens, completion_tokens, reasoning_tokens,
-                     cost_nanos, latency_ms, ttft_ms, status, outcome, attempts, estimated, route)
+                     cost_nanos, latency_ms, ttft_ms, status, outcome, attempts, estimated, route,
+                     endpoint)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16,
-                     ?17, ?18, ?19, ?20)",
+                     ?17, ?18, ?19, ?20, ?21)",
                 )
                 .map_err(err)?;
             for e in events {
@@ -132,6 +142,7 @@ impl SqliteStore {
                     e.attempts,
                     e.estimated,
                     e.route,
+                    e.endpoint,
                 ])
                 .map_err(err)?;
             }
@@ -161,7 +172,7 @@ impl SqliteStore {
             .prepare(&format!(
                 "SELECT ts_ms, request_id, key_id, team, model, provider, deployment, region,
                  prompt_tokens, cached_tokens, completion_tokens, reasoning_tokens, cost_nanos,
-                 latency_ms, ttft_ms, status, outcome, attempts, estimated, route
+                 latency_ms, ttft_ms, status, outcome, attempts, estimated, route, endpoint
                  FROM usage WHERE {filter} ORDER BY ts_ms, id"
             ))
             .map_err(|e| self.err(e))?;
@@ -188,6 +199,7 @@ impl SqliteStore {
                     attempts: r.get(17)?,
                     estimated: r.get(18)?,
                     route: r.get(19)?,
+                    endpoint: r.get(20)?,
                 })
             })
             .map_err(|e| self.err(e))?;
@@ -277,6 +289,7 @@ mod tests {
             attempts: 1,
             estimated: false,
             route: Some("auto; policy=tiered".into()),
+            endpoint: "chat.completions".into(),
         }
     }
 

@@ -34,6 +34,7 @@ fn spend(key: &str, ts_ms: i64, cost_nanos: u64) -> UsageEvent {
         attempts: 1,
         estimated: false,
         route: None,
+        endpoint: "chat.completions".into(),
     }
 }
 

@@ -9,7 +9,9 @@
 //! - [`sse`]: an incremental Server-Sent-Events parser;
 //! - [`error`]: the OpenAI error body and the upstream error classification;
 //! - [`dialect`]: per-vendor request/response normalisation and error mapping;
-//! - [`tokens`]: a small offline token estimator.
+//! - [`tokens`]: a small offline token estimator;
+//! - [`anthropic`]: the Messages API, translated to and from Chat Completions
+//!   ([`translate`] holds what can refuse a translation).
 
 // Everything here reads bytes from clients and upstreams: an index or a sum that input
 // controls must not panic or wrap. Exceptions are marked where they are, with the reason.
@@ -19,6 +21,7 @@
 )]
 
 pub mod aggregate;
+pub mod anthropic;
 pub mod chat;
 pub mod dialect;
 pub mod error;
@@ -26,6 +29,7 @@ mod open;
 pub mod replay;
 pub mod sse;
 pub mod tokens;
+pub mod translate;
 pub mod usage;
 
 pub use aggregate::StreamAggregator;
@@ -37,6 +41,7 @@ pub use chat::{
 pub use dialect::{Adjustment, Dialect, StreamNormalizer};
 pub use error::{ApiError, ErrorBody, ErrorKind, UpstreamError};
 pub use sse::{SseError, SseEvent, SseParser};
+pub use translate::TranslateError;
 pub use usage::{TokenUsage, Usage};
 
 /// A JSON object that carries fields this crate does not model, passed through unchanged.

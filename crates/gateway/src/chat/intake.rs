@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, header};
+use serde::de::DeserializeOwned;
 use serde_json::Value;
 use switchyard_wire::chat::json_kind;
 use switchyard_wire::{ChatRequest, Role, tokens};
@@ -41,6 +42,7 @@ pub(super) async fn take_in(
     st: &Arc<AppState>,
     headers: &HeaderMap,
     body: Body,
+    parse: fn(&[u8]) -> Result<ChatRequest, GatewayError>,
 ) -> Result<Intake, GatewayError> {
     let caller = match &st.keys {
         Some(ring) => Some(ring.identify(headers)?),
@@ -50,7 +52,7 @@ pub(super) async fn take_in(
     let server = &st.config.server;
     let bytes = read_body(headers, body, server.max_body_bytes, server.body_timeout).await?;
     let inflight = Inflight::enter(st)?;
-    let req = parse_request(&bytes)?;
+    let req = parse(&bytes)?;
     drop(bytes);
     validate(&req)?;
     let client = client_limits(headers)?;
@@ -93,7 +95,7 @@ fn limit(headers: &HeaderMap, header: &'static str) -> Result<Option<Duration>, 
     ))
 }
 
-fn check_content_type(headers: &HeaderMap) -> Result<(), GatewayError> {
+pub(crate) fn check_content_type(headers: &HeaderMap) -> Result<(), GatewayError> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -113,13 +115,18 @@ fn check_content_type(headers: &HeaderMap) -> Result<(), GatewayError> {
 
 /// Parse the body into a typed request; errors say which field is wrong and why.
 pub(crate) fn parse_request(bytes: &[u8]) -> Result<ChatRequest, GatewayError> {
+    parse_json(bytes)
+}
+
+/// Parse a JSON body into `T`; errors say which field is wrong and why.
+pub(crate) fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, GatewayError> {
     // The plain parser first: tracking the path costs an allocation per key, and only a
     // body that fails needs it.
-    if let Ok(req) = serde_json::from_slice::<ChatRequest>(bytes) {
+    if let Ok(req) = serde_json::from_slice::<T>(bytes) {
         return Ok(req);
     }
     let de = &mut serde_json::Deserializer::from_slice(bytes);
-    let req: ChatRequest = match serde_path_to_error::deserialize(&mut *de) {
+    let req: T = match serde_path_to_error::deserialize(&mut *de) {
         Ok(r) => r,
         Err(e) => {
             // Syntax errors first: with flattened fields, a truncated body can surface as

@@ -47,10 +47,32 @@ use crate::series::{Class, Done};
 use crate::state::AppState;
 use crate::traceparent::TraceCtx;
 use crate::trail::{Reason, Trail};
+use crate::usage::Endpoint;
+
+/// How a request's body becomes a chat request: the API it came in by, and that API's
+/// parser (which translates, for the APIs at the edge, `crate::edge`).
+#[derive(Clone, Copy)]
+pub(crate) struct Inbound {
+    /// The API, for the usage log.
+    pub(crate) endpoint: Endpoint,
+    /// Body bytes to a checked chat request; errors name the client's own fields.
+    pub(crate) parse: fn(&[u8]) -> Result<ChatRequest, GatewayError>,
+}
+
+/// `POST /v1/chat/completions` itself.
+pub(crate) const CHAT: Inbound = Inbound {
+    endpoint: Endpoint::Chat,
+    parse: intake::parse_request,
+};
 
 /// Serve one chat request with the state `st` in force when it arrived (a reload that
 /// swaps in another meanwhile does not change it).
-pub(crate) async fn handle(st: Arc<AppState>, meta: RequestMeta<'_>, body: Body) -> Response {
+pub(crate) async fn handle(
+    st: Arc<AppState>,
+    meta: RequestMeta<'_>,
+    body: Body,
+    inbound: Inbound,
+) -> Response {
     let started = Instant::now();
     let request_id = intake::request_id(meta.headers);
     let trace = TraceCtx::from_headers(meta.headers, st.otel.is_some());
@@ -58,6 +80,7 @@ pub(crate) async fn handle(st: Arc<AppState>, meta: RequestMeta<'_>, body: Body)
         request_id: &request_id,
         started,
         trace: trace.as_ref(),
+        inbound,
     };
     // Shed before reading the body: past the limit the answer is a fast 503, not a queue.
     let served = if Inflight::full(&st) {
@@ -93,6 +116,8 @@ struct Asked<'a> {
     started: Instant,
     /// Its W3C trace (see [`TraceCtx::from_headers`]).
     trace: Option<&'a TraceCtx>,
+    /// The API it came in by.
+    inbound: Inbound,
 }
 
 /// The error answer to a request refused before any upstream answer, with its id; its
@@ -102,6 +127,7 @@ fn refused(st: &AppState, e: GatewayError, asked: Asked<'_>) -> Response {
         request_id,
         started,
         trace,
+        ..
     } = asked;
     count_error(e.label());
     if !matches!(e, GatewayError::Upstream { .. }) {
@@ -151,8 +177,9 @@ async fn serve(
         request_id,
         started,
         trace,
+        inbound,
     } = asked_by;
-    let mut asked = intake::take_in(st, meta.headers, body).await?;
+    let mut asked = intake::take_in(st, meta.headers, body, inbound.parse).await?;
     let choice = resolve::resolve(st, &mut asked, meta)?;
     let Intake {
         caller,
@@ -200,6 +227,7 @@ async fn serve(
         ttft: None,
         admission,
         route: choice.route,
+        endpoint: inbound.endpoint,
         conversation: choice.conversation,
         trail: Mutex::new(Some(trail)),
         trace_ctx: trace,

@@ -57,6 +57,11 @@ pub(crate) fn router(state: Arc<Live>) -> Router {
         // A one-segment prefix (`base_url = …/team-a/v1`) that virtual-model rules can
         // match with `when = "path=/team-a"`.
         .route("/{scope}/v1/chat/completions", post(chat))
+        // Other APIs, translated into the chat pipeline (`crate::edge`).
+        .route("/v1/messages", post(messages))
+        .route("/{scope}/v1/messages", post(messages))
+        .route("/v1/messages/count_tokens", post(count_tokens))
+        .route("/{scope}/v1/messages/count_tokens", post(count_tokens))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
@@ -107,7 +112,32 @@ async fn chat(State(live): State<Arc<Live>>, uri: Uri, headers: HeaderMap, body:
     // Boxed: the request's future is large (every stage's state), and the router moves
     // the handler's future several times; a box makes each move a pointer copy
     // (callgrind: ~30,000 fewer instructions per request, docs/BENCHMARKS.md).
-    Box::pin(crate::chat::handle(live.get(), meta, body)).await
+    Box::pin(crate::chat::handle(
+        live.get(),
+        meta,
+        body,
+        crate::chat::CHAT,
+    ))
+    .await
+}
+
+/// `POST /v1/messages`: the Anthropic Messages API, through the chat pipeline.
+async fn messages(
+    State(live): State<Arc<Live>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let meta = RequestMeta {
+        headers: &headers,
+        path: uri.path(),
+    };
+    Box::pin(crate::edge::messages::handle(live.get(), meta, body)).await
+}
+
+/// `POST /v1/messages/count_tokens`.
+async fn count_tokens(State(live): State<Arc<Live>>, headers: HeaderMap, body: Body) -> Response {
+    crate::edge::messages::count_tokens(live.get(), &headers, body).await
 }
 
 /// The state in force, if the caller may see `what` (else the refusal to answer).

@@ -184,24 +184,15 @@ impl Keyring {
         f(&store)
     }
 
-    /// Who is calling: the key in `Authorization: Bearer …`, which must exist and be
+    /// Who is calling: the key in `Authorization: Bearer …` (or `x-api-key`), which must exist and be
     /// neither revoked nor expired. Checked before the body is read.
     pub fn identify(&self, headers: &HeaderMap) -> Result<Arc<KeyState>, GatewayError> {
-        let Some(auth) = headers.get(axum::http::header::AUTHORIZATION) else {
+        let Some(key) = presented_key(headers) else {
             return Err(unauthorized(
                 "missing_api_key",
-                "no API key: send a gateway key as `Authorization: Bearer sy-…` (the openai client's api_key)",
+                "no API key: send a gateway key as `Authorization: Bearer sy-…` (the openai client's api_key) or `x-api-key: sy-…` (the anthropic client's)",
             ));
         };
-        let key = auth
-            .to_str()
-            .ok()
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("bearer "))
-            })
-            .map(str::trim)
-            .unwrap_or_default();
         if !looks_like_key(key) {
             return Err(unauthorized(
                 "invalid_api_key",
@@ -220,4 +211,20 @@ impl Keyring {
             .map_err(|why| unauthorized("invalid_api_key", why))?;
         Ok(state)
     }
+}
+
+/// The key a request presents: `Authorization: Bearer …` (OpenAI's clients) or, without
+/// one, `x-api-key` (Anthropic's).
+fn presented_key(headers: &HeaderMap) -> Option<&str> {
+    if let Some(auth) = headers.get(axum::http::header::AUTHORIZATION) {
+        let v = auth.to_str().unwrap_or_default();
+        let key = v
+            .strip_prefix("Bearer ")
+            .or_else(|| v.strip_prefix("bearer "))
+            .unwrap_or_default();
+        return Some(key.trim());
+    }
+    headers
+        .get("x-api-key")
+        .map(|v| v.to_str().unwrap_or_default().trim())
 }
