@@ -113,7 +113,7 @@ enum Command {
     Bench(Box<bench_cmd::BenchArgs>),
     /// Rehearse a region outage under load: success rate and latency before, during, after.
     Demo(demo::DemoArgs),
-    /// Spend and latency from the usage log, by key, team, model or day.
+    /// Spend and latency from the usage log, by key, team, model, day or endpoint.
     Usage(usage_cmd::UsageArgs),
     /// What a workload will cost, the capacity and quotas it needs, and whether its failover meets the SLA
     Plan(Box<plan_cmd::PlanArgs>),

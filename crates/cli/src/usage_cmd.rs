@@ -1,4 +1,4 @@
-//! `switchyard usage`: spend and latency from the usage log, by key, team, model or day.
+//! `switchyard usage`: spend and latency from the usage log, by key, team, model, day or endpoint.
 
 use std::path::PathBuf;
 
@@ -11,7 +11,7 @@ use switchyard_ledger::{PgStore, SqliteStore, UsageEvent};
 /// `switchyard usage` options.
 #[derive(Debug, Args)]
 pub(crate) struct UsageArgs {
-    /// Group rows by: key, team, model or day.
+    /// Group rows by: key, team, model, day or endpoint.
     #[arg(long, default_value = "model", value_parser = clap::value_parser!(GroupByArg))]
     by: GroupByArg,
     /// Only requests of the last N days (default: all).

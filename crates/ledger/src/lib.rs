@@ -9,7 +9,7 @@
 //! writer falls behind and the channel is full, events go to a bounded spool file on disk
 //! (JSON lines) that the writer drains into the database once it catches up; only past
 //! the spool's size limit is an event dropped, and counted. [`report`] reads the log back
-//! grouped by key, team, model or day for `switchyard usage`.
+//! grouped by key, team, model, day or endpoint for `switchyard usage`.
 //!
 //! [`keys`] holds the gateway keys (stored hashed) beside the log: in the same SQLite
 //! database, or in PostgreSQL next to the usage table.

@@ -1,4 +1,4 @@
-//! `switchyard usage`: the log grouped by key, team, model or day, as a table, JSON or CSV.
+//! `switchyard usage`: the log grouped by key, team, model, day or endpoint, as a table, JSON or CSV.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -19,6 +19,8 @@ pub enum GroupBy {
     Model,
     /// UTC day, `YYYY-MM-DD`.
     Day,
+    /// The API requests came in by (`chat.completions`, `messages`, …).
+    Endpoint,
 }
 
 impl FromStr for GroupBy {
@@ -30,8 +32,9 @@ impl FromStr for GroupBy {
             "team" => Ok(GroupBy::Team),
             "model" => Ok(GroupBy::Model),
             "day" => Ok(GroupBy::Day),
+            "endpoint" => Ok(GroupBy::Endpoint),
             other => Err(format!(
-                "cannot group by '{other}': use key, team, model or day"
+                "cannot group by '{other}': use key, team, model, day or endpoint"
             )),
         }
     }
@@ -99,6 +102,7 @@ pub fn summarize(events: &[UsageEvent], by: GroupBy) -> Vec<Row> {
             GroupBy::Team => e.team.clone().unwrap_or_else(|| "-".into()),
             GroupBy::Model => e.model.clone(),
             GroupBy::Day => day(e.ts_ms),
+            GroupBy::Endpoint => e.endpoint.clone(),
         };
         let a = groups.entry(key).or_default();
         a.cost = a.cost.saturating_add(e.cost_nanos);
@@ -173,6 +177,7 @@ pub fn table(rows: &[Row], by: GroupBy) -> String {
         GroupBy::Team => "team",
         GroupBy::Model => "model",
         GroupBy::Day => "day",
+        GroupBy::Endpoint => "endpoint",
     };
     let width = rows
         .iter()
