@@ -132,6 +132,32 @@ impl Catalog {
         self.find(name).ok_or_else(|| self.unknown_model(name))
     }
 
+    /// [`Catalog::resolve`], for a chat model: an embedding model is [`CatalogError::WrongKind`].
+    pub fn resolve_chat(&self, name: &str) -> Result<&Model, CatalogError> {
+        let m = self.resolve(name)?;
+        if m.is_embedding() {
+            return Err(CatalogError::WrongKind {
+                model: m.id.clone(),
+                is: "an embedding",
+                use_instead: "send it to POST /v1/embeddings",
+            });
+        }
+        Ok(m)
+    }
+
+    /// [`Catalog::resolve`], for an embedding model: a chat model is [`CatalogError::WrongKind`].
+    pub fn resolve_embedding(&self, name: &str) -> Result<&Model, CatalogError> {
+        let m = self.resolve(name)?;
+        if !m.is_embedding() {
+            return Err(CatalogError::WrongKind {
+                model: m.id.clone(),
+                is: "a chat",
+                use_instead: "embedding models are listed by GET /v1/models with type \"embedding\"",
+            });
+        }
+        Ok(m)
+    }
+
     /// The `limit` canonical ids or aliases (or upstream ids) closest to `name`, best first,
     /// for "did you mean". At most one name per model; names that share a prefix of three or
     /// more characters with `name` count as close. Empty if nothing is close, or if the
@@ -367,8 +393,21 @@ fn validate_model(m: &Model, providers: &[Provider]) -> Result<(), CatalogError>
     if m.context_window == 0 {
         return Err(invalid(entry, "context_window is 0"));
     }
-    if m.max_output == 0 {
-        return Err(invalid(entry, "max_output is 0"));
+    match &m.embedding {
+        None if m.max_output == 0 => return Err(invalid(entry, "max_output is 0")),
+        Some(_) if m.max_output != 0 => {
+            return Err(invalid(
+                entry,
+                "an embedding model produces no output tokens: leave max_output out",
+            ));
+        }
+        Some(e) if e.dimensions == 0 || e.max_batch == 0 || e.dimension_choices.contains(&0) => {
+            return Err(invalid(
+                entry,
+                "embedding.dimensions, dimension_choices and max_batch must be at least 1",
+            ));
+        }
+        _ => {}
     }
     if m.max_output > m.context_window {
         return Err(invalid(
@@ -518,14 +557,19 @@ mod tests {
             assert!(m.supports(Capability::Text), "{} lacks text", m.id);
             assert!(!m.price.source.is_empty(), "{} has no price source", m.id);
             assert!(is_iso_date(&m.price.as_of), "{} has no price date", m.id);
+            let (ttft, speed) = if m.is_embedding() {
+                (50..=1000, 1..=1)
+            } else {
+                (500..=3000, 10..=150)
+            };
             assert!(
-                (500..=3000).contains(&m.typical_ttft_ms),
+                ttft.contains(&m.typical_ttft_ms),
                 "{} ttft {}",
                 m.id,
                 m.typical_ttft_ms
             );
             assert!(
-                (10..=150).contains(&m.typical_tokens_per_sec),
+                speed.contains(&m.typical_tokens_per_sec),
                 "{} tok/s {}",
                 m.id,
                 m.typical_tokens_per_sec
@@ -545,8 +589,8 @@ mod tests {
             .filter(|m| m.supports(Capability::Tools))
             .count();
         assert!(
-            with_tools * 4 >= cat.models().len() * 3,
-            "most models have tools"
+            with_tools * 4 >= cat.models().iter().filter(|m| !m.is_embedding()).count() * 3,
+            "most chat models have tools"
         );
     }
 

@@ -34,6 +34,18 @@ pub enum CatalogError {
         suggestions: Vec<String>,
     },
 
+    /// A model of the wrong kind for where it was named: an embedding model where a
+    /// chat model is needed, or the other way round.
+    #[error("model '{model}' is {is} model; {use_instead}")]
+    WrongKind {
+        /// The model's canonical id.
+        model: String,
+        /// `an embedding` or `a chat`.
+        is: &'static str,
+        /// Where it can be used instead.
+        use_instead: &'static str,
+    },
+
     /// A model refers to a provider that is not in the catalog.
     #[error("model '{model}' uses provider '{provider}', which is not defined (known providers: {})", known.join(", "))]
     UnknownProvider {

@@ -33,9 +33,11 @@ pub struct Model {
     pub provider: String,
     /// The name the vendor's API expects in the `model` field.
     pub upstream_id: String,
-    /// Maximum tokens of prompt plus completion.
+    /// Maximum tokens of prompt plus completion (for an embedding model: of one input).
     pub context_window: u32,
-    /// Maximum completion tokens per request (never above `context_window`).
+    /// Maximum completion tokens per request (never above `context_window`; 0 for an
+    /// embedding model, which produces none).
+    #[serde(default)]
     pub max_output: u32,
     /// What the model can do.
     pub capabilities: Capabilities,
@@ -46,14 +48,52 @@ pub struct Model {
     pub price: Price,
     /// Typical time to first token in milliseconds (used by the simulator).
     pub typical_ttft_ms: u32,
-    /// Typical decode speed in tokens per second (used by the simulator; never 0).
+    /// Typical decode speed in tokens per second (used by the simulator; never 0; 1 for an
+    /// embedding model, which decodes nothing).
     pub typical_tokens_per_sec: u32,
+    /// For an embedding model (served by `/v1/embeddings`, never by chat): its vectors.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<Embedding>,
 }
 
 impl Model {
     /// Whether the model has capability `cap`.
     pub fn supports(&self, cap: Capability) -> bool {
         self.capabilities.contains(cap)
+    }
+
+    /// Whether it is an embedding model (see [`Model::embedding`]).
+    pub fn is_embedding(&self) -> bool {
+        self.embedding.is_some()
+    }
+
+    /// `"embedding"` or `"chat"`: what `/v1/models` calls its type.
+    pub fn kind(&self) -> &'static str {
+        if self.is_embedding() {
+            "embedding"
+        } else {
+            "chat"
+        }
+    }
+}
+
+/// What an embedding model's vectors are, and how many inputs one call may carry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Embedding {
+    /// Length of a vector when the request names no `dimensions`.
+    pub dimensions: u32,
+    /// The lengths a request may ask for with `dimensions` (empty: only the default).
+    #[serde(default)]
+    pub dimension_choices: Vec<u32>,
+    /// Inputs one upstream call may carry; a larger batch is split by the gateway.
+    pub max_batch: u32,
+}
+
+impl Embedding {
+    /// Whether a request may ask for vectors of `n` dimensions.
+    pub fn allows(&self, n: u32) -> bool {
+        n == self.dimensions || self.dimension_choices.contains(&n)
     }
 }
 
@@ -154,6 +194,9 @@ pub struct ModelOverride {
     /// See [`Model::typical_tokens_per_sec`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub typical_tokens_per_sec: Option<u32>,
+    /// See [`Model::embedding`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub embedding: Option<Embedding>,
 }
 
 impl ModelOverride {
@@ -172,6 +215,7 @@ impl ModelOverride {
             price,
             typical_ttft_ms,
             typical_tokens_per_sec,
+            embedding,
         } = self;
         if let Some(v) = display_name {
             model.display_name = v;
@@ -206,6 +250,9 @@ impl ModelOverride {
         if let Some(v) = typical_tokens_per_sec {
             model.typical_tokens_per_sec = v;
         }
+        if let Some(v) = embedding {
+            model.embedding = Some(v);
+        }
     }
 
     /// Builds a new model, failing with [`CatalogError::MissingField`] for the first
@@ -219,7 +266,10 @@ impl ModelOverride {
         let context_window = self
             .context_window
             .ok_or_else(|| missing("context_window"))?;
-        let max_output = self.max_output.ok_or_else(|| missing("max_output"))?;
+        let max_output = match (&self.embedding, self.max_output) {
+            (Some(_), out) => out.unwrap_or(0),
+            (None, out) => out.ok_or_else(|| missing("max_output"))?,
+        };
         let capabilities = self.capabilities.ok_or_else(|| missing("capabilities"))?;
         let price = self.price.clone().ok_or_else(|| missing("price"))?;
         Ok(Model {
@@ -237,6 +287,7 @@ impl ModelOverride {
             max_output,
             capabilities,
             price,
+            embedding: self.embedding,
         })
     }
 }

@@ -148,6 +148,20 @@ pub enum GatewayError {
     },
 }
 
+impl From<switchyard_catalog::CatalogError> for GatewayError {
+    /// A name the catalog could not give: unknown (404, with "did you mean"), or a model
+    /// of the wrong kind for the endpoint (400 on `model`).
+    fn from(e: switchyard_catalog::CatalogError) -> Self {
+        match e {
+            switchyard_catalog::CatalogError::WrongKind { .. } => GatewayError::InvalidValue {
+                param: "model".into(),
+                message: e.to_string(),
+            },
+            other => GatewayError::ModelNotFound(other.to_string()),
+        }
+    }
+}
+
 impl GatewayError {
     /// HTTP status.
     pub fn status(&self) -> StatusCode {

@@ -1,5 +1,6 @@
 //! The model list clients see (`GET /v1/models[/{id}]`): the OpenAI list shape plus
-//! price, context and capability fields, and the virtual models with how they route.
+//! price, context and capability fields, each model's `type` (`chat` or `embedding`, with
+//! its vector sizes), and the virtual models with how they route.
 
 use std::collections::HashMap;
 
@@ -39,11 +40,12 @@ pub(crate) fn virtual_entry(v: &VirtualModel) -> Value {
 }
 
 pub(crate) fn model_entry(m: &Model, p: Option<&ProviderRuntime>) -> Value {
-    json!({
+    let mut entry = json!({
         "id": m.id,
         "object": "model",
         "created": 0,
         "owned_by": m.provider,
+        "type": m.kind(),
         "display_name": m.display_name,
         "family": m.family,
         "provider": m.provider,
@@ -61,7 +63,19 @@ pub(crate) fn model_entry(m: &Model, p: Option<&ProviderRuntime>) -> Value {
             "as_of": m.price.as_of,
         },
         "available": p.is_some_and(ProviderRuntime::usable),
-    })
+    });
+    if let (Some(e), Some(obj)) = (&m.embedding, entry.as_object_mut()) {
+        obj.insert(
+            "embedding".into(),
+            json!({
+                "dimensions": e.dimensions,
+                "dimension_choices": e.dimension_choices,
+                "max_batch": e.max_batch,
+                "max_input_tokens": m.context_window,
+            }),
+        );
+    }
+    entry
 }
 
 #[cfg(test)]

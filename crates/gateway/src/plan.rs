@@ -62,27 +62,7 @@ pub(crate) fn plan_target<'a>(
             .completion_cap()
             .map_or(u64::from(model.max_output), u64::from);
     check_capabilities(&st.catalog, model, &req)?;
-    let provider =
-        st.providers
-            .get(&model.provider)
-            .ok_or_else(|| GatewayError::ProviderNotConfigured {
-                provider: model.provider.clone(),
-                hint: "it has no runtime entry".into(),
-            })?;
-    if !provider.usable() {
-        return Err(GatewayError::ProviderNotConfigured {
-            provider: provider.id.clone(),
-            hint: provider.unusable_hint.clone(),
-        });
-    }
-    let route = st
-        .routes
-        .get(&model.id)
-        .filter(|r| !r.deployments.is_empty())
-        .ok_or_else(|| GatewayError::ProviderNotConfigured {
-            provider: provider.id.clone(),
-            hint: format!("model '{}' has no deployments", model.id),
-        })?;
+    let (provider, route) = serving(st, model)?;
     if let Some(cap) = req.completion_cap()
         && cap > model.max_output
     {
@@ -138,6 +118,36 @@ pub(crate) fn plan_target<'a>(
         assemble,
         reserve,
     })
+}
+
+/// The provider and route that serve `model`: 503 naming what to set when its provider
+/// has no key, or the model no deployment.
+pub(crate) fn serving<'a>(
+    st: &'a AppState,
+    model: &Model,
+) -> Result<(&'a ProviderRuntime, &'a Route), GatewayError> {
+    let provider =
+        st.providers
+            .get(&model.provider)
+            .ok_or_else(|| GatewayError::ProviderNotConfigured {
+                provider: model.provider.clone(),
+                hint: "it has no runtime entry".into(),
+            })?;
+    if !provider.usable() {
+        return Err(GatewayError::ProviderNotConfigured {
+            provider: provider.id.clone(),
+            hint: provider.unusable_hint.clone(),
+        });
+    }
+    let route = st
+        .routes
+        .get(&model.id)
+        .filter(|r| !r.deployments.is_empty())
+        .ok_or_else(|| GatewayError::ProviderNotConfigured {
+            provider: provider.id.clone(),
+            hint: format!("model '{}' has no deployments", model.id),
+        })?;
+    Ok((provider, route))
 }
 
 #[cfg(test)]

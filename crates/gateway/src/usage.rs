@@ -55,6 +55,8 @@ pub(crate) enum Endpoint {
     Chat,
     /// `POST /v1/messages` (the Anthropic Messages API).
     Messages,
+    /// `POST /v1/embeddings`.
+    Embeddings,
 }
 
 impl Endpoint {
@@ -63,6 +65,7 @@ impl Endpoint {
         match self {
             Endpoint::Chat => "chat.completions",
             Endpoint::Messages => "messages",
+            Endpoint::Embeddings => "embeddings",
         }
     }
 }
@@ -111,21 +114,29 @@ pub(crate) struct UsageRecord<'a> {
 /// behind the vendor's) — is not believed: an upstream is only partly trusted, and a
 /// figure like `u64::MAX` would bill a key for ever. Returns the usage to record instead
 /// (the prompt estimate, the completion capped at the output limit), or `None` when the
-/// figures are believable.
+/// figures are believable. An embedding model's window bounds one input of a batch, so
+/// its prompt is bounded by twice the larger of the window and the batch's estimate.
 pub(crate) fn implausible(
     u: TokenUsage,
     model: &Model,
     prompt_estimate: u64,
 ) -> Option<TokenUsage> {
-    let prompt_cap = u64::from(model.context_window).saturating_mul(2);
+    let window = u64::from(model.context_window);
+    let prompt_cap = if model.is_embedding() {
+        window.max(prompt_estimate).saturating_mul(2)
+    } else {
+        window.saturating_mul(2)
+    };
     let completion_cap = u64::from(model.max_output).saturating_mul(2);
     if u.prompt <= prompt_cap && u.completion <= completion_cap {
         return None;
     }
     let prompt = if u.prompt <= prompt_cap {
         u.prompt
+    } else if model.is_embedding() {
+        prompt_estimate
     } else {
-        prompt_estimate.min(u64::from(model.context_window))
+        prompt_estimate.min(window)
     };
     let completion = if u.completion <= completion_cap {
         u.completion

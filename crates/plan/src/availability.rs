@@ -190,7 +190,7 @@ fn cheapest_other_vendor<'a>(
     land.catalog
         .models()
         .iter()
-        .filter(|o| o.provider != m.provider)
+        .filter(|o| o.provider != m.provider && !o.is_embedding())
         .min_by(|a, b| {
             (a.price.input + a.price.output).total_cmp(&(b.price.input + b.price.output))
         })

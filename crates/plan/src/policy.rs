@@ -222,6 +222,7 @@ pub fn compare_set(
         .catalog
         .models()
         .iter()
+        .filter(|m| !m.is_embedding())
         .filter(|m| u64::from(m.context_window) >= need && u64::from(m.max_output) >= largest(o))
         .min_by(|a, b| by_cost(a, b));
     if let Some(m) = fits {

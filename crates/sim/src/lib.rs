@@ -79,6 +79,7 @@
 
 mod cache;
 mod capacity;
+mod embed;
 mod failure;
 mod faults;
 mod generate;

@@ -32,6 +32,7 @@ use tokio::time::Instant;
 
 use crate::cache::PromptCache;
 use crate::capacity::{Capacity, Ticket};
+use crate::embed;
 use crate::failure::Failure;
 use crate::faults::{FaultSpec, FaultTable, Injected};
 use crate::generate::{self, ChoicePlan, Target};
@@ -236,6 +237,7 @@ pub(crate) fn build(config: SimConfig, catalog: Arc<Catalog>) -> (Router, Arc<Sh
 enum Endpoint {
     Chat,
     Models,
+    Embeddings,
 }
 
 fn endpoint(dialect: Dialect, tail: &str, method: &Method) -> Option<Endpoint> {
@@ -254,6 +256,7 @@ fn endpoint(dialect: Dialect, tail: &str, method: &Method) -> Option<Endpoint> {
     match (rest, method) {
         ("/chat/completions", &Method::POST) => Some(Endpoint::Chat),
         ("/models", &Method::GET) => Some(Endpoint::Models),
+        ("/embeddings", &Method::POST) if embed::serves(dialect) => Some(Endpoint::Embeddings),
         _ => None,
     }
 }
@@ -332,29 +335,20 @@ async fn vendor(
         Some(Endpoint::Models) => match shared.authorize(&headers) {
             Err(f) => Err(f),
             // A region that is down is down for every endpoint (health probes list models).
-            Ok(()) => match shared.faults.pick(&entry.id, region, &mut rng) {
-                Some(Injected::Error(f, retry_after)) => {
-                    note.fault = true;
-                    note.retry_after = retry_after;
-                    Err(f)
-                }
-                Some(Injected::DropAfter(_) | Injected::StallAfter(_)) => {
-                    note.fault = true;
-                    Err(Failure::ServerError)
-                }
-                Some(Injected::Delay(d)) => {
-                    note.fault = true;
-                    tokio::time::sleep(d).await;
-                    Ok(json_response(
-                        StatusCode::OK,
-                        Body::from(entry.models_body.clone()),
-                    ))
-                }
-                Some(Injected::Blank | Injected::Hostile(_) | Injected::Drip(_)) | None => Ok(
-                    json_response(StatusCode::OK, Body::from(entry.models_body.clone())),
-                ),
-            },
+            Ok(()) => region_fault(&shared, entry, region, &mut rng, &mut note)
+                .await
+                .map(|()| json_response(StatusCode::OK, Body::from(entry.models_body.clone()))),
         },
+        Some(Endpoint::Embeddings) => {
+            let ctx = ChatCtx {
+                shared: &shared,
+                entry,
+                region,
+                ids: &ids,
+                created,
+            };
+            embeddings(ctx, &headers, &body, &mut rng, &mut note).await
+        }
         None => Err(Failure::RouteNotFound(path.to_string())),
     };
     let response = match result {
@@ -378,6 +372,65 @@ async fn vendor(
         .stats
         .record(&entry.id, region, note.model.as_deref(), outcome);
     with_request_id(response, entry.dialect, &ids.request)
+}
+
+/// The fault injected into a request that is not a chat (a model list, embeddings):
+/// error kinds fail it, a broken stream is a 500, a latency spike delays it, the rest
+/// leave it alone.
+async fn region_fault(
+    shared: &Shared,
+    entry: &ProviderEntry,
+    region: &str,
+    rng: &mut SmallRng,
+    note: &mut Note,
+) -> Result<(), Failure> {
+    match shared.faults.pick(&entry.id, region, rng) {
+        Some(Injected::Error(f, retry_after)) => {
+            note.fault = true;
+            note.retry_after = retry_after;
+            Err(f)
+        }
+        Some(Injected::DropAfter(_) | Injected::StallAfter(_)) => {
+            note.fault = true;
+            Err(Failure::ServerError)
+        }
+        Some(Injected::Delay(d)) => {
+            note.fault = true;
+            tokio::time::sleep(d).await;
+            Ok(())
+        }
+        Some(Injected::Blank | Injected::Hostile(_) | Injected::Drip(_)) | None => Ok(()),
+    }
+}
+
+/// `POST …/embeddings` ([`embed`]): the request checked, its fault, then the vectors
+/// after the model's typical latency (scaled; embeddings take no capacity slot).
+async fn embeddings(
+    ctx: ChatCtx<'_>,
+    headers: &HeaderMap,
+    body: &Bytes,
+    rng: &mut SmallRng,
+    note: &mut Note,
+) -> Result<Response, Failure> {
+    let ChatCtx {
+        shared,
+        entry,
+        region,
+        ids,
+        ..
+    } = ctx;
+    shared.authorize(headers)?;
+    let (req, model) = embed::accept(&shared.catalog, &entry.id, entry.dialect, body)?;
+    note.model = Some(model.id.clone());
+    region_fault(shared, entry, region, rng, note).await?;
+    let wait = latency::scaled(f64::from(model.typical_ttft_ms) / 1000.0, shared.time_scale);
+    tokio::time::sleep(wait).await;
+    let (answer, prompt) = embed::answer(entry.dialect, &req, model, &ids.request);
+    shared.stats.add_prompt_tokens(prompt);
+    Ok(json_response(
+        StatusCode::OK,
+        Body::from(serde_json::to_vec(&answer).unwrap_or_default()),
+    ))
 }
 
 /// Who and where a chat request is.

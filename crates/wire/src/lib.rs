@@ -10,6 +10,7 @@
 //! - [`error`]: the OpenAI error body and the upstream error classification;
 //! - [`dialect`]: per-vendor request/response normalisation and error mapping;
 //! - [`tokens`]: a small offline token estimator;
+//! - [`embeddings`]: `/v1/embeddings` requests, vendor answers and client answers;
 //! - [`anthropic`]: the Messages API, translated to and from Chat Completions
 //!   ([`translate`] holds what can refuse a translation).
 
@@ -24,6 +25,7 @@ pub mod aggregate;
 pub mod anthropic;
 pub mod chat;
 pub mod dialect;
+pub mod embeddings;
 pub mod error;
 mod open;
 pub mod replay;

@@ -11,35 +11,35 @@ use crate::usage::Outcome;
 
 /// Records estimated usage if the request future is dropped (client gone) while the
 /// upstream call is in flight.
-pub(super) struct AbandonGuard {
+pub(crate) struct AbandonGuard {
     ctx: Option<RequestCtx>,
 }
 
 impl AbandonGuard {
     /// Guard `ctx` until it is taken or disarmed.
-    pub(super) fn new(ctx: RequestCtx) -> Self {
+    pub(crate) fn new(ctx: RequestCtx) -> Self {
         AbandonGuard { ctx: Some(ctx) }
     }
 
     /// The context, unless already taken.
-    pub(super) fn ctx(&self) -> Option<&RequestCtx> {
+    pub(crate) fn ctx(&self) -> Option<&RequestCtx> {
         self.ctx.as_ref()
     }
 
     /// Hand the context over (the answer now records usage).
-    pub(super) fn take(&mut self) -> Option<RequestCtx> {
+    pub(crate) fn take(&mut self) -> Option<RequestCtx> {
         self.ctx.take()
     }
 
     /// The context, to update while attempts go on.
-    pub(super) fn ctx_mut(&mut self) -> Result<&mut RequestCtx, GatewayError> {
+    pub(crate) fn ctx_mut(&mut self) -> Result<&mut RequestCtx, GatewayError> {
         self.ctx
             .as_mut()
             .ok_or(GatewayError::Internal("request context already taken"))
     }
 
     /// The request failed and was recorded: nothing more to do when dropped.
-    pub(super) fn disarm(&mut self) {
+    pub(crate) fn disarm(&mut self) {
         self.ctx = None;
     }
 }

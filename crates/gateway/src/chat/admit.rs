@@ -31,25 +31,39 @@ pub(super) async fn admit(
         .map_or(u64::from(model.max_output), u64::from);
     let tokens = prompt_estimate.saturating_add(max_out);
     let max_nanos = model.price.cost_nanos(prompt_estimate, 0, max_out);
+    reserve(st, key, &model.id, tokens, max_nanos)
+        .await
+        .map(Some)
+}
+
+/// Check `key` for `model` and reserve `tokens` and `max_nanos` (locally or in Redis)
+/// until the request's usage is recorded.
+pub(crate) async fn reserve(
+    st: &AppState,
+    key: Arc<KeyState>,
+    model: &str,
+    tokens: u64,
+    max_nanos: u64,
+) -> Result<Arc<Admission>, GatewayError> {
     let admitted = match &st.shared_limits {
-        Some(shared) => shared.admit(key, &model.id, tokens, max_nanos).await?,
-        None => Admission::local(key, &model.id, tokens, max_nanos)?,
+        Some(shared) => shared.admit(key, model, tokens, max_nanos).await?,
+        None => Admission::local(key, model, tokens, max_nanos)?,
     };
-    Ok(Some(Arc::new(admitted)))
+    Ok(Arc::new(admitted))
 }
 
 /// A request's place under `[server] max_concurrency`; keeps the in-flight gauge right
 /// however the request ends.
-pub(super) struct Inflight(Arc<AppState>);
+pub(crate) struct Inflight(Arc<AppState>);
 
 impl Inflight {
     /// Whether the gateway is full now (a cheap look, before reading a body).
-    pub(super) fn full(st: &AppState) -> bool {
+    pub(crate) fn full(st: &AppState) -> bool {
         st.admitted.load(Ordering::Acquire) >= st.config.server.max_concurrency
     }
 
     /// Admit a request, or the 503 to answer when the gateway is full.
-    pub(super) fn enter(st: &Arc<AppState>) -> Result<Self, GatewayError> {
+    pub(crate) fn enter(st: &Arc<AppState>) -> Result<Self, GatewayError> {
         let before = st.admitted.fetch_add(1, Ordering::AcqRel);
         if before >= st.config.server.max_concurrency {
             st.admitted.fetch_sub(1, Ordering::AcqRel);
@@ -60,7 +74,7 @@ impl Inflight {
     }
 }
 
-pub(super) fn overloaded(st: &AppState) -> GatewayError {
+pub(crate) fn overloaded(st: &AppState) -> GatewayError {
     counter!("switchyard_shed_total", "reason" => "gateway_overloaded").increment(1);
     GatewayError::Overloaded {
         status: StatusCode::SERVICE_UNAVAILABLE,

@@ -16,12 +16,12 @@
 //! [`abandon`] guard when the client leaves first. Past `[server] max_concurrency` a
 //! request is shed at once with a 503, before its body is read.
 
-mod abandon;
-mod admit;
+pub(crate) mod abandon;
+pub(crate) mod admit;
 mod escalate;
 mod fallback;
 pub(crate) mod intake;
-mod reply;
+pub(crate) mod reply;
 mod resolve;
 
 use std::sync::{Arc, Mutex};

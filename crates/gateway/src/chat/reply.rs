@@ -219,12 +219,12 @@ fn replay(body: &[u8], include_usage: bool, nanos: u64) -> Result<Bytes, Gateway
 }
 
 /// Nano-dollars as a dollar amount with all nine decimals (`0.000012345`).
-fn cost_header(nanos: u64) -> HeaderValue {
+pub(crate) fn cost_header(nanos: u64) -> HeaderValue {
     let text = format!("{}.{:09}", nanos / 1_000_000_000, nanos % 1_000_000_000);
     HeaderValue::from_str(&text).unwrap_or(HeaderValue::from_static("0"))
 }
 
-pub(super) fn header_value(s: &str) -> HeaderValue {
+pub(crate) fn header_value(s: &str) -> HeaderValue {
     HeaderValue::from_str(s).unwrap_or_else(|_| {
         let ascii: String = s
             .chars()

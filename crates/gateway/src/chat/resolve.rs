@@ -68,8 +68,8 @@ pub(super) fn resolve<'a>(
         None => {
             let model = st
                 .catalog
-                .resolve(&req.model)
-                .map_err(|e| GatewayError::ModelNotFound(e.to_string()))?;
+                .resolve_chat(&req.model)
+                .map_err(GatewayError::from)?;
             (model, None)
         }
     };

@@ -35,7 +35,7 @@ use crate::state::AppState;
 use crate::traceparent::TraceCtx;
 use crate::trail::{Fate, Reason, Sent};
 use crate::upstream::ByteStream;
-use crate::upstream::send::send_upstream;
+use crate::upstream::send::{Dest, send_upstream};
 use crate::usage::Outcome;
 
 /// What a successful attempt produced.
@@ -478,8 +478,7 @@ async fn attempt(call: &Call<'_>, d: Arc<Deployment>, prime: bool, sent: &Sent) 
         .and_then(|c| c.upstream_headers(sent.span));
     let resp = send_upstream(
         &st.client,
-        provider,
-        region,
+        Dest::chat(provider, region),
         t.body_for(&d),
         stream || t.assemble,
         remaining,

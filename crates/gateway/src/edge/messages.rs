@@ -161,8 +161,8 @@ async fn count(st: &AppState, headers: &HeaderMap, body: Body) -> Result<u64, Ga
     {
         let model = st
             .catalog
-            .resolve(&chat.model)
-            .map_err(|e| GatewayError::ModelNotFound(e.to_string()))?;
+            .resolve_chat(&chat.model)
+            .map_err(GatewayError::from)?;
         if let Some(key) = &caller {
             key.check_model(&model.id)?;
         }

@@ -3,12 +3,15 @@
 //! admission, routing, failover, hedging, cost and the usage log, all unchanged), and
 //! re-tells the pipeline's answer — whole, streamed, or an error — in its own shape.
 //!
-//! - [`messages`]: the Anthropic Messages API (`/v1/messages`, `/v1/messages/count_tokens`).
+//! - [`messages`]: the Anthropic Messages API (`/v1/messages`, `/v1/messages/count_tokens`);
+//! - [`embeddings`]: `/v1/embeddings`, its own short pipeline (no chat in it) over the same
+//!   keys, limits, deployments, breakers, cost and usage log.
 //!
 //! A translated stream is re-told event by event as the pipeline writes it
 //! ([`retell_stream`]), so failover before the first token, the TTFT limits and the
 //! drain at shutdown work as they do for chat streams.
 
+pub(crate) mod embeddings;
 pub(crate) mod messages;
 
 use std::convert::Infallible;

@@ -61,6 +61,9 @@ pub(crate) fn router(state: Arc<Live>) -> Router {
         .route("/v1/messages", post(messages))
         .route("/{scope}/v1/messages", post(messages))
         .route("/v1/messages/count_tokens", post(count_tokens))
+        .route("/v1/embeddings", post(embeddings))
+        .route("/embeddings", post(embeddings))
+        .route("/{scope}/v1/embeddings", post(embeddings))
         .route("/{scope}/v1/messages/count_tokens", post(count_tokens))
         .fallback(unknown_route)
         .method_not_allowed_fallback(method_not_allowed)
@@ -133,6 +136,11 @@ async fn messages(
         path: uri.path(),
     };
     Box::pin(crate::edge::messages::handle(live.get(), meta, body)).await
+}
+
+/// `POST /v1/embeddings`.
+async fn embeddings(State(live): State<Arc<Live>>, headers: HeaderMap, body: Body) -> Response {
+    Box::pin(crate::edge::embeddings::handle(live.get(), &headers, body)).await
 }
 
 /// `POST /v1/messages/count_tokens`.

@@ -20,7 +20,7 @@ use crate::series::Event;
 use crate::state::AppState;
 use crate::traceparent::TraceCtx;
 use crate::trail::{Reason, Sent};
-use crate::upstream::send::send_upstream;
+use crate::upstream::send::{Dest, send_upstream};
 use crate::usage::Outcome;
 
 /// Where a stream may still go before its first token: the rest of its model's
@@ -161,8 +161,7 @@ impl Relay {
             let trace = trace.and_then(|c| c.upstream_headers(sent.span));
             let sent_to = send_upstream(
                 &st.client,
-                provider,
-                region,
+                Dest::chat(provider, region),
                 body,
                 true,
                 remaining,

@@ -34,7 +34,7 @@ pub(crate) fn check_capabilities(
             let able: Vec<&str> = catalog
                 .models()
                 .iter()
-                .filter(|m| m.supports(cap))
+                .filter(|m| m.supports(cap) && !m.is_embedding())
                 .map(|m| m.id.as_str())
                 .take(6)
                 .collect();

@@ -94,7 +94,7 @@ impl VirtualModel {
     ) -> Result<VirtualModel, String> {
         let mut models = Vec::new();
         for m in &cfg.models {
-            let model = catalog.resolve(m).map_err(|e| e.to_string())?;
+            let model = catalog.resolve_chat(m).map_err(|e| e.to_string())?;
             models.push(model.id.clone());
         }
         // Tier i starts where the prompts sent to tiers i.. make up their shares' sum.
@@ -117,7 +117,7 @@ impl VirtualModel {
                 .iter()
                 .map(|r| {
                     catalog
-                        .resolve(&r.model)
+                        .resolve_chat(&r.model)
                         .map(|m| (r.clone(), m.id.clone()))
                         .map_err(|e| e.to_string())
                 })

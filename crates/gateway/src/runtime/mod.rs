@@ -196,9 +196,9 @@ fn fallbacks(
     for (from, to) in &config.fallbacks {
         let place = place(config, config.fallback_lines.get(from).copied());
         let resolve = |name: &str| {
-            catalog.resolve(name).map(|m| m.id.clone()).map_err(|e| {
+            catalog.resolve_chat(name).map(|m| m.id.clone()).map_err(|e| {
                 StartError::Catalog(format!(
-                    "{place}: [fallbacks] {e}\n  fix: use a model id from `switchyard models`"
+                    "{place}: [fallbacks] {e}\n  fix: use chat model ids from `switchyard models` (embedding models do not fall back: their vectors are not comparable)"
                 ))
             })
         };

@@ -75,23 +75,27 @@ pub(super) fn provider_runtime(
             .and_then(|c| c.near.clone())
             .unwrap_or_else(|| r.name.clone())
     };
-    // Each URL parsed once here, not on every request.
-    let regions = |url: &dyn Fn(&Region) -> String| -> Result<Vec<RegionRuntime>, StartError> {
+    // Each URL parsed once here, not on every request; `base` is the region's URL prefix.
+    let regions = |base: &dyn Fn(&Region) -> String| -> Result<Vec<RegionRuntime>, StartError> {
         p.regions
             .iter()
             .map(|r| {
-                let chat_url = url(r);
-                let target = upstream_uri(&chat_url).map_err(|why| {
-                    StartError::Catalog(format!(
-                        "provider '{}' region '{}': '{chat_url}' {why}\n  fix: give an http:// or https:// URL with a host",
-                        p.id, r.name
-                    ))
-                })?;
+                let base = base(r);
+                let parse = |url: &str| {
+                    upstream_uri(url).map_err(|why| {
+                        StartError::Catalog(format!(
+                            "provider '{}' region '{}': '{url}' {why}\n  fix: give an http:// or https:// URL with a host",
+                            p.id, r.name
+                        ))
+                    })
+                };
+                let chat_url = format!("{base}/chat/completions");
                 Ok(RegionRuntime {
                     name: r.name.clone(),
                     near: near(r),
+                    target: parse(&chat_url)?,
+                    embeddings: parse(&format!("{base}/embeddings"))?,
                     chat_url,
-                    target,
                 })
             })
             .collect()
@@ -101,9 +105,7 @@ pub(super) fn provider_runtime(
         return Ok(ProviderRuntime {
             id: p.id.clone(),
             dialect,
-            regions: regions(&|r| {
-                format!("{}/chat/completions", sim.base_url(&p.id, &r.name, dialect))
-            })?,
+            regions: regions(&|r| sim.base_url(&p.id, &r.name, dialect))?,
             auth: Some(HeaderValue::from_static("Bearer switchyard-sim")),
             simulated: true,
             unusable_hint: String::new(),
@@ -124,7 +126,7 @@ pub(super) fn provider_runtime(
     Ok(ProviderRuntime {
         id: p.id.clone(),
         dialect,
-        regions: regions(&Region::chat_completions_url)?,
+        regions: regions(&|r| r.base_url.clone())?,
         auth,
         simulated: false,
         unusable_hint: hint,

@@ -15,6 +15,8 @@ pub struct RegionRuntime {
     pub chat_url: String,
     /// The same, parsed once (a request never parses it again).
     pub target: axum::http::Uri,
+    /// The embeddings URL (`…/embeddings`), parsed once.
+    pub embeddings: axum::http::Uri,
 }
 
 /// A provider as the request path sees it.

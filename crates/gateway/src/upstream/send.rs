@@ -22,7 +22,7 @@ pub(crate) const MAX_ERROR_BYTES: usize = 64 * 1024;
 const ERROR_BODY_WAIT: Duration = Duration::from_secs(10);
 
 /// A body read up to a cap.
-pub(super) enum Capped {
+pub(crate) enum Capped {
     /// All of it.
     Whole(Bytes),
     /// The first `cap` bytes; more was coming.
@@ -31,7 +31,7 @@ pub(super) enum Capped {
 
 /// Read `resp`'s body, stopping at `cap` bytes: a vendor cannot make the gateway hold
 /// more than that, however much it sends.
-pub(super) async fn read_capped(
+pub(crate) async fn read_capped(
     resp: UpstreamResponse,
     cap: usize,
 ) -> Result<Capped, hyper::Error> {
@@ -51,19 +51,52 @@ pub(super) async fn read_capped(
     Ok(Capped::Whole(buf.freeze()))
 }
 
-/// Send one chat request to `region`, with the W3C `trace` headers when there are; a
-/// non-2xx answer becomes the vendor's error, classified by its dialect (with its
+/// Where a call goes: a provider, one of its regions, and which of its endpoints.
+#[derive(Clone, Copy)]
+pub(crate) struct Dest<'a> {
+    /// The provider (its credentials and dialect).
+    pub(crate) provider: &'a ProviderRuntime,
+    /// The region called.
+    pub(crate) region: &'a RegionRuntime,
+    /// The endpoint's URL in that region.
+    pub(crate) uri: &'a axum::http::Uri,
+}
+
+impl<'a> Dest<'a> {
+    /// `region`'s chat-completions endpoint.
+    pub(crate) fn chat(provider: &'a ProviderRuntime, region: &'a RegionRuntime) -> Self {
+        Dest {
+            provider,
+            region,
+            uri: &region.target,
+        }
+    }
+
+    /// `region`'s embeddings endpoint.
+    pub(crate) fn embeddings(provider: &'a ProviderRuntime, region: &'a RegionRuntime) -> Self {
+        Dest {
+            provider,
+            region,
+            uri: &region.embeddings,
+        }
+    }
+}
+
+/// Send one request to `to`, with the W3C `trace` headers when there are; a non-2xx
+/// answer becomes the vendor's error, classified by its dialect (with its
 /// `Retry-After`, when it gave one).
 pub(crate) async fn send_upstream(
     client: &UpstreamClient,
-    provider: &ProviderRuntime,
-    region: &RegionRuntime,
+    to: Dest<'_>,
     body: Bytes,
     stream: bool,
     timeout: Duration,
     trace: Option<&TraceHeaders>,
 ) -> Result<UpstreamResponse, UpstreamError> {
-    let req = chat_request(provider, region, body, stream, trace);
+    let Dest {
+        provider, region, ..
+    } = to;
+    let req = chat_request(to, body, stream, trace);
     let resp = match tokio::time::timeout(timeout, client.send(req)).await {
         Err(_) => {
             return Err(UpstreamError::transport(
@@ -128,17 +161,17 @@ pub(crate) async fn probe(
     )
 }
 
-/// The HTTP request for one chat call: every header value prebuilt but the trace's.
+/// The HTTP request for one call: every header value prebuilt but the trace's.
 fn chat_request(
-    provider: &ProviderRuntime,
-    region: &RegionRuntime,
+    to: Dest<'_>,
     body: Bytes,
     stream: bool,
     trace: Option<&TraceHeaders>,
 ) -> Request<Full<Bytes>> {
+    let provider = to.provider;
     let mut req = Request::new(Full::new(body));
     *req.method_mut() = Method::POST;
-    *req.uri_mut() = region.target.clone();
+    *req.uri_mut() = to.uri.clone();
     let headers = req.headers_mut();
     headers.insert(
         header::CONTENT_TYPE,
