@@ -55,6 +55,8 @@ pub(crate) enum Endpoint {
     Chat,
     /// `POST /v1/messages` (the Anthropic Messages API).
     Messages,
+    /// `POST /v1/responses`.
+    Responses,
     /// `POST /v1/embeddings`.
     Embeddings,
 }
@@ -65,6 +67,7 @@ impl Endpoint {
         match self {
             Endpoint::Chat => "chat.completions",
             Endpoint::Messages => "messages",
+            Endpoint::Responses => "responses",
             Endpoint::Embeddings => "embeddings",
         }
     }

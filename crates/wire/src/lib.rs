@@ -11,6 +11,7 @@
 //! - [`dialect`]: per-vendor request/response normalisation and error mapping;
 //! - [`tokens`]: a small offline token estimator;
 //! - [`embeddings`]: `/v1/embeddings` requests, vendor answers and client answers;
+//! - [`responses`]: the Responses API, translated to and from Chat Completions;
 //! - [`anthropic`]: the Messages API, translated to and from Chat Completions
 //!   ([`translate`] holds what can refuse a translation).
 
@@ -29,6 +30,7 @@ pub mod embeddings;
 pub mod error;
 mod open;
 pub mod replay;
+pub mod responses;
 pub mod sse;
 pub mod tokens;
 pub mod translate;

@@ -42,7 +42,7 @@ pub(super) async fn take_in(
     st: &Arc<AppState>,
     headers: &HeaderMap,
     body: Body,
-    parse: fn(&[u8]) -> Result<ChatRequest, GatewayError>,
+    parse: &super::Parse<'_>,
 ) -> Result<Intake, GatewayError> {
     let caller = match &st.keys {
         Some(ring) => Some(ring.identify(headers)?),

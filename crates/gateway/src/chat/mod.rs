@@ -49,20 +49,24 @@ use crate::traceparent::TraceCtx;
 use crate::trail::{Reason, Trail};
 use crate::usage::Endpoint;
 
+/// Body bytes to a checked chat request; errors name the client's own fields.
+pub(crate) type Parse<'a> = dyn Fn(&[u8]) -> Result<ChatRequest, GatewayError> + Sync + 'a;
+
 /// How a request's body becomes a chat request: the API it came in by, and that API's
-/// parser (which translates, for the APIs at the edge, `crate::edge`).
+/// parser (which translates, for the APIs at the edge, `crate::edge`; a parser may keep
+/// what its answer needs of the request, as the Responses API's echo).
 #[derive(Clone, Copy)]
-pub(crate) struct Inbound {
+pub(crate) struct Inbound<'a> {
     /// The API, for the usage log.
     pub(crate) endpoint: Endpoint,
-    /// Body bytes to a checked chat request; errors name the client's own fields.
-    pub(crate) parse: fn(&[u8]) -> Result<ChatRequest, GatewayError>,
+    /// Its parser.
+    pub(crate) parse: &'a Parse<'a>,
 }
 
 /// `POST /v1/chat/completions` itself.
-pub(crate) const CHAT: Inbound = Inbound {
+pub(crate) const CHAT: Inbound<'static> = Inbound {
     endpoint: Endpoint::Chat,
-    parse: intake::parse_request,
+    parse: &intake::parse_request,
 };
 
 /// Serve one chat request with the state `st` in force when it arrived (a reload that
@@ -71,7 +75,7 @@ pub(crate) async fn handle(
     st: Arc<AppState>,
     meta: RequestMeta<'_>,
     body: Body,
-    inbound: Inbound,
+    inbound: Inbound<'_>,
 ) -> Response {
     let started = Instant::now();
     let request_id = intake::request_id(meta.headers);
@@ -117,7 +121,7 @@ struct Asked<'a> {
     /// Its W3C trace (see [`TraceCtx::from_headers`]).
     trace: Option<&'a TraceCtx>,
     /// The API it came in by.
-    inbound: Inbound,
+    inbound: Inbound<'a>,
 }
 
 /// The error answer to a request refused before any upstream answer, with its id; its

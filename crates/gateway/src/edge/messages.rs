@@ -26,9 +26,9 @@ use crate::state::AppState;
 use crate::usage::Endpoint;
 
 /// The Messages API into the chat pipeline.
-const MESSAGES: Inbound = Inbound {
+const MESSAGES: Inbound<'static> = Inbound {
     endpoint: Endpoint::Messages,
-    parse: parse_messages,
+    parse: &parse_messages,
 };
 
 /// `POST /v1/messages`.

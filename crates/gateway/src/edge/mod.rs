@@ -4,6 +4,7 @@
 //! re-tells the pipeline's answer — whole, streamed, or an error — in its own shape.
 //!
 //! - [`messages`]: the Anthropic Messages API (`/v1/messages`, `/v1/messages/count_tokens`);
+//! - [`responses`]: the Responses API's stateless subset (`/v1/responses`);
 //! - [`embeddings`]: `/v1/embeddings`, its own short pipeline (no chat in it) over the same
 //!   keys, limits, deployments, breakers, cost and usage log.
 //!
@@ -13,6 +14,7 @@
 
 pub(crate) mod embeddings;
 pub(crate) mod messages;
+pub(crate) mod responses;
 
 use std::convert::Infallible;
 

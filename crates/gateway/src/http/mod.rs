@@ -61,6 +61,9 @@ pub(crate) fn router(state: Arc<Live>) -> Router {
         .route("/v1/messages", post(messages))
         .route("/{scope}/v1/messages", post(messages))
         .route("/v1/messages/count_tokens", post(count_tokens))
+        .route("/v1/responses", post(responses))
+        .route("/responses", post(responses))
+        .route("/{scope}/v1/responses", post(responses))
         .route("/v1/embeddings", post(embeddings))
         .route("/embeddings", post(embeddings))
         .route("/{scope}/v1/embeddings", post(embeddings))
@@ -136,6 +139,20 @@ async fn messages(
         path: uri.path(),
     };
     Box::pin(crate::edge::messages::handle(live.get(), meta, body)).await
+}
+
+/// `POST /v1/responses`: the Responses API, through the chat pipeline.
+async fn responses(
+    State(live): State<Arc<Live>>,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    let meta = RequestMeta {
+        headers: &headers,
+        path: uri.path(),
+    };
+    Box::pin(crate::edge::responses::handle(live.get(), meta, body)).await
 }
 
 /// `POST /v1/embeddings`.
