@@ -59,7 +59,7 @@ def test_usage_reports_completed_and_abandoned_requests(tmp_path):
     assert len(lines) == 3
 
     bad = _usage(env, "--by", "colour")
-    assert bad.returncode != 0 and "key, team, model or day" in bad.stderr
+    assert bad.returncode != 0 and "key, team, model, day or endpoint" in bad.stderr
 
     missing = _usage(env, "--db", str(tmp_path / "nope.db"))
     assert missing.returncode != 0 and "no usage log" in missing.stderr

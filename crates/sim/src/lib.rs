@@ -77,6 +77,8 @@
 //! `faults` the fault table; `stats` counters; `cache` prompt caching; `capacity` slots
 //! and queues per provider region.
 
+mod answer;
+mod anthropic;
 mod cache;
 mod capacity;
 mod embed;

@@ -30,6 +30,8 @@ use switchyard_wire::{ChatRequest, Dialect, TokenUsage, tokens};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::answer::Render;
+use crate::anthropic::{self, MessagesEvents};
 use crate::cache::PromptCache;
 use crate::capacity::{Capacity, Ticket};
 use crate::embed;
@@ -110,6 +112,20 @@ impl Shared {
         }
         match &self.api_key {
             Some(key) if key != token => Err(Failure::InvalidKey),
+            _ => Ok(()),
+        }
+    }
+
+    /// The Anthropic-compatible endpoints take the key as `x-api-key` (Anthropic's
+    /// clients) or as a bearer token (Claude Code's `ANTHROPIC_AUTH_TOKEN`).
+    fn authorize_messages(&self, headers: &HeaderMap) -> Result<(), Failure> {
+        let Some(key) = headers.get("x-api-key") else {
+            return self.authorize(headers);
+        };
+        let key = key.to_str().map(str::trim).unwrap_or("");
+        match &self.api_key {
+            _ if key.is_empty() => Err(Failure::InvalidKey),
+            Some(k) if k != key => Err(Failure::InvalidKey),
             _ => Ok(()),
         }
     }
@@ -236,11 +252,26 @@ pub(crate) fn build(config: SimConfig, catalog: Arc<Catalog>) -> (Router, Arc<Sh
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Endpoint {
     Chat,
+    /// An Anthropic-compatible `/v1/messages` ([`anthropic`]).
+    Messages,
     Models,
     Embeddings,
 }
 
+/// The API a generating request came by.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Api {
+    Chat,
+    Messages,
+}
+
 fn endpoint(dialect: Dialect, tail: &str, method: &Method) -> Option<Endpoint> {
+    if let Some(p) = anthropic::prefix(dialect)
+        && tail.strip_prefix(p) == Some("/v1/messages")
+        && method == Method::POST
+    {
+        return Some(Endpoint::Messages);
+    }
     let rest = tail
         .strip_prefix(path_prefix(dialect))
         .filter(|r| r.starts_with('/'));
@@ -321,14 +352,20 @@ async fn vendor(
     let created = unix_now();
     let ids = vendor::of(entry.dialect).ids(&mut rng, created);
     let mut note = Note::default();
-    let result = match endpoint(entry.dialect, tail, &method) {
-        Some(Endpoint::Chat) => {
+    let found = endpoint(entry.dialect, tail, &method);
+    let result = match found {
+        Some(Endpoint::Chat | Endpoint::Messages) => {
             let ctx = ChatCtx {
                 shared: &shared,
                 entry,
                 region,
                 ids: &ids,
                 created,
+                api: if found == Some(Endpoint::Messages) {
+                    Api::Messages
+                } else {
+                    Api::Chat
+                },
             };
             chat(ctx, &headers, &body, rng, &mut note).await
         }
@@ -346,6 +383,7 @@ async fn vendor(
                 region,
                 ids: &ids,
                 created,
+                api: Api::Chat,
             };
             embeddings(ctx, &headers, &body, &mut rng, &mut note).await
         }
@@ -353,6 +391,13 @@ async fn vendor(
     };
     let response = match result {
         Ok(r) => r,
+        Err(f) if found == Some(Endpoint::Messages) => {
+            let (status, body) = anthropic::error_body(&f);
+            json_response(
+                status,
+                Body::from(serde_json::to_vec(&body).unwrap_or_default()),
+            )
+        }
         Err(f) => {
             tracing::debug!(provider = %entry.id, region, failure = ?f, "simulated error");
             error_response(entry.dialect, &f, &ids.request)
@@ -441,6 +486,7 @@ struct ChatCtx<'a> {
     region: &'a str,
     ids: &'a Ids,
     created: u64,
+    api: Api,
 }
 
 async fn chat(
@@ -456,14 +502,15 @@ async fn chat(
         region,
         ids,
         created,
+        api,
     } = ctx;
     let start = Instant::now();
-    shared.authorize(headers)?;
-    let req: ChatRequest =
-        serde_json::from_slice(body).map_err(|e| Failure::InvalidJson(e.to_string()))?;
+    let req = read_request(shared, api, headers, body)?;
     let target = shared.target(entry, &req)?;
     note.model = Some(target.key.clone());
-    vendor::check(entry.dialect, &req, &target)?;
+    if api == Api::Chat {
+        vendor::check(entry.dialect, &req, &target)?;
+    }
 
     let (fault, drip, blank) = match pick_fault(ctx, &req, &target.upstream, &mut rng, note).await?
     {
@@ -501,7 +548,15 @@ async fn chat(
         fingerprint,
     };
     let streaming = req.is_stream();
-    let mut events = Events::new(vendor, meta, choices, usage, req.wants_stream_usage(), rng);
+    let mut events = render(
+        api,
+        vendor,
+        meta,
+        choices,
+        usage,
+        req.wants_stream_usage(),
+        rng,
+    );
     let paced = shared.time_scale > 0.0;
 
     // Benchmark mode: nothing to wait for, nothing to break — write it all now (after
@@ -544,6 +599,56 @@ async fn chat(
     }
 
     when_done(shared, answer, ticket, start).await
+}
+
+/// The caller checked and the body read, as the API it came by has them.
+fn read_request(
+    shared: &Shared,
+    api: Api,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<ChatRequest, Failure> {
+    match api {
+        Api::Chat => {
+            shared.authorize(headers)?;
+            serde_json::from_slice::<ChatRequest>(body)
+                .map_err(|e| Failure::InvalidJson(e.to_string()))
+        }
+        Api::Messages => {
+            shared.authorize_messages(headers)?;
+            anthropic::chat_request(body)
+        }
+    }
+}
+
+/// The events of an answer in the API its request came by.
+fn render(
+    api: Api,
+    vendor: &'static dyn vendor::Vendor,
+    meta: Meta,
+    choices: Vec<ChoicePlan>,
+    usage: TokenUsage,
+    include_usage: bool,
+    rng: SmallRng,
+) -> Render {
+    // The Messages API has one choice (a Messages request cannot ask for more).
+    match choices.first().cloned().filter(|_| api == Api::Messages) {
+        Some(plan) => Render::Messages(MessagesEvents::new(
+            format!("msg_{}", meta.id.trim_start_matches("chatcmpl-")),
+            meta.model,
+            plan,
+            usage,
+            rng,
+        )),
+        None => Render::Chat(Events::new(
+            vendor,
+            meta,
+            choices,
+            usage,
+            include_usage,
+            rng,
+        )),
+    }
 }
 
 /// What the fault picked for a request does to it.
@@ -612,7 +717,7 @@ async fn pick_fault(
 /// `drip`, if set).
 async fn at_once(
     shared: &Shared,
-    events: &mut Events,
+    events: &mut Render,
     streaming: bool,
     completion: u64,
     ticket: Ticket,

@@ -23,8 +23,9 @@ use bytes::{Bytes, BytesMut};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use crate::answer::Render;
 use crate::capacity::{Slot, Ticket, Waiting};
-use crate::render::{Emitted, Events};
+use crate::render::Emitted;
 use crate::stats::{InFlight, Stats};
 
 /// Bytes buffered before a write is forced.
@@ -116,7 +117,7 @@ pub(crate) async fn sleep_until(t: Instant, stop: &mut watch::Receiver<bool>) ->
 /// Produces the body of one paced (or faulted) response.
 #[derive(Debug)]
 pub(crate) struct Driver {
-    events: Events,
+    events: Render,
     buf: BytesMut,
     pacing: Option<Pacing>,
     fault: Option<StreamFault>,
@@ -138,7 +139,7 @@ pub(crate) struct Driver {
 #[derive(Debug)]
 pub(crate) struct Answer {
     /// The events of the answer.
-    pub(crate) events: Events,
+    pub(crate) events: Render,
     /// When they are due; `None` sends them at once.
     pub(crate) pacing: Option<Pacing>,
     /// A fault to inject.
