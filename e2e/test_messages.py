@@ -1,8 +1,11 @@
-"""The Anthropic Messages API (`POST /v1/messages`) through the official `anthropic` SDK
-on the embedded default: plain and streamed answers, tool use round trips, images,
-thinking, count_tokens, every class of error in the API's own shape, a stream that fails
-over before its first event, and usage rows (with cost, limits and budgets) logged under
-the endpoint `messages`."""
+"""The Anthropic Messages API (`POST /v1/messages`) through the official `anthropic` SDK:
+plain and streamed answers, tool use round trips, images, thinking, count_tokens, every
+class of error in the API's own shape, a stream that fails over before its first event,
+and usage rows (with cost, limits and budgets) logged under the endpoint `messages`.
+
+Every test runs on both upstream paths: **passed through** to each vendor's own
+Anthropic-compatible endpoint (the embedded default; the simulator serves them), and
+**translated** into Chat Completions (`[providers.<id>] messages = "translate"`)."""
 
 from __future__ import annotations
 
@@ -10,12 +13,13 @@ import base64
 import json
 import subprocess
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import anthropic
 import httpx
 import pytest
 
+import support
 from support import Gateway, child_env, create_key, gateway_bin, tiny_png
 
 TOOLS = [
@@ -38,12 +42,53 @@ def client_of(gw: Gateway, api_key: str = "unused") -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=root, api_key=api_key, max_retries=0, timeout=30)
 
 
+MODES = ["passthrough", "translate"]
+
+TRANSLATED = """
+[simulator]
+time_scale = 0.02
+seed = 42
+""" + "".join(f"""
+[providers.{p}]
+simulated = true
+messages = "translate"
+regions = [{{ name = "{a}" }}, {{ name = "{b}" }}]
+""" for p, a, b in [("deepseek", "global", "global-b"), ("dashscope", "singapore", "beijing"),
+                    ("moonshot", "global", "cn"), ("zhipu", "global", "cn")])
+
+
 @pytest.fixture(scope="module")
-def client(gateway: Gateway) -> anthropic.Anthropic:
-    return client_of(gateway)
+def translated(tmp_path_factory) -> Iterator[Gateway]:
+    path = tmp_path_factory.mktemp("translate") / "switchyard.toml"
+    path.write_text(TRANSLATED)
+    gw = support.start_gateway(config_path=path)
+    yield gw
+    gw.stop()
 
 
-def test_a_plain_message_has_text_a_stop_reason_usage_and_the_gateway_headers(client):
+@pytest.fixture(scope="module", params=MODES)
+def mode(request) -> str:
+    return request.param
+
+
+@pytest.fixture(scope="module")
+def served(request, mode: str) -> Gateway:
+    """The gateway of `mode`: the embedded default, or every provider translated."""
+    return request.getfixturevalue("gateway" if mode == "passthrough" else "translated")
+
+
+@pytest.fixture(scope="module")
+def client(served: Gateway) -> anthropic.Anthropic:
+    return client_of(served)
+
+
+def assert_path(headers, mode: str) -> None:
+    """The answer went the way `mode` says."""
+    passed = headers.get("x-switchyard-upstream-api") == "messages"
+    assert passed == (mode == "passthrough"), dict(headers)
+
+
+def test_a_plain_message_has_text_a_stop_reason_usage_and_the_gateway_headers(client, mode):
     raw = client.messages.with_raw_response.create(
         model="deepseek-v4-flash", max_tokens=16, system="Be brief.",
         messages=[{"role": "user", "content": "hello"}])
@@ -59,6 +104,7 @@ def test_a_plain_message_has_text_a_stop_reason_usage_and_the_gateway_headers(cl
     assert raw.headers["x-switchyard-model"] == "deepseek-v4-flash"
     assert raw.headers["request-id"] == raw.headers["x-request-id"]
     assert float(raw.headers["x-switchyard-cost-usd"]) > 0
+    assert_path(raw.headers, mode)
 
 
 def test_a_stream_sends_the_event_sequence_and_its_final_message_adds_up(client):
@@ -126,7 +172,7 @@ def test_an_image_reaches_a_vision_model_and_a_text_model_refuses_it(client):
     assert "image input" in err.value.body["error"]["message"]
 
 
-def test_thinking_comes_as_a_thinking_block_before_the_text(client):
+def test_thinking_comes_as_a_thinking_block_before_the_text(client, mode):
     kinds: list[str] = []
     with client.messages.stream(model="glm-4.6", max_tokens=2048,
                                 thinking={"type": "enabled", "budget_tokens": 1024},
@@ -140,6 +186,8 @@ def test_thinking_comes_as_a_thinking_block_before_the_text(client):
     assert kinds.index("text_delta") > max(i for i, k in enumerate(kinds) if k == "thinking_delta")
     assert [b.type for b in final.content] == ["thinking", "text"]
     assert final.content[0].thinking.strip()
+    # The vendor's signature survives a pass-through; a translated upstream signs nothing.
+    assert bool(final.content[0].signature) == (mode == "passthrough")
     # Switched off, the same model answers without thinking.
     plain = client.messages.create(model="glm-4.6", max_tokens=16,
                                    thinking={"type": "disabled"},
@@ -167,7 +215,7 @@ def _anthropic_error(resp: httpx.Response, status: int, kind: str) -> str:
     return body["error"]["message"]
 
 
-def test_bad_requests_get_the_apis_error_shape_and_status(gateway, client):
+def test_bad_requests_get_the_apis_error_shape_and_status(served, client):
     with pytest.raises(anthropic.NotFoundError) as err:
         client.messages.create(model="no-such-model", max_tokens=4,
                                messages=[{"role": "user", "content": "hi"}])
@@ -176,7 +224,7 @@ def test_bad_requests_get_the_apis_error_shape_and_status(gateway, client):
         client.messages.create(model="deepseek-v4-flash", max_tokens=4, messages=[])
     assert "messages" in err.value.body["error"]["message"]
 
-    post = lambda body: gateway.http.post("/v1/messages", content=body,  # noqa: E731
+    post = lambda body: served.http.post("/v1/messages", content=body,  # noqa: E731
                                           headers={"content-type": "application/json"})
     msg = _anthropic_error(post(b'{"model": "deepseek-v4-flash", "messages": [{"role": "user", '
                                 b'"content": "hi"}]}'), 400, "invalid_request_error")
@@ -199,7 +247,7 @@ def test_bad_requests_get_the_apis_error_shape_and_status(gateway, client):
     big = b'{"model": "deepseek-v4-flash", "max_tokens": 4, "messages": [{"role": "user", "content": "' \
         + b"a" * (11 * 1024 * 1024) + b'"}]}'
     _anthropic_error(post(big), 413, "request_too_large")
-    resp = gateway.http.post("/v1/messages", content=b"hi", headers={"content-type": "text/plain"})
+    resp = served.http.post("/v1/messages", content=b"hi", headers={"content-type": "text/plain"})
     assert resp.status_code == 415 and resp.json()["type"] == "error"
 
 
@@ -226,20 +274,23 @@ kind = "overloaded"
 
 [providers.deepseek]
 simulated = true
-regions = [{ name = "global" }]
+messages = "{mode}"
+regions = [{{ name = "global" }}]
 
 [providers.dashscope]
 simulated = true
-regions = [{ name = "singapore" }]
+messages = "{mode}"
+regions = [{{ name = "singapore" }}]
 
 [providers.moonshot]
 simulated = true
-regions = [{ name = "global" }]
+messages = "{mode}"
+regions = [{{ name = "global" }}]
 """
 
 
 @pytest.fixture
-def keyed(tmp_path: Path):
+def keyed(tmp_path: Path, mode: str):
     """A gateway with keys on, dashscope failing with 500s and moonshot overloaded, and
     three keys made before it starts: `agent` (any model, no limits), `claude-code` (three
     models, 4 requests a minute), `broke` (a budget smaller than any request). Yields the
@@ -247,7 +298,7 @@ def keyed(tmp_path: Path):
     env = child_env()
     env["SWITCHYARD_DATA_DIR"] = str(tmp_path)
     cfg = tmp_path / "keys.toml"
-    cfg.write_text(KEYED)
+    cfg.write_text(KEYED.format(mode=mode))
     keys = {
         "agent": create_key(cfg, "agent", env=env)["key"],
         "claude-code": create_key(cfg, "claude-code", "--models",
@@ -302,11 +353,12 @@ def test_keys_limits_budgets_and_upstream_failures_are_told_as_anthropic_errors(
     assert err.value.body["error"]["type"] == "billing_error"
 
 
-def test_messages_usage_is_logged_under_its_endpoint_with_its_cost(keyed):
+def test_messages_usage_is_logged_under_its_endpoint_with_its_cost(keyed, mode):
     gw, keys, env = keyed
     client = client_of(gw, keys["agent"])
     whole = client.messages.with_raw_response.create(
         model="deepseek-v4-flash", max_tokens=8, messages=[{"role": "user", "content": "hi"}])
+    assert_path(whole.headers, mode)
     with client.messages.stream(model="deepseek-v4-flash", max_tokens=8,
                                 messages=[{"role": "user", "content": "hi"}]) as s:
         streamed = s.get_final_message()
@@ -335,18 +387,20 @@ tokens = 0
 
 [providers.deepseek]
 simulated = true
-regions = [{ name = "global" }, { name = "cn" }]
+messages = "{mode}"
+regions = [{{ name = "global" }}, {{ name = "cn" }}]
 """
 
 
 def test_a_stream_that_fails_before_its_first_event_moves_to_the_next_region_unseen(
-        start_gateway_with_config):
-    gw = start_gateway_with_config(FAILOVER)
+        start_gateway_with_config, mode):
+    gw = start_gateway_with_config(FAILOVER.format(mode=mode))
     client = client_of(gw)
     with client.messages.with_streaming_response.create(
             model="deepseek-v4-flash", max_tokens=12, stream=True,
             messages=[{"role": "user", "content": "hello"}]) as raw:
         request_id = raw.headers["request-id"]
+        assert_path(raw.headers, mode)
         events = [json.loads(line[len("data: "):]) for line in raw.iter_lines()
                   if line.startswith("data: ")]
     kinds = [e["type"] for e in events]

@@ -624,6 +624,34 @@ mod tests {
         assert_eq!(url("moonshot", "cn"), "https://api.moonshot.cn/v1");
         assert_eq!(url("zhipu", "global"), "https://api.z.ai/api/paas/v4");
         assert_eq!(url("zhipu", "cn"), "https://open.bigmodel.cn/api/paas/v4");
+        // The Anthropic-compatible APIs (providers.md), in every built-in region.
+        let anthropic = |p: &str, r: &str| {
+            cat.provider(p)
+                .and_then(|p| p.region(r))
+                .and_then(|r| r.anthropic_url.clone())
+                .unwrap()
+        };
+        assert_eq!(
+            anthropic("deepseek", "global"),
+            "https://api.deepseek.com/anthropic"
+        );
+        assert_eq!(
+            anthropic("dashscope", "singapore"),
+            "https://dashscope-intl.aliyuncs.com/apps/anthropic"
+        );
+        assert_eq!(
+            anthropic("moonshot", "global"),
+            "https://api.moonshot.ai/anthropic"
+        );
+        assert_eq!(
+            anthropic("zhipu", "global"),
+            "https://api.z.ai/api/anthropic"
+        );
+        assert!(
+            cat.providers()
+                .iter()
+                .all(|p| p.regions.iter().all(|r| r.anthropic_url.is_some()))
+        );
         let envs: Vec<_> = ["deepseek", "dashscope", "moonshot", "zhipu"]
             .iter()
             .map(|p| cat.provider(p).unwrap().api_key_env.clone().unwrap())
@@ -1060,6 +1088,7 @@ mod tests {
             dialect: "openai".into(),
             api_key_env: None,
             regions: vec![crate::model::Region {
+                anthropic_url: None,
                 name: "default".into(),
                 base_url: "http://127.0.0.1:8000/v1".into(),
             }],

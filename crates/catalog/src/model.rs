@@ -105,6 +105,10 @@ pub struct Region {
     pub name: String,
     /// URL prefix to which `/chat/completions` is appended; no trailing `/`.
     pub base_url: String,
+    /// The vendor's Anthropic-compatible API here, to which `/v1/messages` is appended
+    /// (DeepSeek's `…/anthropic`, DashScope's `…/apps/anthropic`, …); none if it has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anthropic_url: Option<String>,
 }
 
 impl Region {

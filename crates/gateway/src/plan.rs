@@ -29,12 +29,55 @@ pub(crate) struct Target<'a> {
     /// Tokens the request may use (prompt estimate + most output), reserved from a
     /// deployment's vendor quota.
     pub reserve: u64,
+    /// The vendor API the bodies are for.
+    pub api: UpstreamApi,
+}
+
+/// The vendor API a target's bodies are written for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum UpstreamApi {
+    /// `…/chat/completions`.
+    Chat,
+    /// The vendor's Anthropic-compatible `…/v1/messages`: a Messages request passed
+    /// through as the client wrote it (the model renamed).
+    Messages,
 }
 
 impl Target<'_> {
     /// The body prepared for `d`'s upstream id.
     pub(crate) fn body_for(&self, d: &Deployment) -> Bytes {
         body_for(&self.bodies, &d.upstream_id)
+    }
+
+    /// Pass the client's Messages request `raw` through to the vendor's own
+    /// Anthropic-compatible endpoint, when every deployment's region has one and the
+    /// model needs no stream assembled; `false` (nothing changed) otherwise.
+    pub(crate) fn pass_through(&mut self, raw: &[u8]) -> bool {
+        let all_have_one = self.route.deployments.iter().all(|d| {
+            self.provider
+                .regions
+                .get(d.region)
+                .is_some_and(|r| r.messages.is_some())
+        });
+        if !all_have_one || self.assemble {
+            return false;
+        }
+        let Ok(serde_json::Value::Object(mut body)) = serde_json::from_slice(raw) else {
+            return false;
+        };
+        let mut bodies = Vec::with_capacity(self.bodies.len());
+        for (id, _) in &self.bodies {
+            body.insert("model".into(), serde_json::Value::String(id.clone()));
+            let Ok(bytes) = serde_json::to_vec(&body) else {
+                return false;
+            };
+            bodies.push((id.clone(), Bytes::from(bytes)));
+        }
+        self.bodies = bodies;
+        // The vendor takes the Messages request as it is: nothing was adjusted for it.
+        self.adjustments.clear();
+        self.api = UpstreamApi::Messages;
+        true
     }
 }
 
@@ -117,6 +160,7 @@ pub(crate) fn plan_target<'a>(
         adjustments,
         assemble,
         reserve,
+        api: UpstreamApi::Chat,
     })
 }
 
@@ -187,6 +231,27 @@ deployments = [{ region = "a" }, { region = "b", upstream_id = "flash-at-b" }, {
     fn model_of(body: &Bytes) -> String {
         let v: serde_json::Value = serde_json::from_slice(body).unwrap();
         v["model"].as_str().unwrap().to_string()
+    }
+
+    #[tokio::test]
+    async fn a_messages_request_passes_through_only_where_every_region_has_the_endpoint() {
+        let raw = br#"{"model": "ds-flash", "max_tokens": 9, "system": [{"type": "text", "text": "s", "cache_control": {"type": "ephemeral"}}], "messages": [{"role": "user", "content": "hi"}]}"#;
+        // deepseek's regions a and b (config-made, no built-in twin) have no anthropic_url.
+        let st = state().await;
+        let model = st.catalog.resolve("deepseek-v4-flash").unwrap();
+        let mut t = plan_target(&st, model, request(&model.id, serde_json::json!({})), 10).unwrap();
+        assert!(!t.pass_through(raw));
+        assert_eq!(t.api, UpstreamApi::Chat);
+        // The built-in dashscope regions have one: the body goes as the client wrote it,
+        // renamed for each deployment.
+        let model = st.catalog.resolve("qwen-plus").unwrap();
+        let mut t = plan_target(&st, model, request(&model.id, serde_json::json!({})), 10).unwrap();
+        assert!(t.pass_through(raw));
+        assert_eq!(t.api, UpstreamApi::Messages);
+        let body: serde_json::Value = serde_json::from_slice(&t.bodies[0].1).unwrap();
+        assert_eq!(body["model"], "qwen-plus");
+        assert_eq!(body["system"][0]["cache_control"]["type"], "ephemeral");
+        assert_eq!(body["max_tokens"], 9);
     }
 
     #[tokio::test]

@@ -372,6 +372,17 @@ impl SimHandle {
         )
     }
 
+    /// Base URL of a provider region's Anthropic-compatible API (append `/v1/messages`),
+    /// for vendors that have one.
+    pub fn messages_base_url(
+        &self,
+        provider: &str,
+        region: &str,
+        dialect: Dialect,
+    ) -> Option<String> {
+        anthropic::prefix(dialect).map(|p| format!("http://{}/{provider}/{region}{p}", self.addr))
+    }
+
     /// Stop: end every stream in flight, stop accepting, and wait for the server task.
     pub async fn shutdown(mut self) {
         self.shared.stop();

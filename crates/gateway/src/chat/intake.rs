@@ -33,6 +33,9 @@ pub(super) struct Intake {
     pub(super) prompt_estimate: u64,
     /// Its place under `[server] max_concurrency`, held to the end of its answer.
     pub(super) inflight: Inflight,
+    /// The body as sent, kept when it may be passed through to the vendor as it is (a
+    /// Messages request).
+    pub(super) raw: Option<axum::body::Bytes>,
 }
 
 /// Read and check the request (see the module doc). The caller is identified before
@@ -42,7 +45,7 @@ pub(super) async fn take_in(
     st: &Arc<AppState>,
     headers: &HeaderMap,
     body: Body,
-    parse: &super::Parse<'_>,
+    inbound: super::Inbound<'_>,
 ) -> Result<Intake, GatewayError> {
     let caller = match &st.keys {
         Some(ring) => Some(ring.identify(headers)?),
@@ -52,8 +55,8 @@ pub(super) async fn take_in(
     let server = &st.config.server;
     let bytes = read_body(headers, body, server.max_body_bytes, server.body_timeout).await?;
     let inflight = Inflight::enter(st)?;
-    let req = parse(&bytes)?;
-    drop(bytes);
+    let req = (inbound.parse)(&bytes)?;
+    let raw = (inbound.endpoint == crate::usage::Endpoint::Messages).then_some(bytes);
     validate(&req)?;
     let client = client_limits(headers)?;
     let prompt_estimate = tokens::estimate_prompt(&req);
@@ -63,6 +66,7 @@ pub(super) async fn take_in(
         client,
         prompt_estimate,
         inflight,
+        raw,
     })
 }
 

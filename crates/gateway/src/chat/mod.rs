@@ -183,7 +183,7 @@ async fn serve(
         trace,
         inbound,
     } = asked_by;
-    let mut asked = intake::take_in(st, meta.headers, body, inbound.parse).await?;
+    let mut asked = intake::take_in(st, meta.headers, body, inbound).await?;
     let choice = resolve::resolve(st, &mut asked, meta)?;
     let Intake {
         caller,
@@ -191,6 +191,7 @@ async fn serve(
         client,
         prompt_estimate,
         inflight,
+        raw,
     } = asked;
     let admission = admit::admit(st, caller, choice.primary, &req, prompt_estimate).await?;
     let job = Job {
@@ -212,7 +213,16 @@ async fn serve(
         t
     });
     trail.trace.clone_from(&trace);
-    let target = plan_target(st, choice.primary, req, prompt_estimate)?;
+    let mut target = plan_target(st, choice.primary, req, prompt_estimate)?;
+    // A Messages request goes to the vendor's own Anthropic-compatible endpoint as the
+    // client wrote it, unless a fallback or an escalation may need it in another model's
+    // terms.
+    if let Some(raw) = &raw
+        && fallbacks.is_empty()
+        && choice.escalation_copy.is_none()
+    {
+        target.pass_through(raw);
+    }
     // Every request earns a share of a retry (and, where hedging is on, of a hedge).
     st.retry_budget.deposit();
     if let Some(h) = &target.route.hedge {

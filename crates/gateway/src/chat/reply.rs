@@ -16,6 +16,7 @@ use super::admit::Inflight;
 use crate::ctx::RequestCtx;
 use crate::dispatch::{Answer, Tried};
 use crate::error::GatewayError;
+use crate::plan::UpstreamApi;
 use crate::relay::{Attempt, Failover, Leg, PendingFallbacks, Relay, cost_comment};
 use crate::respond::json_response;
 use crate::usage::Outcome;
@@ -45,6 +46,8 @@ pub(super) struct Served<'a> {
     pub(super) fell_back_from: Option<&'a str>,
     /// What was changed for the vendor.
     pub(super) adjustments: &'a [Adjustment],
+    /// The vendor API it was sent to.
+    pub(super) api: UpstreamApi,
 }
 
 impl<'a> Served<'a> {
@@ -67,6 +70,7 @@ impl<'a> Served<'a> {
                 .and_then(|w| w.upstream_request_id.as_ref()),
             fell_back_from: progress.fell_back_from.as_deref(),
             adjustments: &progress.target.adjustments,
+            api: progress.target.api,
         }
     }
 
@@ -87,6 +91,10 @@ impl<'a> Served<'a> {
         out.extend(self.rate_limits.iter().cloned());
         if let Some(r) = self.route {
             out.push(named("x-switchyard-route", r));
+        }
+        if self.api == UpstreamApi::Messages {
+            // A Messages request passed through to the vendor's Anthropic-compatible API.
+            out.push(named("x-switchyard-upstream-api", "messages"));
         }
         if let Some(v) = self.upstream_request_id {
             out.push((HeaderName::from_static("x-upstream-request-id"), v.clone()));
@@ -143,6 +151,7 @@ pub(super) fn answer(
                 provider: target.provider.id.clone(),
                 dialect: target.provider.dialect,
                 bodies: target.bodies,
+                api: target.api,
                 deployments: rest.into(),
                 reserve: target.reserve,
             });
@@ -260,6 +269,7 @@ mod tests {
             upstream_request_id: None,
             fell_back_from: None,
             adjustments,
+            api: UpstreamApi::Chat,
         }
     }
 

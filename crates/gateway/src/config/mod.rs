@@ -34,7 +34,7 @@ pub use health::HealthConfig;
 pub use hedge::HedgeConfig;
 pub use keys::{KeysConfig, PublicEndpoint};
 pub use limits::LimitsConfig;
-pub use providers::{ProviderConfig, RegionConfig};
+pub use providers::{MessagesMode, ProviderConfig, RegionConfig};
 pub use retries::RetriesConfig;
 pub use routes::{Balance, DeploymentConfig, RouteConfig};
 pub use server::ServerConfig;

@@ -23,6 +23,19 @@ pub struct ProviderConfig {
     pub simulated: bool,
     /// Regions in preference order; `None` keeps the built-in provider's.
     pub regions: Option<Vec<RegionConfig>>,
+    /// How `/v1/messages` requests reach it.
+    pub messages: MessagesMode,
+}
+
+/// How a Messages API request reaches a provider (`[providers.<id>] messages`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum MessagesMode {
+    /// To the vendor's own Anthropic-compatible endpoint, where its region has one (the
+    /// request as the client wrote it, model renamed); elsewhere translated.
+    #[default]
+    Passthrough,
+    /// Always translated into Chat Completions.
+    Translate,
 }
 
 /// One region of a provider.
@@ -38,6 +51,10 @@ pub struct RegionConfig {
     /// `[server] region`.
     #[serde(default)]
     pub near: Option<String>,
+    /// The vendor's Anthropic-compatible API here (`/v1/messages` is appended); a
+    /// built-in region of the same name lends its own when this is left out.
+    #[serde(default)]
+    pub anthropic_url: Option<String>,
 }
 
 /// `[providers.<id>]` as written.
@@ -50,6 +67,7 @@ pub(super) struct RawProvider {
     #[serde(default)]
     simulated: bool,
     regions: Option<Spanned<Vec<RegionConfig>>>,
+    messages: Option<Spanned<String>>,
 }
 
 /// Every `[providers.<id>]`, checked, and the line of each table.
@@ -102,12 +120,28 @@ impl RawProvider {
         if let Some(regions) = &self.regions {
             check_regions(src, id, regions, self.simulated)?;
         }
+        let messages = match self
+            .messages
+            .as_ref()
+            .map(|m| (m.get_ref().as_str(), m.span()))
+        {
+            None | Some(("passthrough", _)) => MessagesMode::Passthrough,
+            Some(("translate", _)) => MessagesMode::Translate,
+            Some((other, span)) => {
+                return Err(src.error(
+                    span,
+                    format!("messages = \"{other}\" is not a way to reach provider '{id}'"),
+                    "use \"passthrough\" (the vendor's own Anthropic-compatible endpoint) or \"translate\" (Chat Completions)",
+                ));
+            }
+        };
         Ok(ProviderConfig {
             dialect,
             api_key: self.api_key,
             api_key_env: self.api_key_env,
             simulated: self.simulated,
             regions: self.regions.map(Spanned::into_inner),
+            messages,
         })
     }
 }
@@ -162,6 +196,17 @@ mod tests {
     fn unknown_dialect_names_the_line_and_choices() {
         let text = "[providers.x]\ndialect = \"deepsek\"\nregions = [{ name = \"a\", base_url = \"http://h\" }]\n";
         assert_refused(text, 2, &["deepseek"]);
+    }
+
+    #[test]
+    fn messages_takes_passthrough_or_translate_and_names_the_line_otherwise() {
+        let text = "[providers.deepseek]\nsimulated = true\nmessages = \"relay\"\n";
+        assert_refused(text, 3, &["passthrough", "translate"]);
+        let ok = Config::parse("[providers.deepseek]\nmessages = \"translate\"\n", "t").unwrap();
+        assert_eq!(
+            ok.providers["deepseek"].messages,
+            super::MessagesMode::Translate
+        );
     }
 
     #[test]

@@ -26,7 +26,7 @@ use metrics::counter;
 use switchyard_wire::{ErrorKind, TokenUsage, UpstreamError};
 
 use crate::ctx::RequestCtx;
-use crate::plan::Target;
+use crate::plan::{Target, UpstreamApi};
 use crate::routing::deadlines::{ClientExpiry, Deadlines};
 use crate::routing::deployment::{Busy, Deployment, Permit};
 use crate::routing::route::Route;
@@ -476,9 +476,18 @@ async fn attempt(call: &Call<'_>, d: Arc<Deployment>, prime: bool, sent: &Sent) 
         .trace_ctx
         .as_ref()
         .and_then(|c| c.upstream_headers(sent.span));
+    let to = match t.api {
+        UpstreamApi::Chat => Dest::chat(provider, region),
+        UpstreamApi::Messages => Dest::messages(provider, region).ok_or_else(|| {
+            UpstreamError::transport(
+                ErrorKind::Unreachable,
+                "the region has no Anthropic-compatible endpoint",
+            )
+        })?,
+    };
     let resp = send_upstream(
         &st.client,
-        Dest::chat(provider, region),
+        to,
         t.body_for(&d),
         stream || t.assemble,
         remaining,
@@ -493,6 +502,10 @@ async fn attempt(call: &Call<'_>, d: Arc<Deployment>, prime: bool, sent: &Sent) 
         .and_then(|v| HeaderValue::from_bytes(v.as_bytes()).ok());
     if stream {
         let body = crate::upstream::body_stream(resp);
+        let body = match t.api {
+            UpstreamApi::Chat => body,
+            UpstreamApi::Messages => crate::upstream::messages::chat_stream(body),
+        };
         let body = if prime {
             let deadline = tokio::time::Instant::now() + limits.ttft.min(remaining);
             prime::prime_stream(body, deadline).await?
@@ -504,7 +517,7 @@ async fn attempt(call: &Call<'_>, d: Arc<Deployment>, prime: bool, sent: &Sent) 
     // A whole answer is read inside the attempt: nothing has reached the client yet, so
     // a body cut off half-way is as retryable as a refused connection.
     let (body, usage, estimated) =
-        whole::complete(ctx, provider, resp, limits.request, t.assemble).await?;
+        whole::complete(ctx, provider, resp, limits.request, (t.assemble, t.api)).await?;
     Ok((
         Answer::Whole {
             body,

@@ -10,8 +10,9 @@ use switchyard_wire::dialect::normalize_completion;
 use switchyard_wire::{ErrorKind, TokenUsage, UpstreamError, tokens};
 
 use crate::ctx::RequestCtx;
+use crate::plan::UpstreamApi;
 use crate::upstream::ProviderRuntime;
-use crate::upstream::answer::read_whole;
+use crate::upstream::answer::{Read, read_whole};
 
 /// Read `upstream`'s whole answer for `ctx`: the body for the client, its usage, and
 /// whether that usage is our estimate.
@@ -20,10 +21,17 @@ pub(super) async fn complete(
     provider: &ProviderRuntime,
     upstream: crate::upstream::UpstreamResponse,
     timeout: Duration,
-    assemble: bool,
+    (assemble, api): (bool, UpstreamApi),
 ) -> Result<(Bytes, TokenUsage, bool), UpstreamError> {
     let remaining = timeout.saturating_sub(ctx.started.elapsed());
-    let mut completion = read_whole(provider, upstream, remaining, assemble).await?;
+    let read = if api == UpstreamApi::Messages {
+        Read::Message
+    } else if assemble {
+        Read::Assemble
+    } else {
+        Read::Completion
+    };
+    let mut completion = read_whole(provider, upstream, remaining, read).await?;
     let usage = normalize_completion(&mut completion);
     completion.model.clone_from(&ctx.model_id);
     for choice in &completion.choices {

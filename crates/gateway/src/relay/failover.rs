@@ -9,12 +9,14 @@ use std::sync::Arc;
 use bytes::Bytes;
 use metrics::counter;
 use serde_json::json;
-use switchyard_wire::{ChatRequest, Dialect, SseParser, StreamNormalizer};
+use switchyard_wire::{
+    ChatRequest, Dialect, ErrorKind, SseParser, StreamNormalizer, UpstreamError,
+};
 use tokio::time::Instant;
 
 use super::Relay;
 use crate::keys::Admission;
-use crate::plan::{body_for, plan_target};
+use crate::plan::{UpstreamApi, body_for, plan_target};
 use crate::routing::deployment::Deployment;
 use crate::series::Event;
 use crate::state::AppState;
@@ -50,6 +52,8 @@ pub(crate) struct Leg {
     pub dialect: Dialect,
     /// Prepared upstream bodies by upstream id.
     pub bodies: Vec<(String, Bytes)>,
+    /// The vendor API they are for.
+    pub api: UpstreamApi,
     /// Deployments still to try, in order.
     pub deployments: VecDeque<Arc<Deployment>>,
     /// Tokens to reserve from a deployment's vendor quota.
@@ -159,15 +163,20 @@ impl Relay {
                 .trace(|t| traced = t.attempt(&dep, &leg.model_id, &sent));
             let trace = self.ctx.trace_ctx.as_ref();
             let trace = trace.and_then(|c| c.upstream_headers(sent.span));
-            let sent_to = send_upstream(
-                &st.client,
-                Dest::chat(provider, region),
-                body,
-                true,
-                remaining,
-                trace.as_ref(),
-            )
-            .await;
+            let to = match leg.api {
+                UpstreamApi::Chat => Some(Dest::chat(provider, region)),
+                UpstreamApi::Messages => Dest::messages(provider, region),
+            };
+            let api = leg.api;
+            let sent_to = match to {
+                Some(to) => {
+                    send_upstream(&st.client, to, body, true, remaining, trace.as_ref()).await
+                }
+                None => Err(UpstreamError::transport(
+                    ErrorKind::Unreachable,
+                    "the region has no Anthropic-compatible endpoint",
+                )),
+            };
             if let Err(e) = &sent_to {
                 self.ctx.trace(|t| t.fail(traced, e));
             }
@@ -175,7 +184,11 @@ impl Relay {
                 Ok(resp) => {
                     self.permit = permit;
                     self.sent = sent.at;
-                    self.upstream = crate::upstream::body_stream(resp);
+                    let body = crate::upstream::body_stream(resp);
+                    self.upstream = match api {
+                        UpstreamApi::Chat => body,
+                        UpstreamApi::Messages => crate::upstream::messages::chat_stream(body),
+                    };
                     self.parser = SseParser::new();
                     self.norm = StreamNormalizer::new();
                     self.held.clear();
@@ -224,6 +237,7 @@ fn fallback_leg(
             .order(|d| st.health.standing(&d.provider, &d.name))
             .into(),
         bodies: t.bodies,
+        api: t.api,
         reserve: t.reserve,
     })
 }

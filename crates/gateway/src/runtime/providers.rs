@@ -9,7 +9,7 @@ use switchyard_sim::SimHandle;
 use switchyard_wire::Dialect;
 
 use super::StartError;
-use crate::config::ProviderConfig;
+use crate::config::{MessagesMode, ProviderConfig};
 use crate::upstream::{ProviderRuntime, RegionRuntime};
 
 pub(super) fn merge_provider(
@@ -31,6 +31,12 @@ pub(super) fn merge_provider(
             .iter()
             .map(|r| Region {
                 name: r.name.clone(),
+                // Left out: the built-in region of the same name lends its own.
+                anthropic_url: r.anthropic_url.clone().or_else(|| {
+                    builtin
+                        .and_then(|b| b.region(&r.name))
+                        .and_then(|b| b.anthropic_url.clone())
+                }),
                 base_url: r
                     .base_url
                     .clone()
@@ -75,12 +81,14 @@ pub(super) fn provider_runtime(
             .and_then(|c| c.near.clone())
             .unwrap_or_else(|| r.name.clone())
     };
-    // Each URL parsed once here, not on every request; `base` is the region's URL prefix.
-    let regions = |base: &dyn Fn(&Region) -> String| -> Result<Vec<RegionRuntime>, StartError> {
+    let passthrough = cfg.is_none_or(|c| c.messages == MessagesMode::Passthrough);
+    // Each URL parsed once here, not on every request; `base` gives the region's URL
+    // prefix and that of its Anthropic-compatible API, if it has one.
+    let regions = |base: &dyn Fn(&Region) -> (String, Option<String>)| -> Result<Vec<RegionRuntime>, StartError> {
         p.regions
             .iter()
             .map(|r| {
-                let base = base(r);
+                let (base, anthropic) = base(r);
                 let parse = |url: &str| {
                     upstream_uri(url).map_err(|why| {
                         StartError::Catalog(format!(
@@ -90,11 +98,16 @@ pub(super) fn provider_runtime(
                     })
                 };
                 let chat_url = format!("{base}/chat/completions");
+                let messages = match anthropic.filter(|_| passthrough) {
+                    Some(a) => Some(parse(&format!("{}/v1/messages", a.trim_end_matches('/')))?),
+                    None => None,
+                };
                 Ok(RegionRuntime {
                     name: r.name.clone(),
                     near: near(r),
                     target: parse(&chat_url)?,
                     embeddings: parse(&format!("{base}/embeddings"))?,
+                    messages,
                     chat_url,
                 })
             })
@@ -105,8 +118,14 @@ pub(super) fn provider_runtime(
         return Ok(ProviderRuntime {
             id: p.id.clone(),
             dialect,
-            regions: regions(&|r| sim.base_url(&p.id, &r.name, dialect))?,
+            regions: regions(&|r| {
+                (
+                    sim.base_url(&p.id, &r.name, dialect),
+                    sim.messages_base_url(&p.id, &r.name, dialect),
+                )
+            })?,
             auth: Some(HeaderValue::from_static("Bearer switchyard-sim")),
+            api_key: Some(HeaderValue::from_static("switchyard-sim")),
             simulated: true,
             unusable_hint: String::new(),
         });
@@ -122,12 +141,16 @@ pub(super) fn provider_runtime(
         ),
         None => format!("set api_key or api_key_env under [providers.{}]", p.id),
     };
-    let auth = key.and_then(|k| HeaderValue::from_str(&format!("Bearer {}", k.trim())).ok());
+    let auth = key
+        .as_deref()
+        .and_then(|k| HeaderValue::from_str(&format!("Bearer {}", k.trim())).ok());
+    let api_key = key.and_then(|k| HeaderValue::from_str(k.trim()).ok());
     Ok(ProviderRuntime {
         id: p.id.clone(),
         dialect,
-        regions: regions(&|r| r.base_url.clone())?,
+        regions: regions(&|r| (r.base_url.clone(), r.anthropic_url.clone()))?,
         auth,
+        api_key,
         simulated: false,
         unusable_hint: hint,
     })

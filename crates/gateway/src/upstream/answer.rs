@@ -11,15 +11,29 @@ use switchyard_wire::{
     ChatChunk, ChatCompletion, ErrorKind, SseEvent, SseParser, StreamAggregator, UpstreamError,
 };
 
+use switchyard_wire::anthropic::upstream::completion_from_message;
+
 use super::provider::ProviderRuntime;
 use super::send::{Capped, MAX_ANSWER_BYTES, read_capped};
+
+/// What a whole answer is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Read {
+    /// A chat completion.
+    Completion,
+    /// A stream to fold into one (a model that answers only as a stream).
+    Assemble,
+    /// A Messages API `message` (a request passed through to an Anthropic-compatible
+    /// endpoint), read as a chat completion.
+    Message,
+}
 
 /// Read and parse `upstream`'s whole answer within `remaining` (see the module doc).
 pub(crate) async fn read_whole(
     provider: &ProviderRuntime,
     upstream: super::UpstreamResponse,
     remaining: Duration,
-    assemble: bool,
+    read: Read,
 ) -> Result<ChatCompletion, UpstreamError> {
     let bytes = match tokio::time::timeout(remaining, read_capped(upstream, MAX_ANSWER_BYTES)).await
     {
@@ -53,17 +67,18 @@ pub(crate) async fn read_whole(
             lossy.as_str()
         }
     };
-    let parsed = if assemble {
-        assemble_stream(provider, text.as_bytes())
-    } else {
-        serde_json::from_str::<ChatCompletion>(text)
+    let parsed = match read {
+        Read::Assemble => assemble_stream(provider, text.as_bytes()),
+        Read::Completion => serde_json::from_str::<ChatCompletion>(text)
             .map_err(|e| {
                 UpstreamError::transport(
                     ErrorKind::BadResponse,
                     format!("the vendor's answer is not a chat completion ({e})"),
                 )
             })
-            .and_then(|c| check_indices(&c).map(|()| c))
+            .and_then(|c| check_indices(&c).map(|()| c)),
+        Read::Message => completion_from_message(text)
+            .map_err(|e| UpstreamError::transport(ErrorKind::BadResponse, e)),
     };
     parsed.inspect_err(|e| {
         if e.kind == ErrorKind::BadResponse {

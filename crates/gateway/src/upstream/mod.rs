@@ -4,6 +4,7 @@
 
 pub(crate) mod answer;
 pub(crate) mod client;
+pub(crate) mod messages;
 pub(crate) mod provider;
 pub(crate) mod send;
 

@@ -17,6 +17,9 @@ pub struct RegionRuntime {
     pub target: axum::http::Uri,
     /// The embeddings URL (`…/embeddings`), parsed once.
     pub embeddings: axum::http::Uri,
+    /// The vendor's Anthropic-compatible `…/v1/messages` here, when Messages requests
+    /// are passed through to it (`[providers.<id>] messages`).
+    pub messages: Option<axum::http::Uri>,
 }
 
 /// A provider as the request path sees it.
@@ -30,6 +33,8 @@ pub struct ProviderRuntime {
     pub regions: Vec<RegionRuntime>,
     /// `Bearer <key>`, or `None` when the provider is unusable.
     pub auth: Option<HeaderValue>,
+    /// The key alone, for the `x-api-key` of Anthropic-compatible endpoints.
+    pub api_key: Option<HeaderValue>,
     /// Served by the in-process simulator.
     pub simulated: bool,
     /// Why it is unusable, when `auth` is `None`.

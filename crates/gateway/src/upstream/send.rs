@@ -60,6 +60,8 @@ pub(crate) struct Dest<'a> {
     pub(crate) region: &'a RegionRuntime,
     /// The endpoint's URL in that region.
     pub(crate) uri: &'a axum::http::Uri,
+    /// An Anthropic-compatible endpoint (`x-api-key` and `anthropic-version` sent).
+    pub(crate) anthropic: bool,
 }
 
 impl<'a> Dest<'a> {
@@ -69,7 +71,21 @@ impl<'a> Dest<'a> {
             provider,
             region,
             uri: &region.target,
+            anthropic: false,
         }
+    }
+
+    /// `region`'s Anthropic-compatible `/v1/messages`, when it has one.
+    pub(crate) fn messages(
+        provider: &'a ProviderRuntime,
+        region: &'a RegionRuntime,
+    ) -> Option<Self> {
+        region.messages.as_ref().map(|uri| Dest {
+            provider,
+            region,
+            uri,
+            anthropic: true,
+        })
     }
 
     /// `region`'s embeddings endpoint.
@@ -78,6 +94,7 @@ impl<'a> Dest<'a> {
             provider,
             region,
             uri: &region.embeddings,
+            anthropic: false,
         }
     }
 }
@@ -186,6 +203,12 @@ fn chat_request(
     }
     if let Some(auth) = &provider.auth {
         headers.insert(header::AUTHORIZATION, auth.clone());
+    }
+    if to.anthropic {
+        if let Some(key) = &provider.api_key {
+            headers.insert("x-api-key", key.clone());
+        }
+        headers.insert("anthropic-version", HeaderValue::from_static("2023-06-01"));
     }
     if let Some(t) = trace {
         headers.insert("traceparent", t.traceparent.clone());

@@ -165,11 +165,13 @@ async fn a_region_that_drops_connections_fails_over_to_a_live_one() {
                 name: "dead".into(),
                 base_url: None,
                 near: None,
+                anthropic_url: None,
             },
             switchyard_gateway::config::RegionConfig {
                 name: "singapore".into(),
                 base_url: None,
                 near: None,
+                anthropic_url: None,
             },
         ]);
     })

@@ -187,6 +187,7 @@ async fn unreachable_upstream_is_502_with_a_clear_message() {
             name: "nowhere".into(),
             base_url: Some("http://127.0.0.1:9/api/paas/v4".into()),
             near: None,
+            anthropic_url: None,
         }]);
     })
     .await;

@@ -125,6 +125,12 @@ impl EventWriter {
                 self.open_block(Open::Thinking, out);
                 self.delta(json!({"type": "thinking_delta", "thinking": r}), out);
             }
+            // A vendor's own signature of its thinking (a passed-through request's).
+            if let Some(sig) = d.extra.get("signature").and_then(Value::as_str)
+                && self.open.map(|(o, _)| o) == Some(Open::Thinking)
+            {
+                self.delta(json!({"type": "signature_delta", "signature": sig}), out);
+            }
             if let Some(t) = d.content.as_deref().filter(|t| !t.is_empty()) {
                 self.open_block(Open::Text, out);
                 self.delta(json!({"type": "text_delta", "text": t}), out);

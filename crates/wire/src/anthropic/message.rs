@@ -90,11 +90,14 @@ pub fn stop_reason(finish: Option<&str>) -> &'static str {
     }
 }
 
-/// A message id from a Chat Completions id: `msg_` and the id's letters and digits.
+/// A message id from a Chat Completions id: `msg_` and the id's letters and digits (an
+/// id that already starts with `msg_` keeps it once).
 pub fn message_id(chat_id: &str) -> String {
-    let mut id = String::with_capacity(chat_id.len().saturating_add(4));
+    // A passed-through answer's id already is one.
+    let rest = chat_id.strip_prefix("msg_").unwrap_or(chat_id);
+    let mut id = String::with_capacity(rest.len().saturating_add(4));
     id.push_str("msg_");
-    id.extend(chat_id.chars().filter(char::is_ascii_alphanumeric).take(64));
+    id.extend(rest.chars().filter(char::is_ascii_alphanumeric).take(64));
     id
 }
 
@@ -125,9 +128,14 @@ impl OutMessage {
             .and_then(|m| m.reasoning_content.as_deref())
             .filter(|r| !r.is_empty())
         {
+            // A passed-through request's thinking keeps the vendor's signature.
+            let signature = msg
+                .and_then(|m| m.extra.get("signature"))
+                .and_then(Value::as_str)
+                .unwrap_or_default();
             content.push(OutBlock::Thinking {
                 thinking: r.to_string(),
-                signature: String::new(),
+                signature: signature.to_string(),
             });
         }
         let text = msg.map(|m| m.text_content()).unwrap_or_default();

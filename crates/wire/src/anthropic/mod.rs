@@ -1,11 +1,14 @@
 //! The Anthropic Messages API (`POST /v1/messages`), as the gateway's clients speak it:
 //! the request typed and translated into Chat Completions ([`request`]), a whole answer
 //! translated back ([`message`]), a stream re-told as Messages events ([`events`]), and
-//! the API's error shape (`{"type":"error","error":{"type","message"}}`).
+//! the API's error shape (`{"type":"error","error":{"type","message"}}`); and, for
+//! requests passed through to a vendor's own Anthropic-compatible endpoint, its answer
+//! read back as Chat Completions ([`upstream`]).
 
 pub mod events;
 pub mod message;
 pub mod request;
+pub mod upstream;
 
 use serde_json::{Value, json};
 
