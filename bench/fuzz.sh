@@ -10,7 +10,7 @@
 #   bench/fuzz.sh --merge-only                     # no fuzzing: just minimise fuzz/corpus/
 #
 # Targets (fuzz/fuzz_targets/, the harnesses are in crates/fuzz/src/lib.rs):
-# request_prepare, sse_stream, parse_error, config_parse.
+# request_prepare, sse_stream, parse_error, config_parse, other_apis.
 #
 # Needs the nightly toolchain (rustup installs it when missing) and cargo-fuzz
 # (`cargo install cargo-fuzz --locked` when missing). Each target runs with
@@ -35,7 +35,7 @@ usage() {
     sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "${BASH_SOURCE[0]}"
 }
 
-all_targets=(request_prepare sse_stream parse_error config_parse)
+all_targets=(request_prepare sse_stream parse_error config_parse other_apis)
 runs=10000000
 max_time=3600
 rss_mb=2048

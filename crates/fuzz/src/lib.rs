@@ -11,7 +11,10 @@
 //!   aggregator and the replay, and an upstream non-streaming body through
 //!   `normalize_completion`;
 //! - [`parse_error`]: an upstream error body through every dialect's `parse_error`;
-//! - [`config_parse`]: a config file through `Config::parse`.
+//! - [`config_parse`]: a config file through `Config::parse`;
+//! - [`other_apis`]: a body as a Messages, Responses and embeddings request (parsed,
+//!   checked, translated), and as a stream through the Messages and Responses event
+//!   writers and the reader of a vendor's Anthropic-compatible stream.
 //!
 //! A harness returns quietly on input the code refuses (an `Err`); it fails (a panic, from
 //! the code under test or from an `assert!` here on a property the code promises) only
@@ -30,11 +33,12 @@ use switchyard_wire::{
 pub const FIXED_MODEL: &str = "some-model";
 
 /// Names of the targets, as in `fuzz/fuzz_targets/` and `fuzz/corpus/`.
-pub const TARGETS: [&str; 4] = [
+pub const TARGETS: [&str; 5] = [
     "request_prepare",
     "sse_stream",
     "parse_error",
     "config_parse",
+    "other_apis",
 ];
 
 /// Run the harness of `target` on `data`; `false` for an unknown target name.
@@ -44,6 +48,7 @@ pub fn run(target: &str, data: &[u8]) -> bool {
         "sse_stream" => sse_stream(data),
         "parse_error" => parse_error(data),
         "config_parse" => config_parse(data),
+        "other_apis" => other_apis(data),
         _ => return false,
     }
     true
@@ -347,4 +352,75 @@ fn client_error(provider: &str, err: &UpstreamError) {
         matches!(&json, Ok(Value::Object(_))),
         "an error body does not serialise: {json:?}"
     );
+}
+
+/// A body as each other API the gateway takes: read as a Messages, a Responses and an
+/// embeddings request (checked and translated; what a translation gives must serialise
+/// as a chat request that reads back), then as an SSE stream re-told by the Messages and
+/// Responses event writers and read by the reader of a vendor's Anthropic-compatible
+/// stream, and as a vendor's whole `message`. Each writer's output must itself parse as
+/// SSE.
+pub fn other_apis(data: &[u8]) {
+    use switchyard_wire::anthropic::upstream::{ChunkReader, completion_from_message};
+    use switchyard_wire::anthropic::{EventWriter, MessagesRequest};
+    use switchyard_wire::embeddings::EmbeddingsRequest;
+    use switchyard_wire::responses::{Echo, ResponseEvents, ResponsesRequest};
+
+    let round_trip = |req: &ChatRequest| {
+        let Ok(bytes) = serde_json::to_vec(req) else {
+            panic!("a translated request does not serialise");
+        };
+        assert!(
+            serde_json::from_slice::<ChatRequest>(&bytes).is_ok(),
+            "a translated request does not read back"
+        );
+    };
+    if let Ok(m) = serde_json::from_slice::<MessagesRequest>(data) {
+        let _ = m.validate(true);
+        if let Ok(c) = m.to_chat() {
+            round_trip(&c);
+        }
+    }
+    let echo = match serde_json::from_slice::<ResponsesRequest>(data) {
+        Ok(r) => {
+            let _ = r.validate();
+            if let Ok(c) = r.to_chat() {
+                round_trip(&c);
+            }
+            Echo::of(&r)
+        }
+        Err(_) => Echo::default(),
+    };
+    if let Ok(e) = serde_json::from_slice::<EmbeddingsRequest>(data) {
+        let _ = e.texts();
+    }
+    if let Ok(text) = std::str::from_utf8(data) {
+        let _ = completion_from_message(text);
+    }
+    let mut parser = SseParser::with_limit(4096);
+    if parser.push(data).is_err() {
+        return;
+    }
+    let mut events = Vec::new();
+    while let Ok(Some(ev)) = parser.next_event() {
+        events.push(ev);
+    }
+    let (mut messages, mut responses, mut reader) = (
+        EventWriter::new(),
+        ResponseEvents::new(echo, 0),
+        ChunkReader::new(),
+    );
+    let (mut m_out, mut r_out, mut c_out) = (Vec::new(), Vec::new(), Vec::new());
+    for ev in &events {
+        messages.item(ev, &mut m_out);
+        responses.item(ev, &mut r_out);
+        reader.event(ev, &mut c_out);
+    }
+    messages.end_of_stream(&mut m_out);
+    responses.end_of_stream(&mut r_out);
+    for out in [m_out, r_out, c_out] {
+        let mut back = SseParser::new();
+        assert!(back.push(&out).is_ok(), "a re-told stream is not SSE");
+        while let Ok(Some(_)) = back.next_event() {}
+    }
 }

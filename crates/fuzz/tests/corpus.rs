@@ -82,6 +82,11 @@ fn every_config_parse_corpus_input_runs_without_panic() {
 }
 
 #[test]
+fn every_other_apis_corpus_input_runs_without_panic() {
+    corpus_and_regressions_run_clean("other_apis");
+}
+
+#[test]
 fn corpus_and_regression_directories_name_real_targets() {
     for kind in ["corpus", "regressions"] {
         let Ok(entries) = std::fs::read_dir(fuzz_dir().join(kind)) else {
