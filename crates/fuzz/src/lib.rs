@@ -367,11 +367,10 @@ pub fn other_apis(data: &[u8]) {
     use switchyard_wire::responses::{Echo, ResponseEvents, ResponsesRequest};
 
     let round_trip = |req: &ChatRequest| {
-        let Ok(bytes) = serde_json::to_vec(req) else {
-            panic!("a translated request does not serialise");
-        };
+        let bytes = serde_json::to_vec(req);
+        assert!(bytes.is_ok(), "a translated request does not serialise");
         assert!(
-            serde_json::from_slice::<ChatRequest>(&bytes).is_ok(),
+            bytes.is_ok_and(|b| serde_json::from_slice::<ChatRequest>(&b).is_ok()),
             "a translated request does not read back"
         );
     };
