@@ -8,6 +8,8 @@
 //! - QwQ, QVQ, Omni and the Qwen3 open-weight models (while thinking) answer only as a
 //!   stream: "parameter.enable_thinking must be set to false for non-streaming calls";
 //! - JSON output works in non-thinking mode only;
+//! - thinking is switched by `enable_thinking` (a `thinking:{type}` switch, as the
+//!   Messages API and other vendors spell it, is rewritten to it);
 //! - errors come in two bodies, native `{"code":"InvalidApiKey","message","request_id"}`
 //!   and compatible `{"error":{…,"code":"invalid_api_key"},"request_id"}`, classified by
 //!   that code (`Throttling.*`, `AllocationQuota`, `Arrearage`, …); the request id comes
@@ -44,6 +46,7 @@ impl Vendor for DashScope {
     fn prepare(&self, req: &mut ChatRequest, upstream_model: &str, adj: &mut Vec<Adjustment>) {
         ask_for_stream_usage(req);
         use_older_fields(req);
+        thinking_as_enable_thinking(req);
         json_without_thinking(req, upstream_model, adj);
     }
 
@@ -75,6 +78,25 @@ fn thinks_by_default(lower_model: &str) -> bool {
                 .is_some_and(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
         });
     open_weight && !m.contains("instruct")
+}
+
+/// `thinking:{type:enabled|disabled}` (how the Messages API, DeepSeek and GLM switch
+/// thinking) as DashScope's own `enable_thinking`, unless the client set that too.
+fn thinking_as_enable_thinking(req: &mut ChatRequest) {
+    let on = match req
+        .extra
+        .get("thinking")
+        .and_then(|t| t.get("type"))
+        .and_then(Value::as_str)
+    {
+        Some("enabled") => true,
+        Some("disabled") => false,
+        _ => return,
+    };
+    req.extra.remove("thinking");
+    req.extra
+        .entry("enable_thinking")
+        .or_insert(Value::Bool(on));
 }
 
 /// JSON output works in non-thinking mode only, so a request for JSON to a model that
@@ -110,6 +132,22 @@ mod tests {
     use crate::dialect::{Dialect, StreamNormalizer};
     use crate::error::ErrorKind;
     use serde_json::{Value, json};
+
+    #[test]
+    fn a_thinking_switch_becomes_enable_thinking() {
+        let mut r = req(json!({"model": "m", "messages": [], "thinking": {"type": "enabled"}}));
+        Dialect::DashScope.prepare(&mut r, "qwen-plus");
+        assert_eq!(r.extra["enable_thinking"], true);
+        assert!(!r.extra.contains_key("thinking"));
+        let mut r = req(
+            json!({"model": "m", "messages": [], "thinking": {"type": "disabled"}, "enable_thinking": true}),
+        );
+        Dialect::DashScope.prepare(&mut r, "qwen-plus");
+        assert_eq!(
+            r.extra["enable_thinking"], true,
+            "the vendor's own switch wins"
+        );
+    }
 
     #[test]
     fn dashscope_json_output_switches_thinking_off_on_models_that_think_by_default() {
