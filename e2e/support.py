@@ -253,6 +253,35 @@ def create_key(config: Path, name: str, *limits: str, env: dict[str, str] | None
     return json.loads(made.stdout)
 
 
+def keyed_gateway(tmp_path: Path, config_text: str,
+                  keys: dict[str, tuple[str, ...]]) -> tuple[Gateway, dict[str, str], dict[str, str]]:
+    """A gateway on `config_text` with its data (keys, usage log) in `tmp_path`, and the
+    gateway keys `keys` (name: `keys create` limits) made before it starts. Returns the
+    running gateway, each key's secret by name, and the environment that `switchyard
+    usage` and `keys` need to find the same data."""
+    env = child_env()
+    env["SWITCHYARD_DATA_DIR"] = str(tmp_path)
+    cfg = tmp_path / "switchyard.toml"
+    cfg.write_text(config_text, encoding="utf-8")
+    secrets = {name: create_key(cfg, name, *limits, env=env)["key"] for name, limits in keys.items()}
+    gw = Gateway([str(gateway_bin()), "serve", "--config", str(cfg)], env=env).wait_listening()
+    return gw, secrets, env
+
+
+def usage_by(env: dict[str, str], by: str = "endpoint") -> dict[str, dict[str, Any]]:
+    """`switchyard usage --by BY --json`, as rows by group."""
+    report = subprocess.run([str(gateway_bin()), "usage", "--by", by, "--json"],
+                            capture_output=True, text=True, env=env, timeout=30)
+    assert report.returncode == 0, report.stderr
+    return {r["group"]: r for r in json.loads(report.stdout)}
+
+
+def attempts_of(gw: Gateway, request_id: str) -> list[tuple[str, str]]:
+    """(region, fate) of each upstream attempt in a request's trail, in order."""
+    [trail] = gw.http.get(f"/admin/requests/{request_id}").json()["trails"]
+    return [(a["region"], a["fate"]) for a in trail["attempts"]]
+
+
 def start_gateway(extra_args: Iterable[str] = (), config_path: Path | None = None) -> Gateway:
     argv = [
         str(gateway_bin()),

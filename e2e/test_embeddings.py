@@ -6,15 +6,13 @@ their cost under the endpoint `embeddings`."""
 
 from __future__ import annotations
 
-import json
 import math
-import subprocess
 from pathlib import Path
 
 import openai
 import pytest
 
-from support import Gateway, assert_error, child_env, create_key, gateway_bin
+from support import assert_error, keyed_gateway, usage_by
 
 
 def close(a: list[float], b: list[float]) -> bool:
@@ -140,13 +138,11 @@ regions = [{ name = "singapore" }]
 
 
 def test_keys_limits_and_budgets_apply_and_usage_is_logged_with_cost(tmp_path: Path):
-    env = child_env()
-    env["SWITCHYARD_DATA_DIR"] = str(tmp_path)
-    cfg = tmp_path / "keys.toml"
-    cfg.write_text(KEYED)
-    rag = create_key(cfg, "rag", "--models", "text-embedding-v4", "--rpm", "3", env=env)["key"]
-    broke = create_key(cfg, "broke", "--budget", "0.000000001", "--period", "day", env=env)["key"]
-    gw = Gateway([str(gateway_bin()), "serve", "--config", str(cfg)], env=env).wait_listening()
+    gw, keys, env = keyed_gateway(tmp_path, KEYED, {
+        "rag": ("--models", "text-embedding-v4", "--rpm", "3"),
+        "broke": ("--budget", "0.000000001", "--period", "day"),
+    })
+    rag, broke = keys["rag"], keys["broke"]
     try:
         client = openai.OpenAI(base_url=gw.base_url, api_key=rag, max_retries=0)
         costs = []
@@ -165,10 +161,7 @@ def test_keys_limits_and_budgets_apply_and_usage_is_logged_with_cost(tmp_path: P
         assert err.value.status_code == 402
     finally:
         assert gw.stop() == 0
-    report = subprocess.run([str(gateway_bin()), "usage", "--by", "endpoint", "--json"],
-                            capture_output=True, text=True, env=env, timeout=30)
-    assert report.returncode == 0, report.stderr
-    rows = {r["group"]: r for r in json.loads(report.stdout)}
+    rows = usage_by(env)
     assert rows["embeddings"]["requests"] == 3
     assert rows["embeddings"]["completion_tokens"] == 0
     assert rows["embeddings"]["cost_nanos"] >= sum(costs) > 0

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import base64
 import json
-import subprocess
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -20,7 +19,7 @@ import httpx
 import pytest
 
 import support
-from support import Gateway, child_env, create_key, gateway_bin, tiny_png
+from support import Gateway, tiny_png
 
 TOOLS = [
     {
@@ -295,19 +294,11 @@ def keyed(tmp_path: Path, mode: str):
     three keys made before it starts: `agent` (any model, no limits), `claude-code` (three
     models, 4 requests a minute), `broke` (a budget smaller than any request). Yields the
     gateway, the keys' secrets by name, and the environment `switchyard usage` needs."""
-    env = child_env()
-    env["SWITCHYARD_DATA_DIR"] = str(tmp_path)
-    cfg = tmp_path / "keys.toml"
-    cfg.write_text(KEYED.format(mode=mode))
-    keys = {
-        "agent": create_key(cfg, "agent", env=env)["key"],
-        "claude-code": create_key(cfg, "claude-code", "--models",
-                                  "deepseek-v4-flash,qwen-plus,kimi-k2.5", "--rpm", "4",
-                                  env=env)["key"],
-        "broke": create_key(cfg, "broke", "--budget", "0.0000001", "--period", "day",
-                            env=env)["key"],
-    }
-    gw = Gateway([str(gateway_bin()), "serve", "--config", str(cfg)], env=env).wait_listening()
+    gw, keys, env = support.keyed_gateway(tmp_path, KEYED.format(mode=mode), {
+        "agent": (),
+        "claude-code": ("--models", "deepseek-v4-flash,qwen-plus,kimi-k2.5", "--rpm", "4"),
+        "broke": ("--budget", "0.0000001", "--period", "day"),
+    })
     yield gw, keys, env
     gw.stop()
 
@@ -363,11 +354,7 @@ def test_messages_usage_is_logged_under_its_endpoint_with_its_cost(keyed, mode):
                                 messages=[{"role": "user", "content": "hi"}]) as s:
         streamed = s.get_final_message()
     gw.stop()
-    report = subprocess.run([str(gateway_bin()), "usage", "--by", "endpoint", "--json"],
-                            capture_output=True, text=True, env=env, timeout=30)
-    assert report.returncode == 0, report.stderr
-    rows = {r["group"]: r for r in json.loads(report.stdout)}
-    messages = rows["messages"]
+    messages = support.usage_by(env)["messages"]
     assert messages["requests"] == 2
     assert messages["completion_tokens"] == whole.parse().usage.output_tokens \
         + streamed.usage.output_tokens
@@ -409,7 +396,6 @@ def test_a_stream_that_fails_before_its_first_event_moves_to_the_next_region_uns
     delta = next(e for e in events if e["type"] == "message_delta")
     assert delta["usage"]["output_tokens"] == 12
     # The first region's stream broke before its first token; the second answered.
-    [trail] = gw.http.get(f"/admin/requests/{request_id}").json()["trails"]
-    attempts = [(a["region"], a["fate"]) for a in trail["attempts"]]
+    attempts = support.attempts_of(gw, request_id)
     assert attempts[0][0] == "global" and attempts[0][1] != "answered", attempts
     assert attempts[-1] == ("cn", "answered"), attempts

@@ -7,13 +7,12 @@ its first event, and usage rows (with keys' limits) under the endpoint `response
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import openai
 import pytest
 
-from support import Gateway, assert_error, child_env, create_key, gateway_bin
+from support import assert_error, attempts_of, keyed_gateway, usage_by
 
 TOOLS = [{
     "type": "function",
@@ -157,8 +156,7 @@ def test_a_stream_that_fails_before_its_first_event_moves_on_unseen(start_gatewa
     kinds = [e["type"] for e in events]
     assert kinds[0] == "response.created" and kinds[-1] == "response.completed"
     assert "error" not in kinds
-    [trail] = gw.http.get(f"/admin/requests/{request_id}").json()["trails"]
-    regions = [(a["region"], a["fate"]) for a in trail["attempts"]]
+    regions = attempts_of(gw, request_id)
     assert regions[0][0] == "global" and regions[-1] == ("cn", "answered"), regions
 
 
@@ -179,12 +177,8 @@ regions = [{ name = "global" }]
 
 
 def test_limits_apply_and_usage_is_logged_under_responses_with_cost(tmp_path: Path):
-    env = child_env()
-    env["SWITCHYARD_DATA_DIR"] = str(tmp_path)
-    cfg = tmp_path / "keys.toml"
-    cfg.write_text(KEYED)
-    key = create_key(cfg, "agent", "--rpm", "2", env=env)["key"]
-    gw = Gateway([str(gateway_bin()), "serve", "--config", str(cfg)], env=env).wait_listening()
+    gw, keys, env = keyed_gateway(tmp_path, KEYED, {"agent": ("--rpm", "2")})
+    key = keys["agent"]
     try:
         client = openai.OpenAI(base_url=gw.base_url, api_key=key, max_retries=0)
         whole = client.responses.create(model="deepseek-v4-flash", input="hi")
@@ -194,10 +188,7 @@ def test_limits_apply_and_usage_is_logged_under_responses_with_cost(tmp_path: Pa
             client.responses.create(model="deepseek-v4-flash", input="hi")
     finally:
         assert gw.stop() == 0
-    report = subprocess.run([str(gateway_bin()), "usage", "--by", "endpoint", "--json"],
-                            capture_output=True, text=True, env=env, timeout=30)
-    assert report.returncode == 0, report.stderr
-    rows = {r["group"]: r for r in json.loads(report.stdout)}
+    rows = usage_by(env)
     assert rows["responses"]["requests"] == 2
     assert rows["responses"]["completion_tokens"] == \
         whole.usage.output_tokens + streamed.usage.output_tokens

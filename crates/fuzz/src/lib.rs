@@ -365,6 +365,7 @@ pub fn other_apis(data: &[u8]) {
     use switchyard_wire::anthropic::{EventWriter, MessagesRequest};
     use switchyard_wire::embeddings::EmbeddingsRequest;
     use switchyard_wire::responses::{Echo, ResponseEvents, ResponsesRequest};
+    use switchyard_wire::retell::Retell;
 
     let round_trip = |req: &ChatRequest| {
         let bytes = serde_json::to_vec(req);

@@ -11,7 +11,8 @@
 //! - [`dialect`]: per-vendor request/response normalisation and error mapping;
 //! - [`tokens`]: a small offline token estimator;
 //! - [`embeddings`]: `/v1/embeddings` requests, vendor answers and client answers;
-//! - [`responses`]: the Responses API, translated to and from Chat Completions;
+//! - [`responses`]: the Responses API, translated to and from Chat Completions ([`retell`]
+//!   holds what re-telling a chat stream in another API's events shares);
 //! - [`anthropic`]: the Messages API, translated to and from Chat Completions
 //!   ([`translate`] holds what can refuse a translation).
 
@@ -31,6 +32,7 @@ pub mod error;
 mod open;
 pub mod replay;
 pub mod responses;
+pub mod retell;
 pub mod sse;
 pub mod tokens;
 pub mod translate;

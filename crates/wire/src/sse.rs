@@ -203,6 +203,28 @@ fn text(bytes: &[u8]) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// Append one SSE event: `event: <name>` when named, then `data: <value as JSON>`.
+pub fn write_event(out: &mut Vec<u8>, name: Option<&str>, data: &impl serde::Serialize) {
+    if let Some(name) = name {
+        out.extend_from_slice(b"event: ");
+        out.extend_from_slice(name.as_bytes());
+        out.push(b'\n');
+    }
+    out.extend_from_slice(b"data: ");
+    // Serializing a `Value` or a derived struct into a Vec cannot fail.
+    if serde_json::to_writer(&mut *out, data).is_err() {
+        out.extend_from_slice(b"{}");
+    }
+    out.extend_from_slice(b"\n\n");
+}
+
+/// Append an SSE comment line (`:<text>`, as the parser gave it).
+pub fn write_comment(out: &mut Vec<u8>, text: &str) {
+    out.push(b':');
+    out.extend_from_slice(text.as_bytes());
+    out.extend_from_slice(b"\n\n");
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -47,13 +47,7 @@ pub(super) async fn take_in(
     body: Body,
     inbound: super::Inbound<'_>,
 ) -> Result<Intake, GatewayError> {
-    let caller = match &st.keys {
-        Some(ring) => Some(ring.identify(headers)?),
-        None => None,
-    };
-    check_content_type(headers)?;
-    let server = &st.config.server;
-    let bytes = read_body(headers, body, server.max_body_bytes, server.body_timeout).await?;
+    let (caller, bytes) = read_request(st, headers, body).await?;
     let inflight = Inflight::enter(st)?;
     let req = (inbound.parse)(&bytes)?;
     let raw = (inbound.endpoint == crate::usage::Endpoint::Messages).then_some(bytes);
@@ -68,6 +62,23 @@ pub(super) async fn take_in(
         inflight,
         raw,
     })
+}
+
+/// Who is calling (with keys on: 401 unless a usable key), then the body read under the
+/// server's limits: JSON content type, `max_body_bytes`, `body_timeout_secs`.
+pub(crate) async fn read_request(
+    st: &AppState,
+    headers: &HeaderMap,
+    body: Body,
+) -> Result<(Option<Arc<KeyState>>, axum::body::Bytes), GatewayError> {
+    let caller = match &st.keys {
+        Some(ring) => Some(ring.identify(headers)?),
+        None => None,
+    };
+    check_content_type(headers)?;
+    let server = &st.config.server;
+    let bytes = read_body(headers, body, server.max_body_bytes, server.body_timeout).await?;
+    Ok((caller, bytes))
 }
 
 /// The time limits the client asked for (`x-switchyard-timeout`,
@@ -99,7 +110,7 @@ fn limit(headers: &HeaderMap, header: &'static str) -> Result<Option<Duration>, 
     ))
 }
 
-pub(crate) fn check_content_type(headers: &HeaderMap) -> Result<(), GatewayError> {
+fn check_content_type(headers: &HeaderMap) -> Result<(), GatewayError> {
     let ct = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())

@@ -32,12 +32,12 @@ use switchyard_wire::{ErrorKind, TokenUsage, UpstreamError, tokens};
 use super::messages::translate_error;
 use crate::chat::abandon::AbandonGuard;
 use crate::chat::admit::{Inflight, overloaded, reserve};
-use crate::chat::intake::{check_content_type, parse_json};
+use crate::chat::intake::{parse_json, read_request};
 use crate::chat::reply::{cost_header, header_value};
 use crate::ctx::RequestCtx;
 use crate::error::GatewayError;
 use crate::plan::serving;
-use crate::respond::{count_error, json_response, read_body, request_id};
+use crate::respond::{count_error, json_response, request_id};
 use crate::routing::deployment::Deployment;
 use crate::routing::route::Route;
 use crate::state::AppState;
@@ -81,13 +81,7 @@ async fn serve(
     request_id: &str,
     started: Instant,
 ) -> Result<Response, GatewayError> {
-    let caller = match &st.keys {
-        Some(ring) => Some(ring.identify(headers)?),
-        None => None,
-    };
-    check_content_type(headers)?;
-    let server = &st.config.server;
-    let bytes = read_body(headers, body, server.max_body_bytes, server.body_timeout).await?;
+    let (caller, bytes) = read_request(st, headers, body).await?;
     let _inflight = Inflight::enter(st)?;
     let req: EmbeddingsRequest = parse_json(&bytes)?;
     drop(bytes);

@@ -14,13 +14,13 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use switchyard_wire::anthropic::{self, EventWriter, MessagesRequest, OutMessage};
-use switchyard_wire::{ChatCompletion, ChatRequest, SseEvent, TranslateError, tokens};
+use switchyard_wire::{ChatCompletion, ChatRequest, TranslateError, tokens};
 
-use super::{MAX_WHOLE_ANSWER, Retell, error_message, is_event_stream, retell_stream};
-use crate::chat::intake::{check_content_type, parse_json};
+use super::{MAX_WHOLE_ANSWER, error_message, is_event_stream, retell_stream};
+use crate::chat::intake::{parse_json, read_request};
 use crate::chat::{self, Inbound};
 use crate::error::GatewayError;
-use crate::respond::{json_response, read_body, request_id};
+use crate::respond::{json_response, request_id};
 use crate::routing::virtual_models::RequestMeta;
 use crate::state::AppState;
 use crate::usage::Endpoint;
@@ -61,7 +61,7 @@ async fn retell(resp: Response) -> Response {
     let id = with_request_id(&mut parts.headers);
     parts.headers.remove(header::CONTENT_LENGTH);
     if is_event_stream(&parts.headers) {
-        return Response::from_parts(parts, retell_stream(body, Stream(EventWriter::new())));
+        return Response::from_parts(parts, retell_stream(body, EventWriter::new()));
     }
     let whole = axum::body::to_bytes(body, MAX_WHOLE_ANSWER).await;
     let message = whole
@@ -105,24 +105,6 @@ fn with_request_id(headers: &mut HeaderMap) -> Option<String> {
     id
 }
 
-/// A chat stream re-told as Messages events.
-struct Stream(EventWriter);
-
-impl Retell for Stream {
-    fn item(&mut self, item: &SseEvent, out: &mut Vec<u8>) {
-        self.0.item(item, out);
-    }
-    fn end_of_stream(&mut self, out: &mut Vec<u8>) {
-        self.0.end_of_stream(out);
-    }
-    fn fail(&mut self, why: &str, out: &mut Vec<u8>) {
-        self.0.error("api_error", why, out);
-    }
-    fn ended(&self) -> bool {
-        self.0.ended()
-    }
-}
-
 /// `POST /v1/messages/count_tokens`: the prompt's tokens by the gateway's estimator, for
 /// a model the caller may use (nothing is sent upstream, nothing is spent).
 pub(crate) async fn count_tokens(st: Arc<AppState>, headers: &HeaderMap, body: Body) -> Response {
@@ -145,13 +127,7 @@ pub(crate) async fn count_tokens(st: Arc<AppState>, headers: &HeaderMap, body: B
 }
 
 async fn count(st: &AppState, headers: &HeaderMap, body: Body) -> Result<u64, GatewayError> {
-    let caller = match &st.keys {
-        Some(ring) => Some(ring.identify(headers)?),
-        None => None,
-    };
-    check_content_type(headers)?;
-    let server = &st.config.server;
-    let bytes = read_body(headers, body, server.max_body_bytes, server.body_timeout).await?;
+    let (caller, bytes) = read_request(st, headers, body).await?;
     let req: MessagesRequest = parse_json(&bytes)?;
     req.validate(false).map_err(translate_error)?;
     let chat = req.to_chat().map_err(translate_error)?;

@@ -22,7 +22,8 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderMap, header};
 use futures_util::StreamExt;
 use serde_json::Value;
-use switchyard_wire::{SseEvent, SseParser};
+use switchyard_wire::SseParser;
+use switchyard_wire::retell::Retell;
 
 /// The most of a pipeline's error body read to re-tell it (they are a few hundred bytes).
 const MAX_ERROR_BODY: usize = 64 * 1024;
@@ -31,22 +32,10 @@ const MAX_ERROR_BODY: usize = 64 * 1024;
 /// reads from an upstream (`upstream::answer`), with room for its re-serialization.
 pub(crate) const MAX_WHOLE_ANSWER: usize = 40 * 1024 * 1024;
 
-/// Something that re-tells a chat stream's SSE items in another API's events.
-pub(crate) trait Retell: Send + 'static {
-    /// One SSE item of the chat stream, appending the other API's bytes to `out`.
-    fn item(&mut self, item: &SseEvent, out: &mut Vec<u8>);
-    /// The chat stream ended (with or without its `[DONE]`).
-    fn end_of_stream(&mut self, out: &mut Vec<u8>);
-    /// The chat stream could not be read on, for `why`.
-    fn fail(&mut self, why: &str, out: &mut Vec<u8>);
-    /// Nothing more will be written.
-    fn ended(&self) -> bool;
-}
-
 /// The chat stream `body` re-told by `teller`. The chat stream is read to its end even
 /// after the re-telling has ended, so that the relay behind it finishes (and records its
 /// usage) as it would for a chat client.
-pub(crate) fn retell_stream<R: Retell>(body: Body, teller: R) -> Body {
+pub(crate) fn retell_stream<R: Retell + Send + 'static>(body: Body, teller: R) -> Body {
     struct State<R> {
         inner: axum::body::BodyDataStream,
         parser: SseParser,

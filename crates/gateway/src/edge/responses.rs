@@ -12,10 +12,10 @@ use axum::body::Body;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use switchyard_wire::responses::{Echo, ResponseEvents, ResponsesRequest, from_completion};
-use switchyard_wire::{ChatCompletion, ChatRequest, SseEvent};
+use switchyard_wire::{ChatCompletion, ChatRequest};
 
 use super::messages::translate_error;
-use super::{MAX_WHOLE_ANSWER, Retell, is_event_stream, retell_stream};
+use super::{MAX_WHOLE_ANSWER, is_event_stream, retell_stream};
 use crate::chat::intake::parse_json;
 use crate::chat::{self, Inbound};
 use crate::error::GatewayError;
@@ -59,7 +59,7 @@ async fn retell(resp: Response, echo: Echo, created_at: u64) -> Response {
     let (mut parts, body) = resp.into_parts();
     parts.headers.remove(header::CONTENT_LENGTH);
     if is_event_stream(&parts.headers) {
-        let events = Stream(ResponseEvents::new(echo, created_at));
+        let events = ResponseEvents::new(echo, created_at);
         return Response::from_parts(parts, retell_stream(body, events));
     }
     let whole = axum::body::to_bytes(body, MAX_WHOLE_ANSWER).await;
@@ -80,23 +80,5 @@ async fn retell(resp: Response, echo: Echo, created_at: u64) -> Response {
             }
             r
         }
-    }
-}
-
-/// A chat stream re-told as Responses events.
-struct Stream(ResponseEvents);
-
-impl Retell for Stream {
-    fn item(&mut self, item: &SseEvent, out: &mut Vec<u8>) {
-        self.0.item(item, out);
-    }
-    fn end_of_stream(&mut self, out: &mut Vec<u8>) {
-        self.0.end_of_stream(out);
-    }
-    fn fail(&mut self, why: &str, out: &mut Vec<u8>) {
-        self.0.fail(why, out);
-    }
-    fn ended(&self) -> bool {
-        self.0.ended()
     }
 }

@@ -17,7 +17,8 @@ use serde_json::{Value, json};
 
 use super::message::{OutUsage, message_id, stop_reason};
 use crate::chat::ChatChunk;
-use crate::sse::SseEvent;
+use crate::retell::{ChatItem, Retell};
+use crate::sse::{SseEvent, write_comment, write_event};
 
 /// What kind of block is open.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,57 +56,6 @@ impl EventWriter {
     /// A writer for a new stream.
     pub fn new() -> Self {
         Self::default()
-    }
-
-    /// Whether the stream has ended (nothing more will be written).
-    pub fn ended(&self) -> bool {
-        self.ended
-    }
-
-    /// Translate one SSE item of the chat stream, appending to `out`.
-    pub fn item(&mut self, item: &SseEvent, out: &mut Vec<u8>) {
-        if self.ended {
-            return;
-        }
-        match item {
-            SseEvent::Comment(c) => {
-                out.push(b':');
-                out.extend_from_slice(c.as_bytes());
-                out.extend_from_slice(b"\n\n");
-            }
-            SseEvent::Data { data, .. } if data.trim() == "[DONE]" => self.done(out),
-            SseEvent::Data { data, .. } => match serde_json::from_str::<ChatChunk>(data) {
-                Ok(chunk) if chunk.choices.is_empty() && chunk.extra.contains_key("error") => {
-                    self.upstream_error(chunk.extra.get("error"), out);
-                }
-                Ok(chunk) => {
-                    if let Err(Untellable(why)) = self.chunk(&chunk, out) {
-                        self.error("api_error", &why, out);
-                    }
-                }
-                Err(e) => self.error(
-                    "api_error",
-                    &format!("the upstream stream carried an unreadable chunk: {e}"),
-                    out,
-                ),
-            },
-        }
-    }
-
-    /// The stream ended without `[DONE]`: end it as an error unless it finished.
-    pub fn end_of_stream(&mut self, out: &mut Vec<u8>) {
-        if self.ended {
-            return;
-        }
-        if self.finish.is_some() {
-            self.done(out);
-        } else {
-            self.error(
-                "api_error",
-                "the upstream stream ended before the answer was complete",
-                out,
-            );
-        }
     }
 
     /// One chat chunk.
@@ -275,20 +225,6 @@ impl EventWriter {
         self.ended = true;
     }
 
-    /// The chat stream's own error event (`{"error":{…}}`), re-told.
-    fn upstream_error(&mut self, error: Option<&Value>, out: &mut Vec<u8>) {
-        let message = error
-            .and_then(|e| e.get("message"))
-            .and_then(Value::as_str)
-            .unwrap_or("the upstream failed mid-stream");
-        let kind = match error.and_then(|e| e.get("code")).and_then(Value::as_str) {
-            Some("shutting_down") => "overloaded_error",
-            Some("timeout" | "stream_stalled") => "timeout_error",
-            _ => "api_error",
-        };
-        self.error(kind, message, out);
-    }
-
     /// End the stream with an `error` event.
     pub fn error(&mut self, kind: &str, message: &str, out: &mut Vec<u8>) {
         event(
@@ -300,16 +236,59 @@ impl EventWriter {
     }
 }
 
+impl Retell for EventWriter {
+    fn item(&mut self, item: &SseEvent, out: &mut Vec<u8>) {
+        if self.ended {
+            return;
+        }
+        match ChatItem::of(item) {
+            ChatItem::Comment(c) => write_comment(out, c),
+            ChatItem::Done => self.done(out),
+            ChatItem::Error { message, code } => {
+                let kind = match code.as_deref() {
+                    Some("shutting_down") => "overloaded_error",
+                    Some("timeout" | "stream_stalled") => "timeout_error",
+                    _ => "api_error",
+                };
+                self.error(kind, &message, out);
+            }
+            ChatItem::Chunk(chunk) => {
+                if let Err(Untellable(why)) = self.chunk(&chunk, out) {
+                    self.error("api_error", &why, out);
+                }
+            }
+            ChatItem::Unreadable(why) => self.error("api_error", &why, out),
+        }
+    }
+
+    /// Without `[DONE]`: an error unless the answer had finished.
+    fn end_of_stream(&mut self, out: &mut Vec<u8>) {
+        if self.ended {
+            return;
+        }
+        if self.finish.is_some() {
+            self.done(out);
+        } else {
+            self.error(
+                "api_error",
+                "the upstream stream ended before the answer was complete",
+                out,
+            );
+        }
+    }
+
+    fn fail(&mut self, why: &str, out: &mut Vec<u8>) {
+        self.error("api_error", why, out);
+    }
+
+    fn ended(&self) -> bool {
+        self.ended
+    }
+}
+
 /// Append one named event.
 fn event(out: &mut Vec<u8>, name: &str, data: &impl Serialize) {
-    out.extend_from_slice(b"event: ");
-    out.extend_from_slice(name.as_bytes());
-    out.extend_from_slice(b"\ndata: ");
-    // Serializing a `Value` or a derived struct into a Vec cannot fail.
-    if serde_json::to_writer(&mut *out, data).is_err() {
-        out.extend_from_slice(b"{}");
-    }
-    out.extend_from_slice(b"\n\n");
+    write_event(out, Some(name), data);
 }
 
 #[cfg(test)]

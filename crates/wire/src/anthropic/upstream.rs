@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::chat::{ChatCompletion, Choice, FunctionCall, Message, Role, ToolCall};
-use crate::sse::SseEvent;
+use crate::sse::{SseEvent, write_comment, write_event};
 use crate::usage::{TokenDetails, Usage};
 
 /// `usage` as the Messages API counts it.
@@ -165,12 +165,7 @@ impl ChunkReader {
     /// One event of the vendor's stream, appended to `out` as chat SSE.
     pub fn event(&mut self, ev: &SseEvent, out: &mut Vec<u8>) {
         let (name, data) = match ev {
-            SseEvent::Comment(c) => {
-                out.push(b':');
-                out.extend_from_slice(c.as_bytes());
-                out.extend_from_slice(b"\n\n");
-                return;
-            }
+            SseEvent::Comment(c) => return write_comment(out, c),
             SseEvent::Data { event, data } => (event.as_deref(), data),
         };
         let Ok(v) = serde_json::from_str::<Value>(data) else {
@@ -301,11 +296,7 @@ impl ChunkReader {
 }
 
 fn write(out: &mut Vec<u8>, v: &Value) {
-    out.extend_from_slice(b"data: ");
-    if serde_json::to_writer(&mut *out, v).is_err() {
-        out.extend_from_slice(b"{}");
-    }
-    out.extend_from_slice(b"\n\n");
+    write_event(out, None, v);
 }
 
 #[cfg(test)]

@@ -19,7 +19,8 @@ use super::response::{
     Echo, Status, Written, call_item, item_id, message_item, reasoning_item, response_object,
 };
 use crate::chat::{ChatChunk, ToolCall};
-use crate::sse::SseEvent;
+use crate::retell::{ChatItem, Retell};
+use crate::sse::{SseEvent, write_comment, write_event};
 use crate::usage::TokenUsage;
 
 /// What the open item is.
@@ -77,62 +78,6 @@ impl ResponseEvents {
             finish: None,
             usage: None,
             ended: false,
-        }
-    }
-
-    /// Whether the stream has ended.
-    pub fn ended(&self) -> bool {
-        self.ended
-    }
-
-    /// Translate one SSE item of the chat stream, appending to `out`.
-    pub fn item(&mut self, item: &SseEvent, out: &mut Vec<u8>) {
-        if self.ended {
-            return;
-        }
-        match item {
-            SseEvent::Comment(c) => {
-                out.push(b':');
-                out.extend_from_slice(c.as_bytes());
-                out.extend_from_slice(b"\n\n");
-            }
-            SseEvent::Data { data, .. } if data.trim() == "[DONE]" => self.done(out),
-            SseEvent::Data { data, .. } => match serde_json::from_str::<ChatChunk>(data) {
-                Ok(c) if c.choices.is_empty() && c.extra.contains_key("error") => {
-                    let message = c
-                        .extra
-                        .get("error")
-                        .and_then(|e| e.get("message"))
-                        .and_then(Value::as_str)
-                        .unwrap_or("the upstream failed mid-stream")
-                        .to_string();
-                    self.fail(&message, out);
-                }
-                Ok(c) => {
-                    if let Err(why) = self.chunk(&c, out) {
-                        self.fail(&why, out);
-                    }
-                }
-                Err(e) => self.fail(
-                    &format!("the upstream stream carried an unreadable chunk: {e}"),
-                    out,
-                ),
-            },
-        }
-    }
-
-    /// The chat stream ended without `[DONE]`: a failure unless it had finished.
-    pub fn end_of_stream(&mut self, out: &mut Vec<u8>) {
-        if self.ended {
-            return;
-        }
-        if self.finish.is_some() {
-            self.done(out);
-        } else {
-            self.fail(
-                "the upstream stream ended before the answer was complete",
-                out,
-            );
         }
     }
 
@@ -345,7 +290,7 @@ impl ResponseEvents {
 
     fn done(&mut self, out: &mut Vec<u8>) {
         if !self.started {
-            self.fail("the upstream stream ended before its first chunk", out);
+            self.failed("the upstream stream ended before its first chunk", out);
             return;
         }
         self.close(out);
@@ -360,7 +305,7 @@ impl ResponseEvents {
     }
 
     /// End the stream: an `error` event, then `response.failed`.
-    pub fn fail(&mut self, message: &str, out: &mut Vec<u8>) {
+    fn failed(&mut self, message: &str, out: &mut Vec<u8>) {
         self.emit(
             out,
             "error",
@@ -397,13 +342,50 @@ impl ResponseEvents {
             obj.insert("sequence_number".into(), json!(self.seq));
         }
         self.seq = self.seq.saturating_add(1);
-        out.extend_from_slice(b"event: ");
-        out.extend_from_slice(kind.as_bytes());
-        out.extend_from_slice(b"\ndata: ");
-        if serde_json::to_writer(&mut *out, &data).is_err() {
-            out.extend_from_slice(b"{}");
+        write_event(out, Some(kind), &data);
+    }
+}
+
+impl Retell for ResponseEvents {
+    fn item(&mut self, item: &SseEvent, out: &mut Vec<u8>) {
+        if self.ended {
+            return;
         }
-        out.extend_from_slice(b"\n\n");
+        match ChatItem::of(item) {
+            ChatItem::Comment(c) => write_comment(out, c),
+            ChatItem::Done => self.done(out),
+            ChatItem::Error { message, .. } | ChatItem::Unreadable(message) => {
+                self.failed(&message, out);
+            }
+            ChatItem::Chunk(c) => {
+                if let Err(why) = self.chunk(&c, out) {
+                    self.failed(&why, out);
+                }
+            }
+        }
+    }
+
+    /// Without `[DONE]`: a failure unless the answer had finished.
+    fn end_of_stream(&mut self, out: &mut Vec<u8>) {
+        if self.ended {
+            return;
+        }
+        if self.finish.is_some() {
+            self.done(out);
+        } else {
+            self.failed(
+                "the upstream stream ended before the answer was complete",
+                out,
+            );
+        }
+    }
+
+    fn fail(&mut self, why: &str, out: &mut Vec<u8>) {
+        self.failed(why, out);
+    }
+
+    fn ended(&self) -> bool {
+        self.ended
     }
 }
 
