@@ -20,7 +20,7 @@ use crate::client::{Endpoint, Outcome, Transport, execute};
 use crate::cost::CostRead;
 use crate::error::BenchError;
 use crate::headers::ExtraHeaders;
-use crate::workload::{Source, Workload};
+use crate::workload::{Shape, Source, Workload};
 
 /// How load is offered.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -92,6 +92,10 @@ pub struct Plan {
     pub seed: u64,
     /// Print the live progress line to stderr.
     pub progress: bool,
+    /// Ask for exactly the output length drawn (`"ignore_eos": true` beside
+    /// `max_tokens`, vLLM's extension, which the simulator honours), so that output sizes
+    /// stay exact; off, models stop where they would.
+    pub exact_output: bool,
 }
 
 impl Plan {
@@ -243,7 +247,10 @@ pub async fn run(plan: &Plan, client: &Transport) -> Result<RunData, BenchError>
             Arc::new(Workload::prepare(
                 &plan.source,
                 m,
-                plan.stream,
+                Shape {
+                    stream: plan.stream,
+                    exact_output: plan.exact_output,
+                },
                 plan.seed ^ (i as u64) << 32,
             ))
         })

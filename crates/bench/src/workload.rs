@@ -224,6 +224,15 @@ pub struct Prepared {
     pub input_tokens: u32,
 }
 
+/// How each request body is shaped beyond its prompt and length.
+#[derive(Debug, Clone, Copy)]
+pub struct Shape {
+    /// Ask for a stream (with its usage chunk).
+    pub stream: bool,
+    /// Send `"ignore_eos": true` beside `max_tokens`: exactly that many tokens.
+    pub exact_output: bool,
+}
+
 /// Renders request bodies for one model.
 #[derive(Debug)]
 pub struct Workload {
@@ -235,7 +244,7 @@ const POOL: usize = 256;
 
 impl Workload {
     /// Prepare a pool of bodies for `model`.
-    pub fn prepare(source: &Source, model: &str, stream: bool, seed: u64) -> Workload {
+    pub fn prepare(source: &Source, model: &str, shape: Shape, seed: u64) -> Workload {
         let mut rng = SmallRng::seed_from_u64(seed);
         let mut pool = Vec::with_capacity(POOL);
         match source {
@@ -249,7 +258,7 @@ impl Workload {
                         LineCap::Uncapped => None,
                     };
                     let input = estimate_messages(messages);
-                    pool.push(render(model, messages.clone(), out, stream, input));
+                    pool.push(render(model, messages.clone(), out, shape, input));
                 }
             }
             Source::Synthetic { .. } | Source::Mix(_) => {
@@ -271,7 +280,7 @@ impl Workload {
                     let text = synthetic_text(n, i as u64 ^ seed, code);
                     let out = output.sample(&mut rng);
                     let messages = json!([{"role": "user", "content": text}]);
-                    pool.push(render(model, messages, Some(out), stream, n));
+                    pool.push(render(model, messages, Some(out), shape, n));
                 }
             }
         }
@@ -289,14 +298,17 @@ fn render(
     model: &str,
     messages: Value,
     max_tokens: Option<u32>,
-    stream: bool,
+    shape: Shape,
     input_tokens: u32,
 ) -> Prepared {
-    let mut body = json!({"model": model, "messages": messages, "stream": stream});
+    let mut body = json!({"model": model, "messages": messages, "stream": shape.stream});
     if let Some(n) = max_tokens {
         body["max_tokens"] = json!(n);
+        if shape.exact_output {
+            body["ignore_eos"] = json!(true);
+        }
     }
-    if stream {
+    if shape.stream {
         body["stream_options"] = json!({"include_usage": true});
     }
     Prepared {
@@ -393,13 +405,31 @@ mod tests {
                 output: Dist::Fixed(4),
             },
             "m",
-            true,
+            Shape {
+                stream: true,
+                exact_output: true,
+            },
             1,
         );
         let v: Value = serde_json::from_slice(&w.get(0).body).unwrap();
         assert_eq!(v["stream_options"]["include_usage"], true);
         assert_eq!(v["max_tokens"], 4);
+        assert_eq!(v["ignore_eos"], true, "exact output lengths asked for");
         assert_eq!(w.get(0).input_tokens, 8);
+        let natural = Workload::prepare(
+            &Source::Synthetic {
+                input: Dist::Fixed(8),
+                output: Dist::Fixed(4),
+            },
+            "m",
+            Shape {
+                stream: false,
+                exact_output: false,
+            },
+            1,
+        );
+        let v: Value = serde_json::from_slice(&natural.get(0).body).unwrap();
+        assert!(v.get("ignore_eos").is_none());
     }
 
     #[test]
@@ -418,7 +448,11 @@ mod tests {
             [LineCap::Default, LineCap::Given(9), LineCap::Uncapped]
         );
         // A null cap sends no max_tokens at all.
-        let w = Workload::prepare(&source, "m", true, 1);
+        let shape = Shape {
+            stream: true,
+            exact_output: true,
+        };
+        let w = Workload::prepare(&source, "m", shape, 1);
         let sent: Vec<Value> = (0..3)
             .map(|i| serde_json::from_slice::<Value>(&w.get(i).body).unwrap()["max_tokens"].clone())
             .collect();

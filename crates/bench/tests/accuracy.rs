@@ -69,6 +69,7 @@ fn plan(t: &Target, load: Load, requests: u64, output: u32) -> Plan {
         },
         seed: 3,
         progress: false,
+        exact_output: true,
     }
 }
 

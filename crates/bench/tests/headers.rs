@@ -94,6 +94,7 @@ fn plan(target: String, headers: &[&str], requests: u64) -> Plan {
         },
         seed: 1,
         progress: false,
+        exact_output: true,
     }
 }
 

@@ -110,6 +110,11 @@ pub(crate) struct BenchArgs {
     /// No live progress line.
     #[arg(long)]
     quiet: bool,
+    /// Let the model stop where it would: no `"ignore_eos": true` beside `max_tokens`
+    /// (sent by default, vLLM's extension, so output sizes are exact; servers that refuse
+    /// unknown fields, as OpenAI's own API does, need this flag).
+    #[arg(long)]
+    natural_lengths: bool,
     /// Worker threads of the load generator (default: the number of cores, at most 4).
     /// One drives tens of thousands of req/s; more keep readers from falling behind when
     /// a thousand streams deliver at once, which keeps TTFT stamps exact.
@@ -280,6 +285,7 @@ pub(crate) async fn run(args: BenchArgs) -> Result<ExitCode> {
         source,
         seed: args.seed,
         progress: !args.quiet,
+        exact_output: !args.natural_lengths,
     };
     let meta = RunMeta {
         version: env!("CARGO_PKG_VERSION").into(),

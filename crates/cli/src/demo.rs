@@ -199,6 +199,7 @@ fn load_plan(args: &DemoArgs, gateway: SocketAddr) -> Plan {
         },
         seed: 7,
         progress: false,
+        exact_output: true,
     }
 }
 

@@ -22,8 +22,15 @@ pub(crate) const WORDS: [&str; 64] = [
     " of", " in", " on", " we", " can", " all", " more", " one", " say", " so",
 ];
 
-/// Completion length drawn when the request sets no cap.
+/// Words of a `json_object` answer, a quarter of a length drawn from here.
 pub(crate) const NATURAL_LENGTH: std::ops::RangeInclusive<u32> = 20..=200;
+/// The shortest answer a model writes when nothing stops it (a cap at or below this
+/// always cuts the answer: tests that ask for a few tokens get exactly those).
+pub(crate) const MIN_NATURAL: u32 = 32;
+/// The longest.
+const MAX_NATURAL: u32 = 8192;
+/// Spread of the log-normal answer length (σ of its logarithm).
+const LENGTH_SIGMA: f64 = 0.6;
 /// Reasoning tokens a thinking model spends before a tool call.
 const TOOL_REASONING: std::ops::RangeInclusive<u32> = 8..=16;
 /// Characters of tool-call arguments per streamed fragment.
@@ -181,6 +188,63 @@ pub(crate) fn reasoning_split(budget: u32) -> u32 {
     r.clamp(1, budget - 1)
 }
 
+/// The median answer length of the model called `key`: 160 to 320 tokens, the same for
+/// the same model (a hash of its name).
+fn answer_median(key: &str) -> f64 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in key.bytes() {
+        h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+    }
+    f64::from(160 + h % 161)
+}
+
+/// A length drawn log-normally around `median` (σ [`LENGTH_SIGMA`]), within
+/// [`MIN_NATURAL`]..=[`MAX_NATURAL`].
+fn natural(median: f64, rng: &mut SmallRng) -> u32 {
+    // Box-Muller: one standard normal from two uniforms.
+    let u1: f64 = rng.random_range(f64::MIN_POSITIVE..1.0);
+    let u2: f64 = rng.random();
+    let z = (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos();
+    let len = (median * (LENGTH_SIGMA * z).exp()).round();
+    (len as u32).clamp(MIN_NATURAL, MAX_NATURAL)
+}
+
+/// Whether the request asks for exactly its cap (vLLM's `ignore_eos` extension, which
+/// load tests send so that output sizes stay exact).
+pub(crate) fn ignores_eos(req: &ChatRequest) -> bool {
+    req.extra.get("ignore_eos").and_then(Value::as_bool) == Some(true)
+}
+
+/// Reasoning and answer tokens of a text answer, and its finish reason: the model's
+/// natural lengths (reasoning models think for about twice their answer), unless the cap
+/// cuts them — then `length`, the cap split 40/60 between reasoning and answer as
+/// before. With `ignore_eos`, the cap is always reached.
+fn text_budget(
+    req: &ChatRequest,
+    target: &Target,
+    thinks: bool,
+    rng: &mut SmallRng,
+) -> (u32, u32, &'static str) {
+    let median = answer_median(&target.key);
+    let answer = natural(median, rng);
+    let thought = if thinks {
+        natural(median * 2.0, rng)
+    } else {
+        0
+    };
+    let cap = req.completion_cap().map(|c| c.min(target.max_output));
+    match cap {
+        Some(cap) if ignores_eos(req) || thought.saturating_add(answer) >= cap => {
+            let reasoning = if thinks { reasoning_split(cap) } else { 0 };
+            (reasoning, cap - reasoning, "length")
+        }
+        _ => {
+            let room = target.max_output.saturating_sub(thought);
+            (thought.min(target.max_output), answer.min(room), "stop")
+        }
+    }
+}
+
 /// Plan every choice of the answer to `req`.
 pub(crate) fn plan(req: &ChatRequest, target: &Target, rng: &mut SmallRng) -> Vec<ChoicePlan> {
     let thinks = target.reasoning && !req.thinking_disabled();
@@ -205,19 +269,12 @@ pub(crate) fn plan(req: &ChatRequest, target: &Target, rng: &mut SmallRng) -> Ve
                 }
             }
             None => {
-                let (budget, finish_reason) = match req.completion_cap() {
-                    Some(cap) => (cap.min(target.max_output), "length"),
-                    None => (
-                        rng.random_range(NATURAL_LENGTH).min(target.max_output),
-                        "stop",
-                    ),
-                };
-                let reasoning = if thinks { reasoning_split(budget) } else { 0 };
+                let (reasoning, answer, finish_reason) = text_budget(req, target, thinks, rng);
                 match json_answer(req, rng) {
                     Some(text) => literal_plan(text, reasoning, req.completion_cap()),
                     None => ChoicePlan {
                         reasoning,
-                        output: Output::Text(budget - reasoning),
+                        output: Output::Text(answer),
                         finish_reason,
                     },
                 }
@@ -441,16 +498,16 @@ mod tests {
     }
 
     #[test]
-    fn max_tokens_gives_exactly_that_many_completion_tokens_with_length() {
+    fn a_cap_the_answer_reaches_gives_exactly_that_many_completion_tokens_with_length() {
         let r = req(
-            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 33}),
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 32}),
         );
         let p = plan(&r, &target(false), &mut request_rng(0, 0));
         assert_eq!(p.len(), 1);
-        assert_eq!(p[0].completion_tokens(), 33);
+        assert_eq!(p[0].completion_tokens(), 32);
         assert_eq!(p[0].finish_reason, "length");
         let r = req(
-            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_completion_tokens": 5000}),
+            json!({"model": "m", "messages": [{"role": "user", "content": "hi"}], "max_completion_tokens": 5000, "ignore_eos": true}),
         );
         let p = plan(&r, &target(false), &mut request_rng(0, 0));
         assert_eq!(p[0].completion_tokens(), 1000, "capped by max_output");
@@ -462,9 +519,68 @@ mod tests {
         let p = plan(&r, &target(false), &mut request_rng(0, 9));
         assert_eq!(p.len(), 3);
         for c in &p {
-            assert!(NATURAL_LENGTH.contains(&(c.completion_tokens() as u32)));
+            assert!((MIN_NATURAL..=MAX_NATURAL).contains(&(c.completion_tokens() as u32)));
             assert_eq!(c.finish_reason, "stop");
         }
+    }
+
+    #[test]
+    fn a_generous_cap_is_rarely_reached_a_small_one_always_and_ignore_eos_always() {
+        let ask = |extra: Value| {
+            let mut v = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+            v.as_object_mut()
+                .unwrap()
+                .extend(extra.as_object().unwrap().clone());
+            req(v)
+        };
+        let (generous, small, exact) = (
+            ask(json!({"max_tokens": 4096})),
+            ask(json!({"max_tokens": MIN_NATURAL})),
+            ask(json!({"max_tokens": 4096, "ignore_eos": true})),
+        );
+        let mut stopped = 0;
+        for i in 0..200 {
+            let p = &plan(&generous, &target(false), &mut request_rng(7, i))[0];
+            if p.finish_reason == "stop" {
+                stopped += 1;
+                assert!(p.completion_tokens() < 4096);
+            }
+            let p = &plan(&small, &target(false), &mut request_rng(7, i))[0];
+            assert_eq!(
+                (p.finish_reason, p.completion_tokens()),
+                ("length", u64::from(MIN_NATURAL))
+            );
+            let p = &plan(&exact, &target(false), &mut request_rng(7, i))[0];
+            assert_eq!(
+                (p.finish_reason, p.completion_tokens()),
+                ("length", 1000),
+                "max_output caps it"
+            );
+        }
+        assert!(
+            stopped >= 195,
+            "a 4,096-token cap cut {} of 200 answers",
+            200 - stopped
+        );
+    }
+
+    #[test]
+    fn reasoning_models_write_longer_and_lengths_spread_around_the_models_median() {
+        let r = req(json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]}));
+        let mean = |t: &Target| {
+            (0..400)
+                .map(|i| plan(&r, t, &mut request_rng(3, i))[0].completion_tokens())
+                .sum::<u64>() as f64
+                / 400.0
+        };
+        let (plain, thinking) = (mean(&target(false)), mean(&target(true)));
+        assert!(thinking > plain * 2.0, "{thinking} vs {plain}");
+        let median = answer_median("m");
+        assert!((160.0..=320.0).contains(&median));
+        assert!(
+            (plain / median - 1.2).abs() < 0.25,
+            "mean {plain}, median {median}"
+        );
     }
 
     #[test]

@@ -346,6 +346,7 @@ fn plan(t: &Target, rate: f64, duration: Duration, stream: bool) -> Plan {
         },
         seed: 1,
         progress: false,
+        exact_output: true,
     }
 }
 

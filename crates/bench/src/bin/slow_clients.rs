@@ -278,6 +278,7 @@ fn plan(url: &str, duration: Duration, rate: f64) -> Plan {
         },
         seed: 1,
         progress: false,
+        exact_output: true,
     }
 }
 
