@@ -113,7 +113,7 @@ def test_sighup_reloads_the_config_without_dropping_a_stream_in_flight(tmp_path)
         def consume() -> None:
             stream = gw.client.chat.completions.create(
                 model="deepseek-v4-flash", max_tokens=300, stream=True,
-                stream_options={"include_usage": True},
+                stream_options={"include_usage": True}, extra_body={"ignore_eos": True},
                 messages=[{"role": "user", "content": "tell me a story"}])
             chunks = list(stream)
             result["usage"] = chunks[-1].usage
@@ -168,6 +168,7 @@ def test_streams_ended_by_the_drain_are_recorded_even_across_a_reload(tmp_path):
         try:
             stream = gw.client.chat.completions.create(
                 model="deepseek-v4-flash", max_tokens=8000, stream=True,
+                extra_body={"ignore_eos": True},
                 messages=[{"role": "user", "content": "a very long story"}])
             for _ in stream:
                 pass

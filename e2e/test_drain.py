@@ -44,6 +44,7 @@ class _Stream(threading.Thread):
             with httpx.stream("POST", f"{self.base}/chat/completions", timeout=60,
                               headers={"authorization": f"Bearer {self.key}"},
                               json={"model": "deepseek-v4-flash", "max_tokens": 8000, "stream": True,
+                                    "ignore_eos": True,  # as long as the cap: the simulator would stop sooner
                                     "messages": [{"role": "user", "content": "a long story"}]}) as r:
                 assert r.status_code == 200, r.read()
                 for line in r.iter_lines():
@@ -159,6 +160,7 @@ def test_a_whole_request_still_waiting_when_the_drain_ends_gets_a_503_and_is_rec
         # A long answer, not streamed: nothing reaches the client until it is whole.
         answers.append(httpx.post(f"{gw.base_url}/chat/completions", timeout=30,
                                   json={"model": "deepseek-v4-flash", "max_tokens": 4000,
+                                        "ignore_eos": True,
                                         "messages": [{"role": "user", "content": "a long story"}]}))
 
     try:

@@ -119,6 +119,7 @@ def test_stream_cut_by_client_leaves_gateway_healthy_and_counted(gateway):
         "model": model,
         "messages": [{"role": "user", "content": "Tell me a long story."}],
         "max_tokens": 1000,
+        "ignore_eos": True,
         "stream": True,
     }
     got = []

@@ -92,6 +92,7 @@ def test_a_stream_ended_by_the_drain_settles_its_budget_in_redis(tmp_path):
             with httpx.stream("POST", f"{gw.base_url}/chat/completions", timeout=30,
                               headers={"authorization": f"Bearer {key}"},
                               json={"model": "deepseek-v4-flash", "max_tokens": 8000, "stream": True,
+                                    "ignore_eos": True,
                                     "messages": [{"role": "user", "content": "a long story"}]}) as r:
                 for _ in r.iter_bytes():
                     pass

@@ -27,7 +27,7 @@ def test_usage_reports_completed_and_abandoned_requests(tmp_path):
         assert done.usage.completion_tokens == 8
         # A long stream, abandoned after a few chunks.
         stream = gw.client.chat.completions.create(
-            model="qwen3-32b", max_tokens=400, stream=True,
+            model="qwen3-32b", max_tokens=400, stream=True, extra_body={"ignore_eos": True},
             messages=[{"role": "user", "content": "tell me a story"}])
         for n, _ in enumerate(stream):
             if n == 3:

@@ -113,3 +113,23 @@ def test_held_streams_replay_a_good_answer_and_escalate_a_cut_one(gw):
     assert headers["x-switchyard-model"] == "qwen3-32b"
     assert "escalated from qwen-flash (cut at max tokens)" in headers["x-switchyard-route"]
     assert chunks[-1].usage.completion_tokens == 5
+
+
+def test_escalation_fires_only_when_the_cheap_answer_really_was_cut(gw):
+    """A generous cap, as real clients set, lets the cheap model finish on its own (the
+    simulator stops like a model does), so nothing is asked twice; a cap that cuts the
+    answer escalates it."""
+    ask = [{"role": "user", "content": "What is the capital of France?"}]
+    for _ in range(5):
+        raw = gw.client.chat.completions.with_raw_response.create(
+            model="careful", max_tokens=4096, messages=ask)
+        route = raw.headers["x-switchyard-route"]
+        assert raw.headers["x-switchyard-model"] == "qwen-flash", route
+        assert "escalated" not in route
+        answer = raw.parse()
+        assert answer.choices[0].finish_reason == "stop"
+        assert 0 < answer.usage.completion_tokens < 4096
+    cut = gw.client.chat.completions.with_raw_response.create(
+        model="careful", max_tokens=5, messages=ask)
+    assert cut.headers["x-switchyard-model"] == "qwen3-32b"
+    assert "escalated from qwen-flash (cut at max tokens)" in cut.headers["x-switchyard-route"]

@@ -320,7 +320,8 @@ async fn stalled_non_streamed_request_is_abandoned_when_the_client_times_out() {
 #[tokio::test]
 async fn client_disconnect_stops_a_slow_generation() {
     let sim = start(1.0).await;
-    let body = json!({"model": "deepseek-chat", "messages": user("hi"), "max_tokens": 2000, "stream": true});
+    let body = json!({"model": "deepseek-chat", "messages": user("hi"), "max_tokens": 2000,
+        "ignore_eos": true, "stream": true});
     let mut r = sim.chat("deepseek", &body).await;
     assert_eq!(r.status(), 200);
     // Headers and the first keep-alive arrive at once; the answer would take ~30 s.

@@ -46,6 +46,7 @@ async fn rows_in_postgres_match_the_requests_of_two_gateways_cut_streams_include
     // A long stream the client walks away from after its first chunks.
     let mut body = ask("qwen3-32b", "tell me a story");
     body["max_tokens"] = json!(2000);
+    body["ignore_eos"] = json!(true); // as long as the cap: the simulator would stop sooner
     body["stream"] = json!(true);
     let mut resp = a
         .http

@@ -444,6 +444,7 @@ async fn a_reservation_whose_settle_never_ran_lapses_and_the_budget_is_usable_ag
     body["max_tokens"] = json!(1000);
     let mut stream = body.clone();
     stream["stream"] = json!(true);
+    stream["ignore_eos"] = json!(true); // as long as the cap: the simulator would stop sooner
     let resp = gw
         .http
         .post(format!("{}/v1/chat/completions", gw.base))
