@@ -133,3 +133,19 @@ def test_escalation_fires_only_when_the_cheap_answer_really_was_cut(gw):
         model="careful", max_tokens=5, messages=ask)
     assert cut.headers["x-switchyard-model"] == "qwen3-32b"
     assert "escalated from qwen-flash (cut at max tokens)" in cut.headers["x-switchyard-route"]
+
+
+@pytest.mark.parametrize("name,policy", [("auto", "tiered"), ("auto-budget", "cheapest"),
+                                         ("code", "fastest")])
+def test_the_embedded_default_offers_virtual_models_to_call_at_once(gateway, name, policy):
+    listed = {m["id"]: m for m in gateway.http.get("/v1/models").json()["data"]}
+    assert listed[name]["virtual"] is True and listed[name]["policy"] == policy
+    raw = gateway.client.chat.completions.with_raw_response.create(
+        model=name, max_tokens=1024,
+        messages=[{"role": "user", "content": "Write a function that reverses a string."}])
+    answer = raw.parse()
+    route = raw.headers["x-switchyard-route"]
+    assert route.startswith(f"{name}; policy={policy}"), route
+    assert raw.headers["x-switchyard-model"] in listed[name]["models"]
+    assert answer.model == raw.headers["x-switchyard-model"]
+    assert answer.choices[0].message.content.strip()
