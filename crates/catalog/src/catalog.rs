@@ -354,26 +354,6 @@ fn validate_provider(p: &Provider) -> Result<(), CatalogError> {
     Ok(())
 }
 
-/// `YYYY-MM-DD` with a plausible month and day.
-fn is_iso_date(s: &str) -> bool {
-    let b = s.as_bytes();
-    if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
-        return false;
-    }
-    let digits = |r: std::ops::Range<usize>| -> Option<u32> {
-        let part = s.get(r)?;
-        if part.bytes().all(|c| c.is_ascii_digit()) {
-            part.parse().ok()
-        } else {
-            None
-        }
-    };
-    matches!(
-        (digits(0..4), digits(5..7), digits(8..10)),
-        (Some(_), Some(1..=12), Some(1..=31))
-    )
-}
-
 fn validate_model(m: &Model, providers: &[Provider]) -> Result<(), CatalogError> {
     let entry = format!("model '{}'", m.id);
     check_canonical_id(&entry, &m.id)?;
@@ -421,33 +401,8 @@ fn validate_model(m: &Model, providers: &[Provider]) -> Result<(), CatalogError>
     if m.typical_tokens_per_sec == 0 {
         return Err(invalid(entry, "typical_tokens_per_sec is 0"));
     }
-    let p = &m.price;
-    for (field, v) in [
-        ("input", p.input),
-        ("cached_input", p.cached_input),
-        ("output", p.output),
-    ] {
-        if !v.is_finite() || v < 0.0 {
-            return Err(invalid(
-                entry,
-                format!("price.{field} ({v}) must be a finite number >= 0"),
-            ));
-        }
-    }
-    if p.cached_input > p.input {
-        return Err(invalid(
-            entry,
-            format!(
-                "price.cached_input ({}) exceeds price.input ({})",
-                p.cached_input, p.input
-            ),
-        ));
-    }
-    if !p.as_of.is_empty() && !is_iso_date(&p.as_of) {
-        return Err(invalid(
-            entry,
-            format!("price.as_of '{}' is not a YYYY-MM-DD date", p.as_of),
-        ));
+    if let Some(problem) = m.price.problem() {
+        return Err(invalid(entry, problem));
     }
     for a in &m.aliases {
         if normalize_name(a).is_empty() {
@@ -507,6 +462,7 @@ mod tests {
     use super::*;
     use crate::capability::Capability;
     use crate::price::Price;
+    use crate::price::is_iso_date;
 
     /// Canonical ids other crates depend on.
     const REQUIRED_IDS: &[&str] = &[
@@ -867,6 +823,9 @@ mod tests {
                 output: 2.0,
                 as_of: "2026-01-01".into(),
                 source: "test".into(),
+                thinking_output: None,
+                tiers: Vec::new(),
+                off_peak: None,
             }),
             aliases: Some(vec!["My_Model-Latest".into()]),
             ..ModelOverride::default()

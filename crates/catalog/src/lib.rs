@@ -38,4 +38,4 @@ pub use catalog::{BUILTIN_TOML, Catalog, MAX_SUGGEST_QUERY_LEN};
 pub use error::CatalogError;
 pub use model::{DIALECTS, Model, ModelOverride, Provider, Region, defaults};
 pub use name::normalize_name;
-pub use price::{NANOS_PER_USD, Price};
+pub use price::{Billed, NANOS_PER_USD, OffPeak, Price, PriceTier};

@@ -10,7 +10,7 @@ use std::time::Duration;
 use metrics::{counter, gauge, histogram};
 
 use crate::telemetry::{GENAI_DURATION, GENAI_TOKENS, ModelMetrics, TOKEN_KINDS};
-use switchyard_catalog::{Model, NANOS_PER_USD, Price};
+use switchyard_catalog::{Billed, Model, NANOS_PER_USD, Price};
 use switchyard_ledger::{UsageEvent, UsageLog};
 use switchyard_wire::TokenUsage;
 
@@ -170,7 +170,14 @@ pub(crate) fn record(
     log: Option<&UsageLog>,
 ) -> u64 {
     let u = r.usage;
-    let nanos = r.price.cost_nanos(u.prompt, u.cached_prompt, u.completion);
+    // Billed as the vendor bills: the prompt's tier, the hour, thinking or not.
+    let nanos = r.price.bill_nanos(&Billed {
+        prompt: u.prompt,
+        cached_prompt: u.cached_prompt,
+        completion: u.completion,
+        reasoning: u.reasoning,
+        at_unix_secs: u64::try_from(now_ms() / 1000).unwrap_or(0),
+    });
     if let Some(log) = log {
         log.record(UsageEvent {
             ts_ms: now_ms(),

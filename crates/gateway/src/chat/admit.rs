@@ -30,7 +30,11 @@ pub(super) async fn admit(
         .completion_cap()
         .map_or(u64::from(model.max_output), u64::from);
     let tokens = prompt_estimate.saturating_add(max_out);
-    let max_nanos = model.price.cost_nanos(prompt_estimate, 0, max_out);
+    // The most it may cost: its prompt's tier at peak prices, thinking output prices
+    // unless thinking is off.
+    let max_nanos = model
+        .price
+        .max_cost_nanos(prompt_estimate, max_out, !req.thinking_disabled());
     reserve(st, key, &model.id, tokens, max_nanos)
         .await
         .map(Some)

@@ -90,7 +90,7 @@ async fn serve(
     let prompt_estimate = asked.estimates.iter().sum::<u64>();
     let admission = match caller {
         Some(key) => {
-            let max_nanos = model.price.cost_nanos(prompt_estimate, 0, 0);
+            let max_nanos = model.price.max_cost_nanos(prompt_estimate, 0, false);
             Some(reserve(st, key, &model.id, prompt_estimate, max_nanos).await?)
         }
         None => None,

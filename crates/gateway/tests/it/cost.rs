@@ -14,6 +14,9 @@ fn price(input: f64, cached_input: f64, output: f64) -> Price {
         output,
         as_of: String::new(),
         source: "worked example".into(),
+        thinking_output: None,
+        tiers: Vec::new(),
+        off_peak: None,
     }
 }
 
@@ -103,11 +106,25 @@ async fn each_family_returns_and_records_the_exact_cost_of_a_request() {
             .as_u64()
             .unwrap_or(0);
         let completion = usage["completion_tokens"].as_u64().unwrap();
+        let reasoning = usage["completion_tokens_details"]["reasoning_tokens"]
+            .as_u64()
+            .unwrap_or(0);
+        // Billed as the vendor bills, at the hour it was served (DeepSeek's off-peak).
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
         let nanos = catalog
             .get(model)
             .unwrap()
             .price
-            .cost_nanos(prompt, cached, completion);
+            .bill_nanos(&switchyard_catalog::Billed {
+                prompt,
+                cached_prompt: cached,
+                completion,
+                reasoning,
+                at_unix_secs: now,
+            });
         assert!(nanos > 0, "{model}: a priced model is never free");
         let header = r.header("x-switchyard-cost-usd").unwrap();
         assert_eq!(
@@ -163,4 +180,54 @@ async fn a_stream_reports_its_cost_in_a_comment_before_done() {
         )
     );
     assert!(r.ends_with_done());
+}
+
+/// The built-in prices as the vendors bill them, against worked examples: DeepSeek's
+/// off-peak half price, Qwen Plus's context tiers and thinking output price.
+#[test]
+fn built_in_prices_bill_off_peak_hours_context_tiers_and_thinking_as_the_vendors_do() {
+    use switchyard_catalog::Billed;
+    let cat = Catalog::builtin().unwrap();
+    let price = |id: &str| cat.get(id).unwrap().price.clone();
+    // Monday 2026-12-07 02:30 UTC (peak), 05:00 (between the windows), Saturday 02:30.
+    let (peak, between, saturday) = (1_796_610_600, 1_796_619_600, 1_796_437_800);
+    let flash = price("deepseek-v4-flash");
+    let bill = |p: &Price, prompt, cached, completion, reasoning, at| {
+        p.bill_nanos(&Billed {
+            prompt,
+            cached_prompt: cached,
+            completion,
+            reasoning,
+            at_unix_secs: at,
+        })
+    };
+    // 10,000 prompt tokens (4,000 cached) and 2,000 out at $0.14 / $0.0028 / $0.28 per M:
+    // 840,000 + 11,200 + 560,000 n$ at peak; half off-peak.
+    assert_eq!(bill(&flash, 10_000, 4_000, 2_000, 0, peak), 1_411_200);
+    assert_eq!(bill(&flash, 10_000, 4_000, 2_000, 0, between), 705_600);
+    assert_eq!(bill(&flash, 10_000, 4_000, 2_000, 0, saturday), 705_600);
+    let plus = price("qwen-plus");
+    // 100,000 prompt tokens, 1,000 out: $0.111 in, $0.278 out; thinking $1.111 out.
+    assert_eq!(
+        bill(&plus, 100_000, 0, 1_000, 0, peak),
+        11_100_000 + 278_000
+    );
+    assert_eq!(
+        bill(&plus, 100_000, 0, 1_000, 400, peak),
+        11_100_000 + 1_111_000
+    );
+    // 200,000 tokens fall in the 128K-256K tier: $0.333 in, $2.778 out ($3.333 thinking).
+    assert_eq!(
+        bill(&plus, 200_000, 0, 1_000, 0, peak),
+        66_600_000 + 2_778_000
+    );
+    assert_eq!(
+        bill(&plus, 200_000, 0, 1_000, 1, peak),
+        66_600_000 + 3_333_000
+    );
+    // Qwen has no peak hours: the same bill any time.
+    assert_eq!(
+        bill(&plus, 200_000, 0, 1_000, 0, saturday),
+        bill(&plus, 200_000, 0, 1_000, 0, peak)
+    );
 }
