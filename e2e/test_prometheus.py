@@ -126,7 +126,10 @@ def test_every_alert_is_evaluated_on_data_scraped_from_a_gateway(tmp_path):
         _until("a scrape of the gateway",
                lambda: _safe(lambda: _query(prom, 'up{job="switchyard"} == 1')))
         keys = []
-        for body in ({"name": "prom", "team": "ops", "budget_usd": 0.00002, "budget_period": "day"},
+        # A budget five times a request's reservation: the key is refused (402) only past
+        # 80% of it, whether its requests cost the reservation (peak hours) or half
+        # (DeepSeek's off-peak).
+        for body in ({"name": "prom", "team": "ops", "budget_usd": 0.00004, "budget_period": "day"},
                      {"name": "plain"}):
             r = httpx.post(f"{gw.root_url}/admin/keys", json=body, timeout=30,
                            headers={"Authorization": f"Bearer {ADMIN}"})
