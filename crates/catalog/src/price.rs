@@ -123,6 +123,26 @@ pub(crate) fn window_of(s: &str) -> Option<(u32, u32)> {
 }
 
 impl OffPeak {
+    /// The share of a week's minutes that are peak hours (windows per day, on 5 days or
+    /// 7): what a traffic spread evenly over the week pays peak prices for.
+    pub fn peak_share_of_week(&self) -> f64 {
+        let per_day: u32 = self
+            .peak_hours_utc
+            .iter()
+            .filter_map(|w| window_of(w))
+            .map(|(from, to)| {
+                if from <= to {
+                    to - from
+                } else {
+                    1440 - from + to
+                }
+            })
+            .sum::<u32>()
+            .min(1440);
+        let days = if self.weekdays_only { 5.0 } else { 7.0 };
+        f64::from(per_day) * days / (7.0 * 1440.0)
+    }
+
     /// Whether `at_unix_secs` falls in a peak window.
     fn is_peak(&self, at_unix_secs: u64) -> bool {
         let days = at_unix_secs / 86_400;
@@ -265,6 +285,55 @@ impl Price {
     /// (see [`Price::cost_nanos`] for the arithmetic).
     pub fn bill_nanos(&self, b: &Billed) -> u64 {
         exact_nanos(self.rates(b), b.prompt, b.cached_prompt, b.completion)
+    }
+
+    /// The cost of a request of `prompt` tokens (`cached_prompt` of them cached) and
+    /// `completion` output, averaged over a week of evenly spread traffic: its prompt's
+    /// tier, at peak prices for the peak share of the week and off-peak prices for the
+    /// rest (no thinking price: a plan does not know which answers think). What
+    /// `switchyard plan` prices a workload at.
+    pub fn week_average_nanos(&self, prompt: u64, cached_prompt: u64, completion: u64) -> u64 {
+        let at = |at_unix_secs| {
+            self.bill_nanos(&Billed {
+                prompt,
+                cached_prompt,
+                completion,
+                reasoning: 0,
+                at_unix_secs,
+            })
+        };
+        let Some(off) = &self.off_peak else {
+            return at(0);
+        };
+        let peak = exact_nanos(self.tier_rates(prompt), prompt, cached_prompt, completion);
+        let off_peak = exact_nanos(
+            Rates {
+                input: off.input,
+                cached_input: off.cached_input,
+                output: off.output,
+            },
+            prompt,
+            cached_prompt,
+            completion,
+        );
+        let share = off.peak_share_of_week();
+        (peak as f64 * share + off_peak as f64 * (1.0 - share)).round() as u64
+    }
+
+    /// The rates of the tier a prompt of `prompt` tokens falls in (no thinking price).
+    fn tier_rates(&self, prompt: u64) -> Rates {
+        match self.tiers.iter().rfind(|t| prompt > t.above_prompt_tokens) {
+            Some(t) => Rates {
+                input: t.input,
+                cached_input: t.cached_input,
+                output: t.output,
+            },
+            None => Rates {
+                input: self.input,
+                cached_input: self.cached_input,
+                output: self.output,
+            },
+        }
     }
 
     /// The most a request of `prompt` tokens and up to `completion` output tokens may
@@ -563,5 +632,26 @@ mod tests {
             ..price()
         };
         assert!(p.problem().unwrap().contains("thinking_output"));
+    }
+
+    #[test]
+    fn a_week_of_even_traffic_pays_peak_prices_for_the_peak_share_only() {
+        let p = deepseek();
+        // 7 peak hours on 5 days of 7: 2,100 of 10,080 minutes, 20.8%.
+        let share = p.off_peak.as_ref().unwrap().peak_share_of_week();
+        assert!((share - 2_100.0 / 10_080.0).abs() < 1e-12, "{share}");
+        // 10,000 uncached prompt + 2,000 out: peak 1,960,000 n$, off-peak 980,000 n$:
+        // 0.2083 × 1,960,000 + 0.7917 × 980,000 = 1,184,167 n$.
+        assert_eq!(p.week_average_nanos(10_000, 0, 2_000), 1_184_167);
+        // No off-peak: the tier's price.
+        let q = qwen_plus();
+        assert_eq!(
+            q.week_average_nanos(200_000, 0, 1_000),
+            q.bill_nanos(&Billed {
+                prompt: 200_000,
+                completion: 1_000,
+                ..Billed::default()
+            })
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! What a policy costs: per model and provider, per day and per 30-day month, priced per
-//! request with the catalog's own integer arithmetic (`Price::cost_nanos`, the gateway's
+//! request with the catalog's own integer arithmetic (`Price::week_average_nanos`: the tier
+//! of each prompt, off-peak prices for the off-peak share of a week; the gateway's
 //! function), with the spread the token distributions give.
 
 use rand::SeedableRng;
@@ -90,7 +91,7 @@ pub fn cost(land: &Landscape, w: &Workload, policy: &Policy) -> Result<PolicyCos
         let price = &m.price;
         let one = |prompt: u32, completion: u32| {
             let cached = (f64::from(prompt) * w.cached_share).round() as u64;
-            price.cost_nanos(u64::from(prompt), cached, u64::from(completion))
+            price.week_average_nanos(u64::from(prompt), cached, u64::from(completion))
         };
         let (mean, sd, band) = match (input.fixed(), output.fixed()) {
             (Some(i), Some(o)) => {

@@ -183,7 +183,8 @@ fn typical_cost(w: &Workload, m: &Model) -> u64 {
     let (i, o) = w.tokens_of(&m.id);
     let prompt = i.mean().round() as u64;
     let cached = (prompt as f64 * w.cached_share).round() as u64;
-    m.price.cost_nanos(prompt, cached, o.mean().round() as u64)
+    m.price
+        .week_average_nanos(prompt, cached, o.mean().round() as u64)
 }
 
 /// The policies `--compare` sets side by side, from `base` (a tiered virtual model's

@@ -80,20 +80,23 @@ fn two_million_requests_a_day_on_deepseek_v4_flash_cost_exactly_the_catalog_arit
         BTreeMap::new(),
     );
     let price = &land.catalog.get("deepseek-v4-flash").unwrap().price;
-    let per_request = price.cost_nanos(500, 0, 300);
+    let per_request = price.week_average_nanos(500, 0, 300);
     let c = &p.policies[0].cost;
     assert_eq!(
         c.models[0].per_month_nanos,
         (2_000_000 * 30 * per_request) as f64
     );
-    // By hand: 500 × $0.14/M + 300 × $0.28/M = $0.000154 a request.
-    assert_eq!(per_request, 154_000);
+    // By hand: 500 × $0.14/M + 300 × $0.28/M = $0.000154 a request at peak prices,
+    // half off-peak; peak hours are 7 of 24 on 5 days of 7 (2,100 of 10,080 minutes), so
+    // an even week pays 2,100/10,080 × 154,000 + 7,980/10,080 × 77,000 = 93,042 n$.
+    assert_eq!(price.cost_nanos(500, 0, 300), 154_000);
+    assert_eq!(per_request, 93_042);
     assert!(
-        (c.per_month_usd - 9_240.0).abs() < 1e-9,
+        (c.per_month_usd - 5_582.52).abs() < 1e-6,
         "{}",
         c.per_month_usd
     );
-    assert!((c.per_day_usd - 308.0).abs() < 1e-9);
+    assert!((c.per_day_usd - 186.084).abs() < 1e-6);
     assert_eq!(
         c.per_month_band_usd,
         (c.per_month_usd, c.per_month_usd),
@@ -116,7 +119,7 @@ fn a_mix_with_a_cached_share_costs_each_models_share_at_its_cached_price() {
         ("kimi-k2.5", 0.1),
     ] {
         let price = &land.catalog.get(id).unwrap().price;
-        let per = price.cost_nanos(1_000, 250, 200);
+        let per = price.week_average_nanos(1_000, 250, 200);
         let requests = (1_000_000.0f64 * share).round() as u128 * 30;
         let m = c.models.iter().find(|m| m.model == id).unwrap();
         assert!(
