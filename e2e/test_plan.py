@@ -92,7 +92,9 @@ def test_plan_compares_policies_for_a_given_workload_as_json():
     names = [x["policy"]["name"] for x in p["policies"]]
     assert any(n.startswith("always-premium") for n in names) and any(n.startswith("cheapest-that-fits") for n in names)
     first = p["policies"][0]
-    assert abs(first["cost"]["per_month_usd"] - 9240.0) < 1e-6
+    # 500 × $0.14/M + 300 × $0.28/M = 154,000 n$ a request at peak prices, half that
+    # off-peak; an even week is 2,100/10,080 peak: 93,042 n$, × 2M × 30 days.
+    assert abs(first["cost"]["per_month_usd"] - 5582.52) < 1e-6
     deepseek = [m for m in first["capacity"]["models"] if m["provider"] == "deepseek"]
     assert {m["region"] for m in deepseek} == {"us-east", "eu", "ap"}
     for m in deepseek:
