@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use super::response::{
     Echo, Status, Written, call_item, item_id, message_item, reasoning_item, response_object,
 };
-use crate::chat::{ChatChunk, ToolCall};
+use crate::chat::{ChatChunk, Delta, ToolCall};
 use crate::retell::{ChatItem, Retell};
 use crate::sse::{SseEvent, write_comment, write_event};
 use crate::usage::TokenUsage;
@@ -60,7 +60,13 @@ pub struct ResponseEvents {
     finish: Option<String>,
     usage: Option<TokenUsage>,
     ended: bool,
+    /// Bytes of text kept for the final response.
+    kept: usize,
 }
+
+/// The most text a streamed response keeps for its final `response` object: what the
+/// gateway reads of a whole answer (`upstream::send::MAX_ANSWER_BYTES`).
+pub const MAX_KEPT: usize = 32 * 1024 * 1024;
 
 impl ResponseEvents {
     /// A writer for a response to a request that echoes `echo`, created at `created_at`.
@@ -78,6 +84,7 @@ impl ResponseEvents {
             finish: None,
             usage: None,
             ended: false,
+            kept: 0,
         }
     }
 
@@ -93,6 +100,7 @@ impl ResponseEvents {
                 self.usage = Some(u.normalize());
             }
             let d = &choice.delta;
+            self.keep(d)?;
             if let Some(r) = d.reasoning_content.as_deref().filter(|r| !r.is_empty()) {
                 self.write(Kind::Reasoning, r, out);
             }
@@ -108,6 +116,30 @@ impl ResponseEvents {
             if let Some(f) = &choice.finish_reason {
                 self.finish = Some(f.clone());
             }
+        }
+        Ok(())
+    }
+
+    /// Count the text `d` adds to what the final response holds; past [`MAX_KEPT`] the
+    /// stream fails (an upstream that never stops must not grow the gateway's memory).
+    fn keep(&mut self, d: &Delta) -> Result<(), String> {
+        let args = d
+            .tool_calls
+            .iter()
+            .flatten()
+            .filter_map(|c| c.function.as_ref()?.arguments.as_deref())
+            .map(str::len);
+        let added = [d.reasoning_content.as_deref(), d.content.as_deref()]
+            .into_iter()
+            .flatten()
+            .map(str::len)
+            .chain(args)
+            .fold(0usize, usize::saturating_add);
+        self.kept = self.kept.saturating_add(added);
+        if self.kept > MAX_KEPT {
+            return Err(format!(
+                "the answer passed {MAX_KEPT} bytes, the most a response holds"
+            ));
         }
         Ok(())
     }
@@ -472,5 +504,30 @@ mod tests {
         let n = ev.len();
         assert_eq!(ev[n - 2]["type"], "error");
         assert_eq!(ev[n - 1]["type"], "response.failed");
+    }
+
+    #[test]
+    fn an_answer_that_never_stops_fails_instead_of_growing_without_bound() {
+        let req: ResponsesRequest =
+            serde_json::from_value(json!({"model": "m", "input": "hi"})).unwrap();
+        let mut w = ResponseEvents::new(Echo::of(&req), 1);
+        let piece = "x".repeat(1024 * 1024);
+        let chunk = SseEvent::Data {
+            event: None,
+            data: format!(
+                "{{{HEAD},\"choices\":[{{\"index\":0,\"delta\":{{\"content\":\"{piece}\"}}}}]}}"
+            ),
+        };
+        let mut out = Vec::new();
+        for _ in 0..40 {
+            out.clear();
+            w.item(&chunk, &mut out);
+            if w.ended() {
+                break;
+            }
+        }
+        assert!(w.ended(), "still reading after 40 MiB");
+        assert!(w.kept <= MAX_KEPT + piece.len());
+        assert!(String::from_utf8_lossy(&out).contains("response.failed"));
     }
 }
