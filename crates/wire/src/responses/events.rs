@@ -68,6 +68,9 @@ pub struct ResponseEvents {
 /// gateway reads of a whole answer (`upstream::send::MAX_ANSWER_BYTES`).
 pub const MAX_KEPT: usize = 32 * 1024 * 1024;
 
+/// The most output items a streamed response keeps (a real answer has a handful).
+pub const MAX_ITEMS: usize = 4096;
+
 impl ResponseEvents {
     /// A writer for a response to a request that echoes `echo`, created at `created_at`.
     pub fn new(echo: Echo, created_at: u64) -> Self {
@@ -120,7 +123,8 @@ impl ResponseEvents {
         Ok(())
     }
 
-    /// Count the text `d` adds to what the final response holds; past [`MAX_KEPT`] the
+    /// Count the text `d` adds to what the final response holds; past [`MAX_KEPT`] bytes
+    /// or [`MAX_ITEMS`] items (reasoning and text taking turns a byte at a time) the
     /// stream fails (an upstream that never stops must not grow the gateway's memory).
     fn keep(&mut self, d: &Delta) -> Result<(), String> {
         let args = d
@@ -136,6 +140,11 @@ impl ResponseEvents {
             .chain(args)
             .fold(0usize, usize::saturating_add);
         self.kept = self.kept.saturating_add(added);
+        if self.output.len() >= MAX_ITEMS {
+            return Err(format!(
+                "the answer passed {MAX_ITEMS} output items, the most a response holds"
+            ));
+        }
         if self.kept > MAX_KEPT {
             return Err(format!(
                 "the answer passed {MAX_KEPT} bytes, the most a response holds"
@@ -529,5 +538,26 @@ mod tests {
         assert!(w.ended(), "still reading after 40 MiB");
         assert!(w.kept <= MAX_KEPT + piece.len());
         assert!(String::from_utf8_lossy(&out).contains("response.failed"));
+    }
+
+    #[test]
+    fn items_taking_turns_a_byte_at_a_time_are_bounded_too() {
+        let req: ResponsesRequest =
+            serde_json::from_value(json!({"model": "m", "input": "hi"})).unwrap();
+        let mut w = ResponseEvents::new(Echo::of(&req), 1);
+        let mut out = Vec::new();
+        for i in 0..(MAX_ITEMS + 10) {
+            let field = if i % 2 == 0 {
+                "content"
+            } else {
+                "reasoning_content"
+            };
+            let data =
+                format!("{{{HEAD},\"choices\":[{{\"index\":0,\"delta\":{{\"{field}\":\"x\"}}}}]}}");
+            out.clear();
+            w.item(&SseEvent::Data { event: None, data }, &mut out);
+        }
+        assert!(w.ended());
+        assert!(w.output.len() <= MAX_ITEMS);
     }
 }
