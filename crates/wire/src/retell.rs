@@ -4,8 +4,9 @@
 
 use serde_json::Value;
 
-use crate::chat::ChatChunk;
+use crate::chat::{ChatChunk, Delta, ToolCall};
 use crate::sse::SseEvent;
+use crate::usage::TokenUsage;
 
 /// A writer that re-tells a chat stream's SSE items in another API's events.
 pub trait Retell {
@@ -70,4 +71,67 @@ impl<'a> ChatItem<'a> {
             )),
         }
     }
+}
+
+/// A piece of the first choice's delta, in the order to tell it.
+#[derive(Debug, Clone, Copy)]
+pub enum Part<'a> {
+    /// Reasoning text.
+    Reasoning(&'a str),
+    /// A vendor's signature of the reasoning so far (a passed-through Messages answer).
+    Signature(&'a str),
+    /// Answer text.
+    Text(&'a str),
+    /// A piece of the tool call at this index (its position when the vendor gave none).
+    Tool(u32, &'a ToolCall),
+}
+
+/// What a chunk says beside its parts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Said<'a> {
+    /// Usage, where the chunk carries it (at the top or in the choice).
+    pub usage: Option<TokenUsage>,
+    /// The finish reason, once given.
+    pub finish: Option<&'a str>,
+}
+
+/// Hand each part of `chunk`'s first choice to `tell`, in order (the first error ends
+/// the walk); the chunk's usage and finish reason.
+pub fn walk<'a, E>(
+    chunk: &'a ChatChunk,
+    mut tell: impl FnMut(Part<'a>) -> Result<(), E>,
+) -> Result<Said<'a>, E> {
+    let mut said = Said {
+        usage: chunk.usage.as_ref().map(|u| u.normalize()),
+        finish: None,
+    };
+    for choice in chunk.choices.iter().filter(|c| c.index == 0) {
+        if let Some(u) = &choice.usage {
+            said.usage = Some(u.normalize());
+        }
+        parts(&choice.delta, &mut tell)?;
+        if let Some(f) = &choice.finish_reason {
+            said.finish = Some(f);
+        }
+    }
+    Ok(said)
+}
+
+fn parts<'a, E>(d: &'a Delta, tell: &mut impl FnMut(Part<'a>) -> Result<(), E>) -> Result<(), E> {
+    if let Some(r) = d.reasoning_content.as_deref().filter(|r| !r.is_empty()) {
+        tell(Part::Reasoning(r))?;
+    }
+    if let Some(sig) = d.extra.get("signature").and_then(Value::as_str) {
+        tell(Part::Signature(sig))?;
+    }
+    if let Some(t) = d.content.as_deref().filter(|t| !t.is_empty()) {
+        tell(Part::Text(t))?;
+    }
+    for (pos, call) in d.tool_calls.iter().flatten().enumerate() {
+        let index = call
+            .index
+            .unwrap_or_else(|| u32::try_from(pos).unwrap_or(u32::MAX));
+        tell(Part::Tool(index, call))?;
+    }
+    Ok(())
 }

@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 
 use super::message::{OutUsage, message_id, stop_reason};
 use crate::chat::ChatChunk;
-use crate::retell::{ChatItem, Retell};
+use crate::retell::{ChatItem, Part, Retell, walk};
 use crate::sse::{SseEvent, write_comment, write_event};
 
 /// What kind of block is open.
@@ -63,37 +63,30 @@ impl EventWriter {
         if !self.started {
             self.start(chunk, out);
         }
-        if let Some(u) = &chunk.usage {
-            self.usage = Some(u.normalize().into());
+        let said = walk(chunk, |part| {
+            match part {
+                Part::Reasoning(r) => {
+                    self.open_block(Open::Thinking, out);
+                    self.delta(json!({"type": "thinking_delta", "thinking": r}), out);
+                }
+                // A vendor's own signature of its thinking (a passed-through request's).
+                Part::Signature(sig) if self.open.map(|(o, _)| o) == Some(Open::Thinking) => {
+                    self.delta(json!({"type": "signature_delta", "signature": sig}), out);
+                }
+                Part::Signature(_) => {}
+                Part::Text(t) => {
+                    self.open_block(Open::Text, out);
+                    self.delta(json!({"type": "text_delta", "text": t}), out);
+                }
+                Part::Tool(index, call) => self.tool_delta(index, call, out)?,
+            }
+            Ok::<(), Untellable>(())
+        })?;
+        if let Some(u) = said.usage {
+            self.usage = Some(u.into());
         }
-        for choice in chunk.choices.iter().filter(|c| c.index == 0) {
-            if let Some(u) = &choice.usage {
-                self.usage = Some(u.normalize().into());
-            }
-            let d = &choice.delta;
-            if let Some(r) = d.reasoning_content.as_deref().filter(|r| !r.is_empty()) {
-                self.open_block(Open::Thinking, out);
-                self.delta(json!({"type": "thinking_delta", "thinking": r}), out);
-            }
-            // A vendor's own signature of its thinking (a passed-through request's).
-            if let Some(sig) = d.extra.get("signature").and_then(Value::as_str)
-                && self.open.map(|(o, _)| o) == Some(Open::Thinking)
-            {
-                self.delta(json!({"type": "signature_delta", "signature": sig}), out);
-            }
-            if let Some(t) = d.content.as_deref().filter(|t| !t.is_empty()) {
-                self.open_block(Open::Text, out);
-                self.delta(json!({"type": "text_delta", "text": t}), out);
-            }
-            for (pos, call) in d.tool_calls.iter().flatten().enumerate() {
-                let index = call
-                    .index
-                    .unwrap_or_else(|| u32::try_from(pos).unwrap_or(u32::MAX));
-                self.tool_delta(index, call, out)?;
-            }
-            if let Some(f) = &choice.finish_reason {
-                self.finish = Some(f.clone());
-            }
+        if let Some(f) = said.finish {
+            self.finish = Some(f.to_string());
         }
         Ok(())
     }

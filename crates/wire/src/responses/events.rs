@@ -19,7 +19,7 @@ use super::response::{
     Echo, Status, Written, call_item, item_id, message_item, reasoning_item, response_object,
 };
 use crate::chat::{ChatChunk, Delta, ToolCall};
-use crate::retell::{ChatItem, Retell};
+use crate::retell::{ChatItem, Part, Retell, walk};
 use crate::sse::{SseEvent, write_comment, write_event};
 use crate::usage::TokenUsage;
 
@@ -95,30 +95,24 @@ impl ResponseEvents {
         if !self.started {
             self.start(c, out);
         }
-        if let Some(u) = &c.usage {
-            self.usage = Some(u.normalize());
-        }
         for choice in c.choices.iter().filter(|ch| ch.index == 0) {
-            if let Some(u) = &choice.usage {
-                self.usage = Some(u.normalize());
+            self.keep(&choice.delta)?;
+        }
+        let said = walk(c, |part| {
+            match part {
+                Part::Reasoning(r) => self.write(Kind::Reasoning, r, out),
+                Part::Text(t) => self.write(Kind::Message, t, out),
+                Part::Tool(index, call) => self.call(index, call, out)?,
+                // The Responses API has no field for a vendor's signature.
+                Part::Signature(_) => {}
             }
-            let d = &choice.delta;
-            self.keep(d)?;
-            if let Some(r) = d.reasoning_content.as_deref().filter(|r| !r.is_empty()) {
-                self.write(Kind::Reasoning, r, out);
-            }
-            if let Some(t) = d.content.as_deref().filter(|t| !t.is_empty()) {
-                self.write(Kind::Message, t, out);
-            }
-            for (pos, call) in d.tool_calls.iter().flatten().enumerate() {
-                let index = call
-                    .index
-                    .unwrap_or_else(|| u32::try_from(pos).unwrap_or(u32::MAX));
-                self.call(index, call, out)?;
-            }
-            if let Some(f) = &choice.finish_reason {
-                self.finish = Some(f.clone());
-            }
+            Ok::<(), String>(())
+        })?;
+        if let Some(u) = said.usage {
+            self.usage = Some(u);
+        }
+        if let Some(f) = said.finish {
+            self.finish = Some(f.to_string());
         }
         Ok(())
     }
