@@ -135,3 +135,26 @@ fn parts<'a, E>(d: &'a Delta, tell: &mut impl FnMut(Part<'a>) -> Result<(), E>) 
     }
     Ok(())
 }
+
+/// For the writers' tests: `chat` (SSE text) re-told by `teller`, read back as
+/// (event name, data) pairs.
+#[cfg(test)]
+pub(crate) fn retold(teller: &mut impl Retell, chat: &str) -> Vec<(Option<String>, Value)> {
+    use crate::sse::SseParser;
+    let mut p = SseParser::new();
+    p.push(chat.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    while let Some(item) = p.next_event().unwrap() {
+        teller.item(&item, &mut out);
+    }
+    teller.end_of_stream(&mut out);
+    let mut back = SseParser::new();
+    back.push(&out).unwrap();
+    let mut events = Vec::new();
+    while let Some(e) = back.next_event().unwrap() {
+        if let SseEvent::Data { event, data } = e {
+            events.push((event, serde_json::from_str(&data).unwrap()));
+        }
+    }
+    events
+}

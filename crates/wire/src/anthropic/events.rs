@@ -287,27 +287,13 @@ fn event(out: &mut Vec<u8>, name: &str, data: &impl Serialize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sse::SseParser;
 
     /// Run chat SSE text through the writer; the events as (name, data) pairs.
     fn tell(chat: &str) -> Vec<(String, Value)> {
-        let mut p = SseParser::new();
-        p.push(chat.as_bytes()).unwrap();
-        let mut w = EventWriter::new();
-        let mut out = Vec::new();
-        while let Some(item) = p.next_event().unwrap() {
-            w.item(&item, &mut out);
-        }
-        w.end_of_stream(&mut out);
-        let mut back = SseParser::new();
-        back.push(&out).unwrap();
-        let mut events = Vec::new();
-        while let Some(e) = back.next_event().unwrap() {
-            if let SseEvent::Data { event, data } = e {
-                events.push((event.unwrap(), serde_json::from_str(&data).unwrap()));
-            }
-        }
-        events
+        crate::retell::retold(&mut EventWriter::new(), chat)
+            .into_iter()
+            .map(|(name, data)| (name.unwrap(), data))
+            .collect()
     }
 
     fn names(events: &[(String, Value)]) -> Vec<&str> {

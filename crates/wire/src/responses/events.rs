@@ -428,30 +428,18 @@ impl Retell for ResponseEvents {
 mod tests {
     use super::*;
     use crate::responses::ResponsesRequest;
-    use crate::sse::SseParser;
 
     fn tell(chat: &str) -> Vec<Value> {
         let req: ResponsesRequest =
             serde_json::from_value(json!({"model": "m", "input": "hi"})).unwrap();
         let mut w = ResponseEvents::new(Echo::of(&req), 1);
-        let mut p = SseParser::new();
-        p.push(chat.as_bytes()).unwrap();
-        let mut out = Vec::new();
-        while let Some(item) = p.next_event().unwrap() {
-            w.item(&item, &mut out);
-        }
-        w.end_of_stream(&mut out);
-        let mut back = SseParser::new();
-        back.push(&out).unwrap();
-        let mut events = Vec::new();
-        while let Some(e) = back.next_event().unwrap() {
-            if let SseEvent::Data { event, data } = e {
-                let v: Value = serde_json::from_str(&data).unwrap();
-                assert_eq!(v["type"].as_str(), event.as_deref());
-                events.push(v);
-            }
-        }
-        events
+        crate::retell::retold(&mut w, chat)
+            .into_iter()
+            .map(|(name, v)| {
+                assert_eq!(v["type"].as_str(), name.as_deref());
+                v
+            })
+            .collect()
     }
 
     const HEAD: &str = r#""id":"c1","object":"chat.completion.chunk","created":1,"model":"m""#;
