@@ -404,11 +404,45 @@ fn validate_model(m: &Model, providers: &[Provider]) -> Result<(), CatalogError>
     if let Some(problem) = m.price.problem() {
         return Err(invalid(entry, problem));
     }
+    validate_offers(m, providers)?;
     for a in &m.aliases {
         if normalize_name(a).is_empty() {
             return Err(invalid(
                 entry,
                 format!("alias '{a}' is empty after normalisation"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// A model's offers name known providers other than its own, each once, with an id and
+/// a valid price.
+fn validate_offers(m: &Model, providers: &[Provider]) -> Result<(), CatalogError> {
+    let entry = format!("model '{}'", m.id);
+    let mut seen = HashSet::new();
+    for o in &m.offers {
+        if !providers.iter().any(|p| p.id == o.provider) {
+            return Err(CatalogError::UnknownProvider {
+                model: m.id.clone(),
+                provider: o.provider.clone(),
+                known: providers.iter().map(|p| p.id.clone()).collect(),
+            });
+        }
+        if o.provider == m.provider || !seen.insert(o.provider.as_str()) {
+            return Err(invalid(
+                entry,
+                format!(
+                    "offers name provider '{}' twice (its own provider counts)",
+                    o.provider
+                ),
+            ));
+        }
+        check_text(&entry, "offers.upstream_id", &o.upstream_id)?;
+        if let Some(problem) = o.price.problem() {
+            return Err(invalid(
+                entry,
+                format!("offer of '{}': {problem}", o.provider),
             ));
         }
     }
@@ -453,6 +487,14 @@ fn build_index(providers: &[Provider], models: &[Model]) -> Result<Index, Catalo
         index
             .entry(normalize_name(&m.upstream_id).into_owned())
             .or_insert(i);
+    }
+    for (i, m) in models.iter().enumerate() {
+        // Lower still: the ids other vendors sell the model under.
+        for o in &m.offers {
+            index
+                .entry(normalize_name(&o.upstream_id).into_owned())
+                .or_insert(i);
+        }
     }
     Ok((by_id, index))
 }
@@ -508,7 +550,7 @@ mod tests {
     fn builtin_catalog_parses_and_validates() {
         let cat = builtin();
         assert!(cat.models().len() >= REQUIRED_IDS.len());
-        assert_eq!(cat.providers().len(), 4);
+        assert_eq!(cat.providers().len(), 8);
         for m in cat.models() {
             assert!(m.supports(Capability::Text), "{} lacks text", m.id);
             assert!(!m.price.source.is_empty(), "{} has no price source", m.id);
@@ -531,7 +573,8 @@ mod tests {
                 m.typical_tokens_per_sec
             );
             assert!(
-                ["deepseek", "qwen", "kimi", "glm"].contains(&m.family.as_str()),
+                ["deepseek", "qwen", "kimi", "glm", "minimax", "doubao"]
+                    .contains(&m.family.as_str()),
                 "{} family {}",
                 m.id,
                 m.family
@@ -603,11 +646,24 @@ mod tests {
             anthropic("zhipu", "global"),
             "https://api.z.ai/api/anthropic"
         );
-        assert!(
-            cat.providers()
-                .iter()
-                .all(|p| p.regions.iter().all(|r| r.anthropic_url.is_some()))
+        // The makers' every region; of the resellers, MiniMax's and OpenRouter's.
+        let without: Vec<&str> = cat
+            .providers()
+            .iter()
+            .filter(|p| p.regions.iter().any(|r| r.anthropic_url.is_none()))
+            .map(|p| p.id.as_str())
+            .collect();
+        assert_eq!(without, ["ark", "siliconflow"]);
+        assert_eq!(
+            url("ark", "cn-beijing"),
+            "https://ark.cn-beijing.volces.com/api/v3"
         );
+        assert_eq!(
+            url("siliconflow", "global"),
+            "https://api.siliconflow.com/v1"
+        );
+        assert_eq!(url("minimax", "cn"), "https://api.minimaxi.com/v1");
+        assert_eq!(url("openrouter", "global"), "https://openrouter.ai/api/v1");
         let envs: Vec<_> = ["deepseek", "dashscope", "moonshot", "zhipu"]
             .iter()
             .map(|p| cat.provider(p).unwrap().api_key_env.clone().unwrap())
@@ -859,10 +915,10 @@ mod tests {
             );
         }
         let mut o = new_model();
-        o.provider = Some("openrouter".into());
+        o.provider = Some("bedrock".into());
         let err = cat.upsert_model(o).unwrap_err();
         assert!(matches!(err, CatalogError::UnknownProvider { .. }), "{err}");
-        assert!(err.to_string().contains("'openrouter'"), "{err}");
+        assert!(err.to_string().contains("'bedrock'"), "{err}");
         assert!(cat.get("my-model").is_none());
 
         cat.upsert_model(new_model()).unwrap();
@@ -1039,7 +1095,7 @@ mod tests {
         p.regions.truncate(1);
         cat.upsert_provider(p).unwrap();
         assert_eq!(cat.provider("zhipu").unwrap().regions.len(), 1);
-        assert_eq!(cat.providers().len(), 4);
+        assert_eq!(cat.providers().len(), 8);
 
         let local = Provider {
             id: "local".into(),
@@ -1054,7 +1110,7 @@ mod tests {
             docs: None,
         };
         cat.upsert_provider(local.clone()).unwrap();
-        assert_eq!(cat.providers().len(), 5);
+        assert_eq!(cat.providers().len(), 9);
         let mut o = new_model();
         o.provider = Some("local".into());
         cat.upsert_model(o).unwrap();
@@ -1063,6 +1119,75 @@ mod tests {
         let mut bad = local;
         bad.regions.clear();
         assert!(cat.upsert_provider(bad).is_err());
+    }
+
+    #[test]
+    fn a_model_sold_by_several_vendors_lists_each_with_its_id_and_price() {
+        let cat = builtin();
+        let m = cat.get("deepseek-v3.2").unwrap();
+        let vendors: Vec<&str> = m.vendors().map(|s| s.provider).collect();
+        assert_eq!(vendors, ["deepseek", "siliconflow", "openrouter", "ark"]);
+        let sf = m.sold_by("siliconflow").unwrap();
+        assert_eq!(sf.upstream_id, "deepseek-ai/DeepSeek-V3.2");
+        assert_eq!((sf.price.input, sf.price.output), (0.27, 0.42));
+        assert_eq!(m.sold_by("deepseek").unwrap().upstream_id, "deepseek-chat");
+        assert!(m.sold_by("minimax").is_none());
+        // A reseller's id finds the model too (OpenRouter's, with its vendor prefix).
+        assert_eq!(cat.resolve("deepseek/deepseek-v3.2").unwrap().id, m.id);
+        assert_eq!(cat.resolve("Qwen/Qwen3-32B").unwrap().id, "qwen3-32b");
+        for m in cat.models() {
+            for o in &m.offers {
+                assert!(is_iso_date(&o.price.as_of), "{} at {}", m.id, o.provider);
+                assert!(!o.price.source.is_empty(), "{} at {}", m.id, o.provider);
+            }
+        }
+    }
+
+    #[test]
+    fn offers_must_name_another_known_vendor_once_with_a_valid_price() {
+        let base = r#"
+            [[providers]]
+            id = "a"
+            name = "A"
+            dialect = "openai"
+            regions = [{ name = "r", base_url = "http://a" }]
+            [[providers]]
+            id = "b"
+            name = "B"
+            dialect = "openai"
+            regions = [{ name = "r", base_url = "http://b" }]
+            [[models]]
+            id = "m"
+            display_name = "M"
+            family = "x"
+            provider = "a"
+            upstream_id = "m"
+            context_window = 100
+            max_output = 10
+            capabilities = ["text"]
+            price = { input = 1.0, cached_input = 0.5, output = 2.0, as_of = "2026-01-01", source = "s" }
+            typical_ttft_ms = 100
+            typical_tokens_per_sec = 10
+        "#;
+        let offer = |provider: &str, input: f64| {
+            format!(
+                "[[models.offers]]\nprovider = \"{provider}\"\nupstream_id = \"org/M\"\nprice = {{ input = {input}, cached_input = 0.0, output = 1.0 }}\n"
+            )
+        };
+        let ok = Catalog::from_toml_str(&format!("{base}{}", offer("b", 1.0))).unwrap();
+        assert_eq!(
+            ok.get("m").unwrap().sold_by("b").unwrap().upstream_id,
+            "org/M"
+        );
+        for (extra, needle) in [
+            (offer("c", 1.0), "'c'"),
+            (offer("a", 1.0), "twice"),
+            (format!("{}{}", offer("b", 1.0), offer("b", 1.0)), "twice"),
+            (offer("b", -1.0), "offer of 'b'"),
+        ] {
+            let err = Catalog::from_toml_str(&format!("{base}{extra}")).unwrap_err();
+            assert!(err.to_string().contains(needle), "{needle}: {err}");
+        }
     }
 
     #[test]

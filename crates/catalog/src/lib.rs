@@ -36,6 +36,6 @@ mod render;
 pub use capability::{Capabilities, Capability};
 pub use catalog::{BUILTIN_TOML, Catalog, MAX_SUGGEST_QUERY_LEN};
 pub use error::CatalogError;
-pub use model::{DIALECTS, Model, ModelOverride, Provider, Region, defaults};
+pub use model::{DIALECTS, Model, ModelOverride, Offer, Provider, Region, Sold, defaults};
 pub use name::normalize_name;
 pub use price::{Billed, NANOS_PER_USD, OffPeak, Price, PriceTier};

@@ -7,7 +7,17 @@ use crate::error::CatalogError;
 use crate::price::Price;
 
 /// The wire dialects a provider may speak; [`Provider::dialect`] must be one of these.
-pub const DIALECTS: &[&str] = &["openai", "deepseek", "dashscope", "moonshot", "zhipu"];
+pub const DIALECTS: &[&str] = &[
+    "openai",
+    "deepseek",
+    "dashscope",
+    "moonshot",
+    "zhipu",
+    "ark",
+    "siliconflow",
+    "minimax",
+    "openrouter",
+];
 
 /// Default display name, family, latency and throughput for models added by config overlay.
 pub mod defaults {
@@ -54,9 +64,55 @@ pub struct Model {
     /// For an embedding model (served by `/v1/embeddings`, never by chat): its vectors.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub embedding: Option<Embedding>,
+    /// Other vendors that sell the same model (open weights resold by a cloud, an
+    /// aggregator), each with its own id for it and its own list price.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub offers: Vec<Offer>,
+}
+
+/// The same model sold by another vendor than its maker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Offer {
+    /// The vendor's provider id.
+    pub provider: String,
+    /// What the vendor's API calls the model.
+    pub upstream_id: String,
+    /// The vendor's list price for it.
+    pub price: Price,
+}
+
+/// Where a model can be bought: its id and price at one vendor.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sold<'a> {
+    /// Provider id.
+    pub provider: &'a str,
+    /// The model's id there.
+    pub upstream_id: &'a str,
+    /// Its list price there.
+    pub price: &'a Price,
 }
 
 impl Model {
+    /// Every vendor that sells the model: its own provider first, then the offers.
+    pub fn vendors(&self) -> impl Iterator<Item = Sold<'_>> {
+        std::iter::once(Sold {
+            provider: &self.provider,
+            upstream_id: &self.upstream_id,
+            price: &self.price,
+        })
+        .chain(self.offers.iter().map(|o| Sold {
+            provider: &o.provider,
+            upstream_id: &o.upstream_id,
+            price: &o.price,
+        }))
+    }
+
+    /// The model as `provider` sells it, if it does.
+    pub fn sold_by(&self, provider: &str) -> Option<Sold<'_>> {
+        self.vendors().find(|s| s.provider == provider)
+    }
+
     /// Whether the model has capability `cap`.
     pub fn supports(&self, cap: Capability) -> bool {
         self.capabilities.contains(cap)
@@ -292,6 +348,7 @@ impl ModelOverride {
             capabilities,
             price,
             embedding: self.embedding,
+            offers: Vec::new(),
         })
     }
 }

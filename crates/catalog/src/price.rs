@@ -193,7 +193,7 @@ impl Price {
     /// What is wrong with the price, if anything: a rate that is negative or not a
     /// finite number, cached input dearer than input, a bad `as_of` date, tiers not in
     /// rising order, a peak window that is not `"HH:MM-HH:MM"`.
-    pub(crate) fn problem(&self) -> Option<String> {
+    pub fn problem(&self) -> Option<String> {
         let mut rates = vec![
             ("input", self.input),
             ("cached_input", self.cached_input),

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
 use metrics::counter;
+use switchyard_catalog::Price;
 use switchyard_wire::TokenUsage;
 
 use crate::keys::Admission;
@@ -32,6 +33,8 @@ pub(crate) struct RequestCtx {
     pub region: String,
     /// Deployment that serves the request.
     pub deployment: String,
+    /// What that deployment bills (`None` until one is tried: the model's list price).
+    pub price: Option<Arc<Price>>,
     /// Arrival time.
     pub started: Instant,
     /// Prompt tokens by our estimator (used when the vendor's figure never arrives).
@@ -56,6 +59,15 @@ pub(crate) struct RequestCtx {
 }
 
 impl RequestCtx {
+    /// The request is (now) served by `d`: its vendor, region and price are the ones
+    /// recorded.
+    pub(crate) fn serve_on(&mut self, d: &Deployment) {
+        self.provider.clone_from(&d.provider);
+        self.region.clone_from(&d.region_name);
+        self.deployment.clone_from(&d.name);
+        self.price = Some(Arc::clone(&d.price));
+    }
+
     /// Record usage for this request; returns its cost in nano-dollars.
     pub(crate) fn record(&self, usage: TokenUsage, estimated: bool, outcome: Outcome) -> u64 {
         let status = match outcome {
@@ -64,6 +76,7 @@ impl RequestCtx {
         };
         self.record_in(
             (&self.region, &self.deployment),
+            self.price.as_deref(),
             usage,
             estimated,
             outcome,
@@ -77,6 +90,7 @@ impl RequestCtx {
         self.trace(|t| t.error = Some(why.to_string()));
         self.record_in(
             (&self.region, &self.deployment),
+            self.price.as_deref(),
             TokenUsage::default(),
             false,
             Outcome::Failed,
@@ -95,12 +109,20 @@ impl RequestCtx {
     /// Record the estimated spend of an extra attempt of this request on deployment `d`
     /// (a cancelled hedge), apart from the request's own record.
     pub(crate) fn record_attempt(&self, d: &Deployment, usage: TokenUsage, outcome: Outcome) {
-        self.record_in((&d.region_name, &d.name), usage, true, outcome, 499);
+        self.record_in(
+            (&d.region_name, &d.name),
+            Some(&d.price),
+            usage,
+            true,
+            outcome,
+            499,
+        );
     }
 
     fn record_in(
         &self,
         (region, deployment): (&str, &str),
+        price: Option<&Price>,
         usage: TokenUsage,
         estimated: bool,
         outcome: Outcome,
@@ -138,7 +160,7 @@ impl RequestCtx {
                 usage,
                 estimated,
                 outcome,
-                price: &model.price,
+                price: price.unwrap_or(&model.price),
                 latency: self.started.elapsed(),
             },
             self.st.metrics.get(&self.model_id),

@@ -8,19 +8,20 @@ use axum::body::Bytes;
 use serde_json::{Value, json};
 use switchyard_catalog::{Catalog, Model};
 
+use crate::routing::route::Route;
 use crate::routing::virtual_models::VirtualModel;
 use crate::upstream::ProviderRuntime;
 
 /// `GET /v1/models` body: OpenAI list shape plus price, context and capability fields.
 pub(crate) fn render_models(
     catalog: &Catalog,
-    providers: &HashMap<String, ProviderRuntime>,
+    (providers, routes): Serving<'_>,
     virtual_models: &[&VirtualModel],
 ) -> Bytes {
     let mut data: Vec<Value> = catalog
         .models()
         .iter()
-        .map(|m| model_entry(m, providers.get(&m.provider)))
+        .map(|m| model_entry(m, available(m, (providers, routes))))
         .collect();
     // Virtual models are callable names too; they say how they route.
     data.extend(virtual_models.iter().map(|v| virtual_entry(v)));
@@ -39,7 +40,39 @@ pub(crate) fn virtual_entry(v: &VirtualModel) -> Value {
     })
 }
 
-pub(crate) fn model_entry(m: &Model, p: Option<&ProviderRuntime>) -> Value {
+/// The providers and the routes: who can serve what.
+pub(crate) type Serving<'a> = (
+    &'a HashMap<String, ProviderRuntime>,
+    &'a HashMap<String, Route>,
+);
+
+/// Whether a request for `m` can be sent anywhere: a deployment of it is on a vendor
+/// with a key (or simulated).
+pub(crate) fn available(m: &Model, (providers, routes): Serving<'_>) -> bool {
+    routes.get(&m.id).is_some_and(|r| {
+        r.deployments.iter().any(|d| {
+            providers
+                .get(&d.provider)
+                .is_some_and(ProviderRuntime::usable)
+        })
+    })
+}
+
+/// Every vendor that sells `m`, with its id and list price there.
+fn vendors(m: &Model) -> Vec<Value> {
+    m.vendors()
+        .map(|s| {
+            json!({
+                "provider": s.provider,
+                "upstream_id": s.upstream_id,
+                "price": {"input": s.price.input, "cached_input": s.price.cached_input,
+                    "output": s.price.output, "as_of": s.price.as_of},
+            })
+        })
+        .collect()
+}
+
+pub(crate) fn model_entry(m: &Model, available: bool) -> Value {
     let mut entry = json!({
         "id": m.id,
         "object": "model",
@@ -62,7 +95,8 @@ pub(crate) fn model_entry(m: &Model, p: Option<&ProviderRuntime>) -> Value {
             "output": m.price.output,
             "as_of": m.price.as_of,
         },
-        "available": p.is_some_and(ProviderRuntime::usable),
+        "vendors": vendors(m),
+        "available": available,
     });
     if let (Some(e), Some(obj)) = (&m.embedding, entry.as_object_mut()) {
         obj.insert(
@@ -92,7 +126,11 @@ mod tests {
     #[test]
     fn every_catalog_model_is_listed_with_its_price_and_unavailable_without_a_provider() {
         let catalog = Catalog::builtin().unwrap();
-        let data = list(&render_models(&catalog, &HashMap::new(), &[]));
+        let data = list(&render_models(
+            &catalog,
+            (&HashMap::new(), &HashMap::new()),
+            &[],
+        ));
         assert_eq!(data.len(), catalog.models().len());
         let first = &data[0];
         let model = &catalog.models()[0];
@@ -120,7 +158,11 @@ mod tests {
             weights: Vec::new(),
             rules: Vec::new(),
         };
-        let data = list(&render_models(&catalog, &HashMap::new(), &[&vm]));
+        let data = list(&render_models(
+            &catalog,
+            (&HashMap::new(), &HashMap::new()),
+            &[&vm],
+        ));
         let last = data.last().unwrap();
         assert_eq!(last["id"], "auto");
         assert_eq!(last["virtual"], true);

@@ -1,7 +1,7 @@
 //! The plan for one model: whether it can take the request (capabilities, output cap,
-//! a usable provider with deployments), and the request rewritten for its vendor — one
-//! body per distinct upstream id among its deployments, prepared once and reused by
-//! every attempt, hedge and failover.
+//! a usable vendor with deployments), and the request rewritten for each vendor that
+//! serves it — one body per distinct (vendor, upstream id) among its deployments, each in
+//! its vendor's dialect, prepared once and reused by every attempt, hedge and failover.
 
 use axum::body::Bytes;
 use switchyard_catalog::Model;
@@ -14,15 +14,16 @@ use crate::routing::route::Route;
 use crate::state::AppState;
 use crate::upstream::ProviderRuntime;
 
-/// One model the request may be served by, with the request rewritten for its dialect.
+/// One model the request may be served by, with the request rewritten for each vendor.
 pub(crate) struct Target<'a> {
-    /// The model's provider.
+    /// The vendor of the route's first deployment (the model's own, unless routed
+    /// elsewhere): the one named until an attempt says who served.
     pub provider: &'a ProviderRuntime,
     /// The model's deployments and policy.
     pub route: &'a Route,
-    /// Prepared bodies by upstream id (one per distinct id among the deployments).
-    pub bodies: Vec<(String, Bytes)>,
-    /// What was changed for the vendor.
+    /// Prepared bodies, one per distinct (vendor, upstream id) among the deployments.
+    pub bodies: Vec<Prepared>,
+    /// What was changed for the first deployment's vendor.
     pub adjustments: Vec<Adjustment>,
     /// Stream from the vendor, answer the client whole.
     pub assemble: bool,
@@ -31,6 +32,17 @@ pub(crate) struct Target<'a> {
     pub reserve: u64,
     /// The vendor API the bodies are for.
     pub api: UpstreamApi,
+}
+
+/// The request as one vendor takes it, for one of its ids of the model.
+#[derive(Clone)]
+pub(crate) struct Prepared {
+    /// Provider id.
+    pub provider: String,
+    /// The model's id there.
+    pub upstream_id: String,
+    /// The body to send.
+    pub body: Bytes,
 }
 
 /// The vendor API a target's bodies are written for.
@@ -44,19 +56,19 @@ pub(crate) enum UpstreamApi {
 }
 
 impl Target<'_> {
-    /// The body prepared for `d`'s upstream id.
+    /// The body prepared for `d`'s vendor and upstream id.
     pub(crate) fn body_for(&self, d: &Deployment) -> Bytes {
-        body_for(&self.bodies, &d.upstream_id)
+        body_for(&self.bodies, d)
     }
 
     /// Pass the client's Messages request `raw` through to the vendor's own
     /// Anthropic-compatible endpoint, when every deployment's region has one and the
     /// model needs no stream assembled; `false` (nothing changed) otherwise.
-    pub(crate) fn pass_through(&mut self, raw: &[u8]) -> bool {
+    pub(crate) fn pass_through(&mut self, st: &AppState, raw: &[u8]) -> bool {
         let all_have_one = self.route.deployments.iter().all(|d| {
-            self.provider
-                .regions
-                .get(d.region)
+            st.providers
+                .get(&d.provider)
+                .and_then(|p| p.regions.get(d.region))
                 .is_some_and(|r| r.messages.is_some())
         });
         if !all_have_one || self.assemble {
@@ -66,12 +78,18 @@ impl Target<'_> {
             return false;
         };
         let mut bodies = Vec::with_capacity(self.bodies.len());
-        for (id, _) in &self.bodies {
-            body.insert("model".into(), serde_json::Value::String(id.clone()));
+        for p in &self.bodies {
+            body.insert(
+                "model".into(),
+                serde_json::Value::String(p.upstream_id.clone()),
+            );
             let Ok(bytes) = serde_json::to_vec(&body) else {
                 return false;
             };
-            bodies.push((id.clone(), Bytes::from(bytes)));
+            bodies.push(Prepared {
+                body: Bytes::from(bytes),
+                ..p.clone()
+            });
         }
         self.bodies = bodies;
         // The vendor takes the Messages request as it is: nothing was adjusted for it.
@@ -81,14 +99,14 @@ impl Target<'_> {
     }
 }
 
-/// The body prepared for `upstream_id` (the first one if none was: a deployment always
-/// has its model's id among them).
-pub(crate) fn body_for(bodies: &[(String, Bytes)], upstream_id: &str) -> Bytes {
+/// The body prepared for `d`'s vendor and upstream id (the first one if none was: a
+/// deployment always has its own among them).
+pub(crate) fn body_for(bodies: &[Prepared], d: &Deployment) -> Bytes {
     bodies
         .iter()
-        .find(|(id, _)| id == upstream_id)
+        .find(|p| p.upstream_id == d.upstream_id && p.provider == d.provider)
         .or(bodies.first())
-        .map(|(_, b)| b.clone())
+        .map(|p| p.body.clone())
         .unwrap_or_default()
 }
 
@@ -117,23 +135,35 @@ pub(crate) fn plan_target<'a>(
             ),
         });
     }
-    // Stream-only models: stream from the vendor, answer the client in one piece.
+    // Stream-only models: stream from the vendor, answer the client in one piece. One
+    // vendor needing it streams them all (any vendor can stream).
+    let vendors = vendors_of(st, route);
     let assemble = !req.is_stream()
-        && provider
-            .dialect
-            .requires_stream(&model.upstream_id, req.thinking_disabled());
+        && vendors
+            .iter()
+            .any(|(p, id)| p.dialect.requires_stream(id, req.thinking_disabled()));
     if assemble {
         req.stream = Some(true);
     }
-    let mut ids: Vec<&str> = Vec::with_capacity(1);
-    for d in &route.deployments {
-        if !ids.contains(&d.upstream_id.as_str()) {
-            ids.push(&d.upstream_id);
+    let serialize = |r: &ChatRequest| {
+        serde_json::to_vec(r)
+            .map(Bytes::from)
+            .map_err(|e| GatewayError::InvalidJson(e.to_string()))
+    };
+    let mut bodies = Vec::with_capacity(vendors.len());
+    let mut adjustments = Vec::new();
+    for (i, (p, id)) in vendors.iter().enumerate() {
+        let mut r = req.clone();
+        let adjusted = p.dialect.prepare(&mut r, id);
+        if i == 0 {
+            adjustments = adjusted;
         }
+        bodies.push(Prepared {
+            provider: p.id.clone(),
+            upstream_id: (*id).to_string(),
+            body: serialize(&r)?,
+        });
     }
-    let first = ids.first().copied().unwrap_or(&model.upstream_id);
-    let others: Vec<ChatRequest> = ids.iter().skip(1).map(|_| req.clone()).collect();
-    let mut adjustments = provider.dialect.prepare(&mut req, first);
     if assemble {
         adjustments.push(Adjustment {
             field: "stream",
@@ -142,16 +172,6 @@ pub(crate) fn plan_target<'a>(
                 model.upstream_id
             ),
         });
-    }
-    let serialize = |r: &ChatRequest| {
-        serde_json::to_vec(r)
-            .map(Bytes::from)
-            .map_err(|e| GatewayError::InvalidJson(e.to_string()))
-    };
-    let mut bodies = vec![(first.to_string(), serialize(&req)?)];
-    for (id, mut r) in ids.iter().skip(1).zip(others) {
-        provider.dialect.prepare(&mut r, id);
-        bodies.push(((*id).to_string(), serialize(&r)?));
     }
     Ok(Target {
         provider,
@@ -164,33 +184,56 @@ pub(crate) fn plan_target<'a>(
     })
 }
 
-/// The provider and route that serve `model`: 503 naming what to set when its provider
-/// has no key, or the model no deployment.
+/// Each distinct (vendor, upstream id) among `route`'s deployments, in order.
+fn vendors_of<'a>(st: &'a AppState, route: &'a Route) -> Vec<(&'a ProviderRuntime, &'a str)> {
+    let mut out: Vec<(&ProviderRuntime, &str)> = Vec::with_capacity(1);
+    for d in &route.deployments {
+        let Some(p) = st.providers.get(&d.provider) else {
+            continue;
+        };
+        if !out
+            .iter()
+            .any(|(q, id)| q.id == p.id && *id == d.upstream_id)
+        {
+            out.push((p, &d.upstream_id));
+        }
+    }
+    out
+}
+
+/// The vendor of `model`'s first deployment, and its route: 503 naming what to set
+/// when no vendor of it has a key, or the model has no deployment.
 pub(crate) fn serving<'a>(
     st: &'a AppState,
     model: &Model,
 ) -> Result<(&'a ProviderRuntime, &'a Route), GatewayError> {
-    let provider =
-        st.providers
-            .get(&model.provider)
-            .ok_or_else(|| GatewayError::ProviderNotConfigured {
-                provider: model.provider.clone(),
-                hint: "it has no runtime entry".into(),
-            })?;
+    let route = st
+        .routes
+        .get(&model.id)
+        .filter(|r| !r.deployments.is_empty())
+        .ok_or_else(|| GatewayError::ProviderNotConfigured {
+            provider: model.provider.clone(),
+            hint: format!("model '{}' has no deployments", model.id),
+        })?;
+    // A route keeps only the deployments it can call, when it has any: the first one
+    // stands for them all.
+    let first = route
+        .deployments
+        .first()
+        .map_or(model.provider.as_str(), |d| d.provider.as_str());
+    let provider = st
+        .providers
+        .get(first)
+        .ok_or_else(|| GatewayError::ProviderNotConfigured {
+            provider: first.to_string(),
+            hint: "it has no runtime entry".into(),
+        })?;
     if !provider.usable() {
         return Err(GatewayError::ProviderNotConfigured {
             provider: provider.id.clone(),
             hint: provider.unusable_hint.clone(),
         });
     }
-    let route = st
-        .routes
-        .get(&model.id)
-        .filter(|r| !r.deployments.is_empty())
-        .ok_or_else(|| GatewayError::ProviderNotConfigured {
-            provider: provider.id.clone(),
-            hint: format!("model '{}' has no deployments", model.id),
-        })?;
     Ok((provider, route))
 }
 
@@ -240,15 +283,15 @@ deployments = [{ region = "a" }, { region = "b", upstream_id = "flash-at-b" }, {
         let st = state().await;
         let model = st.catalog.resolve("deepseek-v4-flash").unwrap();
         let mut t = plan_target(&st, model, request(&model.id, serde_json::json!({})), 10).unwrap();
-        assert!(!t.pass_through(raw));
+        assert!(!t.pass_through(&st, raw));
         assert_eq!(t.api, UpstreamApi::Chat);
         // The built-in dashscope regions have one: the body goes as the client wrote it,
         // renamed for each deployment.
         let model = st.catalog.resolve("qwen-plus").unwrap();
         let mut t = plan_target(&st, model, request(&model.id, serde_json::json!({})), 10).unwrap();
-        assert!(t.pass_through(raw));
+        assert!(t.pass_through(&st, raw));
         assert_eq!(t.api, UpstreamApi::Messages);
-        let body: serde_json::Value = serde_json::from_slice(&t.bodies[0].1).unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&t.bodies[0].body).unwrap();
         assert_eq!(body["model"], "qwen-plus");
         assert_eq!(body["system"][0]["cache_control"]["type"], "ephemeral");
         assert_eq!(body["max_tokens"], 9);
@@ -259,10 +302,10 @@ deployments = [{ region = "a" }, { region = "b", upstream_id = "flash-at-b" }, {
         let st = state().await;
         let model = st.catalog.get("deepseek-v4-flash").unwrap();
         let t = plan_target(&st, model, request(&model.id, serde_json::json!({})), 10).unwrap();
-        let ids: Vec<&str> = t.bodies.iter().map(|(id, _)| id.as_str()).collect();
+        let ids: Vec<&str> = t.bodies.iter().map(|p| p.upstream_id.as_str()).collect();
         assert_eq!(ids, [model.upstream_id.as_str(), "flash-at-b"]);
-        for (id, body) in &t.bodies {
-            assert_eq!(&model_of(body), id);
+        for p in &t.bodies {
+            assert_eq!(model_of(&p.body), p.upstream_id);
         }
         let b = t.route.deployments.iter().find(|d| d.name == "b").unwrap();
         assert_eq!(model_of(&t.body_for(b)), "flash-at-b");
@@ -307,7 +350,7 @@ deployments = [{ region = "a" }, { region = "b", upstream_id = "flash-at-b" }, {
         let model = st.catalog.get("qwen3-32b").unwrap();
         let t = plan_target(&st, model, request(&model.id, serde_json::json!({})), 10).unwrap();
         assert!(t.assemble);
-        let v: serde_json::Value = serde_json::from_slice(&t.bodies[0].1).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&t.bodies[0].body).unwrap();
         assert_eq!(v["stream"], true);
         assert!(t.adjustments.iter().any(|a| a.field == "stream"));
     }

@@ -24,10 +24,11 @@ use crate::render::Emitted;
 /// for vendors without one.
 pub(crate) fn prefix(dialect: Dialect) -> Option<&'static str> {
     match dialect {
-        Dialect::DeepSeek | Dialect::Moonshot => Some("/anthropic"),
+        Dialect::DeepSeek | Dialect::Moonshot | Dialect::MiniMax => Some("/anthropic"),
         Dialect::DashScope => Some("/apps/anthropic"),
         Dialect::Zhipu => Some("/api/anthropic"),
-        Dialect::OpenAi => None,
+        Dialect::OpenRouter => Some("/api"),
+        Dialect::OpenAi | Dialect::Ark | Dialect::SiliconFlow => None,
     }
 }
 

@@ -10,7 +10,7 @@ use serde::Serialize;
 use switchyard_wire::{TokenUsage, Usage};
 
 use crate::generate::{self, ChoicePlan, Output};
-use crate::vendor::{Fingerprint, Shape, StreamUsage, UsageNull, Vendor};
+use crate::vendor::{Fingerprint, ReasoningOut, Shape, StreamUsage, UsageNull, Vendor};
 
 /// Identity of one response.
 #[derive(Debug, Clone)]
@@ -42,7 +42,11 @@ pub(crate) enum Emitted {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Item {
     Role,
-    Reasoning,
+    /// A thinking token; the choice's first and last are marked (for `<think>` tags).
+    Reasoning {
+        first: bool,
+        last: bool,
+    },
     Content,
     /// Piece `i` of a literal answer.
     Literal(usize),
@@ -87,9 +91,14 @@ pub(crate) struct Events {
     usage_json: Vec<u8>,
     rng: SmallRng,
     cursor: Cursor,
+    /// Where the thinking goes, the request's `reasoning_split` applied.
+    reasoning: ReasoningOut,
 }
 
 const DONE: &[u8] = b"data: [DONE]\n\n";
+/// How MiniMax opens and closes thinking written inside the content.
+const THINK_OPEN: &str = "<think>";
+const THINK_CLOSE: &str = "</think>\n\n";
 
 fn push_json_str(buf: &mut BytesMut, s: &str) {
     // Serialising a &str into a buffer cannot fail.
@@ -182,7 +191,17 @@ impl Events {
             usage_json,
             rng,
             cursor,
+            reasoning: shape.reasoning,
         }
+    }
+
+    /// The request asked for the thinking apart (`reasoning_split`): a vendor that
+    /// otherwise writes it inside the content gives it in `reasoning_content`.
+    pub(crate) fn reasoning_split(mut self, split: bool) -> Self {
+        if split && self.reasoning == ReasoningOut::InlineUnlessSplit {
+            self.reasoning = ReasoningOut::Content;
+        }
+        self
     }
 
     /// Token steps of the longest choice (everything but its role and finish events):
@@ -209,7 +228,7 @@ impl Events {
         match self.cursor {
             Cursor::Step { step, choice } => matches!(
                 self.item(choice, step),
-                Item::Reasoning
+                Item::Reasoning { .. }
                     | Item::Content
                     | Item::Literal(_)
                     | Item::ToolStart
@@ -227,7 +246,10 @@ impl Events {
         } else if step + 1 >= len {
             Item::Finish
         } else if step <= plan.reasoning {
-            Item::Reasoning
+            Item::Reasoning {
+                first: step == 1,
+                last: step == plan.reasoning,
+            }
         } else {
             match &plan.output {
                 Output::Text(_) => Item::Content,
@@ -302,14 +324,7 @@ impl Events {
         }
         match item {
             Item::Role => buf.extend_from_slice(b"\"role\":\"assistant\",\"content\":\"\""),
-            Item::Reasoning => {
-                if shape.reasoning_content_null {
-                    buf.extend_from_slice(b"\"content\":null,");
-                }
-                buf.extend_from_slice(b"\"reasoning_content\":\"");
-                buf.extend_from_slice(generate::word(&mut self.rng).as_bytes());
-                buf.extend_from_slice(b"\"");
-            }
+            Item::Reasoning { first, last } => self.write_reasoning(buf, first, last),
             Item::Content => {
                 buf.extend_from_slice(b"\"content\":\"");
                 buf.extend_from_slice(generate::word(&mut self.rng).as_bytes());
@@ -372,6 +387,35 @@ impl Events {
         }
     }
 
+    /// One thinking token, where the vendor puts it.
+    fn write_reasoning(&mut self, buf: &mut BytesMut, first: bool, last: bool) {
+        let word = generate::word(&mut self.rng);
+        match self.reasoning {
+            ReasoningOut::Content | ReasoningOut::Named => {
+                if self.shape.reasoning_content_null {
+                    buf.extend_from_slice(b"\"content\":null,");
+                }
+                buf.extend_from_slice(if self.reasoning == ReasoningOut::Named {
+                    b"\"reasoning\":\""
+                } else {
+                    b"\"reasoning_content\":\""
+                });
+                buf.extend_from_slice(word.as_bytes());
+            }
+            ReasoningOut::InlineUnlessSplit => {
+                buf.extend_from_slice(b"\"content\":\"");
+                if first {
+                    buf.extend_from_slice(THINK_OPEN.as_bytes());
+                }
+                buf.extend_from_slice(word.as_bytes());
+                if last {
+                    buf.extend_from_slice(br"</think>\n\n");
+                }
+            }
+        }
+        buf.extend_from_slice(b"\"");
+    }
+
     /// Write the whole non-streaming `chat.completion` body into `buf`.
     pub(crate) fn write_completion(&mut self, buf: &mut BytesMut) {
         let shape = self.shape;
@@ -402,12 +446,28 @@ impl Events {
                     }]),
                 ),
             };
+            let (content, reasoning_content, reasoning) = match self.reasoning {
+                ReasoningOut::Content => (content, reasoning, None),
+                ReasoningOut::Named => (content, None, reasoning),
+                ReasoningOut::InlineUnlessSplit => match reasoning {
+                    Some(r) => {
+                        let answer = content.unwrap_or_default();
+                        (
+                            Some(format!("{THINK_OPEN}{r}{THINK_CLOSE}{answer}")),
+                            None,
+                            None,
+                        )
+                    }
+                    None => (content, None, None),
+                },
+            };
             choices.push(ChoiceOut {
                 index: index as u32,
                 message: MessageOut {
                     role: "assistant",
                     content,
-                    reasoning_content: reasoning,
+                    reasoning_content,
+                    reasoning,
                     tool_calls,
                 },
                 logprobs: shape.logprobs.then_some(()),
@@ -466,6 +526,9 @@ struct MessageOut<'a> {
     content: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reasoning_content: Option<String>,
+    /// OpenRouter's spelling of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reasoning: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     tool_calls: Option<Vec<ToolCallOut<'a>>>,
 }
@@ -521,8 +584,18 @@ mod tests {
         }
     }
 
-    /// All `data:` payloads of a rendered stream.
+    /// All `data:` payloads of a rendered stream, its thinking asked apart (as the
+    /// gateway asks MiniMax).
     fn stream(d: Dialect, plans: Vec<ChoicePlan>, include_usage: bool) -> Vec<String> {
+        stream_split(d, plans, include_usage, true)
+    }
+
+    fn stream_split(
+        d: Dialect,
+        plans: Vec<ChoicePlan>,
+        include_usage: bool,
+        split: bool,
+    ) -> Vec<String> {
         let mut ev = Events::new(
             of(d),
             meta(),
@@ -530,7 +603,8 @@ mod tests {
             usage(),
             include_usage,
             request_rng(0, 0),
-        );
+        )
+        .reasoning_split(split);
         let mut buf = BytesMut::new();
         while ev.write_next(&mut buf) != Emitted::End {}
         let mut p = SseParser::new();
@@ -562,11 +636,65 @@ mod tests {
                 for ch in &c.choices {
                     content.push_str(ch.delta.content.as_deref().unwrap_or(""));
                     reasoning.push_str(ch.delta.reasoning_content.as_deref().unwrap_or(""));
+                    // OpenRouter's spelling.
+                    reasoning.push_str(
+                        ch.delta
+                            .extra
+                            .get("reasoning")
+                            .and_then(Value::as_str)
+                            .unwrap_or(""),
+                    );
                 }
             }
             assert_eq!(tokens::estimate(&content), 5, "{d}");
             assert_eq!(tokens::estimate(&reasoning), 2, "{d}");
         }
+    }
+
+    #[test]
+    fn minimax_writes_thinking_inside_the_content_unless_asked_apart() {
+        let text = |events: &[String]| -> (String, bool) {
+            let mut content = String::new();
+            let mut apart = false;
+            for v in chunks(events) {
+                let c: ChatChunk = serde_json::from_value(v).unwrap();
+                for ch in &c.choices {
+                    content.push_str(ch.delta.content.as_deref().unwrap_or(""));
+                    apart |= ch.delta.reasoning_content.is_some();
+                }
+            }
+            (content, apart)
+        };
+        let (inline, apart) = text(&stream_split(
+            Dialect::MiniMax,
+            vec![text_plan(2, 3)],
+            false,
+            false,
+        ));
+        assert!(!apart);
+        let (thought, answer) = inline
+            .strip_prefix(THINK_OPEN)
+            .and_then(|s| s.split_once(THINK_CLOSE))
+            .unwrap();
+        assert_eq!(
+            (tokens::estimate(thought), tokens::estimate(answer)),
+            (2, 3)
+        );
+        let (split, apart) = text(&stream(Dialect::MiniMax, vec![text_plan(2, 3)], false));
+        assert!(apart && !split.contains("<think>"));
+        let mut ev = Events::new(
+            of(Dialect::MiniMax),
+            meta(),
+            vec![text_plan(2, 3)],
+            usage(),
+            false,
+            request_rng(0, 1),
+        );
+        let mut buf = BytesMut::new();
+        ev.write_completion(&mut buf);
+        let c: ChatCompletion = serde_json::from_slice(&buf).unwrap();
+        assert!(c.choices[0].message.text_content().starts_with("<think>"));
+        assert!(c.choices[0].message.reasoning_content.is_none());
     }
 
     #[test]
@@ -656,7 +784,8 @@ mod tests {
                 usage(),
                 false,
                 request_rng(0, 1),
-            );
+            )
+            .reasoning_split(true);
             let mut buf = BytesMut::new();
             ev.write_completion(&mut buf);
             assert_eq!(ev.write_next(&mut buf), Emitted::End);
@@ -664,15 +793,19 @@ mod tests {
             let c: ChatCompletion = serde_json::from_value(v.clone()).unwrap();
             let msg = &c.choices[0].message;
             assert_eq!(tokens::estimate(&msg.text_content()), 4);
-            assert_eq!(
-                tokens::estimate(msg.reasoning_content.as_deref().unwrap()),
-                3
-            );
+            let reasoning = msg
+                .reasoning_content
+                .as_deref()
+                .or_else(|| msg.extra.get("reasoning").and_then(Value::as_str));
+            assert_eq!(tokens::estimate(reasoning.unwrap()), 3, "{d}");
             assert_eq!(c.model, "m\"odel");
             assert_eq!(v.get("request_id").is_some(), d == Dialect::Zhipu, "{d}");
             assert_eq!(
                 v.get("system_fingerprint").is_some(),
-                matches!(d, Dialect::OpenAi | Dialect::DeepSeek | Dialect::DashScope)
+                matches!(
+                    d,
+                    Dialect::OpenAi | Dialect::DeepSeek | Dialect::DashScope | Dialect::OpenRouter
+                )
             );
         }
     }

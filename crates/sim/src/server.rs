@@ -134,20 +134,22 @@ impl Shared {
         if req.model.trim().is_empty() {
             return Err(Failure::invalid("you must provide a model parameter"));
         }
+        // A model this vendor sells, its own or another maker's, by the vendor's id for
+        // it (or the catalog's). The index keeps one model per upstream id; two providers
+        // may share one, so the vendor's own list is searched too.
         let found = self
             .catalog
             .find(&req.model)
-            .filter(|m| m.provider == entry.id)
+            .and_then(|m| sold_here(m, &entry.id))
             .or_else(|| {
-                // The index keeps one model per upstream id; two providers may share one.
-                self.catalog.models().iter().find(|m| {
-                    m.provider == entry.id
-                        && (m.upstream_id.eq_ignore_ascii_case(&req.model)
-                            || m.id.eq_ignore_ascii_case(&req.model))
+                self.catalog.models().iter().find_map(|m| {
+                    let (m, id) = sold_here(m, &entry.id)?;
+                    (id.eq_ignore_ascii_case(&req.model) || m.id.eq_ignore_ascii_case(&req.model))
+                        .then_some((m, id))
                 })
             });
         match found {
-            Some(m) => Ok(catalog_target(m)),
+            Some((m, upstream)) => Ok(catalog_target(m, upstream.to_string())),
             None if entry.generic => Ok(Target {
                 key: req.model.clone(),
                 upstream: req.model.clone(),
@@ -165,10 +167,16 @@ impl Shared {
     }
 }
 
-fn catalog_target(m: &Model) -> Target {
+/// `m` and its id at `provider`, if that vendor sells it (its own or another maker's).
+fn sold_here<'m>(m: &'m Model, provider: &str) -> Option<(&'m Model, &'m str)> {
+    m.sold_by(provider).map(|s| (m, s.upstream_id))
+}
+
+/// What the simulator serves for `m`, sold as `upstream`.
+fn catalog_target(m: &Model, upstream: String) -> Target {
     Target {
         key: m.id.clone(),
-        upstream: m.upstream_id.clone(),
+        upstream,
         profile: Profile {
             ttft_ms: m.typical_ttft_ms,
             tokens_per_sec: m.typical_tokens_per_sec,
@@ -188,8 +196,9 @@ fn models_body(catalog: &Catalog, provider: &str, created: u64) -> Bytes {
     let data: Vec<_> = catalog
         .models()
         .iter()
-        .filter(|m| m.provider == provider && seen.insert(m.upstream_id.as_str()))
-        .map(|m| json!({"id": m.upstream_id, "object": "model", "created": created, "owned_by": provider}))
+        .filter_map(|m| m.sold_by(provider))
+        .filter(|s| seen.insert(s.upstream_id))
+        .map(|s| json!({"id": s.upstream_id, "object": "model", "created": created, "owned_by": provider}))
         .collect();
     Bytes::from(serde_json::to_vec(&json!({"object": "list", "data": data})).unwrap_or_default())
 }
@@ -548,15 +557,7 @@ async fn chat(
         fingerprint,
     };
     let streaming = req.is_stream();
-    let mut events = render(
-        api,
-        vendor,
-        meta,
-        choices,
-        usage,
-        req.wants_stream_usage(),
-        rng,
-    );
+    let mut events = render(api, vendor, meta, choices, usage, &req, rng);
     let paced = shared.time_scale > 0.0;
 
     // Benchmark mode: nothing to wait for, nothing to break — write it all now (after
@@ -572,6 +573,7 @@ async fn chat(
         keepalive: shape
             .keepalive
             .then(|| latency::scaled(KEEPALIVE_INTERVAL.as_secs_f64(), shared.time_scale)),
+        keepalive_sse: shape.keepalive_sse,
     });
 
     let answer = Answer {
@@ -628,9 +630,14 @@ fn render(
     meta: Meta,
     choices: Vec<ChoicePlan>,
     usage: TokenUsage,
-    include_usage: bool,
+    req: &ChatRequest,
     rng: SmallRng,
 ) -> Render {
+    let split = req
+        .extra
+        .get("reasoning_split")
+        .and_then(serde_json::Value::as_bool)
+        == Some(true);
     // The Messages API has one choice (a Messages request cannot ask for more).
     match choices.first().cloned().filter(|_| api == Api::Messages) {
         Some(plan) => Render::Messages(MessagesEvents::new(
@@ -640,14 +647,10 @@ fn render(
             usage,
             rng,
         )),
-        None => Render::Chat(Events::new(
-            vendor,
-            meta,
-            choices,
-            usage,
-            include_usage,
-            rng,
-        )),
+        None => Render::Chat(
+            Events::new(vendor, meta, choices, usage, req.wants_stream_usage(), rng)
+                .reasoning_split(split),
+        ),
     }
 }
 

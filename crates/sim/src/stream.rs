@@ -30,8 +30,6 @@ use crate::stats::{InFlight, Stats};
 
 /// Bytes buffered before a write is forced.
 const FLUSH_BYTES: usize = 16 * 1024;
-/// SSE comment DeepSeek sends while a streamed request waits.
-const KEEPALIVE_SSE: &[u8] = b": keep-alive\n\n";
 /// What DeepSeek sends while a non-streamed request waits.
 const KEEPALIVE_BLANK: &[u8] = b"\n";
 /// Pause before a `drop_after` cuts the connection, so the tokens before it get out.
@@ -48,6 +46,8 @@ pub(crate) struct Pacing {
     pub per_token: Duration,
     /// Keep-alive interval while waiting, for dialects that send keep-alives.
     pub keepalive: Option<Duration>,
+    /// The SSE comment a waiting stream sends (`: keep-alive` at DeepSeek).
+    pub keepalive_sse: &'static [u8],
 }
 
 impl Pacing {
@@ -197,7 +197,7 @@ impl Driver {
 
     fn keepalive_bytes(&self) -> Bytes {
         Bytes::from_static(if self.streaming {
-            KEEPALIVE_SSE
+            self.pacing.map_or(b"\n".as_slice(), |p| p.keepalive_sse)
         } else {
             KEEPALIVE_BLANK
         })

@@ -31,10 +31,17 @@ pub(super) async fn admit(
         .map_or(u64::from(model.max_output), u64::from);
     let tokens = prompt_estimate.saturating_add(max_out);
     // The most it may cost: its prompt's tier at peak prices, thinking output prices
-    // unless thinking is off.
-    let max_nanos = model
-        .price
-        .max_cost_nanos(prompt_estimate, max_out, !req.thinking_disabled());
+    // unless thinking is off, at the dearest vendor that may serve it.
+    let may_think = !req.thinking_disabled();
+    let max_nanos = st
+        .routes
+        .get(&model.id)
+        .and_then(|r| r.max_cost_nanos(prompt_estimate, max_out, may_think))
+        .unwrap_or_else(|| {
+            model
+                .price
+                .max_cost_nanos(prompt_estimate, max_out, may_think)
+        });
     reserve(st, key, &model.id, tokens, max_nanos)
         .await
         .map(Some)

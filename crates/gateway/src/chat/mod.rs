@@ -221,7 +221,7 @@ async fn serve(
         && fallbacks.is_empty()
         && choice.escalation_copy.is_none()
     {
-        target.pass_through(raw);
+        target.pass_through(st, raw);
     }
     // Every request earns a share of a retry (and, where hedging is on, of a hedge).
     st.retry_budget.deposit();
@@ -235,6 +235,7 @@ async fn serve(
         provider: target.provider.id.clone(),
         region: String::new(),
         deployment: String::new(),
+        price: None,
         started,
         prompt_estimate,
         attempts: 0,

@@ -148,8 +148,6 @@ pub(super) fn answer(
             let mut legs = VecDeque::with_capacity(1);
             legs.push_back(Leg {
                 model_id: ctx.model_id.clone(),
-                provider: target.provider.id.clone(),
-                dialect: target.provider.dialect,
                 bodies: target.bodies,
                 api: target.api,
                 deployments: rest.into(),
@@ -162,6 +160,12 @@ pub(super) fn answer(
                         models: untried.iter().cloned().collect(),
                         request,
                     });
+            // The dialect of the vendor that answered reads its stream.
+            let dialect = ctx
+                .st
+                .providers
+                .get(&won.permit.deployment().provider)
+                .map_or(target.provider.dialect, |p| p.dialect);
             let attempt = Attempt {
                 upstream,
                 permit: won.permit,
@@ -169,7 +173,7 @@ pub(super) fn answer(
             };
             let relay = Relay::new(
                 ctx,
-                target.provider.dialect,
+                dialect,
                 attempt,
                 wants.usage,
                 limits,

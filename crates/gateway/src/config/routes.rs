@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use serde::Deserialize;
+use switchyard_catalog::Price;
 use toml::Spanned;
 
 use super::check::{self, Source};
@@ -44,15 +45,25 @@ impl Balance {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct DeploymentConfig {
-    /// A region of the model's provider.
+    /// The vendor that serves the model here (default: the model's own provider). Any
+    /// provider that sells it: the catalog's offers give its id and price there, or set
+    /// `upstream_id` and `price`.
+    #[serde(default)]
+    pub provider: Option<String>,
+    /// A region of that provider.
     pub region: String,
     /// Name for health and headers (default: the region). Deployments that share a name
     /// share a circuit breaker.
     #[serde(default)]
     pub name: Option<String>,
-    /// The model's id at this deployment (default: the catalog's upstream id).
+    /// The model's id at this deployment (default: the catalog's upstream id at that
+    /// vendor).
     #[serde(default)]
     pub upstream_id: Option<String>,
+    /// What this deployment bills, e.g. a contract price (default: the vendor's list
+    /// price from the catalog). Same fields as a catalog price.
+    #[serde(default)]
+    pub price: Option<Price>,
     /// Share of traffic within its tier (default 1).
     #[serde(default = "one")]
     pub weight: u32,
@@ -203,6 +214,16 @@ fn deployments(
         } else {
             None
         };
+        if let Some(problem) = dep.price.as_ref().and_then(Price::problem) {
+            return Err(src.error(
+                span,
+                format!(
+                    "deployment in region '{}' of '{model}' has a bad price: {problem}",
+                    dep.region
+                ),
+                "prices are USD per 1M tokens: price = { input = 0.27, cached_input = 0.07, output = 1.1 }",
+            ));
+        }
         if let Some((what, fix)) = zero {
             return Err(src.error(
                 span,

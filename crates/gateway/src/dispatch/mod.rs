@@ -177,8 +177,7 @@ pub(crate) async fn try_deployments(
         }
         for (permit, sent, result) in finished {
             let d = permit.deployment();
-            ctx.region.clone_from(&d.region_name);
-            ctx.deployment.clone_from(&d.name);
+            ctx.serve_on(d);
             let mut traced = None;
             ctx.trace(|trail| traced = trail.attempt(d, &ctx.model_id, &sent));
             let call = Call {
@@ -466,8 +465,11 @@ async fn attempt(call: &Call<'_>, d: Arc<Deployment>, prime: bool, sent: &Sent) 
         stream,
         limits,
     } = *call;
-    let provider = t.provider;
-    let region = provider.regions.get(d.region).ok_or_else(|| {
+    let region = st
+        .providers
+        .get(&d.provider)
+        .and_then(|p| Some((p, p.regions.get(d.region)?)));
+    let (provider, region) = region.ok_or_else(|| {
         UpstreamError::transport(ErrorKind::Unreachable, "deployment has no region")
     })?;
     st.health.attempt(&d.provider, &d.name);

@@ -43,7 +43,6 @@ use crate::routing::route::Route;
 use crate::state::AppState;
 use crate::traceparent::TraceCtx;
 use crate::trail::{Fate, Reason, Sent, Trail};
-use crate::upstream::ProviderRuntime;
 use crate::upstream::send::{Capped, Dest, MAX_ANSWER_BYTES, read_capped, send_upstream};
 use crate::usage::{Endpoint, Outcome};
 
@@ -90,7 +89,11 @@ async fn serve(
     let prompt_estimate = asked.estimates.iter().sum::<u64>();
     let admission = match caller {
         Some(key) => {
-            let max_nanos = model.price.max_cost_nanos(prompt_estimate, 0, false);
+            let max_nanos = st
+                .routes
+                .get(&model.id)
+                .and_then(|r| r.max_cost_nanos(prompt_estimate, 0, false))
+                .unwrap_or_else(|| model.price.max_cost_nanos(prompt_estimate, 0, false));
             Some(reserve(st, key, &model.id, prompt_estimate, max_nanos).await?)
         }
         None => None,
@@ -107,6 +110,7 @@ async fn serve(
         provider: provider.id.clone(),
         region: String::new(),
         deployment: String::new(),
+        price: None,
         started,
         prompt_estimate,
         attempts: 0,
@@ -123,7 +127,6 @@ async fn serve(
         st,
         ctx: guard.ctx_mut()?,
         model,
-        provider,
         route,
         dimensions: asked.req.dimensions,
     };
@@ -173,7 +176,6 @@ struct Call<'a> {
     st: &'a AppState,
     ctx: &'a mut RequestCtx,
     model: &'a Model,
-    provider: &'a ProviderRuntime,
     route: &'a Route,
     dimensions: Option<u32>,
 }
@@ -203,7 +205,6 @@ impl Call<'_> {
             st: self.st,
             ctx,
             model: self.model,
-            provider: self.provider,
             route: self.route,
             dimensions: self.dimensions,
         };
@@ -232,8 +233,7 @@ impl Call<'_> {
         }
         self.ctx.attempts = attempts;
         if let Some(d) = last {
-            self.ctx.region.clone_from(&d.region_name);
-            self.ctx.deployment.clone_from(&d.name);
+            self.ctx.serve_on(&d);
         }
         Ok(answered)
     }
@@ -245,7 +245,6 @@ struct Shared<'a> {
     st: &'a AppState,
     ctx: &'a RequestCtx,
     model: &'a Model,
-    provider: &'a ProviderRuntime,
     route: &'a Route,
     dimensions: Option<u32>,
 }
@@ -309,7 +308,9 @@ impl Shared<'_> {
         texts: &[&str],
         sent: &Sent,
     ) -> Result<(Vec<Vec<f32>>, TokenUsage), UpstreamError> {
-        let region = self.provider.regions.get(d.region).ok_or_else(|| {
+        let provider = self.st.providers.get(&d.provider);
+        let place = provider.and_then(|p| Some((p, p.regions.get(d.region)?)));
+        let (provider, region) = place.ok_or_else(|| {
             UpstreamError::transport(ErrorKind::Unreachable, "deployment has no region")
         })?;
         let body = upstream_body(&d.upstream_id, texts, self.dimensions);
@@ -325,7 +326,7 @@ impl Shared<'_> {
             .timeouts
             .request
             .saturating_sub(self.ctx.started.elapsed());
-        let to = Dest::embeddings(self.provider, region);
+        let to = Dest::embeddings(provider, region);
         let resp = send_upstream(&self.st.client, to, body, false, timeout, trace.as_ref()).await?;
         let bad = |why: String| UpstreamError::transport(ErrorKind::BadResponse, why);
         let bytes = match tokio::time::timeout(timeout, read_capped(resp, MAX_ANSWER_BYTES)).await {

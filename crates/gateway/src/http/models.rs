@@ -13,7 +13,7 @@ use super::allowed;
 use crate::config::PublicEndpoint;
 use crate::error::GatewayError;
 use crate::keys::access::PeerAddr;
-use crate::listing::{model_entry, virtual_entry};
+use crate::listing::{available, model_entry, virtual_entry};
 use crate::respond::json_response;
 use crate::runtime::Live;
 
@@ -44,8 +44,8 @@ pub(super) async fn get_model(
     }
     match st.catalog.resolve(&id) {
         Ok(m) => {
-            let p = st.providers.get(&m.provider);
-            json_response(StatusCode::OK, Bytes::from(model_entry(m, p).to_string()))
+            let up = available(m, (&st.providers, &st.routes));
+            json_response(StatusCode::OK, Bytes::from(model_entry(m, up).to_string()))
         }
         Err(e) => GatewayError::ModelNotFound(e.to_string()).into_response(),
     }

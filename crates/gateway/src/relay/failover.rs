@@ -6,17 +6,14 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use metrics::counter;
 use serde_json::json;
-use switchyard_wire::{
-    ChatRequest, Dialect, ErrorKind, SseParser, StreamNormalizer, UpstreamError,
-};
+use switchyard_wire::{ChatRequest, ErrorKind, SseParser, StreamNormalizer, UpstreamError};
 use tokio::time::Instant;
 
 use super::Relay;
 use crate::keys::Admission;
-use crate::plan::{UpstreamApi, body_for, plan_target};
+use crate::plan::{Prepared, UpstreamApi, body_for, plan_target};
 use crate::routing::deployment::Deployment;
 use crate::series::Event;
 use crate::state::AppState;
@@ -46,12 +43,8 @@ pub(crate) struct PendingFallbacks {
 pub(crate) struct Leg {
     /// Canonical model id.
     pub model_id: String,
-    /// Provider id.
-    pub provider: String,
-    /// The provider's dialect.
-    pub dialect: Dialect,
-    /// Prepared upstream bodies by upstream id.
-    pub bodies: Vec<(String, Bytes)>,
+    /// Prepared upstream bodies, by vendor and upstream id.
+    pub bodies: Vec<Prepared>,
     /// The vendor API they are for.
     pub api: UpstreamApi,
     /// Deployments still to try, in order.
@@ -116,7 +109,7 @@ impl Relay {
                 self.failover.legs.pop_front();
                 continue;
             };
-            let Some(provider) = st.providers.get(&leg.provider) else {
+            let Some(provider) = st.providers.get(&dep.provider) else {
                 continue;
             };
             let (Some(region), Some(permit)) = (
@@ -139,9 +132,9 @@ impl Relay {
                 st.stats.event(Event::Fallback);
                 tracing::warn!(from = %self.ctx.model_id, to = %leg.model_id, %reason, "stream failed before its first token everywhere; trying a fallback model");
                 self.ctx.model_id.clone_from(&leg.model_id);
-                self.ctx.provider.clone_from(&leg.provider);
-                self.dialect = leg.dialect;
             }
+            // The next deployment may be another vendor's: its dialect reads the stream.
+            self.dialect = provider.dialect;
             st.health.attempt(&dep.provider, &dep.name);
             self.ctx.attempts += 1;
             counter!("switchyard_failovers_total", "provider" => provider.id.clone(), "from_region" => self.ctx.deployment.clone(),
@@ -149,10 +142,9 @@ impl Relay {
             .increment(1);
             st.stats.event(Event::Failover);
             tracing::warn!(provider = %provider.id, from = %self.ctx.deployment, to = %dep.name, %reason, "stream failed before its first token; trying the next deployment");
-            let body = body_for(&leg.bodies, &dep.upstream_id);
+            let body = body_for(&leg.bodies, &dep);
             let remaining = self.deadline.saturating_duration_since(Instant::now());
-            self.ctx.region.clone_from(&dep.region_name);
-            self.ctx.deployment.clone_from(&dep.name);
+            self.ctx.serve_on(&dep);
             let sent = Sent {
                 at: std::time::Instant::now(),
                 reason: why_sent,
@@ -230,8 +222,6 @@ fn fallback_leg(
     let t = plan_target(st, model, request.clone(), prompt_estimate).ok()?;
     Some(Leg {
         model_id: model.id.clone(),
-        provider: t.provider.id.clone(),
-        dialect: t.provider.dialect,
         deployments: t
             .route
             .order(|d| st.health.standing(&d.provider, &d.name))

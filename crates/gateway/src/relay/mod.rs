@@ -286,7 +286,9 @@ impl Relay {
                     return;
                 }
                 match serde_json::from_str::<ChatChunk>(&data) {
-                    Ok(chunk) if chunk.choices.is_empty() && chunk.extra.contains_key("error") => {
+                    // An error in a chunk of its own, or (OpenRouter) beside a choice
+                    // that finishes with "error".
+                    Ok(chunk) if chunk.extra.get("error").is_some_and(|e| !e.is_null()) => {
                         self.upstream_error(&data);
                     }
                     Ok(chunk) => self.on_chunk(chunk),

@@ -1,13 +1,15 @@
-//! One place a model is served: a region of its provider, the model's id there, a
-//! weight, an optional concurrency limit and the vendor's quotas.
-//! [`Deployment::try_acquire`] claims a slot, so a full deployment is passed over rather
-//! than queued behind; the [`Permit`] gives the slot (and unused quota) back when dropped.
+//! One place a model is served: a region of a vendor that sells it (its own provider or
+//! a reseller), the model's id and price there, a weight, an optional concurrency limit
+//! and the vendor's quotas. [`Deployment::try_acquire`] claims a slot, so a full
+//! deployment is passed over rather than queued behind; the [`Permit`] gives the slot
+//! (and unused quota) back when dropped.
 
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::{Value, json};
+use switchyard_catalog::Price;
 
 use super::bucket::Bucket;
 
@@ -19,7 +21,7 @@ const EWMA_ALPHA: f64 = 0.2;
 pub struct Deployment {
     /// Name for health, headers and metrics (the region, unless configured).
     pub name: String,
-    /// Provider id.
+    /// Provider id: the vendor that serves it here.
     pub provider: String,
     /// Index of the region in the provider's region list.
     pub region: usize,
@@ -27,6 +29,8 @@ pub struct Deployment {
     pub region_name: String,
     /// The model's id at this deployment.
     pub upstream_id: String,
+    /// What the vendor bills here (a contract price, else its list price).
+    pub price: Arc<Price>,
     /// Share of traffic within its tier.
     pub weight: u32,
     /// Lower tiers are tried first.
@@ -42,23 +46,39 @@ pub struct Deployment {
     ewma_ttft_us: AtomicU64,
 }
 
+/// Where a deployment serves its model: at which vendor and region, under which id, at
+/// which price.
+#[derive(Debug, Clone)]
+pub struct Place {
+    /// Name for health, headers and metrics.
+    pub name: String,
+    /// Provider id.
+    pub provider: String,
+    /// Index of the region in the provider's region list, and its label.
+    pub region: (usize, String),
+    /// The model's id there.
+    pub upstream_id: String,
+    /// The price billed there.
+    pub price: Arc<Price>,
+}
+
 impl Deployment {
-    /// A deployment with nothing in flight and no measurements.
-    pub fn new(
-        name: String,
-        provider: String,
-        (region, region_name): (usize, String),
-        upstream_id: String,
-        weight: u32,
-        tier: u32,
-        limits: Limits,
-    ) -> Self {
+    /// A deployment at `place` with nothing in flight and no measurements.
+    pub fn new(place: Place, weight: u32, tier: u32, limits: Limits) -> Self {
+        let Place {
+            name,
+            provider,
+            region: (region, region_name),
+            upstream_id,
+            price,
+        } = place;
         Deployment {
             name,
             provider,
             region,
             region_name,
             upstream_id,
+            price,
             weight: weight.max(1),
             tier,
             max_concurrency: limits.max_concurrency,
@@ -155,6 +175,8 @@ impl Deployment {
             "provider": self.provider,
             "region": self.region_name,
             "upstream_id": self.upstream_id,
+            "price": {"input": self.price.input, "cached_input": self.price.cached_input,
+                "output": self.price.output, "source": self.price.source},
             "weight": self.weight,
             "tier": self.tier,
             "max_concurrency": self.max_concurrency,
@@ -224,13 +246,31 @@ impl Drop for Permit {
 pub(crate) mod tests {
     use super::*;
 
+    /// Where a test deployment called `name` is: provider `p`, region 0, model `m`,
+    /// free.
+    pub(crate) fn place(name: &str) -> Place {
+        Place {
+            name: name.into(),
+            provider: "p".into(),
+            region: (0, name.into()),
+            upstream_id: "m".into(),
+            price: Arc::new(Price {
+                input: 0.0,
+                cached_input: 0.0,
+                output: 0.0,
+                as_of: String::new(),
+                source: String::new(),
+                thinking_output: None,
+                tiers: Vec::new(),
+                off_peak: None,
+            }),
+        }
+    }
+
     /// A deployment of provider `p` for tests: `weight`, `tier`, at most `max` in flight.
     pub(crate) fn dep(name: &str, weight: u32, tier: u32, max: Option<u32>) -> Arc<Deployment> {
         Arc::new(Deployment::new(
-            name.into(),
-            "p".into(),
-            (0, name.into()),
-            "m".into(),
+            place(name),
             weight,
             tier,
             Limits {
@@ -254,10 +294,7 @@ pub(crate) mod tests {
     #[test]
     fn a_vendor_quota_is_reserved_then_trued_up_and_refused_ones_hold_no_slot() {
         let d = Arc::new(Deployment::new(
-            "q".into(),
-            "p".into(),
-            (0, "q".into()),
-            "m".into(),
+            place("q"),
             1,
             0,
             Limits {

@@ -33,6 +33,16 @@ pub struct Route {
 }
 
 impl Route {
+    /// The most a request may cost on any of the deployments (each at its own vendor's
+    /// price): `prompt` tokens, at most `completion` out, thinking or not; `None` for a
+    /// route without deployments.
+    pub fn max_cost_nanos(&self, prompt: u64, completion: u64, may_think: bool) -> Option<u64> {
+        self.deployments
+            .iter()
+            .map(|d| d.price.max_cost_nanos(prompt, completion, may_think))
+            .max()
+    }
+
     /// The deployments in the order this request should try them: tier by tier, the
     /// preferred ones ranked by the balancing policy; a deployment still warming up after
     /// coming back is, for the share of requests it should not take yet, moved behind the

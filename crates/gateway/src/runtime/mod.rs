@@ -103,7 +103,7 @@ impl AppState {
         let virtual_models = virtual_models(&config, &catalog, classifier.as_ref())?;
         let mut listed: Vec<&VirtualModel> = virtual_models.values().collect();
         listed.sort_by(|a, b| a.name.cmp(&b.name));
-        let models_json = render_models(&catalog, &providers, &listed);
+        let models_json = render_models(&catalog, (&providers, &routes), &listed);
         let health = health(&config, &routes);
         let metrics = catalog
             .models()

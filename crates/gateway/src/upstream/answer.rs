@@ -76,7 +76,13 @@ pub(crate) async fn read_whole(
                     format!("the vendor's answer is not a chat completion ({e})"),
                 )
             })
-            .and_then(|c| check_indices(&c).map(|()| c)),
+            .and_then(|c| match c.extra.get("error") {
+                // An error the vendor put in a 200 answer (OpenRouter, once a host failed).
+                Some(e) if !e.is_null() => {
+                    Err(provider.dialect.parse_error(500, text.as_bytes(), None))
+                }
+                _ => check_indices(&c).map(|()| c),
+            }),
         Read::Message => completion_from_message(text)
             .map_err(|e| UpstreamError::transport(ErrorKind::BadResponse, e)),
     };

@@ -1,6 +1,7 @@
 //! The vendors the simulator speaks, one file each: `openai.rs` (plain OpenAI, the
-//! baseline), `deepseek.rs`, `dashscope.rs` (Qwen), `moonshot.rs` (Kimi) and `zhipu.rs`
-//! (GLM). A vendor's file holds everything the simulator does differently for it: URL
+//! baseline), `deepseek.rs`, `dashscope.rs` (Qwen), `moonshot.rs` (Kimi), `zhipu.rs`
+//! (GLM), and the resellers: `ark.rs` (Volcengine Ark), `siliconflow.rs`, `minimax.rs`
+//! and `openrouter.rs`. A vendor's file holds everything the simulator does differently for it: URL
 //! prefix and request-id header, response shape, id format, usage object and where a
 //! stream puts it, error bodies, and the request rejections it emulates.
 //!
@@ -16,10 +17,14 @@
 //! test instead of being copied into the stand-in. It does use the wire crate's types,
 //! parsers and the [`Dialect`] names.
 
+mod ark;
 mod dashscope;
 mod deepseek;
+mod minimax;
 mod moonshot;
 mod openai;
+mod openrouter;
+mod siliconflow;
 mod zhipu;
 
 use http::StatusCode;
@@ -74,6 +79,10 @@ pub(crate) fn of(dialect: Dialect) -> &'static dyn Vendor {
         Dialect::DashScope => &dashscope::DashScope,
         Dialect::Moonshot => &moonshot::Moonshot,
         Dialect::Zhipu => &zhipu::Zhipu,
+        Dialect::Ark => &ark::Ark,
+        Dialect::SiliconFlow => &siliconflow::SiliconFlow,
+        Dialect::MiniMax => &minimax::MiniMax,
+        Dialect::OpenRouter => &openrouter::OpenRouter,
     }
 }
 
@@ -180,11 +189,26 @@ pub(crate) struct Shape {
     pub(crate) reasoning_content_null: bool,
     /// A non-streamed tool-call answer has `"content": ""` (else `null`).
     pub(crate) tool_call_empty_content: bool,
-    /// Keep-alives while waiting (`: keep-alive` comments, or blank lines when not
-    /// streaming).
+    /// Keep-alives while waiting (SSE comments, or blank lines when not streaming).
     pub(crate) keepalive: bool,
+    /// The SSE comment a waiting stream is kept alive with.
+    pub(crate) keepalive_sse: &'static [u8],
+    /// Where the thinking goes.
+    pub(crate) reasoning: ReasoningOut,
     /// The non-streaming body repeats the request id as `request_id`.
     pub(crate) body_request_id: bool,
+}
+
+/// Where a vendor writes the model's thinking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ReasoningOut {
+    /// `reasoning_content`, as DeepSeek named it and most vendors copied.
+    Content,
+    /// `reasoning` (OpenRouter).
+    Named,
+    /// Inside `content` as `<think>…</think>`, unless the request asks
+    /// `reasoning_split: true`, which gives `reasoning_content` (MiniMax).
+    InlineUnlessSplit,
 }
 
 /// Identifiers of one response.

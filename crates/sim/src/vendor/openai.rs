@@ -21,7 +21,9 @@ use rand::rngs::SmallRng;
 use serde_json::Value;
 use switchyard_wire::ChatRequest;
 
-use super::{Fingerprint, Ids, Shape, StreamUsage, UsageNull, Vendor, hex_id, openai_style};
+use super::{
+    Fingerprint, Ids, ReasoningOut, Shape, StreamUsage, UsageNull, Vendor, hex_id, openai_style,
+};
 use crate::failure::Failure;
 use crate::generate::Target;
 use crate::validate::json_mode_needs_the_word;
@@ -46,6 +48,8 @@ pub(super) const SHAPE: Shape = Shape {
     reasoning_content_null: false,
     tool_call_empty_content: false,
     keepalive: false,
+    keepalive_sse: b": keep-alive\n\n",
+    reasoning: ReasoningOut::Content,
     body_request_id: false,
 };
 

@@ -82,7 +82,7 @@ fn thinks_by_default(lower_model: &str) -> bool {
 
 /// `thinking:{type:enabled|disabled}` (how the Messages API, DeepSeek and GLM switch
 /// thinking) as DashScope's own `enable_thinking`, unless the client set that too.
-fn thinking_as_enable_thinking(req: &mut ChatRequest) {
+pub(super) fn thinking_as_enable_thinking(req: &mut ChatRequest) {
     let on = match req
         .extra
         .get("thinking")

@@ -5,7 +5,8 @@
 //! rewrites, error classification, its part of stream and usage normalisation), with its
 //! tests and, in its module doc, its facts from `shared/reference/providers.md`:
 //! `openai.rs` (plain OpenAI-compatible), `deepseek.rs`, `dashscope.rs` (Qwen),
-//! `moonshot.rs` (Kimi) and `zhipu.rs` (GLM).
+//! `moonshot.rs` (Kimi), `zhipu.rs` (GLM), and the resellers and aggregators: `ark.rs`
+//! (Volcengine Ark / BytePlus), `siliconflow.rs`, `minimax.rs` and `openrouter.rs`.
 //!
 //! This file holds what they share: the closed [`Dialect`] enum and its names, the
 //! [`Adjustment`] report, the `Vendor` contract each vendor file fulfils and the dispatch
@@ -14,10 +15,14 @@
 //! whatever its dialect: every vendor's quirk is undone on every stream, as it costs
 //! nothing where the quirk is absent.
 
+mod ark;
 mod dashscope;
 mod deepseek;
+mod minimax;
 mod moonshot;
 mod openai;
+mod openrouter;
+mod siliconflow;
 mod zhipu;
 
 use std::fmt;
@@ -44,15 +49,27 @@ pub enum Dialect {
     Moonshot,
     /// Zhipu BigModel / Z.ai (GLM).
     Zhipu,
+    /// Volcengine Ark / BytePlus ModelArk.
+    Ark,
+    /// SiliconFlow.
+    SiliconFlow,
+    /// MiniMax.
+    MiniMax,
+    /// OpenRouter.
+    OpenRouter,
 }
 
 /// All dialects, in a stable order.
-pub const ALL_DIALECTS: [Dialect; 5] = [
+pub const ALL_DIALECTS: [Dialect; 9] = [
     Dialect::OpenAi,
     Dialect::DeepSeek,
     Dialect::DashScope,
     Dialect::Moonshot,
     Dialect::Zhipu,
+    Dialect::Ark,
+    Dialect::SiliconFlow,
+    Dialect::MiniMax,
+    Dialect::OpenRouter,
 ];
 
 /// A change made to a request so that the vendor accepts it; reported to the client in
@@ -76,7 +93,9 @@ impl Adjustment {
 
 /// Unknown dialect name.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown dialect '{0}': expected one of openai, deepseek, dashscope, moonshot, zhipu")]
+#[error(
+    "unknown dialect '{0}': expected one of openai, deepseek, dashscope, moonshot, zhipu, ark, siliconflow, minimax, openrouter"
+)]
 pub struct UnknownDialect(pub String);
 
 impl FromStr for Dialect {
@@ -133,6 +152,10 @@ impl Dialect {
             Dialect::DashScope => "dashscope",
             Dialect::Moonshot => "moonshot",
             Dialect::Zhipu => "zhipu",
+            Dialect::Ark => "ark",
+            Dialect::SiliconFlow => "siliconflow",
+            Dialect::MiniMax => "minimax",
+            Dialect::OpenRouter => "openrouter",
         }
     }
 
@@ -144,6 +167,10 @@ impl Dialect {
             Dialect::DashScope => &dashscope::DashScope,
             Dialect::Moonshot => &moonshot::Moonshot,
             Dialect::Zhipu => &zhipu::Zhipu,
+            Dialect::Ark => &ark::Ark,
+            Dialect::SiliconFlow => &siliconflow::SiliconFlow,
+            Dialect::MiniMax => &minimax::MiniMax,
+            Dialect::OpenRouter => &openrouter::OpenRouter,
         }
     }
 
@@ -179,14 +206,20 @@ impl Dialect {
         let parsed: Option<Value> = serde_json::from_slice(body).ok();
         let obj = parsed.as_ref();
         let err = obj.and_then(|v| v.get("error")).filter(|e| e.is_object());
-        let field = |name: &str| -> Option<String> {
+        // MiniMax's native status object.
+        let base = obj
+            .and_then(|v| v.get("base_resp"))
+            .filter(|b| b.is_object());
+        let field = |name: &str, base_name: &str| -> Option<String> {
             err.and_then(|e| e.get(name))
                 .or_else(|| obj.and_then(|v| v.get(name)))
+                .or_else(|| base.and_then(|b| b.get(base_name)))
                 .and_then(value_text)
         };
         let message = err
             .and_then(|e| e.get("message"))
             .or_else(|| obj.and_then(|v| v.get("message")))
+            .or_else(|| base.and_then(|b| b.get("status_msg")))
             .and_then(Value::as_str)
             .map(str::to_string)
             .unwrap_or_else(|| {
@@ -198,7 +231,7 @@ impl Dialect {
                     format!("HTTP {status}: {}", truncate(&text, 200))
                 }
             });
-        let code = field("code");
+        let code = field("code", "status_code");
         let vendor_type = err.and_then(|e| e.get("type")).and_then(Value::as_str);
         let request_id = obj
             .and_then(|v| v.get("request_id").or_else(|| v.get("id")))
@@ -345,6 +378,8 @@ impl StreamNormalizer {
                 continue;
             };
             state.role.apply(&mut choice.delta);
+            let delta = &mut choice.delta;
+            openrouter::reasoning_into_content(&mut delta.extra, &mut delta.reasoning_content);
             for call in choice.delta.tool_calls.iter_mut().flatten() {
                 state.tools.apply(call)?;
             }
@@ -375,6 +410,10 @@ impl StreamNormalizer {
 /// Pull normalised usage out of a non-streaming response (top level, or Kimi-style inside
 /// the first choice), and put it back in OpenAI shape.
 pub fn normalize_completion(resp: &mut ChatCompletion) -> Option<TokenUsage> {
+    for choice in &mut resp.choices {
+        let m = &mut choice.message;
+        openrouter::reasoning_into_content(&mut m.extra, &mut m.reasoning_content);
+    }
     let from_choice = moonshot::take_completion_usage(resp);
     let usage = resp.usage.take().or(from_choice).map(|u| u.normalize());
     resp.usage = usage.map(|u| u.to_wire());
