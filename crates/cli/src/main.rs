@@ -243,10 +243,12 @@ fn load_config(path: Option<&PathBuf>) -> Result<(Config, String)> {
         .filter(|v| std::env::var(v).is_ok_and(|k| !k.trim().is_empty()))
         .collect();
     if keys.is_empty() {
-        let why = "embedded default: no config file and no provider keys, so every provider is simulated \
-                   in-process (set DEEPSEEK_API_KEY, DASHSCOPE_API_KEY, MOONSHOT_API_KEY, ZHIPUAI_API_KEY \
-                   or pass --config to reach the real vendors)";
-        return Ok((Config::embedded_default()?, why.to_string()));
+        let why = format!(
+            "embedded default: no config file and no provider keys, so every provider is simulated \
+             in-process (set {} or pass --config to reach the real vendors)",
+            VENDOR_KEY_VARS.join(", ")
+        );
+        return Ok((Config::embedded_default()?, why));
     }
     let config = Config::parse("", "environment")?;
     Ok((

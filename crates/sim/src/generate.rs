@@ -175,7 +175,13 @@ pub(crate) fn thinking_requested(req: &ChatRequest) -> bool {
         .and_then(Value::as_str)
         == Some("enabled");
     let by_flag = req.extra.get("enable_thinking").and_then(Value::as_bool) == Some(true);
-    by_type || by_flag
+    let by_reasoning = req
+        .extra
+        .get("reasoning")
+        .and_then(|r| r.get("enabled"))
+        .and_then(Value::as_bool)
+        == Some(true);
+    by_type || by_flag || by_reasoning
 }
 
 /// Reasoning share of a text budget: about 40%, at least 1 when the budget is 2 or more,

@@ -105,8 +105,10 @@ impl ChatRequest {
         self.tools.as_ref().is_some_and(|t| !t.is_empty())
     }
 
-    /// Whether the client switched thinking off (`thinking:{type:disabled}` or
-    /// `enable_thinking:false`).
+    /// Whether the client switched thinking off, in any vendor's spelling:
+    /// `thinking:{type:disabled}` (DeepSeek, GLM, Ark, the Messages API),
+    /// `enable_thinking:false` (DashScope, SiliconFlow) or OpenRouter's
+    /// `reasoning:{enabled:false}` / `reasoning:{effort:"none"}`.
     pub fn thinking_disabled(&self) -> bool {
         let by_type = self
             .extra
@@ -115,7 +117,16 @@ impl ChatRequest {
             .and_then(Value::as_str)
             == Some("disabled");
         let by_flag = self.extra.get("enable_thinking").and_then(Value::as_bool) == Some(false);
-        by_type || by_flag
+        let reasoning = self.extra.get("reasoning");
+        let by_reasoning = reasoning
+            .and_then(|r| r.get("enabled"))
+            .and_then(Value::as_bool)
+            == Some(false)
+            || reasoning
+                .and_then(|r| r.get("effort"))
+                .and_then(Value::as_str)
+                == Some("none");
+        by_type || by_flag || by_reasoning
     }
 
     fn parts(&self) -> impl Iterator<Item = &ContentPart> {

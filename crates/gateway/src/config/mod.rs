@@ -46,14 +46,18 @@ pub use virtual_models::{Match, Policy, Rule, VirtualModelConfig};
 
 /// Environment variables that hold the built-in providers' keys; any of them set means
 /// "talk to the real vendors".
-pub const VENDOR_KEY_VARS: [&str; 4] = [
+pub const VENDOR_KEY_VARS: [&str; 8] = [
     "DEEPSEEK_API_KEY",
     "DASHSCOPE_API_KEY",
     "MOONSHOT_API_KEY",
     "ZHIPUAI_API_KEY",
+    "ARK_API_KEY",
+    "SILICONFLOW_API_KEY",
+    "MINIMAX_API_KEY",
+    "OPENROUTER_API_KEY",
 ];
 
-/// The embedded default: every built-in provider simulated in two regions.
+/// The embedded default: every built-in provider simulated.
 const EMBEDDED_DEFAULT: &str = include_str!("../default.toml");
 
 /// Validated configuration.

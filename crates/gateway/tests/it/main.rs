@@ -29,4 +29,5 @@ mod trails;
 mod trust;
 mod upstream_failures;
 mod usage_log;
+mod vendors;
 mod virtual_models;

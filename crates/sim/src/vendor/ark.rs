@@ -3,7 +3,7 @@
 //!
 //! Independent of `switchyard_wire::dialect::ark`, on purpose (see `vendor/mod.rs`).
 //!
-//! Facts (`/work/notes/vendors-new.md` §1):
+//! Facts (`docs/VENDORS.md` §1):
 //! - URLs under `/api/v3`; the request id comes in `x-request-id` and is repeated at the
 //!   end of error messages ("Request id: …");
 //! - errors are OpenAI-shaped with dotted string codes: 400 `InvalidParameter`, 401

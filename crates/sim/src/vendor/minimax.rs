@@ -3,7 +3,7 @@
 //!
 //! Independent of `switchyard_wire::dialect::minimax`, on purpose (see `vendor/mod.rs`).
 //!
-//! Facts (`/work/notes/vendors-new.md` §3):
+//! Facts (`docs/VENDORS.md` §3):
 //! - URLs under `/v1`, the Anthropic-compatible API under `/anthropic`;
 //! - M2-family models think, and write it inside `content` as `<think>…</think>` unless
 //!   the request sets `reasoning_split: true`, which gives it apart (as

@@ -4,7 +4,7 @@
 //! Independent of `switchyard_wire::dialect::openrouter`, on purpose (see
 //! `vendor/mod.rs`).
 //!
-//! Facts (`/work/notes/vendors-new.md` §4):
+//! Facts (`docs/VENDORS.md` §4):
 //! - URLs under `/api/v1`; the request id (the generation id, `gen-…`) comes in
 //!   `x-generation-id`;
 //! - thinking comes in `reasoning`, not `reasoning_content`;

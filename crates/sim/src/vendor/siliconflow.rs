@@ -4,7 +4,7 @@
 //! Independent of `switchyard_wire::dialect::siliconflow`, on purpose (see
 //! `vendor/mod.rs`).
 //!
-//! Facts (`/work/notes/vendors-new.md` §2):
+//! Facts (`docs/VENDORS.md` §2):
 //! - URLs under `/v1`; the request id comes in `x-siliconcloud-trace-id`;
 //! - usage has DeepSeek's `prompt_cache_hit_tokens` / `prompt_cache_miss_tokens` and
 //!   OpenAI's details both;

@@ -2,7 +2,7 @@
 //! model cloud, which sells its own Doubao models and resells DeepSeek, Kimi, GLM and
 //! Qwen open weights.
 //!
-//! Facts (`/work/notes/vendors-new.md` §1, from the Ark SDK and the error-code page
+//! Facts (`docs/VENDORS.md` §1, from the Ark SDK and the error-code page
 //! volcengine.com/docs/82379/1299023):
 //! - base `https://ark.cn-beijing.volces.com/api/v3` (BytePlus:
 //!   `https://ark.ap-southeast.bytepluses.com/api/v3`), key in `ARK_API_KEY`; the model

@@ -1,6 +1,6 @@
 //! MiniMax: its own M-series models (MiniMax-M2, M2.1, …), sold by itself and resold.
 //!
-//! Facts (`/work/notes/vendors-new.md` §3, from platform.minimax.io):
+//! Facts (`docs/VENDORS.md` §3, from platform.minimax.io):
 //! - base `https://api.minimax.io/v1` (international) or `https://api.minimaxi.com/v1`
 //!   (China), Anthropic-compatible API under `…/anthropic`; key in `MINIMAX_API_KEY`;
 //! - M2-family models always think, and by default write their thinking *inside*

@@ -1,7 +1,7 @@
 //! OpenRouter as an upstream: an aggregator that resells nearly every model, routing
 //! each request to one of the model's hosts.
 //!
-//! Facts (`/work/notes/vendors-new.md` §4, from openrouter.ai/docs):
+//! Facts (`docs/VENDORS.md` §4, from openrouter.ai/docs):
 //! - base `https://openrouter.ai/api/v1`, Anthropic-compatible `…/api/v1/messages`; key
 //!   in `OPENROUTER_API_KEY`; ids are `vendor/model` (`deepseek/deepseek-v3.2`);
 //! - the request id comes back in `X-Generation-Id`;

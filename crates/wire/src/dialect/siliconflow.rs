@@ -1,7 +1,7 @@
 //! SiliconFlow (硅基流动): an inference cloud reselling open weights (DeepSeek, Kimi,
 //! GLM, Qwen, MiniMax) under `org/Model` ids.
 //!
-//! Facts (`/work/notes/vendors-new.md` §2, from docs.siliconflow.cn / .com):
+//! Facts (`docs/VENDORS.md` §2, from docs.siliconflow.cn / .com):
 //! - base `https://api.siliconflow.com/v1` (global) or `https://api.siliconflow.cn/v1`
 //!   (China; keys are per site), key in `SILICONFLOW_API_KEY`; ids like
 //!   `deepseek-ai/DeepSeek-V3.2`, `Pro/…` for paid-only builds;

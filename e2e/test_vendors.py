@@ -1,0 +1,125 @@
+"""One model, many vendors, through the stock openai SDK against `switchyard serve` on the
+embedded default: DeepSeek V3.2 is deployed at DeepSeek (two regions) and at SiliconFlow.
+With DeepSeek's whole platform down in the simulator (every region), requests for it,
+whole and streamed, are answered by SiliconFlow and billed at SiliconFlow's price; a model
+DeepSeek alone sells fails, which shows the vendor really was down. The resellers' own
+models answer in their dialects: MiniMax's thinking comes back apart from the answer, and
+Doubao (Volcengine Ark) is served at its prompt-length tier."""
+
+import re
+from decimal import Decimal
+
+import httpx
+import pytest
+
+from support import start_gateway
+
+MODEL = "deepseek-v3.2"
+# SiliconFlow's list price for it (crates/catalog/data/catalog.toml), USD per 1M tokens.
+SILICONFLOW = {"input": Decimal("0.27"), "cached_input": Decimal("0.135"), "output": Decimal("0.42")}
+# DeepSeek's own, which must not be what the request is billed at.
+DEEPSEEK = {"input": Decimal("0.28"), "cached_input": Decimal("0.028"), "output": Decimal("0.42")}
+
+
+def nanos(usage, price) -> int:
+    """The bill of `usage` at `price`, in nano-dollars (USD per 1M tokens is nano-dollars per
+    thousandth of a token: 1 token at $1/M is 1,000 nanos)."""
+    details = usage.prompt_tokens_details
+    cached = (details.cached_tokens or 0) if details else 0
+    cost = ((usage.prompt_tokens - cached) * price["input"] + cached * price["cached_input"]
+            + usage.completion_tokens * price["output"]) * 1000
+    return int(cost.to_integral_value())
+
+
+@pytest.fixture
+def gw():
+    g = start_gateway()
+    try:
+        yield g
+    finally:
+        g.stop()
+
+
+def sim_url(gw) -> str:
+    return re.search(r"simulator: (http://\S+)", gw.output("stdout")).group(1)
+
+
+def record_of(gw, request_id: str) -> dict:
+    """The request's usage record, from its trail."""
+    [trail] = gw.http.get(f"/admin/requests/{request_id}").json()["trails"]
+    [record] = trail["records"]
+    return record
+
+
+def test_a_whole_vendor_down_moves_a_multi_vendor_model_to_another_vendor_billed_at_its_price(gw):
+    fault = httpx.put(f"{sim_url(gw)}/_sim/faults/deepseek/*", json={"kind": "server_error"})
+    assert fault.status_code == 200, fault.text
+    ask = [{"role": "user", "content": "Name three rivers of China."}]
+
+    raw = gw.client.chat.completions.with_raw_response.create(model=MODEL, messages=ask, max_tokens=64)
+    answer = raw.parse()
+    assert answer.choices[0].message.content
+    assert raw.headers["x-switchyard-provider"] == "siliconflow"
+    billed = round(Decimal(raw.headers["x-switchyard-cost-usd"]) * 10**9)
+    assert billed == nanos(answer.usage, SILICONFLOW) > 0
+    assert billed != nanos(answer.usage, DEEPSEEK), "not the maker's price"
+    record = record_of(gw, raw.headers["x-request-id"])
+    assert (record["provider"], record["cost_nanos"]) == ("siliconflow", billed)
+
+    raw = gw.client.chat.completions.with_raw_response.create(
+        model=MODEL, messages=[{"role": "user", "content": "And three mountains?"}], max_tokens=64,
+        stream=True, stream_options={"include_usage": True})
+    assert raw.headers["x-switchyard-provider"] == "siliconflow"
+    chunks = list(raw.parse())
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    usage = chunks[-1].usage
+    assert text and usage and usage.completion_tokens > 0
+    record = record_of(gw, raw.headers["x-request-id"])
+    assert record["provider"] == "siliconflow"
+    assert record["cost_nanos"] == nanos(usage, SILICONFLOW)
+
+    # A model only DeepSeek sells has nowhere else to go.
+    with pytest.raises(Exception) as refused:
+        gw.client.chat.completions.create(model="deepseek-v4-flash", messages=ask, max_tokens=8)
+    assert getattr(refused.value, "status_code", 0) >= 500
+
+
+def test_while_the_maker_is_up_it_serves_at_its_own_price(gw):
+    raw = gw.client.chat.completions.with_raw_response.create(
+        model=MODEL, messages=[{"role": "user", "content": "hello"}], max_tokens=16)
+    assert raw.headers["x-switchyard-provider"] == "deepseek"
+    assert raw.headers["x-switchyard-region"].startswith("global")
+
+
+def test_minimax_thinking_comes_back_apart_from_the_answer(gw):
+    ask = [{"role": "user", "content": "Think, then say hi."}]
+    whole = gw.client.chat.completions.create(model="minimax-m2", messages=ask, max_tokens=200)
+    message = whole.choices[0].message
+    assert "<think>" not in (message.content or "")
+    assert getattr(message, "reasoning_content", None)
+    stream = gw.client.chat.completions.create(model="minimax-m2", messages=ask, max_tokens=200, stream=True)
+    content, reasoning = "", ""
+    for c in stream:
+        if c.choices:
+            content += c.choices[0].delta.content or ""
+            reasoning += getattr(c.choices[0].delta, "reasoning_content", None) or ""
+    assert reasoning and "<think>" not in content
+
+
+def test_doubao_is_billed_at_its_prompt_length_tier(gw):
+    short = gw.client.chat.completions.with_raw_response.create(
+        model="doubao-seed-1.6", messages=[{"role": "user", "content": "hi"}], max_tokens=8,
+        extra_body={"ignore_eos": True, "thinking": {"type": "disabled"}})
+    assert short.headers["x-switchyard-provider"] == "ark"
+    usage = short.parse().usage
+    tier0 = {"input": Decimal("0.111"), "cached_input": Decimal("0.022"), "output": Decimal("1.111")}
+    assert round(Decimal(short.headers["x-switchyard-cost-usd"]) * 10**9) == nanos(usage, tier0)
+    # Past 32K prompt tokens the next tier's prices apply.
+    long_prompt = "word " * 40_000
+    long = gw.client.chat.completions.with_raw_response.create(
+        model="doubao-seed-1.6", messages=[{"role": "user", "content": long_prompt}], max_tokens=8,
+        extra_body={"ignore_eos": True, "thinking": {"type": "disabled"}})
+    usage = long.parse().usage
+    assert usage.prompt_tokens > 32_768
+    tier1 = {"input": Decimal("0.167"), "cached_input": Decimal("0.022"), "output": Decimal("2.222")}
+    assert round(Decimal(long.headers["x-switchyard-cost-usd"]) * 10**9) == nanos(usage, tier1)
