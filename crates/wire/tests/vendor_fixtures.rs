@@ -1,7 +1,8 @@
 //! Replays hand-written vendor transcripts (`tests/fixtures/`) through the wire crate.
 //!
 //! The fixtures follow the shapes the vendors document (see
-//! `shared/reference/providers.md`); ids and numbers are invented. What this proves:
+//! `shared/reference/providers.md`, and `docs/VENDORS.md` for Ark, SiliconFlow, MiniMax
+//! and OpenRouter); ids and numbers are invented. What this proves:
 //! - **streams**: every `.sse` body reassembles into the same events however the bytes are
 //!   cut, keep-alive comments surface as [`SseEvent::Comment`], and [`StreamNormalizer`]
 //!   pulls the exact usage out of wherever the vendor put it (finish chunk, trailing
@@ -45,14 +46,20 @@ const DASHSCOPE_STREAM: &[u8] = fixture!("dashscope_stream_include_usage.sse");
 const MOONSHOT_STREAM: &[u8] = fixture!("moonshot_stream_usage_in_choice.sse");
 const ZHIPU_STREAM: &[u8] = fixture!("zhipu_stream_usage_on_finish_chunk.sse");
 const OPENAI_STREAM: &[u8] = fixture!("openai_stream_tool_calls.sse");
+const OPENROUTER_STREAM: &[u8] = fixture!("openrouter_stream_reasoning_usage.sse");
+const OPENROUTER_ERROR_STREAM: &[u8] = fixture!("openrouter_stream_error_mid_stream.sse");
+const MINIMAX_STREAM: &[u8] = fixture!("minimax_stream_reasoning_details.sse");
 
-const ALL_STREAMS: [(&str, &[u8]); 6] = [
+const ALL_STREAMS: [(&str, &[u8]); 9] = [
     ("deepseek finish-chunk usage", DEEPSEEK_FINISH_USAGE),
     ("deepseek trailing usage", DEEPSEEK_TRAILING_USAGE),
     ("dashscope", DASHSCOPE_STREAM),
     ("moonshot", MOONSHOT_STREAM),
     ("zhipu", ZHIPU_STREAM),
     ("openai", OPENAI_STREAM),
+    ("openrouter", OPENROUTER_STREAM),
+    ("openrouter mid-stream error", OPENROUTER_ERROR_STREAM),
+    ("minimax", MINIMAX_STREAM),
 ];
 
 /// Irregular read sizes, cycled, so events and multi-byte characters straddle reads.
@@ -401,6 +408,59 @@ fn openai_tool_call_indices_are_kept_and_trailing_usage_chunk_is_dropped() {
     assert!(r.kept.iter().all(|c| c.extra.contains_key("obfuscation")));
 }
 
+#[test]
+fn openrouter_reasoning_field_becomes_reasoning_content_and_its_comments_stay_comments() {
+    let r = replay(OPENROUTER_STREAM);
+    assert_eq!(
+        r.comments,
+        vec![(0, "OPENROUTER PROCESSING".to_string()); 2]
+    );
+    assert_eq!(r.reasoning(), "Three rivers, short.");
+    assert_eq!(r.content(), "Yangtze, Yellow, Pearl.");
+    for d in r.deltas() {
+        assert!(
+            !d.extra.contains_key("reasoning") && !d.extra.contains_key("reasoning_details"),
+            "moved, not doubled: {:?}",
+            d.extra
+        );
+    }
+    // Usage after the finish chunk, always sent; its `cost` is OpenRouter's own figure.
+    assert_eq!(r.normalizer.usage(), Some(usage(14, 0, 11, 5)));
+    assert_eq!(r.finish_reasons(), ["stop"]);
+}
+
+#[test]
+fn openrouter_error_after_the_first_token_is_an_error_chunk_classified_retryable() {
+    let events = sse_events(OPENROUTER_ERROR_STREAM, std::iter::once(usize::MAX));
+    let errors: Vec<String> = events
+        .into_iter()
+        .filter_map(|e| match e {
+            SseEvent::Data { data, .. } if data != "[DONE]" => Some(data),
+            _ => None,
+        })
+        .filter(|data| {
+            let chunk: ChatChunk = serde_json::from_str(data).unwrap();
+            chunk.extra.get("error").is_some_and(|e| !e.is_null())
+        })
+        .collect();
+    let [error] = errors.as_slice() else {
+        panic!("one error chunk, got {errors:?}");
+    };
+    let e = Dialect::OpenRouter.parse_error(500, error.as_bytes(), None);
+    assert_eq!(e.kind, ErrorKind::Server);
+    assert!(e.kind.retryable());
+    assert_eq!(e.message, "Provider disconnected unexpectedly");
+    assert_eq!(e.vendor_code.as_deref(), Some("server_error"));
+}
+
+#[test]
+fn minimax_reasoning_details_become_reasoning_content() {
+    let r = replay(MINIMAX_STREAM);
+    assert_eq!(r.reasoning(), "The user greets me; answer warmly.");
+    assert_eq!(r.content(), "Hello! How can I help?");
+    assert_eq!(r.normalizer.usage(), Some(usage(42, 0, 17, 9)));
+}
+
 // ---------------------------------------------------------------------------------------
 // Non-streaming completions
 // ---------------------------------------------------------------------------------------
@@ -483,6 +543,28 @@ fn glm_and_qwen_completions_keep_cached_tokens_from_prompt_details() {
     assert_eq!(qwen["system_fingerprint"], Value::Null);
 }
 
+#[test]
+fn siliconflow_and_ark_completions_keep_cache_hits_and_reasoning() {
+    let sf = assert_completion(
+        "siliconflow",
+        fixture_str!("siliconflow_completion.json"),
+        usage(1290, 1280, 12, 4),
+    );
+    assert_eq!(
+        sf["choices"][0]["message"]["reasoning_content"],
+        "Three big rivers."
+    );
+    let ark = assert_completion(
+        "ark",
+        fixture_str!("ark_completion.json"),
+        usage(2090, 2048, 11, 6),
+    );
+    assert_eq!(
+        ark["service_tier"], "default",
+        "unknown fields pass through"
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Errors
 // ---------------------------------------------------------------------------------------
@@ -524,6 +606,9 @@ macro_rules! error_case {
 }
 
 const DS_TRACE: Option<&str> = Some("b7e2c9d1a4f04e6c8d3a5f1e2b9c7a60");
+const ARK_ID: Option<&str> = Some("0217338123456781234567890abcdef0123456789abcdef012345");
+const SF_TRACE: Option<&str> = Some("ti_9k2m4q7x1z8c3v5b");
+const OR_GEN: Option<&str> = Some("gen-1764936500-Ab3dE5gH7jK9mN1p");
 const MSH_ID: Option<&str> = Some("7f3e0a2c-91b5-4d6e-a8c4-2e5f1b9d0c37");
 
 const ERROR_CASES: &[ErrorCase] = &[
@@ -582,6 +667,40 @@ const ERROR_CASES: &[ErrorCase] = &[
     error_case!("moonshot_400_content_filter.json", Moonshot, 400, header: MSH_ID,
         ContentFilter, retryable: false, code: Some("content_filter"),
         request_id: MSH_ID, "invalid_request_error", 400),
+    // Ark: dotted string codes; the request id in the X-Request-Id header (and the text).
+    error_case!("ark_403_account_overdue.json", Ark, 403, header: ARK_ID,
+        InsufficientQuota, retryable: false, code: Some("AccountOverdueError"),
+        request_id: ARK_ID, "insufficient_quota", 402),
+    error_case!("ark_429_rate_limit_tpm.json", Ark, 429, header: ARK_ID,
+        RateLimited, retryable: true, code: Some("RateLimitExceeded.EndpointTPMExceeded"),
+        request_id: ARK_ID, "rate_limit_error", 429),
+    error_case!("ark_400_sensitive_content.json", Ark, 400, header: ARK_ID,
+        ContentFilter, retryable: false, code: Some("InputTextRiskDetection"),
+        request_id: ARK_ID, "invalid_request_error", 400),
+    // SiliconFlow: a top-level numeric code, not OpenAI's envelope; an unknown model is a 400.
+    error_case!("siliconflow_400_20012_model.json", SiliconFlow, 400, header: SF_TRACE,
+        NotFound, retryable: false, code: Some("20012"),
+        request_id: SF_TRACE, "not_found_error", 404),
+    error_case!("siliconflow_403_30001_balance.json", SiliconFlow, 403, header: SF_TRACE,
+        InsufficientQuota, retryable: false, code: Some("30001"),
+        request_id: SF_TRACE, "insufficient_quota", 402),
+    error_case!("siliconflow_429_tpm.json", SiliconFlow, 429, header: SF_TRACE,
+        RateLimited, retryable: true, code: None,
+        request_id: SF_TRACE, "rate_limit_error", 429),
+    // MiniMax: the code in base_resp.
+    error_case!("minimax_429_1002_rate_limit.json", MiniMax, 429, header: None,
+        RateLimited, retryable: true, code: Some("1002"),
+        request_id: None, "rate_limit_error", 429),
+    error_case!("minimax_401_1004_auth.json", MiniMax, 401, header: None,
+        Authentication, retryable: false, code: Some("1004"),
+        request_id: None, "authentication_error", 401),
+    // OpenRouter: the code is the status, as a number.
+    error_case!("openrouter_402_credits.json", OpenRouter, 402, header: OR_GEN,
+        InsufficientQuota, retryable: false, code: Some("402"),
+        request_id: OR_GEN, "insufficient_quota", 402),
+    error_case!("openrouter_503_no_endpoints.json", OpenRouter, 503, header: OR_GEN,
+        Overloaded, retryable: true, code: Some("503"),
+        request_id: OR_GEN, "overloaded_error", 503),
 ];
 
 /// The vendor's own message: `error.message`, or the native top-level `message`.
@@ -589,6 +708,7 @@ fn vendor_message(body: &[u8]) -> String {
     let v: Value = serde_json::from_slice(body).unwrap();
     v.pointer("/error/message")
         .or_else(|| v.get("message"))
+        .or_else(|| v.pointer("/base_resp/status_msg"))
         .and_then(Value::as_str)
         .unwrap()
         .to_string()
