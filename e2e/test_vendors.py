@@ -123,3 +123,23 @@ def test_doubao_is_billed_at_its_prompt_length_tier(gw):
     assert usage.prompt_tokens > 32_768
     tier1 = {"input": Decimal("0.167"), "cached_input": Decimal("0.022"), "output": Decimal("2.222")}
     assert round(Decimal(long.headers["x-switchyard-cost-usd"]) * 10**9) == nanos(usage, tier1)
+
+
+def test_models_vendors_shows_who_sells_what_at_what_price():
+    import json
+    import subprocess
+
+    from support import child_env, gateway_bin
+
+    table = subprocess.run([str(gateway_bin()), "models", "--vendors"], capture_output=True, text=True,
+                           env=child_env(), timeout=30)
+    assert table.returncode == 0, table.stderr
+    lines = table.stdout.splitlines()
+    own = next(i for i, line in enumerate(lines) if line.startswith("deepseek-v3.2 "))
+    assert lines[own + 1].split()[:5] == ["siliconflow", "deepseek-ai/DeepSeek-V3.2", "0.27", "0.135", "0.42"]
+    listed = subprocess.run([str(gateway_bin()), "models", "--vendors", "--json"], capture_output=True,
+                            text=True, env=child_env(), timeout=30)
+    assert listed.returncode == 0, listed.stderr
+    by_model = {m["model"]: m["vendors"] for m in json.loads(listed.stdout)}
+    assert [v["provider"] for v in by_model["minimax-m2"]] == ["minimax", "openrouter"]
+    assert by_model["doubao-seed-1.6"][0]["price"]["tiers"][0]["above_prompt_tokens"] == 32768

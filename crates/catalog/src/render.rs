@@ -1,9 +1,11 @@
-//! Plain-text table for `switchyard models`.
+//! Plain-text tables for `switchyard models`: the models, and (`--vendors`) who sells
+//! each one at what price.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
 use crate::catalog::Catalog;
+use crate::price::Price;
 
 /// Aliases column budget in characters; longer lists are cut and end in `(+N more)`.
 const ALIASES_WIDTH: usize = 40;
@@ -22,6 +24,52 @@ const HEADERS: [&str; 9] = [
 
 /// Columns holding numbers are right-aligned.
 const RIGHT_ALIGNED: [bool; 9] = [false, false, true, true, true, true, true, false, false];
+
+const VENDOR_HEADERS: [&str; 8] = [
+    "MODEL",
+    "VENDOR",
+    "UPSTREAM ID",
+    "$IN/M",
+    "$CACHED/M",
+    "$OUT/M",
+    "BILLED AS",
+    "AS OF",
+];
+
+const VENDOR_RIGHT_ALIGNED: [bool; 8] = [false, false, false, true, true, true, false, false];
+
+/// How a price bills beyond its three base rates: `-`, or e.g. `off-peak 0.07/0.0014/0.14
+/// outside 01:00-04:00 06:00-10:00 (weekdays); >128K 0.333/0.083/2.778; thinking out 1.11`.
+fn billed_as(p: &Price) -> String {
+    let mut parts = Vec::new();
+    if let Some(o) = &p.off_peak {
+        let days = if o.weekdays_only { " (weekdays)" } else { "" };
+        parts.push(format!(
+            "off-peak {}/{}/{} outside {}{days}",
+            format_usd(o.input),
+            format_usd(o.cached_input),
+            format_usd(o.output),
+            o.peak_hours_utc.join(" ")
+        ));
+    }
+    for t in &p.tiers {
+        parts.push(format!(
+            ">{} {}/{}/{}",
+            threshold(t.above_prompt_tokens),
+            format_usd(t.input),
+            format_usd(t.cached_input),
+            format_usd(t.output)
+        ));
+    }
+    if let Some(t) = p.thinking_output {
+        parts.push(format!("thinking out {}", format_usd(t)));
+    }
+    if parts.is_empty() {
+        "-".to_owned()
+    } else {
+        parts.join("; ")
+    }
+}
 
 impl Catalog {
     /// Renders every model as an aligned text table (columns ID, PROVIDER, CONTEXT, MAX OUT,
@@ -54,13 +102,81 @@ impl Catalog {
         }
 
         let mut out = String::new();
-        push_row(&mut out, &HEADERS.map(str::to_owned), &widths);
+        push_row(
+            &mut out,
+            &HEADERS.map(str::to_owned),
+            &widths,
+            &RIGHT_ALIGNED,
+        );
         for row in &rows {
-            push_row(&mut out, row, &widths);
+            push_row(&mut out, row, &widths, &RIGHT_ALIGNED);
         }
         out.push_str(&self.price_footer());
         out.push('\n');
         out
+    }
+
+    /// Renders who sells each model (its maker first, then the resellers in catalog order)
+    /// as an aligned text table: MODEL, VENDOR, UPSTREAM ID (the vendor's id for it), the
+    /// three base prices, how the vendor bills beyond them (off-peak hours, prompt-length
+    /// tiers, a thinking output price) and the date of the price. Ends with a newline.
+    pub fn render_vendors_table(&self) -> String {
+        let mut rows: Vec<[String; 8]> = Vec::new();
+        for m in self.models() {
+            for (i, s) in m.vendors().enumerate() {
+                rows.push([
+                    if i == 0 { m.id.clone() } else { String::new() },
+                    s.provider.to_owned(),
+                    s.upstream_id.to_owned(),
+                    format_usd(s.price.input),
+                    format_usd(s.price.cached_input),
+                    format_usd(s.price.output),
+                    billed_as(s.price),
+                    if s.price.as_of.is_empty() {
+                        "-".to_owned()
+                    } else {
+                        s.price.as_of.clone()
+                    },
+                ]);
+            }
+        }
+        let mut widths = VENDOR_HEADERS.map(|h| h.chars().count());
+        for row in &rows {
+            for (w, cell) in widths.iter_mut().zip(row) {
+                *w = (*w).max(cell.chars().count());
+            }
+        }
+        let mut out = String::new();
+        let headers = VENDOR_HEADERS.map(str::to_owned);
+        push_row(&mut out, &headers, &widths, &VENDOR_RIGHT_ALIGNED);
+        for row in &rows {
+            push_row(&mut out, row, &widths, &VENDOR_RIGHT_ALIGNED);
+        }
+        out.push_str(
+            "Prices: USD per 1M tokens (list prices; a route's deployment may set a contract \
+             price). Sources per price in `switchyard models --vendors --json`.\n",
+        );
+        out
+    }
+
+    /// Who sells each model, as JSON: `[{model, vendors: [{provider, upstream_id, price}]}]`
+    /// (each price whole, with its date, source, tiers and off-peak hours).
+    pub fn vendors_json(&self) -> serde_json::Value {
+        serde_json::Value::Array(
+            self.models()
+                .iter()
+                .map(|m| {
+                    let vendors: Vec<serde_json::Value> = m
+                        .vendors()
+                        .map(|s| {
+                            serde_json::json!({"provider": s.provider, "upstream_id": s.upstream_id,
+                                "price": s.price})
+                        })
+                        .collect();
+                    serde_json::json!({"model": m.id, "vendors": vendors})
+                })
+                .collect(),
+        )
     }
 
     /// `Prices: USD per 1M tokens, as of 2025-09-29 (3 models), 2026-04-24 (1 model), …`
@@ -90,11 +206,16 @@ impl Catalog {
     }
 }
 
-fn push_row(out: &mut String, cells: &[String; 9], widths: &[usize; 9]) {
+fn push_row<const N: usize>(
+    out: &mut String,
+    cells: &[String; N],
+    widths: &[usize; N],
+    right_aligned: &[bool; N],
+) {
     let mut line = String::new();
     for (i, cell) in cells.iter().enumerate() {
         let w = widths.get(i).copied().unwrap_or(0);
-        let right = RIGHT_ALIGNED.get(i).copied().unwrap_or(false);
+        let right = right_aligned.get(i).copied().unwrap_or(false);
         if i > 0 {
             line.push_str("  ");
         }
@@ -129,6 +250,16 @@ fn format_usd(v: f64) -> String {
         s.pop();
     }
     s
+}
+
+/// A tier's prompt threshold as the vendor writes it: `128000` → `128K`, `32768` → `32K`.
+fn threshold(n: u64) -> String {
+    match n {
+        0 => "0".to_owned(),
+        n if n % 1000 == 0 => format!("{}K", n / 1000),
+        n if n % 1024 == 0 => format!("{}K", n / 1024),
+        n => n.to_string(),
+    }
 }
 
 /// Comma-separated aliases fitting in `width` chars; the rest summarised as `(+N more)`.
@@ -181,6 +312,53 @@ mod tests {
         let footer = lines.last().unwrap();
         assert!(footer.starts_with("Prices: USD per 1M tokens"), "{footer}");
         assert!(footer.contains("2025-09-29"), "{footer}");
+    }
+
+    #[test]
+    fn the_vendors_table_lists_each_seller_with_its_id_price_and_billing() {
+        let cat = Catalog::builtin().unwrap();
+        let table = cat.render_vendors_table();
+        let lines: Vec<&str> = table.lines().collect();
+        assert!(lines[0].starts_with("MODEL") && lines[0].contains("UPSTREAM ID"));
+        let sellers: usize = cat.models().iter().map(|m| m.vendors().count()).sum();
+        assert_eq!(
+            lines.len(),
+            sellers + 2,
+            "header, one row per seller, footer"
+        );
+        let at = |needle: &str| lines.iter().position(|l| l.contains(needle)).unwrap();
+        let own = at("deepseek-v3.2 ");
+        assert!(lines[own].contains("deepseek-chat") && lines[own].contains("0.28"));
+        let sf = lines[own + 1];
+        assert!(sf.trim_start().starts_with("siliconflow"), "{sf}");
+        assert!(
+            sf.contains("deepseek-ai/DeepSeek-V3.2") && sf.contains("0.135"),
+            "{sf}"
+        );
+        let flash = lines[at("deepseek-v4-flash ")];
+        assert!(
+            flash.contains("off-peak 0.07/0.0014/0.14 outside 01:00-04:00 06:00-10:00 (weekdays)"),
+            "{flash}"
+        );
+        let plus = lines[at("qwen-plus ")];
+        assert!(
+            plus.contains(">128K 0.333/0.083/2.778") && plus.contains("thinking out 1.111"),
+            "{plus}"
+        );
+        let json = cat.vendors_json();
+        let v32 = json
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["model"] == "deepseek-v3.2")
+            .unwrap();
+        assert_eq!(v32["vendors"][2]["provider"], "openrouter");
+        assert!(
+            v32["vendors"][2]["price"]["source"]
+                .as_str()
+                .unwrap()
+                .contains("models.dev")
+        );
     }
 
     #[test]

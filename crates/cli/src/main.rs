@@ -128,6 +128,9 @@ enum Command {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+        /// Who sells each model: its maker and the resellers, with their ids and prices.
+        #[arg(long)]
+        vendors: bool,
         /// Apply this config's model and provider overlays first.
         #[arg(long, short)]
         config: Option<PathBuf>,
@@ -196,7 +199,11 @@ fn run(cli: Cli) -> Result<std::process::ExitCode> {
                 };
                 sim(listen, seed, time_scale, api_key, limits).await
             }
-            Command::Models { json, config } => models(json, config).await,
+            Command::Models {
+                json,
+                vendors,
+                config,
+            } => models(json, vendors, config).await,
             Command::Healthcheck(args) => healthcheck_cmd::run(args).await,
             Command::Bench(args) => return bench_cmd::run(*args).await,
             Command::Demo(args) => demo::run(args).await,
@@ -515,7 +522,7 @@ async fn sim(
     Ok(())
 }
 
-async fn models(json: bool, path: Option<PathBuf>) -> Result<()> {
+async fn models(json: bool, vendors: bool, path: Option<PathBuf>) -> Result<()> {
     let catalog = match path {
         None => Catalog::builtin()?,
         Some(p) => {
@@ -525,10 +532,11 @@ async fn models(json: bool, path: Option<PathBuf>) -> Result<()> {
             state.catalog.clone()
         }
     };
-    if json {
-        outln!("{}", serde_json::to_string_pretty(&catalog.to_json())?)?;
-    } else {
-        out!("{}", catalog.render_table())?;
+    match (json, vendors) {
+        (true, false) => outln!("{}", serde_json::to_string_pretty(&catalog.to_json())?)?,
+        (true, true) => outln!("{}", serde_json::to_string_pretty(&catalog.vendors_json())?)?,
+        (false, false) => out!("{}", catalog.render_table())?,
+        (false, true) => out!("{}", catalog.render_vendors_table())?,
     }
     Ok(())
 }
