@@ -1,7 +1,8 @@
 """Every config in `examples/` loads: `switchyard serve --check` validates it (with the
-variables it names set, as a deployment would), and the tiered-routing example serves a
-request to its virtual model when its providers are simulated — so the examples never
-rot as the config grows."""
+variables it names set, as a deployment would), the tiered-routing example serves a
+request to its virtual model when its providers are simulated, and the cross-vendor
+example keeps serving DeepSeek V3.2 with DeepSeek down — so the examples never rot as the
+config grows."""
 
 from __future__ import annotations
 
@@ -26,7 +27,7 @@ ENV = {
 def test_there_are_examples():
     names = {p.stem for p in EXAMPLES}
     assert {"three-regions", "tiered-routing", "keys-redis-postgres",
-            "cross-vendor-fallback"} <= names, names
+            "cross-vendor-failover"} <= names, names
 
 
 @pytest.mark.parametrize("example", EXAMPLES, ids=[p.stem for p in EXAMPLES])
@@ -53,6 +54,30 @@ def test_the_tiered_example_routes_a_request_with_its_providers_simulated(tmp_pa
         raw = gw.client.chat.completions.with_raw_response.create(
             model="auto", max_tokens=512, messages=[{"role": "user", "content": "Hi there!"}])
         assert raw.headers["x-switchyard-route"].startswith("auto; policy=tiered")
+        assert raw.parse().choices[0].message.content.strip()
+    finally:
+        gw.stop()
+
+
+def test_the_cross_vendor_example_serves_a_model_from_another_vendor_when_its_maker_is_down(tmp_path: Path):
+    import re
+
+    import httpx
+
+    text = (Path(__file__).parent.parent / "examples" / "cross-vendor-failover.toml").read_text()
+    text = text.replace('listen = "0.0.0.0:8080"', 'listen = "127.0.0.1:0"')
+    text += "\n[simulator]\ntime_scale = 0\n"
+    for vendor in ("deepseek", "siliconflow", "openrouter", "zhipu", "dashscope"):
+        text += f"\n[providers.{vendor}]\nsimulated = true\n"
+    cfg = tmp_path / "cross-vendor.toml"
+    cfg.write_text(text)
+    gw = support.start_gateway(config_path=cfg)
+    try:
+        sim = re.search(r"simulator: (http://\S+)", gw.output("stdout")).group(1)
+        assert httpx.put(f"{sim}/_sim/faults/deepseek/*", json={"kind": "overloaded"}).status_code == 200
+        raw = gw.client.chat.completions.with_raw_response.create(
+            model="deepseek-v3.2", max_tokens=32, messages=[{"role": "user", "content": "Hi there!"}])
+        assert raw.headers["x-switchyard-provider"] == "siliconflow"
         assert raw.parse().choices[0].message.content.strip()
     finally:
         gw.stop()
