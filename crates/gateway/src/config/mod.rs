@@ -263,12 +263,24 @@ mod tests {
     fn embedded_default_parses() {
         let c = Config::embedded_default().unwrap();
         assert!(c.providers.values().all(|p| p.simulated));
-        assert!(c.providers.len() >= 4);
-        assert!(
-            c.providers
-                .values()
-                .all(|p| p.regions.as_ref().is_some_and(|r| r.len() >= 2))
+        assert_eq!(
+            c.providers.len(),
+            VENDOR_KEY_VARS.len(),
+            "every built-in provider"
         );
+        for maker in ["deepseek", "dashscope", "moonshot", "zhipu", "minimax"] {
+            let regions = c.providers[maker].regions.as_ref().map_or(0, Vec::len);
+            assert!(regions >= 2, "{maker} in {regions} region(s)");
+        }
+        // One model served by two vendors.
+        let route = &c.routes["deepseek-v3.2"];
+        let vendors: Vec<Option<&str>> = route
+            .deployments
+            .iter()
+            .flatten()
+            .map(|d| d.provider.as_deref())
+            .collect();
+        assert_eq!(vendors, [None, None, Some("siliconflow")]);
     }
 
     #[test]

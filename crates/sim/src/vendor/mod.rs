@@ -291,7 +291,7 @@ pub(crate) mod testing {
 
 #[cfg(test)]
 mod tests {
-    use super::testing::{classify, deepseek_fingerprint, ids, usage};
+    use super::testing::{self, classify, deepseek_fingerprint, ids, usage};
     use super::*;
     use crate::latency::request_rng;
     use crate::validate::testing::{message, req, target};
@@ -428,6 +428,94 @@ mod tests {
         assert!(
             m.contains("does not support response_format type json_object"),
             "{m}"
+        );
+    }
+
+    #[test]
+    fn the_resellers_refuse_what_they_refuse_in_their_own_words() {
+        let t = target("m", true, false);
+        let with = |extra: Value| {
+            let mut v = json!({"model": "m", "messages": [{"role": "user", "content": "hi"}]});
+            if let (Some(o), Some(e)) = (v.as_object_mut(), extra.as_object()) {
+                o.extend(e.clone());
+            }
+            req(v)
+        };
+        let m = message(check(
+            Dialect::Ark,
+            &with(json!({"thinking": {"type": "on"}})),
+            &t,
+        ));
+        assert!(m.contains("thinking.type"), "{m}");
+        assert!(
+            check(
+                Dialect::Ark,
+                &with(json!({"thinking": {"type": "auto"}})),
+                &t
+            )
+            .is_ok()
+        );
+        let m = message(check(
+            Dialect::SiliconFlow,
+            &with(json!({"thinking_budget": 64})),
+            &t,
+        ));
+        assert!(
+            m.contains("thinking_budget must be an integer from 128 to 32768"),
+            "{m}"
+        );
+        assert!(
+            check(
+                Dialect::SiliconFlow,
+                &with(json!({"thinking_budget": 4096})),
+                &t
+            )
+            .is_ok()
+        );
+        let m = message(check(
+            Dialect::MiniMax,
+            &with(json!({"temperature": 0.0})),
+            &t,
+        ));
+        assert!(m.contains("(0, 1]"), "{m}");
+        assert!(check(Dialect::MiniMax, &with(json!({"temperature": 1.0})), &t).is_ok());
+        assert!(check(Dialect::OpenRouter, &with(json!({"temperature": 1.7})), &t).is_ok());
+    }
+
+    #[test]
+    fn reseller_error_bodies_are_their_own_shapes() {
+        let (status, body) = testing::error_body(
+            Dialect::SiliconFlow,
+            &Failure::ModelNotFound("x".into()),
+            "r",
+        );
+        assert_eq!((status.as_u16(), body["code"].as_u64()), (400, Some(20012)));
+        assert!(body.get("error").is_none(), "not OpenAI's envelope");
+        let (status, body) =
+            testing::error_body(Dialect::MiniMax, &Failure::InsufficientBalance, "r");
+        assert_eq!(
+            (status.as_u16(), body["base_resp"]["status_code"].as_u64()),
+            (402, Some(1008))
+        );
+        let (_, body) = testing::error_body(Dialect::Ark, &Failure::RateLimited, "rid-9");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .ends_with("Request id: rid-9")
+        );
+        let (status, body) = testing::error_body(Dialect::OpenRouter, &Failure::ServerError, "r");
+        assert_eq!(
+            (status.as_u16(), body["error"]["code"].as_u64()),
+            (502, Some(502))
+        );
+        assert_eq!(
+            of(Dialect::OpenRouter).shape().keepalive_sse,
+            b": OPENROUTER PROCESSING\n\n"
+        );
+        assert_eq!(
+            of(Dialect::SiliconFlow).shape().request_id_header,
+            "x-siliconcloud-trace-id"
         );
     }
 }
