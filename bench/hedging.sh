@@ -17,6 +17,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
 cd "$root"
+. "$root/bench/lib.sh"
 rate=${RATE:-20}
 duration=${DURATION:-60s}
 spike_ms=${SPIKE_MS:-1500}
@@ -64,18 +65,7 @@ config "" >"$tmp/off.toml"
 config "$hedge" >"$tmp/on.toml"
 
 declare -A url
-for mode in off on; do
-  "$bin" serve --config "$tmp/$mode.toml" >"$tmp/$mode.log" 2>&1 &
-  pids+=($!)
-done
-for mode in off on; do
-  for _ in $(seq 100); do
-    grep -q "listening on" "$tmp/$mode.log" && break
-    sleep 0.1
-  done
-  url[$mode]=$(grep -o 'listening on http://[0-9.:]*' "$tmp/$mode.log" | sed 's/listening on //')
-  [ -n "${url[$mode]}" ] || { cat "$tmp/$mode.log" >&2; exit 1; }
-done
+start_gateways "$bin" "$tmp" off on
 
 echo "offering $rate req/s for $duration to both gateways at once (heavy tail: +${spike_ms} ms with p=$spike_p per request, time scale $scale; on: $hedge)" >&2
 for mode in off on; do

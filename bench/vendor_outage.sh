@@ -19,6 +19,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$(readlink -f "${BASH_SOURCE[0]}")")/.." && pwd)
 cd "$root"
+. "$root/bench/lib.sh"
 rate=${RATE:-10}
 duration=${DURATION:-30s}
 scale=${TIME_SCALE:-0.2}
@@ -50,18 +51,7 @@ region = "*"
 kind = "server_error"' >"$tmp/down.toml"
 
 declare -A url
-for mode in up down; do
-  "$bin" serve --config "$tmp/$mode.toml" >"$tmp/$mode.log" 2>&1 &
-  pids+=($!)
-done
-for mode in up down; do
-  for _ in $(seq 100); do
-    grep -q "listening on" "$tmp/$mode.log" && break
-    sleep 0.1
-  done
-  url[$mode]=$(grep -o 'listening on http://[0-9.:]*' "$tmp/$mode.log" | sed 's/listening on //')
-  [ -n "${url[$mode]}" ] || { cat "$tmp/$mode.log" >&2; exit 1; }
-done
+start_gateways "$bin" "$tmp" up down
 
 total_rate=$((rate * 2))
 echo "offering $total_rate req/s (half to each model) for $duration to both gateways at once (time scale $scale; down: every DeepSeek region answers 500)" >&2

@@ -160,8 +160,8 @@ pub(crate) fn run(args: PlanArgs) -> Result<()> {
 }
 
 /// The config's catalog (its providers and models applied, as the gateway does),
-/// deployments, fallbacks and tiers. A model without `[routes]` deployments fails over
-/// across its provider's regions (`Landscape::deployments_of`).
+/// deployments (each on its own vendor), fallbacks and tiers. A model without `[routes]`
+/// deployments fails over across its provider's regions (`Landscape::deployments_of`).
 fn landscape(config: &Config) -> Result<Landscape> {
     let catalog = switchyard_gateway::catalog(config)?;
     let mut deployments = BTreeMap::new();
@@ -170,7 +170,8 @@ fn landscape(config: &Config) -> Result<Landscape> {
             continue;
         };
         let list = route.deployments.iter().flatten().map(|d| Deployment {
-            provider: model.provider.clone(),
+            // The vendor of this deployment: the maker, or a reseller of the model.
+            provider: d.provider.clone().unwrap_or_else(|| model.provider.clone()),
             name: d.name.clone().unwrap_or_else(|| d.region.clone()),
             rpm: d.rpm,
             tpm: d.tpm,

@@ -163,7 +163,7 @@ impl RequestCtx {
                 price: price.unwrap_or(&model.price),
                 latency: self.started.elapsed(),
             },
-            self.st.metrics.get(&self.model_id),
+            self.st.model_metrics(&self.model_id, &self.provider),
             self.st.usage.as_ref(),
         );
         self.st.spend.add(
@@ -259,7 +259,7 @@ impl RequestCtx {
 
     /// Count the request under `switchyard_requests_total` with its final `status`.
     pub(crate) fn count(&self, status: StatusCode) {
-        match self.st.metrics.get(&self.model_id) {
+        match self.st.model_metrics(&self.model_id, &self.provider) {
             Some(m) if status == StatusCode::OK => m.requests_ok.increment(1),
             _ => counter!("switchyard_requests_total", "model" => self.model_id.clone(), "provider" => self.provider.clone(),
                 "status" => status.as_str().to_string())

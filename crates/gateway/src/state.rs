@@ -43,7 +43,7 @@ pub struct AppState {
     pub(crate) models_json: bytes::Bytes,
     /// The in-process simulator, when any provider is simulated.
     pub sim: Option<SimHandle>,
-    /// Pre-registered metric handles per canonical model id.
+    /// Pre-registered metric handles per canonical model id, labelled with its maker.
     pub(crate) metrics: HashMap<String, ModelMetrics>,
     /// `switchyard_inflight_requests`.
     pub(crate) inflight: metrics::Gauge,
@@ -89,6 +89,12 @@ pub struct AppState {
 }
 
 impl AppState {
+    /// The pre-registered series of `model` when `provider` (the vendor that served) is
+    /// its maker; `None` for another vendor, whose series are looked up by label.
+    pub(crate) fn model_metrics(&self, model: &str, provider: &str) -> Option<&ModelMetrics> {
+        self.metrics.get(model).filter(|m| m.provider == provider)
+    }
+
     /// What the access checks of `keys::access` look at.
     pub fn gate(&self) -> Gate<'_> {
         Gate {

@@ -99,6 +99,10 @@ pub fn render() -> String {
 /// instead of hashing label sets in the registry.
 #[derive(Clone)]
 pub(crate) struct ModelMetrics {
+    /// The provider its series are labelled with: the model's maker. A request another
+    /// vendor served goes to series labelled with that vendor instead (see
+    /// `AppState::model_metrics`).
+    pub provider: String,
     /// `switchyard_requests_total{status="200"}`.
     pub requests_ok: Counter,
     /// `switchyard_tokens_total` by kind: prompt, cached_prompt, completion, reasoning.
@@ -133,6 +137,7 @@ impl ModelMetrics {
     pub(crate) fn register(model: &str, provider: &str) -> Self {
         let (m, p) = (model.to_string(), provider.to_string());
         ModelMetrics {
+            provider: p.clone(),
             requests_ok: counter!("switchyard_requests_total", "model" => m.clone(), "provider" => p.clone(), "status" => "200"),
             tokens: TOKEN_KINDS.map(|kind| {
                 counter!("switchyard_tokens_total", "model" => m.clone(), "provider" => p.clone(), "kind" => kind)

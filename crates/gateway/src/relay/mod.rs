@@ -327,7 +327,11 @@ impl Relay {
                     None => st.health.success(&dep.provider, &dep.name),
                 }
                 let ttft = self.ctx.started.elapsed().as_secs_f64();
-                match self.ctx.st.metrics.get(&self.ctx.model_id) {
+                match self
+                    .ctx
+                    .st
+                    .model_metrics(&self.ctx.model_id, &self.ctx.provider)
+                {
                     Some(m) => {
                         m.ttft.record(ttft);
                         m.genai_ttft.record(ttft);

@@ -195,6 +195,15 @@ async fn a_vendor_down_in_every_region_moves_requests_to_the_next_vendor_at_its_
         at_unix_secs: 0,
     });
     assert_eq!(streamed.cost_nanos, expected);
+    // The metrics name the vendor that served, not the model's maker.
+    let labels = ["model=\"glm-4.5\"", "provider=\"openrouter\""];
+    assert_eq!(
+        gw.metric("switchyard_usage_records_total", &labels).await,
+        2.0
+    );
+    assert_eq!(gw.metric("switchyard_requests_total", &labels).await, 2.0);
+    let maker = ["model=\"glm-4.5\"", "provider=\"zhipu\"", "status=\"200\""];
+    assert_eq!(gw.metric("switchyard_requests_total", &maker).await, 0.0);
 }
 
 #[tokio::test]
