@@ -83,8 +83,8 @@ def served(mode, model):
     return ", ".join(f"{p} {n:.0f}" for p, n in sorted(by.items(), key=lambda kv: -kv[1])) or "-"
 
 print(f"\n{rate} req/s per model for {duration}, streaming, 64 in / 32 out (exact, ignore_eos)\n")
-print("| DeepSeek | model | vendors | requests | ok | TTFT p50 ms | TTFT p99 ms | served by | $ / 1k requests |")
-print("|---|---|---|---|---|---|---|---|---|")
+print("| DeepSeek | model | vendors | requests | ok | errors | TTFT p50 ms | TTFT p99 ms | served by | $ / 1k requests |")
+print("|---|---|---|---|---|---|---|---|---|---|")
 for mode in ("up", "down"):
     for g in json.load(open(f"{tmp}/{mode}.json"))["groups"]:
         model = g["name"]
@@ -95,5 +95,6 @@ for mode in ("up", "down"):
         per_1k = f"{cost['per_1k_requests_usd']:.4f}" if cost.get("requests_with_cost") else "-"
         p50 = f"{t['p50']:.0f}" if t else "-"
         p99 = f"{t['p99']:.0f}" if t else "-"
-        print(f"| {mode} | {model} | {vendors} | {g['requests']} | {ok:.1f}% | {p50} | {p99} | {served(mode, model)} | {per_1k} |")
+        errors = ", ".join(f"{k} {n}" for k, n in sorted(g.get("errors_by_kind", {}).items())) or "-"
+        print(f"| {mode} | {model} | {vendors} | {g['requests']} | {ok:.1f}% | {errors} | {p50} | {p99} | {served(mode, model)} | {per_1k} |")
 EOF

@@ -207,6 +207,47 @@ async fn a_vendor_down_in_every_region_moves_requests_to_the_next_vendor_at_its_
 }
 
 #[tokio::test]
+async fn a_stream_cut_before_its_first_token_at_every_region_of_the_maker_moves_to_the_reseller() {
+    // DeepSeek accepts the stream, then drops it before a token, in every region: the
+    // relay moves it on (nothing has reached the client) to SiliconFlow, whose dialect
+    // reads the rest, and bills SiliconFlow's price.
+    let gw = resold().await;
+    gw.fault("deepseek", "*", json!({"kind": "drop_after", "tokens": 0}))
+        .await;
+    let mut body = ask("deepseek-v3.2", "hello");
+    body["stream"] = json!(true);
+    body["max_tokens"] = json!(24);
+    body["ignore_eos"] = json!(true);
+    let r = gw.chat(body).await;
+    assert_eq!(r.status, 200);
+    assert!(r.ends_with_done(), "{}", String::from_utf8_lossy(&r.body));
+    assert!(!streamed_text(&r.chunks(), "content").is_empty());
+    gw.flush_usage();
+    let events = gw.usage_events();
+    let served = events.iter().rfind(|e| e.model == "deepseek-v3.2").unwrap();
+    assert_eq!(
+        (served.provider.as_str(), served.outcome.as_str()),
+        ("siliconflow", "completed")
+    );
+    assert_eq!(served.completion_tokens, 24);
+    let price = Catalog::builtin().unwrap();
+    let price = price
+        .get("deepseek-v3.2")
+        .unwrap()
+        .sold_by("siliconflow")
+        .unwrap()
+        .price;
+    let expected = price.bill_nanos(&Billed {
+        prompt: served.prompt_tokens,
+        cached_prompt: served.cached_tokens,
+        completion: served.completion_tokens,
+        reasoning: served.reasoning_tokens,
+        at_unix_secs: 0,
+    });
+    assert_eq!(served.cost_nanos, expected);
+}
+
+#[tokio::test]
 async fn while_the_maker_is_up_the_reseller_one_tier_down_gets_nothing() {
     let gw = resold().await;
     for _ in 0..4 {
