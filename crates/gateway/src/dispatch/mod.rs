@@ -257,6 +257,8 @@ struct Run {
     quota_wait: Option<Duration>,
     /// The deployment that failed last, for `[retries] same_deployment`.
     retry_on: Option<Arc<Deployment>>,
+    /// The vendor of the attempt that failed last: a move to another one is free.
+    failed_vendor: Option<String>,
     same_left: u32,
     round: u32,
     tried_any: bool,
@@ -276,6 +278,7 @@ impl Run {
             saturated: 0,
             quota_wait: None,
             retry_on: None,
+            failed_vendor: None,
             same_left: st.config.retries.same_deployment,
             round: 0,
             tried_any: false,
@@ -299,9 +302,14 @@ impl Run {
     }
 
     /// Whether another attempt may go out: the first always, a retry while the budget
-    /// lasts (one after a client-shortened TTFT spends none).
+    /// lasts (one after a client-shortened TTFT, or one to another vendor than the one
+    /// that failed, spends none).
     fn may_go(&mut self, st: &AppState, dep: &Deployment) -> bool {
-        if self.tried_any && !std::mem::take(&mut self.blameless) && !st.retry_budget.withdraw() {
+        let from = self.failed_vendor.as_deref().unwrap_or(&dep.provider);
+        if self.tried_any
+            && !std::mem::take(&mut self.blameless)
+            && !st.retry_budget.may_move(from, &dep.provider)
+        {
             tracing::warn!(provider = %dep.provider, "retry budget spent; no further attempt");
             return false;
         }
@@ -402,6 +410,7 @@ impl Run {
                 call.st.stats.event(Event::Failover);
                 tracing::warn!(provider = %d.provider, deployment = %d.name, error = %e.message, "upstream failed; trying the next deployment");
                 self.last_err = e;
+                self.failed_vendor = Some(d.provider.clone());
                 self.retry_on = Some(d);
                 Verdict::Next
             }

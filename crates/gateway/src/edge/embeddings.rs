@@ -259,8 +259,11 @@ impl Shared<'_> {
             .order(|d| st.health.standing(&d.provider, &d.name));
         let mut last = UpstreamError::transport(ErrorKind::Unreachable, "no deployment was tried");
         let mut tries = 0u32;
+        // The vendor of the attempt that failed last: a move to another one is free.
+        let mut failed_vendor: Option<String> = None;
         for d in order {
-            if tries > 0 && !st.retry_budget.withdraw() {
+            let from = failed_vendor.as_deref().unwrap_or(&d.provider);
+            if tries > 0 && !st.retry_budget.may_move(from, &d.provider) {
                 break;
             }
             let Ok(permit) = d.try_acquire(estimate) else {
@@ -293,6 +296,7 @@ impl Shared<'_> {
                         return Err(e);
                     }
                     st.health.failure(&d.provider, &d.name, &e.message);
+                    failed_vendor = Some(d.provider.clone());
                     tracing::warn!(provider = %d.provider, deployment = %d.name, error = %e.message, "embeddings failed; trying the next deployment");
                     last = e;
                 }

@@ -118,7 +118,9 @@ impl Relay {
             ) else {
                 continue;
             };
-            if !std::mem::take(&mut blameless) && !st.retry_budget.withdraw() {
+            if !std::mem::take(&mut blameless)
+                && !st.retry_budget.may_move(&failed.provider, &dep.provider)
+            {
                 break;
             }
             let why_sent = if leg.model_id == self.ctx.model_id {

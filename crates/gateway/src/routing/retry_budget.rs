@@ -4,6 +4,11 @@
 //!
 //! Each request deposits `ratio` of a token; each retry withdraws one. The balance is
 //! capped, and never below a small floor that lets a quiet gateway still retry.
+//!
+//! Moving a request to another vendor than the one that just failed spends nothing
+//! ([`RetryBudget::may_move`]): it adds no load to the vendor in trouble, and a budget
+//! shared by every model would otherwise let the doomed retries of a model only the
+//! failing vendor sells starve the failover of one another vendor also sells.
 
 use std::sync::Mutex;
 
@@ -32,6 +37,12 @@ impl RetryBudget {
         if let Ok(mut t) = self.tokens.lock() {
             *t = (*t + self.ratio).min(self.cap);
         }
+    }
+
+    /// Whether a request whose attempt at vendor `from` failed may go to vendor `to`: free
+    /// for another vendor, a withdrawal for the same one.
+    pub(crate) fn may_move(&self, from: &str, to: &str) -> bool {
+        from != to || self.withdraw()
     }
 
     /// Take one retry from the budget; `false` (and counted) when it is spent.
@@ -75,5 +86,15 @@ mod tests {
             b.deposit();
         }
         assert_eq!((0..10).filter(|_| b.withdraw()).count(), 3);
+    }
+
+    #[test]
+    fn a_move_to_another_vendor_is_free_and_one_on_the_same_vendor_is_not() {
+        let b = RetryBudget::new(0.0, 1.0);
+        assert!(b.may_move("deepseek", "siliconflow"));
+        assert!(b.may_move("deepseek", "siliconflow"), "still free");
+        assert!(b.may_move("deepseek", "deepseek"), "the one saved up");
+        assert!(!b.may_move("deepseek", "deepseek"), "spent");
+        assert!(b.may_move("deepseek", "openrouter"));
     }
 }

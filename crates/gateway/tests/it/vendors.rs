@@ -248,6 +248,52 @@ async fn a_stream_cut_before_its_first_token_at_every_region_of_the_maker_moves_
 }
 
 #[tokio::test]
+async fn moving_to_another_vendor_spends_no_retry_budget() {
+    // No retry budget at all: a retry on the failing vendor's other region is refused,
+    // but the move to another vendor is not a retry against anyone in trouble.
+    let gw = start_with(0.0, |c| {
+        c.retries.budget_ratio = 0.0;
+        c.retries.budget_reserve = 0.0;
+        c.retries.same_deployment = 0;
+        c.routes.extend(routes(
+            "[routes.\"deepseek-v3.2\"]\ndeployments = [{ region = \"global\" }, { provider = \"siliconflow\", region = \"global\" }]\n",
+        ));
+    })
+    .await;
+    gw.fault("deepseek", "*", json!({"kind": "server_error"}))
+        .await;
+    let r = gw.chat(ask("deepseek-v4-flash", "hi")).await;
+    assert_eq!(r.status, 502, "no budget for DeepSeek's second region");
+    let exhausted = gw
+        .metric("switchyard_retry_budget_exhausted_total", &[])
+        .await;
+    assert_eq!(exhausted, 1.0);
+    for stream in [false, true] {
+        let mut body = ask("deepseek-v3.2", "hi");
+        body["stream"] = json!(stream);
+        let r = gw.chat(body).await;
+        assert_eq!(
+            r.status,
+            200,
+            "stream {stream}: {}",
+            String::from_utf8_lossy(&r.body)
+        );
+        assert_eq!(r.header("x-switchyard-provider"), Some("siliconflow"));
+    }
+    // A stream cut before its first token moves to the other vendor just the same.
+    gw.fault("deepseek", "*", json!({"kind": "drop_after", "tokens": 0}))
+        .await;
+    let mut body = ask("deepseek-v3.2", "hi");
+    body["stream"] = json!(true);
+    let r = gw.chat(body).await;
+    assert!(r.ends_with_done(), "{}", String::from_utf8_lossy(&r.body));
+    let spent = gw
+        .metric("switchyard_retry_budget_exhausted_total", &[])
+        .await;
+    assert_eq!(spent, exhausted, "no move to SiliconFlow asked the budget");
+}
+
+#[tokio::test]
 async fn while_the_maker_is_up_the_reseller_one_tier_down_gets_nothing() {
     let gw = resold().await;
     for _ in 0..4 {
