@@ -138,7 +138,8 @@ pub(crate) async fn try_deployments(
     ctx.trace(|trail| trail.ranked(&ctx.model_id, run.queue.iter().map(|d| d.name.as_str())));
     while let Some((dep, same)) = run.next() {
         if !run.may_go(st, &dep) {
-            break;
+            // No budget for another try at this vendor; one at another vendor is free.
+            continue;
         }
         if same && !run.back_off(st, &dep, ctx.started, limits).await {
             break;
@@ -310,7 +311,7 @@ impl Run {
             && !std::mem::take(&mut self.blameless)
             && !st.retry_budget.may_move(from, &dep.provider)
         {
-            tracing::warn!(provider = %dep.provider, "retry budget spent; no further attempt");
+            tracing::warn!(provider = %dep.provider, deployment = %dep.name, "retry budget spent; passed over");
             return false;
         }
         true

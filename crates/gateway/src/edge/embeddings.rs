@@ -264,7 +264,8 @@ impl Shared<'_> {
         for d in order {
             let from = failed_vendor.as_deref().unwrap_or(&d.provider);
             if tries > 0 && !st.retry_budget.may_move(from, &d.provider) {
-                break;
+                // No budget for another try at this vendor; one at another vendor is free.
+                continue;
             }
             let Ok(permit) = d.try_acquire(estimate) else {
                 continue;

@@ -121,7 +121,8 @@ impl Relay {
             if !std::mem::take(&mut blameless)
                 && !st.retry_budget.may_move(&failed.provider, &dep.provider)
             {
-                break;
+                // No budget for another try at this vendor; one at another vendor is free.
+                continue;
             }
             let why_sent = if leg.model_id == self.ctx.model_id {
                 Reason::Failover

@@ -249,14 +249,16 @@ async fn a_stream_cut_before_its_first_token_at_every_region_of_the_maker_moves_
 
 #[tokio::test]
 async fn moving_to_another_vendor_spends_no_retry_budget() {
-    // No retry budget at all: a retry on the failing vendor's other region is refused,
-    // but the move to another vendor is not a retry against anyone in trouble.
+    // No retry budget at all: a retry on the failing vendor's other region is refused
+    // (and passed over), but the move to another vendor is not a retry against anyone
+    // in trouble.
     let gw = start_with(0.0, |c| {
         c.retries.budget_ratio = 0.0;
         c.retries.budget_reserve = 0.0;
         c.retries.same_deployment = 0;
         c.routes.extend(routes(
-            "[routes.\"deepseek-v3.2\"]\ndeployments = [{ region = \"global\" }, { provider = \"siliconflow\", region = \"global\" }]\n",
+            "[routes.\"deepseek-v3.2\"]\ndeployments = [{ region = \"global\", priority = 0 }, \
+             { region = \"global-b\", priority = 1 }, { provider = \"siliconflow\", region = \"global\", priority = 2 }]\n",
         ));
     })
     .await;
@@ -287,10 +289,14 @@ async fn moving_to_another_vendor_spends_no_retry_budget() {
     body["stream"] = json!(true);
     let r = gw.chat(body).await;
     assert!(r.ends_with_done(), "{}", String::from_utf8_lossy(&r.body));
-    let spent = gw
+    let refused = gw
         .metric("switchyard_retry_budget_exhausted_total", &[])
         .await;
-    assert_eq!(spent, exhausted, "no move to SiliconFlow asked the budget");
+    assert_eq!(
+        refused,
+        exhausted + 3.0,
+        "only DeepSeek's second region was refused, once per deepseek-v3.2 request"
+    );
 }
 
 #[tokio::test]
