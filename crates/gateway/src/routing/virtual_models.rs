@@ -351,7 +351,7 @@ pub(crate) fn route(
     }
     let (chosen, detail) = match vm.policy {
         Policy::Tiered => tiered(land, vm, ask.req, &fits)?,
-        Policy::Cheapest => cheapest(ask, &fits)?,
+        Policy::Cheapest => cheapest(land, ask, &fits)?,
         Policy::Weighted => weighted(vm, &fits)?,
         Policy::Fastest => fastest(land, &fits)?,
     };
@@ -415,10 +415,22 @@ fn tiered<'a>(
     Ok((m, format!("tier={i}; score={score:.3}; reason={reason}")))
 }
 
-/// `cheapest`: the lowest expected cost for this prompt and its output cap (512 if none).
-fn cheapest<'a>(ask: Ask<'_>, fits: &[(usize, &'a Model)]) -> Result<Pick<'a>, GatewayError> {
+/// `cheapest`: the lowest expected cost for this prompt and its output cap (512 if none),
+/// each model at the price of the vendor that normally serves it (its route's first tier:
+/// a model deployed at a cheaper reseller first is priced there).
+fn cheapest<'a>(
+    land: Landscape<'_>,
+    ask: Ask<'_>,
+    fits: &[(usize, &'a Model)],
+) -> Result<Pick<'a>, GatewayError> {
     let out = u64::from(ask.req.completion_cap().unwrap_or(512));
-    let cost = |m: &Model| m.price.cost_nanos(ask.prompt_estimate, 0, out);
+    let price = |m: &'a Model| {
+        land.routes
+            .get(&m.id)
+            .and_then(|r| r.deployments.iter().min_by_key(|d| d.tier))
+            .map_or(&m.price, |d| &*d.price)
+    };
+    let cost = |m: &'a Model| price(m).cost_nanos(ask.prompt_estimate, 0, out);
     let Some(&(_, m)) = fits.iter().min_by_key(|(_, m)| cost(m)) else {
         return Err(GatewayError::Internal("no candidate after filtering"));
     };

@@ -300,6 +300,35 @@ async fn moving_to_another_vendor_spends_no_retry_budget() {
 }
 
 #[tokio::test]
+async fn cheapest_prices_each_model_at_the_vendor_that_serves_it() {
+    let budget = || {
+        Config::parse(
+            "[virtual_models.budget]\npolicy = \"cheapest\"\nmodels = [\"qwen3-32b\", \"glm-4.6\"]\n",
+            "t",
+        )
+        .unwrap()
+        .virtual_models
+    };
+    let mut body = ask("budget", "hi");
+    body["max_tokens"] = json!(2000);
+    // At their makers, GLM-4.6's output is the cheaper (2.20 against 2.778 $/M).
+    let gw = start_with(0.0, |c| c.virtual_models = budget()).await;
+    let r = gw.chat(body.clone()).await;
+    assert_eq!(r.header("x-switchyard-model"), Some("glm-4.6"));
+    // Served by SiliconFlow (0.57 $/M out), Qwen3-32B is.
+    let gw = start_with(0.0, |c| {
+        c.virtual_models = budget();
+        c.routes.extend(routes(
+            "[routes.\"qwen3-32b\"]\ndeployments = [{ provider = \"siliconflow\", region = \"global\" }]\n",
+        ));
+    })
+    .await;
+    let r = gw.chat(body).await;
+    assert_eq!(r.header("x-switchyard-model"), Some("qwen3-32b"));
+    assert_eq!(r.header("x-switchyard-provider"), Some("siliconflow"));
+}
+
+#[tokio::test]
 async fn while_the_maker_is_up_the_reseller_one_tier_down_gets_nothing() {
     let gw = resold().await;
     for _ in 0..4 {
