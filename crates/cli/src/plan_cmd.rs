@@ -175,6 +175,7 @@ fn landscape(config: &Config) -> Result<Landscape> {
             name: d.name.clone().unwrap_or_else(|| d.region.clone()),
             rpm: d.rpm,
             tpm: d.tpm,
+            price: d.price.clone(),
         });
         deployments.insert(model.id.clone(), list.collect());
     }

@@ -135,6 +135,7 @@ pub fn availability(
             name: "(one more region)".into(),
             rpm: None,
             tpm: None,
+            price: None,
         });
         let cross = cheapest_other_vendor(land, m).map(|other| {
             let mut with = deps.clone();
@@ -172,6 +173,7 @@ pub fn availability(
                         name: format!("r{i}"),
                         rpm: None,
                         tpm: None,
+                        price: None,
                     })
                     .collect();
                 (k, of_set(&regions, a))
@@ -206,6 +208,7 @@ mod tests {
             name: n.into(),
             rpm: None,
             tpm: None,
+            price: None,
         }
     }
 

@@ -88,7 +88,8 @@ pub fn cost(land: &Landscape, w: &Workload, policy: &Policy) -> Result<PolicyCos
     for share in policy.load() {
         let m = land.model("--mix", &share.name)?;
         let (input, output) = w.tokens_of(&m.id);
-        let price = &m.price;
+        // At the vendor that normally serves it: the maker, or a reseller first in its route.
+        let (provider, price) = land.serving(m);
         let one = |prompt: u32, completion: u32| {
             let cached = (f64::from(prompt) * w.cached_share).round() as u64;
             price.week_average_nanos(u64::from(prompt), cached, u64::from(completion))
@@ -126,7 +127,7 @@ pub fn cost(land: &Landscape, w: &Workload, policy: &Policy) -> Result<PolicyCos
         let spread = Z90 * month_requests.sqrt() * sd;
         models.push(ModelCost {
             model: m.id.clone(),
-            provider: m.provider.clone(),
+            provider: provider.to_string(),
             requests_per_day: per_day,
             per_request_usd: Band {
                 mean: usd(mean),

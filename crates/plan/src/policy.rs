@@ -5,15 +5,16 @@
 use std::collections::BTreeMap;
 
 use serde::Serialize;
-use switchyard_catalog::{Catalog, Model};
+use switchyard_catalog::{Catalog, Model, Price};
 
 use crate::error::PlanError;
 use crate::workload::{Share, Workload};
 
-/// One deployment of a model: a provider region (or account) and its vendor quotas.
+/// One deployment of a model: a vendor's region (or account), its vendor quotas and
+/// what it bills.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Deployment {
-    /// Provider id.
+    /// Provider id: the model's maker, or a vendor that resells it.
     pub provider: String,
     /// Deployment (region) name.
     pub name: String,
@@ -21,6 +22,10 @@ pub struct Deployment {
     pub rpm: Option<u64>,
     /// Tokens per minute one account may send, when known.
     pub tpm: Option<u64>,
+    /// A contract price for this deployment (`[routes]` `price`); `None`: the vendor's
+    /// list price from the catalog.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub price: Option<Price>,
 }
 
 /// A tiered virtual model of the config: its models, cheapest first, and the share of
@@ -59,6 +64,20 @@ impl Landscape {
             })
     }
 
+    /// The vendor that normally serves `model` (its first deployment's), and the price it
+    /// bills: the deployment's contract price, else that vendor's list price for the model,
+    /// else the maker's.
+    pub fn serving<'s>(&'s self, model: &'s Model) -> (&'s str, &'s Price) {
+        let Some(first) = self.deployments.get(&model.id).and_then(|d| d.first()) else {
+            return (&model.provider, &model.price);
+        };
+        let price = first
+            .price
+            .as_ref()
+            .or_else(|| model.sold_by(&first.provider).map(|s| s.price));
+        (&first.provider, price.unwrap_or(&model.price))
+    }
+
     /// The deployments of `model`: the config's, else one per region of its provider.
     pub fn deployments_of(&self, model: &Model) -> Vec<Deployment> {
         if let Some(d) = self.deployments.get(&model.id).filter(|d| !d.is_empty()) {
@@ -74,6 +93,7 @@ impl Landscape {
                         name: r.name.clone(),
                         rpm: None,
                         tpm: None,
+                        price: None,
                     })
                     .collect()
             })
@@ -178,12 +198,14 @@ impl Policy {
     }
 }
 
-/// What a typical request of `w` costs on `m`, in nano-dollars (for ranking only).
-fn typical_cost(w: &Workload, m: &Model) -> u64 {
+/// What a typical request of `w` costs on `m` at the vendor that serves it, in
+/// nano-dollars (for ranking only).
+fn typical_cost(land: &Landscape, w: &Workload, m: &Model) -> u64 {
     let (i, o) = w.tokens_of(&m.id);
     let prompt = i.mean().round() as u64;
     let cached = (prompt as f64 * w.cached_share).round() as u64;
-    m.price
+    land.serving(m)
+        .1
         .week_average_nanos(prompt, cached, o.mean().round() as u64)
 }
 
@@ -201,7 +223,7 @@ pub fn compare_set(
     for s in &base.answered {
         models.push(land.model("--compare", &s.name)?);
     }
-    let by_cost = |a: &&Model, b: &&Model| typical_cost(w, a).cmp(&typical_cost(w, b));
+    let by_cost = |a: &&Model, b: &&Model| typical_cost(land, w, a).cmp(&typical_cost(land, w, b));
     let premium = models.iter().copied().max_by(by_cost);
     let cheap = models.iter().copied().min_by(by_cost);
     let mut out = Vec::new();

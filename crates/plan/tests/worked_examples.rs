@@ -106,6 +106,58 @@ fn two_million_requests_a_day_on_deepseek_v4_flash_cost_exactly_the_catalog_arit
 }
 
 #[test]
+fn a_model_routed_to_a_reseller_first_is_priced_at_the_resellers_price_or_contract() {
+    use switchyard_plan::policy::Deployment;
+    let at = |provider: &str, price: Option<switchyard_catalog::Price>| {
+        let mut land = land();
+        land.deployments.insert(
+            "deepseek-v3.2".into(),
+            vec![Deployment {
+                provider: provider.into(),
+                name: "global".into(),
+                rpm: None,
+                tpm: None,
+                price,
+            }],
+        );
+        land
+    };
+    let w = workload(1_000_000.0, 1_000, 500, 0.0);
+    let month = |land: &Landscape| {
+        let p = run(
+            land,
+            &w,
+            Policy::single(land, "--model", "deepseek-v3.2").unwrap(),
+            BTreeMap::new(),
+        );
+        let m = &p.policies[0].cost.models[0];
+        (m.provider.clone(), m.per_month_nanos)
+    };
+    // By hand, per request: DeepSeek 1,000 × $0.28/M + 500 × $0.42/M = 490,000 n$;
+    // SiliconFlow 1,000 × $0.27/M + 500 × $0.42/M = 480,000 n$; a million a day, 30 days.
+    assert_eq!(month(&land()), ("deepseek".into(), 490_000.0 * 30e6));
+    assert_eq!(
+        month(&at("siliconflow", None)),
+        ("siliconflow".into(), 480_000.0 * 30e6)
+    );
+    let contract = switchyard_catalog::Price {
+        input: 0.2,
+        cached_input: 0.02,
+        output: 0.3,
+        as_of: String::new(),
+        source: "contract".into(),
+        thinking_output: None,
+        tiers: Vec::new(),
+        off_peak: None,
+    };
+    // 1,000 × $0.20/M + 500 × $0.30/M = 350,000 n$.
+    assert_eq!(
+        month(&at("openrouter", Some(contract))),
+        ("openrouter".into(), 350_000.0 * 30e6)
+    );
+}
+
+#[test]
 fn a_mix_with_a_cached_share_costs_each_models_share_at_its_cached_price() {
     let land = land();
     let w = workload(1_000_000.0, 1_000, 200, 0.25);
