@@ -50,6 +50,9 @@ pub struct ModelAvailability {
     pub with_one_more_region: f64,
     /// With a fallback to another vendor's model (named), when the catalog has one.
     pub with_cross_vendor_fallback: Option<(String, f64)>,
+    /// With the same model also deployed at another vendor that sells it (named: the
+    /// cheapest such vendor not already deployed), when one does.
+    pub with_second_vendor: Option<(String, f64)>,
 }
 
 /// A policy's availability.
@@ -137,6 +140,17 @@ pub fn availability(
             tpm: None,
             price: None,
         });
+        let second = second_vendor(m, &deps).map(|vendor| {
+            let mut with = deps.clone();
+            with.push(Deployment {
+                provider: vendor.to_string(),
+                name: "(one region)".into(),
+                rpm: None,
+                tpm: None,
+                price: None,
+            });
+            (vendor.to_string(), of_set(&with, a))
+        });
         let cross = cheapest_other_vendor(land, m).map(|other| {
             let mut with = deps.clone();
             with.extend(land.deployments_of(other));
@@ -153,6 +167,7 @@ pub fn availability(
             availability: of_set(&deps, a),
             with_one_more_region: of_set(&more, a),
             with_cross_vendor_fallback: cross,
+            with_second_vendor: second,
         });
     }
     let weighted =
@@ -182,6 +197,17 @@ pub fn availability(
         models,
         assumptions: a.clone(),
     })
+}
+
+/// The cheapest vendor (by input plus output price) that sells `m` and has no deployment
+/// in `deps` yet.
+fn second_vendor<'a>(m: &'a switchyard_catalog::Model, deps: &[Deployment]) -> Option<&'a str> {
+    m.vendors()
+        .filter(|s| !deps.iter().any(|d| d.provider == s.provider))
+        .min_by(|a, b| {
+            (a.price.input + a.price.output).total_cmp(&(b.price.input + b.price.output))
+        })
+        .map(|s| s.provider)
 }
 
 /// The cheapest model (by output price) of a provider other than `m`'s.

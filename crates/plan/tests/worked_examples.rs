@@ -251,4 +251,28 @@ fn availability_follows_the_failover_order_and_a_fallback_to_another_vendor() {
     assert!(b.availability > a.availability && b.meets_target);
     assert!((a.allowed_minutes_per_month - 43.2).abs() < 1e-9);
     assert!((a.downtime_minutes_per_month - (1.0 - a.availability) * 43_200.0).abs() < 1e-9);
+    // deepseek-v4-flash has no other vendor; deepseek-v3.2 does.
+    assert_eq!(a.models[0].with_second_vendor, None);
+}
+
+#[test]
+fn a_second_vendor_of_the_same_model_lifts_the_vendor_cap() {
+    let land = land();
+    let w = workload(1_000.0, 100, 100, 0.0);
+    let policy = Policy::single(&land, "--model", "deepseek-v3.2").unwrap();
+    let p = run(&land, &w, policy, BTreeMap::new());
+    let m = &p.policies[0].availability.models[0];
+    let (vendor, with) = m.with_second_vendor.clone().unwrap();
+    // The cheapest other seller by input + output: OpenRouter (0.2288 + 0.3432).
+    assert_eq!(vendor, "openrouter");
+    // DeepSeek's one region, then one region at OpenRouter, each vendor 0.999 and each
+    // region 0.995: 1 − (0.001 + 0.999 × 0.005)².
+    let down_one = 0.001 + 0.999 * 0.005;
+    assert!(
+        (m.availability - (1.0 - down_one)).abs() < 1e-12,
+        "{}",
+        m.availability
+    );
+    assert!((with - (1.0 - down_one * down_one)).abs() < 1e-12, "{with}");
+    assert!(with > 0.9999, "past the single vendor's 0.999 cap");
 }

@@ -233,12 +233,19 @@ fn availability(s: &mut String, plan: &Plan) {
                 .map_or(String::new(), |(o, x)| {
                     format!(", with a fallback to {o}: {}", pct(*x, 4))
                 });
+            let second = m
+                .with_second_vendor
+                .as_ref()
+                .map_or(String::new(), |(v, x)| {
+                    format!(", also at {v}: {}", pct(*x, 4))
+                });
             let _ = writeln!(
                 s,
-                "    {:<24} {:>10} over {}{}",
+                "    {:<24} {:>10} over {}{}{}",
                 m.model,
                 pct(m.availability, 4),
                 m.deployments.join(", "),
+                second,
                 cross
             );
         }
