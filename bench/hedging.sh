@@ -6,6 +6,7 @@
 #   bench/hedging.sh                         # 20 req/s for 60 s per gateway
 #   RATE=30 DURATION=120s bench/hedging.sh
 #   SPIKE_MS=2000 SPIKE_P=0.02 bench/hedging.sh
+#   BIN=target/release/switchyard bench/hedging.sh   # skip the build
 #   HEDGE='hedge = { percentile = 90, budget_ratio = 0.2 }' bench/hedging.sh
 #
 # Two gateways run at once, each with its own in-process simulator. Both simulators use the
@@ -25,15 +26,7 @@ spike_p=${SPIKE_P:-0.05}
 scale=${TIME_SCALE:-0.2}
 hedge=${HEDGE:-hedge = { percentile = 90 \}}  # the defaults: budget_ratio 0.2
 
-cargo build --release --locked -p switchyard >&2
-bin=${CARGO_TARGET_DIR:-$root/target}/release/switchyard
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+bench_setup
 
 config() { # $1 = extra line for the route
   cat <<EOF

@@ -22,3 +22,23 @@ start_gateways() {
     [ -n "${url[$mode]}" ] || { cat "$tmp/$mode.log" >&2; return 1; }
   done
 }
+
+# bench_setup: the release `switchyard` in `bin` (built, unless BIN names one), a scratch
+# directory in `tmp`, and `pids=()`; on exit every pid in `pids` is killed and `tmp`
+# removed. Needs `root` (the checkout).
+bench_setup() {
+  if [ -n "${BIN:-}" ]; then
+    bin=$BIN
+  else
+    cargo build --release --locked -p switchyard >&2
+    bin=${CARGO_TARGET_DIR:-$root/target}/release/switchyard
+  fi
+  tmp=$(mktemp -d)
+  pids=()
+  trap bench_cleanup EXIT
+}
+
+bench_cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}

@@ -24,19 +24,7 @@ rate=${RATE:-10}
 duration=${DURATION:-30s}
 scale=${TIME_SCALE:-0.2}
 
-if [ -n "${BIN:-}" ]; then
-  bin=$BIN
-else
-  cargo build --release --locked -p switchyard >&2
-  bin=${CARGO_TARGET_DIR:-$root/target}/release/switchyard
-fi
-tmp=$(mktemp -d)
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
+bench_setup
 
 config() { # $1 = extra simulator faults
   sed -e 's/^listen = .*/listen = "127.0.0.1:0"/' -e "s/^time_scale = .*/time_scale = $scale/" \
