@@ -143,3 +143,25 @@ def test_models_vendors_shows_who_sells_what_at_what_price():
     by_model = {m["model"]: m["vendors"] for m in json.loads(listed.stdout)}
     assert [v["provider"] for v in by_model["minimax-m2"]] == ["minimax", "openrouter"]
     assert by_model["doubao-seed-1.6"][0]["price"]["tiers"][0]["above_prompt_tokens"] == 32768
+
+
+def test_a_messages_request_for_a_multi_vendor_model_is_translated_and_survives_the_outage(gw):
+    """SiliconFlow has no Anthropic-compatible endpoint, so a Messages request for a model
+    deployed there too is translated for every deployment; with DeepSeek down it is
+    answered by SiliconFlow, in the Messages API's own shape."""
+    import anthropic
+
+    assert httpx.put(f"{sim_url(gw)}/_sim/faults/deepseek/*", json={"kind": "overloaded"}).status_code == 200
+    client = anthropic.Anthropic(base_url=gw.base_url.removesuffix("/v1"), api_key="unused",
+                                 max_retries=0, timeout=30)
+    raw = client.messages.with_raw_response.create(
+        model=MODEL, max_tokens=64, messages=[{"role": "user", "content": "Say hello."}])
+    assert raw.headers["x-switchyard-provider"] == "siliconflow"
+    assert "x-switchyard-upstream-api" not in raw.headers, "translated, not passed through"
+    message = raw.parse()
+    assert message.type == "message" and message.content[0].type == "text"
+    assert message.usage.output_tokens > 0
+    with client.messages.stream(model=MODEL, max_tokens=64,
+                                messages=[{"role": "user", "content": "And goodbye."}]) as stream:
+        final = stream.get_final_message()
+    assert final.content and final.usage.output_tokens > 0
