@@ -152,8 +152,15 @@ pub(crate) fn plan_target<'a>(
     };
     let mut bodies = Vec::with_capacity(vendors.len());
     let mut adjustments = Vec::new();
+    // Every vendor but the last rewrites a copy; the last (usually the only one) takes
+    // the request itself.
+    let last = vendors.len().saturating_sub(1);
     for (i, (p, id)) in vendors.iter().enumerate() {
-        let mut r = req.clone();
+        let mut r = if i < last {
+            req.clone()
+        } else {
+            std::mem::take(&mut req)
+        };
         let adjusted = p.dialect.prepare(&mut r, id);
         if i == 0 {
             adjustments = adjusted;

@@ -73,7 +73,10 @@ fn thinking_as_reasoning(req: &mut ChatRequest) {
 /// (OpenRouter, MiniMax's split), moved into `reasoning_content` where that is empty.
 /// `extra` is the message's or delta's other fields.
 pub(super) fn reasoning_into_content(extra: &mut JsonMap, reasoning_content: &mut Option<String>) {
-    if !extra.contains_key("reasoning") && !extra.contains_key("reasoning_details") {
+    // Nearly every delta has no other fields: nothing to look up.
+    if extra.is_empty()
+        || (!extra.contains_key("reasoning") && !extra.contains_key("reasoning_details"))
+    {
         return;
     }
     let spelled = match extra.remove("reasoning") {
